@@ -1,0 +1,61 @@
+"""Column names of the long frames that cross every boundary (DESIGN.md "Contracts").
+
+Every module takes its column names from here; no ad-hoc strings such as ``"ensemble-lo-80"``.
+Pure: imports only pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+ID = "unique_id"
+DS = "ds"
+Y = "y"
+CUTOFF = "cutoff"
+OUTAGE = "is_outage"
+"""Optional boolean history column: True marks an outage (zeros that are not demand).
+Outage rows are excluded from training and from scoring."""
+
+ENSEMBLE = "ensemble"
+SEASONAL = "seasonal"
+EVENTS = "events"
+SIGNALS = "signals"
+LGBM = "lgbm"
+MEMBERS: tuple[str, ...] = (SEASONAL, EVENTS, SIGNALS, LGBM)
+DEFAULT_WEIGHTS: dict[str, float] = {SEASONAL: 0.4, EVENTS: 0.3, SIGNALS: 0.2, LGBM: 0.1}
+"""The seed's default weights, used only when the backtest has too few windows to learn them."""
+
+
+def lo(model: str, level: int) -> str:
+    """Lower band column, e.g. ``lo("ensemble", 80) == "ensemble-lo-80"``."""
+    return f"{model}-lo-{int(level)}"
+
+
+def hi(model: str, level: int) -> str:
+    """Upper band column, e.g. ``hi("ensemble", 80) == "ensemble-hi-80"``."""
+    return f"{model}-hi-{int(level)}"
+
+
+def band_columns(model: str, levels: Iterable[int]) -> list[str]:
+    """Point column then lo/hi per level, widest band outermost: ``[m, m-lo-80, m-hi-80, m-lo-95, ...]``."""
+    cols = [model]
+    for level in sorted(levels):
+        cols += [lo(model, level), hi(model, level)]
+    return cols
+
+
+def forecast_columns(levels: Sequence[int], members: Sequence[str] = MEMBERS) -> list[str]:
+    """All columns of a Forecast frame after ``unique_id, ds``."""
+    cols = band_columns(ENSEMBLE, levels)
+    cols += list(members)
+    return cols
+
+
+def validate_levels(levels: Iterable[int]) -> tuple[int, ...]:
+    """Sorted unique integer percentages in (0, 100); raise ``ValueError`` naming the bad one."""
+    out: list[int] = []
+    for level in levels:
+        if int(level) != level or not 0 < int(level) < 100:
+            raise ValueError(f"levels: {level!r} is not an integer percentage between 1 and 99")
+        out.append(int(level))
+    return tuple(sorted(set(out)))

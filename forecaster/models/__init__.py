@@ -1,0 +1,1 @@
+"""Ensemble members: one module per member, all following ``forecaster.models.base.Member``."""

@@ -1,0 +1,244 @@
+"""Validation of history frames at the edge (the Series contract in DESIGN.md).
+
+``prepare_history`` turns whatever a caller hands us into a clean long frame on one regular grid, or raises
+a ``SeriesError`` that names the offending row and column. Rules, in order:
+
+1. Columns ``unique_id`` (str), ``ds`` (tz-aware; converted to UTC), ``y`` (numeric) must exist.
+   Tz-naive timestamps are an error (we never guess a timezone).
+2. Unsorted rows are sorted by ``(unique_id, ds)``. A duplicate ``(unique_id, ds)`` is an error naming the
+   first duplicate.
+3. Every timestamp must sit on the ``freq`` grid (``ds`` a whole multiple of ``freq`` from the epoch);
+   off-grid stamps (mixed frequencies) are a ``FrequencyError`` naming the first one.
+4. NaN, +/-inf and negative ``y`` are errors reporting their counts and first row, unless
+   ``bad_values="outage"``, which turns them into outage rows (counted in the report).
+5. Gaps (missing grid points) are reindexed. Every filled row is an *outage* row: ``is_outage`` is True, so
+   it is excluded from training targets and scoring. Its ``y`` is imputed so that models needing a
+   contiguous series can run: the value one week earlier, else one day earlier, else linear interpolation
+   (the same rule fills caller-marked outages such as the NASA trace's hurricane outage).
+6. ``is_outage`` may be given by the caller (bool column) or as outage windows; both are merged.
+
+Pure: pandas and numpy only. Called by ``Forecaster.fit/backtest/update`` and the CLI loaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import FrequencyError, SeriesError
+from forecaster.frames import DS, ID, OUTAGE, Y
+
+
+@dataclass
+class SeriesReport:
+    """What validation found and did, per series. ``str(report)`` is a human summary."""
+
+    n_series: int = 0
+    n_rows_in: int = 0
+    n_rows_out: int = 0
+    sorted_rows: bool = False
+    gaps_filled: dict[str, int] = field(default_factory=dict)
+    bad_values: dict[str, int] = field(default_factory=dict)
+    outage_rows: dict[str, int] = field(default_factory=dict)
+    constant_series: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{self.n_series} series, {self.n_rows_in} rows in, {self.n_rows_out} rows on the grid"]
+        if self.sorted_rows:
+            parts.append("rows were unsorted and have been sorted")
+        if self.gaps_filled:
+            parts.append(f"gaps filled (marked outage): {sum(self.gaps_filled.values())} rows")
+        if self.bad_values:
+            parts.append(f"bad values turned into outages: {self.bad_values}")
+        if self.outage_rows:
+            parts.append(f"outage rows excluded from training and scoring: {sum(self.outage_rows.values())}")
+        if self.constant_series:
+            parts.append(f"constant series: {self.constant_series[:5]}")
+        return "; ".join(parts)
+
+
+def freq_to_timedelta(freq: str) -> pd.Timedelta:
+    """``"5min"`` -> ``Timedelta(minutes=5)``; raise ``FrequencyError`` for non-fixed frequencies."""
+    try:
+        td = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+    except (ValueError, TypeError) as exc:
+        raise FrequencyError(f"freq={freq!r} is not a fixed frequency such as '5min' or '1h'") from exc
+    if td <= pd.Timedelta(0):
+        raise FrequencyError(f"freq={freq!r} must be positive")
+    return td
+
+
+def steps_per(period: str | pd.Timedelta, freq: str) -> int:
+    """Number of ``freq`` steps in ``period`` (e.g. ``steps_per("1D", "5min") == 288``)."""
+    return int(pd.Timedelta(period) // freq_to_timedelta(freq))
+
+
+def _to_utc(ds: pd.Series) -> pd.Series:
+    if not isinstance(ds.dtype, pd.DatetimeTZDtype):
+        try:
+            parsed = pd.to_datetime(ds)
+        except (ValueError, TypeError) as exc:
+            raise SeriesError(f"column 'ds': cannot parse timestamps ({exc})") from exc
+        if not isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            raise SeriesError(
+                "column 'ds': timestamps are timezone-naive; localize them first, e.g. "
+                "df['ds'] = df['ds'].dt.tz_localize('UTC') (or the local zone they were recorded in)"
+            )
+        ds = parsed
+    return ds.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def _first_row(df: pd.DataFrame, mask: np.ndarray) -> str:
+    idx = int(np.flatnonzero(mask)[0])
+    row = df.iloc[idx]
+    return f"row {df.index[idx]!r} (unique_id={row[ID]!r}, ds={row[DS]})"
+
+
+def outage_mask_from_windows(frame: pd.DataFrame, windows: pd.DataFrame | None) -> np.ndarray:
+    """Boolean mask of rows inside any outage window.
+
+    ``windows`` has ``start`` and ``end`` (UTC, end exclusive) and optionally ``unique_id`` (missing or
+    None = every series).
+    """
+    mask = np.zeros(len(frame), dtype=bool)
+    if windows is None or len(windows) == 0:
+        return mask
+    for col in ("start", "end"):
+        if col not in windows.columns:
+            raise SeriesError(f"outage windows: missing column {col!r}")
+    ds = frame[DS]
+    for i, w in enumerate(windows.itertuples(index=False)):
+        start, end = pd.Timestamp(w.start), pd.Timestamp(w.end)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise SeriesError(f"outage windows: row {i} has timezone-naive start/end")
+        if end <= start:
+            raise SeriesError(f"outage windows: row {i} ends ({end}) before it starts ({start})")
+        inside = ((ds >= start) & (ds < end)).to_numpy()
+        uid = getattr(w, ID, None)
+        if isinstance(uid, str):
+            inside &= (frame[ID] == uid).to_numpy()
+        mask |= inside
+    return mask
+
+
+def impute_outages(y: np.ndarray, outage: np.ndarray, season_steps: tuple[int, ...]) -> np.ndarray:
+    """Fill outage positions of one series: y[t - week], else y[t - day], else linear interpolation.
+
+    Seasonal donors must themselves be observed (not outage) values; applied left to right so a long
+    outage takes values from the week (or day) before it.
+    """
+    out = y.astype(float).copy()
+    bad = outage.copy()
+    if not bad.any():
+        return out
+    for t in np.flatnonzero(bad):
+        for p in season_steps:
+            if t - p >= 0 and not bad[t - p]:
+                out[t] = out[t - p]
+                bad[t] = False
+                break
+    if bad.any():
+        good = ~bad
+        if good.any():
+            xs = np.arange(len(out))
+            out[bad] = np.interp(xs[bad], xs[good], out[good])
+        else:
+            out[:] = 0.0
+    return out
+
+
+def prepare_history(
+    df: pd.DataFrame,
+    freq: str,
+    *,
+    outages: pd.DataFrame | None = None,
+    bad_values: Literal["error", "outage"] = "error",
+) -> tuple[pd.DataFrame, SeriesReport]:
+    """Validate ``df`` against the Series contract and return ``(clean, report)``.
+
+    ``clean`` has ``unique_id, ds, y, is_outage`` plus any extra (exogenous) columns, one row per grid
+    point per series, sorted. See the module docstring for the rules.
+    """
+    report = SeriesReport(n_rows_in=len(df))
+    for col in (ID, DS, Y):
+        if col not in df.columns:
+            raise SeriesError(f"history is missing column {col!r} (have {list(df.columns)})")
+    if len(df) == 0:
+        raise SeriesError("history is empty")
+    step = freq_to_timedelta(freq)
+    frame = df.copy()
+    frame[ID] = frame[ID].astype(str)
+    frame[DS] = _to_utc(frame[DS])
+    if frame[DS].isna().any():
+        raise SeriesError(f"column 'ds': missing timestamp at {_first_row(frame, frame[DS].isna().to_numpy())}")
+    try:
+        frame[Y] = pd.to_numeric(frame[Y]).astype(float)
+    except (ValueError, TypeError) as exc:
+        raise SeriesError(f"column 'y': non-numeric value ({exc})") from exc
+
+    order = frame.sort_values([ID, DS], kind="stable").index
+    if not order.equals(frame.index):
+        report.sorted_rows = True
+        frame = frame.loc[order]
+    dup = frame.duplicated([ID, DS]).to_numpy()
+    if dup.any():
+        raise SeriesError(f"duplicate (unique_id, ds) at {_first_row(frame, dup)}")
+
+    ns = frame[DS].astype("int64").to_numpy()
+    off = (ns % step.value) != 0
+    if off.any():
+        raise FrequencyError(
+            f"timestamp off the {freq} grid at {_first_row(frame, off)}: mixed frequencies? "
+            f"resample to {freq} first"
+        )
+
+    yv = frame[Y].to_numpy()
+    outage = np.zeros(len(frame), dtype=bool)
+    if OUTAGE in frame.columns:
+        outage |= frame[OUTAGE].fillna(False).astype(bool).to_numpy()
+    outage |= outage_mask_from_windows(frame, outages)
+    bad = ~np.isfinite(yv) | (yv < 0)
+    bad_caller = bad & ~outage
+    if bad_caller.any():
+        counts = {
+            "NaN": int(np.isnan(yv[bad_caller]).sum()),
+            "inf": int(np.isinf(yv[bad_caller]).sum()),
+            "negative": int((yv[bad_caller] < 0).sum()),
+        }
+        counts = {k: v for k, v in counts.items() if v}
+        if bad_values == "error":
+            raise SeriesError(
+                f"column 'y' has invalid demand values {counts}; first at {_first_row(frame, bad_caller)}. "
+                "Fix them, mark them as outages (is_outage column or outages=...), "
+                "or pass bad_values='outage'"
+            )
+        for uid, n in frame.loc[bad_caller, ID].value_counts().items():
+            report.bad_values[str(uid)] = int(n)
+    frame[OUTAGE] = outage | bad
+
+    pieces = []
+    day, week = steps_per("1D", freq), steps_per("7D", freq)
+    for uid, g in frame.groupby(ID, sort=False):
+        grid = pd.date_range(g[DS].iloc[0], g[DS].iloc[-1], freq=step, tz="UTC")
+        if len(grid) != len(g):
+            report.gaps_filled[str(uid)] = len(grid) - len(g)
+            g = g.set_index(DS).reindex(grid).rename_axis(DS).reset_index()
+            g[ID] = uid
+            g[OUTAGE] = g[OUTAGE].astype("boolean").fillna(True).astype(bool)
+        out_mask = g[OUTAGE].to_numpy(dtype=bool)
+        if out_mask.any():
+            report.outage_rows[str(uid)] = int(out_mask.sum())
+            g[Y] = impute_outages(g[Y].to_numpy(dtype=float), out_mask, (week, day))
+        yy = g[Y].to_numpy()
+        if np.nanmax(yy) - np.nanmin(yy) == 0:
+            report.constant_series.append(str(uid))
+        pieces.append(g)
+    clean = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
+    lead = [ID, DS, Y, OUTAGE]
+    clean = clean[lead + [c for c in clean.columns if c not in lead]]
+    report.n_series = len(pieces)
+    report.n_rows_out = len(clean)
+    return clean, report
