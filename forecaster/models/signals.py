@@ -190,7 +190,8 @@ class SignalsMember:
             if observed and h > self._horizon:
                 raise LeakageError(
                     f"signals member: h={h} exceeds the fitted horizon {self._horizon}; "
-                    f"observed-only signal(s) {observed} are lagged by {self._horizon} steps only. Refit with FitData.horizon >= {h}"
+                    f"observed-only signal(s) {observed} are lagged by {self._horizon} steps only; "
+                    f"refit with FitData.horizon >= {h}"
                 )
             signals = self._signals
             if data.future_signals is not None and len(data.future_signals):
