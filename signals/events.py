@@ -141,7 +141,7 @@ def validate_events(df: pd.DataFrame, source: str = "events", tz: str | None = N
     out[START] = out[START].astype("datetime64[ns, UTC]")
     out[END] = out[END].astype("datetime64[ns, UTC]")
     out[UPLIFT] = out[UPLIFT].astype(float)
-    out[SCOPE] = out[SCOPE].astype(object)
+    out[SCOPE] = pd.Series([r[SCOPE] for r in rows], dtype=object)  # None (not NaN) = every workload
     return out.sort_values([START, EVENT_ID], kind="stable").reset_index(drop=True)
 
 
