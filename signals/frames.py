@@ -157,8 +157,8 @@ def validate_signals(df: pd.DataFrame, source: str = "signals", tz: str | None =
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise SignalsError(
-            f"{source}: row {i} (signal {names[i]!r}): field 'value' is {frame[VALUE].iloc[i]!r}, "
-            f"not a finite number ({int(bad.sum())} such rows)"
+            f"{source}: row {i} (signal {names[i]!r}): field 'value' is {frame[VALUE].tolist()[i]!r}, "
+            f"not a finite number ({int(bad.sum())} bad row(s) in all)"
         )
     out[VALUE] = values
     out[KNOWN] = [
