@@ -88,6 +88,8 @@ def validate_events(df: pd.DataFrame, source: str = "events", tz: str | None = N
     ids/globs (None = all); ``expected_uplift`` a number above -1; ``id`` defaults to ``event_id`` and must
     be unique.
     """
+    if len(df) == 0 and len(df.columns) == 0:
+        return empty_events()  # pd.DataFrame() / pd.DataFrame([]) = no events
     missing = [c for c in EVENT_REQUIRED if c not in df.columns]
     if missing:
         raise EventsError(f"{source}: missing column(s) {missing} (have {list(df.columns)})")

@@ -15,8 +15,8 @@ Fit (per event kind, pooled over the kind's past events and the series they appl
 4. Per bin: median of ``u`` per event instance (event x series), then the median over instances ``m``;
    shrunk toward 0 by its signal-to-noise: ``uplift = m * m^2 / (m^2 + s^2 / n)``, where ``n`` is the number
    of observations in the bin and ``s^2`` the variance of ``u`` on non-event points of the series involved
-   (1.4826 * MAD, squared). Worked example: m = log 1.5 = 0.405, s = 0.05, n = 24 -> factor 0.9994; the
-   same m from n = 1 point with s = 0.4 -> factor 0.51.
+   (1.4826 * MAD, squared). Worked example: m = log 1.5 = 0.405, s = 0.05, n = 24 -> 0.4047 (factor
+   0.9994); the same m from n = 1 point with s = 0.4 -> 0.205 (factor 0.51).
 
 Predict: ``point = seasonal * exp(L)``, each band ``seasonal-lo/hi * exp(L)``, where ``L`` sums, over the
 events in scope at that time, the learned bin value of the event's kind (``event`` bins past the longest
@@ -66,6 +66,17 @@ def baseline_rows(
             f"ds={rows[DS].iloc[i]} ({int(bad.sum())} rows missing or NaN)"
         )
     return rows
+
+
+def shrunk_uplift(m: np.ndarray, var: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``m * m^2 / (m^2 + var / n)``: a bin's median log uplift shrunk toward 0 by its signal-to-noise
+    (0 where ``m`` is 0). E.g. m = 0.405, var = 0.05^2, n = 24 -> 0.4047;
+    m = 0.405, var = 0.4^2, n = 1 -> 0.205.
+    """
+    m, var, n = (np.asarray(a, dtype=float) for a in (m, var, n))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = m**2 / (m**2 + var / n)
+    return np.where(np.isfinite(w), w * m, 0.0)
 
 
 def _robust_var(u: np.ndarray) -> float:
@@ -222,9 +233,7 @@ class EventsMember:
         agg = per_inst.groupby(["kind", "phase", "bin"]).agg(
             m=("u", "median"), n_obs=("n", "sum"), n_events=("u", "size"), var=("var", "mean")
         )
-        m = agg["m"].to_numpy()
-        shrink = m**2 / (m**2 + agg["var"].to_numpy() / agg["n_obs"].to_numpy())
-        agg["uplift"] = np.where(np.isfinite(shrink), shrink * m, 0.0)
+        agg["uplift"] = shrunk_uplift(agg["m"].to_numpy(), agg["var"].to_numpy(), agg["n_obs"].to_numpy())
         agg = agg.reset_index()
         w_hours = self.bin_width / pd.Timedelta("1h")
         agg["hour"] = np.where(agg["phase"] == 0, -(agg["bin"] + 1) * w_hours, agg["bin"] * w_hours)
