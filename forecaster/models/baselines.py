@@ -23,7 +23,7 @@ import pandas as pd
 
 from forecaster.evaluation.metrics import band_quantiles
 from forecaster.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
-from forecaster.models.base import future_index, order_bands
+from forecaster.models.base import future_index
 from forecaster.series import freq_to_timedelta, steps_per
 
 NAIVE = "naive"
@@ -105,6 +105,11 @@ def error_quantiles(
     out = np.full((len(qs), h), np.nan)
     uniq = np.unique(lag)
     t = np.arange(max(len(y) - window, 0), len(y))
+    first = t[0] - uniq[-1] if t.size else -1
+    if first >= 0 and ok[first:].all():  # fast path: every pair observed, one quantile call for all lags
+        errors = y[t][None, :] - y[t[None, :] - uniq[:, None]]
+        per_lag = np.quantile(errors, qs, axis=1)
+        return np.asarray(per_lag[:, np.searchsorted(uniq, lag)], dtype=float)
     for lg in uniq:
         tt = t[t >= lg]
         if tt.size == 0:
@@ -113,6 +118,24 @@ def error_quantiles(
         e = y[tt[good]] - y[tt[good] - lg]
         if e.size:
             out[:, lag == lg] = np.quantile(e, qs)[:, None]
+    return out
+
+
+def _nested_bands(
+    name: str, point: np.ndarray, eq: np.ndarray, levels: tuple[int, ...]
+) -> dict[str, np.ndarray]:
+    """Point and bands ``point + error quantile``, made nested outward from the point (NaN -> inner bound).
+
+    ``eq`` rows are the (lower, upper) quantiles of each level in ascending level order.
+    """
+    out = {name: point}
+    inner_lo, inner_hi = point, point
+    for i, level in enumerate(levels):
+        lo_v, hi_v = point + eq[2 * i], point + eq[2 * i + 1]
+        lo_v = np.minimum(np.where(np.isfinite(lo_v), lo_v, inner_lo), inner_lo)
+        hi_v = np.maximum(np.where(np.isfinite(hi_v), hi_v, inner_hi), inner_hi)
+        out[lo(name, level)], out[hi(name, level)] = lo_v, hi_v
+        inner_lo, inner_hi = lo_v, hi_v
     return out
 
 
@@ -155,25 +178,19 @@ def baseline_backtest(
             n = min(h, max(n_av, 0))
             if n == 0 or ds_ns[end - 1] != cut_ts.as_unit("ns").value:
                 continue
-            frame = pd.DataFrame(
-                {
-                    ID: uid,
-                    DS: pd.to_datetime(targets[:n], utc=True),
-                    CUTOFF: cut_ts.as_unit("ns"),
-                    Y: y[end : end + n],
-                    OUTAGE: outage[end : end + n],
-                }
-            )
+            cols: dict[str, object] = {
+                ID: uid,
+                DS: pd.to_datetime(targets[:n], utc=True),
+                CUTOFF: cut_ts.as_unit("ns"),
+                Y: y[end : end + n],
+                OUTAGE: outage[end : end + n],
+            }
             train_y, train_ok = y[:end], ok[:end]
             for name, p in periods.items():
                 point = _point(train_y, h, p)[:n]
-                frame[name] = point
                 eq = error_quantiles(train_y, train_ok, h, p, qs, window=window)[:, :n]
-                for i, level in enumerate(levels_t):
-                    frame[lo(name, level)] = point + eq[2 * i]
-                    frame[hi(name, level)] = point + eq[2 * i + 1]
-                order_bands(frame, name, levels_t)
-            pieces.append(frame)
+                cols.update(_nested_bands(name, point, eq, levels_t))
+            pieces.append(pd.DataFrame(cols))
     if not pieces:
         cols = [ID, DS, CUTOFF, Y, OUTAGE]
         for name in periods:
