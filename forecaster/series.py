@@ -63,7 +63,7 @@ class SeriesReport:
 def freq_to_timedelta(freq: str) -> pd.Timedelta:
     """``"5min"`` -> ``Timedelta(minutes=5)``; raise ``FrequencyError`` for non-fixed frequencies."""
     try:
-        td = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
+        td = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         raise FrequencyError(f"freq={freq!r} is not a fixed frequency such as '5min' or '1h'") from exc
     if td <= pd.Timedelta(0):
@@ -111,7 +111,7 @@ def outage_mask_from_windows(frame: pd.DataFrame, windows: pd.DataFrame | None) 
             raise SeriesError(f"outage windows: missing column {col!r}")
     ds = frame[DS]
     for i, w in enumerate(windows.itertuples(index=False)):
-        start, end = pd.Timestamp(w.start), pd.Timestamp(w.end)
+        start, end = pd.Timestamp(w.start), pd.Timestamp(w.end)  # type: ignore[arg-type]
         if start.tzinfo is None or end.tzinfo is None:
             raise SeriesError(f"outage windows: row {i} has timezone-naive start/end")
         if end <= start:
@@ -191,8 +191,7 @@ def prepare_history(
     off = (ns % step.value) != 0
     if off.any():
         raise FrequencyError(
-            f"timestamp off the {freq} grid at {_first_row(frame, off)}: mixed frequencies? "
-            f"resample to {freq} first"
+            f"timestamp off the {freq} grid at {_first_row(frame, off)}: mixed frequencies? resample to {freq} first"
         )
 
     yv = frame[Y].to_numpy()

@@ -84,7 +84,7 @@ class Member(Protocol):
 def future_index(history: pd.DataFrame, h: int, freq: str) -> pd.DataFrame:
     """``unique_id, ds`` for the ``h`` steps after each series' last timestamp (series order kept)."""
     last = history.groupby(ID, sort=False)[DS].max()
-    step_ns = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value
+    step_ns = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value  # type: ignore[arg-type]
     last_ns = pd.DatetimeIndex(last).as_unit("ns").asi8
     ds_ns = (last_ns[:, None] + step_ns * np.arange(1, h + 1)[None, :]).ravel()
     ids = np.repeat(last.index.to_numpy(), h)
@@ -112,7 +112,9 @@ def order_bands(frame: pd.DataFrame, name: str, levels: tuple[int, ...]) -> pd.D
     return frame
 
 
-def symmetric_bands(point: np.ndarray, scale: np.ndarray, levels: tuple[int, ...]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def symmetric_bands(
+    point: np.ndarray, scale: np.ndarray, levels: tuple[int, ...]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Gaussian bands ``point +/- z_L * scale`` per level (scale = forecast standard deviation)."""
     from statistics import NormalDist
 

@@ -1,0 +1,41 @@
+"""forecaster: predictive autoscaling and resource prediction for Kubernetes.
+
+The public surface is ``__all__`` (locked by a test). ``Forecaster`` is the forecasting engine; the rest
+are the contracts (column helpers, errors) a caller needs to use it.
+"""
+
+from forecaster.core import Explanation, Forecaster
+from forecaster.errors import (
+    ArtefactError,
+    ForecasterError,
+    FrequencyError,
+    InputError,
+    LeakageError,
+    NotFittedError,
+    PermanentError,
+    SeriesError,
+    TemporaryError,
+)
+from forecaster.frames import band_columns, hi, lo
+from forecaster.series import prepare_history
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtefactError",
+    "Explanation",
+    "Forecaster",
+    "ForecasterError",
+    "FrequencyError",
+    "InputError",
+    "LeakageError",
+    "NotFittedError",
+    "PermanentError",
+    "SeriesError",
+    "TemporaryError",
+    "__version__",
+    "band_columns",
+    "hi",
+    "lo",
+    "prepare_history",
+]

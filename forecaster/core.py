@@ -1,0 +1,428 @@
+"""``Forecaster``: the Python API capacity planners and the rest of the product use.
+
+    fc = Forecaster(freq="5min", levels=(80, 95))
+    fc.fit(history, events=calendar, signals=signal_frame)
+    pred = fc.predict(h=288, future_signals=future_frame)
+    cv = fc.backtest(history, h=12, n_windows=14, step="1D")
+    fc.weights_, fc.explain("api"), fc.save("fc.zip"), Forecaster.load("fc.zip")
+
+Fit = (1) validate the history (``forecaster.series``), (2) a rolling-origin backtest of the members over
+the last ``n_windows`` windows of ``horizon`` steps, ``calibration_step`` apart, (3) per-series weights
+from it (``ensemble.weights``) and per-step conformal factors (``ensemble.intervals``), (4) the members
+refitted on the whole history. ``backtest`` runs the members once over the union of its own cutoffs and
+the calibration cutoffs each of them needs, then learns weights and calibration for each cutoff only
+from windows that ended by that cutoff: exactly what ``fit`` would have done at that time.
+
+Pure (no outside clients). Called by the CLI, the notebooks, the service and the controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+
+from forecaster import artefact
+from forecaster.engine import EngineConfig, Members, fit_members, member_cv, predict_members, update_members
+from forecaster.ensemble.combine import combine
+from forecaster.ensemble.intervals import Calibration, fit_calibration, horizon_steps
+from forecaster.ensemble.weights import SOURCE, default_weights, learn_weights
+from forecaster.errors import InputError, NotFittedError
+from forecaster.evaluation.cutoffs import rolling_cutoffs
+from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns, validate_levels
+from forecaster.models.base import order_bands
+from forecaster.series import SeriesReport, freq_to_timedelta, prepare_history, steps_per
+from signals.calendar import holiday_events
+from signals.errors import SignalsError
+from signals.events import validate_events
+from signals.frames import validate_signals
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Explanation:
+    """Why a series' forecast is what it is (``Forecaster.explain``)."""
+
+    unique_id: str
+    weights: dict[str, float]
+    weight_source: str
+    contributions: pd.DataFrame  # ds, ensemble, and w_m * member_m per member
+    event_uplifts: pd.DataFrame
+    signal_coefficients: pd.DataFrame
+    fallbacks: dict[str, str]
+    member_errors: dict[str, str]
+    seasonal_periods: tuple[int, ...]
+    calibration: pd.DataFrame  # step, level, factor
+    training_span: tuple[pd.Timestamp, pd.Timestamp]
+
+    def summary(self) -> str:
+        w = ", ".join(f"{m} {v:.2f}" for m, v in self.weights.items())
+        parts = [f"{self.unique_id}: weights ({self.weight_source}) {w}"]
+        if self.fallbacks:
+            parts.append(f"fallbacks: {self.fallbacks}")
+        if self.member_errors:
+            parts.append(f"member errors: {self.member_errors}")
+        if len(self.event_uplifts):
+            parts.append(f"{len(self.event_uplifts)} learned event-uplift bins")
+        return "; ".join(parts)
+
+
+@dataclass
+class _State:
+    members: Members
+    weights: pd.DataFrame
+    calibration: Calibration
+    history_tail: pd.DataFrame
+    events: pd.DataFrame | None
+    signals: pd.DataFrame | None
+    span: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
+    nonneg: bool
+    report: SeriesReport
+    cv_windows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Forecaster:
+    """Weighted, calibrated ensemble of the seasonal, events, signals and lgbm members.
+
+    freq              grid frequency of the history (default ``"5min"``).
+    levels            band levels in percent (default ``(80, 95)``).
+    horizon           largest ``h`` ``predict`` will be asked for, in steps (default: one day).
+    members           which members run (default all four; ``seasonal`` is required).
+    country, subdiv   add that country's public holidays (``holidays`` package) as events.
+    holiday_tz        timezone of the holiday calendar days (default UTC).
+    n_windows         calibration windows used by ``fit`` to learn weights and bands (default 7).
+    calibration_step  spacing of those windows (default one day).
+    min_windows       fewer usable windows than this -> default weights 0.4/0.3/0.2/0.1 (default 3).
+    seed              random seed; equal seeds give equal forecasts.
+    n_jobs            workers for per-series fits (1 = this process, -1 = all cores).
+    member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
+    bad_values        ``"error"`` (default) or ``"outage"``: what NaN/inf/negative ``y`` do.
+    """
+
+    def __init__(
+        self,
+        freq: str = "5min",
+        levels: Sequence[int] = (80, 95),
+        horizon: int | None = None,
+        *,
+        members: Sequence[str] = MEMBERS,
+        country: str | None = None,
+        subdiv: str | None = None,
+        holiday_tz: str = "UTC",
+        n_windows: int = 7,
+        calibration_step: str = "1D",
+        min_windows: int = 3,
+        seed: int = 0,
+        n_jobs: int | None = 1,
+        member_params: Mapping[str, Mapping[str, Any]] | None = None,
+        bad_values: Literal["error", "outage"] = "error",
+    ) -> None:
+        freq_to_timedelta(freq)
+        self.freq = freq
+        self.levels = validate_levels(levels)
+        self.horizon = int(horizon) if horizon is not None else max(1, steps_per("1D", freq))
+        if self.horizon < 1:
+            raise InputError(f"horizon must be >= 1 step, got {horizon}")
+        self.members = tuple(members)
+        self.country, self.subdiv, self.holiday_tz = country, subdiv, holiday_tz
+        self.n_windows, self.calibration_step, self.min_windows = n_windows, calibration_step, min_windows
+        self.seed, self.n_jobs = seed, n_jobs
+        self.member_params = {k: dict(v) for k, v in (member_params or {}).items()}
+        self.bad_values = bad_values
+        self._state: _State | None = None
+        self.backtest_weights_: pd.DataFrame | None = None
+
+    # -- configuration -----------------------------------------------------------------------------------
+    def _config(self, horizon: int) -> EngineConfig:
+        return EngineConfig(self.freq, self.levels, horizon, self.members, self.member_params, self.seed, self.n_jobs)
+
+    def _prepare(
+        self,
+        history: pd.DataFrame,
+        events: pd.DataFrame | None,
+        signals: pd.DataFrame | None,
+        outages: pd.DataFrame | None,
+        extra_steps: int,
+    ) -> tuple[pd.DataFrame, SeriesReport, pd.DataFrame | None, pd.DataFrame | None]:
+        hist, report = prepare_history(history, self.freq, outages=outages, bad_values=self.bad_values)
+        end = hist[DS].max() + extra_steps * freq_to_timedelta(self.freq)
+        return hist, report, self._events(events, hist[DS].min(), end), self._signals(signals)
+
+    def _events(self, events: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
+        parts = []
+        try:
+            if events is not None and len(events):
+                parts.append(validate_events(events, source="events"))
+            if self.country:
+                hol = holiday_events(self.country, start, end + pd.Timedelta("1D"), self.subdiv, self.holiday_tz)
+                if len(hol):
+                    parts.append(hol)
+        except SignalsError as exc:
+            raise InputError(str(exc)) from exc
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    @staticmethod
+    def _signals(signals: pd.DataFrame | None) -> pd.DataFrame | None:
+        if signals is None or len(signals) == 0:
+            return None
+        try:
+            return validate_signals(signals, source="signals")
+        except SignalsError as exc:
+            raise InputError(str(exc)) from exc
+
+    def _calibration_cutoffs(self, end: pd.Timestamp, start: pd.Timestamp, h: int) -> list[pd.Timestamp]:
+        """Windows of ``h`` steps ending by ``end``; each must leave two days of training data."""
+        if self.n_windows < 1:
+            return []
+        cuts = rolling_cutoffs(end, h, self.n_windows, self.calibration_step, self.freq)
+        return [c for c in cuts if c - start >= pd.Timedelta("2D")]
+
+    # -- fit / predict -----------------------------------------------------------------------------------
+    def fit(
+        self,
+        history: pd.DataFrame,
+        events: pd.DataFrame | None = None,
+        signals: pd.DataFrame | None = None,
+        outages: pd.DataFrame | None = None,
+        progress: Progress | None = None,
+    ) -> Self:
+        """Learn weights and calibration from a backtest, then fit every member on all of ``history``."""
+        hist, report, ev, sig = self._prepare(history, events, signals, outages, self.horizon)
+        cfg = self._config(self.horizon)
+        cuts = self._calibration_cutoffs(hist[DS].max(), hist[DS].min(), self.horizon)
+        total = len(cuts) + 1
+        if cuts:
+            cv = member_cv(
+                cfg,
+                hist,
+                cuts,
+                self.horizon,
+                ev,
+                sig,
+                2 * steps_per("1D", self.freq),
+                progress=(lambda i, n: progress(i, total)) if progress else None,
+            )
+            weights, calibration = self._learn(cv, self.horizon)
+        else:
+            weights = default_weights(hist[ID].unique().tolist(), self.members)
+            calibration = Calibration.identity(self.levels, self.horizon)
+        members = fit_members(cfg, hist, ev, sig)
+        if progress:
+            progress(total, total)
+        span = {str(u): (g.min(), g.max()) for u, g in hist.groupby(ID, sort=False)[DS]}
+        tail = hist.groupby(ID, sort=False).tail(8 * steps_per("7D", self.freq)).reset_index(drop=True)
+        self._state = _State(
+            members,
+            weights,
+            calibration,
+            tail,
+            ev,
+            sig,
+            span,
+            bool((hist.loc[~hist[OUTAGE], Y] >= 0).all()),
+            report,
+            len(cuts),
+        )
+        return self
+
+    def _learn(self, cv: pd.DataFrame, h: int) -> tuple[pd.DataFrame, Calibration]:
+        weights = learn_weights(cv, self.members, self.min_windows)
+        ens = combine(cv, weights, self.members, self.levels)
+        return weights, fit_calibration(ens, self.freq, self.levels, h)
+
+    def _finish(self, frame: pd.DataFrame, calibration: Calibration, steps: np.ndarray, nonneg: bool) -> pd.DataFrame:
+        frame = calibration.apply(frame, steps)
+        cols = band_columns(ENSEMBLE, self.levels)
+        if nonneg:
+            frame[cols] = frame[cols].clip(lower=0.0)
+        return order_bands(frame, ENSEMBLE, self.levels)
+
+    @property
+    def state(self) -> _State:
+        if self._state is None:
+            raise NotFittedError("this Forecaster is not fitted yet: call fit(history) first")
+        return self._state
+
+    def predict(
+        self,
+        h: int | None = None,
+        future_signals: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
+        member_bands: bool = False,
+    ) -> pd.DataFrame:
+        """Forecast ``h`` steps (default: the horizon) after each series' last observation.
+
+        Columns: ``unique_id, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ...`` then one point column per
+        member (and the members' own bands with ``member_bands=True``).
+        """
+        st = self.state
+        h = self.horizon if h is None else int(h)
+        if not 1 <= h <= self.horizon:
+            raise InputError(f"h={h} must be between 1 and the fitted horizon ({self.horizon} steps)")
+        ev = st.events
+        if events is not None and len(events):
+            last = max(e for _, e in st.span.values())
+            extra = self._events(events, last, last + h * freq_to_timedelta(self.freq))
+            ev = pd.concat([x for x in (st.events, extra) if x is not None], ignore_index=True)
+        fut = self._signals(future_signals)
+        raw = predict_members(st.members, h, ev, fut)
+        frame = combine(raw, st.weights, self.members, self.levels)
+        steps = np.tile(np.arange(1, h + 1), len(frame) // h) if len(frame) % h == 0 else self._steps(frame)
+        frame = self._finish(frame, st.calibration, steps, st.nonneg)
+        cols = [ID, DS, *band_columns(ENSEMBLE, self.levels)]
+        cols += [c for m in self.members for c in (band_columns(m, self.levels) if member_bands else [m])]
+        return frame[cols].reset_index(drop=True)
+
+    def _steps(self, frame: pd.DataFrame) -> np.ndarray:
+        last = pd.Series({u: e for u, (_, e) in self.state.span.items()})
+        cut = frame[ID].map(last)
+        return horizon_steps(frame.assign(**{CUTOFF: cut}), self.freq)
+
+    def update(self, new_history: pd.DataFrame, signals: pd.DataFrame | None = None) -> Self:
+        """Append newer observations (no refit): the next ``predict`` starts after them."""
+        st = self.state
+        new, _ = prepare_history(new_history, self.freq, bad_values=self.bad_values)
+        combined = pd.concat([st.history_tail, new], ignore_index=True)
+        combined = combined.drop_duplicates([ID, DS], keep="last")
+        hist, _ = prepare_history(combined[[ID, DS, Y, OUTAGE]], self.freq, bad_values="outage")
+        sig = self._signals(signals)
+        if sig is not None:
+            st.signals = pd.concat([x for x in (st.signals, sig) if x is not None], ignore_index=True)
+        update_members(st.members, hist, st.signals)
+        st.history_tail = hist.groupby(ID, sort=False).tail(8 * steps_per("7D", self.freq)).reset_index(drop=True)
+        for uid, g in hist.groupby(ID, sort=False)[DS]:
+            start = st.span.get(str(uid), (g.min(), g.max()))[0]
+            st.span[str(uid)] = (start, g.max())
+        return self
+
+    # -- backtest ----------------------------------------------------------------------------------------
+    def backtest(
+        self,
+        history: pd.DataFrame,
+        h: int,
+        n_windows: int = 14,
+        step: str = "1D",
+        events: pd.DataFrame | None = None,
+        signals: pd.DataFrame | None = None,
+        outages: pd.DataFrame | None = None,
+        progress: Progress | None = None,
+    ) -> pd.DataFrame:
+        """Rolling-origin evaluation: ``n_windows`` cutoffs ``step`` apart, the last window ending at the
+        end of ``history``. Returns the forecast columns (members with their bands) plus ``cutoff``, ``y``
+        and ``is_outage``. Each cutoff's weights and calibration come only from windows that ended by it.
+        """
+        hist, _, ev, sig = self._prepare(history, events, signals, outages, h)
+        start, end = hist[DS].min(), hist[DS].max()
+        outer = rolling_cutoffs(end, h, n_windows, step, self.freq)
+        # fit at cutoff c calibrates on windows of h steps whose targets end at c
+        inner = {c: self._calibration_cutoffs(c, start, h) for c in outer}
+        every = sorted(set(outer) | {c for cs in inner.values() for c in cs})
+        cv = member_cv(self._config(h), hist, every, h, ev, sig, 2 * steps_per("1D", self.freq), progress)
+        nonneg = bool((hist.loc[~hist[OUTAGE], Y] >= 0).all())
+        parts, wparts = [], []
+        for c in outer:
+            cal = cv[cv[CUTOFF].isin(inner[c]) & (cv[DS] <= c)]
+            if cal[CUTOFF].nunique() > 0:
+                weights, calibration = self._learn(cal, h)
+            else:
+                weights = default_weights(cv[ID].unique().tolist(), self.members)
+                calibration = Calibration.identity(self.levels, h)
+            window = cv[cv[CUTOFF] == c]
+            if len(window) == 0:
+                continue
+            frame = combine(window, weights, self.members, self.levels)
+            frame = self._finish(frame, calibration, horizon_steps(frame, self.freq), nonneg)
+            parts.append(frame)
+            wparts.append(weights.assign(**{CUTOFF: c}))
+        if not parts:
+            raise InputError("backtest: no window has enough history; use fewer windows or more history")
+        self.backtest_weights_ = pd.concat(wparts, ignore_index=True)
+        out = pd.concat(parts, ignore_index=True)
+        lead = [ID, DS, CUTOFF, Y, OUTAGE, *band_columns(ENSEMBLE, self.levels)]
+        rest = [c for m in self.members for c in band_columns(m, self.levels)]
+        return out[lead + rest]
+
+    # -- introspection -----------------------------------------------------------------------------------
+    @property
+    def weights_(self) -> pd.DataFrame:
+        """Learned weights: ``unique_id``, one column per member, ``source`` ('learned' | 'default')."""
+        return self.state.weights.copy()
+
+    @property
+    def calibration_(self) -> Calibration:
+        return self.state.calibration
+
+    @property
+    def report_(self) -> SeriesReport:
+        """What validating the training history found (gaps, outages, bad values, constant series)."""
+        return self.state.report
+
+    @property
+    def member_errors_(self) -> dict[str, str]:
+        return dict(self.state.members.errors)
+
+    def explain(self, unique_id: str, h: int | None = None) -> Explanation:
+        """Member contributions, event uplifts, signal coefficients, weights and fallbacks for one series."""
+        st = self.state
+        if unique_id not in st.span:
+            raise InputError(f"explain: unknown unique_id {unique_id!r}; known: {sorted(st.span)[:10]}")
+        row = st.weights[st.weights[ID] == unique_id].iloc[0]
+        weights = {m: float(row[m]) for m in self.members}
+        pred = self.predict(h)
+        pred = pred[pred[ID] == unique_id]
+        contrib = pd.DataFrame({DS: pred[DS].to_numpy(), ENSEMBLE: pred[ENSEMBLE].to_numpy()})
+        for m in self.members:
+            contrib[m] = weights[m] * pred[m].to_numpy()
+        fitted = st.members.fitted
+        fallbacks = {
+            m: reason for m, member in fitted.items() if (reason := getattr(member, "fallbacks_", {}).get(unique_id))
+        }
+        uplifts = getattr(fitted.get("events"), "uplifts_", pd.DataFrame())
+        coefs = getattr(fitted.get("signals"), "coef_", pd.DataFrame())
+        periods = getattr(fitted.get("seasonal"), "periods_", {}).get(unique_id, ())
+        factors = st.calibration.factors
+        calib = pd.DataFrame(
+            [(k + 1, lvl, float(factors[k, j])) for k in range(factors.shape[0]) for j, lvl in enumerate(self.levels)],
+            columns=["step", "level", "factor"],
+        )
+        return Explanation(
+            unique_id,
+            weights,
+            str(row[SOURCE]),
+            contrib,
+            uplifts.copy(),
+            coefs.copy(),
+            fallbacks,
+            dict(st.members.errors),
+            tuple(periods),
+            calib,
+            st.span[unique_id],
+        )
+
+    # -- persistence -------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write a versioned artefact (see ``forecaster.artefact``)."""
+        st = self.state
+        meta = {
+            "freq": self.freq,
+            "levels": list(self.levels),
+            "horizon": self.horizon,
+            "members": list(self.members),
+            "n_series": len(st.span),
+            "calibration_windows": st.cv_windows,
+            "training_span": {u: [str(a), str(b)] for u, (a, b) in st.span.items()},
+        }
+        return artefact.save(self, path, meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        obj, _ = artefact.load(path)
+        if not isinstance(obj, cls):
+            raise InputError(f"{path}: holds a {type(obj).__name__}, not a Forecaster")
+        return obj

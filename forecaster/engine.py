@@ -1,0 +1,246 @@
+"""Running the members: build, fit in dependency order, predict, refresh, and cross-validate.
+
+The seasonal member goes first; its in-sample fit and its forecast are the baseline the ``events`` and
+``signals`` members adjust; ``lgbm`` stands alone. A member other than the seasonal one that fails with an
+unexpected error is replaced by the seasonal forecast and the reason is kept in ``Members.errors`` (one bad
+member must not take the ensemble down); bad input (``InputError``, e.g. a leaking signal) still raises.
+
+``member_cv`` is the rolling-origin backtest of the members: for every cutoff it fits on data up to the
+cutoff only (events are planned, so known; signals after the cutoff only when known in advance) and
+forecasts ``h`` steps. Every ensemble weight and conformal band is computed from its output.
+
+Pure. Called by ``forecaster.core``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import InputError, LeakageError
+from forecaster.frames import (
+    CUTOFF,
+    DS,
+    EVENTS,
+    ID,
+    LGBM,
+    MEMBERS,
+    OUTAGE,
+    SEASONAL,
+    SIGNALS,
+    Y,
+    band_columns,
+)
+from forecaster.models.base import FitData, Member, PredictData
+from forecaster.series import freq_to_timedelta
+from signals.errors import LeakageError as SignalsLeakageError
+from signals.errors import SignalsError
+
+
+def _as_input_error(exc: SignalsError) -> InputError:
+    """Map a ``signals`` error onto this package's tree (a leak stays a ``LeakageError``)."""
+    return LeakageError(str(exc)) if isinstance(exc, SignalsLeakageError) else InputError(str(exc))
+
+
+KNOWN = "known_in_advance"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings shared by all members.
+
+    freq            grid frequency (e.g. ``"5min"``).
+    levels          band levels in percent.
+    horizon         largest forecast horizon in steps.
+    members         which members run (``seasonal`` is required: it is the others' baseline).
+    member_params   keyword arguments per member class, e.g. ``{"lgbm": {"num_threads": 2}}``.
+    seed            random seed.
+    n_jobs          workers for per-series fits (1 = this process, -1 = all cores).
+    """
+
+    freq: str
+    levels: tuple[int, ...]
+    horizon: int
+    members: tuple[str, ...] = MEMBERS
+    member_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    n_jobs: int | None = 1
+
+
+def build_members(cfg: EngineConfig) -> dict[str, Member]:
+    """Fresh, unfitted members in dependency order."""
+    if SEASONAL not in cfg.members:
+        raise InputError(f"members: {SEASONAL!r} is required (it is the baseline of the others)")
+    unknown = set(cfg.members) - set(MEMBERS)
+    if unknown:
+        raise InputError(f"members: unknown member(s) {sorted(unknown)}; choose from {list(MEMBERS)}")
+    from forecaster.models.seasonal import SeasonalMember
+
+    out: dict[str, Member] = {}
+    params = {k: dict(v) for k, v in cfg.member_params.items()}
+    for name in MEMBERS:
+        if name not in cfg.members:
+            continue
+        kw = params.get(name, {})
+        if name == SEASONAL:
+            kw.setdefault("n_jobs", cfg.n_jobs)
+            out[name] = SeasonalMember(**kw)
+        elif name == EVENTS:
+            from forecaster.models.events import EventsMember
+
+            out[name] = EventsMember(**kw)
+        elif name == SIGNALS:
+            from forecaster.models.signals import SignalsMember
+
+            out[name] = SignalsMember(**kw)
+        elif name == LGBM:
+            from forecaster.models.lgbm import LGBMMember
+
+            out[name] = LGBMMember(**kw)
+    return out
+
+
+@dataclass
+class Members:
+    """Fitted members plus the reasons any of them were replaced by the baseline."""
+
+    cfg: EngineConfig
+    fitted: dict[str, Member]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.fitted)
+
+
+def fit_members(
+    cfg: EngineConfig, history: pd.DataFrame, events: pd.DataFrame | None, signals: pd.DataFrame | None
+) -> Members:
+    """Fit every member on ``history`` (seasonal first, then the rest on its baseline)."""
+    members = build_members(cfg)
+    seasonal = members[SEASONAL].fit(
+        FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, None, cfg.seed)
+    )
+    baseline = getattr(seasonal, "fitted_", None)
+    fitted: dict[str, Member] = {SEASONAL: seasonal}
+    errors: dict[str, str] = {}
+    data = FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, baseline, cfg.seed)
+    for name, member in members.items():
+        if name == SEASONAL:
+            continue
+        try:
+            fitted[name] = member.fit(data)
+        except InputError:
+            raise
+        except SignalsError as exc:
+            raise _as_input_error(exc) from exc
+        except Exception as exc:
+            errors[name] = f"fit failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
+            fitted[name] = member
+    return Members(cfg, fitted, errors)
+
+
+def _as_member(frame: pd.DataFrame, name: str, levels: Sequence[int]) -> pd.DataFrame:
+    """Rename the seasonal forecast's columns to ``name`` (stand-in for a failed member)."""
+    src, dst = band_columns(SEASONAL, levels), band_columns(name, levels)
+    return frame[[ID, DS, *src]].rename(columns=dict(zip(src, dst, strict=True)))
+
+
+def predict_members(
+    members: Members, h: int, events: pd.DataFrame | None = None, future_signals: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Wide frame ``unique_id, ds`` + every member's point and band columns."""
+    cfg = members.cfg
+    if h > cfg.horizon:
+        raise InputError(f"h={h} exceeds the horizon the forecaster was fitted for ({cfg.horizon} steps)")
+    base = members.fitted[SEASONAL].predict(h, PredictData(events, future_signals, None))
+    out = base
+    pdata = PredictData(events, future_signals, base)
+    for name, member in members.fitted.items():
+        if name == SEASONAL:
+            continue
+        if name in members.errors:
+            part = _as_member(base, name, cfg.levels)
+        else:
+            try:
+                part = member.predict(h, pdata)
+            except InputError:
+                raise
+            except SignalsError as exc:
+                raise _as_input_error(exc) from exc
+            except Exception as exc:
+                members.errors[name] = f"predict failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
+                part = _as_member(base, name, cfg.levels)
+        cols = [ID, DS, *band_columns(name, cfg.levels)]
+        out = out.merge(part[cols], on=[ID, DS], how="left", validate="one_to_one")
+        if out[name].isna().any():
+            # a member that skipped some series: fill those rows from the baseline, keep the reason
+            miss = out[name].isna().to_numpy()
+            for src, dst in zip(band_columns(SEASONAL, cfg.levels), band_columns(name, cfg.levels), strict=True):
+                out.loc[miss, dst] = out.loc[miss, src]
+            members.errors.setdefault(name, "no forecast for some series; filled from the seasonal baseline")
+    return out
+
+
+def update_members(members: Members, history: pd.DataFrame, signals: pd.DataFrame | None) -> Members:
+    """Give every member newer observations without refitting parameters."""
+    cfg = members.cfg
+    seasonal = members.fitted[SEASONAL].update(FitData(history, cfg.freq, cfg.levels, cfg.horizon, None, signals))
+    baseline = getattr(seasonal, "fitted_", None)
+    data = FitData(history, cfg.freq, cfg.levels, cfg.horizon, None, signals, baseline, cfg.seed)
+    for name, member in members.fitted.items():
+        if name != SEASONAL and name not in members.errors:
+            member.update(data)
+    return members
+
+
+def split_signals(
+    signals: pd.DataFrame | None, cutoff: pd.Timestamp
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(what exists at ``cutoff`` for training, known-in-advance values after it for the forecast)."""
+    if signals is None or len(signals) == 0:
+        return None, None
+    after = signals[DS] > cutoff
+    known = signals[KNOWN].to_numpy(dtype=bool) if KNOWN in signals.columns else np.zeros(len(signals), bool)
+    return signals[~after.to_numpy()], signals[after.to_numpy() & known]
+
+
+def member_cv(
+    cfg: EngineConfig,
+    history: pd.DataFrame,
+    cutoffs: Sequence[pd.Timestamp],
+    h: int,
+    events: pd.DataFrame | None = None,
+    signals: pd.DataFrame | None = None,
+    min_train_steps: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Members' rolling-origin backtest: ``unique_id, ds, cutoff, y, is_outage`` + member columns."""
+    cfg_h = dataclasses.replace(cfg, horizon=h)
+    step = freq_to_timedelta(cfg.freq)
+    actual_cols = [ID, DS, Y] + ([OUTAGE] if OUTAGE in history.columns else [])
+    parts = []
+    for i, cutoff in enumerate(sorted(set(cutoffs))):
+        train = history[history[DS] <= cutoff]
+        counts = train.groupby(ID, sort=False).size()
+        keep = counts[counts >= max(min_train_steps, 1)].index
+        train = train[train[ID].isin(keep)]
+        if len(train) == 0:
+            continue
+        sig_train, sig_future = split_signals(signals, cutoff)
+        fitted = fit_members(cfg_h, train, events, sig_train)
+        pred = predict_members(fitted, h, events, sig_future)
+        window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + h * step)][actual_cols]
+        pred = pred.merge(window, on=[ID, DS], how="left")
+        pred.insert(2, CUTOFF, cutoff)
+        parts.append(pred)
+        if progress is not None:
+            progress(i + 1, len(set(cutoffs)))
+    if not parts:
+        raise InputError("backtest: no cutoff leaves any training data; use fewer windows or more history")
+    return pd.concat(parts, ignore_index=True)

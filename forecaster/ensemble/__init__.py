@@ -1,0 +1,1 @@
+"""Combining members: weights learned from the backtest, band combination, conformal calibration."""

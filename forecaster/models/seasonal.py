@@ -1,0 +1,217 @@
+"""The ``seasonal`` member: multi-seasonal decomposition plus a level model, per series.
+
+For each series (last ``max_history`` of it):
+
+1. Decompose with statsmodels ``MSTL``: daily period always, weekly too when the window holds more than two
+   weeks (MSTL keeps a period only if it is under half the series length, so with exactly 14 days the
+   weekly period would be dropped silently; we record which periods were used in ``periods_``).
+   LOESS "jumps" make STL ~20x faster at a negligible accuracy cost on 5-minute data.
+2. Forecast each seasonal component by repeating its last cycle.
+3. Model the deseasonalised series ``y - sum(seasonals)`` (trend + remainder) over the last ``level_days`` with
+   a small ARIMA (statsmodels ``SARIMAX``); its Gaussian intervals give this member's bands.
+   ``update`` extends the fitted state-space results with new observations (no refit: ``results.extend``).
+
+Fallbacks (reason recorded in ``fallbacks_``): under two days of history -> seasonal naive on the last day
+(or last value under one day) with bands from its own in-sample errors; a series that is constant, or that
+statsmodels cannot fit -> the same seasonal naive.
+
+Pure: statsmodels, numpy, pandas. Called by ``forecaster.engine``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from forecaster.executor import make_executor
+from forecaster.frames import DS, ID, SEASONAL, Y, hi, lo
+from forecaster.models.base import FitData, PredictData, order_bands, symmetric_bands
+from forecaster.series import freq_to_timedelta, steps_per
+
+
+@dataclass
+class _SeriesState:
+    """What one fitted series needs to forecast and to take new observations."""
+
+    last_ds_ns: int
+    cycles: list[tuple[int, np.ndarray]]  # (anchor index, last cycle) per seasonal period
+    n_obs: int  # index of the next observation relative to the decomposition start
+    results: Any = None  # SARIMAX results on the deseasonalised series, or None in fallback
+    tail: np.ndarray = field(default_factory=lambda: np.zeros(0))  # recent y for the fallback rule
+    fallback: str | None = None
+    fallback_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per-step error sd (fallback)
+
+
+def _seasonal_at(cycles: list[tuple[int, np.ndarray]], idx: np.ndarray) -> np.ndarray:
+    """Sum of the repeated cycles at integer positions ``idx`` (relative to the decomposition start)."""
+    out = np.zeros(len(idx))
+    for anchor, cycle in cycles:
+        out += cycle[(idx - anchor) % len(cycle)]
+    return out
+
+
+def _naive_state(y: np.ndarray, last_ns: int, day: int, horizon: int, reason: str) -> _SeriesState:
+    """Seasonal naive on the last day (last value when under a day) with in-sample error sd per step."""
+    period = day if len(y) >= 2 * day else 1
+    errs = []
+    for k in range(1, horizon + 1):
+        # the rule's k-step error: y[t] vs its prediction issued k steps earlier
+        lag = period * int(np.ceil(k / period))
+        e = y[lag:] - y[:-lag] if len(y) > lag else np.zeros(1)
+        errs.append(float(np.sqrt(np.mean(e**2))) if len(e) else 0.0)
+    return _SeriesState(last_ns, [], len(y), None, y[-max(period, 1) :].copy(), reason, np.array(errs))
+
+
+def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], int]) -> _SeriesState:
+    y, last_ns, day, week, horizon, order, level_steps = args
+    n = len(y)
+    if n < 2 * day + 1:
+        return _naive_state(y, last_ns, day, horizon, f"history of {n} steps is under two days ({2 * day})")
+    if np.ptp(y) == 0:
+        return _naive_state(y, last_ns, day, horizon, "constant series")
+    from statsmodels.tsa.seasonal import MSTL
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    periods = (day, week) if n > 2 * week else (day,)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            jumps = {"seasonal_jump": 10, "trend_jump": 30, "low_pass_jump": 30}
+            dec = MSTL(y, periods=periods, stl_kwargs=jumps, iterate=1).fit()
+            seas = np.asarray(dec.seasonal).reshape(n, -1)
+            cycles = [(n - p, seas[n - p :, i].copy()) for i, p in enumerate(periods)]
+            d = y - seas.sum(axis=1)
+            tail = d[-level_steps:]
+            model = SARIMAX(tail, order=order, trend="n" if order[1] else "c")
+            res = model.fit(disp=False, maxiter=75)
+            if not np.all(np.isfinite(res.params)):
+                raise ValueError("non-finite ARIMA parameters")
+    except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
+        return _naive_state(y, last_ns, day, horizon, f"statsmodels could not fit: {exc}")
+    return _SeriesState(last_ns, cycles, n, res)
+
+
+class SeasonalMember:
+    """Multi-seasonal decomposition + ARIMA level model, fitted per series (see module docstring).
+
+    max_history_days  days of history used per series (default 28: four weekly cycles).
+    level_days        days of the deseasonalised series the ARIMA is fitted on (default 2).
+    order             ARIMA (p, d, q) of the level model (default (1, 1, 1)).
+    n_jobs            workers for the per-series fits (1 = this process).
+    """
+
+    name = SEASONAL
+
+    def __init__(
+        self,
+        max_history_days: float = 28.0,
+        level_days: float = 2.0,
+        order: tuple[int, int, int] = (1, 1, 1),
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.max_history_days = max_history_days
+        self.level_days = level_days
+        self.order = order
+        self.n_jobs = n_jobs
+        self.fallbacks_: dict[str, str] = {}
+        self.periods_: dict[str, tuple[int, ...]] = {}
+        self.fitted_: pd.DataFrame | None = None
+        self._states: dict[str, _SeriesState] = {}
+        self._freq = "5min"
+        self._levels: tuple[int, ...] = (80, 95)
+
+    # -- fitting -----------------------------------------------------------------------------------------
+    def fit(self, data: FitData) -> Self:
+        self._freq, self._levels = data.freq, data.levels
+        day, week = steps_per("1D", data.freq), steps_per("7D", data.freq)
+        keep = int(self.max_history_days * day)
+        level_steps = max(int(self.level_days * day), 2 * day)
+        ids, jobs = [], []
+        for uid, g in data.history.groupby(ID, sort=False):
+            y = g[Y].to_numpy(dtype=float)[-keep:]
+            last_ns = int(pd.DatetimeIndex(g[DS]).as_unit("ns").asi8[-1])
+            ids.append(str(uid))
+            jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps))
+        states = make_executor(self.n_jobs).map(_fit_one, jobs)
+        self._states = dict(zip(ids, states, strict=True))
+        self.fallbacks_ = {u: s.fallback for u, s in self._states.items() if s.fallback}
+        self.periods_ = {u: tuple(len(c) for _, c in s.cycles) for u, s in self._states.items()}
+        self.fitted_ = self._in_sample(data.history, keep)
+        return self
+
+    def _in_sample(self, history: pd.DataFrame, keep: int) -> pd.DataFrame:
+        """Smooth in-sample baseline (repeated seasonal cycles + a centred daily mean as the level)."""
+        day = steps_per("1D", self._freq)
+        parts = []
+        for uid, g in history.groupby(ID, sort=False):
+            s = self._states[str(uid)]
+            y = g[Y].to_numpy(dtype=float)
+            n = len(y)
+            idx = np.arange(n) - (n - min(n, keep))  # positions relative to the decomposition start
+            seas = _seasonal_at(s.cycles, idx) if s.cycles else np.zeros(n)
+            level = pd.Series(y - seas).rolling(day, center=True, min_periods=1).mean().to_numpy()
+            parts.append(pd.DataFrame({ID: g[ID].to_numpy(), DS: g[DS].to_numpy(), SEASONAL: level + seas}))
+        return pd.concat(parts, ignore_index=True)
+
+    # -- refreshing --------------------------------------------------------------------------------------
+    def update(self, data: FitData) -> Self:
+        """Append observations newer than the fitted ones; parameters stay as fitted."""
+        step = freq_to_timedelta(self._freq).value
+        for uid, g in data.history.groupby(ID, sort=False):
+            s = self._states.get(str(uid))
+            if s is None:
+                continue
+            ds_ns = pd.DatetimeIndex(g[DS]).as_unit("ns").asi8
+            new = ds_ns > s.last_ds_ns
+            if not new.any():
+                continue
+            y_new = g[Y].to_numpy(dtype=float)[new]
+            gap = int((ds_ns[new][0] - s.last_ds_ns) // step)
+            if gap != 1:
+                raise ValueError(f"update for {uid!r}: new observations do not start one step after the last")
+            if s.results is not None:
+                idx = s.n_obs + np.arange(len(y_new))
+                d_new = y_new - _seasonal_at(s.cycles, idx)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    s.results = s.results.extend(d_new)
+            s.tail = np.concatenate([s.tail, y_new])[-max(len(s.tail), 1) :]
+            s.n_obs += len(y_new)
+            s.last_ds_ns = int(ds_ns[-1])
+        return self
+
+    # -- forecasting -------------------------------------------------------------------------------------
+    def predict(self, h: int, data: PredictData | None = None) -> pd.DataFrame:
+        rows = []
+        step = freq_to_timedelta(self._freq).value
+        for uid, s in self._states.items():
+            point, sd = self._forecast_one(s, h)
+            ds = pd.to_datetime(s.last_ds_ns + step * np.arange(1, h + 1), utc=True)
+            frame = pd.DataFrame({ID: uid, DS: ds, SEASONAL: point})
+            for level, (lo_v, hi_v) in symmetric_bands(point, sd, self._levels).items():
+                frame[lo(SEASONAL, level)] = lo_v
+                frame[hi(SEASONAL, level)] = hi_v
+            rows.append(frame)
+        out = pd.concat(rows, ignore_index=True)
+        return order_bands(out, SEASONAL, self._levels)
+
+    def _forecast_one(self, s: _SeriesState, h: int) -> tuple[np.ndarray, np.ndarray]:
+        if s.results is None:
+            period = len(s.tail)
+            point = np.resize(s.tail, h) if period else np.zeros(h)
+            sd = np.resize(s.fallback_sd, h) if len(s.fallback_sd) else np.zeros(h)
+            if len(s.fallback_sd) >= h:
+                sd = s.fallback_sd[:h]
+            return point, sd
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fc = s.results.get_forecast(h)
+            mean = np.asarray(fc.predicted_mean, dtype=float)
+            var = np.asarray(fc.var_pred_mean, dtype=float).reshape(h, -1)[:, 0]
+        seas = _seasonal_at(s.cycles, s.n_obs + np.arange(h))
+        sd = np.sqrt(np.clip(var, 0.0, None))
+        return mean + seas, sd
