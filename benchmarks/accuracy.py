@@ -73,17 +73,21 @@ def run_forecaster(
         t0 = time.perf_counter()
         cv = fc.backtest(history, h=h, n_windows=n, step=STEP, events=trace.events)
         info["backtest_s"] = round(time.perf_counter() - t0, 2)
+    except Exception as exc:
+        info["error"] = f"{type(exc).__name__}: {exc}"
+        info["traceback"] = traceback.format_exc(limit=6)
+        return None, None, info
+    try:
         weights = getattr(fc, "weights_", None)
         if weights is None:  # weights are learned by fit; one more fit on the full history
             t0 = time.perf_counter()
             fc.fit(history, events=trace.events)
             info["fit_s"] = round(time.perf_counter() - t0, 2)
             weights = getattr(fc, "weights_", None)
-        return cv, weights, info
     except Exception as exc:
-        info["error"] = f"{type(exc).__name__}: {exc}"
-        info["traceback"] = traceback.format_exc(limit=6)
-        return None, None, info
+        info["weights_error"] = f"{type(exc).__name__}: {exc}"
+        weights = None
+    return cv, weights, info
 
 
 def combine(cv_base: pd.DataFrame, cv_fc: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:

@@ -17,6 +17,7 @@ grid, optional ``is_outage``). Pure: numpy/pandas only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,7 +179,7 @@ def baseline_backtest(
             n = min(h, max(n_av, 0))
             if n == 0 or ds_ns[end - 1] != cut_ts.as_unit("ns").value:
                 continue
-            cols: dict[str, object] = {
+            cols: dict[str, Any] = {
                 ID: uid,
                 DS: pd.to_datetime(targets[:n], utc=True),
                 CUTOFF: cut_ts.as_unit("ns"),
@@ -192,8 +193,8 @@ def baseline_backtest(
                 cols.update(_nested_bands(name, point, eq, levels_t))
             pieces.append(pd.DataFrame(cols))
     if not pieces:
-        cols = [ID, DS, CUTOFF, Y, OUTAGE]
+        names = [ID, DS, CUTOFF, Y, OUTAGE]
         for name in periods:
-            cols += [name] + [c for level in levels_t for c in (lo(name, level), hi(name, level))]
-        return pd.DataFrame(columns=cols)
+            names += [name] + [c for level in levels_t for c in (lo(name, level), hi(name, level))]
+        return pd.DataFrame(columns=names)
     return pd.concat(pieces, ignore_index=True)
