@@ -1,0 +1,178 @@
+"""``forecaster.ensemble.intervals``: conformal widening factors per horizon step, worked and simulated."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.ensemble.intervals import (
+    MAX_FACTOR,
+    Calibration,
+    conformal_quantile,
+    fit_calibration,
+    horizon_steps,
+    required_factors,
+)
+from forecaster.frames import hi, lo
+
+T = pd.Timestamp("2024-01-01T00:00Z")
+LEVELS = (80, 95)
+H = 12
+
+
+# --- worked examples ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("scores", "level", "expected"),
+    [
+        ([0.5, 1, 2, 3], 50, 2.0),  # the docstring: ceil(5 * 0.5) = 3rd smallest
+        ([3, 0.5, 2, 1], 50, 2.0),  # order of the input does not matter
+        ([0.5, 1, 2, 3], 80, 3.0),  # ceil(5 * 0.8) = 4th
+        ([0.5, 1, 2, 3], 95, 3.0),  # ceil(5 * 0.95) = 5 > n: the largest
+        (list(range(1, 100)), 80, 80.0),  # n = 99: ceil(100 * 0.8) = 80th
+    ],
+    ids=["docstring", "unsorted", "80", "rank-past-n", "n99"],
+)
+def test_conformal_quantile(scores: list[float], level: int, expected: float) -> None:
+    assert conformal_quantile(np.array(scores, float), level) == expected
+
+
+def test_conformal_quantile_of_nothing_is_nan() -> None:
+    assert np.isnan(conformal_quantile(np.array([]), 80))
+
+
+def test_required_factors_worked() -> None:
+    """e = 10, band [6, 12]: y = 11 -> 1/2 of the upper half-width; y = 4 -> 6/4; y = 10 -> 0;
+    a zero-width upper half uses the floor (0.5): y = 11 -> 1 / 0.5 = 2."""
+    y = np.array([11.0, 4.0, 10.0, 11.0])
+    e = np.full(4, 10.0)
+    lo_v = np.array([6.0, 6.0, 6.0, 6.0])
+    hi_v = np.array([12.0, 12.0, 12.0, 10.0])
+    np.testing.assert_allclose(required_factors(y, e, lo_v, hi_v, np.full(4, 0.5)), [0.5, 1.5, 0.0, 2.0])
+
+
+def test_horizon_steps() -> None:
+    frame = pd.DataFrame(
+        {"cutoff": [T, T, T - pd.Timedelta("1h")], "ds": [T + pd.Timedelta("5min"), T + pd.Timedelta("1h"), T]}
+    )
+    assert horizon_steps(frame, "5min").tolist() == [1, 12, 12]
+
+
+def test_apply_widens_around_the_point_and_clips_steps_to_the_horizon() -> None:
+    cal = Calibration((80,), np.array([[2.0], [0.5]]), n_obs=10)
+    frame = pd.DataFrame({"ensemble": [100.0] * 3, "ensemble-lo-80": [90.0] * 3, "ensemble-hi-80": [104.0] * 3})
+    out = cal.apply(frame, np.array([1, 2, 7]))  # step 7 > horizon 2 uses the last factor
+    np.testing.assert_allclose(out["ensemble-lo-80"], [80.0, 95.0, 95.0])
+    np.testing.assert_allclose(out["ensemble-hi-80"], [108.0, 102.0, 102.0])  # asymmetry kept
+    assert cal.horizon == 2
+
+
+def test_identity_calibration_changes_nothing() -> None:
+    cal = Calibration.identity(LEVELS, 4)
+    assert cal.factors.shape == (4, 2) and (cal.factors == 1).all() and cal.n_obs == 0
+    frame = pd.DataFrame(
+        {
+            "ensemble": [5.0],
+            **{
+                c: [v]
+                for c, v in zip(
+                    [lo("ensemble", 80), hi("ensemble", 80), lo("ensemble", 95), hi("ensemble", 95)],
+                    [4, 6, 3, 7],
+                    strict=True,
+                )
+            },
+        }
+    )
+    pd.testing.assert_frame_equal(cal.apply(frame.copy(), np.array([3])), frame.astype(float))
+
+
+# --- simulated backtests -----------------------------------------------------------------------------------
+def gaussian_backtest(n_series: int, n_windows: int, narrow: float, seed: int) -> pd.DataFrame:
+    """Ensemble = truth's mean; errors N(0, sd) with sd growing with the step and the series' scale;
+    raw bands ``e +/- narrow * z_L * sd`` (``narrow`` < 1 = too narrow)."""
+    rng = np.random.default_rng(seed)
+    series, window, k = (
+        a.ravel() for a in np.meshgrid(np.arange(n_series), np.arange(n_windows), np.arange(1, H + 1), indexing="ij")
+    )
+    scale = 10.0 * (series + 1)
+    sd = scale * 0.05 * (1 + k / H)
+    e = scale * 10
+    cutoff = T + pd.to_timedelta(window, unit="h")
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.char.add("s", series.astype(str)),
+            "ds": cutoff + pd.to_timedelta(5 * k, unit="min"),
+            "cutoff": cutoff,
+            "y": e + rng.normal(0, sd),
+            "ensemble": e,
+        }
+    )
+    for level in LEVELS:
+        z = NormalDist().inv_cdf(0.5 + level / 200)
+        frame[lo("ensemble", level)] = e - narrow * z * sd
+        frame[hi("ensemble", level)] = e + narrow * z * sd
+    return frame
+
+
+def coverage(frame: pd.DataFrame, level: int) -> float:
+    inside = (frame["y"] >= frame[lo("ensemble", level)]) & (frame["y"] <= frame[hi("ensemble", level)])
+    return 100.0 * float(inside.mean())
+
+
+def test_calibrated_coverage_on_fresh_draws_is_close_to_nominal() -> None:
+    train = gaussian_backtest(n_series=8, n_windows=60, narrow=0.5, seed=1)
+    cal = fit_calibration(train, "5min", LEVELS, H)
+    assert cal.n_obs == len(train) and cal.factors.shape == (H, 2)
+    np.testing.assert_allclose(cal.factors, 2.0, rtol=0.25)  # the bands were half as wide as they should be
+    fresh = gaussian_backtest(n_series=8, n_windows=250, narrow=0.5, seed=2)
+    assert coverage(fresh, 80) < 60 and coverage(fresh, 95) < 75  # raw bands are badly too narrow
+    calibrated = cal.apply(fresh.copy(), horizon_steps(fresh, "5min"))
+    assert abs(coverage(calibrated, 80) - 80) <= 4
+    assert abs(coverage(calibrated, 95) - 95) <= 3
+
+
+def test_well_calibrated_bands_stay_about_the_same() -> None:
+    cal = fit_calibration(gaussian_backtest(8, 60, narrow=1.0, seed=3), "5min", LEVELS, H)
+    np.testing.assert_allclose(cal.factors, 1.0, rtol=0.2)
+
+
+def test_small_backtests_pool_neighbouring_steps() -> None:
+    """8 rows per step < min_obs: each step borrows neighbours, so factors exist for every step."""
+    cal = fit_calibration(gaussian_backtest(2, 4, narrow=0.5, seed=4), "5min", LEVELS, H, min_obs=40)
+    assert np.isfinite(cal.factors).all() and (cal.factors > 1).all()
+
+
+def test_outage_and_missing_actuals_are_ignored() -> None:
+    bt = gaussian_backtest(4, 30, narrow=1.0, seed=5)
+    clean = fit_calibration(bt, "5min", LEVELS, H)
+    polluted = bt.assign(is_outage=False)
+    extra = bt.iloc[:300].assign(y=0.0, is_outage=True)  # outage zeros far below every band
+    missing = bt.iloc[300:400].assign(y=np.nan, is_outage=False)
+    polluted = pd.concat([polluted, extra, missing], ignore_index=True)
+    got = fit_calibration(polluted, "5min", LEVELS, H)
+    np.testing.assert_allclose(got.factors, clean.factors)
+    assert got.n_obs == len(bt)
+
+
+def test_nothing_usable_gives_the_identity() -> None:
+    bt = gaussian_backtest(1, 2, narrow=1.0, seed=6).assign(is_outage=True)
+    cal = fit_calibration(bt, "5min", LEVELS, H)
+    assert (cal.factors == 1).all() and cal.n_obs == 0
+
+
+def test_factors_are_capped() -> None:
+    """e = 100, zero-width bands, y = 150: the floor is 1e-3 * 150 = 0.15, so r = 50 / 0.15 = 333 -> 100."""
+    bt = pd.DataFrame(
+        {
+            "unique_id": "s",
+            "cutoff": T,
+            "ds": T + pd.Timedelta("5min") * np.arange(1, 4),
+            "y": 150.0,
+            "ensemble": 100.0,
+            **{c: 100.0 for level in LEVELS for c in (lo("ensemble", level), hi("ensemble", level))},
+        }
+    )
+    cal = fit_calibration(bt, "5min", LEVELS, 3, min_obs=1)
+    np.testing.assert_allclose(cal.factors, MAX_FACTOR)

@@ -1,0 +1,153 @@
+"""``forecaster.ensemble.weights``: simplex LAD weights and their per-series learning from a backtest frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from forecaster.ensemble.weights import SOURCE, default_weights, learn_weights, simplex_lad
+
+T = pd.Timestamp("2024-01-01T00:00Z")
+
+
+def lad(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    return float(np.abs(y - X @ w).sum())
+
+
+# --- simplex_lad -------------------------------------------------------------------------------------------
+def test_docstring_example() -> None:
+    """y = [10, 10], a = [8, 8], b = [11, 11]: 8 w_a + 11 (1 - w_a) = 10 -> w_a = 1/3, MAE 0."""
+    X = np.array([[8.0, 11.0], [8.0, 11.0]])
+    w = simplex_lad(X, np.array([10.0, 10.0]))
+    np.testing.assert_allclose(w, [1 / 3, 2 / 3], atol=1e-9)
+    assert lad(X, np.array([10.0, 10.0]), w) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("perfect", [0, 1, 2], ids=["first", "middle", "last"])
+def test_a_perfect_member_takes_all_the_weight(perfect: int) -> None:
+    rng = np.random.default_rng(perfect)
+    y = rng.uniform(50, 150, 40)
+    X = y[:, None] + rng.normal(0, 10, (40, 3))
+    X[:, perfect] = y
+    w = simplex_lad(X, y)
+    expected = np.zeros(3)
+    expected[perfect] = 1.0
+    np.testing.assert_allclose(w, expected, atol=1e-8)
+
+
+def test_lad_is_robust_to_one_outlier_row() -> None:
+    # member a is exact on 9 rows and off by 900 on one (LAD 900); b is off by 200 everywhere (LAD 2000)
+    y = np.full(10, 100.0)
+    a = y.copy()
+    a[0] = 1000.0
+    X = np.column_stack([a, y + 200.0])  # a: |900| once; b: 10 x 200
+    np.testing.assert_allclose(simplex_lad(X, y), [1.0, 0.0], atol=1e-8)
+
+
+def test_all_zero_target_does_not_divide_by_zero() -> None:
+    X = np.array([[0.0, 3.0], [0.0, 4.0]])
+    np.testing.assert_allclose(simplex_lad(X, np.zeros(2)), [1.0, 0.0], atol=1e-9)
+
+
+DEMAND = st.integers(0, 10_000).map(lambda v: v / 100.0)  # 0.00 .. 100.00: realistic magnitudes
+
+
+@settings(max_examples=40, deadline=None)
+@given(X=arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 4)), elements=DEMAND), data=st.data())
+def test_weights_are_on_the_simplex_and_optimal(X: np.ndarray, data: st.DataObject) -> None:
+    y = data.draw(arrays(np.float64, X.shape[0], elements=DEMAND))
+    w = simplex_lad(X, y)
+    assert (w >= 0).all()
+    assert w.sum() == pytest.approx(1.0)
+    best = lad(X, y, w)
+    tol = 1e-6 * (1.0 + np.abs(y).sum() + np.abs(X).sum())
+    for vertex in np.eye(X.shape[1]):  # no single member does better
+        assert best <= lad(X, y, vertex) + tol
+    assert best <= lad(X, y, np.full(X.shape[1], 1.0 / X.shape[1])) + tol  # nor the plain average
+
+
+# --- learn_weights -----------------------------------------------------------------------------------------
+def backtest(n_windows: int, uid: str = "a", h: int = 4, seed: int = 0) -> pd.DataFrame:
+    """A member backtest where ``good`` equals ``y`` and ``bad`` is ``y + 20``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in range(n_windows):
+        cutoff = T + pd.Timedelta(days=w)
+        y = rng.uniform(50, 100, h)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "unique_id": uid,
+                    "ds": cutoff + pd.Timedelta("5min") * np.arange(1, h + 1),
+                    "cutoff": cutoff,
+                    "y": y,
+                    "is_outage": False,
+                    "good": y,
+                    "bad": y + 20.0,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_learns_per_series_with_source() -> None:
+    cv = pd.concat([backtest(3, "a"), backtest(3, "b", seed=1).rename(columns={"good": "bad", "bad": "good"})])
+    w = learn_weights(cv, ["good", "bad"], min_windows=3)
+    assert list(w.columns) == ["unique_id", "good", "bad", SOURCE]
+    assert w["unique_id"].tolist() == ["a", "b"]
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy(), [[1.0, 0.0], [0.0, 1.0]], atol=1e-8)
+    assert w[SOURCE].tolist() == ["learned", "learned"]
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        (["seasonal", "events", "signals", "lgbm"], [0.4, 0.3, 0.2, 0.1]),
+        (["seasonal", "lgbm"], [0.8, 0.2]),  # the defaults renormalised over the members that run
+    ],
+    ids=["all", "subset"],
+)
+def test_too_few_windows_fall_back_to_the_defaults(members: list[str], expected: list[float]) -> None:
+    cv = backtest(2)
+    for m in members:
+        cv[m] = cv["y"]
+    w = learn_weights(cv, members, min_windows=3)
+    np.testing.assert_allclose(w[members].to_numpy()[0], expected)
+    assert w[SOURCE].iloc[0] == "default"
+
+
+def test_members_without_a_default_share_equally_when_no_default_applies() -> None:
+    w = learn_weights(backtest(1), ["good", "bad"], min_windows=3)
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [0.5, 0.5])
+
+
+def test_outage_rows_are_ignored() -> None:
+    """On outage rows y is 0 (not demand) and only ``bad`` happens to match; they must not count."""
+    cv = backtest(3)
+    outage = cv.index % 2 == 0
+    cv.loc[outage, "is_outage"] = True
+    cv.loc[outage, "y"] = 0.0
+    cv.loc[outage, "bad"] = 0.0
+    w = learn_weights(cv, ["good", "bad"], min_windows=3)
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [1.0, 0.0], atol=1e-8)
+
+
+def test_windows_that_are_all_outage_or_nan_do_not_count() -> None:
+    cv = backtest(3)
+    cv.loc[cv.cutoff == cv.cutoff.max(), "is_outage"] = True  # the third window is an outage
+    cv.loc[cv.cutoff == cv.cutoff.min(), "y"] = np.nan  # the first has no actuals yet
+    w = learn_weights(cv, ["good", "bad"], min_windows=2)
+    assert w[SOURCE].iloc[0] == "default"  # one usable window < 2
+    assert learn_weights(cv, ["good", "bad"], min_windows=1)[SOURCE].iloc[0] == "learned"
+
+
+def test_default_weights_for_every_series() -> None:
+    w = default_weights(["x", "y"], ["seasonal", "events", "signals", "lgbm"])
+    assert w["unique_id"].tolist() == ["x", "y"]
+    np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy(), [[0.4, 0.3, 0.2, 0.1]] * 2)
+    assert (w[SOURCE] == "default").all()
+    np.testing.assert_allclose(default_weights(["x"], ["events", "lgbm"])[["events", "lgbm"]].iloc[0], [0.75, 0.25])
