@@ -9,6 +9,7 @@ with the same seed. Degenerate histories (constant, all zero, too short) fall ba
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,7 @@ def assert_contract(frame: pd.DataFrame, name: str, history: pd.DataFrame, h: in
         assert (g["ds"].diff().dropna() == STEP).all(), uid
     tol = 1e-9 * (1 + frame[point].abs().max())
     chain = [lo(point, 95), lo(point, 80), point, hi(point, 80), hi(point, 95)]
-    for inner, outer in zip(chain, chain[1:], strict=False):
+    for inner, outer in itertools.pairwise(chain):
         bad = frame[inner] > frame[outer] + tol
         assert not bad.any(), f"{inner} > {outer} at {frame.loc[bad, ['unique_id', 'ds']].head(3).to_dict('records')}"
 
@@ -175,7 +176,7 @@ def constant(days: float = 4, value: float = 50.0) -> pd.DataFrame:
 
 
 CASES = {
-    "constant": (lambda: constant(), 50.0),
+    "constant": (constant, 50.0),
     "all-zero": (lambda: constant(value=0.0), 0.0),
     "too-short": (lambda: constant(days=3 / 24).assign(y=np.linspace(10.0, 20.0, 36)), None),
 }
