@@ -1,0 +1,213 @@
+"""Files in and out of the CLI: history CSV/Parquet -> long frame, frames -> CSV/JSON/Parquet/SQLite.
+
+``read_history`` reads a history file into the Series contract's long frame ``unique_id, ds (UTC), y``
+(plus ``is_outage`` when the file has it) and raises ``InputError`` naming the file, line and column of
+the first problem. It checks what only the file can tell (columns, timestamp text, timezone, numbers);
+``forecaster.series.prepare_history`` then checks the frame (duplicates, grid, bad values).
+
+``write_frame`` / ``write_json`` write outputs by suffix; ``write_sqlite`` appends a frame to a table of
+an embedded SQLite file (stdlib ``sqlite3``; the store adapter will replace it with SQLAlchemy).
+
+Called by ``forecaster.cli`` (and notebooks). Reads and writes local files only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import InputError
+from forecaster.frames import DS, ID, OUTAGE, Y
+
+HISTORY_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".json", ".parquet")
+_AWARE = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$"
+"""A timestamp text with an explicit offset after its time of day: ``...T04:00Z``, ``... 04:00+02:00``."""
+
+
+def _where(path: Path, i: int) -> str:
+    """Human position of data row ``i`` (0-based): the CSV line number (header = line 1), else the row."""
+    return f"{path.name} line {i + 2}" if path.suffix.lower() == ".csv" else f"{path.name} row {i}"
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in HISTORY_SUFFIXES:
+        raise InputError(f"{path.name}: unsupported history file type {suffix!r}; use one of {list(HISTORY_SUFFIXES)}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such history file")
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={ID: str, DS: str})
+        return pd.read_parquet(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        raise InputError(f"{path.name}: cannot read ({exc})") from exc
+
+
+def parse_timestamps(raw: pd.Series, path: Path, tz: str | None = None) -> pd.Series:
+    """Column ``ds`` -> tz-aware UTC timestamps.
+
+    Text must be ISO 8601. With an offset (``2024-03-01T00:00Z``, ``+01:00``) it is converted to UTC and
+    ``tz`` is not used; without one it is local time in ``tz`` (an IANA zone such as ``Europe/Paris``);
+    naive text without ``tz`` is an error, as is a file mixing both. Parquet datetime columns follow the
+    same rule (naive -> ``tz``).
+    """
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = pd.Series(pd.to_datetime(raw), index=raw.index)
+        naive_col = not isinstance(parsed.dtype, pd.DatetimeTZDtype)
+    else:
+        text = raw.astype("string").str.strip()
+        missing = text.isna().to_numpy()
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
+            raise InputError(f"{_where(path, i)}: column 'ds' is empty")
+        aware = text.str.contains(_AWARE, regex=True).to_numpy(dtype=bool)
+        naive_col = not aware.any()
+        if not naive_col and not aware.all():
+            i = int(np.flatnonzero(~aware)[0])
+            raise InputError(
+                f"{_where(path, i)}: column 'ds' mixes timestamps with and without a UTC offset "
+                f"({text.iloc[i]!r} has none); write every timestamp the same way"
+            )
+        parsed = pd.to_datetime(text, format="ISO8601", utc=not naive_col, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{_where(path, i)}: column 'ds' value {text.iloc[i]!r} is not an ISO 8601 timestamp "
+                "(e.g. 2024-03-01T00:05Z)"
+            )
+    if naive_col:
+        if tz is None:
+            first = raw.iloc[0] if len(raw) else ""
+            raise InputError(
+                f"{_where(path, 0)}: column 'ds' has timezone-naive timestamps ({str(first)!r}); "
+                "pass --tz with the zone they were recorded in (e.g. --tz UTC or --tz Europe/Paris)"
+            )
+        try:
+            parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except Exception as exc:  # zone name errors and DST gaps/overlaps come as several types
+            raise InputError(f"{path.name}: column 'ds': cannot localize to tz={tz!r} ({exc})") from exc
+    return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def read_history(path: str | Path, *, unique_id: str | None = None, tz: str | None = None) -> pd.DataFrame:
+    """Read a history CSV or Parquet file into ``unique_id, ds, y[, is_outage]``.
+
+    Columns: ``ds`` and ``y`` are required; ``unique_id`` is optional (default ``unique_id`` argument,
+    else the file name without suffix, e.g. ``api.csv`` -> ``api``); ``is_outage`` (0/1, true/false)
+    is optional. Other columns are ignored. Timestamps: see ``parse_timestamps``. ``y`` must be numeric;
+    an empty ``y`` cell is kept as NaN for ``prepare_history`` to report.
+    """
+    p = Path(path)
+    raw = _read_table(p).reset_index(drop=True)
+    missing = [c for c in (DS, Y) if c not in raw.columns]
+    if missing:
+        raise InputError(f"{p.name}: missing column(s) {missing} (have {list(raw.columns)}); need ds, y")
+    if len(raw) == 0:
+        raise InputError(f"{p.name}: no data rows")
+    if ID in raw.columns:
+        ids = raw[ID]
+        empty = ids.isna().to_numpy() | (ids.astype("string").str.strip() == "").fillna(True).to_numpy()
+        if empty.any():
+            raise InputError(f"{_where(p, int(np.flatnonzero(empty)[0]))}: column 'unique_id' is empty")
+        uid = ids.astype(str).str.strip()
+    else:
+        uid = pd.Series(unique_id or p.stem, index=raw.index, dtype=str)
+    y = pd.to_numeric(raw[Y], errors="coerce")
+    not_num = (y.isna() & raw[Y].notna()).to_numpy()
+    if not_num.any():
+        i = int(np.flatnonzero(not_num)[0])
+        raise InputError(f"{_where(p, i)}: column 'y' value {raw[Y].iloc[i]!r} is not a number")
+    out = pd.DataFrame({ID: uid.to_numpy(dtype=object), DS: parse_timestamps(raw[DS], p, tz), Y: y.astype(float)})
+    if OUTAGE in raw.columns:
+        out[OUTAGE] = [_flag(v, p, i) for i, v in enumerate(raw[OUTAGE].tolist())]
+    return out
+
+
+def _flag(value: Any, path: Path, i: int) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    text = str(value).strip().lower()
+    if text in {"1", "1.0", "true", "t", "yes"}:
+        return True
+    if text in {"0", "0.0", "false", "f", "no", ""}:
+        return False
+    raise InputError(f"{_where(path, i)}: column 'is_outage' value {value!r} is not 0/1 or true/false")
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise InputError(f"{path.name}: unsupported {what} file type {suffix!r}; use one of {list(allowed)}")
+    return suffix
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Fail early (before any fitting) when an output's suffix is not .csv/.json/.parquet."""
+    p = Path(path)
+    _check_suffix(p, OUTPUT_SUFFIXES, "output")
+    return p
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` by suffix: ``.csv`` (ISO 8601 UTC timestamps), ``.json`` (list of records,
+    ISO timestamps) or ``.parquet``. Parent folders are created."""
+    p = Path(path)
+    suffix = _check_suffix(p, OUTPUT_SUFFIXES, "output")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(p, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    elif suffix == ".json":
+        frame.to_json(p, orient="records", date_format="iso", date_unit="s", indent=1)
+    else:
+        frame.to_parquet(p, index=False)
+    return p
+
+
+def jsonable(value: Any) -> Any:
+    """Recursively make ``value`` JSON-safe: NaN/inf -> None, numpy scalars -> Python, timestamps -> ISO."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` (made safe by ``jsonable``) as indented JSON; parent folders are created."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return p
+
+
+def write_sqlite(frame: pd.DataFrame, path: str | Path, table: str) -> int:
+    """Append ``frame`` to ``table`` of the SQLite file ``path`` (created with the table if missing).
+
+    Timestamps are stored as ISO 8601 UTC text. Returns the number of rows written.
+    """
+    if not table.isidentifier():
+        raise InputError(f"write_sqlite: table name {table!r} is not a plain identifier")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col].dtype):
+            out[col] = out[col].map(lambda t: None if pd.isna(t) else pd.Timestamp(t).isoformat())
+    with closing(sqlite3.connect(p)) as con, con:
+        out.to_sql(table, con, if_exists="append", index=False)
+    return len(out)

@@ -1,0 +1,160 @@
+"""Tests of ``forecaster.io``: history files in (columns, timezones, clear errors), outputs out."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.errors import InputError
+from forecaster.frames import DS, ID, OUTAGE, Y
+from forecaster.io import jsonable, read_history, write_frame, write_json, write_sqlite
+
+
+def _csv(tmp_path: Path, text: str, name: str = "api.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_reads_csv_with_offsets_and_default_id_from_file_name(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "ds,y\n2024-03-01T00:00Z,1\n2024-03-01T00:05+01:00,2.5\n")
+    frame = read_history(path)
+    assert list(frame.columns) == [ID, DS, Y]
+    assert frame[ID].tolist() == ["api", "api"]
+    assert str(frame[DS].dtype) == "datetime64[ns, UTC]"
+    assert frame[DS].tolist() == [pd.Timestamp("2024-03-01T00:00Z"), pd.Timestamp("2024-02-29T23:05Z")]
+    assert frame[Y].tolist() == [1.0, 2.5]
+
+
+def test_unique_id_argument_and_column(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "ds,y\n2024-03-01T00:00Z,1\n")
+    assert read_history(path, unique_id="checkout")[ID].iloc[0] == "checkout"
+    path = _csv(tmp_path, "unique_id,ds,y\n007,2024-03-01T00:00Z,1\n", "x.csv")
+    assert read_history(path, unique_id="ignored")[ID].iloc[0] == "007"  # kept as text, not 7
+
+
+def test_naive_timestamps_are_localized_with_tz(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "ds,y\n2024-07-01 00:00,1\n2024-07-01 00:05,2\n")
+    frame = read_history(path, tz="Europe/Paris")  # CEST = UTC+2
+    assert frame[DS].iloc[0] == pd.Timestamp("2024-06-30T22:00Z")
+
+
+def test_tz_is_ignored_for_timestamps_with_offsets(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "ds,y\n2024-07-01T00:00Z,1\n")
+    assert read_history(path, tz="Asia/Tokyo")[DS].iloc[0] == pd.Timestamp("2024-07-01T00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "expected"),
+    [
+        ("ds,y\n2024-07-01 00:00,1\n", None, ["line 2", "'ds'", "--tz"]),
+        ("ds,y\n2024-07-01T00:00Z,1\n2024-07-01 00:05,2\n", None, ["line 3", "'ds'", "offset"]),
+        ("ds,y\n2024-07-01T00:00Z,1\nyesterday,2\n", None, ["line 3", "'ds'", "yesterday"]),
+        ("ds,y\n2024-07-01T00:00Z,1\n2024-07-01T00:05Z,abc\n", None, ["line 3", "'y'", "abc"]),
+        ("ds,value\n2024-07-01T00:00Z,1\n", None, ["missing column", "'y'"]),
+        ("y\n1\n", None, ["missing column", "'ds'"]),
+        ("ds,y\n", None, ["no data rows"]),
+        ("unique_id,ds,y\na,2024-07-01T00:00Z,1\n,2024-07-01T00:05Z,2\n", None, ["line 3", "'unique_id'"]),
+        ("ds,y,is_outage\n2024-07-01T00:00Z,1,maybe\n", None, ["line 2", "'is_outage'", "maybe"]),
+        ("ds,y\n2024-07-01 00:00,1\n", "Mars/Olympus", ["Mars/Olympus"]),
+        ("ds,y\n2024-03-31 02:30,1\n", "Europe/Paris", ["Europe/Paris"]),  # DST gap: that hour never existed
+    ],
+    ids=[
+        "naive-no-tz",
+        "mixed",
+        "bad-text",
+        "bad-y",
+        "no-y",
+        "no-ds",
+        "empty",
+        "empty-id",
+        "bad-outage",
+        "bad-zone",
+        "dst-gap",
+    ],
+)
+def test_bad_files_raise_input_error_naming_the_place(
+    tmp_path: Path, text: str, tz: str | None, expected: list[str]
+) -> None:
+    with pytest.raises(InputError) as info:
+        read_history(_csv(tmp_path, text), tz=tz)
+    for part in expected:
+        assert part in str(info.value)
+
+
+def test_unsupported_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unsupported history file type"):
+        read_history(tmp_path / "h.xlsx")
+    with pytest.raises(InputError, match="no such history file"):
+        read_history(tmp_path / "h.csv")
+
+
+def test_outage_flags_and_empty_y(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "ds,y,is_outage\n2024-07-01T00:00Z,1,0\n2024-07-01T00:05Z,,1\n2024-07-01T00:10Z,3,\n")
+    frame = read_history(path)
+    assert frame[OUTAGE].tolist() == [False, True, False]
+    assert np.isnan(frame[Y].iloc[1])
+
+
+def test_parquet_naive_datetimes_need_tz(tmp_path: Path) -> None:
+    path = tmp_path / "h.parquet"
+    pd.DataFrame({DS: pd.date_range("2024-01-01", periods=3, freq="5min"), Y: [1.0, 2.0, 3.0]}).to_parquet(path)
+    with pytest.raises(InputError, match="--tz"):
+        read_history(path)
+    frame = read_history(path, tz="UTC")
+    assert frame[ID].unique().tolist() == ["h"]
+    assert frame[DS].iloc[-1] == pd.Timestamp("2024-01-01T00:10Z")
+
+
+def _forecast_like() -> pd.DataFrame:
+    return pd.DataFrame(
+        {ID: ["a", "a"], DS: pd.date_range("2024-01-01", periods=2, freq="5min", tz="UTC"), "ensemble": [1.5, np.nan]}
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_write_frame_round_trips(tmp_path: Path, suffix: str) -> None:
+    frame = _forecast_like()
+    path = write_frame(frame, tmp_path / "sub" / f"out{suffix}")
+    if suffix == ".csv":
+        back = pd.read_csv(path)
+        assert back[DS].tolist() == ["2024-01-01T00:00:00Z", "2024-01-01T00:05:00Z"]
+    elif suffix == ".json":
+        back = pd.DataFrame(json.loads(path.read_text()))
+        assert pd.Timestamp(back[DS].iloc[1]) == pd.Timestamp("2024-01-01T00:05Z")
+    else:
+        back = pd.read_parquet(path)
+        assert back[DS].iloc[1] == pd.Timestamp("2024-01-01T00:05Z")
+    assert back["ensemble"].iloc[0] == 1.5
+    assert pd.isna(back["ensemble"].iloc[1])
+
+
+def test_write_frame_refuses_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unsupported output file type"):
+        write_frame(_forecast_like(), tmp_path / "out.xlsx")
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_write_json_and_jsonable(tmp_path: Path) -> None:
+    obj = {"a": float("nan"), "b": np.float64(2.5), "c": [pd.Timestamp("2024-01-01T00:00Z"), np.int64(3)]}
+    assert jsonable(obj) == {"a": None, "b": 2.5, "c": ["2024-01-01T00:00:00+00:00", 3]}
+    path = write_json(obj, tmp_path / "m.json")
+    assert json.loads(path.read_text())["a"] is None
+
+
+def test_write_sqlite_appends_rows(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "f.db"
+    assert write_sqlite(_forecast_like(), db, "forecasts") == 2
+    assert write_sqlite(_forecast_like(), db, "forecasts") == 2
+    with sqlite3.connect(db) as con:
+        rows = con.execute("select unique_id, ds, ensemble from forecasts order by rowid").fetchall()
+    assert len(rows) == 4
+    assert rows[0] == ("a", "2024-01-01T00:00:00+00:00", 1.5)
+    assert rows[1][2] is None
+    with pytest.raises(InputError, match="identifier"):
+        write_sqlite(_forecast_like(), db, "drop table x;")
