@@ -33,6 +33,14 @@ outage; ``1.0`` when that mean is 0, so all-zero series work). It uses data up t
 y-derived features (``Y_DERIVED``) are divided by it when ``scaled=True``; the member divides its target
 the same way and multiplies predictions back.
 
+Relative mode (``relative=True``, what the member uses): the *base* of a row is the level-corrected
+seasonal naive ``lag_day + y[t] - y[t-D]`` (``row_base``); every level feature (``Y_LEVELS``) becomes
+``(feature - base) / scale`` while ``lag_day`` stays ``lag_day / scale``, and the member's target is
+``(y[t+k] - base) / scale``. Trees then learn corrections to a strong rule instead of rebuilding an
+identity map ``y_last -> y`` out of piecewise constants, which costs resolution at short horizons
+(on the Azure trace the 1-hour MAE went from 1.39x to 0.99x last value, the 1-day MAE from 0.53x to 0.51x
+seasonal naive; NASA moved the other way, 0.76x -> 0.83x and 0.61x -> 0.64x).
+
 Pure numpy/pandas. Called by ``forecaster.models.lgbm`` (fit, predict) and its tests.
 """
 
@@ -45,6 +53,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.frames import DS, ID, OUTAGE, Y
+
+Y_LEVELS: tuple[str, ...] = (
+    "y_last", "mean_3", "mean_12", "mean_day", "lag_day_smooth", "lag_2day", "lag_week", "origin_lag_day",
+    "mean_12_day_ago",
+)
+"""Level features, measured from the base when ``relative=True`` (``lag_day`` is the base itself)."""
 
 Y_DERIVED: tuple[str, ...] = (
     "y_last",
@@ -206,6 +220,26 @@ def signal_asof(signals: pd.DataFrame | None, name: str, query_ns: np.ndarray) -
     return np.where(idx >= 0, vals[np.maximum(idx, 0)], np.nan)
 
 
+def row_base(panel: Panel, series: np.ndarray, origin: np.ndarray, step: np.ndarray, day: int) -> np.ndarray:
+    """The level a row's target is measured from, the level-corrected seasonal naive:
+
+        base = lag_day + (y[t] - y[t-D]),   lag_day = y[t + k - D*ceil(k/D)]
+
+    i.e. yesterday's value at the target slot shifted by how much today's origin differs from yesterday's.
+    For small ``k`` it is ``y[t]`` plus yesterday's change over the next ``k`` steps (close to last value),
+    for large ``k`` it is seasonal naive at today's level. Where ``t < D`` the correction is 0; where the
+    ``lag_day`` position is before the start, the base is ``y[t]``. Example with ``D = 4``,
+    ``y = [1, 2, 3, 4, 2, 3]``, ``t = 5``, ``k = 1``: ``lag_day = y[2] = 3``, ``y[5] - y[1] = 1``, base = 4.
+    """
+    start = panel.offsets[series]
+    y_t = panel.y[start + origin]
+    pos = origin + step - day * -(-step // day)
+    lag = np.where(pos >= 0, panel.y[start + np.maximum(pos, 0)], y_t)
+    old = origin - day
+    dev = np.where(old >= 0, y_t - panel.y[start + np.maximum(old, 0)], 0.0)
+    return np.asarray(lag + dev)
+
+
 def build_features(
     panel: Panel,
     series: np.ndarray,
@@ -216,6 +250,7 @@ def build_features(
     events: pd.DataFrame | None = None,
     signals: pd.DataFrame | None = None,
     scaled: bool = True,
+    relative: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Feature matrix ``(rows, len(spec.names))`` as float32, and the per-row scale (float64).
 
@@ -261,6 +296,10 @@ def build_features(
         "origin_lag_day": at(old),
         "mean_12_day_ago": mean12_old,
     }
+    if relative:
+        base = row_base(panel, series, origin, step, day)
+        for name in Y_LEVELS:
+            cols[name] = cols[name] - base
     if scaled:
         for name in Y_DERIVED:
             cols[name] = cols[name] / scale

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecaster.models.features import Y_DERIVED, FeatureSpec, Panel, build_features, row_scale
+from forecaster.models.features import Y_DERIVED, FeatureSpec, Panel, build_features, row_base, row_scale
 
 HOUR_NS = 3600 * 10**9
 # A toy grid: "day" = 4 steps, "week" = 8 steps, one step = 1 hour.
@@ -189,3 +189,20 @@ def test_no_leakage_perturbing_after_origin_changes_nothing(
     after, _ = build_features(Panel.from_history(_history({"a": ya2, "b": yb})), *args, signals=sig2,
                               scaled=scaled)
     np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-9, equal_nan=True)
+
+
+def test_row_base_is_level_corrected_seasonal_naive() -> None:
+    panel = Panel.from_history(_history({"a": np.array([1.0, 2, 3, 4, 2, 3])}))
+    base = row_base(panel, np.array([0, 0, 0]), np.array([5, 5, 2]), np.array([1, 5, 1]), day=4)
+    # t=5, k=1: y[2] + (y[5] - y[1]) = 3 + 1; k=5: y[5+5-8] + 1 = 3 + 1; t=2 < day: y[-1] missing -> y[2]
+    assert list(base) == [4.0, 4.0, 3.0]
+
+
+def test_relative_mode_measures_levels_from_the_base(panel20: Panel) -> None:
+    X, scale = build_features(panel20, np.array([0]), np.array([10]), np.array([3]), SPEC, relative=True)
+    raw, _ = build_features(panel20, np.array([0]), np.array([10]), np.array([3]), SPEC, scaled=False)
+    names = SPEC.names
+    base = Y20[9] + Y20[10] - Y20[6]
+    assert X[0, names.index("y_last")] == pytest.approx((Y20[10] - base) / scale[0], rel=1e-5)
+    assert X[0, names.index("lag_day")] == pytest.approx(raw[0, names.index("lag_day")] / scale[0], rel=1e-5)
+    assert X[0, names.index("std_12")] == pytest.approx(raw[0, names.index("std_12")] / scale[0], rel=1e-5)
