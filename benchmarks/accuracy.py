@@ -201,6 +201,7 @@ def main() -> None:
     meta = run_meta()
     forecaster_cls, why = load_forecaster()
     meta["forecaster"] = "available" if forecaster_cls else f"unavailable ({why}); baselines only"
+    meta["quick"] = args.quick
     n_wanted = QUICK["n_windows"] if args.quick else N_WINDOWS
     results = []
     with progress() as bar:
@@ -215,9 +216,19 @@ def main() -> None:
                 trace.frame = trim(trace.frame, QUICK["history_days"])
             for horizon in HORIZONS:
                 bar.update(task, description=f"{name} {horizon}")
-                results.append(run_trace_horizon(trace, horizon, forecaster_cls, n_wanted))
+                t0 = time.perf_counter()
+                res = run_trace_horizon(trace, horizon, forecaster_cls, n_wanted)
+                results.append(res)
+                ratios = res.get("ratios", {})
+                err = res.get("error") or res.get("forecaster", {}).get("error", "")
+                bar.console.log(
+                    f"{name} {horizon}: {res['n_windows']} windows, {time.perf_counter() - t0:.0f} s; "
+                    f"ensemble/best naive MAE {ratios.get('ensemble_mae_over_best_naive')}"
+                    + (f"; error: {err[:120]}" if err else "")
+                )
+                # results so far, so an interrupted run still leaves every finished cell on disk
+                write_results("accuracy", {"meta": meta, "results": results}, to_markdown(results, meta))
                 bar.advance(task)
-    meta["quick"] = args.quick
     markdown = to_markdown(results, meta)
     json_path, md_path = write_results("accuracy", {"meta": meta, "results": results}, markdown)
     print(markdown.split("\n## ", 2)[1] if results else "no results")
