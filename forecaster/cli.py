@@ -1,0 +1,490 @@
+"""The ``forecaster`` command line: ``forecast``, ``backtest`` and ``demo`` (typer + rich).
+
+A face over the Python API: it reads files (``forecaster.io``), calls ``Forecaster``, shows progress bars
+and tables, and writes outputs. Bad input (``InputError``, signals/events errors, unreadable artefacts)
+prints one red line naming the file, row or column and exits with code 2, never a traceback.
+Entry point ``main()`` (``[project.scripts] forecaster``); called by users, notebooks' shell cells, tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from forecaster import io, plots
+from forecaster.core import Forecaster
+from forecaster.datasets import NASA_ID, load_nasa_5min, nasa_events
+from forecaster.engine import EngineConfig, build_members
+from forecaster.errors import ArtefactError, InputError, SeriesError
+from forecaster.evaluation.metrics import coverage_col, evaluate_pooled
+from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, hi, lo, validate_levels
+from forecaster.models.baselines import BASELINES, SNAIVE_DAY, SNAIVE_WEEK, baseline_backtest
+from forecaster.series import freq_to_timedelta, prepare_history, steps_per
+from signals.errors import SignalsError
+from signals.sources.files import load_events, load_signals
+
+EXIT_BAD_INPUT = 2
+Progress_ = Callable[[int, int], None]
+app = typer.Typer(
+    help="Demand forecasts with calibrated uncertainty bands for Kubernetes workloads.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+# -- option parsing ------------------------------------------------------------------------------------
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        return validate_levels(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise InputError(f"--levels {text!r}: {exc}; write e.g. 80,95") from exc
+
+
+def _freq(text: str) -> str:
+    try:
+        freq_to_timedelta(text)
+    except InputError as exc:
+        raise InputError(f"--freq: {exc}") from exc
+    return text
+
+
+def _member_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["lgbm.num_rounds=30"]`` -> ``{"lgbm": {"num_rounds": 30}}`` (values parsed as JSON, else text)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        member, dot, name = key.strip().partition(".")
+        if not (sep and dot and member and name):
+            raise InputError(f"--member-param {item!r}: write MEMBER.PARAM=VALUE, e.g. lgbm.num_rounds=30")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(member, {})[name] = value
+    return out
+
+
+# -- shared options (every option's help says its unit and default) --------------------------------------
+InputOpt = Annotated[
+    Path, typer.Option("--input", "-i", help="History file, .csv or .parquet: columns ds, y, optional unique_id.")
+]
+IdOpt = Annotated[
+    str | None, typer.Option("--id", help="unique_id when the file has no unique_id column [default: file name].")
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(help="Timezone (IANA, e.g. UTC, Europe/Paris) of timestamps written without an offset."),
+]
+FreqOpt = Annotated[str, typer.Option(help="Grid frequency of the history (pandas alias).")]
+LevelsOpt = Annotated[str, typer.Option(help="Band levels in percent, comma-separated.")]
+EventsOpt = Annotated[Path | None, typer.Option(help="Business events file (.yaml/.csv/.ics).")]
+SignalsOpt = Annotated[
+    Path | None, typer.Option(help="External signals history (.csv/.parquet: ds, signal, value, known_in_advance).")
+]
+CountryOpt = Annotated[str | None, typer.Option(help="Add this country's public holidays as events (e.g. US).")]
+CalOpt = Annotated[
+    int, typer.Option(min=0, help="Backtest windows (1 day apart) used to learn weights and calibrate bands.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Random seed; equal seeds give equal forecasts.")]
+JobsOpt = Annotated[int, typer.Option(help="Worker processes for per-series fits (1 = this process, -1 = all cores).")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--member-param", help="Member setting MEMBER.PARAM=VALUE, repeatable (e.g. lgbm.num_rounds=30)."),
+]
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def _console() -> Console:
+    """Stdout console; 120 columns when not a terminal (logs, pipes) unless ``COLUMNS`` says otherwise."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120
+    return console
+
+
+@contextmanager
+def _bad_input_exits() -> Iterator[None]:
+    """Turn bad-input errors into one red line on stderr and exit code 2."""
+    try:
+        yield
+    except (InputError, SignalsError, ArtefactError, FileNotFoundError) as exc:
+        msg = " ".join(str(exc).split())
+        Console(stderr=True, highlight=False).print(Text(f"error: {msg}", style="bold red"), soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@contextmanager
+def _progress(console: Console, label: str) -> Iterator[Progress_]:
+    """A rich progress bar driven by the ``progress(done, total)`` callback of ``Forecaster``."""
+    columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _read_inputs(
+    path: Path, unique_id: str | None, tz: str | None, freq: str, events: Path | None, signals: Path | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, str]:
+    """History as read, its validated clean frame, events, signals and the validation report."""
+    history = io.read_history(path, unique_id=unique_id, tz=tz)
+    try:
+        clean, report = prepare_history(history, freq)
+    except SeriesError as exc:
+        raise type(exc)(f"{path.name}: {exc}") from exc
+    ev = load_events(events, tz=tz) if events else None
+    sig = load_signals(signals, tz=tz) if signals else None
+    return history, clean, ev, sig, f"{path.name}: {report}"
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "—" if pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def _peak(g: pd.DataFrame, steps: int) -> tuple[str, int]:
+    """``"514 @ 07-22 17:25"`` for the ensemble's peak over the first ``steps`` rows, and its position."""
+    if len(g) < steps:
+        return "n/a (horizon shorter)", -1
+    i = int(g[ENSEMBLE].iloc[:steps].to_numpy().argmax())
+    return f"{g[ENSEMBLE].iloc[i]:,.0f} @ {g[DS].iloc[i]:%m-%d %H:%M}", i
+
+
+def summary_table(pred: pd.DataFrame, fc: Forecaster) -> Table:
+    """Per series: next-hour and next-day peaks of the ensemble, the widest band's upper edge at the day's
+    peak (the capacity to provision), mean band widths and the weights learned for the members."""
+    top = max(fc.levels)
+    caption = f"weights: {' / '.join(fc.members)} (learned from the backtest, or the defaults)"
+    table = Table(title="Forecast summary (ensemble, times UTC)", caption=caption)
+    heads = ["series", "peak next 1 h", "peak next 24 h", f"hi-{top} at peak"]
+    heads += [f"{lv} % width" for lv in fc.levels] + ["weights"]
+    for col in heads:
+        table.add_column(col, no_wrap=True, justify="left" if col in ("series", "weights") else "right")
+    weights = fc.weights_.set_index(ID)
+    hour, day = max(steps_per("1h", fc.freq), 1), max(steps_per("1D", fc.freq), 1)
+    for uid, g in pred.groupby(ID, sort=True):
+        widths = [_fmt((g[hi(ENSEMBLE, lv)] - g[lo(ENSEMBLE, lv)]).mean()) for lv in fc.levels]
+        (day_peak, i) = _peak(g, day)
+        top_hi = _fmt(g[hi(ENSEMBLE, top)].iloc[i], 0) if i >= 0 else "—"
+        row = weights.loc[uid]
+        w = "/".join(f"{row[m]:.2f}" for m in fc.members) + f" ({row['source']})"
+        table.add_row(str(uid), _peak(g, hour)[0], day_peak, top_hi, *widths, w)
+    return table
+
+
+def backtest_metrics(
+    cv: pd.DataFrame, clean: pd.DataFrame, fc: Forecaster, h: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pooled metrics of the ensemble, each member and the naive baselines at the same cutoffs.
+
+    Returns ``(metrics, baseline_frame)``; ``metrics`` has ``model, kind, n, mae, rmse, mase, pinball,
+    coverage-L, width-L`` and ``mae_vs_snaive_day`` / ``mae_vs_snaive_week`` (MAE ratio, < 1 = better).
+    MASE is scaled by the in-sample daily seasonal naive of each window's training history.
+    """
+    season = steps_per("1D", fc.freq)
+    cutoffs = sorted(pd.Timestamp(c) for c in cv[CUTOFF].unique())
+    base = baseline_backtest(clean, h, cutoffs, fc.freq, fc.levels)
+    ours = evaluate_pooled(cv, clean, [ENSEMBLE, *fc.members], fc.levels, season)
+    ours.insert(1, "kind", ["ensemble"] + ["member"] * len(fc.members))
+    theirs = evaluate_pooled(base, clean, list(BASELINES), fc.levels, season)
+    theirs.insert(1, "kind", "baseline")
+    metrics = pd.concat([ours, theirs], ignore_index=True)
+    mae = metrics.set_index("model")["mae"]
+    for ref in (SNAIVE_DAY, SNAIVE_WEEK):
+        metrics[f"mae_vs_{ref}"] = metrics["mae"] / mae[ref]
+    return metrics, base
+
+
+def metrics_table(metrics: pd.DataFrame, levels: tuple[int, ...], title: str) -> Table:
+    """Rich table of ``backtest_metrics``: ensemble (bold), members, then the baselines (dim)."""
+    caption = "÷sday, ÷sweek: MAE ratio to the daily / weekly seasonal naive (< 1 beats it); cov: band coverage"
+    table = Table(title=title, caption=caption)
+    for col in ["model", "MAE", "MASE", "pinball", *(f"cov {lv}" for lv in levels), "÷sday", "÷sweek"]:
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    records = metrics.to_dict("records")
+    for r, nxt in zip(records, [*records[1:], None], strict=True):
+        cov = [_fmt(100 * r[coverage_col(lv)], 0) + " %" for lv in levels]
+        ratios = [_fmt(r[f"mae_vs_{ref}"], 2) for ref in (SNAIVE_DAY, SNAIVE_WEEK)]
+        style = {"ensemble": "bold", "baseline": "dim"}.get(r["kind"])
+        last = nxt is None or nxt["kind"] != r["kind"]
+        table.add_row(
+            r["model"],
+            _fmt(r["mae"]),
+            _fmt(r["mase"], 3),
+            _fmt(r["pinball"]),
+            *cov,
+            *ratios,
+            style=style,
+            end_section=last,
+        )
+    return table
+
+
+def _forecaster(
+    freq: str,
+    levels: tuple[int, ...],
+    horizon: int,
+    country: str | None,
+    windows: int,
+    seed: int,
+    n_jobs: int,
+    params: dict[str, dict[str, Any]],
+) -> Forecaster:
+    """A ``Forecaster``; ``--member-param`` names are checked now, not after minutes of fitting."""
+    unknown = sorted(set(params) - set(MEMBERS))
+    if unknown:
+        raise InputError(f"--member-param: unknown member(s) {unknown}; members are {list(MEMBERS)}")
+    try:
+        build_members(EngineConfig(freq, levels, horizon, MEMBERS, params, seed, n_jobs))
+    except TypeError as exc:
+        raise InputError(f"--member-param: {exc}") from exc
+    return Forecaster(
+        freq, levels, horizon, country=country, n_windows=windows, seed=seed, n_jobs=n_jobs, member_params=params
+    )
+
+
+# -- commands ------------------------------------------------------------------------------------------
+@app.command()
+def forecast(
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="History file (.csv/.parquet: ds, y, optional unique_id); with --model: "
+            "newer observations appended without refitting.",
+        ),
+    ] = None,
+    freq: FreqOpt = "5min",
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Steps of --freq to forecast [default: one day, 288 at 5min; with --model: the model's horizon].",
+        ),
+    ] = None,
+    levels: LevelsOpt = "80,95",
+    events: EventsOpt = None,
+    signals: SignalsOpt = None,
+    future_signals: Annotated[
+        Path | None, typer.Option(help="Signals known in advance over the forecast window (.csv/.parquet).")
+    ] = None,
+    country: CountryOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Forecast file: .csv, .json or .parquet.")] = Path(
+        "forecast.csv"
+    ),
+    plot: Annotated[Path | None, typer.Option(help="Also write a fan chart PNG of one series here.")] = None,
+    plot_id: Annotated[str | None, typer.Option(help="Series drawn by --plot [default: the first].")] = None,
+    save_model: Annotated[Path | None, typer.Option(help="Save the fitted forecaster to this .zip artefact.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Load this .zip artefact instead of fitting (--freq/--levels/... come from it).")
+    ] = None,
+    calibration_windows: CalOpt = 7,
+    seed: SeedOpt = 0,
+    n_jobs: JobsOpt = 1,
+    member_param: ParamOpt = None,
+    unique_id: IdOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Fit the ensemble on a history (or load a saved one), forecast, print a summary, write the forecast."""
+    console = _console()
+    with _bad_input_exits():
+        io.check_output_path(output)
+        if input is None and model is None:
+            raise InputError("give --input (history to fit on) or --model (a saved forecaster)")
+        lv, freq, params = _levels(levels), _freq(freq), _member_params(member_param or [])
+        loaded = Forecaster.load(model) if model is not None else None
+        if loaded is not None:
+            freq = loaded.freq
+            console.print(f"loaded {model} (freq {freq}, levels {list(loaded.levels)}, horizon {loaded.horizon})")
+        history, ev, sig = None, None, None
+        if input is not None:
+            history, _, ev, sig, report = _read_inputs(input, unique_id, tz, freq, events, signals)
+            console.print(f"[dim]{report}[/]")
+        future = load_signals(future_signals, tz=tz) if future_signals else None
+        if loaded is not None:
+            fc = loaded.update(history, signals=sig) if history is not None else loaded
+        else:
+            assert history is not None
+            fc = _forecaster(
+                freq, lv, horizon or steps_per("1D", freq), country, calibration_windows, seed, n_jobs, params
+            )
+            with _progress(console, "fitting") as cb:
+                fc.fit(history, events=ev, signals=sig, progress=cb)
+        pred = fc.predict(horizon, future_signals=future, events=ev if loaded is not None else None)
+        console.print(summary_table(pred, fc))
+        console.print(f"wrote {io.write_frame(pred, output)} ({len(pred)} rows)")
+        if plot is not None:
+            uid = plot_id or str(pred[ID].iloc[0])
+            hist = history if history is not None else fc.state.history_tail
+            console.print(f"wrote {plots.save_png(plots.fan_chart(hist, pred, uid, fc.levels), plot)}")
+        if save_model is not None:
+            console.print(f"wrote {fc.save(save_model)}")
+
+
+@app.command()
+def backtest(
+    input: InputOpt,
+    horizon: Annotated[
+        int, typer.Option(min=1, help="Steps of --freq forecast from each cutoff (12 = 1 h at 5min).")
+    ] = 12,
+    windows: Annotated[int, typer.Option(min=1, help="Number of rolling-origin cutoffs (windows).")] = 14,
+    step: Annotated[str, typer.Option(help="Time between cutoffs (pandas Timedelta, e.g. 1D, 6h).")] = "1D",
+    freq: FreqOpt = "5min",
+    levels: LevelsOpt = "80,95",
+    events: EventsOpt = None,
+    signals: SignalsOpt = None,
+    country: CountryOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the backtest frame (.csv/.json/.parquet).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the metrics table as JSON here.")] = None,
+    calibration_windows: CalOpt = 7,
+    seed: SeedOpt = 0,
+    n_jobs: JobsOpt = 1,
+    member_param: ParamOpt = None,
+    unique_id: IdOpt = None,
+    tz: TzOpt = None,
+) -> None:
+    """Rolling-origin backtest: members, ensemble and naive baselines scored at the same cutoffs."""
+    console = _console()
+    with _bad_input_exits():
+        if output is not None:
+            io.check_output_path(output)
+        try:
+            pd.Timedelta(step)
+        except ValueError as exc:
+            raise InputError(f"--step {step!r} is not a duration such as 1D or 6h") from exc
+        lv, freq, params = _levels(levels), _freq(freq), _member_params(member_param or [])
+        history, clean, ev, sig, report = _read_inputs(input, unique_id, tz, freq, events, signals)
+        console.print(f"[dim]{report}[/]")
+        fc = _forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params)
+        with _progress(console, "backtesting") as cb:
+            cv = fc.backtest(history, horizon, windows, step, events=ev, signals=sig, progress=cb)
+        metrics, _ = backtest_metrics(cv, clean, fc, horizon)
+        cuts = sorted(cv[CUTOFF].unique())
+        span = f"{cuts[0]:%Y-%m-%d %H:%M} .. {cuts[-1]:%Y-%m-%d %H:%M} UTC"
+        title = f"Backtest: h={horizon} steps of {freq}, {len(cuts)} windows, cutoffs {span}"
+        console.print(metrics_table(metrics, lv, title))
+        if output is not None:
+            console.print(f"wrote {io.write_frame(cv, output)} ({len(cv)} rows)")
+        if json_path is not None:
+            doc = {
+                "input": str(input),
+                "freq": freq,
+                "horizon": horizon,
+                "windows": windows,
+                "step": step,
+                "levels": list(lv),
+                "cutoffs": [pd.Timestamp(c) for c in cuts],
+                "metrics": metrics.to_dict("records"),
+                "weights": (fc.backtest_weights_ if fc.backtest_weights_ is not None else pd.DataFrame()).to_dict(
+                    "records"
+                ),
+            }
+            console.print(f"wrote {io.write_json(doc, json_path)}")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How much work ``forecaster demo`` does (full vs ``--quick``)."""
+
+    history_days: int | None  # trailing days of the NASA extract used (None = all 21)
+    backtest_windows: int  # daily cutoffs of the 1-hour backtest
+    calibration_windows: int  # windows each fit learns weights and bands from
+    member_params: dict[str, dict[str, Any]]
+
+
+DEMO_FULL = DemoPlan(None, 5, 4, {"lgbm": {"num_rounds": 100, "num_threads": 1}})
+DEMO_QUICK = DemoPlan(8, 2, 3, {"lgbm": {"num_rounds": 30, "num_threads": 1}})
+ATTRIBUTION = (
+    "Data: NASA-HTTP trace (requests to the NASA Kennedy Space Center WWW server, July 1995), collected by "
+    "Jim Dumoulin (NASA KSC), published by the Internet Traffic Archive (ita.ee.lbl.gov), freely "
+    "redistributable. 5-minute sums, UTC; see forecaster/data/ATTRIBUTION.md."
+)
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[
+        Path, typer.Option(help="Folder for fan_chart.png, forecast.csv, model.zip, forecaster.db.")
+    ] = Path("forecaster-demo"),
+    quick: Annotated[
+        bool, typer.Option(help="Smaller run (8 days, 2 windows, small LightGBM): under a minute.")
+    ] = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """The whole loop on the bundled NASA trace: backtest vs baselines, fit, forecast a day, chart, store."""
+    console = _console()
+    plan = DEMO_QUICK if quick else DEMO_FULL
+    started = time.perf_counter()
+    console.print(Panel(ATTRIBUTION, title="forecaster demo", expand=False))
+    history, events = load_nasa_5min(), nasa_events()
+    if plan.history_days is not None:
+        history = history[history[DS] > history[DS].max() - pd.Timedelta(days=plan.history_days)]
+    clean, _ = prepare_history(history, "5min")
+    levels = (80, 95)
+    console.print(f"1/3 backtest: 1-hour forecasts (12 steps) at {plan.backtest_windows} daily cutoffs")
+    fc = _forecaster("5min", levels, 12, None, plan.calibration_windows, seed, 1, plan.member_params)
+    with _progress(console, "backtesting") as cb:
+        cv = fc.backtest(history, 12, plan.backtest_windows, "1D", events=events, progress=cb)
+    metrics, _ = backtest_metrics(cv, clean, fc, 12)
+    console.print(metrics_table(metrics, levels, "Accuracy at 1 h (ratios < 1 beat the seasonal-naive baseline)"))
+    console.print("2/3 fit on the whole extract and forecast the next day (288 steps)")
+    fc = _forecaster(
+        "5min", levels, steps_per("1D", "5min"), None, plan.calibration_windows, seed, 1, plan.member_params
+    )
+    with _progress(console, "fitting") as cb:
+        fc.fit(history, events=events, progress=cb)
+    pred = fc.predict()
+    console.print(summary_table(pred, fc))
+    console.print(f"3/3 write results to {output_dir}/")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        plots.save_png(plots.fan_chart(history, pred, NASA_ID, levels), output_dir / "fan_chart.png"),
+        plots.save_png(plots.members_chart(pred, NASA_ID, fc.members), output_dir / "members_chart.png"),
+        io.write_frame(pred, output_dir / "forecast.csv"),
+        fc.save(output_dir / "model.zip"),
+    ]
+    db = output_dir / "forecaster.db"
+    run_id = uuid.uuid4().hex[:12]
+    run = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "created_at": pd.Timestamp.now(tz="UTC"),
+                "dataset": NASA_ID,
+                "quick": quick,
+                "history_rows": len(history),
+                "backtest_windows": plan.backtest_windows,
+                "horizon_steps": fc.horizon,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        ]
+    )
+    io.write_sqlite(run, db, "runs")
+    io.write_sqlite(pred.assign(run_id=run_id), db, "forecasts")
+    io.write_sqlite(metrics.assign(run_id=run_id, horizon_steps=12), db, "accuracy")
+    written.append(db)
+    for path in written:
+        console.print(f"  wrote {path}")
+    console.print(f"done in {time.perf_counter() - started:.0f} s; run id {run_id} (tables runs, forecasts, accuracy)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,187 @@
+"""Tests of the ``forecaster`` command line (typer's CliRunner): help, forecast, backtest, demo, bad input.
+
+Fits are kept small (4.5 days of the bundled NASA trace, 12-step horizons, 2 calibration windows, a
+30-round single-thread LightGBM) so the whole file runs in well under a minute of CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from forecaster.cli import app
+from forecaster.datasets import load_nasa_5min
+from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y, forecast_columns, hi, lo
+from forecaster.models.baselines import BASELINES
+
+LEVELS = (80, 95)
+SMALL = [
+    "--calibration-windows", "2",
+    "--member-param", "lgbm.num_rounds=30",
+    "--member-param", "lgbm.num_threads=1",
+]  # fmt: skip
+ENV = {"COLUMNS": "200"}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env=ENV)
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4.5 days of the NASA trace as a history CSV with a unique_id column and UTC offsets."""
+    frame = load_nasa_5min()
+    frame = frame[frame[DS] < frame[DS].min() + pd.Timedelta("4D12h")]
+    path = tmp_path_factory.mktemp("cli") / "history.csv"
+    out = pd.DataFrame({ID: "web", DS: frame[DS].dt.strftime("%Y-%m-%dT%H:%MZ"), Y: frame[Y]})
+    out.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["forecast", "backtest", "demo"])
+def test_help_mentions_every_option(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0, result.output
+    group = typer.main.get_command(app)
+    params = group.commands[command].params  # type: ignore[attr-defined]
+    names = [opt for p in params for opt in p.opts if opt.startswith("--") and opt != "--help"]
+    assert len(names) >= 3
+    for name in names:
+        assert name in result.output, f"{command} --help does not mention {name}"
+    for p in params:
+        assert getattr(p, "help", None), f"{command}: option {p.name} has no help text"
+
+
+def test_top_level_help_lists_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("forecast", "backtest", "demo"):
+        assert command in result.output
+
+
+def _assert_nested(frame: pd.DataFrame) -> None:
+    lo95, lo80, hi80, hi95 = (
+        frame[c] for c in (lo(ENSEMBLE, 95), lo(ENSEMBLE, 80), hi(ENSEMBLE, 80), hi(ENSEMBLE, 95))
+    )
+    assert (lo95 <= lo80).all() and (lo80 <= frame[ENSEMBLE]).all()
+    assert (frame[ENSEMBLE] <= hi80).all() and (hi80 <= hi95).all()
+    assert (hi95 > lo95).any()
+
+
+def test_forecast_writes_contract_csv_chart_and_model_then_reuses_the_model(history_csv: Path, tmp_path: Path) -> None:
+    out, fan, model = tmp_path / "f.csv", tmp_path / "fan.png", tmp_path / "fc.zip"
+    args = ["forecast", "-i", str(history_csv), "--horizon", "12", "--output", str(out)]
+    result = run(*args, "--plot", str(fan), "--save-model", str(model), *SMALL)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == [ID, DS, *forecast_columns(LEVELS, MEMBERS)]
+    assert len(frame) == 12 and set(frame[ID]) == {"web"}
+    assert frame[DS].iloc[0] == "1995-07-05T16:00:00Z"  # one step after the last observation
+    assert np.isfinite(frame[forecast_columns(LEVELS)].to_numpy()).all()
+    _assert_nested(frame)
+    for text in ("Forecast summary", "peak next 1 h", "web", "wrote"):
+        assert text in result.output
+    assert fan.read_bytes()[:4] == b"\x89PNG" and model.stat().st_size > 0
+
+    again = run("forecast", "--model", str(model), "--horizon", "6", "--output", str(tmp_path / "f.json"))
+    assert again.exit_code == 0, again.output
+    records = json.loads((tmp_path / "f.json").read_text())
+    assert len(records) == 6
+    assert [r[ENSEMBLE] for r in records] == pytest.approx(frame[ENSEMBLE].iloc[:6].tolist())
+
+
+def test_backtest_prints_metrics_and_writes_json_and_frame(history_csv: Path, tmp_path: Path) -> None:
+    js, cv_path = tmp_path / "m.json", tmp_path / "cv.parquet"
+    result = run(
+        "backtest", "-i", str(history_csv), "--horizon", "12", "--windows", "2", "--step", "1D",
+        "--json", str(js), "--output", str(cv_path), *SMALL,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for text in ("Backtest", "MASE", "pinball", "cov 80", "cov 95", "÷sday", ENSEMBLE, *MEMBERS, *BASELINES):
+        assert text in result.output
+    doc = json.loads(js.read_text())
+    assert doc["horizon"] == 12 and len(doc["cutoffs"]) == 2
+    by_model = {m["model"]: m for m in doc["metrics"]}
+    assert set(by_model) == {ENSEMBLE, *MEMBERS, *BASELINES}
+    assert by_model[ENSEMBLE]["kind"] == "ensemble" and by_model["snaive_day"]["kind"] == "baseline"
+    for name in (ENSEMBLE, "naive", "snaive_day", "snaive_week"):
+        row = by_model[name]
+        assert row["n"] == 24 and row["mae"] > 0 and row["mase"] > 0
+        assert 0 <= row["coverage-80"] <= row["coverage-95"] <= 1
+    assert by_model["snaive_day"]["mae_vs_snaive_day"] == pytest.approx(1.0)
+    assert by_model[ENSEMBLE]["mae_vs_snaive_day"] == pytest.approx(
+        by_model[ENSEMBLE]["mae"] / by_model["snaive_day"]["mae"]
+    )
+    cv = pd.read_parquet(cv_path)
+    assert len(cv) == 24 and {"cutoff", Y}.issubset(cv.columns)
+
+
+def test_demo_quick_writes_chart_forecast_model_and_database(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("demo", "--quick", "--output-dir", str(out))
+    assert result.exit_code == 0, result.output
+    for text in ("Internet Traffic Archive", "Accuracy at 1 h", "snaive_week", "Forecast summary", "done in"):
+        assert text in result.output
+    png = (out / "fan_chart.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert len(forecast) == 288
+    _assert_nested(forecast)
+    assert (out / "model.zip").stat().st_size > 0
+    with sqlite3.connect(out / "forecaster.db") as con:
+        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("runs", "forecasts", "accuracy")}
+        run_ids = {t: con.execute(f"select distinct run_id from {t}").fetchall() for t in counts}
+    assert counts == {"runs": 1, "forecasts": 288, "accuracy": len(MEMBERS) + 1 + len(BASELINES)}
+    assert run_ids["runs"] == run_ids["forecasts"] == run_ids["accuracy"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "expected"),
+    [
+        ("unique_id,ds,y\na,2024-01-01T00:00Z,1\na,2024-01-01T00:00Z,2\n", [], ["duplicate", "unique_id", "ds"]),
+        ("ds,y\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n", [], ["'ds'", "timezone-naive", "--tz"]),
+        ("ds,requests\n2024-01-01T00:00Z,1\n", [], ["missing column", "'y'"]),
+        ("ds,y\n2024-01-01T00:00Z,1\n2024-01-01T00:05Z,-3\n", [], ["'y'", "negative"]),
+        ("ds,y\n2024-01-01T00:00Z,1\n2024-01-01T00:03Z,2\n", [], ["off the 5min grid"]),
+        ("ds,y\n2024-01-01T00:00Z,1\n", ["--levels", "80,120"], ["--levels", "120"]),
+        ("ds,y\n2024-01-01T00:00Z,1\n", ["--output", "out.xlsx"], ["unsupported output file type"]),
+        ("ds,y\n2024-01-01T00:00Z,1\n", ["--events", "{tmp}/events.yaml"], ["events.yaml", "kind"]),
+    ],
+    ids=["duplicate", "naive-no-tz", "missing-y", "negative", "off-grid", "bad-levels", "bad-output", "bad-events"],
+)
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+def test_bad_input_exits_2_with_one_line_naming_the_column(
+    tmp_path: Path, command: str, text: str, extra: list[str], expected: list[str]
+) -> None:
+    history = _write(tmp_path / "h.csv", text)
+    _write(
+        tmp_path / "events.yaml", "- {name: launch, kind: party, start: 2024-01-01T00:00Z, end: 2024-01-02T00:00Z}\n"
+    )
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    if command == "backtest" and "--output" in extra:
+        extra = ["--json", "x.json", "--output", "out.xlsx"]
+    result = run(command, "--input", str(history), *extra)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    for part in expected:
+        assert part in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_naive_timestamps_are_accepted_with_tz_and_missing_input_is_explained(tmp_path: Path) -> None:
+    result = run("forecast", "--output", str(tmp_path / "f.csv"))
+    assert result.exit_code == 2
+    assert "--input" in result.output and "--model" in result.output
