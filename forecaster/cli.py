@@ -157,42 +157,39 @@ def _fmt(value: float, digits: int = 1) -> str:
 
 
 def _peak(g: pd.DataFrame, steps: int) -> tuple[str, int]:
-    """``"514 @ 07-22 17:25"`` for the ensemble's peak over the first ``steps`` rows, and its position."""
-    if len(g) < steps:
-        return "n/a (horizon shorter)", -1
+    """``"514 @ Sat 17:25"`` for the ensemble's peak over the first ``steps`` rows, and its position."""
     i = int(g[ENSEMBLE].iloc[:steps].to_numpy().argmax())
-    return f"{g[ENSEMBLE].iloc[i]:,.0f} @ {g[DS].iloc[i]:%m-%d %H:%M}", i
+    return f"{g[ENSEMBLE].iloc[i]:,.0f} @ {g[DS].iloc[i]:%a %H:%M}", i
 
 
 def summary_table(pred: pd.DataFrame, fc: Forecaster) -> Table:
-    """Per series: next-hour and next-day peaks of the ensemble, the widest band's upper edge at the day's
-    peak (the capacity to provision), mean band widths and the weights learned for the members."""
-    top = max(fc.levels)
+    """Per series: the ensemble's peak over the next hour and the next day (or the whole horizon if
+    shorter), the widest band's upper edge at that peak (the capacity to provision), mean band widths and
+    the member weights."""
+    top, step = max(fc.levels), freq_to_timedelta(fc.freq)
+    h = int(pred.groupby(ID).size().min())
+    hour, day = (min(max(steps_per(p, fc.freq), 1), h) for p in ("1h", "1D"))
     caption = f"weights: {' / '.join(fc.members)} (learned from the backtest, or the defaults)"
     table = Table(title="Forecast summary (ensemble, times UTC)", caption=caption)
-    heads = ["series", "peak next 1 h", "peak next 24 h", f"hi-{top} at peak"]
-    heads += [f"{lv} % width" for lv in fc.levels] + ["weights"]
+    heads = [f"peak next {(n * step) / pd.Timedelta('1h'):g} h" for n in (hour, day)]
+    heads = ["series", *heads, f"hi-{top} at peak", *(f"{lv} % width" for lv in fc.levels), "weights"]
     for col in heads:
         table.add_column(col, no_wrap=True, justify="left" if col in ("series", "weights") else "right")
     weights = fc.weights_.set_index(ID)
-    hour, day = max(steps_per("1h", fc.freq), 1), max(steps_per("1D", fc.freq), 1)
     for uid, g in pred.groupby(ID, sort=True):
         widths = [_fmt((g[hi(ENSEMBLE, lv)] - g[lo(ENSEMBLE, lv)]).mean()) for lv in fc.levels]
-        (day_peak, i) = _peak(g, day)
-        top_hi = _fmt(g[hi(ENSEMBLE, top)].iloc[i], 0) if i >= 0 else "—"
+        day_peak, i = _peak(g, day)
         row = weights.loc[uid]
-        w = "/".join(f"{row[m]:.2f}" for m in fc.members) + f" ({row['source']})"
-        table.add_row(str(uid), _peak(g, hour)[0], day_peak, top_hi, *widths, w)
+        w = "/".join(f"{row[m]:.2f}" for m in fc.members) + f" {row['source']}"
+        table.add_row(str(uid), _peak(g, hour)[0], day_peak, _fmt(g[hi(ENSEMBLE, top)].iloc[i], 0), *widths, w)
     return table
 
 
-def backtest_metrics(
-    cv: pd.DataFrame, clean: pd.DataFrame, fc: Forecaster, h: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pooled metrics of the ensemble, each member and the naive baselines at the same cutoffs.
+def backtest_metrics(cv: pd.DataFrame, clean: pd.DataFrame, fc: Forecaster, h: int) -> pd.DataFrame:
+    """Pooled metrics of the ensemble, each member and the naive baselines (run at the same cutoffs).
 
-    Returns ``(metrics, baseline_frame)``; ``metrics`` has ``model, kind, n, mae, rmse, mase, pinball,
-    coverage-L, width-L`` and ``mae_vs_snaive_day`` / ``mae_vs_snaive_week`` (MAE ratio, < 1 = better).
+    Columns ``model, kind, n, mae, rmse, mase, pinball, coverage-L, width-L`` and ``mae_vs_snaive_day`` /
+    ``mae_vs_snaive_week`` (MAE ratio, < 1 = better), one row per model; ``clean`` is the validated history.
     MASE is scaled by the in-sample daily seasonal naive of each window's training history.
     """
     season = steps_per("1D", fc.freq)
@@ -206,7 +203,7 @@ def backtest_metrics(
     mae = metrics.set_index("model")["mae"]
     for ref in (SNAIVE_DAY, SNAIVE_WEEK):
         metrics[f"mae_vs_{ref}"] = metrics["mae"] / mae[ref]
-    return metrics, base
+    return metrics
 
 
 def metrics_table(metrics: pd.DataFrame, levels: tuple[int, ...], title: str) -> Table:
@@ -221,16 +218,8 @@ def metrics_table(metrics: pd.DataFrame, levels: tuple[int, ...], title: str) ->
         ratios = [_fmt(r[f"mae_vs_{ref}"], 2) for ref in (SNAIVE_DAY, SNAIVE_WEEK)]
         style = {"ensemble": "bold", "baseline": "dim"}.get(r["kind"])
         last = nxt is None or nxt["kind"] != r["kind"]
-        table.add_row(
-            r["model"],
-            _fmt(r["mae"]),
-            _fmt(r["mase"], 3),
-            _fmt(r["pinball"]),
-            *cov,
-            *ratios,
-            style=style,
-            end_section=last,
-        )
+        cells = [r["model"], _fmt(r["mae"]), _fmt(r["mase"], 3), _fmt(r["pinball"]), *cov, *ratios]
+        table.add_row(*cells, style=style, end_section=last)
     return table
 
 
@@ -327,6 +316,8 @@ def forecast(
                 fc.fit(history, events=ev, signals=sig, progress=cb)
         pred = fc.predict(horizon, future_signals=future, events=ev if loaded is not None else None)
         console.print(summary_table(pred, fc))
+        for member, why in fc.member_errors_.items():
+            console.print(Text(f"warning: member {member} fell back to the seasonal baseline: {why}", "yellow"))
         console.print(f"wrote {io.write_frame(pred, output)} ({len(pred)} rows)")
         if plot is not None:
             uid = plot_id or str(pred[ID].iloc[0])
@@ -375,8 +366,12 @@ def backtest(
         fc = _forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params)
         with _progress(console, "backtesting") as cb:
             cv = fc.backtest(history, horizon, windows, step, events=ev, signals=sig, progress=cb)
-        metrics, _ = backtest_metrics(cv, clean, fc, horizon)
+        metrics = backtest_metrics(cv, clean, fc, horizon)
         cuts = sorted(cv[CUTOFF].unique())
+        if len(cuts) < windows:
+            console.print(Text(f"warning: {windows} windows asked, {len(cuts)} had history to train on", "yellow"))
+        if cuts[0] - clean[DS].min() < pd.Timedelta("7D"):
+            console.print(Text("note: snaive_week is the naive rule where less than 7 days precede a cutoff", "dim"))
         span = f"{cuts[0]:%Y-%m-%d %H:%M} .. {cuts[-1]:%Y-%m-%d %H:%M} UTC"
         title = f"Backtest: h={horizon} steps of {freq}, {len(cuts)} windows, cutoffs {span}"
         console.print(metrics_table(metrics, lv, title))
@@ -442,7 +437,7 @@ def demo(
     fc = _forecaster("5min", levels, 12, None, plan.calibration_windows, seed, 1, plan.member_params)
     with _progress(console, "backtesting") as cb:
         cv = fc.backtest(history, 12, plan.backtest_windows, "1D", events=events, progress=cb)
-    metrics, _ = backtest_metrics(cv, clean, fc, 12)
+    metrics = backtest_metrics(cv, clean, fc, 12)
     console.print(metrics_table(metrics, levels, "Accuracy at 1 h (ratios < 1 beat the seasonal-naive baseline)"))
     console.print("2/3 fit on the whole extract and forecast the next day (288 steps)")
     fc = _forecaster(
@@ -462,21 +457,9 @@ def demo(
     ]
     db = output_dir / "forecaster.db"
     run_id = uuid.uuid4().hex[:12]
-    run = pd.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "created_at": pd.Timestamp.now(tz="UTC"),
-                "dataset": NASA_ID,
-                "quick": quick,
-                "history_rows": len(history),
-                "backtest_windows": plan.backtest_windows,
-                "horizon_steps": fc.horizon,
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        ]
-    )
-    io.write_sqlite(run, db, "runs")
+    run = {"run_id": run_id, "created_at": pd.Timestamp.now(tz="UTC"), "dataset": NASA_ID, "quick": quick}
+    run |= {"history_rows": len(history), "backtest_windows": plan.backtest_windows, "horizon_steps": fc.horizon}
+    io.write_sqlite(pd.DataFrame([run | {"seconds": round(time.perf_counter() - started, 1)}]), db, "runs")
     io.write_sqlite(pred.assign(run_id=run_id), db, "forecasts")
     io.write_sqlite(metrics.assign(run_id=run_id, horizon_steps=12), db, "accuracy")
     written.append(db)

@@ -35,14 +35,29 @@ def run(*args: str) -> Result:
 
 
 @pytest.fixture(scope="module")
-def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """4.5 days of the NASA trace as a history CSV with a unique_id column and UTC offsets."""
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """4.5 days of the NASA trace as history CSVs, plus an events file and a known-in-advance signal.
+
+    ``history``: unique_id column, UTC offsets. ``local``: no unique_id, naive server-local (EDT) stamps.
+    ``signals`` covers the history, ``future`` the next 12 steps (a smooth daily "campaign_spend" curve).
+    """
+    base = tmp_path_factory.mktemp("cli")
     frame = load_nasa_5min()
     frame = frame[frame[DS] < frame[DS].min() + pd.Timedelta("4D12h")]
-    path = tmp_path_factory.mktemp("cli") / "history.csv"
-    out = pd.DataFrame({ID: "web", DS: frame[DS].dt.strftime("%Y-%m-%dT%H:%MZ"), Y: frame[Y]})
-    out.to_csv(path, index=False)
-    return path
+    pd.DataFrame({ID: "web", DS: frame[DS].dt.strftime("%Y-%m-%dT%H:%MZ"), Y: frame[Y]}).to_csv(
+        base / "history.csv", index=False
+    )
+    local = frame[DS].dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d %H:%M")
+    pd.DataFrame({DS: local, Y: frame[Y]}).to_csv(base / "web.csv", index=False)
+    ds = pd.date_range(frame[DS].min(), frame[DS].max() + pd.Timedelta("1h"), freq="5min")
+    spend = 10 + np.sin(2 * np.pi * np.arange(len(ds)) / 288)
+    sig = pd.DataFrame({DS: ds, "signal": "campaign_spend", "value": spend, "known_in_advance": True})
+    sig.iloc[:-12].to_csv(base / "signals.csv", index=False)
+    sig.iloc[-12:].to_csv(base / "future.csv", index=False)
+    (base / "events.yaml").write_text(
+        "- {name: Independence Day, kind: holiday, start: 1995-07-04T04:00Z, end: 1995-07-05T04:00Z}\n"
+    )
+    return {p.stem: p for p in base.iterdir()}
 
 
 @pytest.mark.parametrize("command", ["forecast", "backtest", "demo"])
@@ -75,32 +90,40 @@ def _assert_nested(frame: pd.DataFrame) -> None:
     assert (hi95 > lo95).any()
 
 
-def test_forecast_writes_contract_csv_chart_and_model_then_reuses_the_model(history_csv: Path, tmp_path: Path) -> None:
+def test_forecast_writes_contract_csv_chart_and_model_then_reuses_the_model(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
     out, fan, model = tmp_path / "f.csv", tmp_path / "fan.png", tmp_path / "fc.zip"
-    args = ["forecast", "-i", str(history_csv), "--horizon", "12", "--output", str(out)]
+    args = ["forecast", "-i", str(files["web"]), "--tz", "America/New_York", "--horizon", "12", "-o", str(out)]
+    args += ["--events", str(files["events"]), "--signals", str(files["signals"])]
+    args += ["--future-signals", str(files["future"]), "--country", "US"]
     result = run(*args, "--plot", str(fan), "--save-model", str(model), *SMALL)
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out)
     assert list(frame.columns) == [ID, DS, *forecast_columns(LEVELS, MEMBERS)]
-    assert len(frame) == 12 and set(frame[ID]) == {"web"}
-    assert frame[DS].iloc[0] == "1995-07-05T16:00:00Z"  # one step after the last observation
+    assert len(frame) == 12 and set(frame[ID]) == {"web"}  # unique_id from the file name
+    assert frame[DS].iloc[0] == "1995-07-05T16:00:00Z"  # one step after the last observation, EDT -> UTC
     assert np.isfinite(frame[forecast_columns(LEVELS)].to_numpy()).all()
     _assert_nested(frame)
     for text in ("Forecast summary", "peak next 1 h", "web", "wrote"):
         assert text in result.output
     assert fan.read_bytes()[:4] == b"\x89PNG" and model.stat().st_size > 0
 
-    again = run("forecast", "--model", str(model), "--horizon", "6", "--output", str(tmp_path / "f.json"))
+    again = run(
+        "forecast", "--model", str(model), "--horizon", "6", "--future-signals", str(files["future"]),
+        "--output", str(tmp_path / "f.json"),
+    )  # fmt: skip
     assert again.exit_code == 0, again.output
     records = json.loads((tmp_path / "f.json").read_text())
     assert len(records) == 6
     assert [r[ENSEMBLE] for r in records] == pytest.approx(frame[ENSEMBLE].iloc[:6].tolist())
 
 
-def test_backtest_prints_metrics_and_writes_json_and_frame(history_csv: Path, tmp_path: Path) -> None:
+def test_backtest_prints_metrics_and_writes_json_and_frame(files: dict[str, Path], tmp_path: Path) -> None:
     js, cv_path = tmp_path / "m.json", tmp_path / "cv.parquet"
     result = run(
-        "backtest", "-i", str(history_csv), "--horizon", "12", "--windows", "2", "--step", "1D",
+        "backtest", "-i", str(files["history"]), "--horizon", "12", "--windows", "2", "--step", "1D",
+        "--events", str(files["events"]),
         "--json", str(js), "--output", str(cv_path), *SMALL,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -181,7 +204,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_column(
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
-def test_naive_timestamps_are_accepted_with_tz_and_missing_input_is_explained(tmp_path: Path) -> None:
+def test_forecast_without_input_or_model_is_explained(tmp_path: Path) -> None:
     result = run("forecast", "--output", str(tmp_path / "f.csv"))
     assert result.exit_code == 2
     assert "--input" in result.output and "--model" in result.output
