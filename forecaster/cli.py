@@ -85,7 +85,7 @@ InputOpt = Annotated[
     Path, typer.Option("--input", "-i", help="History file, .csv or .parquet: columns ds, y, optional unique_id.")
 ]
 IdOpt = Annotated[
-    str | None, typer.Option("--id", help="unique_id when the file has no unique_id column [default: file name].")
+    str | None, typer.Option("--id", help="unique_id when the file has no unique_id column (default: file name).")
 ]
 TzOpt = Annotated[
     str | None,
@@ -263,7 +263,7 @@ def forecast(
         int | None,
         typer.Option(
             min=1,
-            help="Steps of --freq to forecast [default: one day, 288 at 5min; with --model: the model's horizon].",
+            help="Steps of --freq to forecast (default: one day, 288 at 5min; with --model: the model's horizon).",
         ),
     ] = None,
     levels: LevelsOpt = "80,95",
@@ -277,7 +277,7 @@ def forecast(
         "forecast.csv"
     ),
     plot: Annotated[Path | None, typer.Option(help="Also write a fan chart PNG of one series here.")] = None,
-    plot_id: Annotated[str | None, typer.Option(help="Series drawn by --plot [default: the first].")] = None,
+    plot_id: Annotated[str | None, typer.Option(help="Series drawn by --plot (default: the first).")] = None,
     save_model: Annotated[Path | None, typer.Option(help="Save the fitted forecaster to this .zip artefact.")] = None,
     model: Annotated[
         Path | None, typer.Option(help="Load this .zip artefact instead of fitting (--freq/--levels/... come from it).")
