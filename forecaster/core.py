@@ -39,7 +39,7 @@ from forecaster.series import SeriesReport, freq_to_timedelta, prepare_history, 
 from signals.calendar import holiday_events
 from signals.errors import SignalsError
 from signals.events import validate_events
-from signals.frames import validate_signals
+from signals.frames import EVENT_ID, validate_signals
 
 Progress = Callable[[int, int], None]
 
@@ -208,7 +208,7 @@ class Forecaster:
                 2 * steps_per("1D", self.freq),
                 progress=(lambda i, n: progress(i, total)) if progress else None,
             )
-            weights, calibration = self._learn(cv, self.horizon)
+            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist())
         else:
             weights = default_weights(hist[ID].unique().tolist(), self.members)
             calibration = Calibration.identity(self.levels, self.horizon)
@@ -231,8 +231,12 @@ class Forecaster:
         )
         return self
 
-    def _learn(self, cv: pd.DataFrame, h: int) -> tuple[pd.DataFrame, Calibration]:
+    def _learn(self, cv: pd.DataFrame, h: int, ids: Sequence[str]) -> tuple[pd.DataFrame, Calibration]:
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
         weights = learn_weights(cv, self.members, self.min_windows)
+        missing = [u for u in ids if u not in set(weights[ID])]
+        if missing:
+            weights = pd.concat([weights, default_weights(missing, self.members)], ignore_index=True)
         ens = combine(cv, weights, self.members, self.levels)
         return weights, fit_calibration(ens, self.freq, self.levels, h)
 
@@ -267,9 +271,12 @@ class Forecaster:
             raise InputError(f"h={h} must be between 1 and the fitted horizon ({self.horizon} steps)")
         ev = st.events
         if events is not None and len(events):
-            last = max(e for _, e in st.span.values())
-            extra = self._events(events, last, last + h * freq_to_timedelta(self.freq))
-            ev = pd.concat([x for x in (st.events, extra) if x is not None], ignore_index=True)
+            try:
+                extra = validate_events(events, source="events")
+            except SignalsError as exc:
+                raise InputError(str(exc)) from exc
+            both = pd.concat([x for x in (st.events, extra) if x is not None], ignore_index=True)
+            ev = both.drop_duplicates(EVENT_ID, keep="last").reset_index(drop=True)
         fut = self._signals(future_signals)
         raw = predict_members(st.members, h, ev, fut)
         frame = combine(raw, st.weights, self.members, self.levels)
@@ -288,6 +295,9 @@ class Forecaster:
         """Append newer observations (no refit): the next ``predict`` starts after them."""
         st = self.state
         new, _ = prepare_history(new_history, self.freq, bad_values=self.bad_values)
+        unknown = sorted(set(new[ID]) - set(st.span))
+        if unknown:
+            raise InputError(f"update: unique_id {unknown[:5]} were not fitted; fit them first (nothing changed)")
         combined = pd.concat([st.history_tail, new], ignore_index=True)
         combined = combined.drop_duplicates([ID, DS], keep="last")
         hist, _ = prepare_history(combined[[ID, DS, Y, OUTAGE]], self.freq, bad_values="outage")
@@ -329,7 +339,7 @@ class Forecaster:
         for c in outer:
             cal = cv[cv[CUTOFF].isin(inner[c]) & (cv[DS] <= c)]
             if cal[CUTOFF].nunique() > 0:
-                weights, calibration = self._learn(cal, h)
+                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist())
             else:
                 weights = default_weights(cv[ID].unique().tolist(), self.members)
                 calibration = Calibration.identity(self.levels, h)

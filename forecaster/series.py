@@ -94,7 +94,7 @@ def _to_utc(ds: pd.Series) -> pd.Series:
 def _first_row(df: pd.DataFrame, mask: np.ndarray) -> str:
     idx = int(np.flatnonzero(mask)[0])
     row = df.iloc[idx]
-    return f"row {df.index[idx]!r} (unique_id={row[ID]!r}, ds={row[DS]})"
+    return f"row {int(df.index[idx])} (unique_id={row[ID]!r}, ds={row[DS]})"
 
 
 def outage_mask_from_windows(frame: pd.DataFrame, windows: pd.DataFrame | None) -> np.ndarray:
@@ -119,7 +119,7 @@ def outage_mask_from_windows(frame: pd.DataFrame, windows: pd.DataFrame | None) 
         inside = ((ds >= start) & (ds < end)).to_numpy()
         uid = getattr(w, ID, None)
         if isinstance(uid, str):
-            inside &= (frame[ID] == uid).to_numpy()
+            inside = inside & (frame[ID] == uid).to_numpy()
         mask |= inside
     return mask
 
@@ -169,7 +169,7 @@ def prepare_history(
     if len(df) == 0:
         raise SeriesError("history is empty")
     step = freq_to_timedelta(freq)
-    frame = df.copy()
+    frame = df.reset_index(drop=True)  # row labels = positions in the caller's frame (used in errors)
     frame[ID] = frame[ID].astype(str)
     frame[DS] = _to_utc(frame[DS])
     if frame[DS].isna().any():
@@ -180,7 +180,7 @@ def prepare_history(
         raise SeriesError(f"column 'y': non-numeric value ({exc})") from exc
 
     order = frame.sort_values([ID, DS], kind="stable").index
-    if not order.equals(frame.index):
+    if not order.equals(frame.index):  # unique RangeIndex, so this compares positions
         report.sorted_rows = True
         frame = frame.loc[order]
     dup = frame.duplicated([ID, DS]).to_numpy()

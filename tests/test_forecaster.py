@@ -373,12 +373,6 @@ def test_outage_window_is_excluded_from_training_and_scoring(
 
 
 # --- known bugs (strict xfail: they start passing when fixed) ------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: core.py:211-213 weights are learned only for series present in the calibration backtest; a "
-    "series too short for every calibration window gets no weights row, so predict() raises ValueError "
-    "'no ensemble weights for series' (combine.py:27). Fix: append default_weights for the missing ids",
-)
 def test_a_series_too_short_for_calibration_gets_default_weights(make_series: Any, fast_lgbm: dict[str, Any]) -> None:
     late = make_series(1, "new", start=T0 + pd.Timedelta("3D"))  # onboarded a day ago
     fc = make(fast_lgbm).fit(pd.concat([make_series(4, "old"), late], ignore_index=True))
@@ -401,23 +395,11 @@ def with_calendar(make_series: Any) -> tuple[Forecaster, pd.DataFrame]:
     return fc.fit(make_series(3), events=calendar), calendar
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: core.py:269-272 predict(events=...) concatenates the fit-time events with the new ones without "
-    "de-duplicating, so passing the same calendar again raises InputError \"field 'id' ... repeats event #1\". "
-    "Fix: drop_duplicates on the event id (keep='last') after the concat",
-)
 def test_predict_accepts_the_calendar_it_was_fitted_with(with_calendar: tuple[Forecaster, pd.DataFrame]) -> None:
     fc, calendar = with_calendar
     pd.testing.assert_frame_equal(fc.predict(events=calendar), fc.predict())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: core.py:271 self._events() at predict time adds the country's holidays again (they are already "
-    "in the fit-time events), so with country set any predict(events=...) near a holiday raises InputError "
-    "\"field 'id' ... repeats event\". Fix: de-duplicate by id, or add holidays only once",
-)
 def test_predict_time_events_with_country_holidays(make_series: Any) -> None:
     df = make_series(3, start=pd.Timestamp("2024-07-02T00:00Z"))  # ends 4 July 23:55 UTC
     fc = Forecaster(FREQ, LEVELS, H, members=("seasonal", "events"), n_windows=0, country="US").fit(df)
@@ -436,13 +418,6 @@ def test_predict_time_events_with_country_holidays(make_series: Any) -> None:
     np.testing.assert_allclose(out.loc[inside, "events"], 1.5 * out.loc[inside, "seasonal"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: core.py:287-302 update() accepts rows of a series never fitted; seasonal skips it but events/signals "
-    "move their origin to it, so the next predict() raises InputError 'the seasonal forecast has no value for "
-    "unique_id=...'. Fix: reject unknown ids in update() with an InputError naming them (state untouched), or "
-    "drop them with a report",
-)
 def test_update_with_an_unknown_series_keeps_the_forecaster_usable(make_series: Any) -> None:
     fc = Forecaster(FREQ, LEVELS, H, members=("seasonal", "events"), n_windows=0).fit(make_series(3))
     stranger = make_series(3, "zz").tail(12)

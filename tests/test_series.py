@@ -89,12 +89,6 @@ def test_unsorted_rows_are_sorted_and_the_report_says_so() -> None:
     assert "sorted" in str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: series.py:182-185 sort by index *labels*: with a non-unique index (pd.concat without "
-    "ignore_index) `order.equals(frame.index)` can be True for unsorted rows (left unsorted, sorted_rows=False), "
-    "and frame.loc[order] repeats rows sharing a label (spurious 'duplicate (unique_id, ds)')",
-)
 @pytest.mark.parametrize("shuffle", [False, True], ids=["blocks-reversed", "shuffled"])
 def test_unsorted_rows_with_a_non_unique_index_are_sorted(shuffle: bool) -> None:
     df = pd.concat([hourly(5, "b"), hourly(5, "a")])  # index 0..4, 0..4: what pd.concat gives by default
@@ -105,11 +99,6 @@ def test_unsorted_rows_with_a_non_unique_index_are_sorted(shuffle: bool) -> None
     assert report.sorted_rows and len(clean) == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: series.py:97 _first_row formats the label with !r, so after sorting the message reads "
-    "'row np.int64(5)' instead of 'row 5'",
-)
 def test_error_messages_name_rows_as_plain_numbers() -> None:
     df = pd.concat([hourly(6), hourly(6).iloc[[5]]], ignore_index=True).iloc[::-1]
     with pytest.raises(SeriesError) as info:
@@ -306,11 +295,6 @@ def test_outage_windows_for_every_series_are_end_exclusive() -> None:
     assert "outage rows excluded" in str(report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: series.py:119-122 `inside` comes from Series.to_numpy(), read-only under pandas copy-on-write, "
-    "so `inside &= ...` for a window with a unique_id raises 'ValueError: output array is read-only'",
-)
 def test_outage_windows_can_target_one_series() -> None:
     df = pd.concat([hourly(48, "a"), hourly(48, "b")], ignore_index=True)
     windows = pd.DataFrame(

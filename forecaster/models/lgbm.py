@@ -18,7 +18,9 @@ Design
 * **Row sampling.** Origins every ``origin_stride`` steps from one day into each series; per origin ``m``
   steps stratified over ``1..H`` (``k = 1 + floor((j + u) * H / m)``, ``u ~ U[0, 1)``) with
   ``m = min(H, max_rows // n_origins)``, so at most ``max_rows`` rows (origins are subsampled when there are
-  more than ``max_rows``). Deterministic under ``FitData.seed``. Rows whose target is an outage are dropped.
+  more than ``max_rows``); half of the steps are then redrawn log-uniform (``k = floor((H + 1) ** u)``) so
+  short horizons are well represented (Azure 1-hour MAE 0.99x -> 0.79x last value, 1 day unchanged).
+  Deterministic under ``FitData.seed``. Rows whose target is an outage are dropped.
 * **Hold-out, early stopping, bands.** Per series the last ``V = clip((n - H - D) // 2, 1, D)`` origins are
   validation rows; training rows have targets at or before the first validation origin (no overlap). Early
   stopping on validation L1 picks the number of rounds. Split-conformal bands: in each step bucket (edges
@@ -88,6 +90,9 @@ def sample_rows(
     j = np.tile(np.arange(m), len(series))
     series, origin, kmax = np.repeat(series, m), np.repeat(origin, m), np.repeat(kmax, m)
     step = np.minimum(1 + np.floor((j + rng.random(len(j))) * kmax / m).astype(np.int64), kmax)
+    # half the rows: log-uniform steps k = floor((kmax + 1) ** u), so short horizons are well represented
+    log_step = np.floor(np.exp(rng.random(len(j)) * np.log(kmax + 1))).astype(np.int64)
+    step = np.where(rng.random(len(j)) < 0.5, np.clip(log_step, 1, kmax), step)
     n = lengths[series]
     val_len = np.clip((n - horizon - day) // 2, 1, day)
     return series, origin, step, origin >= n - horizon - val_len

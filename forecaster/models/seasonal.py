@@ -27,7 +27,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from forecaster.executor import make_executor
+from forecaster.executor import make_executor, single_threaded_blas
 from forecaster.frames import DS, ID, SEASONAL, Y, hi, lo
 from forecaster.models.base import FitData, PredictData, order_bands, symmetric_bands
 from forecaster.series import freq_to_timedelta, steps_per
@@ -56,7 +56,7 @@ def _seasonal_at(cycles: list[tuple[int, np.ndarray]], idx: np.ndarray) -> np.nd
 
 def _naive_state(y: np.ndarray, last_ns: int, day: int, horizon: int, reason: str) -> _SeriesState:
     """Seasonal naive on the last day (last value when under a day) with in-sample error sd per step."""
-    period = day if len(y) >= 2 * day else 1
+    period = day if len(y) >= day else 1
     errs = []
     for k in range(1, horizon + 1):
         # the rule's k-step error: y[t] vs its prediction issued k steps earlier
@@ -66,8 +66,8 @@ def _naive_state(y: np.ndarray, last_ns: int, day: int, horizon: int, reason: st
     return _SeriesState(last_ns, [], len(y), None, y[-max(period, 1) :].copy(), reason, np.array(errs))
 
 
-def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], int]) -> _SeriesState:
-    y, last_ns, day, week, horizon, order, level_steps = args
+def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], int, int]) -> _SeriesState:
+    y, last_ns, day, week, horizon, order, level_steps, seasonal_deg = args
     n = len(y)
     if n < 2 * day + 1:
         return _naive_state(y, last_ns, day, horizon, f"history of {n} steps is under two days ({2 * day})")
@@ -80,7 +80,7 @@ def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], i
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            jumps = {"seasonal_jump": 10, "trend_jump": 30, "low_pass_jump": 30}
+            jumps = {"seasonal_jump": 10, "trend_jump": 30, "low_pass_jump": 30, "seasonal_deg": seasonal_deg}
             dec = MSTL(y, periods=periods, stl_kwargs=jumps, iterate=1).fit()
             seas = np.asarray(dec.seasonal).reshape(n, -1)
             cycles = [(n - p, seas[n - p :, i].copy()) for i, p in enumerate(periods)]
@@ -102,6 +102,8 @@ class SeasonalMember:
     level_days        days of the deseasonalised series the ARIMA is fitted on (default 2).
     order             ARIMA (p, d, q) of the level model (default (1, 1, 1)).
     n_jobs            workers for the per-series fits (1 = this process).
+    seasonal_deg      degree of STL's seasonal LOESS (default 0: a local mean over cycles, so the repeated
+                      last cycle is an average of recent days rather than one noisy day).
     """
 
     name = SEASONAL
@@ -112,7 +114,9 @@ class SeasonalMember:
         level_days: float = 2.0,
         order: tuple[int, int, int] = (1, 1, 1),
         n_jobs: int | None = 1,
+        seasonal_deg: int = 0,
     ) -> None:
+        self.seasonal_deg = seasonal_deg
         self.max_history_days = max_history_days
         self.level_days = level_days
         self.order = order
@@ -135,7 +139,7 @@ class SeasonalMember:
             y = g[Y].to_numpy(dtype=float)[-keep:]
             last_ns = int(pd.DatetimeIndex(g[DS]).as_unit("ns").asi8[-1])
             ids.append(str(uid))
-            jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps))
+            jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps, self.seasonal_deg))
         states = make_executor(self.n_jobs).map(_fit_one, jobs)
         self._states = dict(zip(ids, states, strict=True))
         self.fallbacks_ = {u: s.fallback for u, s in self._states.items() if s.fallback}
@@ -161,7 +165,12 @@ class SeasonalMember:
     def update(self, data: FitData) -> Self:
         """Append observations newer than the fitted ones; parameters stay as fitted."""
         step = freq_to_timedelta(self._freq).value
-        for uid, g in data.history.groupby(ID, sort=False):
+        with single_threaded_blas():
+            self._extend(data.history, step)
+        return self
+
+    def _extend(self, history: pd.DataFrame, step: int) -> None:
+        for uid, g in history.groupby(ID, sort=False):
             s = self._states.get(str(uid))
             if s is None:
                 continue
@@ -182,14 +191,15 @@ class SeasonalMember:
             s.tail = np.concatenate([s.tail, y_new])[-max(len(s.tail), 1) :]
             s.n_obs += len(y_new)
             s.last_ds_ns = int(ds_ns[-1])
-        return self
 
     # -- forecasting -------------------------------------------------------------------------------------
     def predict(self, h: int, data: PredictData | None = None) -> pd.DataFrame:
         rows = []
         step = freq_to_timedelta(self._freq).value
+        with single_threaded_blas():
+            forecasts = {uid: self._forecast_one(s, h) for uid, s in self._states.items()}
         for uid, s in self._states.items():
-            point, sd = self._forecast_one(s, h)
+            point, sd = forecasts[uid]
             ds = pd.to_datetime(s.last_ds_ns + step * np.arange(1, h + 1), utc=True)
             frame = pd.DataFrame({ID: uid, DS: ds, SEASONAL: point})
             for level, (lo_v, hi_v) in symmetric_bands(point, sd, self._levels).items():
