@@ -169,7 +169,7 @@ def summary_table(pred: pd.DataFrame, fc: Forecaster) -> Table:
     top, step = max(fc.levels), freq_to_timedelta(fc.freq)
     h = int(pred.groupby(ID).size().min())
     hour, day = (min(max(steps_per(p, fc.freq), 1), h) for p in ("1h", "1D"))
-    caption = f"weights: {' / '.join(fc.members)} (learned from the backtest, or the defaults)"
+    caption = f"weights: {' / '.join(fc.members)}, learned from the backtest unless marked (default)"
     table = Table(title="Forecast summary (ensemble, times UTC)", caption=caption)
     heads = [f"peak next {(n * step) / pd.Timedelta('1h'):g} h" for n in (hour, day)]
     heads = ["series", *heads, f"hi-{top} at peak", *(f"{lv} % width" for lv in fc.levels), "weights"]
@@ -180,7 +180,7 @@ def summary_table(pred: pd.DataFrame, fc: Forecaster) -> Table:
         widths = [_fmt((g[hi(ENSEMBLE, lv)] - g[lo(ENSEMBLE, lv)]).mean()) for lv in fc.levels]
         day_peak, i = _peak(g, day)
         row = weights.loc[uid]
-        w = "/".join(f"{row[m]:.2f}" for m in fc.members) + f" {row['source']}"
+        w = "/".join(f"{row[m]:.2f}" for m in fc.members) + (" (default)" if row["source"] == "default" else "")
         table.add_row(str(uid), _peak(g, hour)[0], day_peak, _fmt(g[hi(ENSEMBLE, top)].iloc[i], 0), *widths, w)
     return table
 
