@@ -46,13 +46,13 @@ Pure numpy/pandas. Called by ``forecaster.models.lgbm`` (fit, predict) and its t
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from forecaster.frames import DS, ID, OUTAGE, Y
+from signals.events import scope_matches
 
 Y_LEVELS: tuple[str, ...] = (
     "y_last", "mean_3", "mean_12", "mean_day", "lag_day_smooth", "lag_2day", "lag_week", "origin_lag_day",
@@ -178,11 +178,9 @@ def row_scale(panel: Panel, series: np.ndarray, origin: np.ndarray, week: int) -
 
 
 def _scope_matches(scope: object, ids: np.ndarray) -> np.ndarray:
-    """Which series an event applies to: ``None``/empty = all, else comma-separated ids or fnmatch globs."""
-    if scope is None or (isinstance(scope, float) and np.isnan(scope)) or str(scope).strip() in ("", "*"):
-        return np.ones(len(ids), dtype=bool)
-    pats = [p.strip() for p in str(scope).split(",") if p.strip()]
-    return np.array([any(fnmatch.fnmatchcase(str(i), p) for p in pats) for i in ids], dtype=bool)
+    """Which series an event applies to (``signals.events.scope_matches``: ``None``/empty = all, else
+    comma-separated ids or fnmatch globs)."""
+    return np.array([scope_matches(scope, str(i)) for i in ids], dtype=bool)
 
 
 def event_features(
