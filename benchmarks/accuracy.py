@@ -78,7 +78,10 @@ def run_forecaster(
         info["traceback"] = traceback.format_exc(limit=6)
         return None, None, info
     try:
-        weights = getattr(fc, "weights_", None)
+        try:
+            weights = fc.weights_
+        except Exception:  # not fitted: backtest leaves the forecaster unfitted
+            weights = None
         if weights is None:  # weights are learned by fit; one more fit on the full history
             t0 = time.perf_counter()
             fc.fit(history, events=trace.events)
