@@ -15,7 +15,10 @@ Pure. Called by ``forecaster.core``.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.errors import InputError, LeakageError
+from forecaster.executor import single_threaded_blas
 from forecaster.frames import (
     CUTOFF,
     DS,
@@ -210,6 +214,43 @@ def split_signals(
     return signals[~after.to_numpy()], signals[after.to_numpy() & known]
 
 
+_CV_CONTEXT: dict[str, Any] = {}
+"""Inputs of the running ``member_cv``: set in this process, or once per worker by ``_init_cv_worker``
+(so the history is sent to each worker once, not once per window)."""
+
+
+def _init_cv_worker(context: dict[str, Any]) -> None:
+    _CV_CONTEXT.clear()
+    _CV_CONTEXT.update(context)
+
+
+def _cv_window(cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    """Fit the members on data up to ``cutoff`` and forecast ``h`` steps (one backtest window)."""
+    with single_threaded_blas():
+        return _cv_window_inner(cutoff)
+
+
+def _cv_window_inner(cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    ctx = _CV_CONTEXT
+    cfg, history, h = ctx["cfg"], ctx["history"], ctx["h"]
+    events, signals, min_train = ctx["events"], ctx["signals"], ctx["min_train_steps"]
+    train = history[history[DS] <= cutoff]
+    counts = train.groupby(ID, sort=False).size()
+    keep = counts[counts >= max(min_train, 1)].index
+    train = train[train[ID].isin(keep)]
+    if len(train) == 0:
+        return None
+    sig_train, sig_future = split_signals(signals, cutoff)
+    fitted = fit_members(cfg, train, events, sig_train)
+    pred = predict_members(fitted, h, events, sig_future)
+    step = freq_to_timedelta(cfg.freq)
+    actual_cols = [ID, DS, Y] + ([OUTAGE] if OUTAGE in history.columns else [])
+    window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + h * step)][actual_cols]
+    pred = pred.merge(window, on=[ID, DS], how="left")
+    pred.insert(2, CUTOFF, cutoff)
+    return pred
+
+
 def member_cv(
     cfg: EngineConfig,
     history: pd.DataFrame,
@@ -220,27 +261,47 @@ def member_cv(
     min_train_steps: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Members' rolling-origin backtest: ``unique_id, ds, cutoff, y, is_outage`` + member columns."""
-    cfg_h = dataclasses.replace(cfg, horizon=h)
-    step = freq_to_timedelta(cfg.freq)
-    actual_cols = [ID, DS, Y] + ([OUTAGE] if OUTAGE in history.columns else [])
-    parts = []
-    for i, cutoff in enumerate(sorted(set(cutoffs))):
-        train = history[history[DS] <= cutoff]
-        counts = train.groupby(ID, sort=False).size()
-        keep = counts[counts >= max(min_train_steps, 1)].index
-        train = train[train[ID].isin(keep)]
-        if len(train) == 0:
-            continue
-        sig_train, sig_future = split_signals(signals, cutoff)
-        fitted = fit_members(cfg_h, train, events, sig_train)
-        pred = predict_members(fitted, h, events, sig_future)
-        window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + h * step)][actual_cols]
-        pred = pred.merge(window, on=[ID, DS], how="left")
-        pred.insert(2, CUTOFF, cutoff)
-        parts.append(pred)
-        if progress is not None:
-            progress(i + 1, len(set(cutoffs)))
+    """Members' rolling-origin backtest: ``unique_id, ds, cutoff, y, is_outage`` + member columns.
+
+    Windows are independent; with ``cfg.n_jobs != 1`` they run side by side in worker processes (each
+    fitting its members serially, BLAS single-threaded), which is where a backtest's parallelism pays best.
+    """
+    cuts = sorted(set(cutoffs))
+    workers = (os.cpu_count() or 1) if cfg.n_jobs is None or cfg.n_jobs < 0 else cfg.n_jobs
+    lgbm_threads = int(cfg.member_params.get(LGBM, {}).get("num_threads", 1))
+    parallel = workers > 1 and len(cuts) > 1 and lgbm_threads == 1
+    cfg_h = dataclasses.replace(cfg, horizon=h, n_jobs=1 if parallel else cfg.n_jobs)
+    context = {
+        "cfg": cfg_h,
+        "history": history,
+        "h": h,
+        "events": events,
+        "signals": signals,
+        "min_train_steps": min_train_steps,
+    }
+    _CV_CONTEXT.update(context)
+    parts: list[pd.DataFrame] = []
+    try:
+        if parallel:
+            # fork needs no __main__ guard in callers' scripts; it is safe because parallel windows are only
+            # used while LightGBM runs single-threaded (no OpenMP thread pool exists to be forked)
+            ctx = multiprocessing.get_context("fork")
+            n = min(workers, len(cuts))
+            with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_cv_worker, initargs=(context,)) as pool:
+                futures = [pool.submit(_cv_window, c) for c in cuts]
+                for i, _done in enumerate(as_completed(futures)):
+                    if progress is not None:
+                        progress(i + 1, len(cuts))
+                results = [f.result() for f in futures]
+        else:
+            results = []
+            for i, c in enumerate(cuts):
+                results.append(_cv_window(c))
+                if progress is not None:
+                    progress(i + 1, len(cuts))
+        parts = [r for r in results if r is not None]
+    finally:
+        _CV_CONTEXT.clear()
     if not parts:
         raise InputError("backtest: no cutoff leaves any training data; use fewer windows or more history")
     return pd.concat(parts, ignore_index=True)

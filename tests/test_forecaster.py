@@ -109,7 +109,8 @@ def test_default_horizon_is_one_day() -> None:
 # --- weights and calibration --------------------------------------------------------------------------------
 def test_weights_learned_per_series_sum_to_one(fitted: Forecaster) -> None:
     w = fitted.weights_
-    assert list(w.columns) == ["unique_id", *MEMBERS, "source"]
+    assert list(w.columns) == ["unique_id", *MEMBERS, "source", "method"]
+    assert set(w["method"]) <= {"combination", "best-member"}
     assert w["unique_id"].tolist() == ["a", "b"]
     np.testing.assert_allclose(w[list(MEMBERS)].sum(axis=1), 1.0)
     assert (w[list(MEMBERS)] >= 0).all().all()

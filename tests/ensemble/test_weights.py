@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from forecaster.ensemble.weights import SOURCE, default_weights, learn_weights, simplex_lad
+from forecaster.ensemble.weights import METHOD, SOURCE, choose_weights, default_weights, learn_weights, simplex_lad
 
 T = pd.Timestamp("2024-01-01T00:00Z")
 
@@ -97,7 +97,7 @@ def backtest(n_windows: int, uid: str = "a", h: int = 4, seed: int = 0) -> pd.Da
 def test_learns_per_series_with_source() -> None:
     cv = pd.concat([backtest(3, "a"), backtest(3, "b", seed=1).rename(columns={"good": "bad", "bad": "good"})])
     w = learn_weights(cv, ["good", "bad"], min_windows=3)
-    assert list(w.columns) == ["unique_id", "good", "bad", SOURCE]
+    assert list(w.columns) == ["unique_id", "good", "bad", SOURCE, METHOD]
     assert w["unique_id"].tolist() == ["a", "b"]
     np.testing.assert_allclose(w[["good", "bad"]].to_numpy(), [[1.0, 0.0], [0.0, 1.0]], atol=1e-8)
     assert w[SOURCE].tolist() == ["learned", "learned"]
@@ -151,3 +151,29 @@ def test_default_weights_for_every_series() -> None:
     np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy(), [[0.4, 0.3, 0.2, 0.1]] * 2)
     assert (w[SOURCE] == "default").all()
     np.testing.assert_allclose(default_weights(["x"], ["events", "lgbm"])[["events", "lgbm"]].iloc[0], [0.75, 0.25])
+
+
+def test_method_choice_by_leave_one_window_out() -> None:
+    """A combination that only fits noise loses to the single best member on held-out windows."""
+    rng = np.random.default_rng(3)
+    n_win, h = 6, 12
+    windows = np.repeat(np.arange(n_win), h)
+    y = 100 + rng.normal(0, 1, n_win * h)
+    good = y + rng.normal(0, 1, n_win * h)  # unbiased, small error
+    biased = y + 5 + rng.normal(0, 8, n_win * h)  # biased and noisy
+    X = np.column_stack([good, biased])
+    w, method = choose_weights(X, y, windows)
+    assert method == "best-member"
+    np.testing.assert_allclose(w, [1.0, 0.0])
+
+
+def test_method_choice_keeps_a_real_combination() -> None:
+    """Two members with opposite biases: their average beats either one on every held-out window."""
+    rng = np.random.default_rng(4)
+    n_win, h = 6, 12
+    windows = np.repeat(np.arange(n_win), h)
+    y = 100 + rng.normal(0, 1, n_win * h)
+    X = np.column_stack([y + 10 + rng.normal(0, 0.5, n_win * h), y - 10 + rng.normal(0, 0.5, n_win * h)])
+    w, method = choose_weights(X, y, windows)
+    assert method == "combination"
+    np.testing.assert_allclose(w, [0.5, 0.5], atol=0.05)
