@@ -188,9 +188,9 @@ def to_markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Throughput benchmark (see the module docstring).")
     parser.add_argument("--traces", type=Path, default=traces.DEFAULT_TRACES)
-    parser.add_argument("--n-series", type=int, default=1000)
+    parser.add_argument("--n-series", type=int, default=None, help="default 1000 (20 with --quick)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 20 series, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20 series (or --n-series), 1 repeat")
     parser.add_argument("--skip-statsforecast", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per child process, seconds")
     parser.add_argument("--worker", choices=["forecaster"], help=argparse.SUPPRESS)
@@ -199,7 +199,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(forecaster_worker(args.data)))
         return
-    n_series, repeats = (20, 1) if args.quick else (args.n_series, args.repeats)
+    n_series = args.n_series or (20 if args.quick else 1000)
+    repeats = 1 if args.quick else args.repeats
     meta = run_meta()
     result: dict[str, Any] = {"meta": meta, "n_series": n_series, "repeats": repeats}
     with tempfile.TemporaryDirectory() as tmp, progress() as bar:
