@@ -16,9 +16,22 @@ import argparse
 import json
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MiB. Unlike ``ru_maxrss`` it is reset by ``exec``,
+    so a child does not inherit its parent's peak; falls back to ``ru_maxrss`` off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def frame(values: np.ndarray, ids: np.ndarray, start_ns: int, freq: str) -> pd.DataFrame:
@@ -59,7 +72,7 @@ def main() -> None:
     ]
     refresh_s = time.perf_counter() - t0
     assert len(means) == len(ids) and all(np.isfinite(m).all() and len(m) == h for m in means)
-    rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_self = peak_rss_mb()
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"fit_s": fit_s, "refresh_s": refresh_s, "maxrss_mb": rss_self,
                       "maxrss_children_mb": rss_children, "n_series": len(ids)}))

@@ -12,7 +12,8 @@ Measured, each in a fresh child process (``--repeats`` times, median reported):
   refresh ``fc.update(new 12 observations)`` + ``fc.predict(288)`` (no refit);
 - statsforecast (``sf_worker.py`` in ``benchmarks/.venv-statsforecast``, created on first use with
   ``python -m venv`` + ``pip install "statsforecast==2.*" "pandas<3"``): MSTL + AutoETS, season 288;
-- peak memory: ``ru_maxrss`` of the child (and of its own worker processes, reported separately).
+- peak memory: the child's own peak RSS (``VmHWM``, which unlike ``ru_maxrss`` is not inherited from the
+  parent across ``exec``), and separately ``ru_maxrss`` of its own worker processes.
 
 Writes ``results/throughput.json`` and ``.md``. Usage::
 
@@ -47,6 +48,18 @@ H = 288
 START = pd.Timestamp("2024-01-01", tz="UTC")
 VENV = common.HERE / ".venv-statsforecast"
 SF_REQUIREMENTS = ("statsforecast==2.*", "pandas<3")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MiB. Unlike ``ru_maxrss`` it is reset by ``exec``,
+    so a child does not inherit its parent's peak; falls back to ``ru_maxrss`` off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _windows(values: np.ndarray, n: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -117,7 +130,7 @@ def forecaster_worker(data: Path) -> dict[str, Any]:
     pred = fc.predict(H)
     out["refresh_s"] = time.perf_counter() - t0
     out["predict_rows"] = len(pred)
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["maxrss_mb"] = peak_rss_mb()
     out["maxrss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return out
 
