@@ -69,7 +69,7 @@ def run_forecaster(
     if forecaster_cls is None:
         return None, None, info
     try:
-        fc = forecaster_cls(freq=trace.freq, levels=LEVELS, horizon=h)
+        fc = forecaster_cls(freq=trace.freq, levels=LEVELS, horizon=h, n_jobs=-1)
         t0 = time.perf_counter()
         cv = fc.backtest(history, h=h, n_windows=n, step=STEP, events=trace.events)
         info["backtest_s"] = round(time.perf_counter() - t0, 2)
@@ -77,19 +77,13 @@ def run_forecaster(
         info["error"] = f"{type(exc).__name__}: {exc}"
         info["traceback"] = traceback.format_exc(limit=6)
         return None, None, info
-    try:
-        try:
-            weights = fc.weights_
-        except Exception:  # not fitted: backtest leaves the forecaster unfitted
-            weights = None
-        if weights is None:  # weights are learned by fit; one more fit on the full history
-            t0 = time.perf_counter()
-            fc.fit(history, events=trace.events)
-            info["fit_s"] = round(time.perf_counter() - t0, 2)
-            weights = getattr(fc, "weights_", None)
-    except Exception as exc:
-        info["weights_error"] = f"{type(exc).__name__}: {exc}"
-        weights = None
+    # the weights each window used were learned inside the backtest from the windows before its cutoff;
+    # report those of the last cutoff (what a fit at the end of the span would have used before refitting)
+    bw = getattr(fc, "backtest_weights_", None)
+    weights = None
+    if bw is not None and len(bw):
+        weights = bw[bw[CUTOFF] == bw[CUTOFF].max()].drop(columns=[CUTOFF]).reset_index(drop=True)
+        info["weight_methods"] = bw.groupby("method").size().to_dict() if "method" in bw.columns else {}
     return cv, weights, info
 
 

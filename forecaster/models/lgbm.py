@@ -304,7 +304,9 @@ class LGBMMember:
         )
         self.widths_ = band_widths(res, k[check], self.edges_, self.levels_)
         if self.refit and is_val.any():
-            booster = lgb.train(params, full, num_boost_round=self.best_iteration_)
+            # a fresh Dataset: the one above is already constructed and its subsets pin its parameters
+            refit_set = lgb.Dataset(X, label, feature_name=names, params=params)
+            booster = lgb.train(params, refit_set, num_boost_round=self.best_iteration_)
         self.booster_ = booster
         self.n_train_rows_ = int(len(label) if self.refit else is_train.sum())
         self._store(data, panel)
