@@ -23,6 +23,7 @@ Writes ``results/accuracy.json`` and ``results/accuracy.md``. Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import traceback
 from pathlib import Path
@@ -121,15 +122,20 @@ def ratio(pooled: pd.DataFrame, num: str, dens: tuple[str, ...]) -> float | None
     return float(mae[num]) / best if best > 0 else None
 
 
-def run_trace_horizon(
-    trace: traces.Trace, horizon: str, forecaster_cls: Any, n_wanted: int
-) -> dict[str, Any]:
+def run_trace_horizon(trace: traces.Trace, horizon: str, forecaster_cls: Any, n_wanted: int) -> dict[str, Any]:
     """One (trace, horizon) cell of the benchmark."""
     clean, report = prepare_history(trace.frame, trace.freq)
     h = steps_per(horizon, trace.freq)
     n = n_windows_for(clean, h, trace.freq, n_wanted)
-    out: dict[str, Any] = {"trace": trace.name, "horizon": horizon, "h_steps": h, "freq": trace.freq,
-                           "n_series": int(clean[ID].nunique()), "n_windows": n, "validation": str(report)}
+    out: dict[str, Any] = {
+        "trace": trace.name,
+        "horizon": horizon,
+        "h_steps": h,
+        "freq": trace.freq,
+        "n_series": int(clean[ID].nunique()),
+        "n_windows": n,
+        "validation": str(report),
+    }
     if n == 0:
         out["error"] = "history too short for one window"
         return out
@@ -157,24 +163,102 @@ def run_trace_horizon(
     return out
 
 
+ACCEPT_TRACES = ("nasa", "azure")
+
+
+def pooled_coverage(results: list[dict[str, Any]]) -> dict[int, float | None]:
+    """Ensemble band coverage pooled over every trace and horizon (each scored row counts once)."""
+    out: dict[int, float | None] = {}
+    for level in LEVELS:
+        num = den = 0.0
+        for r in results:
+            ens = {p["model"]: p for p in r.get("pooled", [])}.get(ENSEMBLE)
+            if ens and ens.get(coverage_col(level)) is not None:
+                num += float(ens[coverage_col(level)]) * float(ens["n"])
+                den += float(ens["n"])
+        out[level] = num / den if den else None
+    return out
+
+
+def acceptance_markdown(results: list[dict[str, Any]]) -> str:
+    """The issue's acceptance checks, computed from the results (never typed in by hand)."""
+    rows = []
+    for r in results:
+        if r["trace"] not in ACCEPT_TRACES or "pooled" not in r:
+            continue
+        mae = {p["model"]: float(p["mae"]) for p in r["pooled"]}
+        members = {m: mae[m] for m in MEMBERS if m in mae}
+        best_member = min(members, key=members.__getitem__) if members else None
+        ratios = r.get("ratios", {})
+        if r["horizon"] == "1h":
+            target, value = "ensemble MAE <= 0.85 x best naive", ratios.get("ensemble_mae_over_best_naive")
+        else:
+            target, value = "ensemble MAE <= 0.85 x snaive_day", ratios.get("ensemble_mae_over_snaive_day")
+        row = {
+            "trace": r["trace"],
+            "horizon": r["horizon"],
+            "check": target,
+            "value": value,
+            "pass": value is not None and value <= 0.85,
+        }
+        rows.append(row)
+        if r["horizon"] == "1h" and best_member is not None and ENSEMBLE in mae:
+            rel = mae[ENSEMBLE] / members[best_member]
+            rows.append(
+                {
+                    "trace": r["trace"],
+                    "horizon": r["horizon"],
+                    "check": f"ensemble MAE <= best member ({best_member})",
+                    "value": rel,
+                    "pass": rel <= 1.0,
+                }
+            )
+    cov = pooled_coverage(results)
+    bounds = {80: (0.75, 0.85), 95: (0.92, 0.98)}
+    for level, (lo_b, hi_b) in bounds.items():
+        v = cov.get(level)
+        rows.append(
+            {
+                "trace": "all",
+                "horizon": "all",
+                "check": f"pooled {level} % coverage in [{lo_b}, {hi_b}]",
+                "value": v,
+                "pass": v is not None and lo_b <= v <= hi_b,
+            }
+        )
+    if not rows:
+        return ""
+    return "\n## Acceptance checks (issue 2)\n\n" + md_table(rows, ["trace", "horizon", "check", "value", "pass"])
+
+
 def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The human report: one summary table, then per (trace, horizon) the pooled scores and weights."""
     cols = ["model", "n", "mae", "mase", "pinball", coverage_col(80), coverage_col(95), width_col(80)]
-    parts = [f"# Accuracy benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
-             f"{meta['git_commit']}, {meta['cpus']} CPUs)\n\n## Summary\n\n"]
+    parts = [
+        f"# Accuracy benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
+        f"{meta['git_commit']}, {meta['cpus']} CPUs)\n\n## Summary\n\n"
+    ]
     summary = []
     for r in results:
         pooled = {p["model"]: p for p in r.get("pooled", [])}
         ens = pooled.get(ENSEMBLE, {})
-        summary.append({
-            "trace": r["trace"], "horizon": r["horizon"], "windows": r["n_windows"], "series": r["n_series"],
-            "ens/best naive": r.get("ratios", {}).get("ensemble_mae_over_best_naive"),
-            "ens/snaive_day": r.get("ratios", {}).get("ensemble_mae_over_snaive_day"),
-            "ens MASE": ens.get("mase"), "snaive_day MASE": pooled.get(SNAIVE_DAY, {}).get("mase"),
-            "cov80": ens.get(coverage_col(80)), "cov95": ens.get(coverage_col(95)),
-            "note": r.get("error") or r.get("forecaster", {}).get("error", "")[:80],
-        })
+        summary.append(
+            {
+                "trace": r["trace"],
+                "horizon": r["horizon"],
+                "windows": r["n_windows"],
+                "series": r["n_series"],
+                "ens/best naive": r.get("ratios", {}).get("ensemble_mae_over_best_naive"),
+                "ens/snaive_day": r.get("ratios", {}).get("ensemble_mae_over_snaive_day"),
+                "ens MASE": ens.get("mase"),
+                "snaive_day MASE": pooled.get(SNAIVE_DAY, {}).get("mase"),
+                "cov80": ens.get(coverage_col(80)),
+                "cov95": ens.get(coverage_col(95)),
+                "note": r.get("error") or r.get("forecaster", {}).get("error", "")[:80],
+            }
+        )
     parts.append(md_table(summary, list(summary[0]) if summary else []))
+    parts.append(acceptance_markdown(results))
     for r in results:
         parts.append(f"\n## {r['trace']} — horizon {r['horizon']} ({r['h_steps']} steps of {r['freq']})\n\n")
         if "pooled" in r:
@@ -190,7 +274,17 @@ def main() -> None:
     parser.add_argument("--traces", type=Path, default=traces.DEFAULT_TRACES, help="directory of the traces")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 windows, 28 days, 3 VMs")
     parser.add_argument("--only", default="", help="comma-separated trace names: " + ",".join(traces.LOADERS))
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-render results/accuracy.md from results/accuracy.json without running anything",
+    )
     args = parser.parse_args()
+    if args.render_only:
+        stored = json.loads((common.HERE / "results" / "accuracy.json").read_text())
+        write_results("accuracy", stored, to_markdown(stored["results"], stored["meta"]))
+        print(acceptance_markdown(stored["results"]))
+        return
     names = [n for n in args.only.split(",") if n] or list(traces.LOADERS)
     unknown = set(names) - set(traces.LOADERS)
     if unknown:
