@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import common  # noqa: F401  (puts the repo on sys.path)
+import common
 import pandas as pd
 import traces
 from common import load_forecaster, md_table, progress, run_meta, write_results
