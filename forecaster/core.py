@@ -31,7 +31,7 @@ from forecaster.engine import EngineConfig, Members, fit_members, member_cv, pre
 from forecaster.ensemble.combine import combine
 from forecaster.ensemble.intervals import Calibration, fit_calibration, horizon_steps
 from forecaster.ensemble.weights import SOURCE, default_weights, learn_weights
-from forecaster.errors import InputError, NotFittedError
+from forecaster.errors import ArtefactError, InputError, NotFittedError
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns, validate_levels
 from forecaster.models.base import order_bands
@@ -434,5 +434,5 @@ class Forecaster:
     def load(cls, path: str | Path) -> Forecaster:
         obj, _ = artefact.load(path)
         if not isinstance(obj, cls):
-            raise InputError(f"{path}: holds a {type(obj).__name__}, not a Forecaster")
+            raise ArtefactError(f"{path}: holds a {type(obj).__name__}, not a Forecaster")
         return obj

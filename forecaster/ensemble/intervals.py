@@ -42,7 +42,8 @@ def horizon_steps(frame: pd.DataFrame, freq: str) -> np.ndarray:
 
 
 def conformal_quantile(scores: np.ndarray, level: int) -> float:
-    """The ``ceil((n+1) L/100)``-th smallest score (see module docstring); ``inf`` when too few."""
+    """The ``ceil((n+1) L/100)``-th smallest score (see module docstring); the largest score when that rank
+    exceeds ``n``, NaN when there are no scores."""
     n = len(scores)
     if n == 0:
         return float("nan")

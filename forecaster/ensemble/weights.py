@@ -14,8 +14,8 @@ window ``j``, fit the LP weights on the other windows and score them on ``j``, a
 the lowest MAE on the other windows and score it on ``j``. The method with the lower total held-out error
 ("combination" or "best-member") is then fitted on all windows. Column ``method`` records the choice.
 
-Worked example: two members, backtest rows y = [10, 10], member a predicts [8, 8], member b [11, 11]: any
-w_a in [0, 1/3] reaches y exactly on both rows when 8 w_a + 11 (1 - w_a) = 10, i.e. w_a = 1/3 -> MAE 0.
+Worked example: two members, backtest rows y = [10, 10], member a predicts [8, 8], member b [11, 11]: the
+combination hits y exactly on both rows when 8 w_a + 11 (1 - w_a) = 10, i.e. w_a = 1/3 -> MAE 0.
 
 Pure: numpy, pandas, scipy. Called by ``forecaster.core`` (fit and backtest).
 """
