@@ -1,0 +1,259 @@
+"""Recommendation policies: the ONE place where estimators and wrappers are composed.
+
+A ``Policy`` holds, per resource, the estimator chains for the target, the lower bound and the upper bound,
+plus per-policy settings applied to all three by ``Policy.estimator``: the ``min_allowed``/``max_allowed``
+clamp (VPA ``containerPolicy``; the value before it is ``uncapped_target``) and CPU rounding.
+
+``POLICIES`` maps a name to a factory returning a ``Policy``; ``register_policy("name", factory)`` (or one
+more dict entry) is all a new policy needs, and ``get_policy("name", **options)`` builds one.
+
+The VPA chain (``vertical-pod-autoscaler/pkg/recommender/logic/recommender.go``, ``CreatePodResourceRecommender``
+and ``GetRecommendedPodResources``), with worked numbers for a container using a steady 0.5 cores and
+600 MiB for a week of one-minute samples (request 1 core), one container per pod::
+
+    cpu target  = RoundCPU(Clamp(MinResources(Margin(p90 histogram, 0.15), 0.025)))
+                  p90 bucket end 0.5111 -> x1.15 = 0.5878 -> >= 0.025 -> rounded up 0.588 cores
+    cpu lower   = ... ConfidenceMultiplier(Margin(p50), 0.001, -2) ...
+                  0.5111 x1.15 x(1 + 0.001/7)^-2 = 0.5876 -> 0.588 cores
+    cpu upper   = ... ConfidenceMultiplier(Margin(p95), 1.0, 1.0) ...
+                  0.5111 x1.15 x(1 + 1/7) = 0.6718 -> 0.672 cores
+    memory      = the same chains over DailyPeaks (8 daily peaks, 24 h half-life), with OOMBump after the
+                  margin on target and upper: 600 MiB (6.29e8 B) lies in the memory bucket
+                  [6.23e8, 6.64e8) B, so p90 = 6.64e8 B x1.15 = 7.64e8 B (728.7 MiB) > 250 MiB minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from forecaster.rightsizing.estimators import (
+    HISTOGRAM_HALF_LIFE,
+    MEMORY_AGGREGATION_INTERVAL,
+    MEMORY_AGGREGATION_INTERVAL_COUNT,
+    CurrentRequest,
+    DailyPeaks,
+    DecayingHistogramPercentile,
+    Estimator,
+    MovingWindowPeak,
+    MovingWindowPercentile,
+)
+from forecaster.rightsizing.frames import CPU, MEMORY, MIB, RESOURCES, UsageError
+from forecaster.rightsizing.histogram import BUCKET_GROWTH, CPU_FIRST_BUCKET, CPU_MAX, BucketScheme
+from forecaster.rightsizing.wrappers import (
+    Clamp,
+    ConfidenceMultiplier,
+    Margin,
+    MinResources,
+    OOMBump,
+    RoundCPU,
+)
+
+KINDS: tuple[str, ...] = ("target", "lower", "upper")
+
+# VPA defaults (recommender.go flags unless stated)
+VPA_SAFETY_MARGIN = 0.15
+"""``--recommendation-margin-fraction``."""
+VPA_POD_MIN_CPU = 0.025
+"""``--pod-recommendation-min-cpu-millicores`` = 25, in cores."""
+VPA_POD_MIN_MEMORY = 250 * MIB
+"""``--pod-recommendation-min-memory-mb`` = 250, multiplied by 1024 * 1024 in ``GetRecommendedPodResources``."""
+VPA_TARGET_PERCENTILE = 0.9
+"""``--target-cpu-percentile`` and ``--target-memory-percentile``."""
+VPA_LOWER_PERCENTILE = 0.5
+"""``--recommendation-lower-bound-{cpu,memory}-percentile``."""
+VPA_UPPER_PERCENTILE = 0.95
+"""``--recommendation-upper-bound-{cpu,memory}-percentile``."""
+VPA_UPPER_CONFIDENCE = (1.0, 1.0)
+"""``WithCPUConfidenceMultiplier(1.0, 1.0, upperBoundCPU, ...)``: multiplier, exponent."""
+VPA_LOWER_CONFIDENCE = (0.001, -2.0)
+"""``WithCPUConfidenceMultiplier(0.001, -2.0, lowerBoundCPU, ...)``: multiplier, exponent."""
+VPA_CPU_STEP = 0.001
+"""``--round-cpu-millicores`` = 1."""
+
+# Autopilot (Rzadca et al., EuroSys 2020, section 3.2.1)
+AUTOPILOT_CPU_PERCENTILE = 0.95
+"""Serving jobs' CPU limit: the 95th percentile of the decayed usage histogram (``S_p95``)."""
+AUTOPILOT_CPU_HALF_LIFE = pd.Timedelta("12h")
+"""CPU sample weights halve every 12 hours."""
+AUTOPILOT_MEMORY_WINDOW = pd.Timedelta("48h")
+"""Memory limit is the peak ``S_max``; the paper decays memory with a 48 h half-life, so we take the peak over
+the last 48 h (older peaks have at most half the weight and a max ignores weights)."""
+AUTOPILOT_UPPER_WINDOW = pd.Timedelta("7d")
+"""Our choice (not in the paper): the upper bound is the peak of the last week."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Estimator chains per resource for the target, lower and upper bound, plus per-policy settings.
+
+    ``min_allowed``/``max_allowed`` (cores / bytes per resource) clamp every bound; ``cpu_step`` (cores,
+    None = no rounding) rounds CPU up. ``settings`` records the knobs the factory used, for reports.
+    """
+
+    name: str
+    target: Mapping[str, Estimator]
+    lower: Mapping[str, Estimator]
+    upper: Mapping[str, Estimator]
+    min_allowed: Mapping[str, float] = field(default_factory=dict)
+    max_allowed: Mapping[str, float] = field(default_factory=dict)
+    cpu_step: float | None = VPA_CPU_STEP
+    description: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind in KINDS:
+            missing = [r for r in RESOURCES if r not in getattr(self, kind)]
+            if missing:
+                raise ValueError(f"policy {self.name!r}: no {kind} estimator for {missing}")
+        for bounds in (self.min_allowed, self.max_allowed):
+            unknown = set(bounds) - set(RESOURCES)
+            if unknown:
+                raise ValueError(f"policy {self.name!r}: unknown resource(s) {sorted(unknown)} in min/max")
+
+    def estimator(self, kind: str, resource: str) -> Estimator:
+        """The full chain for ``kind`` (target/lower/upper) and ``resource``: base -> Clamp -> RoundCPU."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        chain: Estimator = getattr(self, kind)[resource]
+        chain = Clamp(chain, self.min_allowed.get(resource), self.max_allowed.get(resource))
+        if resource == CPU and self.cpu_step:
+            chain = RoundCPU(chain, self.cpu_step)
+        return chain
+
+
+def _bounds(values: Mapping[str, float] | None) -> dict[str, float]:
+    return dict(values or {})
+
+
+def vpa_policy(
+    *,
+    containers_per_pod: int = 1,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+    margin: float = VPA_SAFETY_MARGIN,
+    half_life: str | pd.Timedelta = HISTOGRAM_HALF_LIFE,
+    cpu_first_bucket: float = CPU_FIRST_BUCKET,
+    oom_bump: bool = True,
+) -> Policy:
+    """The VPA recommender with its default flags (see the module docstring for the chain and numbers).
+
+    Pod minimums (25 millicores, 250 MiB) are split evenly over ``containers_per_pod`` containers, as VPA
+    does for the containers of one pod; each row of the usage frame is one container, and by default its
+    own pod. CPU: decaying histogram of samples weighted by ``max(request, 0.1)``. Memory: daily peaks over
+    8 days with OOM kills bumped into them, plus ``OOMBump`` (at least ``max(+100 MiB, x1.2)`` for 24 h
+    after a kill) on target and upper bound. Lower bound x``(1 + 0.001/conf)^-2``, upper
+    x``(1 + 1/conf)``, ``conf`` = days of history (``wrappers.confidence``).
+    """
+    if containers_per_pod < 1:
+        raise ValueError("containers_per_pod must be >= 1")
+    fraction = 1.0 / containers_per_pod
+    minimum = {CPU: VPA_POD_MIN_CPU * fraction, MEMORY: VPA_POD_MIN_MEMORY * fraction}
+    cpu_scheme = BucketScheme(cpu_first_bucket, 1.0 + BUCKET_GROWTH, CPU_MAX)
+
+    def base(resource: str, percentile: float) -> Estimator:
+        if resource == CPU:
+            return DecayingHistogramPercentile(percentile, half_life, scheme=cpu_scheme)
+        return DailyPeaks(
+            percentile, half_life, interval=MEMORY_AGGREGATION_INTERVAL, count=MEMORY_AGGREGATION_INTERVAL_COUNT
+        )
+
+    def chain(resource: str, percentile: float, confidence: tuple[float, float] | None) -> Estimator:
+        est: Estimator = Margin(base(resource, percentile), margin)
+        if resource == MEMORY and oom_bump and confidence != VPA_LOWER_CONFIDENCE:
+            est = OOMBump(est, MEMORY_AGGREGATION_INTERVAL)
+        if confidence is not None:
+            est = ConfidenceMultiplier(est, *confidence)
+        return MinResources(est, minimum[resource])
+
+    return Policy(
+        name="vpa",
+        target={r: chain(r, VPA_TARGET_PERCENTILE, None) for r in RESOURCES},
+        lower={r: chain(r, VPA_LOWER_PERCENTILE, VPA_LOWER_CONFIDENCE) for r in RESOURCES},
+        upper={r: chain(r, VPA_UPPER_PERCENTILE, VPA_UPPER_CONFIDENCE) for r in RESOURCES},
+        min_allowed=_bounds(min_allowed),
+        max_allowed=_bounds(max_allowed),
+        cpu_step=VPA_CPU_STEP,
+        description="Kubernetes VPA recommender defaults (p90 target, 15% margin, 24h half-life)",
+        settings={"containers_per_pod": containers_per_pod, "margin": margin, "half_life": str(half_life),
+                  "cpu_first_bucket": cpu_first_bucket, "oom_bump": oom_bump},
+    )
+
+
+def autopilot_policy(
+    *,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+    cpu_half_life: str | pd.Timedelta = AUTOPILOT_CPU_HALF_LIFE,
+    memory_window: str | pd.Timedelta = AUTOPILOT_MEMORY_WINDOW,
+    margin: float = 0.0,
+) -> Policy:
+    """Autopilot's moving-window recommender for serving jobs (Rzadca et al., EuroSys 2020, section 3.2.1).
+
+    CPU target: exact p95 of the samples, weights halving every 12 h (``S_p95``). Memory target: the peak
+    of the last 48 h (``S_max``). The paper's moving-window recommender adds no safety margin to these
+    statistics, so ``margin`` defaults to 0. Lower bounds: the weighted median (CPU: 12 h half-life;
+    memory over the 48 h window). Upper bounds: the peak of the last 7 days (our choice). Floors are only
+    technical: 1 millicore and 1 MiB, the smallest useful requests.
+    """
+    cpu_target: Estimator = MovingWindowPercentile(AUTOPILOT_CPU_PERCENTILE, cpu_half_life)
+    mem_target: Estimator = MovingWindowPeak(memory_window)
+    if margin:
+        cpu_target, mem_target = Margin(cpu_target, margin), Margin(mem_target, margin)
+    floors = {CPU: 0.001, MEMORY: MIB}
+    return Policy(
+        name="autopilot",
+        target={CPU: MinResources(cpu_target, floors[CPU]), MEMORY: MinResources(mem_target, floors[MEMORY])},
+        lower={
+            CPU: MinResources(MovingWindowPercentile(0.5, cpu_half_life), floors[CPU]),
+            MEMORY: MinResources(MovingWindowPercentile(0.5, None, memory_window), floors[MEMORY]),
+        },
+        upper={r: MinResources(MovingWindowPeak(AUTOPILOT_UPPER_WINDOW), floors[r]) for r in RESOURCES},
+        min_allowed=_bounds(min_allowed),
+        max_allowed=_bounds(max_allowed),
+        cpu_step=VPA_CPU_STEP,
+        description="Autopilot moving window (p95 CPU with 12h half-life, memory peak over 48h)",
+        settings={"cpu_half_life": str(cpu_half_life), "memory_window": str(memory_window), "margin": margin},
+    )
+
+
+def keep_current_policy() -> Policy:
+    """Keep every container's current requests: target = lower = upper = the latest request."""
+    keep = {r: CurrentRequest() for r in RESOURCES}
+    return Policy(
+        name="keep", target=keep, lower=keep, upper=keep, cpu_step=None,
+        description="keep the current requests (the trace's own provisioning)",
+    )
+
+
+PolicyFactory = Callable[..., Policy]
+POLICIES: dict[str, PolicyFactory] = {
+    "vpa": vpa_policy,
+    "autopilot": autopilot_policy,
+    "keep": keep_current_policy,
+}
+"""Policy name -> factory. Add an entry (or call ``register_policy``) to make a policy available by name."""
+
+
+def register_policy(name: str, factory: PolicyFactory) -> None:
+    """Make ``factory`` available as ``policy=name`` (replacing an existing entry of that name)."""
+    if not name or not callable(factory):
+        raise ValueError("register_policy needs a name and a callable returning a Policy")
+    POLICIES[name] = factory
+
+
+def get_policy(policy: Policy | str, **options: Any) -> Policy:
+    """A ``Policy`` as is, or the registered factory ``policy`` called with ``options``."""
+    if isinstance(policy, Policy):
+        if options:
+            raise ValueError("options are only accepted with a policy name")
+        return policy
+    if policy not in POLICIES:
+        raise UsageError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
+    built = POLICIES[policy](**options)
+    if not isinstance(built, Policy):
+        raise TypeError(f"policy factory {policy!r} returned {type(built).__name__}, not a Policy")
+    return built
