@@ -1,4 +1,96 @@
 """Borg-style resource prediction: predicted actual use against requests, and right-sized requests.
 
 Pure computation (no outside clients). Usage history in, recommendations and reports out.
+
+Modules, by role: ``frames`` (column names, validation), ``history`` (per-container history before
+``now``), ``histogram`` (VPA's bucketed decaying histogram), ``estimators`` (percentiles, peaks, current
+request), ``wrappers`` (margin, floor, confidence, OOM bump, clamp, rounding), ``policies`` (the one place
+they are composed: VPA, Autopilot, keep-current, plus a registry), ``recommend`` (the recommendation
+frame), ``risk`` and ``report`` (slack, savings, risk, window scoring), ``api`` (``rightsize``).
 """
+
+from forecaster.rightsizing.api import RightsizingResult, rightsize
+from forecaster.rightsizing.estimators import (
+    CurrentRequest,
+    DailyPeaks,
+    DecayingHistogramPercentile,
+    Estimate,
+    Estimator,
+    MovingWindowPeak,
+    MovingWindowPercentile,
+)
+from forecaster.rightsizing.frames import (
+    RECOMMENDATION_COLUMNS,
+    RESOURCES,
+    UsageError,
+    validate_ooms,
+    validate_usage,
+)
+from forecaster.rightsizing.history import ContainerHistory, histories
+from forecaster.rightsizing.policies import (
+    POLICIES,
+    Policy,
+    autopilot_policy,
+    get_policy,
+    keep_current_policy,
+    register_policy,
+    vpa_policy,
+)
+from forecaster.rightsizing.recommend import recommend, recommend_histories
+from forecaster.rightsizing.report import (
+    container_report,
+    count_changes,
+    group_report,
+    score_summary,
+    score_window,
+)
+from forecaster.rightsizing.risk import exceedance_probability, risk_from_quantiles
+from forecaster.rightsizing.wrappers import (
+    Clamp,
+    ConfidenceMultiplier,
+    Margin,
+    MinResources,
+    OOMBump,
+    RoundCPU,
+)
+
+__all__ = [
+    "POLICIES",
+    "RECOMMENDATION_COLUMNS",
+    "RESOURCES",
+    "Clamp",
+    "ConfidenceMultiplier",
+    "ContainerHistory",
+    "CurrentRequest",
+    "DailyPeaks",
+    "DecayingHistogramPercentile",
+    "Estimate",
+    "Estimator",
+    "Margin",
+    "MinResources",
+    "MovingWindowPeak",
+    "MovingWindowPercentile",
+    "OOMBump",
+    "Policy",
+    "RightsizingResult",
+    "RoundCPU",
+    "UsageError",
+    "autopilot_policy",
+    "container_report",
+    "count_changes",
+    "exceedance_probability",
+    "get_policy",
+    "group_report",
+    "histories",
+    "keep_current_policy",
+    "recommend",
+    "recommend_histories",
+    "register_policy",
+    "rightsize",
+    "risk_from_quantiles",
+    "score_summary",
+    "score_window",
+    "validate_ooms",
+    "validate_usage",
+    "vpa_policy",
+]

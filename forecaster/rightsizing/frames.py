@@ -10,6 +10,8 @@ Three long frames cross the boundary of ``forecaster.rightsizing``:
   filled from the usage samples when absent).
 * **Recommendation** - one row per ``(unique_id, resource)`` (see ``RECOMMENDATION_COLUMNS``); CPU in cores,
   memory in bytes.
+* **Quantile table** - predicted use per ``(unique_id, resource)``: ``quantile`` (level in (0, 1]) and
+  ``value`` (cores/bytes); read by the reports to state predicted use and risk.
 
 ``validate_usage`` / ``validate_ooms`` raise ``UsageError`` naming the container, the field and the first
 offending timestamp; nothing is computed from a frame that fails. The unit heuristics (millicores given as
@@ -322,3 +324,10 @@ def empty_recommendations(extra: tuple[str, ...] = ()) -> pd.DataFrame:
     for c in extra:
         cols[c] = pd.Series([], dtype=object)
     return pd.DataFrame(cols)[[*RECOMMENDATION_COLUMNS, *extra]]
+
+
+# Quantile table (predicted use over the next window; input of the reports)
+QUANTILE = "quantile"
+VALUE = "value"
+QUANTILE_COLUMNS: tuple[str, ...] = (ID, RESOURCE, QUANTILE, VALUE)
+"""A predicted-use table: per container and resource, ``value`` (cores/bytes) at each ``quantile`` in (0, 1]."""

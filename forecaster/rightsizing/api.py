@@ -1,0 +1,75 @@
+"""``rightsize``: the one-call Python API - recommendations plus the operator reports.
+
+``rightsize(usage, ooms, policy=..., now=..., window=...)`` validates the input once, recommends requests
+under the policy (``recommend.py``) and builds the per-container, per-namespace and per-team reports
+(``report.py``). Re-exported as ``forecaster.rightsize``; the CLI ``forecaster rightsize`` prints its frames.
+
+Pure: pandas only. Called by notebooks, the CLI and the HTTP API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from forecaster.frames import DS
+from forecaster.rightsizing.frames import GROUP_COLUMNS, NAMESPACE, TEAM, UsageError, validate_ooms, validate_usage
+from forecaster.rightsizing.history import histories
+from forecaster.rightsizing.policies import Policy, get_policy
+from forecaster.rightsizing.recommend import as_utc, default_now, recommend_histories
+from forecaster.rightsizing.report import container_report, group_report
+
+
+@dataclass(frozen=True)
+class RightsizingResult:
+    """What ``rightsize`` returns.
+
+    ``recommendations``: the recommendation frame (cores, bytes). ``containers``: per container and resource,
+    request vs use, slack, savings, risk (cores, GiB). ``namespaces``/``teams``: the same summed per group
+    (``teams`` is empty when the usage has no ``team`` column). ``now`` and ``window``: the decision time
+    and the window the use figures cover.
+    """
+
+    recommendations: pd.DataFrame
+    containers: pd.DataFrame
+    namespaces: pd.DataFrame
+    teams: pd.DataFrame
+    now: pd.Timestamp
+    window: pd.Timedelta
+    policy: str
+
+
+def rightsize(
+    usage: pd.DataFrame,
+    ooms: pd.DataFrame | None = None,
+    *,
+    policy: Policy | str = "vpa",
+    now: object = None,
+    window: str | pd.Timedelta = "24h",
+    prediction: pd.DataFrame | None = None,
+) -> RightsizingResult:
+    """Recommend requests for every container and report slack, savings and risk.
+
+    ``usage``/``ooms``: the frames of ``frames.py``. ``policy``: a ``Policy`` or a registered name
+    (``"vpa"``, ``"autopilot"``, ``"keep"``, ...). ``now``: decision time (default: last sample plus one
+    step); only data before it is used. ``window``: how much recent use the reports describe.
+    ``prediction``: optional quantile table of predicted use for the reports. Raises ``UsageError`` on bad
+    input, before anything is computed.
+    """
+    frame = validate_usage(usage)
+    kills = validate_ooms(ooms, frame)
+    chosen = get_policy(policy)
+    when = default_now(frame) if now is None else as_utc(now)
+    span = pd.Timedelta(window)
+    if span <= pd.Timedelta(0):
+        raise UsageError(f"window={window!r} must be positive")
+    hs = histories(frame, kills, when)
+    if not hs:
+        raise UsageError(f"usage frame: no sample before now={when.isoformat()} (first is {frame[DS].min()})")
+    extra = tuple(c for c in GROUP_COLUMNS if c in frame.columns)
+    recs = recommend_histories(hs, chosen, extra=extra)
+    containers = container_report(frame, recs, now=when, window=span, prediction=prediction)
+    namespaces = group_report(containers, NAMESPACE)
+    teams = group_report(containers, TEAM) if TEAM in frame.columns else group_report(containers.iloc[:0], TEAM)
+    return RightsizingResult(recs, containers, namespaces, teams, when, span, chosen.name)
