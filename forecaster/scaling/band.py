@@ -74,7 +74,7 @@ class ForecastBand:
 
     def row(self, i: int) -> dict[str, float]:
         """All band values of row ``i``: ``{"ensemble": ..., "ensemble-lo-80": ..., ...}``."""
-        return {c: float(v) for c, v in zip(self.columns, self.values[i], strict=True)}
+        return dict(zip(self.columns, self.values[i].tolist(), strict=True))
 
 
 def peak_in_window(band: ForecastBand, j: int, now_ns: int, lead_ns: int) -> tuple[float, int] | None:

@@ -35,10 +35,6 @@ from forecaster.scaling.settings import PolicySettings
 NS = 1_000_000_000
 
 
-def _ts(ns: int | None) -> pd.Timestamp | None:
-    return None if ns is None else pd.Timestamp(int(ns), tz="UTC")
-
-
 def _ns(ts: pd.Timestamp) -> int:
     stamp = pd.Timestamp(ts)
     if stamp.tzinfo is None:
@@ -62,6 +58,15 @@ class ScalingPolicy:
         self.last_decision_s: float | None = None
         self.fallback_since_s: float | None = None
         self._drop_ref: tuple[int, float] | None = None
+        self._issued: tuple[int, pd.Timestamp] | None = None
+
+    def _issued_ts(self, ns: int | None) -> pd.Timestamp | None:
+        """UTC timestamp of ``ns``, reusing the last one (many decisions share one forecast issue time)."""
+        if ns is None:
+            return None
+        if self._issued is None or self._issued[0] != ns:
+            self._issued = (ns, pd.Timestamp(int(ns), tz="UTC"))
+        return self._issued[1]
 
     # -- entry points -------------------------------------------------------------------------------------------
     def decide(
@@ -223,7 +228,7 @@ class ScalingPolicy:
         st = self.settings
         return ScalingDecision(
             time=pd.Timestamp(now_ns, tz="UTC"),
-            issued_at=_ts(issued_ns),
+            issued_at=self._issued_ts(issued_ns),
             band_column=self.column,
             band=band or {},
             peak_demand=peak,

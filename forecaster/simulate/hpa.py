@@ -36,6 +36,7 @@ Pure: stdlib only. Called by ``forecaster.simulate.replay``.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -151,9 +152,11 @@ class HPA:
     """Controller state for one HPA: recent recommendations and scale events (``horizontal.go``)."""
 
     config: HPAConfig
-    recommendations: list[list[float]] = field(default_factory=list)
+    _recs: deque[tuple[float, int]] = field(default_factory=deque)
+    _peaks: deque[tuple[float, int]] = field(default_factory=deque)
     up_events: list[tuple[float, int]] = field(default_factory=list)
     down_events: list[tuple[float, int]] = field(default_factory=list)
+    _started: bool = False
     proposal: int | None = None
     """The replica calculator's proposal at the last sync that computed one (``None``: skipped or no metrics)."""
 
@@ -172,8 +175,9 @@ class HPA:
         ``minReplicas`` for this sync (the predictive floor)."""
         cfg = self.config
         low = cfg.min_replicas if min_replicas is None else min_replicas
-        if not self.recommendations:  # recordInitialRecommendation
-            self.recommendations.append([now_s, current])
+        if not self._started:  # recordInitialRecommendation
+            self._started = True
+            self._remember(now_s, current)
         self.proposal = None
         if current > cfg.max_replicas:
             desired = cfg.max_replicas
@@ -192,23 +196,37 @@ class HPA:
         return desired
 
     def _stabilise(self, now_s: float, current: int, desired: int) -> int:
-        up_cut = now_s - self.config.scale_up.stabilization_window_s
-        down_cut = now_s - self.config.scale_down.stabilization_window_s
-        up_rec = down_rec = desired
-        old = -1
-        for i, (t, rec) in enumerate(self.recommendations):
-            if t > up_cut and rec < up_rec:
-                up_rec = int(rec)
-            if t > down_cut and rec > down_rec:
-                down_rec = int(rec)
-            if t < up_cut and t < down_cut:
-                old = i
-        recommendation = min(max(current, up_rec), down_rec)
-        if old >= 0:
-            self.recommendations[old] = [now_s, desired]
+        """``stabilizeRecommendationWithBehaviors``: bring ``current`` within [lowest recommendation of the
+        scale-up window, highest of the scale-down window] (each including ``desired``), then record ``desired``.
+
+        Go keeps a slice and overwrites one expired entry per sync; expired entries are never counted again
+        (cutoffs only move forward, comparisons are strict), so a time-ordered deque pruned at the older cutoff
+        is equivalent. With the default scale-up window 0 (no scale-up stabilisation) the highest recent
+        recommendation comes from a monotonic deque in O(1); other windows scan the deque."""
+        up_w = self.config.scale_up.stabilization_window_s
+        down_w = self.config.scale_down.stabilization_window_s
+        recs, peaks = self._recs, self._peaks
+        dead = now_s - max(up_w, down_w)
+        while recs and recs[0][0] <= dead:
+            recs.popleft()
+        while peaks and peaks[0][0] <= dead:
+            peaks.popleft()
+        if up_w == 0:
+            up_rec = desired
+            down_rec = max(desired, peaks[0][1]) if peaks else desired
         else:
-            self.recommendations.append([now_s, desired])
-        return recommendation
+            up_cut, down_cut = now_s - up_w, now_s - down_w
+            up_rec = min([desired, *(r for t, r in recs if t > up_cut)])
+            down_rec = max([desired, *(r for t, r in recs if t > down_cut)])
+        self._remember(now_s, desired)
+        return min(max(current, up_rec), down_rec)
+
+    def _remember(self, now_s: float, recommendation: int) -> None:
+        self._recs.append((now_s, recommendation))
+        peaks = self._peaks
+        while peaks and peaks[-1][1] <= recommendation:
+            peaks.pop()
+        peaks.append((now_s, recommendation))
 
     def _rate_limit(self, now_s: float, current: int, desired: int, low: int) -> int:
         cfg = self.config
