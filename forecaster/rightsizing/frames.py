@@ -249,10 +249,11 @@ def validate_usage(frame: pd.DataFrame) -> pd.DataFrame:
             )
     for column in (CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST):
         _check_numeric(out, column, what, allow_nan=False)
-    for usage, limit in LIMIT_OF.items():
-        if limit not in out.columns:
-            continue
+    limits = {usage: limit for usage, limit in LIMIT_OF.items() if limit in out.columns}
+    for limit in limits.values():
         _check_numeric(out, limit, what, allow_nan=True)
+    check_units(out)
+    for usage, limit in limits.items():
         below = (out[limit] < out[REQUEST_OF[usage]]).to_numpy()
         if below.any():
             uid, when, n = _first(out, below)
@@ -260,7 +261,6 @@ def validate_usage(frame: pd.DataFrame) -> pd.DataFrame:
     for column in GROUP_COLUMNS:
         if column in out.columns:
             out[column] = out[column].astype(object).where(out[column].notna(), None)
-    check_units(out)
     return out
 
 

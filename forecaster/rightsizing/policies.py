@@ -82,7 +82,7 @@ AUTOPILOT_CPU_HALF_LIFE = pd.Timedelta("12h")
 AUTOPILOT_MEMORY_WINDOW = pd.Timedelta("48h")
 """Memory limit is the peak ``S_max``; the paper decays memory with a 48 h half-life, so we take the peak over
 the last 48 h (older peaks have at most half the weight and a max ignores weights)."""
-AUTOPILOT_UPPER_WINDOW = pd.Timedelta("7d")
+AUTOPILOT_UPPER_WINDOW = pd.Timedelta("7D")
 """Our choice (not in the paper): the upper bound is the peak of the last week."""
 
 
