@@ -14,10 +14,10 @@ import pandas as pd
 
 RULES: tuple[str, ...] = (
     "reactive_floor",
-    "cooldown",
-    "rate_limit",
     "min",
     "max",
+    "cooldown",
+    "rate_limit",
     "stale",
     "uncovered",
     "breaker_open",
@@ -25,8 +25,8 @@ RULES: tuple[str, ...] = (
     "release",
 )
 """Names that may appear in ``ScalingDecision.rules``, in the order the policy applies them:
-``reactive_floor`` raised the value to what the reactive rule wants; ``cooldown`` blocked a decrease soon after an
-increase; ``rate_limit`` slowed a decrease; ``min``/``max`` clamped; ``stale`` (forecast too old or absent),
+``reactive_floor`` raised the value to what the reactive rule wants; ``min``/``max`` clamped; ``cooldown`` blocked a
+decrease soon after an increase; ``rate_limit`` slowed a decrease; ``stale`` (forecast too old or absent),
 ``uncovered`` (no forecast row in the lead window) and ``breaker_open`` (recent error far above backtest error)
 are fallbacks, answered by ``hold`` (keep the last safe value) or, after ``release_after_s``, ``release`` (step the
 held floor down towards the reactive floor)."""

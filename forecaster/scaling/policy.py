@@ -7,10 +7,10 @@ is fixed. Worked example (capacity 10/pod, target 0.7, margin 0, min 2, max 50, 
 
     forecast hi-80 peaks at 95 in [now, now + lead]    -> ceil(95 / 7) = 14 pods wanted by the forecast
     reactive rule wants 17 now                          -> 17 (never below the reactive floor)
-    floor in force was 25, raised 200 s ago (< 300 s)   -> 25 (cool-down: no decrease yet)
-    ... 10 min later, forecast still wants 14, reactive 12, floor 25 unchanged for 60 s
-                                                        -> 23 (rate limit: max(1, 10 % of 25) = 2.5 pods/min)
-    clamp to [2, 50]                                    -> 23 written
+    clamp to [2, 50]                                    -> 17
+    floor in force was 25, raised 200 s ago (< 300 s)   -> 25 written (cool-down: no decrease yet)
+    10 min later: forecast still wants 14, reactive 12; the previous decision, 60 s ago, kept 25
+                                                        -> 23 written (rate limit: max(1, 10 % of 25) = 2.5/min)
 
 Fallback: when the forecast is stale (issued more than ``stale_after_s`` ago, or absent), does not cover the lead
 window, or the circuit breaker is open, nothing is changed: the last safe value is held and the reactive HPA,
@@ -170,7 +170,14 @@ class ScalingPolicy:
         if value > wanted:
             rules.append("reactive_floor")
             notes.append(f"reactive rule wants {reactive_floor}")
-        # 2. Decreases: cool-down after an increase, then the scale-down rate limit.
+        # 2. Bounds of the HPA (max wins over the reactive floor: the HPA could not go higher either).
+        bounded = clamp(value, st.min_replicas, st.max_replicas)
+        if bounded != value:
+            rules.append("min" if bounded > value else "max")
+            notes.append(f"clamped to [{st.min_replicas}, {st.max_replicas}]")
+        value = bounded
+        # 3. Decreases: cool-down after an increase, then the scale-down rate limit. Both only hold the value
+        #    between the bounded target and the previous value, which was itself within bounds.
         if value < prev:
             if in_cooldown(now_s, self.last_increase_s, st.cooldown_s):
                 value = prev
@@ -193,12 +200,6 @@ class ScalingPolicy:
                     notes.append(f"scale-down limited to {limit}")
         else:
             self._drop_ref = None
-        # 3. Bounds of the HPA.
-        bounded = clamp(value, st.min_replicas, st.max_replicas)
-        if bounded != value:
-            rules.append("min" if bounded > value else "max")
-            notes.append(f"clamped to [{st.min_replicas}, {st.max_replicas}]")
-        value = bounded
         return self._record(now_ns, issued_ns, peak, band, forecast_replicas, reactive_floor, prev, value, rules,
                             notes, fell_back=bool(fallback))
 

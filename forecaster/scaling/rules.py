@@ -1,8 +1,9 @@
 """Post-processing steps of the scaling policy, each a small pure function with a worked example.
 
 They are composed, in order and in one commented place, by ``ScalingPolicy.decide`` (``policy.py``):
-reactive floor -> cool-down -> scale-down rate limit -> clamp to [min, max]. Each returns the new value; the
-caller compares it with its input to record which rule acted.
+reactive floor -> clamp to [min, max] -> cool-down -> scale-down rate limit (the last two only hold a
+decrease back towards the previous value, which was within bounds, so the result stays within bounds).
+Each returns the new value; the caller compares it with its input to record which rule acted.
 
 Pure: stdlib only.
 """
