@@ -66,10 +66,11 @@ def validate_quantiles(table: pd.DataFrame) -> pd.DataFrame:
     v = pd.to_numeric(out[VALUE], errors="coerce").to_numpy(dtype=float)
     bad = ~((q > 0) & (q <= 1)) | ~np.isfinite(v) | (v < 0)
     if bad.any():
-        row = out.loc[bad].iloc[0]
+        i = int(np.flatnonzero(bad)[0])
+        row = out.iloc[i]
         raise UsageError(
-            f"quantile table: {row[RESOURCE]} of {row[ID]}: quantile {row[QUANTILE]!r} must lie in (0, 1] and "
-            f"value {row[VALUE]!r} must be a finite non-negative amount"
+            f"quantile table: {row[RESOURCE]} of {row[ID]}: quantile {q[i]:g} must lie in (0, 1] and "
+            f"value {v[i]:g} must be a finite non-negative amount"
         )
     out[QUANTILE], out[VALUE] = q, v
     return out.sort_values([ID, RESOURCE, QUANTILE], kind="stable").reset_index(drop=True)
