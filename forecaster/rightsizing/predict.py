@@ -1,0 +1,279 @@
+"""Predicted actual use over the next window: engine quantile forecasts, or a decaying histogram when new.
+
+For every container and resource we predict a few *window statistics* of the next window (default one
+day) rather than the 5-minute path itself, because a request is one number that must hold for the whole
+window (the Borg/Autopilot framing: predict the peak that the limit has to cover):
+
+| resource | statistic | why |
+| --- | --- | --- |
+| cpu | ``p99``  | 99th percentile of the window's samples: a request above it is exceeded ~1 % of the time |
+| memory | ``peak`` | the window's maximum: memory is not compressible, any sample above the request is an OOM risk |
+| both | ``mean`` | the average use, for "predicted actual" and slack in the reports |
+
+**Forecast source.** Each statistic of each container is a daily series (``unique_id = container|resource|
+statistic``) and the forecasting engine (:class:`~forecaster.Forecaster`, members ``seasonal`` + ``lgbm``
+by default: weekly seasonality plus one global LightGBM across the fleet) forecasts its next value with
+conformal bands. The frame reports the median and the bands: ``predicted``, ``predicted-lo-L``,
+``predicted-hi-L``.
+
+**Histogram source.** A container with less than ``min_history`` of samples (a new workload), or one the
+engine could not forecast, gets the estimate from its own samples, decayed with ``half_life``
+(weight of a sample at ``t`` = 2^((t - now) / half_life), as the VPA's histograms do):
+``p99`` = weighted 99th percentile, ``peak`` = the maximum over the last 8 windows (the VPA's 8 daily
+memory peaks), ``mean`` = weighted mean. Its bands are widened for short history with the VPA's
+confidence formula: ``hi-L = value * (1 + c_L / d)`` and ``lo-L = value / (1 + c_L / d)``, ``d`` = days of
+history (at least 5 minutes' worth), ``c_80 = 0.5``, ``c_95 = 1.0`` (so ``hi-95`` is the VPA upper bound
+multiplier ``1 + 1/d``).
+
+Every row records its ``source`` and a ``reason``. Pure: the engine and pandas only. Called by
+``forecaster.rightsizing`` policies, ``forecaster rightsize`` and ``benchmarks/rightsizing.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from forecaster.core import Forecaster
+from forecaster.errors import ForecasterError, InputError, NotFittedError
+from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
+
+CPU, MEMORY = "cpu", "memory"
+STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "mean"), MEMORY: ("peak", "mean")}
+"""Window statistics predicted per resource (the first one sets the request)."""
+RESOURCE, STATISTIC, SOURCE, REASON = "resource", "statistic", "source", "reason"
+PREDICTED = "predicted"
+FORECAST, HISTOGRAM = "forecast", "histogram"
+CONFIDENCE_C = {80: 0.5, 95: 1.0}
+"""Short-history widening constants ``c_L`` of the histogram source's bands (see the module docstring)."""
+PEAK_WINDOWS = 8
+"""The histogram source's ``peak`` looks at this many windows back (VPA: 8 daily memory peaks)."""
+_SEP = "|"
+
+
+def prediction_columns(levels: Sequence[int]) -> list[str]:
+    """``predicted`` then ``predicted-lo-L, predicted-hi-L`` for each level."""
+    return [PREDICTED, *[c for lv in levels for c in (lo(PREDICTED, lv), hi(PREDICTED, lv))]]
+
+
+def _stat(values: np.ndarray, statistic: str) -> float:
+    if statistic == "p99":
+        return float(np.quantile(values, 0.99))
+    if statistic == "peak":
+        return float(values.max())
+    return float(values.mean())
+
+
+def window_statistics(usage: pd.DataFrame, now: pd.Timestamp, window: pd.Timedelta,
+                      min_fill: float = 0.5) -> pd.DataFrame:
+    """Long frame ``unique_id (container|resource|statistic), ds, y`` of complete windows before ``now``.
+
+    Windows are aligned so that one ends exactly at ``now``: window ``k`` is
+    ``[now - k*window, now - (k-1)*window)``, stamped with its start. A window counts only when it holds at
+    least ``min_fill`` of the samples its container's median spacing implies (a gap would bias a peak low).
+    """
+    before = usage[usage[DS] < now]
+    rows = []
+    for uid, g in before.groupby(ID, sort=True):
+        ds = g[DS].to_numpy("datetime64[ns]")
+        spacing = np.median(np.diff(ds)) if len(ds) > 1 else np.timedelta64(300, "s")
+        expected = window / pd.Timedelta(spacing) if spacing > np.timedelta64(0, "ns") else 1.0
+        age = (np.datetime64(now.tz_convert("UTC").tz_localize(None), "ns") - ds).astype("int64")
+        k = age // int(window.value)
+        for res, stats in STATISTICS.items():
+            vals = g[res].to_numpy(float)
+            for kk in np.unique(k):
+                sel = vals[k == kk]
+                if len(sel) < min_fill * expected:
+                    continue
+                start = now - (int(kk) + 1) * window
+                for st in stats:
+                    rows.append((_SEP.join((str(uid), res, st)), start, _stat(sel, st)))
+    out = pd.DataFrame(rows, columns=[ID, DS, Y])
+    out[DS] = pd.to_datetime(out[DS], utc=True).dt.as_unit("ns")
+    return out.sort_values([ID, DS], ignore_index=True)
+
+
+def histogram_estimate(ds: np.ndarray, values: np.ndarray, now: pd.Timestamp, statistic: str,
+                       half_life: pd.Timedelta, window: pd.Timedelta) -> float:
+    """The decayed estimate of one statistic from raw samples (see the module docstring)."""
+    t_now = np.datetime64(now.tz_convert("UTC").tz_localize(None), "ns")
+    if statistic == "peak":
+        recent = values[ds >= t_now - PEAK_WINDOWS * np.timedelta64(window)]
+        return float(recent.max()) if len(recent) else float(values.max())
+    age = (t_now - ds).astype("int64") / float(half_life.value)
+    w = np.power(2.0, -age)
+    if statistic == "mean":
+        return float(np.sum(w * values) / np.sum(w))
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(w[order])
+    idx = int(np.searchsorted(cum, 0.99 * cum[-1], side="left"))
+    return float(values[order][min(idx, len(values) - 1)])
+
+
+@dataclass
+class UsagePredictor:
+    """Fits the engine on window statistics, then predicts the window that starts at each decision time.
+
+    window         the prediction window (default one day); decision times must be whole windows apart
+    levels         band levels (percent) of the prediction
+    min_history    less history than this -> histogram source
+    half_life      decay of the histogram source
+    forecaster     keyword arguments for :class:`Forecaster` (default members ``seasonal`` + ``lgbm``)
+    """
+
+    window: str = "1D"
+    levels: tuple[int, ...] = (80, 95)
+    min_history: str = "7D"
+    half_life: str = "24h"
+    forecaster: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self._window = pd.Timedelta(self.window)
+        if self._window <= pd.Timedelta(0):
+            raise InputError(f"window must be positive, got {self.window!r}")
+        bad = [lv for lv in self.levels if lv not in CONFIDENCE_C]
+        if bad:
+            raise InputError(f"levels {bad} unsupported: choose from {sorted(CONFIDENCE_C)}")
+        self._fc: Forecaster | None = None
+        self._anchor: pd.Timestamp | None = None
+        self._seen: pd.Timestamp | None = None
+        self._offset = pd.Timedelta(0)
+        self.error_: str = ""
+
+    def _kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"members": ("seasonal", "lgbm"), "n_windows": 7, "bad_values": "outage"}
+        kw.update(self.forecaster or {})
+        return kw
+
+    def _shift(self, stats: pd.DataFrame) -> pd.DataFrame:
+        """Window starts moved onto the engine's epoch-aligned grid (decision times need not be midnight)."""
+        return stats.assign(**{DS: stats[DS] - self._offset})
+
+    def _check_anchor(self, now: pd.Timestamp) -> None:
+        if self._anchor is not None and (now - self._anchor) % self._window:
+            raise InputError(f"decision time {now} is not a whole number of windows ({self.window}) "
+                             f"after {self._anchor}")
+
+    def fit(self, usage: pd.DataFrame, now: pd.Timestamp) -> Self:
+        """Fit the engine on every complete window before ``now`` (a failed fit leaves histogram only)."""
+        now = pd.Timestamp(now).tz_convert("UTC")
+        self._offset = now - now.floor(self._window)
+        stats = self._shift(window_statistics(usage, now, self._window))
+        self._anchor, self._seen, self.error_ = now, now, ""
+        self._fc = None
+        if stats.empty:
+            return self
+        fc = Forecaster(freq=self.window, levels=self.levels, horizon=7, **self._kwargs())
+        try:
+            self._fc = fc.fit(stats)
+        except ForecasterError as exc:
+            self.error_ = f"engine fit failed: {exc}"
+        return self
+
+    def update(self, usage: pd.DataFrame, now: pd.Timestamp) -> Self:
+        """Append the windows completed since the last fit/update (no refit)."""
+        now = pd.Timestamp(now).tz_convert("UTC")
+        if self._fc is None or self._seen is None:
+            return self.fit(usage, now)
+        self._check_anchor(now)
+        recent = usage[usage[DS] >= self._seen - self._window]
+        stats = self._shift(window_statistics(recent, now, self._window))
+        stats = stats[stats[DS] >= self._seen - self._window - self._offset]
+        known = set(self._fc.state.span)
+        stats = stats[stats[ID].isin(known)]
+        if len(stats):
+            self._fc.update(stats)
+        self._seen = now
+        return self
+
+    def predict(self, usage: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+        """Prediction table for the window ``[now, now + window)``: one row per container, resource, statistic.
+
+        Columns: ``unique_id, resource, statistic, source, predicted, predicted-lo-L, predicted-hi-L, ...,
+        reason``.
+        """
+        now = pd.Timestamp(now).tz_convert("UTC")
+        self._check_anchor(now)
+        forecast = self._forecast(now)
+        before = usage[usage[DS] < now]
+        cols = prediction_columns(self.levels)
+        rows: list[dict[str, Any]] = []
+        min_hist = pd.Timedelta(self.min_history)
+        for uid, g in before.groupby(ID, sort=True):
+            ds = g[DS].to_numpy("datetime64[ns]")
+            span = pd.Timedelta(ds[-1] - ds[0]) if len(ds) else pd.Timedelta(0)
+            for res, stats in STATISTICS.items():
+                vals = g[res].to_numpy(float)
+                for st in stats:
+                    key = _SEP.join((str(uid), res, st))
+                    row: dict[str, Any] = {ID: uid, RESOURCE: res, STATISTIC: st}
+                    if span >= min_hist and key in forecast.index:
+                        f = forecast.loc[key].to_numpy(float)
+                        why = f"engine forecast of the next {self.window} {st} ({span.days} days of history)"
+                        row.update({SOURCE: FORECAST, **dict(zip(cols, map(float, f), strict=True)), REASON: why})
+                    else:
+                        why = (f"history {span} < {self.min_history}" if span < min_hist
+                               else (self.error_ or "no engine forecast for this series"))
+                        row.update({SOURCE: HISTOGRAM, **self._histogram(ds, vals, now, st, span),
+                                    REASON: f"decaying histogram ({why})"})
+                    rows.append(row)
+        return pd.DataFrame(rows, columns=[ID, RESOURCE, STATISTIC, SOURCE, *cols, REASON])
+
+    def _forecast(self, now: pd.Timestamp) -> pd.DataFrame:
+        if self._fc is None:
+            return pd.DataFrame(columns=prediction_columns(self.levels))
+        try:
+            pred = self._fc.predict()
+        except (ForecasterError, NotFittedError) as exc:
+            self.error_ = f"engine predict failed: {exc}"
+            return pd.DataFrame(columns=prediction_columns(self.levels))
+        pred = pred[pred[DS] == now - self._offset]
+        src = [ENSEMBLE, *[c for lv in self.levels for c in (lo(ENSEMBLE, lv), hi(ENSEMBLE, lv))]]
+        out = pred.set_index(ID)[src]
+        out.columns = prediction_columns(self.levels)
+        return out.clip(lower=0.0)
+
+    def _histogram(self, ds: np.ndarray, vals: np.ndarray, now: pd.Timestamp, st: str,
+                   span: pd.Timedelta) -> dict[str, float]:
+        value = histogram_estimate(ds, vals, now, st, pd.Timedelta(self.half_life), self._window)
+        days = max(span / pd.Timedelta("1D"), 5.0 / (24 * 60))
+        out = {PREDICTED: value}
+        for lv in self.levels:
+            widen = 1.0 + CONFIDENCE_C[lv] / days
+            out[lo(PREDICTED, lv)] = value / widen
+            out[hi(PREDICTED, lv)] = value * widen
+        return out
+
+
+def predict_usage(usage: pd.DataFrame, now: pd.Timestamp | str, window: str = "1D",
+                  levels: tuple[int, ...] = (80, 95), **kwargs: Any) -> pd.DataFrame:
+    """One-shot :class:`UsagePredictor`: fit on everything before ``now`` and predict the next window."""
+    t = pd.Timestamp(now)
+    return UsagePredictor(window=window, levels=levels, **kwargs).fit(usage, t).predict(usage, t)
+
+
+def exceedance_probability(row: pd.Series, request: float, levels: Sequence[int]) -> float:
+    """P(statistic > request) from a prediction row, interpolating its quantiles linearly.
+
+    The row's bands give the quantiles ``(100 - L)/200`` (lo) and ``1 - (100 - L)/200`` (hi) and the median
+    at 0.5. Beyond the widest band the tail is extrapolated linearly in probability to 0 (resp. 1) at twice
+    that band's distance from the median. For the CPU ``p99`` statistic this is the risk that more than 1 %
+    of the window is throttled; for memory ``peak`` the risk of an overrun (OOM) in the window.
+    """
+    qs, ps = [float(row[PREDICTED])], [0.5]
+    for lv in sorted(levels):
+        a = (100 - lv) / 200
+        qs += [float(row[lo(PREDICTED, lv)]), float(row[hi(PREDICTED, lv)])]
+        ps += [a, 1 - a]
+    order = np.argsort(qs, kind="stable")
+    q, p = np.asarray(qs)[order], np.asarray(ps)[order]
+    p = np.maximum.accumulate(np.sort(p))
+    mid = float(row[PREDICTED])
+    q = np.concatenate([[max(0.0, 2 * q[0] - mid)], q, [2 * q[-1] - mid]])
+    p = np.concatenate([[0.0], p, [1.0]])
+    return float(1.0 - np.interp(request, q, p))
