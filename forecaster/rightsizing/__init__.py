@@ -44,7 +44,7 @@ from forecaster.rightsizing.report import (
     score_summary,
     score_window,
 )
-from forecaster.rightsizing.risk import exceedance_probability, risk_from_quantiles
+from forecaster.rightsizing.risk import exceedance_probability, quantile_table, risk_from_quantiles
 from forecaster.rightsizing.wrappers import (
     Clamp,
     ConfidenceMultiplier,
@@ -83,6 +83,7 @@ __all__ = [
     "group_report",
     "histories",
     "keep_current_policy",
+    "quantile_table",
     "recommend",
     "recommend_histories",
     "register_policy",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import ID
+from forecaster.frames import ID, hi, lo
 from forecaster.rightsizing.frames import CPU, MEMORY, QUANTILE, QUANTILE_COLUMNS, RESOURCE, VALUE, UsageError
 
 OVERRUN: dict[str, str] = {CPU: "throttling", MEMORY: "OOM"}
@@ -99,3 +99,25 @@ def risk_from_quantiles(table: pd.DataFrame, requests: pd.DataFrame, column: str
             continue
         out.append(exceedance_probability(g[QUANTILE].to_numpy(), g[VALUE].to_numpy(), float(req)))
     return pd.Series(out, index=requests.index, dtype=float)
+
+
+def quantile_table(frame: pd.DataFrame, point: str, levels: tuple[int, ...] = (80, 95)) -> pd.DataFrame:
+    """Long quantile table from band columns ``point``, ``point-lo-L``, ``point-hi-L`` (``forecaster.frames``).
+
+    ``frame`` has ``unique_id`` and ``resource`` plus those columns (e.g. a prediction frame). The point is
+    taken as the median (quantile 0.5); a central band of ``L`` % gives quantiles ``(100 - L) / 200`` (lo)
+    and ``1 - (100 - L) / 200`` (hi): ``point-hi-95`` is the 0.975 quantile. Missing band columns are skipped.
+    """
+    def part(column: str, q: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {ID: frame[ID].to_numpy(), RESOURCE: frame[RESOURCE].to_numpy(), QUANTILE: q,
+             VALUE: frame[column].to_numpy(dtype=float)}
+        )
+
+    parts = [part(point, 0.5)]
+    for level in levels:
+        tail = (100 - level) / 200
+        for column, q in ((lo(point, level), tail), (hi(point, level), 1 - tail)):
+            if column in frame.columns:
+                parts.append(part(column, q))
+    return validate_quantiles(pd.concat(parts, ignore_index=True))

@@ -22,6 +22,7 @@ from forecaster.rightsizing.risk import (
     empirical_exceedance,
     exceedance_probability,
     quantile_at,
+    quantile_table,
     risk_from_quantiles,
 )
 
@@ -242,3 +243,21 @@ def test_memory_report_in_gib() -> None:
     report = container_report(usage, recs_for("shop/cart/app", (1.0, 1.0), (GIB, 768 * MIB)), now=NOW)
     mem = report.iloc[1]
     assert (mem["request"], mem["target"], mem["usage_peak"], mem["savings"]) == (1.0, 0.75, 0.5, 0.25)
+
+
+def test_quantile_table_from_bands() -> None:
+    # point 1.0 with an 80 % band [0.6, 1.8]: quantiles 0.1 -> 0.6, 0.5 -> 1.0, 0.9 -> 1.8
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["a"],
+            "resource": ["cpu"],
+            "predicted": [1.0],
+            "predicted-lo-80": [0.6],
+            "predicted-hi-80": [1.8],
+        }
+    )
+    table = quantile_table(frame, "predicted", levels=(80, 95))
+    assert list(table["quantile"]) == pytest.approx([0.1, 0.5, 0.9])
+    assert list(table["value"]) == [0.6, 1.0, 1.8]
+    # request 1.4 sits halfway between the median and the 0.9 quantile: CDF 0.7 -> risk 0.3
+    assert risk_from_quantiles(table, frame.assign(target=1.4)).iloc[0] == pytest.approx(0.3)
