@@ -61,7 +61,7 @@ class ForecastBand:
         if bad.any():
             i, j = np.argwhere(bad)[0]
             stamp = pd.Timestamp(int(ds_ns[i]), tz="UTC")
-            raise InputError(f"forecast: {columns[j]} at ds {stamp} is {values[i, j]!r} (need finite and >= 0)")
+            raise InputError(f"forecast: {columns[j]} at ds {stamp} is {float(values[i, j])!r} (need finite and >= 0)")
         step_ns = int(np.median(np.diff(ds_ns))) if len(ds_ns) > 1 else 0
         return cls(ds_ns=ds_ns, step_ns=step_ns, columns=columns, values=values)
 

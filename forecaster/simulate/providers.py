@@ -43,7 +43,7 @@ def _check(issued_ns: np.ndarray, ds_ns: np.ndarray, values: np.ndarray, columns
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise InputError(f"forecasts: {columns[j]} is {values[i, j]!r} at issued_at "
+        raise InputError(f"forecasts: {columns[j]} is {float(values[i, j])!r} at issued_at "
                          f"{pd.Timestamp(int(issued_ns[i]), tz='UTC')}, ds {pd.Timestamp(int(ds_ns[i]), tz='UTC')}")
 
 

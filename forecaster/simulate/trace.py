@@ -86,7 +86,8 @@ def minute_trace(demand: pd.Series | pd.DataFrame | MinuteTrace, *, method: Resa
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         raise InputError(
-            f"demand: {int(bad.sum())} NaN/inf/negative value(s), first at {s.index[bad][0]} ({values[bad][0]!r})"
+            f"demand: {int(bad.sum())} NaN/inf/negative value(s), "
+            f"first at {s.index[bad][0]} ({float(values[bad][0])!r})"
         )
     ns = pd.DatetimeIndex(s.index).asi8
     if len(ns) == 1:
