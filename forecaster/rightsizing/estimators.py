@@ -187,6 +187,10 @@ class DailyPeaks:
     OOM kills (``RecordOOM``) enter as artificial samples of ``oom_bump(used)`` where ``used`` is the
     largest of the memory request at the kill, the memory in use at the kill and the interval's peak before
     the kill; the interval's peak becomes the larger of the two.
+
+    ``tests/rightsizing/test_rs_vpa_port.py`` checks the windows and peaks against a line-by-line port of
+    ``addMemorySample``. One deliberate deviation: VPA never raises a window's peak when the window's first
+    sample was 0 bytes (its ``oldMaxMem != 0`` guard); we keep the true maximum.
     """
 
     def __init__(
