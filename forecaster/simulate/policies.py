@@ -15,6 +15,7 @@ Pure: numpy/pandas. Called by ``forecaster.simulate.replay``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -63,12 +64,14 @@ class ReactivePolicy:
 
 
 class _Bands:
-    """Adapter: any ``ForecastProvider`` as ``band_at(now_ns)``, converting each issue once."""
+    """Adapter: any ``ForecastProvider`` as ``band_at(now_ns)``, converting each issue once. A one-row forecast
+    has no spacing of its own; it gets the bucket length of the last longer one."""
 
     def __init__(self, provider: ForecastProvider) -> None:
         self.provider = provider
         self._key: tuple[int, int] | None = None
         self._band: ForecastBand | None = None
+        self._step_ns = 0
 
     def band_at(self, now_ns: int) -> tuple[int, ForecastBand] | None:
         got = self.provider.forecast(pd.Timestamp(now_ns, tz="UTC"))
@@ -78,7 +81,12 @@ class _Bands:
         issued_ns = int(pd.Timestamp(issued).value)
         key = (issued_ns, id(frame))
         if key != self._key or self._band is None:
-            self._key, self._band = key, ForecastBand.from_frame(frame)
+            band = ForecastBand.from_frame(frame)
+            if band.step_ns:
+                self._step_ns = band.step_ns
+            elif self._step_ns:
+                band = replace(band, step_ns=self._step_ns)
+            self._key, self._band = key, band
         return issued_ns, self._band
 
 

@@ -79,6 +79,9 @@ class FrameProvider:
         self._stops = np.concatenate([cuts, [len(order)]]).astype(int) if len(order) else np.zeros(0, dtype=int)
         self.issued_ns: list[int] = [int(v) for v in issued_ns[self._starts]]
         self._ds_ns = ds_ns
+        within = np.diff(ds_ns)[np.diff(issued_ns) == 0]
+        self.step_ns = int(np.median(within)) if len(within) else 0
+        """The forecasts' bucket length (median spacing within an issue), also used for one-row issues."""
         self._values = values
         self._frame = forecasts.iloc[order].reset_index(drop=True)
         self._cached: tuple[int, ForecastBand] | None = None
@@ -107,7 +110,7 @@ class FrameProvider:
         if self._cached is None or self._cached[0] != i:
             start, stop = int(self._starts[i]), int(self._stops[i])
             ds = self._ds_ns[start:stop]
-            step = int(ds[1] - ds[0]) if len(ds) > 1 else 0
+            step = int(ds[1] - ds[0]) if len(ds) > 1 else self.step_ns
             self._cached = (i, ForecastBand(ds_ns=ds, step_ns=step, columns=self.columns,
                                             values=self._values[start:stop]))
         return self.issued_ns[i], self._cached[1]
