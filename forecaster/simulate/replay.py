@@ -34,7 +34,7 @@ from forecaster.simulate.hpa import HPA, SYNC_PERIOD_S, HPAConfig
 from forecaster.simulate.policies import FloorPolicy, OraclePolicy, PredictivePolicy, ReactivePolicy
 from forecaster.simulate.providers import ForecastProvider, FrameProvider
 from forecaster.simulate.result import Outcomes, ReplayResult
-from forecaster.simulate.trace import MINUTE_NS, MinuteTrace, Resample, minute_trace
+from forecaster.simulate.trace import MINUTE_NS, BadValues, MinuteTrace, Resample, minute_trace
 
 SYNCS_PER_MINUTE = 60 // SYNC_PERIOD_S
 DEFAULT_MAX_REPLICAS = 10_000
@@ -73,6 +73,7 @@ def replay(
     initial_replicas: int | None = None,
     hpa: HPAConfig | None = None,
     resample: Resample = "hold",
+    bad_values: BadValues = "error",
     keep_decisions: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
@@ -84,10 +85,11 @@ def replay(
     ``quantile``/``margin``: the floor's band and margin; ``decision_interval_s``: how often the policy decides
     (a multiple of 60); ``lead_time_s``: default ``startup_s + decision_interval_s``; ``policy_settings``: any
     other ``PolicySettings`` field; ``initial_replicas``: ready at the start (default: what the reactive rule wants
-    for the first minute); ``hpa``: a full ``HPAConfig`` (its bounds and target then win); ``progress(done,
-    total)``: called about every 1 % of minutes.
+    for the first minute); ``hpa``: a full ``HPAConfig`` (its bounds and target then win); ``resample`` /
+    ``bad_values``: see ``minute_trace`` (``bad_values="fill"`` treats NaN/negative minutes, e.g. an outage, as
+    gaps, counted in ``Outcomes.filled_minutes``); ``progress(done, total)``: called about every 1 % of minutes.
     """
-    trace = minute_trace(demand, method=resample)
+    trace = minute_trace(demand, method=resample, bad_values=bad_values)
     d = trace.demand
     n = len(d)
     if decision_interval_s < 60 or decision_interval_s % 60:

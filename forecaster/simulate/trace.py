@@ -5,7 +5,8 @@ Input: a ``pd.Series`` indexed by tz-aware timestamps, or a frame with ``ds`` an
 Rules, in order:
 
 1. Timestamps must be tz-aware (converted to UTC); rows are sorted; a duplicate timestamp is an ``InputError``
-   naming it. NaN, inf or negative demand is an ``InputError`` naming the first such timestamp.
+   naming it. NaN, inf or negative demand is an ``InputError`` naming the first such timestamp, unless
+   ``bad_values="fill"``: those rows are then dropped and filled as gaps (rule 4), e.g. a trace's outage.
 2. The trace's step is the smallest spacing. Every timestamp must sit on that step's grid from the first one
    (else ``FrequencyError`` naming the first off-grid stamp).
 3. Finer than a minute: averaged per minute. A minute step: kept. Coarser (e.g. 5 min): upsampled to minutes by
@@ -29,6 +30,7 @@ from forecaster.frames import DS, ID, Y
 
 MINUTE_NS = 60_000_000_000
 Resample = Literal["hold", "linear"]
+BadValues = Literal["error", "fill"]
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,16 @@ def _as_series(demand: pd.Series | pd.DataFrame) -> pd.Series:
                      index=pd.DatetimeIndex(demand.index))
 
 
-def minute_trace(demand: pd.Series | pd.DataFrame | MinuteTrace, *, method: Resample = "hold") -> MinuteTrace:
+def minute_trace(
+    demand: pd.Series | pd.DataFrame | MinuteTrace, *, method: Resample = "hold", bad_values: BadValues = "error"
+) -> MinuteTrace:
     """Validate ``demand`` and return it on a 1-minute grid (module docstring rules)."""
     if isinstance(demand, MinuteTrace):
         return demand
     if method not in ("hold", "linear"):
         raise InputError(f"method: {method!r} is not 'hold' or 'linear'")
+    if bad_values not in ("error", "fill"):
+        raise InputError(f"bad_values: {bad_values!r} is not 'error' or 'fill'")
     s = _as_series(demand)
     if len(s) == 0:
         raise InputError("demand: the trace is empty")
@@ -84,6 +90,8 @@ def minute_trace(demand: pd.Series | pd.DataFrame | MinuteTrace, *, method: Resa
         raise InputError(f"demand: duplicate timestamp {s.index[dup][0]}")
     values = s.to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values < 0)
+    if bad.any() and bad_values == "fill" and not bad.all():
+        s, values, bad = s[~bad], values[~bad], bad[~bad]
     if bad.any():
         raise InputError(
             f"demand: {int(bad.sum())} NaN/inf/negative value(s), "
@@ -122,7 +130,8 @@ def minute_trace(demand: pd.Series | pd.DataFrame | MinuteTrace, *, method: Resa
 def capacity_for_peak(
     demand: pd.Series | pd.DataFrame | MinuteTrace, pods: int = 40, *, at_utilisation: float = 1.0
 ) -> float:
-    """Capacity per pod such that the trace's peak minute needs ``pods`` pods at ``at_utilisation``:
+    """Capacity per pod such that the trace's peak minute needs ``pods`` pods at ``at_utilisation`` (NaN/negative
+    minutes are ignored):
 
         capacity_per_pod = max(demand per minute) / (pods * at_utilisation)
 
@@ -132,7 +141,7 @@ def capacity_for_peak(
         raise InputError(f"pods: {pods!r} must be a positive integer")
     if not 0.0 < at_utilisation <= 1.0:
         raise InputError(f"at_utilisation: {at_utilisation!r} must be in (0, 1]")
-    peak = float(np.max(minute_trace(demand).demand))
+    peak = float(np.max(minute_trace(demand, bad_values="fill").demand))
     if peak <= 0:
         raise InputError("demand: the trace's peak is 0; capacity per pod is undefined")
     return peak / (pods * at_utilisation)

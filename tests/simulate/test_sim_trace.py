@@ -80,3 +80,13 @@ def test_capacity_for_peak() -> None:
         capacity_for_peak(s, 0)
     with pytest.raises(InputError, match="peak"):
         capacity_for_peak(_series([0.0, 0.0]), 40)
+
+
+def test_bad_values_can_be_filled_as_gaps() -> None:
+    tr = minute_trace(_series([1.0, np.nan, -1.0, 4.0]), bad_values="fill")
+    assert list(tr.demand) == [1, 1, 1, 4]
+    assert tr.filled == 2
+    with pytest.raises(InputError, match="bad_values"):
+        minute_trace(_series([1.0]), bad_values="drop")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="NaN"):
+        minute_trace(_series([np.nan, np.nan]), bad_values="fill")  # nothing left to fill from
