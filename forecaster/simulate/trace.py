@@ -89,6 +89,7 @@ def minute_trace(
     if dup.any():
         raise InputError(f"demand: duplicate timestamp {s.index[dup][0]}")
     values = s.to_numpy(dtype=float)
+    all_ns = pd.DatetimeIndex(s.index).asi8  # the step comes from every row, before bad ones are dropped
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any() and bad_values == "fill" and not bad.all():
         s, values, bad = s[~bad], values[~bad], bad[~bad]
@@ -98,10 +99,10 @@ def minute_trace(
             f"first at {s.index[bad][0]} ({float(values[bad][0])!r})"
         )
     ns = pd.DatetimeIndex(s.index).asi8
-    if len(ns) == 1:
+    if len(all_ns) == 1:
         start = pd.Timestamp(s.index[0]).floor("1min")
         return MinuteTrace(start=start, demand=values.copy())
-    step = int(np.min(np.diff(ns)))
+    step = int(np.min(np.diff(all_ns)))
     if step < MINUTE_NS:
         per_minute = s.resample("1min").mean()
         filled = int(per_minute.isna().sum())
