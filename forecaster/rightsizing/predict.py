@@ -22,8 +22,8 @@ engine could not forecast, gets the estimate from its own samples, decayed with 
 ``p99`` = weighted 99th percentile, ``peak`` = the maximum over the last 8 windows (the VPA's 8 daily
 memory peaks), ``mean`` = weighted mean. Its bands are widened for short history with the VPA's
 confidence formula: ``hi-L = value * (1 + c_L / d)`` and ``lo-L = value / (1 + c_L / d)``, ``d`` = days of
-history (at least 5 minutes' worth), ``c_80 = 0.5``, ``c_95 = 1.0`` (so ``hi-95`` is the VPA upper bound
-multiplier ``1 + 1/d``).
+history (at least 5 minutes' worth), ``c_50 = 0.25``, ``c_80 = 0.5``, ``c_95 = 1.0`` (so ``hi-95`` is the
+VPA upper bound multiplier ``1 + 1/d``).
 
 Every row records its ``source`` and a ``reason``. Pure: the engine and pandas only. Called by
 ``forecaster.rightsizing`` policies, ``forecaster rightsize`` and ``benchmarks/rightsizing.py``.
@@ -41,6 +41,10 @@ import pandas as pd
 from forecaster.core import Forecaster
 from forecaster.errors import ForecasterError, InputError, NotFittedError
 from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
+from forecaster.rightsizing.estimators import Estimate, Estimator, fmt_amount
+from forecaster.rightsizing.history import ContainerHistory
+from forecaster.rightsizing.policies import VPA_CPU_STEP, VPA_POD_MIN_CPU, VPA_POD_MIN_MEMORY, Policy
+from forecaster.rightsizing.wrappers import Margin, MinResources, OOMBump
 
 CPU, MEMORY = "cpu", "memory"
 STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "mean"), MEMORY: ("peak", "mean")}
@@ -48,7 +52,7 @@ STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "mean"), MEMORY: ("peak",
 RESOURCE, STATISTIC, SOURCE, REASON = "resource", "statistic", "source", "reason"
 PREDICTED = "predicted"
 FORECAST, HISTOGRAM = "forecast", "histogram"
-CONFIDENCE_C = {80: 0.5, 95: 1.0}
+CONFIDENCE_C = {50: 0.25, 80: 0.5, 95: 1.0}
 """Short-history widening constants ``c_L`` of the histogram source's bands (see the module docstring)."""
 PEAK_WINDOWS = 8
 """The histogram source's ``peak`` looks at this many windows back (VPA: 8 daily memory peaks)."""
@@ -166,12 +170,16 @@ class UsagePredictor:
         stats = self._shift(window_statistics(usage, now, self._window))
         self._anchor, self._seen, self.error_ = now, now, ""
         self._fc = None
+        span = usage[usage[DS] < now].groupby(ID)[DS].agg(lambda d: d.max() - d.min())
+        enough = {str(u) for u in span[span >= pd.Timedelta(self.min_history)].index}
+        stats = stats[stats[ID].str.split(_SEP, regex=False).str[0].isin(enough)]
         if stats.empty:
+            self.error_ = f"no container has {self.min_history} of history yet"
             return self
         fc = Forecaster(freq=self.window, levels=self.levels, horizon=7, **self._kwargs())
         try:
             self._fc = fc.fit(stats)
-        except ForecasterError as exc:
+        except (ForecasterError, ValueError) as exc:
             self.error_ = f"engine fit failed: {exc}"
         return self
 
@@ -257,23 +265,85 @@ def predict_usage(usage: pd.DataFrame, now: pd.Timestamp | str, window: str = "1
     return UsagePredictor(window=window, levels=levels, **kwargs).fit(usage, t).predict(usage, t)
 
 
-def exceedance_probability(row: pd.Series, request: float, levels: Sequence[int]) -> float:
-    """P(statistic > request) from a prediction row, interpolating its quantiles linearly.
+def request_statistics(prediction: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows of the request-setting statistic (CPU ``p99``, memory ``peak``) of a prediction table.
 
-    The row's bands give the quantiles ``(100 - L)/200`` (lo) and ``1 - (100 - L)/200`` (hi) and the median
-    at 0.5. Beyond the widest band the tail is extrapolated linearly in probability to 0 (resp. 1) at twice
-    that band's distance from the median. For the CPU ``p99`` statistic this is the risk that more than 1 %
-    of the window is throttled; for memory ``peak`` the risk of an overrun (OOM) in the window.
+    ``risk.quantile_table(request_statistics(p), PREDICTED, levels)`` is the quantile table the reports take.
     """
-    qs, ps = [float(row[PREDICTED])], [0.5]
-    for lv in sorted(levels):
-        a = (100 - lv) / 200
-        qs += [float(row[lo(PREDICTED, lv)]), float(row[hi(PREDICTED, lv)])]
-        ps += [a, 1 - a]
-    order = np.argsort(qs, kind="stable")
-    q, p = np.asarray(qs)[order], np.asarray(ps)[order]
-    p = np.maximum.accumulate(np.sort(p))
-    mid = float(row[PREDICTED])
-    q = np.concatenate([[max(0.0, 2 * q[0] - mid)], q, [2 * q[-1] - mid]])
-    p = np.concatenate([[0.0], p, [1.0]])
-    return float(1.0 - np.interp(request, q, p))
+    first = {res: stats[0] for res, stats in STATISTICS.items()}
+    return prediction[prediction[STATISTIC] == prediction[RESOURCE].map(first)].reset_index(drop=True)
+
+
+class PredictedStatistic:
+    """Estimator: a column (``predicted`` or a band end) of the prediction table for this container.
+
+    ``statistic`` None means the resource's request-setting statistic (CPU ``p99``, memory ``peak``). A
+    container missing from the table (no sample before the prediction was made) gets its current request,
+    with that reason.
+    """
+
+    def __init__(self, prediction: pd.DataFrame, column: str = PREDICTED, statistic: str | None = None) -> None:
+        if column not in prediction.columns:
+            raise InputError(f"prediction table has no column {column!r}")
+        self.column, self.statistic = column, statistic
+        self._table = {(str(r[0]), str(r[1]), str(r[2])): (float(r[3]), str(r[4]), str(r[5]))
+                       for r in prediction[[ID, RESOURCE, STATISTIC, column, SOURCE, REASON]].itertuples(index=False)}
+
+    def estimate(self, h: ContainerHistory) -> Estimate:
+        """The predicted value for ``h``'s container and resource."""
+        st = self.statistic or STATISTICS[h.resource][0]
+        found = self._table.get((h.unique_id, h.resource, st))
+        if found is None or not np.isfinite(found[0]):
+            return Estimate(h.current_request, "current", "no prediction for this container: current request kept")
+        value, source, reason = found
+        return Estimate(value, source, f"{self.column} of the next-window {st} = {fmt_amount(value, h.resource)} "
+                                       f"({reason})")
+
+
+def forecaster_policy(
+    prediction: pd.DataFrame,
+    *,
+    cpu_column: str = hi(PREDICTED, 80),
+    memory_column: str = hi(PREDICTED, 95),
+    margin: float = 0.0,
+    containers_per_pod: int = 1,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+) -> Policy:
+    """Requests from predicted actual use (the engine's quantile forecast of the next window's statistics).
+
+    Chains (composition as in ``policies.py``; per-policy clamp and CPU rounding are added by ``Policy``)::
+
+        cpu target    = MinResources(Margin(hi-80 of next-day p99, margin), 25m / containers)
+        memory target = MinResources(OOMBump(Margin(hi-95 of next-day peak, margin)), 250 MiB / containers)
+        lower bounds  = the median prediction of the same statistics (same minimums)
+        upper bounds  = hi-95 of the same statistics (same minimums, OOM bump on memory)
+
+    Why these columns: a request at the next day's 99th percentile is exceeded ~1 % of that day, and the
+    80 % band's upper end leaves ~10 % of days above it, so throttled time stays well under 1 %; memory is
+    not compressible, so its request covers the 95 % band of the whole day's peak. Short history is widened
+    inside the prediction (``UsagePredictor`` histogram source).
+    """
+    if containers_per_pod < 1:
+        raise InputError("containers_per_pod must be >= 1")
+    minimum = {CPU: VPA_POD_MIN_CPU / containers_per_pod, MEMORY: VPA_POD_MIN_MEMORY / containers_per_pod}
+    upper = hi(PREDICTED, 95) if hi(PREDICTED, 95) in prediction.columns else PREDICTED
+
+    def chain(resource: str, column: str, bump: bool) -> Estimator:
+        est: Estimator = Margin(PredictedStatistic(prediction, column), margin)
+        if bump and resource == MEMORY:
+            est = OOMBump(est)
+        return MinResources(est, minimum[resource])
+
+    cols = {CPU: cpu_column, MEMORY: memory_column}
+    return Policy(
+        name="forecaster",
+        target={r: chain(r, cols[r], True) for r in (CPU, MEMORY)},
+        lower={r: chain(r, PREDICTED, False) for r in (CPU, MEMORY)},
+        upper={r: chain(r, upper, True) for r in (CPU, MEMORY)},
+        min_allowed=dict(min_allowed or {}),
+        max_allowed=dict(max_allowed or {}),
+        cpu_step=VPA_CPU_STEP,
+        description="predicted actual use: engine quantile forecast of next-day CPU p99 and memory peak",
+        settings={"cpu_column": cpu_column, "memory_column": memory_column, "margin": margin},
+    )
