@@ -121,7 +121,7 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
             else:
                 predictor.update(past, t)
             pred = predictor.predict(past, t)
-            sources.append(pred.assign(cutoff=t)[["unique_id", "resource", "statistic", "source", "cutoff"]])
+            sources.append(pred.assign(cutoff=t))
             for name, (cpu_col, mem_col) in VARIANTS.items():
                 recs = recommend_histories(hs, forecaster_policy(pred, cpu_column=cpu_col, memory_column=mem_col))
                 scores[name].append(score_window(nxt, recs).assign(cutoff=t))
@@ -138,6 +138,8 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
         dec = pd.concat(decisions[name], ignore_index=True)
         out[name] = summarise(sc, dec) | {"seconds": round(timing.get(name, 0.0), 1)}
     out["forecaster"]["forecast_share"] = float((src["source"] == "forecast").mean())
+    if os.environ.get("RIGHTSIZING_DUMP"):
+        src.to_parquet(os.environ["RIGHTSIZING_DUMP"])
     return out
 
 

@@ -103,6 +103,10 @@ class Forecaster:
     n_jobs            workers for per-series fits (1 = this process, -1 = all cores).
     member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
     bad_values        ``"error"`` (default) or ``"outage"``: what NaN/inf/negative ``y`` do.
+
+    After ``fit``, ``calibration_cv_`` holds the calibration backtest (``unique_id, ds, cutoff, y``, the
+    members and the weighted ``ensemble`` before calibration; None without windows): per-series residuals
+    for callers that calibrate per series (``forecaster.rightsizing.predict``).
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class Forecaster:
         self.bad_values = bad_values
         self._state: _State | None = None
         self.backtest_weights_: pd.DataFrame | None = None
+        self.calibration_cv_: pd.DataFrame | None = None
 
     # -- configuration -----------------------------------------------------------------------------------
     def _config(self, horizon: int) -> EngineConfig:
@@ -209,7 +214,9 @@ class Forecaster:
                 progress=(lambda i, n: progress(i, total)) if progress else None,
             )
             weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist())
+            self.calibration_cv_ = combine(cv, weights, self.members, self.levels)
         else:
+            self.calibration_cv_ = None
             weights = default_weights(hist[ID].unique().tolist(), self.members)
             calibration = Calibration.identity(self.levels, self.horizon)
         members = fit_members(cfg, hist, ev, sig)

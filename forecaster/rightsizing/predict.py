@@ -12,9 +12,11 @@ window (the Borg/Autopilot framing: predict the peak that the limit has to cover
 
 **Forecast source.** Each statistic of each container is a daily series (``unique_id = container|resource|
 statistic``) and the forecasting engine (:class:`~forecaster.Forecaster`, members ``seasonal`` + ``lgbm``
-by default: weekly seasonality plus one global LightGBM across the fleet) forecasts its next value with
-conformal bands. The frame reports the median and the bands: ``predicted``, ``predicted-lo-L``,
-``predicted-hi-L``.
+by default: weekly seasonality plus one global LightGBM across the fleet) forecasts its next value, on a
+log scale (a fleet spans orders of magnitude). The bands are per-series split-conformal: the container's
+own residuals (the fit's calibration windows, then every realised window since) around the engine's
+median; too few residuals keep the engine's fleet-calibrated bands. The frame reports the median and the
+bands: ``predicted``, ``predicted-lo-L``, ``predicted-hi-L``.
 
 **Histogram source.** A container with less than ``min_history`` of samples (a new workload), or one the
 engine could not forecast, gets the estimate from its own samples, decayed with ``half_life``
@@ -22,8 +24,8 @@ engine could not forecast, gets the estimate from its own samples, decayed with 
 ``p99`` = weighted 99th percentile, ``peak`` = the maximum over the last 8 windows (the VPA's 8 daily
 memory peaks), ``mean`` = weighted mean. Its bands are widened for short history with the VPA's
 confidence formula: ``hi-L = value * (1 + c_L / d)`` and ``lo-L = value / (1 + c_L / d)``, ``d`` = days of
-history (at least 5 minutes' worth), ``c_50 = 0.25``, ``c_80 = 0.5``, ``c_95 = 1.0`` (so ``hi-95`` is the
-VPA upper bound multiplier ``1 + 1/d``).
+history but at least 1 (a target must not explode for a minute-old workload), ``c_50 = 0.25``,
+``c_80 = 0.5``, ``c_95 = 1.0`` (so ``hi-95`` is the VPA upper bound multiplier ``1 + 1/d``).
 
 Every row records its ``source`` and a ``reason``. Pure: the engine and pandas only. Called by
 ``forecaster.rightsizing`` policies, ``forecaster rightsize`` and ``benchmarks/rightsizing.py``.
@@ -54,6 +56,16 @@ PREDICTED = "predicted"
 FORECAST, HISTOGRAM = "forecast", "histogram"
 CONFIDENCE_C = {50: 0.25, 80: 0.5, 95: 1.0}
 """Short-history widening constants ``c_L`` of the histogram source's bands (see the module docstring)."""
+LOG_OFFSET = {CPU: 1e-3, MEMORY: float(2**20)}
+"""Offsets of the log transform (1 millicore, 1 MiB): the engine forecasts ``log(1 + y / offset)`` (never
+negative, as the engine's Series contract wants)."""
+CAP_FACTOR = 2.0
+"""No prediction exceeds this multiple of the largest value the statistic ever had (a guard against a
+model extrapolating wildly; the reports name growth beyond it as a capacity-planning question)."""
+MIN_RESIDUALS = 5
+"""Per-series conformal bands need at least this many residuals (else the engine's bands stay)."""
+RESIDUAL_WINDOWS = 28
+"""Per-series conformal bands use the residuals of the last this-many windows."""
 PEAK_WINDOWS = 8
 """The histogram source's ``peak`` looks at this many windows back (VPA: 8 daily memory peaks)."""
 _SEP = "|"
@@ -127,6 +139,9 @@ class UsagePredictor:
     levels         band levels (percent) of the prediction
     min_history    less history than this -> histogram source
     half_life      decay of the histogram source
+    log            forecast ``log(1 + statistic / offset)`` (default): a fleet spans four orders of magnitude, and
+                   on the log scale one conformal calibration gives each container bands proportional to
+                   its own level; quantiles map back exactly because ``exp`` is monotone
     forecaster     keyword arguments for :class:`Forecaster` (default members ``seasonal`` + ``lgbm``)
     """
 
@@ -134,6 +149,7 @@ class UsagePredictor:
     levels: tuple[int, ...] = (80, 95)
     min_history: str = "7D"
     half_life: str = "24h"
+    log: bool = True
     forecaster: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -147,6 +163,9 @@ class UsagePredictor:
         self._anchor: pd.Timestamp | None = None
         self._seen: pd.Timestamp | None = None
         self._offset = pd.Timedelta(0)
+        self._resid: dict[str, list[float]] = {}
+        self._last: dict[str, tuple[pd.Timestamp, float]] = {}
+        self._max: dict[str, float] = {}
         self.error_: str = ""
 
     def _kwargs(self) -> dict[str, Any]:
@@ -155,8 +174,13 @@ class UsagePredictor:
         return kw
 
     def _shift(self, stats: pd.DataFrame) -> pd.DataFrame:
-        """Window starts moved onto the engine's epoch-aligned grid (decision times need not be midnight)."""
-        return stats.assign(**{DS: stats[DS] - self._offset})
+        """Window starts moved onto the engine's epoch-aligned grid (decision times need not be midnight),
+        values onto the log scale when ``log``."""
+        out = stats.assign(**{DS: stats[DS] - self._offset})
+        if self.log and len(out):
+            off = out[ID].str.split(_SEP, regex=False).str[1].map(LOG_OFFSET).to_numpy(float)
+            out[Y] = np.log1p(out[Y].to_numpy(float) / off)
+        return out
 
     def _check_anchor(self, now: pd.Timestamp) -> None:
         if self._anchor is not None and (now - self._anchor) % self._window:
@@ -167,7 +191,9 @@ class UsagePredictor:
         """Fit the engine on every complete window before ``now`` (a failed fit leaves histogram only)."""
         now = pd.Timestamp(now).tz_convert("UTC")
         self._offset = now - now.floor(self._window)
-        stats = self._shift(window_statistics(usage, now, self._window))
+        raw = window_statistics(usage, now, self._window)
+        self._max = {str(k): float(v) for k, v in raw.groupby(ID)[Y].max().items()}
+        stats = self._shift(raw)
         self._anchor, self._seen, self.error_ = now, now, ""
         self._fc = None
         span = usage[usage[DS] < now].groupby(ID)[DS].agg(lambda d: d.max() - d.min())
@@ -181,6 +207,14 @@ class UsagePredictor:
             self._fc = fc.fit(stats)
         except (ForecasterError, ValueError) as exc:
             self.error_ = f"engine fit failed: {exc}"
+            return self
+        cv = fc.calibration_cv_
+        self._resid, self._last = {}, {}
+        if cv is not None:
+            cv = cv.sort_values([ID, DS])
+            resid = (cv[Y] - cv[ENSEMBLE]).to_numpy(float)
+            for key, idx in cv.groupby(ID, sort=False).indices.items():
+                self._resid[str(key)] = [float(x) for x in resid[idx][-RESIDUAL_WINDOWS:]]
         return self
 
     def update(self, usage: pd.DataFrame, now: pd.Timestamp) -> Self:
@@ -190,11 +224,15 @@ class UsagePredictor:
             return self.fit(usage, now)
         self._check_anchor(now)
         recent = usage[usage[DS] >= self._seen - self._window]
-        stats = self._shift(window_statistics(recent, now, self._window))
+        raw = window_statistics(recent, now, self._window)
+        for key, v in raw.groupby(ID)[Y].max().items():
+            self._max[str(key)] = max(self._max.get(str(key), 0.0), float(v))
+        stats = self._shift(raw)
         stats = stats[stats[DS] >= self._seen - self._window - self._offset]
         known = set(self._fc.state.span)
         stats = stats[stats[ID].isin(known)]
         if len(stats):
+            self._record_residuals(stats)
             self._fc.update(stats)
         self._seen = now
         return self
@@ -240,16 +278,54 @@ class UsagePredictor:
         except (ForecasterError, NotFittedError) as exc:
             self.error_ = f"engine predict failed: {exc}"
             return pd.DataFrame(columns=prediction_columns(self.levels))
-        pred = pred[pred[DS] == now - self._offset]
+        target = now - self._offset
+        pred = pred[pred[DS] == target]
         src = [ENSEMBLE, *[c for lv in self.levels for c in (lo(ENSEMBLE, lv), hi(ENSEMBLE, lv))]]
         out = pred.set_index(ID)[src]
         out.columns = prediction_columns(self.levels)
-        return out.clip(lower=0.0)
+        for key, value in out[PREDICTED].items():
+            self._last[str(key)] = (target, float(value))
+            self._conformal_bands(out, str(key), float(value))
+        if self.log:
+            off = out.index.to_series().str.split(_SEP, regex=False).str[1].map(LOG_OFFSET).to_numpy(float)
+            out = pd.DataFrame(np.expm1(out.clip(upper=700.0).to_numpy(float)) * off[:, None],
+                               index=out.index, columns=out.columns)
+        cap = CAP_FACTOR * out.index.to_series().map(self._max).fillna(np.inf).to_numpy(float)
+        return out.clip(lower=0.0).clip(upper=cap, axis=0)
+
+    def _conformal_bands(self, out: pd.DataFrame, key: str, point: float) -> None:
+        """Replace the engine's bands of ``key`` by per-series split-conformal ones when it has residuals.
+
+        With residuals ``r_1..r_n`` (realised minus predicted, on the model's scale) the band of level ``L``
+        is ``point + [q_lo, q_hi]``, ``q_hi`` the ``ceil((n + 1)(1 - a)) / n`` empirical quantile
+        (``a = (100 - L)/200``; the finite-sample conformal correction, capped at the largest residual) and
+        ``q_lo`` the mirror one. Fewer than ``MIN_RESIDUALS`` residuals keep the engine's fleet-calibrated
+        bands.
+        """
+        r = np.asarray(self._resid.get(key, ()), float)
+        n = len(r)
+        if n < MIN_RESIDUALS:
+            return
+        for lv in self.levels:
+            a = (100 - lv) / 200
+            q_hi = float(np.quantile(r, min(1.0, np.ceil((n + 1) * (1 - a)) / n), method="higher"))
+            q_lo = float(np.quantile(r, max(0.0, 1.0 - np.ceil((n + 1) * (1 - a)) / n), method="lower"))
+            out.loc[key, hi(PREDICTED, lv)] = point + max(q_hi, 0.0)
+            out.loc[key, lo(PREDICTED, lv)] = point + min(q_lo, 0.0)
+
+    def _record_residuals(self, stats: pd.DataFrame) -> None:
+        """Residuals of past predictions whose window has now been observed (``stats`` on the model scale)."""
+        for key, ds, y in stats[[ID, DS, Y]].itertuples(index=False):
+            last = self._last.get(str(key))
+            if last is not None and pd.Timestamp(ds) == last[0]:
+                hist = self._resid.setdefault(str(key), [])
+                hist.append(float(y) - last[1])
+                del hist[:-RESIDUAL_WINDOWS]
 
     def _histogram(self, ds: np.ndarray, vals: np.ndarray, now: pd.Timestamp, st: str,
                    span: pd.Timedelta) -> dict[str, float]:
         value = histogram_estimate(ds, vals, now, st, pd.Timedelta(self.half_life), self._window)
-        days = max(span / pd.Timedelta("1D"), 5.0 / (24 * 60))
+        days = max(span / pd.Timedelta("1D"), 1.0)
         out = {PREDICTED: value}
         for lv in self.levels:
             widen = 1.0 + CONFIDENCE_C[lv] / days
