@@ -33,9 +33,7 @@ from forecaster.core import Forecaster
 from forecaster.errors import ForecasterError, InputError
 from forecaster.frames import DS, ENSEMBLE, ID, Y, band_columns
 from forecaster.series import freq_to_timedelta
-
-ISSUED_AT = "issued_at"
-"""Column of the rolling-forecast frame: when the forecast was issued (UTC)."""
+from forecaster.simulate.providers import ISSUED_AT
 
 Progress = Callable[[int, int], None]
 
