@@ -39,8 +39,8 @@ from common import progress, run_meta, write_results  # noqa: E402
 
 from forecaster.rightsizing.frames import GIB, validate_usage  # noqa: E402
 from forecaster.rightsizing.history import histories  # noqa: E402
-from forecaster.rightsizing.policies import get_policy  # noqa: E402
-from forecaster.rightsizing.predict import UsagePredictor, forecaster_policy  # noqa: E402
+from forecaster.rightsizing.policies import forecaster_policy, get_policy  # noqa: E402
+from forecaster.rightsizing.predict import UsagePredictor  # noqa: E402
 from forecaster.rightsizing.recommend import recommend_histories  # noqa: E402
 from forecaster.rightsizing.report import count_changes, score_window  # noqa: E402
 

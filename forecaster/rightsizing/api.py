@@ -17,8 +17,18 @@ from forecaster.frames import DS
 from forecaster.rightsizing.frames import GROUP_COLUMNS, NAMESPACE, TEAM, UsageError, validate_ooms, validate_usage
 from forecaster.rightsizing.history import histories
 from forecaster.rightsizing.policies import Policy, get_policy
+from forecaster.rightsizing.predict import PREDICTED, predict_usage, request_statistics
 from forecaster.rightsizing.recommend import as_utc, default_now, recommend_histories
 from forecaster.rightsizing.report import container_report, group_report
+from forecaster.rightsizing.risk import quantile_table
+
+
+def window_alias(window: str | pd.Timedelta) -> str:
+    """A pandas frequency string for ``window`` (``"24h"`` -> ``"1D"``), as the engine's grid wants it."""
+    td = pd.Timedelta(window)
+    if td % pd.Timedelta("1D") == pd.Timedelta(0):
+        return f"{td // pd.Timedelta('1D')}D"
+    return f"{int(td.total_seconds() // 60)}min"
 
 
 @dataclass(frozen=True)
@@ -54,13 +64,21 @@ def rightsize(
     ``usage``/``ooms``: the frames of ``frames.py``. ``policy``: a ``Policy`` or a registered name
     (``"vpa"``, ``"autopilot"``, ``"keep"``, ...). ``now``: decision time (default: last sample plus one
     step); only data before it is used. ``window``: how much recent use the reports describe.
-    ``prediction``: optional quantile table of predicted use for the reports. Raises ``UsageError`` on bad
+    ``prediction``: optional quantile table of predicted use for the reports. ``policy="forecaster"``
+    predicts the next ``window`` of every container first (``predict.predict_usage``: engine forecast, or a
+    decaying histogram for short histories) and reports that prediction. Raises ``UsageError`` on bad
     input, before anything is computed.
     """
     frame = validate_usage(usage)
     kills = validate_ooms(ooms, frame)
-    chosen = get_policy(policy)
     when = default_now(frame) if now is None else as_utc(now)
+    if policy == "forecaster":
+        predicted = predict_usage(frame, when, window=window_alias(window))
+        chosen = get_policy("forecaster", prediction=predicted)
+        if prediction is None:
+            prediction = quantile_table(request_statistics(predicted), PREDICTED, (80, 95))
+    else:
+        chosen = get_policy(policy)
     span = pd.Timedelta(window)
     if span <= pd.Timedelta(0):
         raise UsageError(f"window={window!r} must be positive")

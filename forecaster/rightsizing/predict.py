@@ -43,10 +43,8 @@ import pandas as pd
 from forecaster.core import Forecaster
 from forecaster.errors import ForecasterError, InputError, NotFittedError
 from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
-from forecaster.rightsizing.estimators import Estimate, Estimator, fmt_amount
+from forecaster.rightsizing.estimators import Estimate, fmt_amount
 from forecaster.rightsizing.history import ContainerHistory
-from forecaster.rightsizing.policies import VPA_CPU_STEP, VPA_POD_MIN_CPU, VPA_POD_MIN_MEMORY, Policy
-from forecaster.rightsizing.wrappers import Margin, MinResources, OOMBump
 
 CPU, MEMORY = "cpu", "memory"
 STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "mean"), MEMORY: ("peak", "mean")}
@@ -374,52 +372,3 @@ class PredictedStatistic:
         value, source, reason = found
         return Estimate(value, source, f"{self.column} of the next-window {st} = {fmt_amount(value, h.resource)} "
                                        f"({reason})")
-
-
-def forecaster_policy(
-    prediction: pd.DataFrame,
-    *,
-    cpu_column: str = hi(PREDICTED, 80),
-    memory_column: str = hi(PREDICTED, 95),
-    margin: float = 0.0,
-    containers_per_pod: int = 1,
-    min_allowed: Mapping[str, float] | None = None,
-    max_allowed: Mapping[str, float] | None = None,
-) -> Policy:
-    """Requests from predicted actual use (the engine's quantile forecast of the next window's statistics).
-
-    Chains (composition as in ``policies.py``; per-policy clamp and CPU rounding are added by ``Policy``)::
-
-        cpu target    = MinResources(Margin(hi-80 of next-day p99, margin), 25m / containers)
-        memory target = MinResources(OOMBump(Margin(hi-95 of next-day peak, margin)), 250 MiB / containers)
-        lower bounds  = the median prediction of the same statistics (same minimums)
-        upper bounds  = hi-95 of the same statistics (same minimums, OOM bump on memory)
-
-    Why these columns: a request at the next day's 99th percentile is exceeded ~1 % of that day, and the
-    80 % band's upper end leaves ~10 % of days above it, so throttled time stays well under 1 %; memory is
-    not compressible, so its request covers the 95 % band of the whole day's peak. Short history is widened
-    inside the prediction (``UsagePredictor`` histogram source).
-    """
-    if containers_per_pod < 1:
-        raise InputError("containers_per_pod must be >= 1")
-    minimum = {CPU: VPA_POD_MIN_CPU / containers_per_pod, MEMORY: VPA_POD_MIN_MEMORY / containers_per_pod}
-    upper = hi(PREDICTED, 95) if hi(PREDICTED, 95) in prediction.columns else PREDICTED
-
-    def chain(resource: str, column: str, bump: bool) -> Estimator:
-        est: Estimator = Margin(PredictedStatistic(prediction, column), margin)
-        if bump and resource == MEMORY:
-            est = OOMBump(est)
-        return MinResources(est, minimum[resource])
-
-    cols = {CPU: cpu_column, MEMORY: memory_column}
-    return Policy(
-        name="forecaster",
-        target={r: chain(r, cols[r], True) for r in (CPU, MEMORY)},
-        lower={r: chain(r, PREDICTED, False) for r in (CPU, MEMORY)},
-        upper={r: chain(r, upper, True) for r in (CPU, MEMORY)},
-        min_allowed=dict(min_allowed or {}),
-        max_allowed=dict(max_allowed or {}),
-        cpu_step=VPA_CPU_STEP,
-        description="predicted actual use: engine quantile forecast of next-day CPU p99 and memory peak",
-        settings={"cpu_column": cpu_column, "memory_column": memory_column, "margin": margin},
-    )
