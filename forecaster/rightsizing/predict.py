@@ -97,7 +97,7 @@ def window_statistics(usage: pd.DataFrame, now: pd.Timestamp, window: pd.Timedel
         spacing = np.median(np.diff(ds)) if len(ds) > 1 else np.timedelta64(300, "s")
         expected = window / pd.Timedelta(spacing) if spacing > np.timedelta64(0, "ns") else 1.0
         age = (np.datetime64(now.tz_convert("UTC").tz_localize(None), "ns") - ds).astype("int64")
-        k = age // int(window.value)
+        k = (age - 1) // int(window.value)  # age in (k w, (k + 1) w]  <=>  ds in [now - (k+1) w, now - k w)
         for res, stats in STATISTICS.items():
             vals = g[res].to_numpy(float)
             for kk in np.unique(k):
@@ -294,22 +294,23 @@ class UsagePredictor:
     def _conformal_bands(self, out: pd.DataFrame, key: str, point: float) -> None:
         """Replace the engine's bands of ``key`` by per-series split-conformal ones when it has residuals.
 
-        With residuals ``r_1..r_n`` (realised minus predicted, on the model's scale) the band of level ``L``
-        is ``point + [q_lo, q_hi]``, ``q_hi`` the ``ceil((n + 1)(1 - a)) / n`` empirical quantile
-        (``a = (100 - L)/200``; the finite-sample conformal correction, capped at the largest residual) and
-        ``q_lo`` the mirror one. Fewer than ``MIN_RESIDUALS`` residuals keep the engine's fleet-calibrated
-        bands.
+        With sorted residuals ``r_(1) <= ... <= r_(n)`` (realised minus predicted, on the model's scale) the
+        band of level ``L`` is ``point + [r_(k_lo), r_(k_hi)]`` with ``a = (100 - L)/200``,
+        ``k_hi = min(n, ceil((n + 1)(1 - a)))`` (split-conformal's finite-sample rank) and
+        ``k_lo = max(1, floor((n + 1) a))``; the upper end is never below the point, the lower never above.
+        Worked example: residuals -9..9 (n = 19), L = 80: k_hi = 18 -> +8, k_lo = 2 -> -8. Fewer than
+        ``MIN_RESIDUALS`` residuals keep the engine's fleet-calibrated bands.
         """
-        r = np.asarray(self._resid.get(key, ()), float)
+        r = np.sort(np.asarray(self._resid.get(key, ()), float))
         n = len(r)
         if n < MIN_RESIDUALS:
             return
         for lv in self.levels:
             a = (100 - lv) / 200
-            q_hi = float(np.quantile(r, min(1.0, np.ceil((n + 1) * (1 - a)) / n), method="higher"))
-            q_lo = float(np.quantile(r, max(0.0, 1.0 - np.ceil((n + 1) * (1 - a)) / n), method="lower"))
-            out.loc[key, hi(PREDICTED, lv)] = point + max(q_hi, 0.0)
-            out.loc[key, lo(PREDICTED, lv)] = point + min(q_lo, 0.0)
+            k_hi = min(n, int(np.ceil((n + 1) * (1 - a))))
+            k_lo = max(1, int(np.floor((n + 1) * a)))
+            out.loc[key, hi(PREDICTED, lv)] = point + max(float(r[k_hi - 1]), 0.0)
+            out.loc[key, lo(PREDICTED, lv)] = point + min(float(r[k_lo - 1]), 0.0)
 
     def _record_residuals(self, stats: pd.DataFrame) -> None:
         """Residuals of past predictions whose window has now been observed (``stats`` on the model scale)."""
