@@ -1,9 +1,12 @@
 """forecaster: predictive autoscaling and resource prediction for Kubernetes.
 
-The public surface is ``__all__`` (locked by a test). ``Forecaster`` is the forecasting engine; the rest
-are the contracts (column helpers, errors) a caller needs to use it.
+The public surface is ``__all__`` (locked by a test). ``Forecaster`` is the forecasting engine;
+``rightsize`` recommends container requests from predicted actual use (``forecaster.rightsizing``);
+``simulate.replay`` replays a demand trace through a simulated HPA with reactive, predictive and oracle
+policies; the rest are the contracts (column helpers, errors) a caller needs.
 """
 
+from forecaster import simulate
 from forecaster.core import Explanation, Forecaster
 from forecaster.errors import (
     ArtefactError,
@@ -17,6 +20,7 @@ from forecaster.errors import (
     TemporaryError,
 )
 from forecaster.frames import band_columns, hi, lo
+from forecaster.rightsizing import rightsize
 from forecaster.series import prepare_history
 
 __version__ = "0.1.0"
@@ -38,4 +42,6 @@ __all__ = [
     "hi",
     "lo",
     "prepare_history",
+    "rightsize",
+    "simulate",
 ]

@@ -29,6 +29,8 @@ PUBLIC = [
     "hi",
     "lo",
     "prepare_history",
+    "rightsize",
+    "simulate",
 ]
 
 
