@@ -47,9 +47,9 @@ import pandas as pd  # noqa: E402
 import traces  # noqa: E402
 from common import RESULTS, progress, run_meta, write_results  # noqa: E402
 
+from forecaster.plots import pareto_chart, replay_chart  # noqa: E402
 from forecaster.simulate import capacity_for_peak, replay  # noqa: E402
 from forecaster.simulate.forecasting import ForecastSchedule, forecast_errors, rolling_forecasts  # noqa: E402
-from forecaster.simulate.plot import pareto_chart, replay_chart  # noqa: E402
 
 CACHE = traces.CACHE
 STARTUP_S = 120

@@ -1,24 +1,44 @@
 """Every chart of the project: one module, matplotlib ``Figure`` objects, nothing drawn on pyplot's state.
 
-``fan_chart``     history, the ensemble forecast and its nested bands (what demand to plan for).
-``members_chart`` each member's point forecast against the ensemble (why the ensemble says what it says).
-``save_png``      write a figure to a PNG file.
+``fan_chart``                 history, the ensemble forecast and its nested bands (what demand to plan for).
+``members_chart``             each member's point forecast against the ensemble (why the ensemble says what).
+``replay_chart``              a simulated replay: demand vs ready capacity, replicas and the predictive floor.
+``pareto_chart``              replica-minutes (cost) against under-provisioned minutes (risk), per policy.
+``rightsizing_chart``         one container's CPU and memory use, its request over time and the recommendation.
+``requested_vs_actual_chart`` per container: request, predicted or observed use, recommended target.
+``save_png``                  write a figure to a PNG file.
 
 Figures are built with ``matplotlib.figure.Figure`` on the Agg canvas, never through ``pyplot``, so no
 global figure registry grows and nothing needs closing; a figure is freed when its last reference goes.
-Band column names come from ``forecaster.frames``. Called by ``forecaster.cli`` and the notebooks.
+Band column names come from ``forecaster.frames``. Called by ``forecaster.cli``, ``forecaster.cli_ops``,
+the benchmarks and the notebooks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
+from forecaster.rightsizing.frames import (
+    CPU,
+    GIB,
+    LIMIT_OF,
+    LOWER_BOUND,
+    MEMORY,
+    POLICY,
+    REQUEST_OF,
+    RESOURCE,
+    TARGET,
+    UPPER_BOUND,
+)
+from forecaster.simulate.result import Outcomes, ReplayResult
 
 FIGSIZE: tuple[float, float] = (11.0, 4.8)
 DPI = 120
@@ -28,8 +48,8 @@ _BAND_ALPHA = (0.18, 0.32, 0.46, 0.6)
 _COLOR = "tab:blue"
 
 
-def _new_figure() -> Figure:
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+def _new_figure(size: tuple[float, float] = FIGSIZE) -> Figure:
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -123,6 +143,217 @@ def members_chart(forecast: pd.DataFrame, unique_id: str, members: Sequence[str]
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small", ncols=3)
     fig.autofmt_xdate()
+    return fig
+
+
+# -- autoscaling: replays and the cost/risk trade-off -----------------------------------------------------
+REPLAY_FIGSIZE: tuple[float, float] = (11.0, 6.0)
+_POLICY_STYLE: dict[str, dict[str, Any]] = {
+    "reactive": {"color": "tab:orange", "marker": "o"},
+    "predictive": {"color": "tab:blue", "marker": "s"},
+    "oracle": {"color": "tab:green", "marker": "*", "markersize": 16},
+}
+
+
+def replay_chart(result: ReplayResult, *, title: str | None = None, start: Any = None, end: Any = None) -> Figure:
+    """Demand, ready capacity, replicas and floor over time for one replay (optionally a ``start``-``end`` slice).
+
+    Top panel: demand per minute and ready capacity (ready pods x capacity per pod), shaded red where demand
+    exceeds it (the under-provisioned minutes). Bottom panel: the replicas asked for (``desired``) and ready,
+    the ``minReplicas`` floor the policy wrote, and what the reactive rule wants for the minute's demand.
+
+    What a planner reads: red slivers right after demand rises are the start-up delay the reactive HPA cannot
+    hide; a predictive floor that climbs before the rise removes them. A floor far above the reactive line
+    for long stretches is paid for in replica-minutes (the title gives the totals).
+    """
+    frame = result.frame
+    if start is not None or end is not None:
+        ds = pd.DatetimeIndex(frame["ds"])
+        first = pd.Timestamp(start) if start is not None else ds.min()
+        last = pd.Timestamp(end) if end is not None else ds.max()
+        frame = frame.loc[(ds >= first) & (ds <= last)]
+    fig = _new_figure(REPLAY_FIGSIZE)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    x = pd.DatetimeIndex(frame["ds"])
+    demand = frame["demand"].to_numpy(float)
+    capacity = frame["capacity"].to_numpy(float)
+    top.plot(x, demand, color="black", linewidth=0.8, label="demand")
+    top.plot(x, capacity, color="tab:blue", linewidth=1.0, label="ready capacity")
+    top.fill_between(
+        x, capacity, demand, where=demand > capacity, color="tab:red", alpha=0.4, step="mid", label="under-provisioned"
+    )
+    top.set_ylabel("demand per minute")
+    top.legend(loc="upper left", fontsize="small")
+    bottom.step(x, frame["desired"], where="post", color="tab:blue", linewidth=1.0, label="desired")
+    bottom.plot(x, frame["ready"], color="tab:cyan", linewidth=0.8, label="ready")
+    bottom.step(x, frame["floor"], where="post", color="tab:green", linewidth=1.0, linestyle="--", label="floor")
+    bottom.step(
+        x, frame["reactive_desired"], where="post", color="tab:orange", linewidth=0.8, alpha=0.8, label="reactive rule"
+    )
+    bottom.set_ylabel("replicas")
+    bottom.set_xlabel("time (UTC)")
+    bottom.legend(loc="upper left", fontsize="small", ncols=4)
+    o = result.outcomes
+    fig.suptitle(
+        title
+        or (
+            f"{o.policy}: {o.under_provisioned_minutes} under-provisioned min, "
+            f"{o.replica_minutes:,.0f} replica-min, {o.scaling_actions} scaling actions"
+        )
+    )
+    return fig
+
+
+def _outcome_rows(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(points, pd.DataFrame):
+        return points
+    return pd.DataFrame([p.as_dict() if isinstance(p, Outcomes) else dict(p) for p in points])
+
+
+def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, *, title: str = "") -> Figure:
+    """Replica-minutes against under-provisioned minutes, one line per ``policy`` (points sorted by cost).
+
+    ``points``: ``Outcomes``, dicts or a frame with ``policy``, ``replica_minutes``,
+    ``under_provisioned_minutes`` and optionally ``label`` (the knob value, annotated). Oracle points are
+    stars without a line.
+
+    What a planner reads: lower-left is better. At a vertical line through a reactive point, the predictive
+    curve below it is the risk removed at equal cost; at a horizontal line, the predictive point to its left
+    is the cost saved at equal risk. The oracle marks what perfect foresight would reach.
+    """
+    frame = _outcome_rows(points)
+    for col in ("policy", "replica_minutes", "under_provisioned_minutes"):
+        if col not in frame.columns:
+            raise ValueError(f"points: column {col!r} is missing")
+    fig = _new_figure((8.0, 5.5))
+    ax = fig.add_subplot()
+    for policy, group in frame.groupby("policy", sort=False):
+        group = group.sort_values("replica_minutes")
+        style = dict(_POLICY_STYLE.get(str(policy), {"marker": "^"}))
+        line = "none" if str(policy) == "oracle" else "-"
+        cost, risk = group["replica_minutes"], group["under_provisioned_minutes"]
+        ax.plot(cost, risk, linestyle=line, label=str(policy), **style)
+        if "label" in group.columns:
+            for c, r, text in zip(cost, risk, group["label"], strict=True):
+                ax.annotate(str(text), (c, r), fontsize="x-small", textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("replica-minutes (cost)")
+    ax.set_ylabel("under-provisioned minutes (risk)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "cost against risk: lower-left is better")
+    return fig
+
+
+# -- right-sizing: one container over time, and the fleet's requests against use ---------------------------
+RESOURCE_SCALE: dict[str, tuple[float, str]] = {CPU: (1.0, "CPU (cores)"), MEMORY: (GIB, "memory (GiB)")}
+"""Per resource: divide contract amounts (cores, bytes) by the scale to get the axis unit, and its label."""
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Timestamps (or ISO 8601 text) as tz-aware UTC; naive values are taken as UTC."""
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    return values.dt.tz_convert("UTC") if values.dt.tz is not None else values.dt.tz_localize("UTC")
+
+
+def rightsizing_chart(
+    usage: pd.DataFrame,
+    recommendations: pd.DataFrame,
+    unique_id: str,
+    *,
+    now: Any = None,
+    window: str | pd.Timedelta = "24h",
+    title: str | None = None,
+) -> Figure:
+    """One container's CPU (top) and memory (bottom) use over time, its request, and the recommendation.
+
+    ``usage``: the usage frame (``forecaster.rightsizing.frames``: ``unique_id, ds, cpu, memory, cpu_request,
+    memory_request``, optional limits); ``recommendations``: the recommendation frame (``resource, target,
+    lower_bound, upper_bound``). Draws use (thin line), the request as a step line over time (and the
+    limit, dotted, when the usage has one), then over ``[now, now + window)`` the recommended target (thick)
+    inside its lower-upper band, with the current request carried on (dotted) for comparison. ``now``
+    defaults to one sampling step after the last sample (``rightsize``'s default decision time).
+
+    What an operator reads: the gap between the request line and the use line is slack paid for and unused;
+    the target should sit just above the recurring peaks of memory (an overrun there is an OOM kill) and
+    above most CPU peaks (an overrun there is throttling). A band far wider than the target says the
+    prediction is unsure (short history): expect the next recommendation to move.
+    """
+    u = usage[usage[ID].astype(str) == unique_id] if ID in usage.columns else usage
+    if len(u) == 0:
+        raise ValueError(f"usage: no rows for unique_id {unique_id!r}")
+    u = u.assign(**{DS: _utc(u[DS])}).sort_values(DS)
+    recs = recommendations[recommendations[ID].astype(str) == unique_id].set_index(RESOURCE)
+    span = pd.Timedelta(window)
+    steps = u[DS].diff().dropna()
+    when = pd.Timestamp(now) if now is not None else u[DS].iloc[-1] + (steps.median() if len(steps) else span * 0)
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    fig = _new_figure((11.0, 6.4))
+    axes = fig.subplots(2, 1, sharex=True)
+    for ax, resource in zip(axes, (CPU, MEMORY), strict=True):
+        scale, label = RESOURCE_SCALE[resource]
+        ax.plot(u[DS], u[resource] / scale, color="0.3", lw=0.8, label="use")
+        request = u[REQUEST_OF[resource]] / scale
+        ax.step(u[DS], request, where="post", color="tab:orange", lw=1.4, label="request")
+        limit = LIMIT_OF[resource]
+        if limit in u.columns and np.isfinite(u[limit].to_numpy(float)).any():
+            ax.step(u[DS], u[limit] / scale, where="post", color="tab:red", lw=1.0, ls=":", label="limit")
+        if resource in recs.index:
+            rec = {str(k): v for k, v in recs.loc[recs.index == resource].iloc[0].items()}
+            x = [when, when + span]
+            lower, upper = float(rec[LOWER_BOUND]) / scale, float(rec[UPPER_BOUND]) / scale
+            ax.fill_between(x, [lower] * 2, [upper] * 2, color="tab:green", alpha=0.2, lw=0, label="lower-upper bound")
+            ax.plot(x, [float(rec[TARGET]) / scale] * 2, color="tab:green", lw=2.4, label="recommended target")
+            ax.plot(x, [float(request.iloc[-1])] * 2, color="tab:orange", lw=1.0, ls=":", label="current request")
+            ax.axvline(when, color="0.4", ls="--", lw=1.0)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="x-small", ncols=3)
+    axes[-1].set_xlabel("time (UTC)")
+    policy = str(recs[POLICY].iloc[0]) if POLICY in recs.columns and len(recs) else "recommended"
+    fig.suptitle(title or f"{unique_id}: use and request; {policy} recommendation from {when:%Y-%m-%d %H:%M} UTC")
+    fig.autofmt_xdate()
+    return fig
+
+
+def requested_vs_actual_chart(containers: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Per container, grouped bars: current request, p90 use (predicted or observed) and recommended target.
+
+    ``containers``: ``RightsizingResult.containers`` (``forecaster.rightsizing.container_report``; amounts in
+    cores and GiB), one panel per resource present. The peak use is a black tick over the use bar.
+
+    What a planner reads: a request bar towering over the use bar is slack (money); the target bar is what
+    right-sizing would book instead, and the difference between the first and third bars, summed, is the
+    projected saving. A peak tick above the target marks a container whose recommendation accepts some risk
+    (throttling for CPU, an OOM kill for memory); the report's ``risk`` column gives the probability.
+    """
+    for col in (ID, RESOURCE, "request", "usage_p90", "target"):
+        if col not in containers.columns:
+            raise ValueError(f"containers: column {col!r} is missing (pass RightsizingResult.containers)")
+    resources = [r for r in (CPU, MEMORY) if (containers[RESOURCE] == r).any()]
+    if not resources:
+        raise ValueError("containers: no cpu or memory rows to draw")
+    n = int(containers[ID].nunique())
+    fig = _new_figure((max(8.0, min(0.5 * n + 4.0, 24.0)), 3.2 * len(resources) + 0.8))
+    axes = np.atleast_1d(fig.subplots(len(resources), 1, squeeze=False)[:, 0])
+    bars = (("request", "current request", "tab:orange"), ("usage_p90", "use p90", "0.45"),
+            ("target", "recommended target", "tab:green"))  # fmt: skip
+    for ax, resource in zip(axes, resources, strict=True):
+        rows = containers[containers[RESOURCE] == resource].sort_values("request", ascending=False)
+        x = np.arange(len(rows))
+        for i, (col, label, color) in enumerate(bars):
+            ax.bar(x + (i - 1) * 0.27, rows[col].to_numpy(float), width=0.27, color=color, label=label)
+        if "usage_peak" in rows.columns:
+            ax.plot(x, rows["usage_peak"].to_numpy(float), ls="none", marker="_", ms=14, mew=2, color="black",
+                    label="peak use")  # fmt: skip
+        ax.set_xticks(x, [str(v) for v in rows[ID]], rotation=30 if len(rows) > 6 else 0, ha="right")
+        ax.set_ylabel(RESOURCE_SCALE[resource][1])
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper right", fontsize="x-small", ncols=4)
+    basis = set(containers.get("basis", pd.Series(dtype=object)).dropna().astype(str))
+    what = "predicted" if basis == {"prediction"} else "observed" if "prediction" not in basis else "predicted/observed"
+    fig.suptitle(title or f"requested vs {what} use and recommended requests, per container")
     return fig
 
 

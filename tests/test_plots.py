@@ -1,4 +1,6 @@
-"""Tests of ``forecaster.plots``: charts render to PNG from a hand-made forecast, without pyplot state."""
+"""Tests of ``forecaster.plots``: every chart renders to a non-empty PNG, draws the artists it promises and
+leaves no pyplot state behind. Inputs are hand-made (forecast), small replays, and the committed real usage
+fixture (``tests/fixtures/usage_small.csv``, three Bitbrains VMs) through ``rightsize``."""
 
 from __future__ import annotations
 
@@ -12,10 +14,22 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y, hi, lo
-from forecaster.plots import fan_chart, members_chart, save_png
+from forecaster.plots import (
+    fan_chart,
+    members_chart,
+    pareto_chart,
+    replay_chart,
+    requested_vs_actual_chart,
+    rightsizing_chart,
+    save_png,
+)
+from forecaster.rightsizing import RightsizingResult, rightsize
+from forecaster.simulate import replay
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEVELS = (80, 95)
+T0 = pd.Timestamp("2024-03-04T00:00Z")
+USAGE = Path(__file__).parent / "fixtures" / "usage_small.csv"
 
 
 def _history(uid: str = "api", days: int = 3) -> pd.DataFrame:
@@ -83,9 +97,131 @@ def test_members_chart_draws_each_member_and_the_ensemble(tmp_path: Path) -> Non
     assert _read_png(save_png(fig, tmp_path / "members.png"))
 
 
-def test_no_pyplot_figures_are_left_behind() -> None:
+def _demand() -> pd.Series:
+    x = np.arange(240)
+    return pd.Series(100 + 80 * (x > 100) + 20 * np.sin(x / 10), index=pd.date_range(T0, periods=240, freq="1min"))
+
+
+def test_replay_chart_draws_demand_capacity_and_replicas(tmp_path: Path) -> None:
+    result = replay(_demand(), "oracle", capacity_per_pod=10.0)
+    fig = replay_chart(result)
+    top, bottom = fig.axes
+    assert [line.get_label() for line in top.get_lines()] == ["demand", "ready capacity"]
+    assert [line.get_label() for line in bottom.get_lines()] == ["desired", "ready", "floor", "reactive rule"]
+    assert "oracle" in fig.get_suptitle()
+    assert len(_read_png(save_png(fig, tmp_path / "replay.png"))) > 10_000
+
+
+def test_replay_chart_shades_under_provisioned_minutes_and_slices_a_window() -> None:
+    result = replay(_demand(), capacity_per_pod=10.0)
+    assert result.outcomes.under_provisioned_minutes > 0  # the step at minute 100 outruns start-up
+    fig = replay_chart(result, start=T0 + pd.Timedelta("1h"), end=T0 + pd.Timedelta("2h"), title="window")
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 61
+    assert any(isinstance(c, PolyCollection) for c in fig.axes[0].collections)
+    assert fig.get_suptitle() == "window"
+
+
+def test_pareto_chart_draws_one_line_per_policy_from_outcomes_and_dicts(tmp_path: Path) -> None:
+    demand = _demand()
+    targets = (0.5, 0.7, 0.9)
+    points = [replay(demand, capacity_per_pod=10.0, target_utilisation=t).outcomes for t in targets]
+    rows = [{**o.as_dict(), "label": f"target {t}"} for o, t in zip(points, targets, strict=True)]
+    rows.append({**replay(demand, "oracle", capacity_per_pod=10.0).outcomes.as_dict(), "label": "oracle"})
+    fig = pareto_chart(rows, title="test")
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"reactive", "oracle"}
+    assert len(lines["reactive"].get_xdata()) == 3 and lines["oracle"].get_linestyle() == "None"
+    assert sorted(lines["reactive"].get_xdata()) == list(lines["reactive"].get_xdata())  # sorted by cost
+    assert {t.get_text() for t in ax.texts} == {"target 0.5", "target 0.7", "target 0.9", "oracle"}
+    assert _read_png(save_png(fig, tmp_path / "pareto.png"))
+    assert _read_png(save_png(pareto_chart(points), tmp_path / "p2.png"))
+
+
+def test_pareto_chart_needs_its_columns() -> None:
+    with pytest.raises(ValueError, match="replica_minutes"):
+        pareto_chart(pd.DataFrame({"policy": ["reactive"]}))
+
+
+@pytest.fixture(scope="module")
+def rightsized() -> tuple[pd.DataFrame, RightsizingResult]:
+    usage = pd.read_csv(USAGE)
+    return usage, rightsize(usage, policy="vpa")
+
+
+def test_rightsizing_chart_draws_use_request_and_the_recommendation(
+    rightsized: tuple[pd.DataFrame, RightsizingResult], tmp_path: Path
+) -> None:
+    usage, result = rightsized
+    fig = rightsizing_chart(usage, result.recommendations, "vm004", now=result.now, window=result.window)
+    cpu, memory = fig.axes
+    assert cpu.get_ylabel() == "CPU (cores)" and memory.get_ylabel() == "memory (GiB)"
+    for ax, resource in ((cpu, "cpu"), (memory, "memory")):
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert labels[:4] == ["use", "request", "recommended target", "current request"]
+        assert len(ax.get_lines()[0].get_xdata()) == (usage["unique_id"] == "vm004").sum()
+        target_line = ax.get_lines()[2]
+        rec = result.recommendations.set_index(["unique_id", "resource"]).loc[("vm004", resource)]
+        scale = 1.0 if resource == "cpu" else 2.0**30
+        assert target_line.get_ydata()[0] == pytest.approx(rec["target"] / scale)
+        x0, x1 = (pd.Timestamp(v) for v in target_line.get_xdata())
+        assert x0 == result.now and x1 - x0 == pd.Timedelta("24h")
+        assert any(isinstance(c, PolyCollection) for c in ax.collections)  # the lower-upper band
+    assert "vm004" in fig.get_suptitle() and "vpa" in fig.get_suptitle()
+    assert len(_read_png(save_png(fig, tmp_path / "vm004.png"))) > 10_000
+
+
+def test_rightsizing_chart_draws_limits_and_defaults_now_to_one_step_after_the_last_sample() -> None:
+    usage = pd.read_csv(USAGE)
+    usage = usage[usage["unique_id"] == "vm001"].assign(cpu_limit=4.0)
+    recs = rightsize(usage, policy="keep").recommendations
+    fig = rightsizing_chart(usage, recs, "vm001")
+    assert "limit" in [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "limit" not in [line.get_label() for line in fig.axes[1].get_lines()]
+    assert "2013-08-11 00:00" in fig.get_suptitle()  # last sample 23:45 + 15 min
+
+
+def test_rightsizing_chart_unknown_container_is_a_clear_error(
+    rightsized: tuple[pd.DataFrame, RightsizingResult],
+) -> None:
+    usage, result = rightsized
+    with pytest.raises(ValueError, match="'nope'"):
+        rightsizing_chart(usage, result.recommendations, "nope")
+
+
+def test_requested_vs_actual_chart_draws_three_bars_per_container_and_the_peak(
+    rightsized: tuple[pd.DataFrame, RightsizingResult], tmp_path: Path
+) -> None:
+    _, result = rightsized
+    fig = requested_vs_actual_chart(result.containers)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert len(ax.patches) == 3 * 3  # request, use p90, target for 3 containers
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["vm001", "vm004", "vm007"]  # largest request first
+        assert [line.get_label() for line in ax.get_lines()] == ["peak use"]
+    assert "observed" in fig.get_suptitle()
+    assert len(_read_png(save_png(fig, tmp_path / "fleet.png"))) > 10_000
+
+
+def test_requested_vs_actual_chart_cpu_only_and_missing_columns() -> None:
+    frame = pd.DataFrame({ID: ["a", "b"], "resource": "cpu", "request": [2.0, 1.0], "usage_p90": [0.5, 0.2],
+                          "target": [0.6, 0.3], "basis": "prediction"})  # fmt: skip
+    fig = requested_vs_actual_chart(frame, title="t")
+    assert len(fig.axes) == 1 and fig.get_suptitle() == "t"
+    assert "predicted" in requested_vs_actual_chart(frame).get_suptitle()
+    with pytest.raises(ValueError, match="usage_p90"):
+        requested_vs_actual_chart(frame.drop(columns="usage_p90"))
+
+
+def test_no_pyplot_figures_are_left_behind(rightsized: tuple[pd.DataFrame, RightsizingResult]) -> None:
     before = plt.get_fignums()
     history = _history()
     fan_chart(history, _forecast(history), "api", LEVELS)
     members_chart(_forecast(history), "api", MEMBERS)
+    result = replay(_demand(), capacity_per_pod=10.0)
+    replay_chart(result)
+    pareto_chart([result.outcomes])
+    usage, rs = rightsized
+    rightsizing_chart(usage, rs.recommendations, "vm001")
+    requested_vs_actual_chart(rs.containers)
     assert plt.get_fignums() == before
