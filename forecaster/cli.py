@@ -1,4 +1,5 @@
-"""The ``forecaster`` command line: ``forecast``, ``backtest`` and ``demo`` (typer + rich).
+"""The ``forecaster`` command line: ``forecast``, ``backtest`` and ``demo`` here; ``rightsize`` and ``simulate``
+in ``forecaster.cli_ops``, registered on the same ``app`` by the import at the end of this module (typer + rich).
 
 A face over the Python API: it reads files (``forecaster.io``), calls ``Forecaster``, shows progress bars
 and tables, and writes outputs. Bad input (``InputError``, signals/events errors, unreadable artefacts)
@@ -471,3 +472,6 @@ def demo(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+from forecaster import cli_ops  # noqa: E402, F401  registers ``rightsize`` and ``simulate`` on ``app``

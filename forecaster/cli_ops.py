@@ -1,0 +1,520 @@
+"""The operations commands of the ``forecaster`` CLI: ``rightsize`` (requests) and ``simulate`` (replicas).
+
+``rightsize`` reads a usage file, calls ``forecaster.rightsizing.rightsize`` and prints per-container and
+per-namespace (or team) tables; ``simulate`` replays a demand trace through the simulated cluster
+(``forecaster.simulate.replay``) under the reactive HPA, the predictive floor and the oracle, and prints their
+outcomes. Both write CSV/JSON and PNG charts (``forecaster.plots``) on request, and turn bad input into one
+red line and exit code 2 (``forecaster.cli._bad_input_exits``), never a traceback.
+
+Registered on ``forecaster.cli.app``: ``cli.py`` imports this module at its end. Called by users and tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from forecaster import io, plots
+from forecaster.cli import CalOpt, ParamOpt, TzOpt, _bad_input_exits, _console, _member_params, _progress, app
+from forecaster.engine import EngineConfig, build_members
+from forecaster.errors import InputError
+from forecaster.frames import DS, ID, MEMBERS, Y
+from forecaster.rightsizing import POLICIES, RightsizingResult, UsageError
+from forecaster.rightsizing import rightsize as rightsize_usage
+from forecaster.rightsizing.frames import (
+    CPU,
+    GIB,
+    LOWER_BOUND,
+    MIB,
+    NAMESPACE,
+    RESOURCE,
+    SOURCE,
+    TARGET,
+    TEAM,
+    UPPER_BOUND,
+)
+from forecaster.scaling.settings import PolicySettings
+from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
+from forecaster.simulate.forecasting import ForecastSchedule, rolling_forecasts
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+SIM_POLICIES: tuple[str, ...] = ("reactive", "predictive", "oracle")
+REFRESH_S = 300
+"""The predictive floor is refreshed every 5 minutes; its lead time is start-up plus this."""
+TRAIN_DAYS = 7.0
+"""Default history before the replayed span: the first 7 days train the forecaster (less on short traces)."""
+MIN_TRAIN_DAYS = 2.0
+"""The forecaster needs at least two days of history before the replayed span (daily seasonality)."""
+DEFAULT_PEAK_PODS = 40
+
+
+# -- reading and parsing ---------------------------------------------------------------------------------
+def _read_table(path: Path, what: str, tz: str | None) -> pd.DataFrame:
+    """A CSV/Parquet file as a frame; ``ds`` (when present) parsed to UTC by ``io.parse_timestamps``."""
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"{path.name}: unsupported {what} file type {suffix!r}; use one of {list(TABLE_SUFFIXES)}")
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file")
+    try:
+        raw = pd.read_csv(path, dtype={ID: str, DS: str}) if suffix == ".csv" else pd.read_parquet(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        raise InputError(f"{path.name}: cannot read ({exc})") from exc
+    if len(raw) == 0:
+        raise InputError(f"{path.name}: no data rows")
+    if DS in raw.columns:
+        raw[DS] = io.parse_timestamps(raw[DS].reset_index(drop=True), path, tz).to_numpy()
+    return raw
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    v = value.strip().lower()
+    if v not in allowed:
+        raise InputError(f"{option} {value!r}: choose one of {', '.join(allowed)}")
+    return v
+
+
+def _timestamp(option: str, text: str | None, tz: str | None) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r} is not an ISO 8601 timestamp (e.g. 2024-03-01T00:00Z)") from exc
+    if ts.tzinfo is None:
+        if tz is None:
+            raise InputError(f"{option} {text!r} has no UTC offset; write e.g. {text}Z or pass --tz")
+        ts = ts.tz_localize(tz)
+    return ts.tz_convert("UTC")
+
+
+def _duration(option: str, text: str) -> pd.Timedelta:
+    try:
+        td = pd.Timedelta(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r} is not a duration such as 24h, 12h or 7D") from exc
+    if td <= pd.Timedelta(0):
+        raise InputError(f"{option} {text!r} must be positive")
+    return td
+
+
+def _output(option: str, path: Path | None, suffix: str) -> None:
+    if path is not None and path.suffix.lower() != suffix:
+        raise InputError(f"{option} {path.name}: the file name must end in {suffix}")
+
+
+def _slug(unique_id: str) -> str:
+    """A file-name-safe form of a container id: ``shop/cart/app`` -> ``shop_cart_app``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", unique_id).strip("_") or "container"
+
+
+# -- rightsize: formatting and tables --------------------------------------------------------------------
+def _amount(value: float, resource: str) -> str:
+    """A contract amount for a table: CPU in cores with 3 decimals, memory in MiB below 1 GiB, else GiB."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    if resource == CPU:
+        return f"{value:,.3f}"
+    return f"{value / GIB:,.2f} GiB" if abs(value) >= GIB else f"{value / MIB:,.0f} MiB"
+
+
+def _pct(value: float) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{100 * value:.0f} %"
+
+
+_REPORT_SCALE = {CPU: 1.0, "memory": GIB}
+"""Report amounts (cores, GiB) times this = contract amounts (cores, bytes)."""
+
+
+def recommendations_table(result: RightsizingResult) -> Table:
+    """Per container and resource: request, use p90 / peak, target and bounds, savings, slack, risk."""
+    report = {(str(r[ID]), str(r[RESOURCE])): r for r in result.containers.to_dict("records")}
+    basis = set(result.containers["basis"].dropna().astype(str))
+    use = "predicted" if basis == {"prediction"} else "observed" if "prediction" not in basis else "pred./obs."
+    span = f"{result.window / pd.Timedelta('1h'):g} h"
+    title = f"Right-sizing: policy {result.policy}, decision at {result.now:%Y-%m-%d %H:%M} UTC, window {span}"
+    what = {
+        "predicted": f"quantiles of the forecast CPU p99 / memory peak of the next {span}",
+        "observed": f"samples of the last {span}",
+    }.get(use, "predicted where the source says forecast, else observed")
+    caption = (
+        f"CPU in cores, memory in MiB/GiB. use ({use}): {what}. risk: probability that use exceeds the target "
+        "in the window; overrun: what exceeding it means (CPU is throttled, memory is OOM-killed)"
+    )
+    table = Table(title=title, caption=caption)
+    heads = ["container", "resource", "request", "use p90", "use peak", "target", "lower–upper", "savings",
+             "slack now → target", "risk", "overrun", "source"]  # fmt: skip
+    for col in heads:
+        table.add_column(col, justify="left" if col in ("container", "resource", "overrun", "source") else "right")
+    recs = result.recommendations
+    for i, rec in enumerate(recs.to_dict("records")):
+        uid, res = str(rec[ID]), str(rec[RESOURCE])
+        row = report.get((uid, res))
+        scale = _REPORT_SCALE[res]
+
+        def amount(col: str, row: Any = row, scale: float = scale, res: str = res) -> str:
+            return "—" if row is None else _amount(float(row[col]) * scale, res)
+
+        savings = float(rec["request"]) - float(rec[TARGET])
+        slack = "—" if row is None else f"{_pct(float(row['slack']))} → {_pct(float(row['projected_slack']))}"
+        style = "red" if row is not None and float(row["risk"]) > 0.1 else None
+        last = i + 1 == len(recs) or str(recs[ID].iloc[i + 1]) != uid
+        table.add_row(
+            uid, res, _amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
+            _amount(float(rec[TARGET]), res),
+            f"{_amount(float(rec[LOWER_BOUND]), res)}–{_amount(float(rec[UPPER_BOUND]), res)}",
+            _amount(savings, res), slack, "—" if row is None else f"{100 * float(row['risk']):.1f} %",
+            "—" if row is None else str(row["overrun"]), str(rec[SOURCE]), style=style, end_section=last,
+        )  # fmt: skip
+    return table
+
+
+def groups_table(groups: pd.DataFrame, by: str) -> Table:
+    """Per namespace/team and resource: containers, request, p90 use and target summed, saved, slack, max risk."""
+    table = Table(title=f"Per {by}: totals (CPU in cores, memory in GiB; saved = request - target)")
+    heads = [by, "resource", "containers", "request", "use p90", "target", "saved", "slack now → target", "max risk"]
+    for col in heads:
+        table.add_column(col, justify="left" if col in (by, "resource") else "right")
+    for r in groups.to_dict("records"):
+        digits = 3 if r[RESOURCE] == CPU else 2
+        amounts = [f"{float(r[c]):,.{digits}f}" for c in ("request", "usage_p90", "target", "savings")]
+        slack = f"{_pct(float(r['slack']))} → {_pct(float(r['projected_slack']))}"
+        table.add_row(
+            str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, f"{100 * float(r['risk_max']):.1f} %"
+        )
+    return table
+
+
+def _usage_error(exc: UsageError, usage: Path, ooms: Path | None) -> UsageError:
+    """The message with the file names instead of "usage frame" / "OOM frame"."""
+    msg = str(exc).replace("usage frame", usage.name)
+    if ooms is not None:
+        msg = msg.replace("OOM frame", ooms.name)
+    return UsageError(msg if usage.name in msg or (ooms and ooms.name in msg) else f"{usage.name}: {msg}")
+
+
+@app.command()
+def rightsize(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Usage file (.csv/.parquet): unique_id, ds, cpu (cores), memory (bytes), cpu_request (cores), "
+            "memory_request (bytes); optional cpu_limit, memory_limit, namespace, team.",
+        ),
+    ],
+    ooms: Annotated[
+        Path | None, typer.Option(help="OOM kills (.csv/.parquet): unique_id, ds, optional memory (bytes).")
+    ] = None,
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Recommender: forecaster (engine forecast of next-window use; slower, it fits the engine), "
+            "vpa (the Kubernetes VPA rule, the baseline), autopilot (moving window), keep (current requests)."
+        ),
+    ] = "forecaster",
+    now: Annotated[
+        str | None,
+        typer.Option(help="Decision time, ISO 8601 (default: one step after the last sample); only data before it."),
+    ] = None,
+    window: Annotated[str, typer.Option(help="Window the use figures and the recommendation cover.")] = "24h",
+    output_csv: Annotated[
+        Path | None, typer.Option(help="Write the recommendations (cores, bytes, reason) as CSV.")
+    ] = None,
+    output_json: Annotated[
+        Path | None,
+        typer.Option(help="Write policy, decision time, recommendations, container and group reports as JSON."),
+    ] = None,
+    plots_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots", help="Folder for a PNG per container (use, request, recommendation) and requested_vs_actual.png."
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option(help="Group the summary by namespace or team.")] = NAMESPACE,
+    tz: TzOpt = None,
+) -> None:
+    """Right-size CPU and memory requests: predicted (or observed) use against requests, targets, savings, risk."""
+    console = _console()
+    with _bad_input_exits():
+        chosen = _choice("--policy", policy, tuple(sorted(POLICIES)))
+        group = _choice("--by", by, (NAMESPACE, TEAM))
+        _output("--output-csv", output_csv, ".csv")
+        _output("--output-json", output_json, ".json")
+        when, span = _timestamp("--now", now, tz), _duration("--window", window)
+        usage = _read_table(input, "usage", tz)
+        kills = _read_table(ooms, "OOM", tz) if ooms is not None else None
+        if group == TEAM and TEAM not in usage.columns:
+            raise InputError(f"--by team: {input.name} has no 'team' column (columns: {list(usage.columns)})")
+        started = time.perf_counter()
+        label = "predicting next-window use with the forecasting engine" if chosen == "forecaster" else "recommending"
+        with console.status(f"{label} ({usage[ID].nunique()} containers)"):
+            try:
+                result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span)
+            except UsageError as exc:
+                raise _usage_error(exc, input, ooms) from exc
+        n = result.recommendations[ID].nunique()
+        console.print(
+            f"[dim]{input.name}: {len(usage)} samples, {n} containers; {time.perf_counter() - started:.1f} s[/]"
+        )
+        console.print(recommendations_table(result))
+        groups = result.teams if group == TEAM else result.namespaces
+        console.print(groups_table(groups, group))
+        saved = groups.groupby(RESOURCE)["savings"].sum()
+        console.print(
+            f"total saved: {saved.get(CPU, 0.0):,.3f} cores, {saved.get('memory', 0.0):,.2f} GiB "
+            "(negative: the containers need more than they request)"
+        )
+        if output_csv is not None:
+            console.print(f"wrote {io.write_frame(result.recommendations, output_csv)}")
+        if output_json is not None:
+            doc = {
+                "input": str(input), "policy": result.policy, "now": result.now,
+                "window_h": result.window / pd.Timedelta("1h"),
+                "recommendations": result.recommendations.to_dict("records"),
+                "containers": result.containers.to_dict("records"), group: groups.to_dict("records"),
+            }  # fmt: skip
+            console.print(f"wrote {io.write_json(doc, output_json)}")
+        if plots_dir is not None:
+            ids = [str(v) for v in pd.unique(result.recommendations[ID])]
+            files: dict[str, str] = {}
+            for uid in ids:  # distinct file names even when two ids slug alike ("a/b" and "a_b")
+                name = _slug(uid)
+                files[uid] = name if name not in files.values() else f"{name}-{len(files)}"
+            with _progress(console, "plots") as cb:
+                for k, uid in enumerate(ids):
+                    fig = plots.rightsizing_chart(usage, result.recommendations, uid, now=result.now, window=span)
+                    plots.save_png(fig, plots_dir / f"{files[uid]}.png")
+                    cb(k + 1, len(ids) + 1)
+                plots.save_png(
+                    plots.requested_vs_actual_chart(result.containers), plots_dir / "requested_vs_actual.png"
+                )
+                cb(len(ids) + 1, len(ids) + 1)
+            console.print(f"wrote {len(ids) + 1} charts to {plots_dir}/")
+
+
+# -- simulate --------------------------------------------------------------------------------------------
+def _read_trace(path: Path, unique_id: str | None, tz: str | None) -> pd.Series:
+    """One workload's demand (``ds, y``; NaN kept for the replay to fill) as a Series on a UTC index."""
+    frame = io.read_history(path, unique_id=unique_id, tz=tz)
+    ids = sorted(str(v) for v in frame[ID].unique())
+    if len(ids) > 1:
+        if unique_id is None:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise InputError(f"{path.name}: {len(ids)} workloads ({shown}); choose one with --id")
+        if unique_id not in ids:
+            raise InputError(f"{path.name}: no rows for --id {unique_id!r} (have {', '.join(ids[:5])})")
+        frame = frame[frame[ID] == unique_id]
+    return pd.Series(frame[Y].to_numpy(float), index=pd.DatetimeIndex(frame[DS]), name=Y).sort_index()
+
+
+def replay_window(
+    index: pd.DatetimeIndex, forecast_days: float | None, needs_training: bool
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of the replay: the last ``forecast_days`` days, or everything after the first 7 days.
+
+    Without ``forecast_days`` the first ``min(7 days, span - 1 day)`` train the forecaster, so a 4-day trace
+    replays its last day; at least 2 days must precede the replay when the predictive policy runs (else an
+    ``InputError``), and a trace under 3 days is replayed whole when it does not. ``start`` is rounded up
+    to the trace's step (and to 5 minutes, the forecast grid).
+    """
+    step = pd.Timedelta(pd.Series(index).diff().min()) if len(index) > 1 else pd.Timedelta("1min")
+    first, end = index.min(), index.max() + max(step, pd.Timedelta("1min"))
+    span_days = (end - first) / pd.Timedelta("1D")
+    spans = f"{span_days:.1f} days" if span_days >= 1 else f"{span_days * 24:.1f} hours"
+    if forecast_days is not None:
+        if forecast_days >= span_days:
+            raise InputError(f"--forecast-days {forecast_days:g} is not shorter than the trace ({spans})")
+        start = end - pd.Timedelta(days=forecast_days)
+    elif span_days < MIN_TRAIN_DAYS + 1:
+        if needs_training:
+            raise InputError(
+                f"the trace spans {spans}; the predictive policy needs at least 3 days "
+                f"({MIN_TRAIN_DAYS:g} to train the forecaster, 1 to replay)"
+            )
+        return first, end
+    else:
+        start = first + pd.Timedelta(days=min(TRAIN_DAYS, span_days - 1))
+    start = start.ceil(max(step, pd.Timedelta(f"{REFRESH_S}s")))
+    trained = (start - first) / pd.Timedelta("1D")
+    if needs_training and trained < MIN_TRAIN_DAYS:
+        raise InputError(
+            f"--forecast-days {forecast_days:g} leaves {trained:.1f} days of history to train the forecaster; "
+            f"need at least {MIN_TRAIN_DAYS:g}"
+        )
+    return start, end
+
+
+def outcomes_table(results: dict[str, ReplayResult], title: str) -> Table:
+    """One row per policy: risk (under-provisioned minutes, unserved), cost (replica-minutes), churn."""
+    caption = "unserved: demand above ready capacity, summed over minutes; Δ cost: replica-minutes vs reactive"
+    table = Table(title=title, caption=caption)
+    heads = ["policy", "under-prov. min", "unserved", "replica-min", "Δ cost", "scaling actions", "peak replicas",
+             "floor changes", "fallbacks", "filled min"]  # fmt: skip
+    for col in heads:
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
+    base = results["reactive"].outcomes.replica_minutes if "reactive" in results else None
+    for name, res in results.items():
+        o = res.outcomes
+        delta = "—" if not base else f"{100 * (o.replica_minutes / base - 1):+.1f} %"
+        table.add_row(
+            name, f"{o.under_provisioned_minutes:,}", f"{o.unserved:,.1f}", f"{o.replica_minutes:,.0f}", delta,
+            f"{o.scaling_actions:,}", str(o.peak_replicas), f"{o.floor_changes:,}", f"{o.fallback_decisions:,}",
+            f"{o.filled_minutes:,}",
+        )  # fmt: skip
+    return table
+
+
+def _check_settings(target: float, quantile: str, margin: float, min_replicas: int, max_replicas: int | None) -> None:
+    """Validate the knobs before any forecasting, naming the option (``PolicySettings`` names the field)."""
+    options = {"target_utilisation": "--target", "quantile": "--quantile", "margin": "--margin",
+               "min_replicas": "--min-replicas", "max_replicas": "--max-replicas"}  # fmt: skip
+    try:
+        PolicySettings(1.0, target, quantile=quantile, margin=margin, min_replicas=min_replicas,
+                       max_replicas=max_replicas if max_replicas is not None else max(min_replicas, 1))  # fmt: skip
+    except InputError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise InputError(f"{options.get(field, field)}: {str(exc).split(':', 1)[-1].strip()}") from exc
+
+
+def _engine_members(members: str, items: list[str]) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """``--members`` and ``--member-param`` checked now, not after minutes of forecasting."""
+    names = tuple(m.strip() for m in members.split(",") if m.strip())
+    unknown = sorted(set(names) - set(MEMBERS)) or ([] if names else ["(none)"])
+    if unknown:
+        raise InputError(f"--members: unknown member(s) {unknown}; members are {list(MEMBERS)}")
+    params = _member_params(items)
+    stray = sorted(set(params) - set(names))
+    if stray:
+        raise InputError(f"--member-param: member(s) {stray} not in --members {list(names)}")
+    try:
+        build_members(EngineConfig("5min", (80, 95), 6, names, params, 0, 1))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"--members/--member-param: {exc}") from exc
+    return names, params
+
+
+@app.command()
+def simulate(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help="Demand trace (.csv/.parquet): ds, y (demand per step), optional unique_id; any step."
+        ),
+    ],
+    policy: Annotated[
+        str,
+        typer.Option(help="reactive (HPA only), predictive (forecast floor + HPA), oracle (perfect foresight) or all."),
+    ] = "all",
+    capacity_per_pod: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Demand one pod serves at 100 % utilisation (default: from --peak-pods)."),
+    ] = None,
+    peak_pods: Annotated[
+        int | None,
+        typer.Option(min=1, help="Size pods so the replayed peak needs this many at 100 % (default 40)."),
+    ] = None,
+    startup: Annotated[float, typer.Option(min=0.0, help="Seconds from asking for a pod to it being ready.")] = 120.0,
+    target: Annotated[float, typer.Option(help="The HPA's target utilisation, in (0, 1].")] = 0.7,
+    quantile: Annotated[
+        str, typer.Option(help="Forecast band that sets the floor: median, hi-80, hi-95, ...")
+    ] = "hi-80",
+    margin: Annotated[float, typer.Option(help="Safety margin on that band (0.1 = plan for 10 % more).")] = 0.0,
+    min_replicas: Annotated[int, typer.Option(min=0, help="The HPA's minReplicas.")] = 1,
+    max_replicas: Annotated[int | None, typer.Option(min=1, help="The HPA's maxReplicas (default: unbounded).")] = None,
+    forecast_days: Annotated[
+        float | None,
+        typer.Option(help="Replay the last N days (default: all after the first 7 days; earlier days train)."),
+    ] = None,
+    members: Annotated[
+        str, typer.Option(help="Forecast members for the predictive policy, comma-separated (fewer = faster).")
+    ] = ",".join(MEMBERS),
+    calibration_windows: CalOpt = 7,
+    member_param: ParamOpt = None,
+    plots_dir: Annotated[
+        Path | None, typer.Option("--plots", help="Folder for replay_<policy>.png and pareto.png.")
+    ] = None,
+    output_json: Annotated[Path | None, typer.Option(help="Write the settings and outcomes as JSON.")] = None,
+    unique_id: Annotated[str | None, typer.Option("--id", help="Workload to replay when the file has several.")] = None,
+    tz: TzOpt = None,
+) -> None:
+    """Replay a demand trace through a simulated cluster: reactive HPA vs predictive floor vs oracle."""
+    console = _console()
+    with _bad_input_exits():
+        chosen = list(SIM_POLICIES) if policy.strip().lower() == "all" else [
+            _choice("--policy", policy, (*SIM_POLICIES, "all"))]  # fmt: skip
+        if capacity_per_pod is not None and peak_pods is not None:
+            raise InputError("give --capacity-per-pod or --peak-pods, not both")
+        if capacity_per_pod is not None and capacity_per_pod <= 0:
+            raise InputError(f"--capacity-per-pod {capacity_per_pod:g} must be positive")
+        if forecast_days is not None and forecast_days <= 0:
+            raise InputError(f"--forecast-days {forecast_days:g} must be positive")
+        _check_settings(target, quantile, margin, min_replicas, max_replicas)
+        _output("--output-json", output_json, ".json")
+        names, params = _engine_members(members, member_param or [])
+        demand = _read_trace(input, unique_id, tz)
+        try:
+            minutes = minute_trace(demand, bad_values="fill")
+        except InputError as exc:
+            raise type(exc)(f"{input.name}: {exc}") from exc
+        try:
+            start, end = replay_window(pd.DatetimeIndex(demand.index), forecast_days, "predictive" in chosen)
+        except InputError as exc:
+            raise InputError(f"{input.name}: {exc}") from exc
+        part = demand[demand.index >= start]
+        cap = capacity_per_pod or capacity_for_peak(part, peak_pods or DEFAULT_PEAK_PODS)
+        lead = startup + REFRESH_S
+        span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
+        console.print(f"[dim]{input.name}: replaying {span} ({(end - start) / pd.Timedelta('1D'):.2f} days); "
+                      f"capacity per pod {cap:,.4g}, start-up {startup:g} s, lead time {lead:g} s[/]")  # fmt: skip
+        forecasts = None
+        if "predictive" in chosen:
+            kwargs = {"members": names, "n_windows": calibration_windows, "member_params": params, "seed": 0}
+            horizon = max(6, math.ceil(lead / REFRESH_S) + 1)
+            schedule = ForecastSchedule(horizon=horizon, forecaster=kwargs)
+            refreshes = math.ceil((end - start.ceil("5min")) / pd.Timedelta(f"{REFRESH_S}s"))
+            with _progress(console, "forecasting (refit daily, refresh 5 min)") as cb:
+                # rolling_forecasts counts whole days of refreshes; the bar counts those before ``end``
+                forecasts = rolling_forecasts(
+                    minutes.series(), start, end, schedule, progress=lambda done, _: cb(min(done, refreshes), refreshes)
+                )
+                cb(refreshes, refreshes)
+            if forecasts.empty:
+                console.print(Text(
+                    "warning: no forecast could be made from the history before the replay (too short or invalid); "
+                    "the predictive policy falls back to the reactive HPA throughout", "yellow"))  # fmt: skip
+        results: dict[str, ReplayResult] = {}
+        for name in chosen:
+            with _progress(console, f"replay {name}") as cb:
+                results[name] = replay(
+                    part, name, capacity_per_pod=cap, startup_s=startup, target_utilisation=target,
+                    min_replicas=min_replicas, max_replicas=max_replicas, forecasts=forecasts, quantile=quantile,
+                    margin=margin, lead_time_s=None if name == "reactive" else lead, bad_values="fill", progress=cb,
+                )  # fmt: skip
+        console.print(outcomes_table(results, f"Replay of {input.name}: {span}, HPA target {target:g}"))
+        if output_json is not None:
+            doc = {
+                "input": str(input), "start": start, "end": end, "capacity_per_pod": cap, "startup_s": startup,
+                "lead_time_s": lead, "target_utilisation": target, "quantile": quantile, "margin": margin,
+                "min_replicas": min_replicas, "max_replicas": max_replicas, "members": list(names),
+                "forecasts_issued": 0 if forecasts is None else int(forecasts["issued_at"].nunique()),
+                "outcomes": [r.outcomes.as_dict() for r in results.values()],
+            }  # fmt: skip
+            console.print(f"wrote {io.write_json(doc, output_json)}")
+        if plots_dir is not None:
+            written = [plots.save_png(plots.replay_chart(r), plots_dir / f"replay_{n}.png") for n, r in results.items()]
+            title = f"{input.name}: replica-minutes vs under-provisioned minutes"
+            written.append(plots.save_png(plots.pareto_chart([r.outcomes for r in results.values()], title=title),
+                                          plots_dir / "pareto.png"))  # fmt: skip
+            for path in written:
+                console.print(f"wrote {path}")
