@@ -127,8 +127,8 @@ def _amount(value: float, resource: str) -> str:
     return f"{value / GIB:,.2f} GiB" if abs(value) >= GIB else f"{value / MIB:,.0f} MiB"
 
 
-def _pct(value: float) -> str:
-    return "—" if value is None or not np.isfinite(value) else f"{100 * value:.0f} %"
+def _pct(value: float, digits: int = 0) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{100 * value:.{digits}f} %"
 
 
 _REPORT_SCALE = {CPU: 1.0, "memory": GIB}
@@ -166,13 +166,13 @@ def recommendations_table(result: RightsizingResult) -> Table:
 
         savings = float(rec["request"]) - float(rec[TARGET])
         slack = "—" if row is None else f"{_pct(float(row['slack']))} → {_pct(float(row['projected_slack']))}"
-        style = "red" if row is not None and float(row["risk"]) > 0.1 else None
+        style = "red" if row is not None and float(row["risk"]) > 0.1 else None  # NaN compares False
         last = i + 1 == len(recs) or str(recs[ID].iloc[i + 1]) != uid
         table.add_row(
             uid, res, _amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
             _amount(float(rec[TARGET]), res),
             f"{_amount(float(rec[LOWER_BOUND]), res)}–{_amount(float(rec[UPPER_BOUND]), res)}",
-            _amount(savings, res), slack, "—" if row is None else f"{100 * float(row['risk']):.1f} %",
+            _amount(savings, res), slack, "—" if row is None else _pct(float(row["risk"]), 1),
             "—" if row is None else str(row["overrun"]), str(rec[SOURCE]), style=style, end_section=last,
         )  # fmt: skip
     return table
@@ -189,7 +189,7 @@ def groups_table(groups: pd.DataFrame, by: str) -> Table:
         amounts = [f"{float(r[c]):,.{digits}f}" for c in ("request", "usage_p90", "target", "savings")]
         slack = f"{_pct(float(r['slack']))} → {_pct(float(r['projected_slack']))}"
         table.add_row(
-            str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, f"{100 * float(r['risk_max']):.1f} %"
+            str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, _pct(float(r["risk_max"]), 1)
         )
     return table
 
