@@ -3,7 +3,7 @@
 Public names: ``replay``, ``ReplayResult``, ``Outcomes``, ``capacity_for_peak``, ``minute_trace``,
 ``MinuteTrace``, ``ForecastProvider``, ``FrameProvider``, ``OracleProvider``, ``ISSUED_AT``, ``ReactivePolicy``,
 ``PredictivePolicy``, ``OraclePolicy``, ``FloorPolicy``, ``HPA``, ``HPAConfig``, ``replica_count``.
-Plots live in ``forecaster.simulate.plot`` (imports matplotlib; not imported here).
+Plots live in ``forecaster.plots`` (``replay_chart``, ``pareto_chart``; matplotlib is not imported here).
 
 Pure computation (no outside clients).
 """
