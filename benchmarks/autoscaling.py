@@ -152,15 +152,20 @@ def sweep(name: str, demand: pd.Series, forecasts: pd.DataFrame,
 
 
 def _interp_cost(reactive: pd.DataFrame, under: float) -> float | None:
-    """Replica-minutes of the reactive curve at ``under`` under-provisioned minutes (linear in log(1 + under))."""
-    r = reactive.sort_values("under_provisioned_minutes")
+    """Replica-minutes of the reactive Pareto frontier at ``under`` under-provisioned minutes.
+
+    The frontier keeps, for each under-provisioned count, the cheapest reactive point, and only points cheaper
+    than every point with fewer under-provisioned minutes; between them cost is linear in log(1 + under).
+    None outside the frontier's range (no extrapolation)."""
+    r = reactive.groupby("under_provisioned_minutes", as_index=False)["replica_minutes"].min()
+    r = r.sort_values("under_provisioned_minutes")
+    r = r[r["replica_minutes"] < r["replica_minutes"].cummin().shift(1, fill_value=np.inf)]
     x = np.log1p(r["under_provisioned_minutes"].to_numpy(float))
     y = r["replica_minutes"].to_numpy(float)
     xu = float(np.log1p(under))
     if xu < x.min() or xu > x.max():
         return None
-    xs, idx = np.unique(x, return_index=True)
-    return float(np.interp(xu, xs, y[idx]))
+    return float(np.interp(xu, x, y))
 
 
 def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -231,7 +236,17 @@ def main() -> None:
     ap.add_argument("--traces", default="nasa,azure,alibaba", help="comma-separated: nasa, azure, alibaba")
     ap.add_argument("--days", type=float, default=14.0, help="replayed days per trace (Alibaba: at most 4)")
     ap.add_argument("--quick", action="store_true", help="NASA only, 2 days, small sweep")
+    ap.add_argument("--rescore", action="store_true",
+                    help="recompute the acceptance figures and tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
+    if args.rescore:
+        results = json.loads((RESULTS / "autoscaling.json").read_text())
+        for tr in results["traces"].values():
+            tr["acceptance"] = acceptance(tr["rows"])
+        md = render(results)
+        write_results("autoscaling", results, md)
+        print(md)
+        return
     names = ["nasa"] if args.quick else args.traces.split(",")
     results: dict[str, Any] = {**run_meta(), "traces": {}}
     schedule = ForecastSchedule(freq="5min", agg="max", refit_every="1D", refresh_every=REFRESH, horizon=6)
