@@ -45,13 +45,17 @@ from forecaster.rightsizing.recommend import recommend_histories  # noqa: E402
 from forecaster.rightsizing.report import count_changes, score_window  # noqa: E402
 
 DAY = pd.Timedelta("1D")
-VARIANTS: dict[str, tuple[str, str]] = {
-    "forecaster": ("predicted-hi-80", "predicted-hi-95"),
-    "forecaster (hi-50 / hi-80)": ("predicted-hi-50", "predicted-hi-80"),
-    "forecaster (median / hi-50)": ("predicted", "predicted-hi-50"),
+VARIANTS: dict[str, dict[str, Any]] = {
+    "forecaster": {},
+    "forecaster (hi-50 / hi-80)": {"cpu_column": "predicted-hi-50", "memory_column": "predicted-hi-80"},
+    "forecaster (median / hi-50)": {"cpu_column": "predicted", "memory_column": "predicted-hi-50"},
+    "forecaster (p95 median +15% / hi-80)": {"cpu_statistic": "p95", "cpu_column": "predicted", "margin": 0.15,
+                                             "memory_column": "predicted-hi-80"},
+    "forecaster (p90 median +15% / hi-80)": {"cpu_statistic": "p90", "cpu_column": "predicted", "margin": 0.15,
+                                             "memory_column": "predicted-hi-80"},
 }
-"""Forecaster policy variants: (CPU column, memory column) of the prediction. The first is the default policy;
-the others show the trade-off curve from the same forecasts."""
+"""Forecaster policy variants (``forecaster_policy`` options). The first is the default policy; the others show
+the trade-off curve from the same forecasts."""
 
 import traces  # noqa: E402
 
@@ -122,8 +126,8 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
                 predictor.update(past, t)
             pred = predictor.predict(past, t)
             sources.append(pred.assign(cutoff=t))
-            for name, (cpu_col, mem_col) in VARIANTS.items():
-                recs = recommend_histories(hs, forecaster_policy(pred, cpu_column=cpu_col, memory_column=mem_col))
+            for name, options in VARIANTS.items():
+                recs = recommend_histories(hs, forecaster_policy(pred, **options))
                 scores[name].append(score_window(nxt, recs).assign(cutoff=t))
                 decisions[name].append(recs.assign(cutoff=t))
             timing["forecaster"] += time.perf_counter() - t0

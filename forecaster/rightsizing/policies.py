@@ -241,6 +241,8 @@ def forecaster_policy(
     cpu_column: str = hi(PREDICTED, 80),
     memory_column: str = hi(PREDICTED, 95),
     margin: float = 0.0,
+    cpu_statistic: str = "p99",
+    memory_statistic: str = "peak",
     containers_per_pod: int = 1,
     min_allowed: Mapping[str, float] | None = None,
     max_allowed: Mapping[str, float] | None = None,
@@ -257,7 +259,8 @@ def forecaster_policy(
     Why these columns: a request at the next day's 99th percentile is exceeded ~1 % of that day, and the
     80 % band's upper end leaves ~10 % of days above it, so throttled time stays well under 1 %; memory is
     not compressible, so its request covers the 95 % band of the whole day's peak. Short history is widened
-    inside the prediction (``UsagePredictor`` histogram source).
+    inside the prediction (``UsagePredictor`` histogram source). ``cpu_statistic``/``memory_statistic`` pick
+    another predicted statistic (``predict.STATISTICS``: CPU ``p99``, ``p95``, ``p90``, ``mean``).
     """
     if prediction is None:
         raise UsageError("policy 'forecaster' needs prediction= (a predict.UsagePredictor table); "
@@ -267,8 +270,10 @@ def forecaster_policy(
     minimum = {CPU: VPA_POD_MIN_CPU / containers_per_pod, MEMORY: VPA_POD_MIN_MEMORY / containers_per_pod}
     upper = hi(PREDICTED, 95) if hi(PREDICTED, 95) in prediction.columns else PREDICTED
 
+    stats = {CPU: cpu_statistic, MEMORY: memory_statistic}
+
     def chain(resource: str, column: str, bump: bool) -> Estimator:
-        est: Estimator = Margin(PredictedStatistic(prediction, column), margin)
+        est: Estimator = Margin(PredictedStatistic(prediction, column, stats[resource]), margin)
         if bump and resource == MEMORY:
             est = OOMBump(est)
         return MinResources(est, minimum[resource])
@@ -283,7 +288,8 @@ def forecaster_policy(
         max_allowed=dict(max_allowed or {}),
         cpu_step=VPA_CPU_STEP,
         description="predicted actual use: engine quantile forecast of next-day CPU p99 and memory peak",
-        settings={"cpu_column": cpu_column, "memory_column": memory_column, "margin": margin},
+        settings={"cpu_column": cpu_column, "memory_column": memory_column, "margin": margin,
+                  "cpu_statistic": cpu_statistic, "memory_statistic": memory_statistic},
     )
 
 

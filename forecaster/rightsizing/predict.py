@@ -8,6 +8,7 @@ window (the Borg/Autopilot framing: predict the peak that the limit has to cover
 | --- | --- | --- |
 | cpu | ``p99``  | 99th percentile of the window's samples: a request above it is exceeded ~1 % of the time |
 | memory | ``peak`` | the window's maximum: memory is not compressible, any sample above the request is an OOM risk |
+| cpu | ``p95``, ``p90`` | steadier percentiles, for policies that add a margin instead |
 | both | ``mean`` | the average use, for "predicted actual" and slack in the reports |
 
 **Forecast source.** Each statistic of each container is a daily series (``unique_id = container|resource|
@@ -21,7 +22,7 @@ bands: ``predicted``, ``predicted-lo-L``, ``predicted-hi-L``.
 **Histogram source.** A container with less than ``min_history`` of samples (a new workload), or one the
 engine could not forecast, gets the estimate from its own samples, decayed with ``half_life``
 (weight of a sample at ``t`` = 2^((t - now) / half_life), as the VPA's histograms do):
-``p99`` = weighted 99th percentile, ``peak`` = the maximum over the last 8 windows (the VPA's 8 daily
+``pNN`` = weighted NN-th percentile, ``peak`` = the maximum over the last 8 windows (the VPA's 8 daily
 memory peaks), ``mean`` = weighted mean. Its bands are widened for short history with the VPA's
 confidence formula: ``hi-L = value * (1 + c_L / d)`` and ``lo-L = value / (1 + c_L / d)``, ``d`` = days of
 history but at least 1 (a target must not explode for a minute-old workload), ``c_50 = 0.25``,
@@ -47,7 +48,7 @@ from forecaster.rightsizing.estimators import Estimate, fmt_amount
 from forecaster.rightsizing.history import ContainerHistory
 
 CPU, MEMORY = "cpu", "memory"
-STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "mean"), MEMORY: ("peak", "mean")}
+STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "p95", "p90", "mean"), MEMORY: ("peak", "mean")}
 """Window statistics predicted per resource (the first one sets the request)."""
 RESOURCE, STATISTIC, SOURCE, REASON = "resource", "statistic", "source", "reason"
 PREDICTED = "predicted"
@@ -75,8 +76,8 @@ def prediction_columns(levels: Sequence[int]) -> list[str]:
 
 
 def _stat(values: np.ndarray, statistic: str) -> float:
-    if statistic == "p99":
-        return float(np.quantile(values, 0.99))
+    if statistic.startswith("p") and statistic[1:].isdigit():
+        return float(np.quantile(values, int(statistic[1:]) / 100))
     if statistic == "peak":
         return float(values.max())
     return float(values.mean())
@@ -125,7 +126,8 @@ def histogram_estimate(ds: np.ndarray, values: np.ndarray, now: pd.Timestamp, st
         return float(np.sum(w * values) / np.sum(w))
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(w[order])
-    idx = int(np.searchsorted(cum, 0.99 * cum[-1], side="left"))
+    q = int(statistic[1:]) / 100 if statistic[1:].isdigit() else 0.99
+    idx = int(np.searchsorted(cum, q * cum[-1], side="left"))
     return float(values[order][min(idx, len(values) - 1)])
 
 
