@@ -18,6 +18,12 @@ from typing import Any, Protocol  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Property tests draw the same examples on every run (a red CI must be reproducible, never a coin toss);
+``HYPOTHESIS_PROFILE=default`` explores fresh random examples locally."""
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")  # a Monday
 """Start of every synthetic series unless a test says otherwise."""
