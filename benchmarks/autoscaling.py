@@ -241,8 +241,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.rescore:
         results = json.loads((RESULTS / "autoscaling.json").read_text())
-        for tr in results["traces"].values():
+        for name, tr in results["traces"].items():
             tr["acceptance"] = acceptance(tr["rows"])
+            fig = pareto_chart(pd.DataFrame(tr["rows"]), title=f"{name}: replica-minutes vs under-provisioned minutes")
+            fig.savefig(RESULTS / f"autoscaling_{name}.png", dpi=110)
         md = render(results)
         write_results("autoscaling", results, md)
         print(md)

@@ -210,12 +210,24 @@ def _outcome_rows(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame)
     return pd.DataFrame([p.as_dict() if isinstance(p, Outcomes) else dict(p) for p in points])
 
 
+def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
+    """The non-dominated rows (no other row is cheaper and at most as risky), sorted by cost.
+
+    Worked example: (cost, risk) = (1, 9), (2, 5), (3, 7), (4, 1) -> (1, 9), (2, 5), (4, 1): (3, 7) costs more
+    than (2, 5) for more risk."""
+    ordered = points.sort_values(["replica_minutes", "under_provisioned_minutes"])
+    risk = ordered["under_provisioned_minutes"].to_numpy(float)
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], risk[:-1]]))
+    return ordered[risk < best_before]
+
+
 def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, *, title: str = "") -> Figure:
     """Replica-minutes against under-provisioned minutes, one line per ``policy`` (points sorted by cost).
 
     ``points``: ``Outcomes``, dicts or a frame with ``policy``, ``replica_minutes``,
-    ``under_provisioned_minutes`` and optionally ``label`` (the knob value, annotated). Oracle points are
-    stars without a line.
+    ``under_provisioned_minutes`` and optionally ``label`` (the knob value, annotated). Each policy's line
+    joins its Pareto front (``pareto_front``); dominated sweep points are faint and unlabelled. Oracle points
+    are stars without a line.
 
     What a planner reads: lower-left is better. At a vertical line through a reactive point, the predictive
     curve below it is the risk removed at equal cost; at a horizontal line, the predictive point to its left
@@ -228,13 +240,18 @@ def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, 
     fig = _new_figure((8.0, 5.5))
     ax = fig.add_subplot()
     for policy, group in frame.groupby("policy", sort=False):
-        group = group.sort_values("replica_minutes")
+        group = group.sort_values(["replica_minutes", "under_provisioned_minutes"])
         style = dict(_POLICY_STYLE.get(str(policy), {"marker": "^"}))
-        line = "none" if str(policy) == "oracle" else "-"
-        cost, risk = group["replica_minutes"], group["under_provisioned_minutes"]
-        ax.plot(cost, risk, linestyle=line, label=str(policy), **style)
-        if "label" in group.columns:
-            for c, r, text in zip(cost, risk, group["label"], strict=True):
+        oracle = str(policy) == "oracle"
+        front = group if oracle else pareto_front(group)
+        if len(front) < len(group):  # dominated sweep points: faint markers, no line, no label
+            rest = group.drop(front.index)
+            ax.plot(rest["replica_minutes"], rest["under_provisioned_minutes"], linestyle="none", alpha=0.25,
+                    color=style.get("color"), marker=style.get("marker", "^"))
+        cost, risk = front["replica_minutes"], front["under_provisioned_minutes"]
+        ax.plot(cost, risk, linestyle="none" if oracle else "-", label=str(policy), **style)
+        if "label" in front.columns:
+            for c, r, text in zip(cost, risk, front["label"], strict=True):
                 ax.annotate(str(text), (c, r), fontsize="x-small", textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("replica-minutes (cost)")
     ax.set_ylabel("under-provisioned minutes (risk)")

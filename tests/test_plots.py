@@ -225,3 +225,13 @@ def test_no_pyplot_figures_are_left_behind(rightsized: tuple[pd.DataFrame, Right
     rightsizing_chart(usage, rs.recommendations, "vm001")
     requested_vs_actual_chart(rs.containers)
     assert plt.get_fignums() == before
+
+
+def test_pareto_front_keeps_only_non_dominated_points() -> None:
+    """Worked example of ``pareto_front``: (3, 7) is dominated by (2, 5); ties in cost keep the less risky."""
+    from forecaster.plots import pareto_front
+
+    pts = pd.DataFrame({"replica_minutes": [3, 1, 4, 2, 2], "under_provisioned_minutes": [7, 9, 1, 5, 6]})
+    front = pareto_front(pts)
+    assert list(zip(front["replica_minutes"], front["under_provisioned_minutes"], strict=True)) == [
+        (1, 9), (2, 5), (4, 1)]
