@@ -45,9 +45,9 @@ from forecaster.core import Forecaster
 from forecaster.errors import ForecasterError, InputError, NotFittedError
 from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
 from forecaster.rightsizing.estimators import Estimate, fmt_amount
+from forecaster.rightsizing.frames import CPU, MEMORY
 from forecaster.rightsizing.history import ContainerHistory
 
-CPU, MEMORY = "cpu", "memory"
 STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "p95", "p90", "mean"), MEMORY: ("peak", "mean")}
 """Window statistics predicted per resource (the first one sets the request)."""
 RESOURCE, STATISTIC, SOURCE, REASON = "resource", "statistic", "source", "reason"

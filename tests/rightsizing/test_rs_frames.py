@@ -118,7 +118,10 @@ def test_iso_strings_with_offsets_are_read() -> None:
 )
 def test_plausible_frames_pass(changes: dict[str, float]) -> None:
     frame = usage_frame(cpu_limit=2.0).assign(**changes)
-    validate_usage(frame)
+    out = validate_usage(frame)
+    assert len(out) == len(frame)
+    for column, value in changes.items():  # accepted as given, not "corrected"
+        np.testing.assert_array_equal(out[column].to_numpy(float), np.full(len(frame), value))
 
 
 def test_usage_frame_must_be_a_frame_with_rows() -> None:
