@@ -9,7 +9,9 @@
     ├── NotFittedError        predict/explain/save before fit
     ├── ArtefactError         a saved forecaster cannot be loaded (wrong format or incompatible version)
     ├── TemporaryError        an outage worth retrying (``delay_s`` says when); keep the last good forecast
-    └── PermanentError        a fault that retrying will not fix: stop acting, fall back, alert
+    ├── PermanentError        a fault that retrying will not fix: stop acting, fall back, alert
+    │   └── NotFoundError     the object does not exist (HTTP 404)
+    └── ConflictError         someone else changed the object first (HTTP 409): re-read and retry
 
 Called by every layer; imports nothing but the standard library.
 """
@@ -55,3 +57,11 @@ class TemporaryError(ForecasterError):
 
 class PermanentError(ForecasterError):
     """A fault retrying will not fix. Stop acting on this input and fall back to the safe behaviour."""
+
+
+class NotFoundError(PermanentError):
+    """The object asked for does not exist (HTTP 404)."""
+
+
+class ConflictError(ForecasterError):
+    """The object changed since it was read (HTTP 409 / stale ``resourceVersion``): re-read, recompute, retry."""

@@ -1,0 +1,119 @@
+"""Names, types and labels of every Prometheus metric the service exports: the one list both sides read.
+
+``forecaster.api`` builds its ``prometheus_client`` collectors from ``EXPORTED`` (never ad-hoc strings) and the
+dashboard tests check that every Grafana query uses only these names, the standard kube-state-metrics and cAdvisor
+names below, or PromQL functions. Histograms also expose ``_bucket``, ``_sum`` and ``_count`` series and counters
+``_total``; ``series_names`` lists them.
+
+Pure: standard library only (no ``prometheus_client`` here, so pure code and tests may import it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One exported metric: Prometheus name (counters without ``_total``), kind, label names and help text."""
+
+    name: str
+    kind: str  # "gauge" | "counter" | "histogram"
+    labels: tuple[str, ...]
+    help: str
+
+
+EXPORTED: tuple[MetricSpec, ...] = (
+    # -- forecasts (latest stored forecast per workload) --------------------------------------------------------
+    MetricSpec("forecaster_forecast", "gauge", ("workload", "band"),
+               "Latest forecast for the current time step; band is ensemble, lo-80, hi-80, lo-95, hi-95 or a member"),
+    MetricSpec("forecaster_forecast_peak", "gauge", ("workload", "band"),
+               "Largest forecast value over the stored horizon, per band"),
+    MetricSpec("forecaster_forecast_issued_timestamp_seconds", "gauge", ("workload",),
+               "Issue time of the latest stored forecast (Unix seconds)"),
+    MetricSpec("forecaster_demand_actual", "gauge", ("workload",),
+               "Latest observed demand of the workload, in the forecast's units"),
+    # -- accuracy ------------------------------------------------------------------------------------------------
+    MetricSpec("forecaster_accuracy_mae", "gauge", ("workload",),
+               "Realised mean absolute error of stored forecasts over the last evaluation window"),
+    MetricSpec("forecaster_accuracy_backtest_mae", "gauge", ("workload",),
+               "Mean absolute error of the ensemble in its rolling-origin backtest"),
+    MetricSpec("forecaster_accuracy_coverage", "gauge", ("workload", "level"),
+               "Fraction of realised values inside the stored band of this level (0..1)"),
+    MetricSpec("forecaster_drift", "gauge", ("workload",),
+               "1 when recent error exceeds the drift multiple of the backtest error (fallback active), else 0"),
+    # -- scaling decisions ---------------------------------------------------------------------------------------
+    MetricSpec("forecaster_replicas_forecast", "gauge", ("workload",),
+               "Replicas the forecast asks for over the lead window"),
+    MetricSpec("forecaster_replicas_reactive", "gauge", ("workload",),
+               "Replicas the reactive HPA rule wants now"),
+    MetricSpec("forecaster_replicas_floor", "gauge", ("workload", "mode"),
+               "HPA minReplicas recommended (Recommend) or written (Auto) by the policy"),
+    MetricSpec("forecaster_decisions", "counter", ("workload", "kind", "mode", "outcome"),
+               "Decisions recorded; kind replicas|resources, outcome changed|unchanged|dry_run|failed"),
+    MetricSpec("forecaster_fallbacks", "counter", ("workload", "reason"),
+               "Decisions that fell back to reactive behaviour; reason stale|uncovered|breaker_open|drift|error"),
+    # -- resources (right-sizing) --------------------------------------------------------------------------------
+    MetricSpec("forecaster_recommendation_cpu_cores", "gauge", ("namespace", "pod", "container", "bound"),
+               "Recommended CPU request (cores); bound is target, lower, upper or uncapped"),
+    MetricSpec("forecaster_recommendation_memory_bytes", "gauge", ("namespace", "pod", "container", "bound"),
+               "Recommended memory request (bytes); bound is target, lower, upper or uncapped"),
+    MetricSpec("forecaster_predicted_cpu_cores", "gauge", ("namespace", "pod", "container"),
+               "Predicted actual CPU use over the next window (p99 of the daily forecast, cores)"),
+    MetricSpec("forecaster_predicted_memory_bytes", "gauge", ("namespace", "pod", "container"),
+               "Predicted actual memory peak over the next window (bytes)"),
+    # -- jobs and controller -------------------------------------------------------------------------------------
+    MetricSpec("forecaster_job_duration_seconds", "histogram", ("job",),
+               "Duration of scheduled jobs (refresh, refit, accuracy, controller)"),
+    MetricSpec("forecaster_job_runs", "counter", ("job", "outcome"),
+               "Scheduled job runs by outcome success|failure"),
+    MetricSpec("forecaster_job_last_success_timestamp_seconds", "gauge", ("job",),
+               "Unix time of the job's last successful run"),
+    MetricSpec("forecaster_controller_leader", "gauge", ("identity",),
+               "1 while this replica holds the controller Lease, else 0"),
+    MetricSpec("forecaster_controller_step_duration_seconds", "histogram", ("step",),
+               "Duration of each named step of a controller cycle"),
+    MetricSpec("forecaster_controller_policy_errors", "counter", ("policy", "step"),
+               "Policies whose cycle failed at a step (the others carry on)"),
+)
+"""Every metric ``/metrics`` exports."""
+
+KUBE_STATE_METRICS: tuple[str, ...] = (
+    "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits",
+    "kube_pod_container_status_last_terminated_reason",
+    "kube_pod_container_status_restarts_total",
+    "kube_horizontalpodautoscaler_spec_min_replicas",
+    "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_horizontalpodautoscaler_status_current_replicas",
+    "kube_horizontalpodautoscaler_status_desired_replicas",
+    "kube_deployment_status_replicas",
+    "kube_deployment_status_replicas_ready",
+    "kube_deployment_spec_replicas",
+    "kube_node_status_allocatable",
+)
+"""Standard kube-state-metrics names the adapters and dashboards may use."""
+
+CADVISOR: tuple[str, ...] = (
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "container_cpu_cfs_throttled_periods_total",
+    "container_cpu_cfs_periods_total",
+)
+"""Standard cAdvisor (kubelet) names the adapters and dashboards may use."""
+
+
+def series_names(spec: MetricSpec) -> tuple[str, ...]:
+    """Names of the time series ``spec`` produces: ``x_total`` (and ``x_created``) for counters, ``x_bucket``,
+    ``x_sum``, ``x_count`` for histograms, ``x`` for gauges."""
+    if spec.kind == "counter":
+        return (f"{spec.name}_total", f"{spec.name}_created")
+    if spec.kind == "histogram":
+        return (f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count", f"{spec.name}_created")
+    return (spec.name,)
+
+
+def allowed_series() -> frozenset[str]:
+    """Every metric name a dashboard query may reference."""
+    names = {n for spec in EXPORTED for n in series_names(spec)}
+    return frozenset(names | set(KUBE_STATE_METRICS) | set(CADVISOR))
