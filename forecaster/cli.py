@@ -474,4 +474,5 @@ def main() -> None:
     app()
 
 
-from forecaster import cli_ops  # noqa: E402, F401  registers ``rightsize`` and ``simulate`` on ``app``
+# Registers controller (cli_controller), rightsize and simulate (cli_ops), serve (cli_service) on ``app``.
+from forecaster import cli_controller, cli_ops, cli_service  # noqa: E402, F401
