@@ -1,0 +1,547 @@
+"""A real HTTP server on 127.0.0.1 that answers like the kube-apiserver for the resources forecaster uses, so the
+official ``kubernetes`` client is exercised over its real wire protocol. Used by ``tests/kube`` (fixtures in
+``tests/kube/conftest.py``) and by any test that wants a cluster; not pure (threads, sockets, state).
+
+    with KubeApiServer() as server:               # free port; CRDs from k8s/ and the vendored VPA CRD
+        server.put_object(hpa)                    # seed (status kept, metadata filled in, validated)
+        cluster = KubeCluster(server.api_client())
+        server.inject("PATCH", r"/horizontalpodautoscalers/web$", status=500)   # next matching request fails
+        server.writes()                           # what was sent: method, path, content type, parsed body
+
+Paths (``{ns}`` a namespace; lists also across namespaces without ``namespaces/{ns}``):
+``/apis/forecaster.io/v1alpha1/[namespaces/{ns}/]predictivescalingpolicies[/{name}[/status]]``,
+``/apis/autoscaling/v2/[namespaces/{ns}/]horizontalpodautoscalers[/{name}[/status]]``,
+``/apis/autoscaling.k8s.io/v1/[namespaces/{ns}/]verticalpodautoscalers[/{name}[/status]]``,
+``/apis/events.k8s.io/v1/[namespaces/{ns}/]events[/{name}]``,
+``/apis/coordination.k8s.io/v1/[namespaces/{ns}/]leases[/{name}]`` (any other CRD found is served the same way).
+
+Verbs: GET (object; list with ``labelSelector``, ``limit``, ``continue``), POST (201; 409 AlreadyExists), PUT
+(replace; stale ``resourceVersion`` -> 409), PATCH with
+
+- ``application/merge-patch+json`` (RFC 7386);
+- ``application/json-patch+json`` (RFC 6902: add, remove, replace, move, copy, test; a malformed document -> 400,
+  an operation that does not apply or a failed test -> 422);
+- ``application/strategic-merge-patch+json`` for built-ins only (custom resources answer 415, as the real API
+  does): maps merge, ``null`` deletes, a list merges only where the schema says ``x-kubernetes-patch-strategy:
+  merge`` (by ``x-kubernetes-patch-merge-key`` for lists of objects, as a set union for lists of scalars, e.g.
+  ``metadata.finalizers``, ``status.conditions`` by ``type``) and is replaced otherwise; directives ``$patch:
+  replace|delete|merge``, ``$retainKeys``, ``$deleteFromPrimitiveList/<field>``; ``$setElementOrder`` is accepted
+  and ignored (merged lists keep stored order, new elements appended);
+- anything else (apply-patch included) -> 415.
+
+Write semantics, validation and Status bodies are ``support.kube_store``'s. Faults for tests: ``inject`` makes the
+next ``times`` requests matching (method, path regex) answer an error status, wait ``delay_s`` first (a client
+timeout), or drop the connection without an answer. ``requests`` logs every request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from support.kube_store import (
+    K8S_VERSION,
+    ApiError,
+    ObjectStore,
+    ResourceType,
+    bad_request,
+    builtin_types,
+    custom_types,
+    discover_crds,
+)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+_ROUTE = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)"
+                    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?/?$")
+_FAULT_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+                  410: "Expired", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+                  503: "ServiceUnavailable", 504: "Timeout"}
+
+
+# -- patches ----------------------------------------------------------------------------------------------------
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` removes a key, anything else (lists too) replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _unprocessable(message: str) -> ApiError:
+    return ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {message}")
+
+
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise bad_request(f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def _index(container: list[Any], token: str, *, adding: bool) -> int:
+    if adding and token == "-":
+        return len(container)
+    if not re.fullmatch(r"0|[1-9][0-9]*", token) or int(token) > len(container) - (0 if adding else 1):
+        raise _unprocessable(f"index {token!r} is out of range for an array of {len(container)}")
+    return int(token)
+
+
+def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[_index(node, token, adding=False)]
+        else:
+            raise _unprocessable(f"path {path!r} does not exist (missing {token!r})")
+    return node
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: ``true`` is not ``1``, ``1`` is ``1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _get(doc: Any, path: str) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        return doc
+    parent, last = _parent(doc, tokens, path), tokens[-1]
+    if isinstance(parent, dict) and last in parent:
+        return parent[last]
+    if isinstance(parent, list):
+        return parent[_index(parent, last, adding=False)]
+    raise _unprocessable(f"path {path!r} does not exist")
+
+
+def _remove(doc: Any, path: str) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        raise _unprocessable("cannot remove the whole document")
+    parent, last = _parent(doc, tokens, path), tokens[-1]
+    if isinstance(parent, dict) and last in parent:
+        return parent.pop(last)
+    if isinstance(parent, list):
+        return parent.pop(_index(parent, last, adding=False))
+    raise _unprocessable(f"remove: path {path!r} does not exist")
+
+
+def _add(doc: Any, path: str, value: Any, *, replace: bool = False) -> Any:
+    tokens = _pointer(path)
+    if not tokens:
+        return value
+    parent, last = _parent(doc, tokens, path), tokens[-1]
+    if isinstance(parent, dict):
+        if replace and last not in parent:
+            raise _unprocessable(f"replace: path {path!r} does not exist")
+        parent[last] = value
+    elif isinstance(parent, list):
+        if replace:
+            parent[_index(parent, last, adding=False)] = value
+        else:
+            parent.insert(_index(parent, last, adding=True), value)
+    else:
+        raise _unprocessable(f"path {path!r}: the parent is not an object or an array")
+    return doc
+
+
+def json_patch(doc: Any, operations: Any) -> Any:
+    """RFC 6902 on a copy of ``doc``; ``ApiError`` 400 for a malformed document, 422 when an operation fails."""
+    if not isinstance(operations, list):
+        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    doc = copy.deepcopy(doc)
+    for op in operations:
+        if not isinstance(op, dict) or "path" not in op or op.get("op") not in (
+                "add", "remove", "replace", "move", "copy", "test"):
+            raise bad_request(f"invalid JSON patch operation {op!r}")
+        name, path = op["op"], op["path"]
+        if name in ("add", "replace", "test") and "value" not in op:
+            raise bad_request(f"{name} operation at {path!r} has no value")
+        if name in ("move", "copy") and "from" not in op:
+            raise bad_request(f"{name} operation at {path!r} has no from")
+        if name == "add":
+            doc = _add(doc, path, copy.deepcopy(op["value"]))
+        elif name == "replace":
+            doc = _add(doc, path, copy.deepcopy(op["value"]), replace=True)
+        elif name == "remove":
+            _remove(doc, path)
+        elif name == "move":
+            if path.startswith(op["from"] + "/"):
+                raise _unprocessable(f"move: {path!r} is inside {op['from']!r}")
+            doc = _add(doc, path, _remove(doc, op["from"]))
+        elif name == "copy":
+            doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"])))
+        elif not _json_equal(_get(doc, path), op["value"]):
+            raise _unprocessable(f"testing value {path} failed")
+    return doc
+
+
+@cache
+def _definitions() -> dict[str, Any]:
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{K8S_VERSION}.0-local"
+    defs: dict[str, Any] = json.loads((folder / "_definitions.json").read_text(encoding="utf-8"))["$defs"]
+    return defs
+
+
+@cache
+def _kind_schema(api_version: str, kind: str) -> dict[str, Any]:
+    """The schema of a built-in kind, whose ``x-kubernetes-patch-*`` annotations drive strategic merge."""
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{K8S_VERSION}.0-local"
+    schema: dict[str, Any] = json.loads((folder / f"{kind.lower()}-{group_version}.json").read_text("utf-8"))
+    return schema
+
+
+def _resolve(schema: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    while schema and "$ref" in schema:
+        schema = _definitions().get(str(schema["$ref"]).rpartition("/")[2])
+    return schema or {}
+
+
+def _child(schema: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    node = _resolve(schema)
+    sub = node.get("properties", {}).get(key)
+    if sub is None and isinstance(node.get("additionalProperties"), Mapping):
+        sub = node["additionalProperties"]
+    return sub or {}
+
+
+def _strip(value: Any) -> Any:
+    """A patch value stored as is: its directives removed."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def strategic_merge(original: dict[str, Any], patch: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Kubernetes strategic merge patch of ``original`` by ``patch``, driven by the kind's ``schema`` (see the module
+    docstring for what is supported)."""
+    directive = patch.get("$patch")
+    if directive == "replace":
+        return dict(_strip(patch))
+    if directive not in (None, "merge", "delete"):
+        raise bad_request(f"unknown patch directive {directive!r}")
+    result = copy.deepcopy(original)
+    for key, value in patch.items():
+        if key.startswith("$deleteFromPrimitiveList/"):
+            target = key.partition("/")[2]
+            result[target] = [x for x in result.get(target) or [] if x not in (value or [])]
+            continue
+        if key.startswith("$"):
+            continue
+        sub = _resolve(_child(schema, key))
+        if value is None or (isinstance(value, dict) and value.get("$patch") == "delete"):
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = strategic_merge(result[key], value, sub)
+        elif isinstance(value, list) and isinstance(result.get(key), list) and "merge" in str(
+                sub.get("x-kubernetes-patch-strategy", "")).split(","):
+            result[key] = _merge_list(result[key], value, sub)
+        else:
+            result[key] = _strip(value)
+    retained = patch.get("$retainKeys")
+    if isinstance(retained, list):
+        result = {k: v for k, v in result.items() if k in retained}
+    return result
+
+
+def _merge_list(original: list[Any], patch: list[Any], schema: Mapping[str, Any]) -> list[Any]:
+    merge_key = schema.get("x-kubernetes-patch-merge-key")
+    if any(isinstance(e, dict) and e.get("$patch") == "replace" for e in patch):
+        return [_strip(e) for e in patch if not (isinstance(e, dict) and e.get("$patch") == "replace")]
+    if merge_key is None:
+        return [*copy.deepcopy(original), *(x for x in patch if x not in original)]
+    item_schema = _resolve(schema.get("items"))
+    result = copy.deepcopy(original)
+    for element in patch:
+        if not isinstance(element, dict) or merge_key not in element:
+            raise bad_request(f"map: {element!r} does not contain declared merge key: {merge_key}")
+        at = next((i for i, e in enumerate(result) if isinstance(e, dict) and e.get(merge_key) == element[merge_key]),
+                  None)
+        if element.get("$patch") == "delete":
+            if at is not None:
+                result.pop(at)
+        elif at is not None:
+            result[at] = strategic_merge(result[at], element, item_schema)
+        else:
+            result.append(_strip(element))
+    return result
+
+
+# -- the server -------------------------------------------------------------------------------------------------
+@dataclass
+class LoggedRequest:
+    """One request as the server received it; ``status`` is the answer's code (0: dropped, None: not yet sent)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any
+    status: int | None = None
+    fault: bool = False
+
+
+@dataclass
+class Fault:
+    """What ``inject`` arms: the next ``times`` requests matching ``method`` (or ``*``) and ``path`` (a regex,
+    searched) wait ``delay_s``, then drop the connection, answer ``status``, or (neither) are served normally."""
+
+    method: str
+    path: re.Pattern[str]
+    times: int = 1
+    status: int | None = None
+    delay_s: float = 0.0
+    drop: bool = False
+    retry_after_s: int | None = None
+    message: str = "injected fault"
+    used: int = 0
+
+
+@dataclass
+class KubeApiServer:
+    """The test API server; ``start``/``stop`` or use it as a context manager. ``crds`` default to
+    ``kube_store.discover_crds()`` (every CRD under ``k8s/`` plus the vendored VPA CRD)."""
+
+    crds: Sequence[Mapping[str, Any]] | None = None
+    store: ObjectStore = field(init=False)
+    _requests: list[LoggedRequest] = field(default_factory=list, init=False)
+    _faults: list[Fault] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _httpd: ThreadingHTTPServer | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        crds = discover_crds() if self.crds is None else self.crds
+        self.store = ObjectStore(builtin_types() + custom_types(crds))
+
+    # lifecycle
+    def start(self) -> KubeApiServer:
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="kube-apiserver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> KubeApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the server is not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for this server (the client's default configuration otherwise)."""
+        from kubernetes import client
+
+        return client.ApiClient(client.Configuration(host=self.url))
+
+    # objects
+    def put_object(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Seed ``obj`` (status kept; uid, creationTimestamp, resourceVersion, generation filled in; validated)."""
+        return self.store.seed(obj)
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        with self.store.lock:
+            found = self.store.objects.get((plural, namespace, name))
+            return copy.deepcopy(found)
+
+    def objects(self, plural: str) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [copy.deepcopy(o) for k, o in sorted(self.store.objects.items()) if k[0] == plural]
+
+    # faults and the log
+    def inject(self, method: str, path: str, *, status: int | None = None, delay_s: float = 0.0, drop: bool = False,
+               times: int = 1, retry_after_s: int | None = None, message: str = "injected fault") -> Fault:
+        fault = Fault(method.upper(), re.compile(path), times, status, delay_s, drop, retry_after_s, message)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.used < fault.times and fault.method in ("*", method) and fault.path.search(path):
+                    fault.used += 1
+                    return fault
+        return None
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def writes(self) -> list[LoggedRequest]:
+        """The logged POST, PUT, PATCH and DELETE requests, in order."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def _log(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    # dispatch
+    def handle(self, method: str, path: str, query: dict[str, str], content_type: str, body: Any
+               ) -> tuple[int, dict[str, Any]]:
+        """One API request -> ``(code, JSON body)``; raises ``ApiError`` for error answers."""
+        match = _ROUTE.match(path)
+        rt = match and self.store.type_for(match["group"], match["version"], match["plural"])
+        if not match or not rt:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        namespace, name, sub = match["ns"], match["name"], match["sub"] or ""
+        if (sub and (sub != "status" or not rt.status_subresource)) or (name and not namespace):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        if query.get("watch") in ("true", "1"):
+            raise ApiError(405, "MethodNotAllowed", "watch is not supported by the test server")
+        if name is None and method == "GET":
+            return 200, self.store.list(rt, namespace, label_selector=query.get("labelSelector", ""),
+                                        limit=int(query.get("limit") or 0), continue_token=query.get("continue", ""))
+        if name is None and method == "POST" and namespace:
+            return 201, self.store.create(rt, namespace, _object_body(content_type, body))
+        if name is not None and namespace and method == "GET":
+            return 200, self.store.get(rt, namespace, name)
+        if name is not None and namespace and method == "PUT":
+            replacement = _object_body(content_type, body)
+            return 200, self.store.update(rt, namespace, name, lambda _old: replacement, subresource=sub)
+        if name is not None and namespace and method == "PATCH":
+            apply = _patcher(rt, content_type, body)
+            return 200, self.store.update(rt, namespace, name, apply, subresource=sub)
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+
+def _object_body(content_type: str, body: Any) -> Any:
+    if content_type not in ("", "application/json"):
+        raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted "
+                                                    f"media types include: application/json (got {content_type!r})")
+    if isinstance(body, _Undecodable):
+        raise bad_request(f"couldn't get version/kind; json parse error: {body.error}")
+    return body
+
+
+def _patcher(rt: ResourceType, content_type: str, patch: Any) -> Any:
+    accepted = [JSON_PATCH, MERGE_PATCH] + ([] if rt.custom else [STRATEGIC_MERGE_PATCH])
+    if content_type not in accepted:
+        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                                                    "media types include: " + ", ".join(accepted))
+    if isinstance(patch, _Undecodable):
+        raise bad_request(f"error decoding patch: {patch.error}")
+    if content_type == JSON_PATCH:
+        return lambda old: json_patch(old, patch)
+    if not isinstance(patch, dict):
+        raise bad_request("the patch must be a JSON object")
+    if content_type == MERGE_PATCH:
+        return lambda old: merge_patch(old, patch)
+    return lambda old: strategic_merge(old, patch, _kind_schema(rt.api_version, rt.kind))
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    text: str
+    error: str
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    api: KubeApiServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the request log is the record."""
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError as exc:
+                body = _Undecodable(raw.decode("utf-8", "replace"), str(exc))
+        entry = LoggedRequest(self.command, url.path, query, content_type, body)
+        self.api._log(entry)
+        fault = self.api._take_fault(self.command, url.path)
+        entry.fault = fault is not None
+        if fault is not None and fault.delay_s:
+            self.api._stopping.wait(fault.delay_s)
+        if fault is not None and fault.drop:
+            entry.status = 0
+            self.close_connection = True
+            return
+        headers: dict[str, str] = {}
+        try:
+            if fault is not None and fault.status:
+                reason = _FAULT_REASONS.get(fault.status, "Unknown")
+                retry = {"retryAfterSeconds": fault.retry_after_s} if fault.retry_after_s else {}
+                headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else {}
+                raise ApiError(fault.status, reason, fault.message, {"causes": [], **retry}, headers)
+            code, payload = self.api.handle(self.command, url.path, query, content_type, body)
+        except ApiError as exc:
+            code, payload, headers = exc.code, exc.status(), exc.headers
+        entry.status = code
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
