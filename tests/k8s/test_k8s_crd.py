@@ -5,7 +5,8 @@ policies with an error naming the field."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kubernetes_validate
@@ -17,7 +18,6 @@ from support.k8s_schemas import (
     crd_schema,
     load_crd,
     load_documents,
-    schema_at,
     structural_problems,
     validate_builtin,
     validate_custom,
@@ -60,6 +60,26 @@ def policy(mutate: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, A
     if mutate is not None:
         mutate(obj)
     return obj
+
+
+def schema_at(schema: Mapping[str, Any], json_path: str) -> Mapping[str, Any] | None:
+    """The sub-schema a printer column's ``jsonPath`` (``.spec.x``, ``.status.list[0].y``,
+    ``.status.conditions[?(@.type=="Ready")].status``) points at, or ``None`` when the schema has no such field.
+    ``.metadata.*`` paths resolve to an empty schema (ObjectMeta is implicit in every CRD)."""
+    if not json_path.startswith("."):
+        return None
+    node: Mapping[str, Any] | None = schema
+    steps = re.findall(r"\.([A-Za-z0-9_]+)|(\[[^\]]*\])", json_path)
+    for name, index in steps:
+        if node is None:
+            return None
+        if name == "metadata" and node is schema:
+            return {}
+        if name:
+            node = node.get("properties", {}).get(name)
+        elif index:
+            node = node.get("items") if node.get("type") == "array" else None
+    return node
 
 
 # -- the CRD as an object ---------------------------------------------------------------------------------------

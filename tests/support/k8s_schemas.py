@@ -40,7 +40,9 @@ VPA_CRD_PATH = ROOT / "tests" / "fixtures" / "k8s" / "vpa-v1-crd.yaml"
 DEFAULT_VERSION = "1.33"
 """Kubernetes release the manifests must be valid for (kubernetes-validate bundles 1.25 and newer)."""
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+"""What ``metadata.name`` of most objects must match (RFC 1123 subdomain; at most 253 characters)."""
+_NAME = DNS_SUBDOMAIN  # former private name, still imported by support.kube_store
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
@@ -185,8 +187,7 @@ def load_crd(path: Path = POLICY_CRD_PATH, kind: str | None = None) -> dict[str,
     if len(crds) != 1:
         names = [c["spec"]["names"]["kind"] for c in crds]
         raise LookupError(f"{path} holds {len(crds)} CRDs for kind={kind!r} ({names}); name the kind")
-    crd: dict[str, Any] = crds[0]
-    return crd
+    return dict(crds[0])
 
 
 def crd_schema(crd: Mapping[str, Any], version: str | None = None) -> dict[str, Any]:
@@ -195,8 +196,7 @@ def crd_schema(crd: Mapping[str, Any], version: str | None = None) -> dict[str, 
     chosen = [v for v in versions if (v["name"] == version if version else v.get("storage"))]
     if not chosen:
         raise LookupError(f"CRD {crd['metadata']['name']} has no version {version!r}")
-    schema: dict[str, Any] = chosen[0]["schema"]["openAPIV3Schema"]
-    return schema
+    return dict(chosen[0]["schema"]["openAPIV3Schema"])
 
 
 def crd_matches(crd: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
@@ -322,7 +322,7 @@ def _metadata_errors(meta: Any) -> list[FieldError]:
     if not isinstance(name, str) or not name:
         return [FieldError("metadata.name", "Required value")]
     checked = name.rstrip("-") if field == "generateName" else name
-    if len(name) > 253 or not _NAME.match(checked):
+    if len(name) > 253 or not DNS_SUBDOMAIN.match(checked):
         return [FieldError(f"metadata.{field}",
                            f"Invalid value: {name!r}: must be a lowercase RFC 1123 subdomain")]
     return []
@@ -410,26 +410,6 @@ def structural_problems(schema: Mapping[str, Any], path: str = "") -> list[str]:
         if isinstance(schema.get(key), Mapping):
             problems += structural_problems(schema[key], f"{path}.{key}")
     return problems
-
-
-def schema_at(schema: Mapping[str, Any], json_path: str) -> Mapping[str, Any] | None:
-    """The sub-schema a printer column's ``jsonPath`` (``.spec.x``, ``.status.list[0].y``,
-    ``.status.conditions[?(@.type=="Ready")].status``) points at, or ``None`` when the schema has no such field.
-    ``.metadata.*`` paths resolve to an empty schema (ObjectMeta is implicit in every CRD)."""
-    if not json_path.startswith("."):
-        return None
-    node: Mapping[str, Any] | None = schema
-    steps = re.findall(r"\.([A-Za-z0-9_]+)|(\[[^\]]*\])", json_path)
-    for name, index in steps:
-        if node is None:
-            return None
-        if name == "metadata" and node is schema:
-            return {}
-        if name:
-            node = node.get("properties", {}).get(name)
-        elif index:
-            node = node.get("items") if node.get("type") == "array" else None
-    return node
 
 
 # -- a small CEL subset for x-kubernetes-validations ------------------------------------------------------------
