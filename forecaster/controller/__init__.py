@@ -1,0 +1,35 @@
+"""The in-cluster controller: ``PredictiveScalingPolicy`` objects in, HPA floors and VPA recommendations out.
+
+Modules by role: ``spec`` (the policy object parsed and validated), ``state`` (what the status remembers),
+``hpa``/``vpa``/``quantity`` (reading and writing the autoscalers' objects), ``forecasting`` (history windows, the
+engine, the last good forecast), ``decide`` (the floor plan over ``forecaster.scaling.ScalingPolicy``), ``write``
+(guarded, conflict-retried patches and Events), ``record`` (status, store, metrics), ``steps`` (the named steps),
+``run`` (``Controller.run_once``), ``leader`` (Lease election), ``health`` (``/healthz``, ``/readyz``,
+``/metrics``), ``report`` (what a cycle did).
+
+Not pure: this is the loop. Called by the ``forecaster controller`` command and tests.
+"""
+
+from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider, IssuedForecast, LastGood
+from forecaster.controller.leader import LeaderElector
+from forecaster.controller.report import CycleReport, PolicyReport
+from forecaster.controller.run import Controller, ControllerConfig
+from forecaster.controller.spec import ForecastSpec, PolicySpec, VpaSpec, parse_duration
+from forecaster.controller.vpa import UsageSource
+
+__all__ = [
+    "Controller",
+    "ControllerConfig",
+    "CycleReport",
+    "EngineForecastProvider",
+    "ForecastProvider",
+    "ForecastSpec",
+    "IssuedForecast",
+    "LastGood",
+    "LeaderElector",
+    "PolicyReport",
+    "PolicySpec",
+    "UsageSource",
+    "VpaSpec",
+    "parse_duration",
+]

@@ -1,0 +1,120 @@
+"""One policy's floor decision: spec + status + HPA + forecast in, a ``FloorPlan`` out. Pure and repeatable.
+
+``plan_floor`` rebuilds the ``ScalingPolicy`` from the policy's status (``state.restore_policy``) every time it is
+called, so the write step can re-read a conflicting HPA and simply call it again ("re-read, recompute, retry").
+
+The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``; nothing here reimplements it):
+
+1. bounds: the HPA's own floor (``hpa.original_floor``) and its ``maxReplicas``, narrowed by the policy's
+   ``spec.hpa`` (``PolicySpec.to_settings``);
+2. floor in force: ``state.initial_floor``; reactive floor: ``hpa.reactive_floor``;
+3. ``ScalingPolicy.decide(now, reactive, forecast, issued_at)``;
+4. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
+   to the HPA's own floor (the lowest the policy allows) and the reactive HPA, which always runs, is in charge.
+   Until then the last good forecast keeps being used, so a short Prometheus outage changes nothing.
+
+Pure. Called by ``forecaster.controller.steps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from forecaster.controller import hpa as hpa_
+from forecaster.controller.forecasting import IssuedForecast
+from forecaster.controller.spec import PolicySpec
+from forecaster.controller.state import initial_floor, restore_policy
+from forecaster.scaling import ScalingDecision, ScalingPolicy
+
+REASONS: tuple[tuple[str, str], ...] = (
+    ("stale", "ForecastStale"),
+    ("uncovered", "ForecastUncovered"),
+    ("breaker_open", "BreakerOpen"),
+    ("cooldown", "CoolDown"),
+    ("rate_limit", "RateLimited"),
+    ("max", "MaxReplicas"),
+    ("reactive_floor", "ReactiveFloor"),
+    ("min", "MinReplicas"),
+)
+"""Decision rule -> the status ``reason`` (CamelCase), first match wins; otherwise ``ForecastAhead``/``ForecastDown``
+/``ForecastSteady`` by the direction of the change."""
+
+
+@dataclass(frozen=True)
+class FloorPlan:
+    """What one cycle wants for one HPA, and why."""
+
+    decision: ScalingDecision
+    """The ``ScalingPolicy``'s decision (before the stale fallback)."""
+    policy: ScalingPolicy
+    """The policy state after this plan (what the status will record when the plan is applied)."""
+    value: int
+    """The floor to be in force after this cycle (``minReplicas`` to write in Auto)."""
+    in_force: int
+    """The HPA's ``minReplicas`` when it was read."""
+    original: int
+    """The HPA's own floor (recorded before our first patch)."""
+    reactive: int
+    reactive_source: str
+    restored: bool
+    """True when the stale-forecast fallback put the HPA's own floor back."""
+    reason: str
+    """CamelCase reason for the status (``REASONS``)."""
+    summary: str
+    """One line for ``status.lastDecision``, e.g. ``raise floor 2 -> 7``."""
+
+    @property
+    def needs_write(self) -> bool:
+        return self.value != self.in_force
+
+
+def _reason(decision: ScalingDecision, value: int) -> str:
+    for rule, reason in REASONS:
+        if rule in decision.rules:
+            return reason
+    if value > decision.previous:
+        return "ForecastAhead"
+    return "ForecastDown" if value < decision.previous else "ForecastSteady"
+
+
+def _summary(previous: int, value: int, restored: bool) -> str:
+    if restored and value != previous:
+        return f"restore floor {previous} -> {value} (stale forecast)"
+    if restored:
+        return f"hold the HPA's own floor {value} (stale forecast)"
+    if value > previous:
+        return f"raise floor {previous} -> {value}"
+    if value < previous:
+        return f"lower floor {previous} -> {value}"
+    return f"keep floor {value}"
+
+
+def plan_floor(
+    spec: PolicySpec,
+    status: Mapping[str, Any],
+    hpa: Mapping[str, Any],
+    forecast: IssuedForecast | None,
+    now: pd.Timestamp,
+) -> FloorPlan:
+    """The floor plan of one cycle (module docstring). Raises ``PermanentError`` when another policy owns the HPA
+    and ``InputError`` for an HPA without ``maxReplicas``."""
+    original = hpa_.original_floor(hpa, spec.key, status)
+    settings = spec.to_settings(original, hpa_.max_replicas(hpa))
+    in_force = hpa_.min_replicas(hpa)
+    policy = restore_policy(settings, status, initial_floor(spec.mode, status, in_force), spec.key)
+    reactive, source = hpa_.reactive_floor(hpa, spec.key, original)
+    decision = policy.decide(now, reactive, None if forecast is None else forecast.frame,
+                             None if forecast is None else forecast.issued_at)
+    value, restored = decision.value, False
+    if decision.fell_back and "stale" in decision.rules:
+        value, restored = settings.min_replicas, True
+        if value != policy.value:
+            policy.last_change_s = pd.Timestamp(now).value / 1e9
+        policy.value = value
+    reason = "ForecastStale" if restored else _reason(decision, value)
+    return FloorPlan(decision, policy, value, in_force, original, reactive, source, restored, reason,
+                     _summary(decision.previous, value, restored))

@@ -1,0 +1,150 @@
+"""The forecast a policy's floor is planned from: which history to fetch, the engine that forecasts it, and the
+last good forecast kept through outages.
+
+``ForecastProvider`` is the seam unit tests replace with something fast: ``history_window`` says which range of the
+demand query to fetch this cycle, ``forecast`` turns the fetched history into a Forecast frame (DESIGN.md
+"Contracts"). The default, ``EngineForecastProvider``, runs the real ``forecaster.Forecaster``:
+
+- refit (backtest, weights, conformal bands, members) on the whole ``forecast.history`` window when the policy has
+  no model yet, its forecast settings changed, or the model is older than ``refit_every`` (default one day);
+- otherwise refresh: fetch only the buckets since the model's last observation, ``Forecaster.update`` with them (no
+  refit) and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits.
+
+``LastGood`` keeps each policy's latest successful forecast and its issue time. When fetching or forecasting fails,
+the controller decides from it; ``ScalingPolicy`` treats it as stale once it is older than ``staleAfter``.
+
+Pure except for the models it caches; imports the engine and pandas. Called by ``forecaster.controller.run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from forecaster.controller.spec import ForecastSpec
+from forecaster.core import Forecaster
+from forecaster.errors import InputError
+from forecaster.frames import DS, ID, Y
+
+log = logging.getLogger(__name__)
+
+
+class ForecastProvider(Protocol):
+    """Forecasts one policy's demand; keyed by the policy's ``namespace/name``."""
+
+    def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(start, end)`` of the history to fetch this cycle, both on the ``spec.frequency`` grid."""
+        ...
+
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+        """A Forecast frame (``ds``, ``ensemble``, bands of ``spec.levels``) for the steps after ``history``."""
+        ...
+
+
+def grid_end(now: pd.Timestamp, spec: ForecastSpec) -> pd.Timestamp:
+    """The last grid time at or before ``now`` (the newest bucket Prometheus can evaluate)."""
+    return pd.Timestamp(now).floor(pd.Timedelta(seconds=spec.frequency_s))
+
+
+def demand_history(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The fetched query result as one Series (``unique_id=key, ds, y``). ``InputError`` when it holds no sample
+    or more than one series (the query must aggregate, e.g. ``sum(rate(...))``)."""
+    if frame is None or len(frame) == 0:
+        raise InputError("spec.demand.query: returned no samples in the history window")
+    ids = frame[ID].astype(str).unique() if ID in frame.columns else [""]
+    if len(ids) > 1:
+        raise InputError(f"spec.demand.query: returned {len(ids)} series ({', '.join(map(str, ids[:3]))}, ...); "
+                         "aggregate it to one, e.g. sum(rate(...))")
+    out = pd.DataFrame({ID: key, DS: pd.to_datetime(frame[DS], utc=True), Y: pd.to_numeric(frame[Y])})
+    return out.sort_values(DS, kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class _Model:
+    forecaster: Forecaster
+    spec: ForecastSpec
+    fitted_at: pd.Timestamp
+    last_ds: pd.Timestamp
+
+
+@dataclass
+class EngineForecastProvider:
+    """``ForecastProvider`` over the real engine (module docstring). ``options`` go to ``Forecaster`` (members,
+    n_windows, member_params, seed, ...)."""
+
+    refit_every: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("1D"))
+    options: Mapping[str, Any] = field(default_factory=dict)
+    _models: dict[str, _Model] = field(default_factory=dict)
+    _refit: dict[str, bool] = field(default_factory=dict)
+
+    def _needs_refit(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> bool:
+        model = self._models.get(key)
+        return model is None or model.spec != spec or now - model.fitted_at >= self.refit_every
+
+    def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+        end = grid_end(now, spec)
+        refit = self._needs_refit(key, spec, now)
+        self._refit[key] = refit
+        if refit:
+            step = pd.Timedelta(seconds=spec.frequency_s)
+            return (end - pd.Timedelta(seconds=spec.history_s)).floor(step), end
+        model = self._models[key]
+        return min(model.last_ds, end), end
+
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+        refit = self._refit.pop(key, True) or key not in self._models
+        try:
+            if refit:
+                fc = Forecaster(freq=spec.frequency, levels=spec.levels, horizon=spec.horizon_steps,
+                                **dict(self.options))
+                fc.fit(history)
+                self._models[key] = _Model(fc, spec, pd.Timestamp(now), pd.Timestamp(history[DS].max()))
+                log.info("%s: fitted on %d points up to %s", key, len(history), history[DS].max())
+            else:
+                model = self._models[key]
+                model.forecaster.update(history)
+                model.last_ds = max(model.last_ds, pd.Timestamp(history[DS].max()))
+            return self._models[key].forecaster.predict(spec.horizon_steps)
+        except Exception:
+            self._models.pop(key, None)
+            raise
+
+    def forget(self, key: str) -> None:
+        """Drop a policy's model (policy deleted or switched Off)."""
+        self._models.pop(key, None)
+        self._refit.pop(key, None)
+
+    def keys(self) -> list[str]:
+        return sorted(self._models)
+
+
+@dataclass(frozen=True)
+class IssuedForecast:
+    """A Forecast frame and when it was issued, for one policy and the settings that produced it."""
+
+    frame: pd.DataFrame
+    issued_at: pd.Timestamp
+    fingerprint: tuple[Any, ...]
+
+
+@dataclass
+class LastGood:
+    """Each policy's latest successful forecast (module docstring)."""
+
+    forecasts: dict[str, IssuedForecast] = field(default_factory=dict)
+
+    def put(self, key: str, forecast: IssuedForecast) -> None:
+        self.forecasts[key] = forecast
+
+    def get(self, key: str, fingerprint: tuple[Any, ...]) -> IssuedForecast | None:
+        """The last good forecast, unless the policy's forecast settings changed since (then none)."""
+        found = self.forecasts.get(key)
+        return found if found is not None and found.fingerprint == fingerprint else None
+
+    def drop_except(self, keys: set[str]) -> None:
+        for key in set(self.forecasts) - keys:
+            del self.forecasts[key]

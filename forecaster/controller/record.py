@@ -1,0 +1,188 @@
+"""Recording one policy's cycle: its ``status`` (the CRD's fields), a ``DecisionRecord`` per decision in the
+optional ``Store``, and the exported metrics.
+
+Status (merge patch of ``/status``; ``None`` removes a field):
+
+    observedGeneration, lastForecastTime (this decision), lastForecastIssuedAt, forecastPeak, recommendedFloor,
+    reactiveFloor, floorInForce (our minReplicas on the HPA; absent when none), hpaOriginalMinReplicas (while our
+    floor is in force), lastIncreaseTime / lastChangeTime (moved only by a change that was made: in Auto when the
+    patch succeeded, in Recommend by the dry run), fallbackSince, lastDecision (one line), reason (CamelCase),
+    vpaRecommendationTime, conditions Ready (False with the first failure's reason) and ForecastFresh.
+
+Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
+not recorded twice. Metrics: ``forecaster_replicas_{forecast,reactive,floor}``, ``forecaster_decisions``,
+``forecaster_fallbacks``, ``forecaster_recommendation_{cpu_cores,memory_bytes}``,
+``forecaster_controller_policy_errors``.
+
+Pure except for the store and the telemetry it is given. Called by ``forecaster.controller.steps``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from forecaster.controller import hpa as hpa_
+from forecaster.controller.cycle import PolicyWork
+from forecaster.controller.state import FORECAST_FRESH, READY, fmt_time, set_condition
+from forecaster.controller.vpa import BOUNDS
+from forecaster.ports import DecisionRecord, Store
+from forecaster.rightsizing.frames import CPU, MEMORY
+from forecaster.telemetry import Telemetry
+
+_BOUND_LABEL = {"target": "target", "lowerBound": "lower", "upperBound": "upper", "uncappedTarget": "uncapped"}
+
+
+def _time(seconds: float | None) -> str | None:
+    return None if seconds is None else fmt_time(seconds)
+
+
+def _freshness(work: PolicyWork, now: pd.Timestamp) -> tuple[bool, str, str]:
+    plan, forecast, problem = work.plan, work.forecast, work.forecast_problem
+    why = f" ({problem.reason}: {problem.message})" if problem else ""
+    if plan is not None and plan.restored:
+        age = "no forecast" if forecast is None else f"last good forecast issued {fmt_time(forecast.issued_at)}"
+        return False, "ForecastStale", (f"{age} is older than staleAfter{why}; the HPA's own floor "
+                                        f"{plan.value} is restored and the reactive HPA is in charge")
+    if forecast is None:
+        return False, problem.reason if problem else "NoForecast", f"no forecast yet{why}"
+    if forecast.issued_at < now:
+        age_s = (now - forecast.issued_at).total_seconds()
+        return False, "LastGoodForecast", (f"using the last good forecast issued {fmt_time(forecast.issued_at)} "
+                                           f"({age_s:.0f} s ago){why}")
+    if plan is not None and "uncovered" in plan.decision.rules:
+        return False, "ForecastUncovered", plan.decision.reason
+    return True, "ForecastIssued", f"forecast issued {fmt_time(forecast.issued_at)}"
+
+
+def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
+    """The status patch of one policy (module docstring)."""
+    old = work.status
+    generation = work.spec.generation if work.spec else int((work.obj.get("metadata") or {}).get("generation") or 0)
+    status: dict[str, Any] = {"observedGeneration": generation}
+    conditions = list(old.get("conditions") or [])
+    if work.spec is not None and work.mode == "Off" and not work.failures:
+        status.update({"lastDecision": "off: the HPA's own floor is in force", "reason": "Off",
+                       "floorInForce": None, "hpaOriginalMinReplicas": None, "fallbackSince": None})
+    plan = work.plan
+    if plan is not None:
+        auto = work.mode == "Auto"
+        applied = work.floor_applied if auto else True
+        policy = plan.policy
+        ours = work.hpa is not None and hpa_.managed_by(work.hpa) == work.key
+        in_force = hpa_.min_replicas(work.hpa) if work.hpa is not None else plan.in_force
+        decision = plan.decision
+        status.update({
+            "lastForecastTime": fmt_time(now),
+            "lastForecastIssuedAt": None if work.forecast is None else fmt_time(work.forecast.issued_at),
+            "forecastPeak": decision.peak_demand,
+            "recommendedFloor": plan.value,
+            "reactiveFloor": plan.reactive,
+            "floorInForce": in_force if ours else None,
+            "hpaOriginalMinReplicas": plan.original if ours else None,
+            "fallbackSince": _time(policy.fallback_since_s),
+            "lastDecision": ("" if auto else "recommend: ") + plan.summary,
+            "reason": plan.reason,
+        })
+        if applied:
+            status["lastIncreaseTime"] = _time(policy.last_increase_s)
+            status["lastChangeTime"] = _time(policy.last_change_s)
+        if work.mode == "Recommend" and ours:
+            status["lastDecision"] += (f"; floor {in_force} written in Auto mode is still in force "
+                                       "(set mode Off to restore the HPA's own floor)")
+    if work.vpa_written:
+        status["vpaRecommendationTime"] = fmt_time(now)
+    if work.spec is not None and work.mode != "Off":
+        ok, reason, message = _freshness(work, now)
+        conditions = set_condition(conditions, FORECAST_FRESH, ok, reason, message, now, generation)
+    if work.failures:
+        first = work.failures[0]
+        message = "; ".join(f"{f.step}: {f.message}" for f in work.failures)
+        conditions = set_condition(conditions, READY, False, first.reason, message, now, generation)
+        if plan is None and work.mode != "Off":
+            status.update({"reason": first.reason, "lastDecision": f"no decision: {first.message}"[:1024]})
+    else:
+        message = "policy is Off" if work.mode == "Off" else (plan.summary if plan else "reconciled")
+        conditions = set_condition(conditions, READY, True, "Reconciled", message, now, generation)
+    status["conditions"] = conditions
+    return status
+
+
+def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord]:
+    """The replicas and resources decisions of this cycle as store records."""
+    out: list[DecisionRecord] = []
+    stamp = fmt_time(now)
+    if work.plan is not None:
+        plan, d = work.plan, work.plan.decision
+        out.append(DecisionRecord(
+            id=f"{work.key}/replicas/{stamp}", workload_id=work.key, time=now, kind="replicas", mode=work.mode,
+            applied=work.mode == "Auto" and work.floor_applied, value={"min_replicas": plan.value},
+            reason=f"{plan.summary} ({plan.reason}): {d.reason}",
+            details={"previous": d.previous, "forecast_replicas": d.forecast_replicas, "peak_demand": d.peak_demand,
+                     "band_column": d.band_column, "band": dict(d.band), "reactive_floor": plan.reactive,
+                     "reactive_source": plan.reactive_source, "bounds": list(d.bounds), "rules": list(d.rules),
+                     "issued_at": None if d.issued_at is None else d.issued_at.isoformat(),
+                     "restored": plan.restored, "fell_back": d.fell_back, "in_force_before": plan.in_force},
+        ))
+    if work.recommendations:
+        containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)}
+                      for r in work.recommendations}
+        out.append(DecisionRecord(
+            id=f"{work.key}/resources/{stamp}", workload_id=work.key, time=now, kind="resources", mode=work.mode,
+            applied=work.vpa_written, value={"containers": containers},
+            reason="; ".join(f"{r.container}: {r.reason}" for r in work.recommendations)[:4000],
+        ))
+    return out
+
+
+def save(store: Store | None, records: list[DecisionRecord]) -> int:
+    """Record each decision (duplicates by id are ignored by the store); returns how many were new."""
+    if store is None:
+        return 0
+    return sum(1 for r in records if store.record_decision(r))
+
+
+def outcome(work: PolicyWork, kind: str) -> str:
+    """``changed`` | ``unchanged`` | ``dry_run`` | ``failed`` for ``forecaster_decisions``."""
+    if kind == "replicas":
+        if work.mode != "Auto":
+            return "dry_run"
+        if not work.floor_applied:
+            return "failed"
+        return "changed" if work.plan is not None and work.plan.needs_write else "unchanged"
+    if work.mode != "Auto":
+        return "dry_run"
+    if work.failed("vpa"):
+        return "failed"
+    return "changed" if work.vpa_written else "unchanged"
+
+
+def metrics(telemetry: Telemetry, work: PolicyWork) -> None:
+    """Update the decision gauges and counters of one policy."""
+    key, mode = work.key, work.mode
+    if work.plan is not None:
+        plan = work.plan
+        if plan.decision.forecast_replicas is not None:
+            telemetry.gauge("forecaster_replicas_forecast").labels(workload=key).set(plan.decision.forecast_replicas)
+        telemetry.gauge("forecaster_replicas_reactive").labels(workload=key).set(plan.reactive)
+        telemetry.gauge("forecaster_replicas_floor").labels(workload=key, mode=mode).set(plan.value)
+        telemetry.counter("forecaster_decisions").labels(workload=key, kind="replicas", mode=mode,
+                                                         outcome=outcome(work, "replicas")).inc()
+        fallback = next((r for r in ("stale", "uncovered", "breaker_open") if r in plan.decision.rules), None)
+        if fallback is not None:
+            telemetry.counter("forecaster_fallbacks").labels(workload=key, reason=fallback).inc()
+    elif work.spec is not None and mode != "Off" and work.failures:
+        telemetry.counter("forecaster_fallbacks").labels(workload=key, reason="error").inc()
+    if work.recommendations:
+        telemetry.counter("forecaster_decisions").labels(workload=key, kind="resources", mode=mode,
+                                                         outcome=outcome(work, "resources")).inc()
+        workload = work.spec.target_name if work.spec else work.name
+        for rec in work.recommendations:
+            for field, label in _BOUND_LABEL.items():
+                labels = {"namespace": work.namespace, "pod": workload, "container": rec.container, "bound": label}
+                telemetry.gauge("forecaster_recommendation_cpu_cores").labels(**labels).set(rec.bounds[field][CPU])
+                telemetry.gauge("forecaster_recommendation_memory_bytes").labels(**labels).set(
+                    rec.bounds[field][MEMORY])
+    for failure in work.failures:
+        telemetry.counter("forecaster_controller_policy_errors").labels(policy=key, step=failure.step).inc()

@@ -1,0 +1,162 @@
+"""``Controller.run_once(now)``: one cycle as a flat list of named, timed steps.
+
+    elect -> load_policies -> fetch_history -> forecast -> decide -> write -> record
+
+(``forecaster.controller.steps`` says what each does.) Each step's duration goes to
+``forecaster_controller_step_duration_seconds{step}``, the whole cycle to the ``controller`` job metrics
+(``Telemetry.timed``), and the returned ``CycleReport`` lists per policy the decision, the writes and the errors.
+One policy's failure never stops the others; a cycle-level failure (the policies cannot be listed) ends the
+cycle early, writes nothing and is reported. A replica that does not hold the Lease does nothing.
+
+Wiring: ``cluster`` (``ClusterApi``; also the ``LeaseApi`` unless ``leases`` is given), ``metrics``
+(``MetricsSource``), ``forecasts`` (``ForecastProvider``, default the real engine), ``usage`` (``UsageSource``,
+default Prometheus container metrics), optional ``store`` and ``telemetry``. ``clock`` gives "now" to the cycle and
+the Lease (tests pass a fixed clock).
+
+Not pure. Called by the ``forecaster controller`` command (APScheduler job or ``--once``) and by tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from forecaster.controller import steps
+from forecaster.controller.cycle import Cycle, WriteGuard
+from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider, LastGood
+from forecaster.controller.leader import LeaderElector, utc_now
+from forecaster.controller.report import CycleReport
+from forecaster.controller.vpa import UsageSource, prometheus_usage_source
+from forecaster.errors import ForecasterError
+from forecaster.ports import ClusterApi, LeaseApi, MetricsSource, Store
+from forecaster.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+STEPS: tuple[str, ...] = ("elect", "load_policies", "fetch_history", "forecast", "decide", "write", "record")
+
+
+def default_identity() -> str:
+    """``$POD_NAME`` (set from the downward API in the Deployment), else the host name."""
+    return os.environ.get("POD_NAME") or socket.gethostname() or "forecaster"
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Settings of one controller replica."""
+
+    identity: str = field(default_factory=default_identity)
+    """Holder identity in the Lease (default ``$POD_NAME`` or the host name)."""
+    lease_namespace: str = "forecaster"
+    lease_name: str = "forecaster-controller"
+    elect: bool = True
+    """Take part in leader election (false: act alone, e.g. a single replica without a Lease)."""
+    dry_run: bool = False
+    """Force every policy into Recommend: compute and record, write nothing but policy status."""
+    usage_window: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("8D"))
+    """How much container usage the VPA recommendation reads (the VPA recommender's 8 days)."""
+
+
+def _elect(ctl: Controller, cycle: Cycle) -> None:
+    cycle.report.leader = True if ctl.elector is None else ctl.elector.acquire_or_renew()
+
+
+class Controller:
+    """The in-cluster controller (module docstring)."""
+
+    def __init__(
+        self,
+        cluster: ClusterApi,
+        metrics: MetricsSource,
+        *,
+        config: ControllerConfig | None = None,
+        leases: LeaseApi | None = None,
+        forecasts: ForecastProvider | None = None,
+        usage: UsageSource | None = None,
+        store: Store | None = None,
+        telemetry: Telemetry | None = None,
+        clock: Callable[[], pd.Timestamp] = utc_now,
+    ) -> None:
+        self.cluster = cluster
+        self.metrics = metrics
+        self.config = config or ControllerConfig()
+        self.forecasts: ForecastProvider = forecasts if forecasts is not None else EngineForecastProvider()
+        self.usage: UsageSource = usage if usage is not None else prometheus_usage_source(metrics)
+        self.store = store
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
+        self.clock = clock
+        self.last_good = LastGood()
+        self.last_report: CycleReport | None = None
+        self.last_finished: pd.Timestamp | None = None
+        lease_api = leases if leases is not None else cluster
+        self.elector: LeaderElector | None = None
+        if self.config.elect:
+            self.elector = LeaderElector(
+                lease_api,  # type: ignore[arg-type]  # a ClusterApi adapter is also the LeaseApi
+                self.config.identity, namespace=self.config.lease_namespace, name=self.config.lease_name,
+                clock=clock, telemetry=self.telemetry,
+            )
+
+    def _step(self, cycle: Cycle, name: str, fn: Callable[[Controller, Cycle], None]) -> None:
+        started = time.perf_counter()
+        try:
+            fn(self, cycle)
+        finally:
+            took = time.perf_counter() - started
+            cycle.report.steps[name] = took
+            self.telemetry.histogram("forecaster_controller_step_duration_seconds").labels(step=name).observe(took)
+
+    def run_once(self, now: pd.Timestamp | None = None) -> CycleReport:
+        """One cycle at ``now`` (default: the clock). Never raises for a policy's failure; see ``CycleReport``."""
+        when = pd.Timestamp(now if now is not None else self.clock())
+        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+        cycle = Cycle(when, WriteGuard(self.elector, dry_run=self.config.dry_run),
+                      CycleReport(when, self.config.identity))
+        with self.telemetry.timed("controller"):
+            self._step(cycle, "elect", _elect)
+            if cycle.report.leader:
+                self._run_steps(cycle)
+        self.last_report = cycle.report
+        self.last_finished = pd.Timestamp(self.clock())
+        for line in cycle.report.render():
+            log.info("%s", line)
+        return cycle.report
+
+    def _run_steps(self, cycle: Cycle) -> None:
+        try:
+            self._step(cycle, "load_policies", steps.load_policies)
+        except ForecasterError as exc:
+            cycle.report.errors.append(f"load_policies: {exc}")
+            log.error("cycle stopped: cannot list policies: %s", exc)
+            return
+        self._forget_gone(cycle)
+        self._step(cycle, "fetch_history", steps.fetch_history)
+        self._step(cycle, "forecast", steps.forecast)
+        self._step(cycle, "decide", steps.decide)
+        try:
+            self._step(cycle, "write", steps.write_changes)
+        except ForecasterError as exc:  # listing HPAs for orphans failed: the policies' own writes are done
+            cycle.report.errors.append(f"write: {exc}")
+        self._step(cycle, "record", steps.record_all)
+
+    def _forget_gone(self, cycle: Cycle) -> None:
+        """Drop models and forecasts of policies that were deleted or switched Off."""
+        keep = {w.key for w in cycle.active()}
+        self.last_good.drop_except(keep | {w.key for w in cycle.works if w.spec is None})
+        forget = getattr(self.forecasts, "forget", None)
+        keys = getattr(self.forecasts, "keys", None)
+        if callable(forget) and callable(keys):
+            for key in set(keys()) - keep:
+                forget(key)
+
+    def ready(self, max_age_s: float) -> bool:
+        """Whether the last cycle finished less than ``max_age_s`` seconds ago (``/readyz``)."""
+        if self.last_finished is None:
+            return False
+        return (pd.Timestamp(self.clock()) - self.last_finished).total_seconds() <= max_age_s

@@ -1,0 +1,246 @@
+"""The named steps of a controller cycle, in order. Each runs over every policy and isolates failures per policy.
+
+    load_policies   list PredictiveScalingPolicies, parse each spec, read its HPA (and VPA)
+    fetch_history   the demand query over the window the ForecastProvider asks for; container usage for VPAs
+    forecast        ForecastProvider.forecast -> the policy's last good forecast; a failure keeps the old one
+    decide          decide.plan_floor per HPA; forecaster.rightsize per VPA
+    write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored
+    record          policy status, DecisionRecords in the store, metrics
+
+A failure is recorded on the policy (``PolicyWork.fail``: step, CamelCase reason, message) and stops only the part
+that depends on it: an unreachable Prometheus still lets ``decide`` run on the last good forecast (or fall back);
+a missing HPA skips the floor but not the VPA; an invalid spec skips everything but its status.
+
+Error -> reason: ``InputError`` InvalidSpec / MetricsInvalid; ``TemporaryError`` *Unavailable;
+``PermanentError`` (not found, forbidden, owned by another policy) *NotFound / *Invalid / HPAOwnedElsewhere.
+
+Not pure (cluster and metrics calls). Called by ``forecaster.controller.run.Controller.run_once``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from forecaster.controller import hpa as hpa_
+from forecaster.controller import record, vpa, write
+from forecaster.controller.cycle import Cycle, PolicyWork
+from forecaster.controller.decide import plan_floor
+from forecaster.controller.forecasting import IssuedForecast, demand_history
+from forecaster.controller.report import PolicyReport
+from forecaster.controller.spec import PolicySpec
+from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
+
+if TYPE_CHECKING:
+    from forecaster.controller.run import Controller
+
+log = logging.getLogger(__name__)
+
+
+def _reason(exc: BaseException, subject: str) -> str:
+    """CamelCase reason for an error about ``subject`` (``HPA``, ``VPA``, ``Metrics``, ``Usage``, ...)."""
+    if isinstance(exc, NotFoundError):
+        return f"{subject}NotFound"
+    if isinstance(exc, TemporaryError):
+        return f"{subject}Unavailable"
+    if isinstance(exc, InputError | PermanentError):
+        return f"{subject}Invalid"
+    return f"{subject}Failed"
+
+
+def each(cycle: Cycle, works: list[PolicyWork], step: str, subject: str, part: str,
+         fn: Callable[[PolicyWork], None]) -> None:
+    """Run ``fn`` on each work; an exception fails ``part`` of that policy only (never the loop)."""
+    for work in works:
+        try:
+            fn(work)
+        except ForecasterError as exc:
+            work.fail(step, _reason(exc, subject), str(exc), part)
+        except Exception as exc:  # a bug or an unexpected library error must not stop the other policies
+            log.exception("policy %s: unexpected error at %s", work.key, step)
+            work.fail(step, f"{subject}Failed", f"{type(exc).__name__}: {exc}", part)
+
+
+def fingerprint(spec: PolicySpec) -> tuple[object, ...]:
+    """What a forecast depends on: a change of any of these makes the last good forecast unusable."""
+    return (spec.query, spec.forecast)
+
+
+# -- 1. load_policies --------------------------------------------------------------------------------------------
+def load_policies(ctl: Controller, cycle: Cycle) -> None:
+    objects = ctl.cluster.list_policies()
+    cycle.listed = True
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        work = PolicyWork(obj=obj, report=PolicyReport(key), status=dict(obj.get("status") or {}))
+        cycle.works.append(work)
+        try:
+            work.spec = PolicySpec.from_object(obj)
+        except InputError as exc:
+            work.report.mode = str((obj.get("spec") or {}).get("mode") or "")
+            work.fail("load_policies", "InvalidSpec", str(exc), "policy")
+            continue
+        work.report.mode = "Recommend" if ctl.config.dry_run and work.spec.mode == "Auto" else work.spec.mode
+    cycle.report.policies = [w.report for w in cycle.works]
+    active = cycle.active()
+
+    def read_hpa(work: PolicyWork) -> None:
+        assert work.spec is not None
+        work.hpa = ctl.cluster.get_hpa(work.spec.namespace, work.spec.hpa_name)
+
+    def read_vpa(work: PolicyWork) -> None:
+        assert work.spec is not None and work.spec.vpa is not None
+        found = ctl.cluster.get_vpa(work.spec.namespace, work.spec.vpa.name)
+        if not vpa.names_forecaster(found):
+            raise PermanentError(f"vpa {work.spec.namespace}/{work.spec.vpa.name} does not name the "
+                                 f"'{vpa.RECOMMENDER}' recommender in spec.recommenders; nothing is written to it")
+        work.vpa = found
+
+    each(cycle, active, "load_policies", "HPA", "hpa", read_hpa)
+    each(cycle, [w for w in active if w.spec and w.spec.vpa], "load_policies", "VPA", "vpa", read_vpa)
+
+
+# -- 2. fetch_history --------------------------------------------------------------------------------------------
+def fetch_history(ctl: Controller, cycle: Cycle) -> None:
+    now = cycle.now
+
+    def demand(work: PolicyWork) -> None:
+        assert work.spec is not None
+        spec = work.spec
+        start, end = ctl.forecasts.history_window(work.key, spec.forecast, now)
+        step = pd.Timedelta(seconds=spec.forecast.frequency_s)
+        frame = ctl.metrics.query_range(spec.query, start, end, step, id_labels=None)
+        work.history = demand_history(frame, work.key)
+
+    def usage(work: PolicyWork) -> None:
+        assert work.spec is not None and work.spec.vpa is not None
+        spec, containers = work.spec, work.spec.vpa.containers
+        regex = vpa.pod_regex(spec.target_kind, spec.target_name)
+        start = now - min(ctl.config.usage_window, pd.Timedelta(seconds=spec.forecast.history_s))
+        got, ooms = ctl.usage(spec.namespace, regex, containers, start, now)
+        pooled = vpa.pool_by_container(got, spec.namespace, spec.target_name, containers)
+        work.usage = (pooled, vpa.pool_ooms(ooms, spec.namespace, spec.target_name))
+
+    each(cycle, [w for w in cycle.active() if not w.failed("hpa")], "fetch_history", "Metrics", "forecast", demand)
+    each(cycle, [w for w in cycle.active() if w.vpa is not None and not w.failed("vpa")], "fetch_history",
+         "Usage", "vpa", usage)
+
+
+# -- 3. forecast -------------------------------------------------------------------------------------------------
+def forecast(ctl: Controller, cycle: Cycle) -> None:
+    def run(work: PolicyWork) -> None:
+        assert work.spec is not None and work.history is not None
+        frame = ctl.forecasts.forecast(work.key, work.spec.forecast, work.history, cycle.now)
+        ctl.last_good.put(work.key, IssuedForecast(frame, cycle.now, fingerprint(work.spec)))
+
+    each(cycle, [w for w in cycle.active() if w.history is not None], "forecast", "Forecast", "forecast", run)
+    for work in cycle.active():
+        assert work.spec is not None
+        work.forecast = ctl.last_good.get(work.key, fingerprint(work.spec))
+        work.report.forecast_issued_at = None if work.forecast is None else work.forecast.issued_at
+
+
+# -- 4. decide ---------------------------------------------------------------------------------------------------
+def decide(ctl: Controller, cycle: Cycle) -> None:
+    def floor(work: PolicyWork) -> None:
+        assert work.spec is not None and work.hpa is not None
+        work.plan = work.report.plan = plan_floor(work.spec, work.status, work.hpa, work.forecast, cycle.now)
+
+    def resources(work: PolicyWork) -> None:
+        assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
+        recs = vpa.recommend(work.usage[0], work.usage[1], work.spec.vpa.policy, cycle.now)
+        work.recommendations = work.report.recommendations = recs
+        work.vpa_status = vpa.vpa_status(recs, cycle.now, work.spec.vpa.policy)
+
+    each(cycle, [w for w in cycle.active() if w.hpa is not None and not w.failed("hpa")], "decide", "Decision",
+         "hpa", floor)
+    each(cycle, [w for w in cycle.active() if w.usage is not None and not w.failed("vpa")], "decide",
+         "Rightsizing", "vpa", resources)
+
+
+# -- 5. write ----------------------------------------------------------------------------------------------------
+def write_changes(ctl: Controller, cycle: Cycle) -> None:
+    cluster, guard = ctl.cluster, cycle.guard
+    auto = [w for w in cycle.active() if w.mode == "Auto"]
+
+    def floor(work: PolicyWork) -> None:
+        assert work.spec is not None
+        spec, status, forecast_ = work.spec, work.status, work.forecast
+        write.apply_floor(cluster, guard, work, lambda hpa: plan_floor(spec, status, hpa, forecast_, cycle.now))
+
+    def off(work: PolicyWork) -> None:
+        assert work.spec is not None
+        try:
+            cluster.get_hpa(work.spec.namespace, work.spec.hpa_name)
+        except NotFoundError:
+            return  # no HPA, no floor of ours on it
+        write.restore(cluster, guard, work.spec.namespace, work.spec.hpa_name, work.involved(), "policy is Off",
+                      work.report.writes, work.report.skipped)
+
+    if guard.dry_run:
+        for work in cycle.works:
+            if work.plan is not None and work.plan.needs_write and work.spec and work.spec.mode == "Auto":
+                work.report.skipped.append("hpa floor: --dry-run (Recommend)")
+    each(cycle, [w for w in auto if w.plan is not None and not w.failed("hpa")], "write", "Write", "hpa", floor)
+    each(cycle, [w for w in auto if w.vpa_status is not None and not w.failed("vpa")], "write", "Write", "vpa",
+         lambda w: write.apply_vpa(cluster, guard, w))
+    offs = [w for w in cycle.works if w.spec is not None and w.mode == "Off" and not guard.dry_run]
+    each(cycle, offs, "write", "Restore", "hpa", off)
+    if cycle.listed and not guard.dry_run:
+        restore_orphans(ctl, cycle)
+
+
+def managed_targets(cycle: Cycle) -> set[tuple[str, str, str]]:
+    """``(policy key, namespace, hpa name)`` of every valid policy that may keep a floor on its HPA (Auto and
+    Recommend; Recommend never writes, so a floor left by an earlier Auto stays until the policy is Off)."""
+    return {(w.key, w.spec.namespace, w.spec.hpa_name) for w in cycle.works
+            if w.spec is not None and w.spec.mode in ("Auto", "Recommend")}
+
+
+def restore_orphans(ctl: Controller, cycle: Cycle) -> None:
+    """Restore every HPA that carries our floor but no valid policy manages any more (deleted policy, invalid
+    spec, policy retargeted to another HPA)."""
+    keep = managed_targets(cycle)
+    off = {(w.key, w.spec.namespace, w.spec.hpa_name) for w in cycle.works if w.spec is not None and w.mode == "Off"}
+    policies = {w.key: w for w in cycle.works}
+    for hpa in ctl.cluster.list_hpas():
+        owner = hpa_.managed_by(hpa)
+        meta = hpa.get("metadata") or {}
+        ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if owner is None or (owner, ns, name) in keep or (owner, ns, name) in off:
+            continue
+        work = policies.get(owner)
+        why = "its policy is deleted" if work is None else "its policy no longer manages it"
+        writes: list[str] = []
+        skipped: list[str] = []
+        try:
+            write.restore(ctl.cluster, cycle.guard, ns, name, None if work is None else work.involved(), why,
+                          writes, skipped)
+        except ForecasterError as exc:
+            cycle.report.errors.append(f"restore hpa {ns}/{name}: {exc}")
+            continue
+        cycle.report.restored.extend(w for w in writes if w.startswith("hpa "))
+        cycle.report.errors.extend(skipped)
+
+
+# -- 6. record ---------------------------------------------------------------------------------------------------
+def record_all(ctl: Controller, cycle: Cycle) -> None:
+    def one(work: PolicyWork) -> None:
+        try:
+            record.save(ctl.store, record.decision_records(work, cycle.now))
+        except ForecasterError as exc:
+            work.fail("record", "StoreUnavailable", f"decision not stored: {exc}", "store")
+        record.metrics(ctl.telemetry, work)
+        if not work.key.strip("/") or "/" not in work.key:
+            return
+        if not cycle.guard.allowed():
+            work.report.skipped.append("policy status: this replica no longer holds the lease")
+            return
+        ctl.cluster.patch_policy_status(work.namespace, work.name, record.policy_status(work, cycle.now))
+        work.report.writes.append(f"status {work.key}")
+
+    each(cycle, cycle.works, "record", "Status", "status", one)

@@ -1,0 +1,193 @@
+"""Acting as a VPA recommender: container usage in, ``status.recommendation`` of a VerticalPodAutoscaler out.
+
+Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock recommender skips them). For each one:
+
+1. ``UsageSource(namespace, pod_regex, containers, start, end) -> (usage, ooms)`` fetches the right-sizing frames
+   (``forecaster.rightsizing.frames``) of the target's pods; the default runs ``fetch_container_usage`` and
+   ``fetch_ooms`` of ``forecaster.adapters.promql`` over the MetricsSource.
+2. ``pool_by_container`` folds the pods of one container name into one series (the busiest pod at each time: the
+   max of CPU, memory and requests), so a recommendation holds for every replica and a rolling update's new pod
+   names do not restart the history.
+3. ``forecaster.rightsize(usage, ooms, policy=spec.vpa.policy, now=now)`` recommends target, lower and upper
+   bound and uncapped target per container and resource (cores, bytes).
+4. ``vpa_status`` writes them as Kubernetes quantities (CPU in millicores, memory in MiB, both rounded up) with a
+   ``RecommendationProvided`` condition, in the shape of the VPA v1 CRD.
+
+Pure except for the ``UsageSource`` it is given. Called by ``forecaster.controller.decide`` and ``.write``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from forecaster.controller.quantity import format_cpu, format_memory, parse_quantity
+from forecaster.controller.state import fmt_time
+from forecaster.errors import InputError
+from forecaster.frames import DS, ID
+from forecaster.ports import MetricsSource
+from forecaster.rightsizing import rightsize
+from forecaster.rightsizing.frames import (
+    CPU,
+    CPU_REQUEST,
+    LOWER_BOUND,
+    MEMORY,
+    MEMORY_REQUEST,
+    NAMESPACE,
+    REASON,
+    RESOURCE,
+    TARGET,
+    UNCAPPED_TARGET,
+    UPPER_BOUND,
+)
+
+RECOMMENDER = "forecaster"
+CONTAINER = "container"
+BOUNDS: dict[str, str] = {TARGET: "target", LOWER_BOUND: "lowerBound", UPPER_BOUND: "upperBound",
+                          UNCAPPED_TARGET: "uncappedTarget"}
+"""Recommendation frame column -> VPA ``containerRecommendations[]`` field."""
+
+UsageSource = Callable[[str, str, Sequence[str], pd.Timestamp, pd.Timestamp],
+                       tuple[pd.DataFrame, pd.DataFrame | None]]
+"""``(namespace, pod_regex, containers, start, end) -> (usage frame, OOM frame or None)``."""
+
+
+def names_forecaster(vpa: Mapping[str, Any]) -> bool:
+    """Whether ``spec.recommenders`` names the ``forecaster`` recommender."""
+    recommenders = (vpa.get("spec") or {}).get("recommenders") or []
+    return any(isinstance(r, Mapping) and r.get("name") == RECOMMENDER for r in recommenders)
+
+
+def pod_regex(kind: str, name: str) -> str:
+    """Pods of a workload: a Deployment's are ``<name>-<replicaset hash>-<suffix>``, a StatefulSet's
+    ``<name>-<ordinal>``, anything else ``<name>-...``."""
+    base = re.escape(name)
+    if kind == "Deployment":
+        return f"{base}-[a-z0-9]+-[a-z0-9]+"
+    if kind == "StatefulSet":
+        return f"{base}-[0-9]+"
+    return f"{base}-.+"
+
+
+def container_name(unique_id: object) -> str:
+    """The container of a ``namespace/pod/container`` id (the last segment)."""
+    return str(unique_id).rsplit("/", 1)[-1]
+
+
+def pool_by_container(usage: pd.DataFrame, namespace: str, workload: str,
+                      containers: Sequence[str]) -> pd.DataFrame:
+    """One usage series per container name (module docstring, step 2); ids become ``namespace/workload/container``.
+    Only ``containers`` are kept when given."""
+    if usage is None or len(usage) == 0:
+        raise InputError(f"no container usage found for {namespace}/{workload} (are its pods scraped?)")
+    frame = usage.copy()
+    frame[CONTAINER] = frame[CONTAINER] if CONTAINER in frame.columns else frame[ID].map(container_name)
+    if containers:
+        frame = frame[frame[CONTAINER].isin(list(containers))]
+        if len(frame) == 0:
+            raise InputError(f"spec.vpa.containers: none of {list(containers)} has usage samples")
+    pooled = frame.groupby([CONTAINER, DS], sort=True)[[CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST]].max()
+    pooled = pooled.reset_index()
+    pooled.insert(0, ID, namespace + "/" + workload + "/" + pooled[CONTAINER].astype(str))
+    pooled[NAMESPACE] = namespace
+    return pooled.drop(columns=[CONTAINER])
+
+
+def pool_ooms(ooms: pd.DataFrame | None, namespace: str, workload: str) -> pd.DataFrame | None:
+    """OOM kills with the pooled ids of ``pool_by_container``."""
+    if ooms is None or len(ooms) == 0:
+        return None
+    names = ooms[CONTAINER] if CONTAINER in ooms.columns else ooms[ID].map(container_name)
+    out = pd.DataFrame({ID: namespace + "/" + workload + "/" + names.astype(str), DS: ooms[DS]})
+    return out.drop_duplicates().reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ContainerRecommendation:
+    """One container's recommendation in base units: ``{bound: {"cpu": cores, "memory": bytes}}``."""
+
+    container: str
+    bounds: dict[str, dict[str, float]]
+    reason: str
+
+    def as_vpa(self) -> dict[str, Any]:
+        """The ``containerRecommendations[]`` item (quantities as strings)."""
+        item: dict[str, Any] = {"containerName": self.container}
+        for field, values in self.bounds.items():
+            item[field] = {CPU: format_cpu(values[CPU]), MEMORY: format_memory(values[MEMORY])}
+        return item
+
+
+def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
+              now: pd.Timestamp) -> list[ContainerRecommendation]:
+    """Recommendations of every pooled container (``forecaster.rightsize``), sorted by container name."""
+    result = rightsize(usage, ooms, policy=policy, now=now)
+    recs = result.recommendations
+    out: list[ContainerRecommendation] = []
+    for uid, rows in recs.groupby(ID, sort=True):
+        by_resource: dict[str, dict[str, Any]] = {
+            str(r[RESOURCE]): {str(k): v for k, v in r.items()} for r in rows.to_dict("records")}
+        if not {CPU, MEMORY} <= set(by_resource):
+            continue
+        bounds = {field: {res: float(by_resource[res][col]) for res in (CPU, MEMORY)}
+                  for col, field in BOUNDS.items()}
+        reason = f"cpu {by_resource[CPU][REASON]}; memory {by_resource[MEMORY][REASON]}"
+        out.append(ContainerRecommendation(container_name(uid), bounds, reason))
+    if not out:
+        raise InputError("right-sizing produced no recommendation (no container with both CPU and memory)")
+    return out
+
+
+def vpa_status(recs: Sequence[ContainerRecommendation], now: pd.Timestamp, policy: str) -> dict[str, Any]:
+    """The VPA ``status`` we write: the recommendation and a ``RecommendationProvided`` condition."""
+    names = ", ".join(r.container for r in recs)
+    return {
+        "recommendation": {"containerRecommendations": [r.as_vpa() for r in recs]},
+        "conditions": [{"type": "RecommendationProvided", "status": "True", "lastTransitionTime": fmt_time(now),
+                        "reason": "ForecasterRecommendation",
+                        "message": f"forecaster ({policy} policy) recommends requests for {names}"}],
+    }
+
+
+def _values(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for item in items:
+        fields: dict[str, dict[str, float]] = {}
+        for field in BOUNDS.values():
+            amounts = item.get(field) or {}
+            fields[field] = {k: parse_quantity(v) for k, v in amounts.items()}
+        out[str(item.get("containerName"))] = fields
+    return out
+
+
+def recommendation_changed(vpa: Mapping[str, Any], new_status: Mapping[str, Any]) -> bool:
+    """Whether ``new_status`` recommends something different from what the VPA's status says now."""
+    old = ((vpa.get("status") or {}).get("recommendation") or {}).get("containerRecommendations") or []
+    new = new_status["recommendation"]["containerRecommendations"]
+    try:
+        return _values(old) != _values(new)
+    except InputError:
+        return True
+
+
+USAGE_STEP = pd.Timedelta("5min")
+"""Sampling step of the container usage the default ``UsageSource`` fetches."""
+
+
+def prometheus_usage_source(source: MetricsSource, step: pd.Timedelta = USAGE_STEP) -> UsageSource:
+    """The default ``UsageSource``: ``fetch_container_usage`` and ``fetch_ooms`` (``forecaster.adapters.promql``)
+    over ``source`` at ``step``."""
+
+    def fetch(namespace: str, regex: str, containers: Sequence[str], start: pd.Timestamp,
+              end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        from forecaster.adapters.promql import fetch_container_usage, fetch_ooms
+
+        usage = fetch_container_usage(source, namespace, regex, start, end, step)
+        ooms = fetch_ooms(source, namespace, regex, start, end, step)
+        return usage, ooms
+
+    return fetch
