@@ -1,6 +1,138 @@
-"""``forecaster controller`` commands, registered on ``forecaster.cli.app``
-(imported at the end of ``forecaster.cli``)."""
+"""``forecaster controller``: the in-cluster controller, long-running (APScheduler) or one cycle (``--once``).
+
+Registered on ``forecaster.cli.app`` (imported at the end of ``forecaster.cli``). The adapters are imported
+inside the command (``forecaster.adapters.kube.KubeCluster``, ``forecaster.adapters.prometheus.PrometheusSource``,
+``forecaster.adapters.store.SqlStore``) through the ``_make_*`` factories, which tests replace with fakes.
+
+Exit codes of ``--once``: 0 the cycle ran and every policy reconciled; 1 a policy or the cycle failed (see the
+printed report); 2 bad options or configuration; 3 another replica holds the Lease (nothing was done).
+The long-running form serves ``/healthz``, ``/readyz`` and ``/metrics`` on ``--health-port`` (alias
+``--http-port``; and ``/metrics`` also on ``--metrics-port`` when given) and stops on SIGTERM.
+
+Called by users, the Deployment in ``k8s/`` and tests.
+"""
 
 from __future__ import annotations
 
-from forecaster.cli import app  # noqa: F401  commands below register on it
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from forecaster.cli import _bad_input_exits, _console, app
+from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider
+from forecaster.controller.run import Controller, ControllerConfig, default_identity
+from forecaster.errors import InputError, PermanentError
+from forecaster.telemetry import Telemetry
+
+EXIT_FAILED = 1
+EXIT_NOT_LEADER = 3
+
+
+def _make_cluster(kubeconfig: Path | None, context: str | None) -> Any:
+    from forecaster.adapters.kube import KubeCluster
+
+    return KubeCluster.from_config(None if kubeconfig is None else str(kubeconfig), context)
+
+
+def _make_metrics(url: str) -> Any:
+    from forecaster.adapters.prometheus import PrometheusSource
+
+    return PrometheusSource(url)
+
+
+def _make_store(url: str) -> Any:
+    from forecaster.adapters.store import SqlStore
+
+    return SqlStore(url)
+
+
+def _make_forecasts(refit_every: pd.Timedelta) -> ForecastProvider:
+    return EngineForecastProvider(refit_every=refit_every)
+
+
+def _duration(text: str, option: str) -> pd.Timedelta:
+    try:
+        td = pd.Timedelta(text)
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not a duration such as 1D or 6h") from None
+    if td <= pd.Timedelta(0):
+        raise InputError(f"{option} {text!r} must be positive")
+    return td
+
+
+@app.command("controller")
+def controller(
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle, print what it did and exit.")] = False,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file (default: in-cluster, else "
+                                                         "$KUBECONFIG or ~/.kube/config).")] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    prometheus_url: Annotated[str, typer.Option(envvar="PROMETHEUS_URL",
+                                                help="Prometheus base URL.")] = "http://localhost:9090",
+    interval: Annotated[float, typer.Option(help="Seconds between cycles.", min=1.0)] = 60.0,
+    identity: Annotated[str | None, typer.Option(help="Lease holder identity (default $POD_NAME or the "
+                                                      "host name).")] = None,
+    lease_namespace: Annotated[str, typer.Option(envvar="POD_NAMESPACE",
+                                                 help="Namespace of the leader-election Lease.")] = "forecaster",
+    lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "forecaster-controller",
+    leader_elect: Annotated[bool, typer.Option("--leader-elect/--no-leader-elect",
+                                               help="Elect a leader on the Lease (off: act alone).")] = True,
+    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL to record decisions "
+                                                       "(e.g. sqlite:///forecaster.db).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy "
+                                                            "status.")] = False,
+    refit_every: Annotated[str, typer.Option(help="Refit each policy's model this often.")] = "1D",
+    health_port: Annotated[int, typer.Option("--health-port", "--http-port",
+                                             help="Port of /healthz, /readyz, /metrics (0: off).")] = 8080,
+    metrics_port: Annotated[int | None, typer.Option(help="Also serve /metrics on this port.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --once: print the report as JSON.")] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Raise HPA floors ahead of forecast load and write VPA recommendations for every PredictiveScalingPolicy."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = _console()
+    with _bad_input_exits():
+        refit = _duration(refit_every, "--refit-every")
+        try:
+            cluster = _make_cluster(kubeconfig, context)
+        except PermanentError as exc:
+            raise InputError(str(exc)) from exc
+        metrics = _make_metrics(prometheus_url)
+        store = _make_store(store_url) if store_url else None
+    config = ControllerConfig(identity=identity or default_identity(), lease_namespace=lease_namespace,
+                              lease_name=lease_name, elect=leader_elect, dry_run=dry_run)
+    telemetry = Telemetry()
+    ctl = Controller(cluster, metrics, config=config, forecasts=_make_forecasts(refit), store=store,
+                     telemetry=telemetry)
+    if once:
+        report = ctl.run_once()
+        if as_json:
+            console.print_json(json.dumps(report.to_dict(), default=str))
+        else:
+            for line in report.render():
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if not report.leader:
+            raise typer.Exit(EXIT_NOT_LEADER)
+        if report.errors or any(p.errors for p in report.policies):
+            raise typer.Exit(EXIT_FAILED)
+        return
+    _serve(ctl, telemetry, interval, health_port, metrics_port)
+
+
+def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int,
+           metrics_port: int | None) -> None:
+    from forecaster.controller.health import HealthServer
+    from forecaster.controller.loop import run_forever
+
+    max_age = max(3 * interval, 120.0)
+    servers = []
+    for port in {p for p in (health_port, metrics_port) if p}:
+        servers.append(HealthServer(port, lambda: ctl.ready(max_age), telemetry).start())
+    try:
+        run_forever(ctl, interval)
+    finally:
+        for server in servers:
+            server.stop()
