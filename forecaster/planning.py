@@ -393,7 +393,7 @@ def period_start(ds: pd.Series, period: str) -> pd.Series:
     if period == "day":
         out = day
     elif period == "week":
-        out = day - pd.to_timedelta(day.dayofweek, unit="D")
+        out = day - pd.to_timedelta(day.day_of_week, unit="D")
     else:
         out = day - pd.to_timedelta(day.day - 1, unit="D")
     return pd.Series(out, index=ds.index)
@@ -456,7 +456,7 @@ def plan_capacity(
     d = frame[col].to_numpy(float)
     if not np.isfinite(d).all() or (d < 0).any():
         i = int(np.flatnonzero(~np.isfinite(d) | (d < 0))[0])
-        raise InputError(f"demand: {col} is {d[i]!r} at {frame[DS].iloc[i]}; demand must be finite and >= 0")
+        raise InputError(f"demand: {col} is {float(d[i])!r} at {frame[DS].iloc[i]}; demand must be finite and >= 0")
     ds = pd.DatetimeIndex(frame[DS])
     if ds.tz is None:
         raise InputError("demand: ds must be tz-aware (UTC)")
