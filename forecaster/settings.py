@@ -1,0 +1,175 @@
+"""``ServiceSettings``: what the scheduled jobs, the worker and ``forecaster serve`` need, validated once at the edge.
+
+    settings = ServiceSettings.from_env()                       # FORECASTER_* variables + mounted Secret files
+    settings = ServiceSettings(store_url="sqlite:///x.db", refresh_interval_s=60)
+
+Sources, later wins: the defaults below, files in the Secret directory (``FORECASTER_SECRETS_DIR``; one file per
+field, named after the field, e.g. ``store_url``, ``read_tokens``, ``write_tokens``, as Kubernetes mounts a Secret),
+then environment variables ``FORECASTER_<FIELD>`` (upper case). Lists (tokens, levels) are comma-separated;
+``model_options`` is a JSON object of ``Forecaster`` keyword arguments. A bad value raises ``InputError`` naming the
+variable or file.
+
+Pure (reads only the mapping and directory it is given; ``from_env()`` defaults to ``os.environ``). Called by
+``forecaster.service``, ``forecaster.scheduler``, the worker and the CLI; the API copies its fields through
+``forecaster.api.config.api_settings``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from forecaster.errors import InputError
+
+ENV_PREFIX = "FORECASTER_"
+SECRETS_DIR_ENV = "FORECASTER_SECRETS_DIR"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Settings of the service (defaults in brackets; durations in seconds)."""
+
+    store_url: str = "sqlite:///forecaster.db"
+    """SQLAlchemy URL of the store: a SQLite file (default ``sqlite:///forecaster.db``) or
+    ``postgresql+psycopg://user:password@host:5432/db``. Also holds the scheduler's job table."""
+    prometheus_url: str | None = None
+    """Base URL of the Prometheus HTTP API, e.g. ``http://prometheus:9090`` (None: no Prometheus; demo only)."""
+    workloads_file: Path | None = None
+    """YAML file listing the workloads (``forecaster.service.registry``) (None: no workloads, or the demo's)."""
+    artefact_dir: Path = Path("artefacts")
+    """Folder for fitted models written by the refit job (``artefacts``)."""
+    refresh_interval_s: float = 300.0
+    """Forecast refresh: fetch history, predict, store, decide (300 = 5 min)."""
+    refit_interval_s: float = 86_400.0
+    """Refit of the ensemble with backtest-learned weights (86,400 = daily)."""
+    accuracy_interval_s: float = 3_600.0
+    """Accuracy evaluation of stored forecasts against actuals (3,600 = hourly)."""
+    controller_interval_s: float = 60.0
+    """Controller cycle, when ``controller_enabled`` (60)."""
+    controller_enabled: bool = False
+    """Run the controller's cycle as a scheduled job (False)."""
+    misfire_grace_s: float = 120.0
+    """A run that could not start on time still starts if at most this late; missed runs are coalesced (120)."""
+    run_on_start: bool = True
+    """Run the refresh (and accuracy) job right after the scheduler starts instead of one interval later (True)."""
+    history_days: float = 14.0
+    """History fetched for fitting, in days (14)."""
+    actuals_days: float = 1.0
+    """Most recent history saved as actuals on each refresh, in days (1); the accuracy job reads them back."""
+    horizon_s: float = 86_400.0
+    """Forecast horizon (86,400 = one day ahead)."""
+    levels: tuple[int, ...] = (80, 95)
+    """Band levels in percent ((80, 95))."""
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    """Extra ``Forecaster`` keyword arguments (JSON in the environment), e.g. ``{"n_windows": 3}`` ({})."""
+    accuracy_window_s: float = 86_400.0
+    """Window the accuracy job scores, ending now (86,400 = the last day)."""
+    drift_multiple: float = 3.0
+    """Drift when realised MAE > this x the backtest MAE (3): forecasts fall back to the most reliable member and
+    scaling to the reactive floor until it clears."""
+    drift_min_points: int = 6
+    """Scored points needed before drift may be declared (6)."""
+    pod_startup_s: float = 120.0
+    """Pod start-up time; the scaling lead time is this plus the refresh interval (120)."""
+    rightsize_policy: str = "vpa"
+    """Right-sizing policy name for container recommendations (``vpa``; see ``forecaster.rightsizing.POLICIES``)."""
+    workload_pause_s: float = 0.0
+    """Pause between workloads inside one job, spreading load on the metrics source (0). Tests use it to kill a
+    worker in the middle of a refresh."""
+    read_tokens: tuple[str, ...] = ()
+    """API bearer tokens allowed to read (())."""
+    write_tokens: tuple[str, ...] = ()
+    """API bearer tokens allowed to write (and read) (())."""
+    anonymous_reads: bool = False
+    """API: allow GET requests without a token (False)."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """``InputError`` naming the first bad field."""
+        if not self.store_url:
+            raise InputError("store_url: must not be empty")
+        for name in ("refresh_interval_s", "refit_interval_s", "accuracy_interval_s", "controller_interval_s",
+                     "misfire_grace_s", "history_days", "actuals_days", "horizon_s", "accuracy_window_s",
+                     "drift_multiple"):
+            if not float(getattr(self, name)) > 0:
+                raise InputError(f"{name}: {getattr(self, name)!r} must be > 0")
+        for name in ("pod_startup_s", "workload_pause_s"):
+            if float(getattr(self, name)) < 0:
+                raise InputError(f"{name}: {getattr(self, name)!r} must be >= 0")
+        if self.drift_min_points < 1:
+            raise InputError(f"drift_min_points: {self.drift_min_points!r} must be >= 1")
+        for level in self.levels:
+            if int(level) != level or not 0 < level < 100:
+                raise InputError(f"levels: {level!r} is not an integer percentage in 1..99")
+
+    @property
+    def lead_time_s(self) -> float:
+        """Scaling lead time: pod start-up plus the refresh interval (a floor stays until the next refresh)."""
+        return self.pod_startup_s + self.refresh_interval_s
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, secrets_dir: str | Path | None = None,
+                 **overrides: Any) -> ServiceSettings:
+        """Settings from the Secret directory and ``FORECASTER_*`` variables (see module docstring), then
+        ``overrides`` (already typed values)."""
+        env = os.environ if environ is None else environ
+        folder = secrets_dir if secrets_dir is not None else env.get(SECRETS_DIR_ENV)
+        raw: dict[str, tuple[str, str]] = {}
+        if folder:
+            root = Path(folder)
+            if not root.is_dir():
+                raise InputError(f"{SECRETS_DIR_ENV}: {root} is not a directory")
+            for f in fields(cls):
+                path = root / f.name
+                if path.is_file():
+                    raw[f.name] = (path.read_text(encoding="utf-8").strip(), f"secret file {path}")
+        for f in fields(cls):
+            var = ENV_PREFIX + f.name.upper()
+            if var in env:
+                raw[f.name] = (env[var], var)
+        values = {name: _parse(name, text, source) for name, (text, source) in raw.items()}
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> ServiceSettings:
+        """A copy with ``changes`` (validated)."""
+        return replace(self, **changes)
+
+
+def _parse(name: str, text: str, source: str) -> Any:
+    """One field from its text form; ``InputError`` naming ``source`` when it does not parse."""
+    default = getattr(ServiceSettings(), name)
+    try:
+        if name in ("read_tokens", "write_tokens"):
+            return tuple(t.strip() for t in text.replace("\n", ",").split(",") if t.strip())
+        if name == "levels":
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        if name == "model_options":
+            value = json.loads(text) if text.strip() else {}
+            if not isinstance(value, dict):
+                raise ValueError("expected a JSON object")
+            return value
+        if isinstance(default, bool):
+            lowered = text.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("expected true or false")
+            return lowered in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if name == "workloads_file":
+            return Path(text.strip()) if text.strip() else None
+        if name == "artefact_dir":
+            return Path(text.strip())
+        if name == "prometheus_url":
+            return text.strip() or None
+        return text.strip()
+    except ValueError as exc:
+        raise InputError(f"{source}: {text[:40]!r} is not a valid {name} ({exc})") from None
