@@ -83,9 +83,15 @@ def schema_at(schema: Mapping[str, Any], json_path: str) -> Mapping[str, Any] | 
 
 
 # -- the CRD as an object ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("version", sorted({"1.33", LATEST}))
+@pytest.mark.parametrize("version", sorted({"1.28", "1.33", LATEST}))
 def test_crd_is_a_valid_apiextensions_v1_crd(version: str) -> None:
+    """1.28 is the oldest release supported (``fieldPath`` of a validation rule is new in 1.28)."""
     validate_builtin(CRD, version)
+
+
+def test_crd_needs_kubernetes_1_28() -> None:
+    with pytest.raises(SchemaViolation, match="fieldPath"):
+        validate_builtin(CRD, "1.27")
 
 
 def test_crd_names_and_versions() -> None:
