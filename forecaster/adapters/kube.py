@@ -28,8 +28,9 @@ kube-apiserver rejects a ``MicroTime`` without its six fractional digits. Reads 
 Errors (``forecaster.errors``): 404 -> ``NotFoundError``; 409 -> ``ConflictError`` (re-read and retry); 400, 401,
 403, 405, 415, 422 -> ``PermanentError`` with the server's Status message and its field causes; 410, 429, 5xx,
 timeouts and connection errors -> ``TemporaryError`` (``delay_s`` from ``Retry-After`` when the server sends one).
-Every call has a client-side ``(connect, read)`` timeout. The client's own urllib3 retries (``Configuration.retries``,
-by default a few retries of idempotent requests on connection errors) are left as configured.
+Every call has a client-side ``(connect, read)`` timeout. The client's own urllib3 retries (``Configuration.retries``)
+are left as configured: by default urllib3 retries idempotent requests (GET, PUT) up to 3 times on connection errors
+and read timeouts, and sleeps for ``Retry-After`` before retrying one answered 429 or 503 with that header.
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ class KubeCluster:
             except config.ConfigException:
                 pass
         try:
-            config.load_kube_config(
-                config_file=kubeconfig, context=context, client_configuration=configuration, persist_config=False
+            config.load_kube_config(  # $KUBECONFIG read now: the client reads it once, when it is imported
+                config_file=kubeconfig or os.environ.get("KUBECONFIG"), context=context,
+                client_configuration=configuration, persist_config=False,
             )
         except (config.ConfigException, OSError, ValueError) as exc:
             raise PermanentError(f"no Kubernetes configuration: not in a cluster and kubeconfig failed: {exc}") from exc
