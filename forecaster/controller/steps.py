@@ -90,7 +90,13 @@ def load_policies(ctl: Controller, cycle: Cycle) -> None:
 
     def read_hpa(work: PolicyWork) -> None:
         assert work.spec is not None
-        work.hpa = ctl.cluster.get_hpa(work.spec.namespace, work.spec.hpa_name)
+        found = ctl.cluster.get_hpa(work.spec.namespace, work.spec.hpa_name)
+        owner = hpa_.managed_by(found)
+        if owner is not None and owner != work.key:
+            work.fail("load_policies", "HPAOwnedElsewhere", f"hpa {work.spec.namespace}/{work.spec.hpa_name} "
+                      f"carries the floor of policy {owner}; one HPA takes one policy")
+            return
+        work.hpa = found
 
     def read_vpa(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None
