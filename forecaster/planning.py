@@ -320,6 +320,33 @@ def learned_uplift(event_uplifts: pd.DataFrame, kind: str, statistic: str = "mea
     return float((factors.mean() if statistic == "mean" else factors.max()) - 1.0)
 
 
+def peak_margin(
+    scored: pd.DataFrame, column: str = ENSEMBLE, *, actual: str = Y, period: str = "day", quantile: float = 1.0
+) -> float:
+    """Margin that would have covered the observed peaks: per ``period``, ``actual peak / forecast peak``.
+
+    ``scored``: ``ds``, the forecast ``column`` and the observed ``actual`` over the same steps (a forecast
+    joined with what happened, or a backtest frame). Returns ``quantile`` (default 1.0: the worst period) of
+    the per-period ratios, minus 1, never below 0. Worked example: daily forecast peaks 100, 200, 400 against
+    actual peaks 110, 180, 460 -> ratios 1.1, 0.9, 1.15 -> margin 0.15 (quantile 0.5 -> 0.1). One week of
+    scored data gives 7 ratios: a rough figure, re-measure as history grows.
+    """
+    for col in (DS, column, actual):
+        if col not in scored.columns:
+            raise InputError(f"scored: column {col!r} is missing")
+    if not 0.0 <= quantile <= 1.0:
+        raise InputError(f"quantile: {quantile!r} must be in [0, 1]")
+    frame = scored[[DS, column, actual]].dropna()
+    if frame.empty:
+        raise InputError("scored: no row with both a forecast and an actual value")
+    peaks = frame.groupby(period_start(frame[DS], period)).agg(forecast=(column, "max"), actual=(actual, "max"))
+    peaks = peaks[peaks["forecast"] > 0]
+    if peaks.empty:
+        raise InputError(f"scored: every {period}'s forecast peak is 0; a ratio is undefined")
+    ratio = float((peaks["actual"] / peaks["forecast"]).quantile(quantile))
+    return max(0.0, ratio - 1.0)
+
+
 # -- sizing: demand -> replicas -> cores, memory, nodes, cost --------------------------------------------------
 @dataclass(frozen=True)
 class NodeFit:
@@ -414,27 +441,29 @@ def plan_capacity(
     period: str = "day",
     min_replicas: int = 1,
     max_pods_per_node: int = 110,
+    margin: float = 0.0,
 ) -> pd.DataFrame:
     """Replicas, cores, memory, nodes and cost per ``period`` (and per ``scenario`` and ``region`` if present).
 
     ``demand``: ``ds`` and the planned ``column`` (default: the widest ``ensemble-hi-L`` band present, else
-    ``ensemble``, else ``y``), e.g. from ``scenario_demand``. Per time step ``t`` (step = the grid's)::
+    ``ensemble``, else ``y``), e.g. from ``scenario_demand``; ``margin`` plans for that much more (0.2 = +20 %,
+    e.g. from ``peak_margin`` when planning on the point forecast). Per time step ``t`` (step = the grid's)::
 
-        replicas_t = max(min_replicas, ceil(d_t / (capacity_per_pod * target_utilisation)))
+        replicas_t = max(min_replicas, ceil(d_t * (1 + margin) / (capacity_per_pod * target_utilisation)))
         nodes_t    = ceil(replicas_t / pods_per_node)                      (``node_fit``: packing identical pods)
         bound_t    = max(ceil(replicas_t * pod_cpu / usable_cpu), ceil(replicas_t * pod_mem / usable_mem))
 
     ``replicas_t`` is the HPA's fixed point (``forecaster.scaling.capacity``); ``bound_t`` is the classic
-    bin-packing lower bound (fractional pods), ``nodes_t`` the count identical pods really need (never
-    below the bound). Per period: ``peak_demand`` = max d_t; ``replicas``, ``nodes``, ``nodes_bound`` = their
-    maxima; ``cpu_cores``/``memory_gib`` = peak replicas x the pod's requests; ``hours`` = steps x step;
-    ``node_hours`` = sum of nodes_t x step; ``cost_static`` = nodes x hours x ``node_cost_per_hour`` (a cluster
-    sized for the period's peak); ``cost_autoscaled`` = node_hours x ``node_cost_per_hour`` (a cluster
-    autoscaler following demand at the step with no delay: a lower bound on cost).
+    bin-packing lower bound (fractional pods), ``nodes_t`` the count identical pods really need (never below
+    the bound). Per period: ``peak_demand`` = max d_t * (1 + margin); ``replicas``, ``nodes``, ``nodes_bound``
+    = their maxima; ``cpu_cores``/``memory_gib`` = peak replicas x the pod's requests; ``hours`` = steps x
+    step; ``node_hours`` = sum of nodes_t x step; ``cost_static`` = nodes x hours x ``node_cost_per_hour`` (a
+    cluster sized for the period's peak); ``cost_autoscaled`` = node_hours x ``node_cost_per_hour`` (a
+    cluster autoscaler following demand at the step with no delay: a lower bound on cost).
 
-    Worked example: peak 1,000 req/s, 20 req/s per pod at 0.7 -> ceil(71.43) = 72 pods; pods of 0.5 cores /
-    1 GiB on 8-core / 32 GiB nodes with 10 % headroom -> 14 pods per node -> 6 nodes (bound 5: 36 cores over
-    7.2 usable); over a 24 h day at 0.40 per node-hour, cost_static = 6 x 24 x 0.40 = 57.60.
+    Worked example: peak 1,000 req/s, 20 req/s per pod at 0.7, no margin -> ceil(71.43) = 72 pods; pods of
+    0.5 cores / 1 GiB on 8-core / 32 GiB nodes with 10 % headroom -> 14 pods per node -> 6 nodes (bound 5:
+    36 cores over 7.2 usable); over a 24 h day at 0.40 per node-hour, cost_static = 6 x 24 x 0.40 = 57.60.
     """
     if not math.isfinite(capacity_per_pod) or capacity_per_pod <= 0:
         raise InputError(f"capacity_per_pod: {capacity_per_pod!r} must be a positive number")
@@ -444,6 +473,8 @@ def plan_capacity(
         raise InputError(f"node_cost_per_hour: {node_cost_per_hour!r} must be a number >= 0")
     if int(min_replicas) != min_replicas or min_replicas < 0:
         raise InputError(f"min_replicas: {min_replicas!r} must be an integer >= 0")
+    if not math.isfinite(margin) or margin <= -1.0:
+        raise InputError(f"margin: {margin!r} must be a finite number above -1")
     fit = node_fit(pod_cpu_cores, pod_memory_gib, node_cpu_cores, node_memory_gib, headroom, max_pods_per_node)
     col = _planned_column(demand, column)
     if DS not in demand.columns:
@@ -461,7 +492,8 @@ def plan_capacity(
     if ds.tz is None:
         raise InputError("demand: ds must be tz-aware (UTC)")
     step_h = _step(ds, "demand") / pd.Timedelta("1h")
-    replicas = np.maximum(int(min_replicas), np.ceil(d / (capacity_per_pod * target_utilisation) - EPS_PODS))
+    need = d * (1.0 + margin) / (capacity_per_pod * target_utilisation)
+    replicas = np.maximum(int(min_replicas), np.ceil(need - EPS_PODS))
     cores, mem = replicas * pod_cpu_cores, replicas * pod_memory_gib
     frame = frame.assign(
         period_start=period_start(frame[DS], period),
@@ -476,6 +508,7 @@ def plan_capacity(
         steps=("_d", "size"), peak_demand=("_d", "max"), replicas=("_replicas", "max"), nodes=("_nodes", "max"),
         nodes_bound=("_bound", "max"), node_steps=("_nodes", "sum"),
     ).reset_index()  # fmt: skip
+    out["peak_demand"] *= 1.0 + margin
     out["hours"] = out.pop("steps") * step_h
     out["cpu_cores"] = out["replicas"] * pod_cpu_cores
     out["memory_gib"] = out["replicas"] * pod_memory_gib

@@ -20,6 +20,7 @@ from forecaster.planning import (
     Scenario,
     learned_uplift,
     node_fit,
+    peak_margin,
     period_start,
     plan_capacity,
     plan_totals,
@@ -146,6 +147,45 @@ def test_periods_follow_utc_calendar_days_weeks_and_months() -> None:
     assert months["hours"].tolist() == [72.0, 264.0]  # 29-31 Jan, 1-11 Feb
     assert months["peak_demand"].tolist() == [71.0, 335.0]
     assert weeks["replicas"].iloc[1] == math.ceil(335 / 7)
+
+
+def test_margin_plans_for_more_demand() -> None:
+    plan = plan_capacity(hourly([70.0] * 2), capacity_per_pod=10.0, pod_cpu_cores=1.0, pod_memory_gib=1.0,
+                         margin=0.2, **NODE)  # fmt: skip
+    assert plan["replicas"].iloc[0] == 12  # ceil(70 * 1.2 / 7)
+    assert plan["peak_demand"].iloc[0] == pytest.approx(84.0)
+    with pytest.raises(InputError, match="margin"):
+        plan_capacity(hourly([70.0] * 2), capacity_per_pod=10.0, pod_cpu_cores=1.0, pod_memory_gib=1.0,
+                      margin=-1.0, **NODE)  # fmt: skip
+
+
+def test_peak_margin_worked_example() -> None:
+    # daily forecast peaks 100, 200, 400 against actual peaks 110, 180, 460 -> ratios 1.1, 0.9, 1.15
+    rows = []
+    for day, (f, a) in enumerate([(100.0, 110.0), (200.0, 180.0), (400.0, 460.0)]):
+        start = MONDAY + pd.Timedelta(days=day)
+        rows.append(pd.DataFrame({"ds": [start, start + pd.Timedelta("12h")], "ensemble": [f / 2, f],
+                                  "y": [a, a / 3]}))  # the peaks need not fall on the same step
+    scored = pd.concat(rows, ignore_index=True)
+    assert peak_margin(scored) == pytest.approx(0.15)
+    assert peak_margin(scored, quantile=0.5) == pytest.approx(0.1)
+    assert peak_margin(scored, quantile=0.0) == 0.0  # never below 0: 0.9 - 1 is clipped
+    assert peak_margin(scored.assign(ensemble=scored["ensemble"] * 2), period="week") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("frame", "kw", "message"),
+    [
+        (hourly([1.0, 2.0]), {}, "column 'ensemble' is missing"),
+        (hourly([1.0, 2.0]).assign(ensemble=1.0), {"quantile": 2.0}, "quantile"),
+        (hourly([1.0, 2.0]).assign(ensemble=float("nan")), {}, "no row"),
+        (hourly([1.0, 2.0]).assign(ensemble=0.0), {}, "forecast peak is 0"),
+    ],
+    ids=["no-forecast", "bad-quantile", "all-nan", "zero-forecast"],
+)
+def test_peak_margin_rejects_bad_input(frame: pd.DataFrame, kw: dict[str, float], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        peak_margin(frame, **kw)
 
 
 def test_period_start_rejects_unknown_period() -> None:
