@@ -37,6 +37,7 @@ timeout), or drop the connection without an answer. ``requests`` logs every requ
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 import re
 import threading
@@ -375,6 +376,19 @@ class KubeApiServer:
         from kubernetes import client
 
         return client.ApiClient(client.Configuration(host=self.url))
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+                ) -> tuple[int, dict[str, Any]]:
+        """One raw HTTP request to this server (``body`` JSON-encoded unless bytes): the status code and the decoded
+        answer. For tests of the server itself; the adapter's tests go through the official client."""
+        connection = http.client.HTTPConnection(urlsplit(self.url).netloc, timeout=10)
+        try:
+            raw = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
+            connection.request(method, path, body=raw, headers={"Content-Type": content_type} if raw else {})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
 
     # objects
     def put_object(self, obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -444,11 +444,11 @@ class ObjectStore:
         if rt.generation != "none":
             meta["generation"] = 1
         with self.lock:
-            name = str(meta.get("name") or "")
+            new = validate(rt, new)  # undecodable (400) and invalid (422) come before AlreadyExists
+            name = str(new["metadata"]["name"])
             if (rt.plural, namespace, name) in self.objects:
                 raise ApiError(409, "AlreadyExists", f'{rt.group_resource} "{name}" already exists',
                                {"name": name, "group": rt.group, "kind": rt.plural})
-            new = validate(rt, new)
             new["metadata"]["resourceVersion"] = self._next_version()
             self.objects[(rt.plural, namespace, name)] = new
             return copy.deepcopy(new)
@@ -494,7 +494,7 @@ class ObjectStore:
             if new == old:
                 return copy.deepcopy(old)
             if rt.generation != "none" and _spec_changed(rt, new, old):
-                meta["generation"] = int(old["metadata"].get("generation", 0)) + 1
+                new["metadata"]["generation"] = int(old["metadata"].get("generation", 0)) + 1
             new["metadata"]["resourceVersion"] = self._next_version()
             self.objects[(rt.plural, namespace, name)] = new
             return copy.deepcopy(new)
