@@ -88,6 +88,13 @@ class ServiceSettings:
     """API: allow GET requests without a token (False)."""
 
     def __post_init__(self) -> None:
+        # normalise the types a caller may pass loosely (str paths, lists), then validate
+        object.__setattr__(self, "artefact_dir", Path(self.artefact_dir))
+        if self.workloads_file is not None:
+            object.__setattr__(self, "workloads_file", Path(self.workloads_file))
+        for name in ("levels", "read_tokens", "write_tokens"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "model_options", dict(self.model_options))
         self.validate()
 
     def validate(self) -> None:

@@ -371,10 +371,11 @@ def check_forecast(run: ForecastRun) -> list[str]:
 
 
 def check_event(event: EventRecord) -> None:
-    """``InputError`` unless the event has an id, a name, a known kind and ``start <= end`` (both tz-aware)."""
+    """``InputError`` unless the event has an id, a name, a known kind and ``end > start`` (both tz-aware; the end
+    is exclusive, as in ``signals.events``)."""
     check_id(event.id, "event id")
     check_id(event.name, "event name")
     if event.kind not in EVENT_KINDS:
         raise InputError(f"event kind: {event.kind!r} is not one of {', '.join(EVENT_KINDS)}")
-    if utc(event.end, "event end") < utc(event.start, "event start"):
-        raise InputError(f"event {event.id}: end {event.end} is before start {event.start}")
+    if utc(event.end, "event end") <= utc(event.start, "event start"):
+        raise InputError(f"event {event.id}: end {event.end} is not after start {event.start} (end is exclusive)")

@@ -236,8 +236,10 @@ def test_store_events_are_listed_by_start_and_validated(store: Store) -> None:
     assert [e.id for e in store.list_events(limit=2).items] == ["e1", "e2"]
     with pytest.raises(InputError, match="kind"):
         store.upsert_event(EventRecord("x", "X", "party", T0, T0))
-    with pytest.raises(InputError, match="before start"):
+    with pytest.raises(InputError, match="not after start"):
         store.upsert_event(EventRecord("x", "X", "sale", T0, T0 - pd.Timedelta("1h")))
+    with pytest.raises(InputError, match="not after start"):
+        store.upsert_event(EventRecord("x", "X", "sale", T0, T0))
     assert store.list_events().total == 3
 
 

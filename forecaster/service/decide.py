@@ -1,0 +1,136 @@
+"""Recommend-mode decisions of one refresh: the replica floor (``forecaster.scaling``) and container requests
+(``forecaster.rightsize``), recorded as ``DecisionRecord``s with deterministic ids and exported as gauges.
+
+Replicas. The reactive floor is what the HPA's ratio rule wants for the current demand,
+``ceil(demand / (capacity_per_pod * target_utilisation))``; the workload's ``ScalingPolicy`` (kept on the service
+between refreshes; after a restart it starts from the last recorded floor) turns the stored forecast into a floor
+never below it. When the workload's accuracy is drifting the forecast is not used: the floor is the reactive floor
+clamped to the bounds, and the reason says so (``forecaster_fallbacks{reason="drift"}``).
+
+Ids: ``<workload>/replicas/<issue slot>`` and ``<workload>/resources/<issue slot>``; a job re-run for the same slot
+(retry, restart) records nothing twice (``Store.record_decision`` is insert-once).
+
+Not pure (store writes, gauges). Called by ``forecaster.service.refresh``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+
+from forecaster.frames import DS, Y
+from forecaster.ports import DecisionRecord, ForecastRun
+from forecaster.rightsizing import rightsize
+from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
+from forecaster.scaling import ScalingPolicy, replicas_for_demand
+from forecaster.scaling.rules import clamp
+from forecaster.service.fetch import container_usage
+from forecaster.service.registry import WorkloadSpec
+from forecaster.service.service import Service
+
+MODE = "Recommend"
+BOUNDS: dict[str, str] = {TARGET: "target", LOWER_BOUND: "lower", UPPER_BOUND: "upper", UNCAPPED_TARGET: "uncapped"}
+"""Recommendation column -> ``bound`` label of the recommendation gauges."""
+
+
+def decision_id(workload_id: str, kind: str, slot: pd.Timestamp) -> str:
+    return f"{workload_id}/{kind}/{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def _record(service: Service, decision: DecisionRecord) -> bool:
+    created = service.store.record_decision(decision)
+    outcome = "dry_run" if created else "unchanged"
+    service.telemetry.counter("forecaster_decisions").labels(
+        workload=decision.workload_id, kind=decision.kind, mode=MODE, outcome=outcome).inc()
+    return created
+
+
+def _policy(service: Service, spec: WorkloadSpec) -> ScalingPolicy | None:
+    """The workload's policy; a new one starts from the last recorded floor (restart safety)."""
+    settings = spec.policy_settings(service.settings.lead_time_s,
+                                    max(1800.0, 3 * service.settings.refresh_interval_s))
+    if settings is None:
+        return None
+    policy = service.policies.get(spec.id)
+    if policy is None or policy.settings != settings:
+        initial = None
+        for d in service.store.list_decisions(workload_id=spec.id, limit=20).items:
+            if d.kind == "replicas" and isinstance(d.value.get("min_replicas"), int):
+                initial = int(d.value["min_replicas"])
+                break
+        policy = ScalingPolicy(settings, initial=initial, workload=spec.id)
+        service.policies[spec.id] = policy
+    return policy
+
+
+def replicas(service: Service, spec: WorkloadSpec, run: ForecastRun, history: pd.DataFrame, now: pd.Timestamp,
+             slot: pd.Timestamp, drift: str | None) -> DecisionRecord | None:
+    """Decide and record the replica floor; None for a workload without ``capacity_per_pod``."""
+    policy = _policy(service, spec)
+    if policy is None:
+        return None
+    st = policy.settings
+    demand = float(history[Y].iloc[-1]) if len(history) else 0.0
+    demand = demand if math.isfinite(demand) else 0.0
+    reactive = replicas_for_demand(demand, st.capacity_per_pod, st.target_utilisation)
+    if drift is None:
+        d = policy.decide(now, reactive, run.frame, run.issued_at)
+        value, reason = d.value, d.reason
+        details = dataclasses.asdict(d)
+        details["forecast_model"] = run.model_version
+    else:
+        value = clamp(reactive, st.min_replicas, st.max_replicas)
+        reason = f"{drift}; scaling falls back to the reactive floor {reactive} -> {value}"
+        details = {"fell_back": True, "fallback": "drift", "reactive_floor": reactive, "previous": policy.value,
+                   "value": value, "bounds": [st.min_replicas, st.max_replicas], "forecast_model": run.model_version}
+        policy.value = value
+        service.telemetry.counter("forecaster_fallbacks").labels(workload=spec.id, reason="drift").inc()
+    details["current_demand"] = demand
+    t = service.telemetry
+    forecast_replicas = details.get("forecast_replicas")
+    if forecast_replicas is not None:
+        t.gauge("forecaster_replicas_forecast").labels(workload=spec.id).set(forecast_replicas)
+    t.gauge("forecaster_replicas_reactive").labels(workload=spec.id).set(reactive)
+    t.gauge("forecaster_replicas_floor").labels(workload=spec.id, mode=MODE).set(value)
+    record = DecisionRecord(id=decision_id(spec.id, "replicas", slot), workload_id=spec.id, time=now, kind="replicas",
+                            mode=MODE, applied=False, value={"min_replicas": int(value)}, reason=reason,
+                            details=details)
+    _record(service, record)
+    return record
+
+
+def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.Timestamp) -> DecisionRecord | None:
+    """Recommend container requests from their use (``forecaster.rightsize``) and record them; None without
+    containers or without usage data."""
+    if not spec.containers:
+        return None
+    start = now - pd.Timedelta(days=service.settings.history_days)
+    usage = container_usage(service.source, spec, start, now)
+    if len(usage) == 0:
+        return None
+    result = rightsize(usage, policy=service.settings.rightsize_policy, now=now + pd.Timedelta("1ns"))
+    recs = result.recommendations
+    containers: dict[str, dict[str, dict[str, float]]] = {}
+    reasons = []
+    pods = {c.name: c.pod or spec.name for c in spec.containers}
+    t = service.telemetry
+    for row in recs.to_dict("records"):
+        name, resource = str(row["unique_id"]), str(row[RESOURCE])
+        containers.setdefault(name, {})[resource] = {col: float(row[col]) for col in BOUNDS}
+        reasons.append(f"{name} {resource}: {str(row['reason']).split(' | ')[0]}")
+        gauge = t.gauge("forecaster_recommendation_cpu_cores" if resource == "cpu"
+                        else "forecaster_recommendation_memory_bytes")
+        for col, bound in BOUNDS.items():
+            gauge.labels(namespace=spec.namespace or "default", pod=pods.get(name, spec.name), container=name,
+                         bound=bound).set(float(row[col]))
+    requests = {str(r["unique_id"]) + "/" + str(r[RESOURCE]): float(r["request"]) for r in recs.to_dict("records")}
+    record = DecisionRecord(
+        id=decision_id(spec.id, "resources", slot), workload_id=spec.id, time=now, kind="resources", mode=MODE,
+        applied=False, value={"containers": containers}, reason="; ".join(reasons),
+        details={"policy": result.policy, "current_requests": requests, "samples": len(usage),
+                 "usage_start": usage[DS].min(), "usage_end": usage[DS].max()},
+    )
+    _record(service, record)
+    return record

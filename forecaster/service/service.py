@@ -1,0 +1,166 @@
+"""``Service``: the application layer of the forecast service - settings, store, metrics source, telemetry,
+workload registry, fitted models and scaling-policy state - and the entry points the scheduler and the demo call.
+
+    service = build_service(ServiceSettings.from_env())              # SqlStore + Prometheus + workloads file
+    service = demo_service(settings, now=...)                        # SqlStore + DemoSource + demo registry
+    service.refresh(); service.accuracy(); service.refit()           # what the scheduled jobs run
+    service.run_demo_cycle(now)                                      # move the demo clock, then refresh/accuracy
+
+Each job method is timed through ``Telemetry.timed(job)`` (duration, outcome, last success) by
+``forecaster.service.jobs``; inside a job every workload is isolated (``isolated``): its failure is logged and
+counted, the others carry on, and the job reports the failed workloads at the end (``WorkloadError``).
+
+Not pure (holds the store, the models, the policies). Called by ``forecaster.service.jobs``, the worker, the CLI
+(``forecaster demo``/``serve``) and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from forecaster.errors import ForecasterError, InputError
+from forecaster.ports import MetricsSource, Store
+from forecaster.scaling import ScalingPolicy
+from forecaster.service.models import FittedModel
+from forecaster.service.registry import Registry, load_workloads
+from forecaster.settings import ServiceSettings
+from forecaster.telemetry import Telemetry
+
+log = logging.getLogger("forecaster.service")
+Clock = Callable[[], pd.Timestamp]
+
+
+def utc_now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+class WorkloadError(ForecasterError):
+    """Some workloads failed in a job (the others completed); ``errors`` maps workload id (or step) -> message."""
+
+    def __init__(self, job: str, errors: dict[str, str], results: object = None) -> None:
+        listed = "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5])
+        super().__init__(f"{job}: {len(errors)} workload(s) failed: {listed}")
+        self.job = job
+        self.errors = dict(errors)
+        self.results = results
+        """What the job returned for the workloads that succeeded."""
+
+
+@dataclass
+class Service:
+    """Everything the scheduled jobs share (module docstring)."""
+
+    settings: ServiceSettings
+    store: Store
+    source: MetricsSource
+    registry: Registry
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    clock: Clock = utc_now
+    controller_cycle: Callable[[], object] | None = None
+    """The controller's ``run_once`` when the controller runs as a scheduled job (``forecaster.controller``)."""
+    models: dict[str, FittedModel] = field(default_factory=dict)
+    """Fitted model by workload id (workloads of one frequency share one model object)."""
+    policies: dict[str, ScalingPolicy] = field(default_factory=dict)
+    """Recommend-mode scaling policy state by workload id (cool-down, rate limit, last value)."""
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    """Held by every job: jobs of one service never interleave (APScheduler runs them on a thread pool)."""
+    sleep: Callable[[float], None] = time.sleep
+
+    # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
+    def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:
+        """Forecast refresh for every workload; the forecast run id per workload (see ``service.refresh``)."""
+        from forecaster.service.refresh import refresh
+
+        with self.lock:
+            return refresh(self, now)
+
+    def refit(self, now: pd.Timestamp | None = None) -> list[str]:
+        """Refit every model group with backtest-learned weights and save the artefacts; their ids."""
+        from forecaster.service.refit import refit
+
+        with self.lock:
+            return refit(self, now)
+
+    def accuracy(self, now: pd.Timestamp | None = None) -> dict[str, bool]:
+        """Accuracy evaluation of stored forecasts; drift flag per workload."""
+        from forecaster.service.accuracy import evaluate
+
+        with self.lock:
+            return evaluate(self, now)
+
+    def run_controller(self) -> object:
+        """One controller cycle when one is configured (None otherwise)."""
+        return None if self.controller_cycle is None else self.controller_cycle()
+
+    def run_demo_cycle(self, now: pd.Timestamp) -> dict[str, str]:
+        """Demo step: move the demo source's clock to ``now`` (when it has one), evaluate accuracy, then refresh.
+        Returns the refresh result. ``forecaster demo`` calls it for each simulated refresh time."""
+        if hasattr(self.source, "now"):
+            self.source.now = pd.Timestamp(now)
+        self.accuracy(now)
+        return self.refresh(now)
+
+    # -- helpers the job modules share --------------------------------------------------------------------------
+    def now(self, now: pd.Timestamp | None = None) -> pd.Timestamp:
+        stamp = self.clock() if now is None else pd.Timestamp(now)
+        if stamp.tzinfo is None:
+            raise InputError(f"now: {stamp} must be tz-aware (UTC)")
+        return stamp.tz_convert("UTC")
+
+    @contextmanager
+    def isolated(self, job: str, workload_id: str, errors: dict[str, str]) -> Iterator[None]:
+        """Run one workload's step: an exception is logged, counted and kept in ``errors``, never re-raised."""
+        try:
+            yield
+        except Exception as exc:
+            errors[workload_id] = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: workload %s failed", job, workload_id)
+            self.telemetry.counter("forecaster_fallbacks").labels(workload=workload_id, reason="error").inc()
+
+    def pause(self) -> None:
+        """Between workloads: ``settings.workload_pause_s`` (spreads load; tests kill a worker here)."""
+        if self.settings.workload_pause_s > 0:
+            self.sleep(self.settings.workload_pause_s)
+
+
+def build_service(settings: ServiceSettings, *, store: Store | None = None, source: MetricsSource | None = None,
+                  registry: Registry | None = None, telemetry: Telemetry | None = None,
+                  clock: Clock | None = None) -> Service:
+    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url`` and
+    the workloads file, unless given."""
+    if store is None:
+        from forecaster.adapters.store import SqlStore
+
+        store = SqlStore(settings.store_url)
+    if source is None:
+        if not settings.prometheus_url:
+            raise InputError("prometheus_url: not set (FORECASTER_PROMETHEUS_URL); use the demo source instead")
+        from forecaster.adapters.prometheus import PrometheusSource
+
+        source = PrometheusSource(settings.prometheus_url)
+    if registry is None:
+        registry = load_workloads(settings.workloads_file) if settings.workloads_file else Registry()
+    for spec in registry:
+        store.upsert_workload(spec.workload())
+    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now)
+
+
+def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, copies: int = 1,
+                 store: Store | None = None, telemetry: Telemetry | None = None) -> Service:
+    """A ``Service`` over the bundled traces (``DemoSource``, ``demo_registry(copies)``), its clock the demo's, the
+    trace's business events in the store."""
+    from forecaster.service.demo import DemoSource, demo_events, demo_registry
+
+    source = DemoSource(now)
+    service = build_service(settings, store=store, source=source, registry=demo_registry(copies),
+                            telemetry=telemetry, clock=source.clock)
+    for event in demo_events():
+        service.store.upsert_event(event)
+    return service
