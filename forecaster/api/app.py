@@ -1,0 +1,103 @@
+"""The FastAPI application factory: ``create_app(store, telemetry, settings)``.
+
+Wires the routes (``routes_*``), the RFC 9457 problem handlers (``problems``), the body-size limit (``limits``),
+the explorer page (``routes_explorer``) and the OpenAPI document at ``/openapi.json`` with Swagger UI at ``/docs``.
+One ``ApiContext`` per app holds the store, telemetry, settings and clock, so tests and several apps in one process
+never share state.
+
+OpenAPI: every route lists each status it can answer; error bodies are ``Problem`` in ``application/problem+json``.
+Read operations declare ``bearerAuth``; with anonymous reads on they also declare the empty requirement (``{}``),
+which is how OpenAPI says "a token is optional".
+
+Not pure (FastAPI). Called by ``forecaster.cli_service`` (``forecaster serve``), tests and the API benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from forecaster import __version__
+from forecaster.api import (
+    problems,
+    routes_accuracy,
+    routes_decisions,
+    routes_events,
+    routes_explorer,
+    routes_forecasts,
+    routes_ops,
+    routes_whatif,
+    routes_workloads,
+)
+from forecaster.api.config import ApiSettings, api_settings
+from forecaster.api.context import ApiContext, utc_now
+from forecaster.api.limits import BodyLimit
+from forecaster.ports import Store
+from forecaster.telemetry import Telemetry
+
+DESCRIPTION = """Forecasts with calibrated bands, scaling and resource decisions, business events and what-if replays
+for Kubernetes workloads.
+
+* **Auth**: `Authorization: Bearer <token>`; `read` for GET under `/v1` (optional when anonymous reads are on) and
+  `POST /v1/what-if`, `write` for `POST /v1/events`.
+* **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems list `errors[].field`.
+  A body that is not JSON is a 400, a JSON body that breaks the schema a 422, a non-JSON media type a 415.
+* **Pages**: `limit`/`offset`, `total` and `links` (`self`, `first`, `last`, `next`, `prev`).
+* The forecast explorer page is at `/`.
+"""
+TAGS = [
+    {"name": "workloads", "description": "Forecast subjects."},
+    {"name": "forecasts", "description": "Latest forecasts (JSON or CSV) and observed demand."},
+    {"name": "decisions", "description": "Recorded scaling and resource decisions, latest recommendations."},
+    {"name": "accuracy", "description": "Realised accuracy of stored forecasts."},
+    {"name": "events", "description": "Business events (campaigns, launches, sales, holidays)."},
+    {"name": "what-if", "description": "Replay a scenario through a simulated cluster."},
+    {"name": "operations", "description": "Health, readiness, Prometheus metrics."},
+]
+
+
+def _openapi(app: FastAPI, settings: ApiSettings) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                          tags=app.openapi_tags)
+        problems.add_schemas(doc)
+        for path in doc.get("paths", {}).values():
+            for method, op in path.items():
+                reads = method == "get" or "what-if" in op.get("tags", ())
+                if settings.anonymous_reads and reads and op.get("security"):
+                    op["security"] = [*op["security"], {}]
+        app.openapi_schema = doc
+        return doc
+
+    return build
+
+
+def create_app(
+    store: Store,
+    telemetry: Telemetry | None = None,
+    settings: ApiSettings | Any | None = None,
+    *,
+    clock: Callable[[], pd.Timestamp] | None = None,
+) -> FastAPI:
+    """The API over ``store``. ``telemetry``: the process's collectors (a fresh private registry by default);
+    ``settings``: an ``ApiSettings`` or a settings object with the same attribute names (``api_settings``);
+    ``clock``: "now" as a UTC timestamp (tests and the demo pass a fixed or replayed clock)."""
+    api = api_settings(settings)
+    app = FastAPI(title="forecaster", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
+                  docs_url="/docs", redoc_url=None)
+    app.state.api = ApiContext(store, telemetry or Telemetry(), api, clock or utc_now)
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    for router in (routes_workloads.router, routes_forecasts.router, routes_decisions.router,
+                   routes_accuracy.router, routes_events.read_router, routes_events.write_router,
+                   routes_whatif.router, routes_ops.router):
+        app.include_router(router)
+    routes_explorer.mount(app)
+    app.openapi = _openapi(app, api)  # type: ignore[method-assign]
+    return app

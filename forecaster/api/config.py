@@ -1,0 +1,118 @@
+"""What the HTTP API needs to know, as one frozen value: tokens and their scopes, anonymous reads, limits.
+
+``ApiSettings`` is built once at the edge (``forecaster serve`` from ``ServiceSettings``, tests directly) and handed
+to ``create_app``; nothing here reads the environment. ``api_settings(obj)`` accepts an ``ApiSettings`` or any
+settings object with the same attribute names (e.g. ``forecaster.settings.ServiceSettings``) and copies the fields
+it has, so the API does not import the service layer.
+
+Pure: standard library only. Called by ``forecaster.api.app`` and ``forecaster.cli_service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+READ = "read"
+WRITE = "write"
+SCOPES: tuple[str, ...] = (READ, WRITE)
+"""Token scopes. ``write`` implies ``read`` (a token that may change events may also look at them)."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Settings of the HTTP API (defaults in brackets)."""
+
+    tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Bearer token -> its scopes (``read``, ``write``). Empty: every write is refused with 401 ({})."""
+    anonymous_reads: bool = False
+    """Let requests without a token call the GET endpoints of ``/v1`` (False: reads need a ``read`` token).
+    ``forecaster serve`` turns it on for a loopback ``--host`` and for ``--demo`` unless told otherwise."""
+    ready_max_age_s: float = 900.0
+    """``/readyz`` answers 503 when the last forecast cycle is older than this, in seconds (900 = 15 min)."""
+    metrics_refresh_s: float = 15.0
+    """``/metrics`` re-reads the latest forecasts and accuracy from the store at most this often, in seconds (15)."""
+    max_body_bytes: int = 1_048_576
+    """Largest request body in bytes (1 MiB); larger bodies get 413."""
+    max_actuals_days: float = 31.0
+    """Longest window ``/v1/actuals`` returns, in days (31)."""
+    whatif_max_minutes: int = 7 * 24 * 60
+    """Longest what-if replay, in minutes (10,080 = 7 days)."""
+    whatif_max_events: int = 50
+    """Most extra uplift windows in one what-if request (50)."""
+    whatif_max_runs: int = 600
+    """Most stored forecast runs one what-if replays against (600); more are thinned evenly, keeping the last."""
+    whatif_concurrency: int = 2
+    """What-if replays running at once per process (2); further requests wait up to 30 s, then get 503."""
+
+
+def parse_tokens(spec: str | Mapping[str, Iterable[str]] | None) -> dict[str, frozenset[str]]:
+    """Tokens from ``"tok1:read,tok2:read+write"`` (or a mapping token -> scopes); ``ValueError`` names a bad one.
+
+    ``write`` implies ``read``: ``"t:write"`` gives ``t`` both scopes."""
+    if spec is None:
+        return {}
+    items: Iterable[tuple[str, Iterable[str]]]
+    if isinstance(spec, str):
+        pairs = []
+        for part in (p.strip() for p in spec.split(",")):
+            if not part:
+                continue
+            token, sep, scope_text = part.rpartition(":")
+            if not sep or not token:
+                raise ValueError(f"tokens: {part[:4]}...: write TOKEN:SCOPES, e.g. s3cret:read+write")
+            pairs.append((token, scope_text.split("+")))
+        items = pairs
+    else:
+        items = spec.items()
+    out: dict[str, frozenset[str]] = {}
+    for token, scopes in items:
+        wanted = {str(s).strip().lower() for s in scopes if str(s).strip()}
+        unknown = wanted - set(SCOPES)
+        if unknown:
+            raise ValueError(f"tokens: unknown scope(s) {sorted(unknown)}; use {' or '.join(SCOPES)}")
+        if WRITE in wanted:
+            wanted.add(READ)
+        out[str(token)] = frozenset(wanted)
+    return out
+
+
+def _tokens_of(value: Any) -> dict[str, frozenset[str]]:
+    """Tokens from the shapes a settings object may hold: a mapping token -> scopes, a mapping scope -> tokens
+    (``{"read": [...], "write": [...]}``), or the ``parse_tokens`` text."""
+    if value is None or isinstance(value, str):
+        return parse_tokens(value)
+    if isinstance(value, Mapping) and value and set(map(str, value)) <= set(SCOPES):
+        by_token: dict[str, set[str]] = {}
+        for scope, tokens in value.items():
+            for token in [tokens] if isinstance(tokens, str) else tokens:
+                by_token.setdefault(str(token), set()).add(str(scope))
+        return parse_tokens(by_token)
+    if isinstance(value, Mapping):
+        return parse_tokens({k: [v] if isinstance(v, str) else v for k, v in value.items()})
+    raise ValueError(f"tokens: cannot read {type(value).__name__}")
+
+
+def api_settings(source: ApiSettings | Any | None = None, **overrides: Any) -> ApiSettings:
+    """An ``ApiSettings`` from ``source`` (an ``ApiSettings``, or any object with some of its attribute names, e.g.
+    ``ServiceSettings``), with ``overrides`` applied last. Tokens may also come as ``read_tokens`` /
+    ``write_tokens`` attributes (iterables of tokens)."""
+    if isinstance(source, ApiSettings) and not overrides:
+        return source
+    values: dict[str, Any] = {}
+    names = [f.name for f in fields(ApiSettings)]
+    if source is not None:
+        for name in names:
+            if hasattr(source, name) and getattr(source, name) is not None:
+                values[name] = getattr(source, name)
+        if "tokens" in values:
+            values["tokens"] = _tokens_of(values["tokens"])
+        elif hasattr(source, "read_tokens") or hasattr(source, "write_tokens"):
+            by_scope = {READ: list(getattr(source, "read_tokens", ()) or ()),
+                        WRITE: list(getattr(source, "write_tokens", ()) or ())}
+            values["tokens"] = _tokens_of({k: v for k, v in by_scope.items() if v})
+    values.update(overrides)
+    if "tokens" in values and not isinstance(values["tokens"], dict):
+        values["tokens"] = _tokens_of(values["tokens"])
+    return ApiSettings(**values)

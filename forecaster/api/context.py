@@ -1,0 +1,55 @@
+"""The objects every route reads, held on ``app.state.api`` and handed to routes as one ``Ctx`` dependency.
+
+``ApiContext`` carries the store (``forecaster.ports.Store``), the process's ``Telemetry``, the frozen
+``ApiSettings``, the clock, and the few pieces of per-process state the API keeps (the what-if slots, the gauge
+refresher). Nothing here is a module-level global, so several apps can live in one process (tests).
+
+Not pure (FastAPI ``Request``). Called by ``forecaster.api.app`` (builds it) and every ``routes_*`` module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import pandas as pd
+from fastapi import Depends, Request
+
+from forecaster.api.config import ApiSettings
+from forecaster.ports import Store
+from forecaster.telemetry import Telemetry
+
+
+def utc_now() -> pd.Timestamp:
+    """The wall clock as a tz-aware UTC timestamp (the default clock)."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+@dataclass
+class ApiContext:
+    """Everything a request handler needs (module docstring)."""
+
+    store: Store
+    telemetry: Telemetry
+    settings: ApiSettings
+    clock: Callable[[], pd.Timestamp] = utc_now
+    whatif_slots: threading.BoundedSemaphore = field(init=False)
+    gauges_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    gauges_refreshed_at: float = field(default=float("-inf"), init=False)
+    """``time.monotonic()`` of the last gauge refresh from the store (``forecaster.api.gauges``)."""
+
+    def __post_init__(self) -> None:
+        self.whatif_slots = threading.BoundedSemaphore(max(1, self.settings.whatif_concurrency))
+
+
+def get_context(request: Request) -> ApiContext:
+    """The app's ``ApiContext`` (set by ``create_app``)."""
+    ctx = request.app.state.api
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+"""Route parameter type: ``def route(ctx: Ctx)``."""

@@ -1,0 +1,154 @@
+"""The forecast and accuracy gauges of ``/metrics``, refreshed from the store by the API at scrape time.
+
+Who sets what: the scheduled jobs record job runs, durations and last-success times (``Telemetry.timed``) and the
+controller its decisions; the *API* sets, per workload, from the store:
+
+    forecaster_forecast{workload, band}                the latest forecast at the current step (the step whose
+                                                       ``[ds, ds + freq)`` holds now; the first step before the
+                                                       forecast starts); removed once now is past its last step
+    forecaster_forecast_peak{workload, band}           the largest value over the stored horizon
+    forecaster_forecast_issued_timestamp_seconds       issue time of the latest forecast
+    forecaster_demand_actual{workload}                 the newest observation in the last day
+    forecaster_accuracy_mae / _backtest_mae / _coverage{level} / forecaster_drift   the newest accuracy record
+
+``band`` is ``ensemble``, ``lo-80``, ``hi-80``, ``lo-95``, ``hi-95``... or a member name. Reading the store costs
+about three queries per workload, so a refresh runs at most every ``ApiSettings.metrics_refresh_s`` (15 s) however
+often Prometheus or ``/readyz`` asks; API replicas without a scheduler therefore export the same values as the one
+running the jobs. At most ``MAX_WORKLOADS`` workloads are exported.
+
+Not pure (reads the store, writes ``prometheus_client`` gauges). Called by ``forecaster.api.routes_ops``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from forecaster.api.context import ApiContext
+from forecaster.errors import InputError
+from forecaster.frames import DS, ENSEMBLE, Y
+from forecaster.ports import AccuracyRecord, ForecastRun, Store, Workload
+from forecaster.series import freq_to_timedelta
+from forecaster.telemetry import Telemetry
+
+MAX_WORKLOADS = 10_000
+PAGE = 500
+log = logging.getLogger("forecaster.api")
+
+
+def iter_workloads(store: Store, limit: int = MAX_WORKLOADS) -> Iterator[Workload]:
+    """Every stored workload (up to ``limit``), page by page."""
+    offset = 0
+    while offset < limit:
+        page = store.list_workloads(limit=PAGE, offset=offset)
+        yield from page.items[: limit - offset]
+        offset += PAGE
+        if not page.items or offset >= page.total:
+            return
+
+
+def band_label(column: str) -> str:
+    """Forecast column -> ``band`` label: ``ensemble-hi-80`` -> ``hi-80``; members and ``ensemble`` unchanged."""
+    prefix = f"{ENSEMBLE}-"
+    return column[len(prefix):] if column.startswith(prefix) else column
+
+
+def current_row(frame: pd.DataFrame, now: pd.Timestamp, step: pd.Timedelta) -> int | None:
+    """Index (position) of the step holding ``now``: 0 before the forecast starts, None after its last step."""
+    ds = pd.DatetimeIndex(frame[DS]).as_unit("ns").asi8
+    if not len(ds):
+        return None
+    t = int(now.as_unit("ns").value)
+    if t >= ds[-1] + int(step.value):
+        return None
+    return max(0, int(np.searchsorted(ds, t, side="right")) - 1)
+
+
+def _remove(gauge: object, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)  # type: ignore[attr-defined]
+
+
+def set_forecast(t: Telemetry, workload: Workload, run: ForecastRun, now: pd.Timestamp) -> None:
+    """The forecast gauges of one workload from its latest run."""
+    frame = run.frame.sort_values(DS)
+    columns = [c for c in frame.columns if c not in (DS, "unique_id") and pd.api.types.is_numeric_dtype(frame[c])]
+    values = frame[columns].to_numpy(dtype=float)
+    forecast, peak = t.gauge("forecaster_forecast"), t.gauge("forecaster_forecast_peak")
+    try:
+        step = freq_to_timedelta(workload.freq)
+    except InputError:
+        step = pd.Timedelta(minutes=5)
+    row = current_row(frame, now, step)
+    for j, col in enumerate(columns):
+        label = band_label(str(col))
+        column = values[:, j]
+        finite = column[np.isfinite(column)]
+        if len(finite):
+            peak.labels(workload=workload.id, band=label).set(float(finite.max()))
+        if row is not None and math.isfinite(column[row]):
+            forecast.labels(workload=workload.id, band=label).set(float(column[row]))
+        else:
+            _remove(forecast, workload.id, label)
+    t.gauge("forecaster_forecast_issued_timestamp_seconds").labels(workload=workload.id).set(
+        pd.Timestamp(run.issued_at).timestamp())
+
+
+def newest_accuracy(store: Store, workload_id: str) -> AccuracyRecord | None:
+    """The newest accuracy record (the store lists them newest first)."""
+    page = store.list_accuracy(workload_id, limit=1, offset=0)
+    return page.items[0] if page.items else None
+
+
+def set_accuracy(t: Telemetry, workload_id: str, record: AccuracyRecord) -> None:
+    """The accuracy gauges of one workload."""
+    if math.isfinite(record.mae):
+        t.gauge("forecaster_accuracy_mae").labels(workload=workload_id).set(record.mae)
+    if record.backtest_mae is not None and math.isfinite(record.backtest_mae):
+        t.gauge("forecaster_accuracy_backtest_mae").labels(workload=workload_id).set(record.backtest_mae)
+    for level, share in record.coverage.items():
+        if share is not None and math.isfinite(share):
+            t.gauge("forecaster_accuracy_coverage").labels(workload=workload_id, level=str(level)).set(share)
+    t.gauge("forecaster_drift").labels(workload=workload_id).set(1.0 if record.drift else 0.0)
+
+
+def refresh_workload(ctx: ApiContext, workload: Workload, now: pd.Timestamp) -> None:
+    """Every gauge of one workload."""
+    store, t = ctx.store, ctx.telemetry
+    run = store.latest_forecast(workload.id)
+    if run is not None and len(run.frame):
+        set_forecast(t, workload, run, now)
+    actual = store.actuals(workload.id, now - pd.Timedelta(days=1), now)
+    if len(actual):
+        last = actual.sort_values(DS)[Y].iloc[-1]
+        if math.isfinite(float(last)):
+            t.gauge("forecaster_demand_actual").labels(workload=workload.id).set(float(last))
+    record = newest_accuracy(store, workload.id)
+    if record is not None:
+        set_accuracy(t, workload.id, record)
+
+
+def refresh(ctx: ApiContext, *, force: bool = False) -> bool:
+    """Refresh every workload's gauges unless the last refresh is younger than ``metrics_refresh_s``; True when it
+    ran. Store errors propagate (``/metrics`` logs them and serves what it has; ``/readyz`` answers 503)."""
+    with ctx.gauges_lock:
+        if not force and time.monotonic() - ctx.gauges_refreshed_at < ctx.settings.metrics_refresh_s:
+            return False
+        now = ctx.clock()
+        for workload in iter_workloads(ctx.store):
+            refresh_workload(ctx, workload, now)
+        ctx.gauges_refreshed_at = time.monotonic()
+        return True
+
+
+def newest_issue(t: Telemetry) -> float | None:
+    """Largest ``forecaster_forecast_issued_timestamp_seconds`` over workloads (Unix seconds), None if none."""
+    values = [s.value for m in t.registry.collect() if m.name == "forecaster_forecast_issued_timestamp_seconds"
+              for s in m.samples]
+    return max(values, default=None)

@@ -1,0 +1,81 @@
+"""Operations endpoints, no token needed: ``/healthz`` (liveness), ``/readyz`` (readiness), ``/metrics``.
+
+- ``/healthz``: 200 while the process serves HTTP.
+- ``/readyz``: 200 when the last forecast cycle is at most ``ApiSettings.ready_max_age_s`` old, else 503. The cycle
+  time is the refresh job's last success in this process
+  (``forecaster_job_last_success_timestamp_seconds{job="refresh"}``, set by the scheduler through ``Telemetry``);
+  a replica without a scheduler uses the newest stored forecast's issue time instead (read through the gauge
+  refresh, so at most once per ``metrics_refresh_s``). A store that cannot be read is also 503.
+- ``/metrics``: the Prometheus text format of ``Telemetry.registry``, after refreshing the forecast and accuracy
+  gauges from the store (``forecaster.api.gauges``; a store error is logged and the last values are served).
+
+Not pure (FastAPI routes). Included by ``forecaster.api.app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import pandas as pd
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from forecaster.api import gauges
+from forecaster.api.context import Ctx
+from forecaster.api.problems import ProblemError, responses
+from forecaster.api.schemas import HealthOut, ReadyOut
+
+router = APIRouter(tags=["operations"])
+JOB = "refresh"
+log = logging.getLogger("forecaster.api")
+
+
+@router.get("/healthz", response_model=HealthOut, responses=responses(500), summary="Liveness")
+async def healthz() -> HealthOut:
+    """200 while the process answers HTTP."""
+    return HealthOut(status="ok")
+
+
+def last_cycle(ctx: Ctx) -> tuple[float | None, Literal["job", "store"]]:
+    """Unix time of the last forecast cycle and where it came from (module docstring)."""
+    job = ctx.telemetry.registry.get_sample_value("forecaster_job_last_success_timestamp_seconds", {"job": JOB})
+    if job is not None:
+        return job, "job"
+    gauges.refresh(ctx)
+    return gauges.newest_issue(ctx.telemetry), "store"
+
+
+@router.get("/readyz", response_model=ReadyOut, responses=responses(500, 503), summary="Readiness")
+def readyz(ctx: Ctx) -> ReadyOut:
+    """200 when the last forecast cycle is recent enough, else 503 with the reason."""
+    max_age = ctx.settings.ready_max_age_s
+    try:
+        when, source = last_cycle(ctx)
+    except Exception as exc:
+        log.warning("readyz: the store cannot be read: %s", exc)
+        raise ProblemError(503, f"the store cannot be read ({type(exc).__name__}: {exc})",
+                         headers={"Retry-After": "10"}) from exc
+    if when is None:
+        raise ProblemError(503, "no forecast cycle has completed yet", headers={"Retry-After": "10"},
+                         max_age_s=max_age)
+    now = ctx.clock()
+    age = now.timestamp() - when
+    last = pd.Timestamp(when, unit="s", tz="UTC")
+    if age > max_age:
+        raise ProblemError(503, f"the last forecast cycle ({source}) is {age:.0f} s old, above {max_age:g} s",
+                         headers={"Retry-After": "10"}, last_cycle=last.isoformat(), age_s=age, max_age_s=max_age,
+                         source=source)
+    return ReadyOut(status="ready", last_cycle=last.to_pydatetime(), age_s=age, max_age_s=max_age, source=source)
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics", responses={
+    200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+          "description": "Prometheus text exposition format."}, **responses(500)})
+def metrics(ctx: Ctx) -> Response:
+    """Every metric of ``forecaster.metric_names``, forecast gauges refreshed from the store first."""
+    try:
+        gauges.refresh(ctx)
+    except Exception as exc:
+        log.warning("metrics: gauges not refreshed, the store cannot be read: %s", exc)
+    return Response(ctx.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)

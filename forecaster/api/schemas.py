@@ -1,0 +1,225 @@
+"""Request and response bodies of ``/v1`` (pydantic), kept apart from the ``forecaster.ports`` records they carry.
+
+Conventions: timestamps are ISO 8601 in UTC (``2024-03-04T00:00:00Z``); requests must give an offset and a year in
+1970..2200 (pandas' range, and the store's); numbers that do not exist (a member that failed, NaN) are ``null``.
+A forecast is sent column-wise (one array per column, as the Forecast frame and the CSV have them): charts and
+notebooks read arrays, and 288 steps x 10 columns cost a tenth of the bytes and time of one object per step.
+
+The what-if bodies live in ``forecaster.api.schemas_whatif``. Pure: pydantic only. Called by the ``routes_*``
+modules and ``forecaster.api.convert``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+MIN_YEAR, MAX_YEAR = 1970, 2200
+EVENT_KINDS = ("campaign", "launch", "sale", "holiday", "custom")
+EventKind = Literal["campaign", "launch", "sale", "holiday", "custom"]
+
+
+def _utc_in_range(value: datetime) -> datetime:
+    try:
+        out = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR} (UTC)") from None
+    if not MIN_YEAR <= out.year <= MAX_YEAR:
+        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR} (UTC)")
+    return out
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
+"""A request timestamp: with an offset, converted to UTC, year 1970..2200."""
+Number = float | None
+"""A value that may be missing (NaN in the frame)."""
+
+
+# -- pagination --------------------------------------------------------------------------------------------------
+class Links(BaseModel):
+    """Links of a page (relative URLs with the same query); ``next``/``prev`` are null at the ends."""
+
+    self: str
+    first: str
+    last: str
+    next: str | None
+    prev: str | None
+
+
+class PageOut(BaseModel):
+    """Fields every page carries next to ``items``."""
+
+    total: int = Field(ge=0, description="Items in the whole list.")
+    limit: int = Field(ge=1)
+    offset: int = Field(ge=0)
+    links: Links
+
+
+# -- workloads ---------------------------------------------------------------------------------------------------
+class WorkloadOut(BaseModel):
+    """A forecast subject (``forecaster.ports.Workload``) and where to read about it."""
+
+    id: str
+    namespace: str
+    kind: str = Field(description="`demand` (one demand series) or a resource kind (a container).")
+    freq: str = Field(description="Sampling step of its history and forecasts, e.g. `5min`.")
+    query: str
+    labels: dict[str, str]
+    created_at: datetime | None
+    links: dict[str, str] = Field(description="`forecast`, `actuals`, `recommendations`, `accuracy`, `decisions`.")
+
+
+class WorkloadPage(PageOut):
+    items: list[WorkloadOut]
+
+
+# -- forecasts and actuals ---------------------------------------------------------------------------------------
+class BandOut(BaseModel):
+    """The ``level`` % band: demand stays inside ``[lo, hi]`` with that probability at each step."""
+
+    level: int = Field(ge=1, le=99)
+    lo: list[Number]
+    hi: list[Number]
+
+
+class ForecastOut(BaseModel):
+    """The latest stored forecast of a workload, column-wise (module docstring)."""
+
+    workload: str
+    run_id: str
+    issued_at: datetime = Field(description="When the forecast was issued (its origin).")
+    model_version: str
+    freq: str
+    levels: list[int]
+    horizon: int = Field(ge=0, description="Steps returned (at most the stored horizon).")
+    stored_horizon: int = Field(ge=0, description="Steps in the stored run.")
+    backtest_mae: Number = Field(description="Ensemble MAE in the backtest that weighted the members.")
+    ds: list[str] = Field(description="Step timestamps (ISO 8601, UTC).")
+    ensemble: list[Number]
+    bands: list[BandOut] = Field(description="One per requested level, narrowest first.")
+    members: dict[str, list[Number]] = Field(description="Each member's point forecast (requested members only).")
+
+
+class ActualsOut(BaseModel):
+    """Observed demand of a workload over ``[start, end]``."""
+
+    workload: str
+    start: datetime
+    end: datetime
+    ds: list[str]
+    y: list[Number]
+
+
+# -- decisions, recommendations, accuracy ------------------------------------------------------------------------
+class DecisionOut(BaseModel):
+    """A recorded scaling or resource decision (``forecaster.ports.DecisionRecord``).
+
+    ``replicas``: ``value = {"min_replicas": n}``; ``details`` has the band, capacity per pod, reactive floor, bounds.
+    ``resources``: ``value = {"containers": {name: {"cpu": {...}, "memory": {...}}}}`` with ``target``,
+    ``lower_bound``, ``upper_bound``, ``uncapped_target`` (cores, bytes); ``details.containers`` may add ``request``
+    and ``predicted`` (predicted actual use) per container and resource."""
+
+    id: str
+    workload: str
+    time: datetime
+    kind: str
+    mode: str
+    applied: bool
+    value: dict[str, Any]
+    reason: str
+    details: dict[str, Any]
+
+
+class DecisionPage(PageOut):
+    items: list[DecisionOut]
+
+
+class RecommendationOut(BaseModel):
+    """The latest decision of each kind for one workload (null when none was recorded yet)."""
+
+    workload: str
+    replicas: DecisionOut | None
+    resources: DecisionOut | None
+
+
+class AccuracyOut(BaseModel):
+    """Realised accuracy of a workload's forecasts over one window (``forecaster.ports.AccuracyRecord``)."""
+
+    workload: str
+    evaluated_at: datetime
+    window_start: datetime
+    window_end: datetime
+    n_points: int
+    mae: Number
+    coverage: dict[str, Number] = Field(description="Band level (as text) -> fraction of values inside it.")
+    backtest_mae: Number
+    drift: bool
+
+
+class AccuracyPage(PageOut):
+    items: list[AccuracyOut]
+
+
+# -- events ------------------------------------------------------------------------------------------------------
+EventId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+                               description="Your id (idempotency key); default: a hash of the other fields.")]
+ScopeItem = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^\S+$")]
+
+
+class EventIn(BaseModel):
+    """A business event (DESIGN.md "Events"). Posting the same ``id`` again replaces the event (200)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: EventId | None = None
+    name: str = Field(min_length=1, max_length=200)
+    kind: EventKind
+    start: UtcTime
+    end: UtcTime = Field(description="Exclusive end; must be after `start`.")
+    scope: list[ScopeItem] = Field(default_factory=list, max_length=100,
+                                   description="Workload ids or globs (`shop/*`); empty = every workload.")
+    expected_uplift: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False,
+                                          description="Expected relative demand increase, e.g. 0.3 for +30 %.")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError("must be after start")
+        return end
+
+
+class EventOut(BaseModel):
+    """A stored business event."""
+
+    id: str
+    name: str
+    kind: str
+    start: datetime
+    end: datetime
+    scope: list[str]
+    expected_uplift: float | None
+    created_at: datetime | None
+
+
+class EventPage(PageOut):
+    items: list[EventOut]
+
+
+# -- health ------------------------------------------------------------------------------------------------------
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """Readiness: the last forecast cycle is recent (``/readyz``)."""
+
+    status: Literal["ready"]
+    last_cycle: datetime
+    age_s: float
+    max_age_s: float
+    source: Literal["job", "store"] = Field(description="`job`: the refresh job's last success in this process; "
+                                                        "`store`: the newest stored forecast's issue time.")

@@ -1,0 +1,187 @@
+"""What-if: replay a workload's demand, changed by a scenario, under the reactive HPA and with the predictive floor.
+
+Steps (``run``):
+
+1. Demand. ``actuals``: stored observations over ``[start, end]`` (default: the day before the latest forecast's
+   issue time, i.e. up to the last observation it used), with the forecasts issued from a day before ``start`` to
+   ``end`` (thinned evenly to ``ApiSettings.whatif_max_runs``, keeping the last). ``forecast``: the latest
+   forecast's ensemble is the demand and that run the only forecast; it counts as fresh for the whole window (a
+   plan does not go stale while it is being played).
+2. Scenario. ``growth`` multiplies demand and forecasts; each uplift window multiplies demand by ``1 + uplift`` over
+   ``[start, end)``, and the forecasts too when ``events_known``.
+3. Capacity per pod: given, else ``capacity_for_peak(demand, peak_replicas)`` (the peak minute needs that many
+   pods at 100 %). Worked example: peak 2,000 per minute, 10 pods -> 200 per pod.
+4. ``forecaster.simulate.replay`` once with ``"reactive"`` and once with ``"predictive"`` (when forecasts with the
+   chosen band exist); outcomes and the predictive-minus-reactive comparison.
+
+Bounds: the window is at most ``whatif_max_minutes`` (7 days: ~0.1 s reactive, ~0.8 s predictive on one core);
+a peak needing more than ``MAX_REPLICAS`` pods at the target is refused. ``InputError`` messages name the field
+(``start``, ``policy.capacity_per_pod``...), which the route turns into a 422.
+
+Pure computation over the store port (no web types). Called by ``forecaster.api.routes_whatif``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from forecaster.api.config import ApiSettings
+from forecaster.api.schemas_whatif import MAX_REPLICAS, ComparisonOut, OutcomesOut, WhatIfIn, WhatIfOut
+from forecaster.errors import InputError
+from forecaster.frames import DS, ENSEMBLE, Y
+from forecaster.ports import ForecastRun, Store
+from forecaster.scaling.settings import band_column
+from forecaster.simulate import ISSUED_AT, capacity_for_peak, replay
+from forecaster.simulate.result import Outcomes
+
+LOOKBACK = pd.Timedelta(days=1)
+"""Forecasts issued this long before the window's start may still cover its first minutes."""
+
+
+def _band_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c == ENSEMBLE or str(c).startswith(f"{ENSEMBLE}-")]
+
+
+def thin(runs: list[ForecastRun], keep: int) -> list[ForecastRun]:
+    """At most ``keep`` runs, evenly spaced by index, always keeping the last (the freshest)."""
+    runs = sorted(runs, key=lambda r: r.issued_at)
+    if len(runs) <= keep:
+        return runs
+    idx = np.unique(np.linspace(len(runs) - 1, 0, keep).round().astype(int))
+    return [runs[i] for i in idx]
+
+
+def forecasts_frame(runs: list[ForecastRun]) -> pd.DataFrame | None:
+    """The long ``issued_at, ds, ensemble, bands...`` frame of ``runs`` (band columns every run has)."""
+    if not runs:
+        return None
+    common = set(_band_columns(runs[0].frame))
+    for run in runs[1:]:
+        common &= set(_band_columns(run.frame))
+    cols = [c for c in _band_columns(runs[0].frame) if c in common]
+    parts = [run.frame[[DS, *cols]].assign(**{ISSUED_AT: pd.Timestamp(run.issued_at)}) for run in runs]
+    frame = pd.concat(parts, ignore_index=True)
+    values = frame[cols].to_numpy(dtype=float)
+    frame = frame[np.isfinite(values).all(axis=1)]  # a NaN band row would make the provider refuse every run
+    frame[cols] = frame[cols].clip(lower=0.0)
+    return frame.reset_index(drop=True)
+
+
+def _window(body: WhatIfIn, latest: ForecastRun | None, now: pd.Timestamp,
+            max_minutes: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    end = pd.Timestamp(body.end) if body.end else None
+    start = pd.Timestamp(body.start) if body.start else None
+    if end is None:
+        end = start + pd.Timedelta(days=1) if start is not None else (
+            pd.Timestamp(latest.issued_at) if latest is not None else now)
+    if start is None:
+        start = end - pd.Timedelta(days=1)
+    if start >= end:
+        raise InputError("start: must be before end")
+    if (end - start) > pd.Timedelta(minutes=max_minutes):
+        raise InputError(f"end: the window is longer than {max_minutes} minutes ({max_minutes / 1440:g} days)")
+    return start, end
+
+
+def _scenario(values: pd.DataFrame, body: WhatIfIn, columns: list[str], apply_events: bool) -> pd.DataFrame:
+    """``values`` (with ``ds``) with growth and, when ``apply_events``, the uplift windows applied to ``columns``."""
+    out = values.copy()
+    factor = np.full(len(out), float(body.growth))
+    if apply_events and body.events:
+        ds = pd.DatetimeIndex(out[DS])
+        for ev in body.events:
+            inside = (ds >= pd.Timestamp(ev.start)) & (ds < pd.Timestamp(ev.end))
+            factor[np.asarray(inside)] *= 1.0 + ev.uplift
+    out[columns] = out[columns].to_numpy(dtype=float) * factor[:, None]
+    return out
+
+
+def _outcomes(o: Outcomes) -> OutcomesOut:
+    return OutcomesOut(policy=o.policy, minutes=o.minutes, under_provisioned_minutes=o.under_provisioned_minutes,
+                       unserved=float(o.unserved), replica_minutes=float(o.replica_minutes),
+                       scaling_actions=o.scaling_actions, peak_replicas=o.peak_replicas,
+                       floor_changes=o.floor_changes, fallback_decisions=o.fallback_decisions)
+
+
+def compare(reactive: OutcomesOut, predictive: OutcomesOut) -> ComparisonOut:
+    """Predictive against reactive: minutes and demand saved, replica-minutes added and their ratio."""
+    ratio = predictive.replica_minutes / reactive.replica_minutes if reactive.replica_minutes > 0 else None
+    return ComparisonOut(
+        under_provisioned_minutes_saved=reactive.under_provisioned_minutes - predictive.under_provisioned_minutes,
+        unserved_saved=reactive.unserved - predictive.unserved,
+        replica_minutes_extra=predictive.replica_minutes - reactive.replica_minutes,
+        replica_minutes_ratio=ratio,
+    )
+
+
+def _demand(store: Store, body: WhatIfIn, latest: ForecastRun | None, settings: ApiSettings, now: pd.Timestamp
+            ) -> tuple[pd.DataFrame, list[ForecastRun], pd.Timestamp, pd.Timestamp]:
+    if body.demand == "forecast":
+        if latest is None:
+            raise InputError(f"demand: no forecast stored for workload {body.workload!r}; use demand=actuals")
+        frame = latest.frame.sort_values(DS)
+        if body.start or body.end:
+            lo_t = pd.Timestamp(body.start) if body.start else frame[DS].min()
+            hi_t = pd.Timestamp(body.end) if body.end else frame[DS].max()
+            frame = frame[(frame[DS] >= lo_t) & (frame[DS] <= hi_t)]
+        if not len(frame):
+            raise InputError("start: the latest forecast has no steps in [start, end]")
+        start, end = frame[DS].min(), frame[DS].max()
+        if (end - start) > pd.Timedelta(minutes=settings.whatif_max_minutes):
+            raise InputError(f"end: the window is longer than {settings.whatif_max_minutes} minutes")
+        demand = frame[[DS, ENSEMBLE]].rename(columns={ENSEMBLE: Y})
+        return demand, [latest], start, end
+    start, end = _window(body, latest, now, settings.whatif_max_minutes)
+    demand = store.actuals(body.workload, start, end)
+    if not len(demand):
+        raise InputError(f"start: no actuals stored for {body.workload!r} between {start} and {end}")
+    runs = store.forecasts_issued_between(body.workload, start - LOOKBACK, end)
+    return demand[[DS, Y]].sort_values(DS), thin(runs, settings.whatif_max_runs), start, end
+
+
+def run(store: Store, body: WhatIfIn, settings: ApiSettings, now: pd.Timestamp) -> WhatIfOut:
+    """The what-if of ``body`` (module docstring). ``InputError`` names the field at fault."""
+    latest = store.latest_forecast(body.workload)
+    demand, runs, start, end = _demand(store, body, latest, settings, now)
+    demand = _scenario(demand, body, [Y], apply_events=True)
+    demand = demand[np.isfinite(demand[Y].to_numpy(dtype=float))]
+    knobs = body.policy
+    capacity = knobs.capacity_per_pod or capacity_for_peak(demand, knobs.peak_replicas)
+    peak_pods = float(demand[Y].max()) / (capacity * knobs.target_utilisation)
+    if not math.isfinite(peak_pods) or peak_pods > MAX_REPLICAS:
+        raise InputError(f"policy.capacity_per_pod: {capacity:g} is too small; the peak would need "
+                         f"{peak_pods:.3g} pods (at most {MAX_REPLICAS})")
+    def simulate(policy: str, forecasts: pd.DataFrame | None = None,
+                 settings_: dict[str, float] | None = None) -> Outcomes:
+        return replay(demand, policy, capacity_per_pod=capacity, startup_s=knobs.startup_s,
+                      target_utilisation=knobs.target_utilisation, min_replicas=knobs.min_replicas,
+                      max_replicas=knobs.max_replicas, decision_interval_s=knobs.decision_interval_s,
+                      forecasts=forecasts, quantile=knobs.quantile, margin=knobs.margin,
+                      policy_settings=settings_, bad_values="fill", keep_decisions=False).outcomes
+
+    outcomes = [_outcomes(simulate("reactive"))]
+    notes: list[str] = []
+    forecasts = forecasts_frame(runs)
+    column = band_column(knobs.quantile)
+    comparison = None
+    if forecasts is None or not len(forecasts):
+        notes.append("no stored forecasts cover the window: only the reactive HPA was replayed")
+    elif column not in forecasts.columns:
+        raise InputError(f"policy.quantile: {knobs.quantile!r} needs column {column!r}; the stored forecasts have "
+                         f"{_band_columns(forecasts)}")
+    else:
+        forecasts = _scenario(forecasts, body, _band_columns(forecasts), apply_events=body.events_known)
+        fresh = {"stale_after_s": (end - start).total_seconds() + 3600.0} if body.demand == "forecast" else None
+        outcomes.append(_outcomes(simulate("predictive", forecasts, fresh)))
+        comparison = compare(outcomes[0], outcomes[1])
+        if len(runs) == settings.whatif_max_runs:
+            notes.append(f"forecast runs thinned to {settings.whatif_max_runs} (evenly, keeping the last)")
+    if body.events and not body.events_known:
+        notes.append("events_known=false: the forecasts do not carry the extra events' uplift")
+    return WhatIfOut(workload=body.workload, demand=body.demand, start=start.to_pydatetime(),
+                     end=end.to_pydatetime(), minutes=outcomes[0].minutes, growth=body.growth,
+                     capacity_per_pod=float(capacity), forecast_runs=len(runs) if comparison else 0,
+                     policy=knobs, outcomes=outcomes, comparison=comparison, notes=notes)
