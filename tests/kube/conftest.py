@@ -40,6 +40,16 @@ def kind_enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("--run-kind", default=False)) or os.environ.get("FORECASTER_KIND") == "1"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the ``kind`` tests (before their cluster fixtures run) unless enabled."""
+    if kind_enabled(config):
+        return
+    skip = pytest.mark.skip(reason="needs a real cluster: pytest -m kind --run-kind tests/kube (or FORECASTER_KIND=1)")
+    for item in items:
+        if item.get_closest_marker("kind") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def crds() -> list[dict[str, Any]]:
     """The CRDs the server serves (read once per worker)."""
