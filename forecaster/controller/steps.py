@@ -238,7 +238,7 @@ def record_all(ctl: Controller, cycle: Cycle) -> None:
     def one(work: PolicyWork) -> None:
         try:
             record.save(ctl.store, record.decision_records(work, cycle.now))
-        except ForecasterError as exc:
+        except Exception as exc:  # the store is a record: its outage never stops the status or the others
             work.fail("record", "StoreUnavailable", f"decision not stored: {exc}", "store")
         record.metrics(ctl.telemetry, work)
         if not work.key.strip("/") or "/" not in work.key:

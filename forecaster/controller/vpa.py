@@ -63,11 +63,11 @@ def names_forecaster(vpa: Mapping[str, Any]) -> bool:
 
 
 def pod_regex(kind: str, name: str) -> str:
-    """Pods of a workload: a Deployment's are ``<name>-<replicaset hash>-<suffix>``, a StatefulSet's
+    """Pods of a workload: a Deployment's are ``<name>-<pod-template-hash (5-10)>-<suffix (5)>``, a StatefulSet's
     ``<name>-<ordinal>``, anything else ``<name>-...``."""
     base = re.escape(name)
     if kind == "Deployment":
-        return f"{base}-[a-z0-9]+-[a-z0-9]+"
+        return f"{base}-[a-z0-9]{{5,10}}-[a-z0-9]{{5}}"
     if kind == "StatefulSet":
         return f"{base}-[0-9]+"
     return f"{base}-.+"
@@ -164,14 +164,35 @@ def _values(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str,
     return out
 
 
-def recommendation_changed(vpa: Mapping[str, Any], new_status: Mapping[str, Any]) -> bool:
-    """Whether ``new_status`` recommends something different from what the VPA's status says now."""
+BOUND_TOLERANCE = 0.05
+"""Lower and upper bounds that moved by less than this fraction are not a change (they drift with the history
+length through VPA's confidence multiplier); targets are compared exactly, in the written units."""
+
+
+def recommendation_changed(vpa: Mapping[str, Any], new_status: Mapping[str, Any],
+                           tolerance: float = BOUND_TOLERANCE) -> bool:
+    """Whether ``new_status`` recommends something different from what the VPA's status says now: other
+    containers, another target, or a bound moved by more than ``tolerance`` (relative)."""
     old = ((vpa.get("status") or {}).get("recommendation") or {}).get("containerRecommendations") or []
     new = new_status["recommendation"]["containerRecommendations"]
     try:
-        return _values(old) != _values(new)
+        before, after = _values(old), _values(new)
     except InputError:
         return True
+    if before.keys() != after.keys():
+        return True
+    for container, fields in after.items():
+        for field, amounts in fields.items():
+            was = before[container].get(field, {})
+            if was.keys() != amounts.keys():
+                return True
+            for resource, value in amounts.items():
+                if field in ("target", "uncappedTarget"):
+                    if value != was[resource]:
+                        return True
+                elif abs(value - was[resource]) > tolerance * max(abs(value), abs(was[resource])):
+                    return True
+    return False
 
 
 USAGE_STEP = pd.Timedelta("5min")
