@@ -461,6 +461,8 @@ def plan_capacity(
     cluster sized for the period's peak); ``cost_autoscaled`` = node_hours x ``node_cost_per_hour`` (a
     cluster autoscaler following demand at the step with no delay: a lower bound on cost).
 
+    Steps whose ``share`` (a ``scenario_demand`` column) is 0 belong to a region not yet live: 0 replicas.
+
     Worked example: peak 1,000 req/s, 20 req/s per pod at 0.7, no margin -> ceil(71.43) = 72 pods; pods of
     0.5 cores / 1 GiB on 8-core / 32 GiB nodes with 10 % headroom -> 14 pods per node -> 6 nodes (bound 5:
     36 cores over 7.2 usable); over a 24 h day at 0.40 per node-hour, cost_static = 6 x 24 x 0.40 = 57.60.
@@ -494,6 +496,8 @@ def plan_capacity(
     step_h = _step(ds, "demand") / pd.Timedelta("1h")
     need = d * (1.0 + margin) / (capacity_per_pod * target_utilisation)
     replicas = np.maximum(int(min_replicas), np.ceil(need - EPS_PODS))
+    if "share" in frame.columns:  # a region before its go-live runs nothing, not min_replicas
+        replicas = np.where(frame["share"].to_numpy(float) > 0, replicas, 0.0)
     cores, mem = replicas * pod_cpu_cores, replicas * pod_memory_gib
     frame = frame.assign(
         period_start=period_start(frame[DS], period),
