@@ -149,3 +149,11 @@ def make_rig() -> Rig:
     metrics = FakeMetricsSource()
     metrics.add(QUERY, demand_history())
     return Rig(cluster, metrics, StepForecast(), InMemoryStore(), Telemetry(), Clock())
+
+
+def daily_series(days: float, start: pd.Timestamp, uid: str = "x", level: float = 100.0, seed: int = 0) -> pd.DataFrame:
+    """``level * (1 + 0.5 sin(2 pi time-of-day))`` plus 5 % noise at 5 minutes (as tests/conftest.py's series)."""
+    ds = pd.date_range(start, periods=round(days * 288), freq="5min")
+    tod = np.asarray((ds.hour * 60 + ds.minute) / 1440.0, dtype=float)
+    noise = np.random.default_rng(seed).normal(0.0, 0.05 * level, len(ds))
+    return pd.DataFrame({ID: uid, DS: ds, "y": np.clip(level * (1 + 0.5 * np.sin(2 * np.pi * tod)) + noise, 0, None)})
