@@ -7,19 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.postgres import PostgresServer
+from support.postgres import PostgresServer, pg_server  # noqa: F401  (fixture)
 
 from forecaster.adapters.store import SqlStore
 from forecaster.testing.store import InMemoryStore
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    server = PostgresServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ unix-socket directory in a fresh temporary directory, ``create_database()`` make
 server runs as the unprivileged ``postgres`` system user (``runuser``), owning the temporary directory.
 Durability is switched off (``fsync=off``): these databases live for one test session.
 
-Used by ``tests/store`` and ``tests/service`` through their ``conftest.py`` (one server per xdist worker).
+Used by ``tests/store`` and ``tests/service``: their ``conftest.py`` imports the ``pg_server`` fixture (one server
+per xdist worker).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from support.binaries import require_binary
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
@@ -108,3 +111,13 @@ class PostgresServer:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throw-away server per test session (per xdist worker); import this fixture into a ``conftest.py``."""
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
