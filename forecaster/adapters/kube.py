@@ -40,13 +40,16 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from forecaster.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
+
+if TYPE_CHECKING:
+    from forecaster.ports import ClusterApi, LeaseApi
 
 __all__ = [
     "EVENT_NOTE_MAX_BYTES",
@@ -413,3 +416,10 @@ def _cut_utf8(text: str, max_bytes: int) -> str:
     if len(encoded) <= max_bytes:
         return text
     return encoded[: max_bytes - 3].decode("utf-8", "ignore") + "..."
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(cluster: KubeCluster) -> tuple[ClusterApi, LeaseApi]:
+        """Never called: makes mypy check that ``KubeCluster`` satisfies both protocols."""
+        return cluster, cluster

@@ -7,6 +7,7 @@ official ``kubernetes`` client is exercised over its real wire protocol. Used by
         cluster = KubeCluster(server.api_client())
         server.inject("PATCH", r"/horizontalpodautoscalers/web$", status=500)   # next matching request fails
         server.writes()                           # what was sent: method, path, content type, parsed body
+        server.request("PATCH", path, body, content_type)   # raw HTTP, for tests of the server itself
 
 Paths (``{ns}`` a namespace; lists also across namespaces without ``namespaces/{ns}``):
 ``/apis/forecaster.io/v1alpha1/[namespaces/{ns}/]predictivescalingpolicies[/{name}[/status]]``,
@@ -50,7 +51,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from support.kube_store import (
-    K8S_VERSION,
+    SCHEMA_DIR,
     ApiError,
     ObjectStore,
     ResourceType,
@@ -201,7 +202,7 @@ def json_patch(doc: Any, operations: Any) -> Any:
 
 @cache
 def _definitions() -> dict[str, Any]:
-    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{K8S_VERSION}.0-local"
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_DIR
     defs: dict[str, Any] = json.loads((folder / "_definitions.json").read_text(encoding="utf-8"))["$defs"]
     return defs
 
@@ -210,7 +211,7 @@ def _definitions() -> dict[str, Any]:
 def _kind_schema(api_version: str, kind: str) -> dict[str, Any]:
     """The schema of a built-in kind, whose ``x-kubernetes-patch-*`` annotations drive strategic merge."""
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{K8S_VERSION}.0-local"
+    folder = resources.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_DIR
     schema: dict[str, Any] = json.loads((folder / f"{kind.lower()}-{group_version}.json").read_text("utf-8"))
     return schema
 

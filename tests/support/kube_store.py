@@ -48,6 +48,9 @@ from support import k8s_schemas
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = ".".join(kubernetes_validate.utils.latest_version().split(".")[:2])
 """The Kubernetes release whose schemas validate built-in objects: the newest kubernetes-validate bundles."""
+SCHEMA_DIR = f"v{kubernetes_validate.utils.latest_version()}-local"
+"""kubernetes-validate's folder of that release's (non-strict) schemas, whose patch annotations drive strategic
+merge patches."""
 VPA_CRD_PATH = ROOT / "tests" / "fixtures" / "k8s" / "vpa-v1-crd.yaml"
 
 _MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
