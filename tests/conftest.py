@@ -29,6 +29,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 """Property tests draw the same examples on every run (a red CI must be reproducible, never a coin toss);
 ``HYPOTHESIS_PROFILE=default`` explores fresh random examples locally."""
 
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-kind", action="store_true", default=False,
+                     help="run the kind end-to-end tests (tests/kube) against the current kubeconfig context")
+
+
 T0 = pd.Timestamp("2024-03-04T00:00Z")  # a Monday
 """Start of every synthetic series unless a test says otherwise."""
 
