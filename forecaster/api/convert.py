@@ -39,7 +39,7 @@ def ts(value: pd.Timestamp | datetime) -> datetime:
     """A tz-aware UTC ``datetime`` (naive input is taken as UTC)."""
     t = pd.Timestamp(value)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return t.to_pydatetime()  # type: ignore[no-any-return]
+    return t.floor("us").to_pydatetime()  # type: ignore[no-any-return]
 
 
 def ts_opt(value: pd.Timestamp | datetime | None) -> datetime | None:

@@ -3,9 +3,10 @@
 - ``/healthz``: 200 while the process serves HTTP.
 - ``/readyz``: 200 when the last forecast cycle is at most ``ApiSettings.ready_max_age_s`` old, else 503. The cycle
   time is the refresh job's last success in this process
-  (``forecaster_job_last_success_timestamp_seconds{job="refresh"}``, set by the scheduler through ``Telemetry``);
-  a replica without a scheduler uses the newest stored forecast's issue time instead (read through the gauge
-  refresh, so at most once per ``metrics_refresh_s``). A store that cannot be read is also 503.
+  (``forecaster_job_last_success_timestamp_seconds{job="refresh"}``, set by the scheduler through ``Telemetry``;
+  compared with the wall clock); a replica without a scheduler uses the newest stored forecast's issue time instead
+  (compared with the app's clock, which the demo sets to its trace time; read through the gauge refresh, so at most
+  once per ``metrics_refresh_s``). A store that cannot be read is also 503.
 - ``/metrics``: the Prometheus text format of ``Telemetry.registry``, after refreshing the forecast and accuracy
   gauges from the store (``forecaster.api.gauges``; a store error is logged and the last values are served).
 
@@ -15,6 +16,7 @@ Not pure (FastAPI routes). Included by ``forecaster.api.app``.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Literal
 
 import pandas as pd
@@ -59,9 +61,9 @@ def readyz(ctx: Ctx) -> ReadyOut:
     if when is None:
         raise ProblemError(503, "no forecast cycle has completed yet", headers={"Retry-After": "10"},
                          max_age_s=max_age)
-    now = ctx.clock()
-    age = now.timestamp() - when
-    last = pd.Timestamp(when, unit="s", tz="UTC")
+    now = time.time() if source == "job" else ctx.clock().timestamp()  # the job records wall-clock time
+    age = now - when
+    last = pd.Timestamp(when, unit="s", tz="UTC").floor("us")
     if age > max_age:
         raise ProblemError(503, f"the last forecast cycle ({source}) is {age:.0f} s old, above {max_age:g} s",
                          headers={"Retry-After": "10"}, last_cycle=last.isoformat(), age_s=age, max_age_s=max_age,

@@ -213,10 +213,15 @@ function resourcesChart(rec) {
   RESOURCES.forEach(([res, label, unit], p) => {
     const px0 = f.x0 + p * (panelWidth + 60);
     const rows = containers.map((c) => {
+      // value.containers.<c>.<res>: target, bounds; the request and predicted use come from the decision's
+      // details, per container (details.containers.<c>.<res>.request/predicted) or keyed "<c>/<res>"
+      // (details.current_requests, details.predicted_use), whichever the service recorded.
       const value = decision.value.containers[c]?.[res] || {};
       const details = decision.details?.containers?.[c]?.[res] || {};
+      const key = `${c}/${res}`;
       const pick = (k) => (value[k] ?? details[k] ?? null);
-      return { c, request: pick("request"), predicted: pick("predicted"), target: pick("target"),
+      return { c, request: pick("request") ?? decision.details?.current_requests?.[key] ?? null,
+        predicted: pick("predicted") ?? decision.details?.predicted_use?.[key] ?? null, target: pick("target"),
         lower: pick("lower_bound"), upper: pick("upper_bound") };
     });
     const all = rows.flatMap((r) => [r.request, r.predicted, r.target, r.upper]).map((v) => (v === null ? null : v / unit));
