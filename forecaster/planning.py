@@ -398,6 +398,11 @@ def node_fit(
     return NodeFit(cpu, mem, fits)
 
 
+def _ceil(x: np.ndarray) -> np.ndarray:
+    """``ceil`` tolerating float noise (``EPS_PODS``), never below 0 and never ``-0.0``."""
+    return np.asarray(np.maximum(np.ceil(x - EPS_PODS), 0.0) + 0.0, dtype=float)
+
+
 def _planned_column(demand: pd.DataFrame, column: str | None) -> str:
     if column is not None:
         if column not in demand.columns:
@@ -495,7 +500,7 @@ def plan_capacity(
         raise InputError("demand: ds must be tz-aware (UTC)")
     step_h = _step(ds, "demand") / pd.Timedelta("1h")
     need = d * (1.0 + margin) / (capacity_per_pod * target_utilisation)
-    replicas = np.maximum(int(min_replicas), np.ceil(need - EPS_PODS))
+    replicas = np.maximum(float(min_replicas), _ceil(need))
     if "share" in frame.columns:  # a region before its go-live runs nothing, not min_replicas
         replicas = np.where(frame["share"].to_numpy(float) > 0, replicas, 0.0)
     cores, mem = replicas * pod_cpu_cores, replicas * pod_memory_gib
@@ -503,10 +508,8 @@ def plan_capacity(
         period_start=period_start(frame[DS], period),
         _d=d,
         _replicas=replicas,
-        _nodes=np.ceil(replicas / fit.pods_per_node - EPS_PODS),
-        _bound=np.maximum(
-            np.ceil(cores / fit.usable_cpu_cores - EPS_PODS), np.ceil(mem / fit.usable_memory_gib - EPS_PODS)
-        ),
+        _nodes=_ceil(replicas / fit.pods_per_node),
+        _bound=np.maximum(_ceil(cores / fit.usable_cpu_cores), _ceil(mem / fit.usable_memory_gib)),
     )
     out = frame.groupby(["scenario", "region", "period_start"], sort=False).agg(
         steps=("_d", "size"), peak_demand=("_d", "max"), replicas=("_replicas", "max"), nodes=("_nodes", "max"),

@@ -366,6 +366,7 @@ def test_months_ahead_plan_grows_with_the_scenario_and_totals_add_regions() -> N
     assert home["replicas"].is_monotonic_increasing and home["replicas"].iloc[-1] > home["replicas"].iloc[0]
     eu = plan[plan["region"] == "eu"].set_index("period_start")
     assert eu[["replicas", "nodes", "cost_static"]].iloc[0].tolist() == [0, 0, 0.0]  # not live yet: no cluster
+    assert not np.signbit(eu[["cost_static", "cost_autoscaled", "node_hours"]].to_numpy(float)).any()  # no -0.0
     assert eu["replicas"].iloc[1] > 1
     totals = plan_totals(plan)
     assert len(totals) == 3 and (totals["regions"] == 2).all()
