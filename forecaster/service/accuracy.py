@@ -1,20 +1,23 @@
 """The accuracy job (hourly): realised error and band coverage of the stored forecasts against the actuals, and
 the drift flag that makes the next refresh fall back.
 
-For every actual ``y`` at ``ds`` in the window ``[now - accuracy_window_s, now]`` the forecast *in force* is the
-newest run issued strictly before ``ds`` that has a row at ``ds`` - what the service was saying when it had to act.
-Then, over those pairs (worked example: two points with ``|y - ensemble|`` 2 and 4, one inside its 80 % band):
+Every stored run is scored at every lead time: a pair is an actual ``y`` at ``ds`` in the window
+``[now - accuracy_window_s, now]`` and the value a run issued before ``ds`` forecast for it. Scoring all leads makes
+the realised error comparable with the backtest MAE, which also averages over every step of the horizon (scoring
+only the newest run - a few minutes ahead - would hide drift behind the model's quick update). At most
+``MAX_RUNS`` runs are scored, evenly spaced, always including the newest. Over the pairs (worked example: two
+points with ``|y - ensemble|`` 2 and 4, one inside its 80 % band):
 
     mae          = mean |y - ensemble|                          = 3
-    coverage[L]  = share of points with lo-L <= y <= hi-L       = 0.5 for L = 80
+    coverage[L]  = share of pairs with lo-L <= y <= hi-L        = 0.5 for L = 80
     drift        = n >= drift_min_points and mae > drift_multiple x backtest MAE   (backtest MAE of the newest run)
 
-Each evaluation is one ``AccuracyRecord`` (also when nothing could be scored: ``n_points`` 0, no drift, which
-clears a previous drift). The refresh reads the newest record: drift means the most reliable member replaces the
-ensemble and the replica floor falls back to the reactive rule.
+``n_points`` counts distinct actual times scored. Each evaluation is one ``AccuracyRecord`` (also when nothing
+could be scored: ``n_points`` 0, no drift, which clears a previous drift). The refresh reads the newest record:
+drift means the most reliable member replaces the ensemble and the replica floor falls back to the reactive rule.
 
-``score`` is pure; ``evaluate`` reads and writes the store. Called by ``Service.accuracy`` (scheduled through
-``forecaster.service.jobs.accuracy_job``).
+``pairs``/``score``/``is_drift`` are pure; ``evaluate`` reads and writes the store. Called by ``Service.accuracy``
+(scheduled through ``forecaster.service.jobs.accuracy_job``).
 """
 
 from __future__ import annotations
@@ -32,9 +35,22 @@ from forecaster.service.service import Service, WorkloadError
 ISSUED = "issued_at"
 
 
-def in_force(runs: list[ForecastRun], actuals: pd.DataFrame) -> pd.DataFrame:
-    """Actuals joined with the forecast row in force at each ``ds`` (module docstring); column ``issued_at`` and
-    ``backtest_mae`` say which run."""
+MAX_RUNS = 96
+"""Most runs one evaluation scores (one every 15 minutes over a day)."""
+
+
+def thin(runs: list[ForecastRun], limit: int = MAX_RUNS) -> list[ForecastRun]:
+    """At most ``limit`` runs, evenly spaced by position, keeping the newest."""
+    ordered = sorted(runs, key=lambda r: (r.issued_at, r.id))
+    if len(ordered) <= limit:
+        return ordered
+    keep = {round(i) for i in np.linspace(len(ordered) - 1, 0, limit)}
+    return [ordered[i] for i in sorted(keep)]
+
+
+def pairs(runs: list[ForecastRun], actuals: pd.DataFrame) -> pd.DataFrame:
+    """Actuals joined with every run's forecast for them (runs issued strictly before ``ds``); columns ``ds, y``,
+    the forecast columns, ``issued_at`` and ``backtest_mae`` of the run."""
     parts = []
     for run in runs:
         frame = run.frame.drop(columns=["unique_id"], errors="ignore")
@@ -43,28 +59,29 @@ def in_force(runs: list[ForecastRun], actuals: pd.DataFrame) -> pd.DataFrame:
             parts.append(frame.assign(**{ISSUED: run.issued_at, "backtest_mae": run.backtest_mae}))
     if not parts or len(actuals) == 0:
         return pd.DataFrame(columns=[DS, Y, ENSEMBLE, ISSUED])
-    rows = pd.concat(parts, ignore_index=True).sort_values([DS, ISSUED], kind="stable")
-    rows = rows.drop_duplicates(DS, keep="last")
-    return actuals[[DS, Y]].merge(rows, on=DS, how="inner")
+    rows = pd.concat(parts, ignore_index=True)
+    return actuals[[DS, Y]].merge(rows, on=DS, how="inner").sort_values([DS, ISSUED], kind="stable")
 
 
-def score(pairs: pd.DataFrame, levels: tuple[int, ...]) -> tuple[int, float, dict[int, float]]:
-    """``(n_points, mae, coverage by level)`` of joined pairs (rows with a non-finite ensemble are skipped)."""
-    if len(pairs) == 0:
+def score(joined: pd.DataFrame, levels: tuple[int, ...]) -> tuple[int, float, dict[int, float]]:
+    """``(n_points, mae, coverage by level)`` of joined pairs (pairs with a non-finite value are skipped);
+    ``n_points`` counts distinct ``ds``."""
+    if len(joined) == 0:
         return 0, float("nan"), {}
-    y = pairs[Y].to_numpy(dtype=float)
-    point = pairs[ENSEMBLE].to_numpy(dtype=float)
+    y = joined[Y].to_numpy(dtype=float)
+    point = joined[ENSEMBLE].to_numpy(dtype=float)
     ok = np.isfinite(y) & np.isfinite(point)
     if not ok.any():
         return 0, float("nan"), {}
     coverage = {}
     for level in levels:
         low, high = lo(ENSEMBLE, level), hi(ENSEMBLE, level)
-        if low in pairs.columns and high in pairs.columns:
-            lower = pairs[low].to_numpy(dtype=float)[ok]
-            upper = pairs[high].to_numpy(dtype=float)[ok]
+        if low in joined.columns and high in joined.columns:
+            lower = joined[low].to_numpy(dtype=float)[ok]
+            upper = joined[high].to_numpy(dtype=float)[ok]
             coverage[int(level)] = float(((lower <= y[ok]) & (y[ok] <= upper)).mean())
-    return int(ok.sum()), float(np.abs(y[ok] - point[ok]).mean()), coverage
+    n_points = int(joined.loc[ok, DS].nunique())
+    return n_points, float(np.abs(y[ok] - point[ok]).mean()), coverage
 
 
 def is_drift(n_points: int, mae: float, backtest_mae: float | None, multiple: float, min_points: int) -> bool:
@@ -77,14 +94,14 @@ def is_drift(n_points: int, mae: float, backtest_mae: float | None, multiple: fl
 def evaluate_one(service: Service, workload_id: str, now: pd.Timestamp) -> AccuracyRecord:
     st = service.settings
     start = now - pd.Timedelta(seconds=st.accuracy_window_s)
-    runs = service.store.forecasts_issued_between(workload_id, start - pd.Timedelta(seconds=st.horizon_s), now)
+    runs = thin(service.store.forecasts_issued_between(workload_id, start - pd.Timedelta(seconds=st.horizon_s), now))
     actuals = service.store.actuals(workload_id, start, now)
-    pairs = in_force(runs, actuals)
+    joined = pairs(runs, actuals)
     levels = tuple(sorted({int(v) for r in runs for v in r.levels})) or st.levels
-    n, mae, coverage = score(pairs, levels)
+    n, mae, coverage = score(joined, levels)
     backtest = None
-    if len(pairs):
-        newest = pairs.loc[pairs[ISSUED] == pairs[ISSUED].max(), "backtest_mae"].iloc[0]
+    if len(joined):
+        newest = joined.loc[joined[ISSUED] == joined[ISSUED].max(), "backtest_mae"].iloc[0]
         backtest = None if newest is None or pd.isna(newest) else float(newest)
     record = AccuracyRecord(
         workload_id=workload_id, evaluated_at=now, window_start=start, window_end=now, n_points=n, mae=mae,
