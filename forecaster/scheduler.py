@@ -12,8 +12,9 @@ Jobs, by textual reference so the persistent job store can keep them (``forecast
 
 Every job: one instance at a time (``max_instances=1``), missed runs coalesced into one (``coalesce=True``) and run
 only if at most ``misfire_grace_s`` late. Interval triggers are anchored at 2000-01-01 00:00 UTC, so a restarted
-scheduler keeps the same grid (the daily refit stays at midnight UTC instead of moving to "a day after the last
-restart"); jobs are re-added with ``replace_existing`` so changed settings take effect. The job store is an
+scheduler keeps the same grid (the daily refit stays at midnight UTC, the accuracy job on the hour, instead of moving
+to "an interval after the last restart"); a job run right after start (the refresh) continues one interval after that
+run. Jobs are re-added with ``replace_existing`` on every start, so changed settings take effect. The job store is an
 ``SQLAlchemyJobStore`` (table ``apscheduler_jobs``) on the store's database. Job failures are logged and counted by
 ``forecaster.service.jobs.run_job`` and never stop the scheduler.
 

@@ -40,7 +40,7 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
     for freq in sorted({service.registry[w].freq for w in histories}):
         group = {w: h for w, h in histories.items() if service.registry[w].freq == freq}
         group_errors: dict[str, str] = {}
-        with service.isolated("refit", f"model {freq}", group_errors):
+        with service.isolated("refit", f"model {freq}", group_errors, counted=tuple(group)):
             model = fit_model(group, freq, st, events)
             meta = save_model(model, service.store, st.artefact_dir)
             for wid in model.workload_ids:

@@ -147,7 +147,7 @@ def refresh(service: Service, now: pd.Timestamp | None = None) -> dict[str, str]
     for freq in sorted({service.registry[w].freq for w in histories}):
         group = {w: h for w, h in histories.items() if service.registry[w].freq == freq}
         group_errors: dict[str, str] = {}
-        with service.isolated("refresh", f"model {freq}", group_errors):
+        with service.isolated("refresh", f"model {freq}", group_errors, counted=tuple(group)):
             model = model_for(service, freq, group, events)
             pred = predict(model, group)
             for wid, part in pred[pred[ID].isin(list(group))].groupby(ID, sort=False):

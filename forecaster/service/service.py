@@ -72,6 +72,7 @@ class Service:
     lock: threading.RLock = field(default_factory=threading.RLock)
     """Held by every job: jobs of one service never interleave (APScheduler runs them on a thread pool)."""
     sleep: Callable[[float], None] = time.sleep
+    _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
 
     # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
     def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:
@@ -100,11 +101,21 @@ class Service:
         return None if self.controller_cycle is None else self.controller_cycle()
 
     def run_demo_cycle(self, now: pd.Timestamp) -> dict[str, str]:
-        """Demo step: move the demo source's clock to ``now`` (when it has one), evaluate accuracy, then refresh.
-        Returns the refresh result. ``forecaster demo`` calls it for each simulated refresh time."""
+        """Demo step: move the demo source's clock to ``now`` (when it has one), evaluate accuracy when ``now`` has
+        entered a new accuracy interval (as the hourly job would), then refresh; the refresh result (run id per
+        workload). Raises ``WorkloadError`` like the jobs when some workload failed (its ``results`` hold the rest).
+        ``forecaster demo`` calls it for each simulated refresh time, e.g. every 5 simulated minutes."""
+        now = self.now(now)
         if hasattr(self.source, "now"):
-            self.source.now = pd.Timestamp(now)
-        self.accuracy(now)
+            self.source.now = now
+        step = round(self.settings.accuracy_interval_s * 1e9)
+        slot = int(now.as_unit("ns").value) // step
+        if slot != self._demo_accuracy_slot:
+            self._demo_accuracy_slot = slot
+            try:
+                self.accuracy(now)
+            except WorkloadError:
+                log.exception("demo: accuracy evaluation failed for some workloads")
         return self.refresh(now)
 
     # -- helpers the job modules share --------------------------------------------------------------------------
@@ -115,14 +126,18 @@ class Service:
         return stamp.tz_convert("UTC")
 
     @contextmanager
-    def isolated(self, job: str, workload_id: str, errors: dict[str, str]) -> Iterator[None]:
-        """Run one workload's step: an exception is logged, counted and kept in ``errors``, never re-raised."""
+    def isolated(self, job: str, workload_id: str, errors: dict[str, str], *,
+                 counted: tuple[str, ...] | None = None) -> Iterator[None]:
+        """Run one workload's step (or a step several share): an exception is logged, kept in ``errors`` under
+        ``workload_id`` and counted as ``forecaster_fallbacks{reason="error"}`` for each of ``counted`` (default:
+        ``workload_id``); never re-raised."""
         try:
             yield
         except Exception as exc:
             errors[workload_id] = f"{type(exc).__name__}: {exc}"
-            log.exception("%s: workload %s failed", job, workload_id)
-            self.telemetry.counter("forecaster_fallbacks").labels(workload=workload_id, reason="error").inc()
+            log.exception("%s: %s failed", job, workload_id)
+            for name in (workload_id,) if counted is None else counted:
+                self.telemetry.counter("forecaster_fallbacks").labels(workload=name, reason="error").inc()
 
     def pause(self) -> None:
         """Between workloads: ``settings.workload_pause_s`` (spreads load; tests kill a worker here)."""

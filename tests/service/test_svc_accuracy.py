@@ -141,3 +141,13 @@ def test_svc_drift_clears_when_accuracy_recovers(make_demo: MakeDemo) -> None:
     assert latest is not None and "+fallback-" not in latest.model_version
     replicas = next(d for d in store.list_decisions(workload_id="nasa/www").items if d.kind == "replicas")
     assert "drift" not in replicas.reason
+
+
+def test_svc_demo_cycle_evaluates_accuracy_once_per_interval(make_demo: MakeDemo) -> None:
+    service = make_demo(accuracy_interval_s=600)
+    for k in range(4):  # 12:02, 12:07 (one 10-minute interval), 12:12, 12:17 (the next)
+        result = service.run_demo_cycle(DEMO_NOW + pd.Timedelta(minutes=5 * k))
+        assert list(result) == ["nasa/www"]
+    records = service.store.list_accuracy("nasa/www")
+    assert records.total == 2 and [r.evaluated_at.minute for r in records.items] == [12, 2]
+    assert service.source.now == DEMO_NOW + pd.Timedelta("15min")  # type: ignore[attr-defined]
