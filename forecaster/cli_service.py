@@ -24,7 +24,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import pandas as pd
@@ -135,6 +137,9 @@ def serve(
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     console.print(f"forecaster API on {where}/ (docs {where}/docs); store {settings.store_url.split('@')[-1]}; "
                   f"scheduler {'on' if jobs else 'off'}; anonymous reads {'on' if anon else 'off'}")
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler installed before it:
+    # this one, so the scheduler and the store are closed below and the exit code is 0 (not -15).
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), lifespan="off")
     finally:
@@ -143,3 +148,9 @@ def serve(
         close = getattr(store, "close", None)
         if callable(close):
             close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int, _frame: FrameType | None) -> None:
+    log.info("signal %d: stopped", signum)

@@ -87,7 +87,7 @@ def test_malformed_events_are_422_naming_the_field(writer: TestClient, change: d
     assert problem["type"].endswith("/validation") and problem["instance"] == "/v1/events"
     assert [e["field"] for e in problem["errors"]] == [field]
     assert problem["errors"][0]["in"] == "body" and problem["errors"][0]["message"]
-    assert field.split(".")[0] in problem["detail"]
+    assert field.split(".", maxsplit=1)[0] in problem["detail"]
 
 
 def test_missing_fields_are_each_named(writer: TestClient) -> None:

@@ -50,7 +50,7 @@ def test_workload_items_link_to_their_resources(client: TestClient) -> None:
 def test_bad_page_parameters_are_422(client: TestClient, query: str) -> None:
     response = client.get(f"/v1/workloads?{query}", headers=H)
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == query.split("=")[0]
+    assert response.json()["errors"][0]["field"] == query.split("=", maxsplit=1)[0]
 
 
 def test_decisions_newest_first_and_filtered(client: TestClient) -> None:
