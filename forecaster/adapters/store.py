@@ -84,7 +84,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise PermanentError(f"store url {parsed!r}: only sqlite and postgresql are supported")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # no pool_pre_ping (a round trip per request on the API's hot path): a dropped connection fails one call
+        # with TemporaryError and is replaced by the pool; idle connections are recycled before servers drop them
+        return create_engine(url, pool_recycle=1800)
     memory = parsed.database in (None, "", ":memory:")
     kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}}
     if memory:
@@ -137,10 +139,16 @@ class SqlStore:
                     yield conn
         except ForecasterError:
             raise
-        except (sa_exc.IntegrityError, sa_exc.DataError) as exc:
-            raise InputError(f"store: rejected by the database, nothing written: {exc.orig}") from exc
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError) as exc:
-            raise TemporaryError(f"store: database unavailable or busy ({exc}); retry", 5.0) from exc
+        except sa_exc.StatementError as exc:  # DBAPI errors (IntegrityError, OperationalError, ...) and bind errors
+            if isinstance(exc.orig, ForecasterError):  # raised by a bind processor (e.g. a naive timestamp)
+                raise exc.orig from exc
+            if isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError):
+                raise InputError(f"store: rejected by the database, nothing written: {exc.orig}") from exc
+            if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+                raise TemporaryError(f"store: database unavailable or busy ({exc.orig}); retry", 5.0) from exc
+            raise PermanentError(f"store: {exc}") from exc
+        except sa_exc.DisconnectionError as exc:
+            raise TemporaryError(f"store: database connection lost ({exc}); retry", 5.0) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise PermanentError(f"store: {exc}") from exc
 
@@ -212,14 +220,14 @@ class SqlStore:
             # raw values (no per-row type processing): the run's fields are decoded once per run, the points in bulk
             select(f.c.id, f.c.workload_id, type_coerce(f.c.issued_at, Text), f.c.model_version,
                    cast(f.c.levels, Text), cast(f.c.columns, Text), f.c.backtest_mae, type_coerce(p.c.ds, Text),
-                   type_coerce(p.c["values"], Text))
+                   cast(p.c["values"], Text))
             .select_from(f.outerjoin(p, p.c.run_id == f.c.id))
             .where(where)
             .order_by(f.c.issued_at, f.c.id, p.c.ds)
         )
         runs: list[ForecastRun] = []
         current: list[Any] = []
-        for row in conn.execute(stmt):
+        for row in conn.execute(stmt).all():  # fetchall: one driver call, not one per row
             if current and current[0][0] != row[0]:
                 runs.append(_run(current))
                 current = []
@@ -362,7 +370,7 @@ def _run(rows: list[Any]) -> ForecastRun:
     first = rows[0]
     points = [r for r in rows if r[7] is not None]
     values = [r[8] for r in points]
-    if values and isinstance(values[0], str):  # SQLite hands back JSON text: parse all points in one call
+    if values and isinstance(values[0], str):  # JSON text (cast in SQL): parse all points in one call
         values = json.loads("[" + ",".join(values) + "]")
     frame = s.decode_points(first[1], json.loads(first[5]), [r[7] for r in points], values)
     return ForecastRun(id=first[0], workload_id=first[1], issued_at=s.raw_ts(first[2]), model_version=first[3],
