@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import event, text, update
-from support.postgres import free_port
+from support.postgres import PostgresServer, free_port
 from test_store_contract import T0, frame, run
 
 from forecaster.adapters import store as store_module
@@ -136,3 +136,22 @@ def test_store_sql_unreachable_postgres_is_a_temporary_error() -> None:
 def test_store_sql_refuses_other_databases() -> None:
     with pytest.raises(PermanentError, match="only sqlite and postgresql"):
         SqlStore("mysql+pymysql://u@localhost/x")
+
+
+def test_store_postgres_dropped_connection_is_temporary_and_recovers(
+        pg_server: PostgresServer, open_store: Callable[[str], SqlStore]) -> None:
+    import psycopg
+
+    url = pg_server.create_database()
+    store = open_store(url)
+    store.save_forecast(run("r1", T0))
+    assert store.latest_forecast("shop/web") is not None  # the pool now holds an idle connection
+    with psycopg.connect(host="127.0.0.1", port=pg_server.port, user="postgres", dbname=url.rsplit("/", 1)[1],
+                         autocommit=True) as admin:
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert killed == (1,)
+    with pytest.raises(TemporaryError, match="retry"):
+        store.latest_forecast("shop/web")  # the dropped connection fails this one call ...
+    again = store.latest_forecast("shop/web")  # ... and the pool replaced it
+    assert again is not None and again.id == "r1"
