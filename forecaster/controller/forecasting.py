@@ -6,7 +6,8 @@ demand query to fetch this cycle, ``forecast`` turns the fetched history into a 
 "Contracts"). The default, ``EngineForecastProvider``, runs the real ``forecaster.Forecaster``:
 
 - refit (backtest, weights, conformal bands, members) on the whole ``forecast.history`` window when the policy has
-  no model yet, its forecast settings changed, or the model is older than ``refit_every`` (default one day);
+  no model yet, its forecast settings changed, the model is older than ``refit_every`` (default one day), or it has
+  seen data newer than now (a clock set back);
 - otherwise refresh: fetch only the buckets since the model's last observation, ``Forecaster.update`` with them (no
   refit) and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits.
 
@@ -83,7 +84,10 @@ class EngineForecastProvider:
 
     def _needs_refit(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> bool:
         model = self._models.get(key)
-        return model is None or model.spec != spec or now - model.fitted_at >= self.refit_every
+        if model is None or model.spec != spec:
+            return True
+        too_old = now - model.fitted_at >= self.refit_every
+        return too_old or grid_end(now, spec) < model.last_ds  # a clock that went back: the model saw the future
 
     def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
         end = grid_end(now, spec)

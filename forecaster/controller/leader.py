@@ -7,9 +7,10 @@ Lease's ``resourceVersion``, so of two replicas racing for it exactly one wins (
 - ``acquire_or_renew()``: create the Lease when absent; renew it when we hold it; take it over (``leaseTransitions``
   + 1) when its holder let it expire (``renewTime + leaseDurationSeconds < now``) or it has no holder. Called at the
   start of every cycle and, in the long-running controller, every few seconds in the background.
-- ``check()``: before each write of a cycle. Re-reads the Lease and renews it; false when another replica holds
-  it now (we lost it). Once lost within a cycle it stays lost until the next ``acquire_or_renew``: the rest of the
-  cycle writes nothing, and every change already written was one whole patch.
+- ``check()``: before each write of a cycle. Re-reads the Lease (and renews it when a third of its duration has
+  passed); false when another replica holds it now (we lost it). Once lost within a cycle it stays lost until the
+  next ``acquire_or_renew``: the rest of the cycle writes nothing, and every change already written was one whole
+  patch.
 - Any API error counts as "not leader" (fail safe: a replica that cannot see the Lease must not act).
 
 The gauge ``forecaster_controller_leader{identity}`` is 1 while we hold the Lease, else 0.
@@ -99,11 +100,19 @@ class LeaderElector:
                 return self._set(False)
 
     def check(self) -> bool:
-        """Before a write: do we still hold the Lease? Renews it when we do; never takes it over."""
+        """Before a write: do we still hold the Lease? Re-reads it; renews it when a third of its duration has
+        passed since the last renewal; never takes it over."""
         with self._lock:
             if not self.is_leader:
                 return False
             try:
+                lease = self.api.get_lease(self.namespace, self.name)
+                spec = (lease or {}).get("spec") or {}
+                if lease is None or spec.get("holderIdentity") != self.identity:
+                    return self._set(False)
+                renewed = _parse(spec.get("renewTime"))
+                if renewed is not None and self.clock() - renewed < pd.Timedelta(seconds=self.duration_s / 3):
+                    return self._set(True)
                 return self._set(self._acquire_or_renew(take_over=False))
             except ForecasterError as exc:
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)

@@ -64,8 +64,10 @@ def test_check_renews_and_detects_a_stolen_lease() -> None:
     a = elector(cluster, "a", clock, telemetry)
     a.acquire_or_renew()
     assert telemetry.registry.get_sample_value("forecaster_controller_leader", {"identity": "a"}) == 1.0
-    clock.advance(seconds=3)
-    assert a.check() and lease(cluster)["renewTime"] == "2024-03-10T12:00:03.000000Z"
+    clock.advance(seconds=3)  # within a third of the duration: re-read, not renewed
+    assert a.check() and lease(cluster)["renewTime"] == "2024-03-10T12:00:00.000000Z"
+    clock.advance(seconds=3)  # 6 s > 5 s: renewed
+    assert a.check() and lease(cluster)["renewTime"] == "2024-03-10T12:00:06.000000Z"
     cluster.steal_lease("forecaster", "ctl", "b", micro_time(clock.now))
     assert not a.check()
     assert telemetry.registry.get_sample_value("forecaster_controller_leader", {"identity": "a"}) == 0.0
