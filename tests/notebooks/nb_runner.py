@@ -1,0 +1,99 @@
+"""Helpers of the notebook tests: where the notebooks are, what a committed notebook must look like, and how to
+execute one on bundled data (nbclient, the ``python3`` kernel of this interpreter, ``MPLBACKEND=Agg``,
+``FORECASTER_NB_FAST=1``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ("capacity_planning", "rightsizing", "autoscaling_whatif")
+KERNEL = "python3"
+TIMEOUT_S = 600
+"""Per-cell limit: a hung kernel fails the test instead of blocking the suite (not a timing assertion)."""
+
+
+def path_of(name: str) -> Path:
+    return NOTEBOOKS / f"{name}.ipynb"
+
+
+def load(name: str) -> NotebookNode:
+    return nbformat.read(path_of(name), as_version=4)
+
+
+def committed_problems(nb: NotebookNode) -> list[str]:
+    """Why a notebook may not be committed as is: outputs, execution counts, a wrong kernel, no prose."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"cell {i} has {len(cell.outputs)} output(s)")
+        if cell.get("execution_count") is not None:
+            problems.append(f"cell {i} has execution_count {cell.execution_count}")
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    if kernel != KERNEL:
+        problems.append(f"kernelspec is {kernel!r}, not {KERNEL!r}")
+    if not any(cell.cell_type == "markdown" for cell in nb.cells):
+        problems.append("no markdown cell: a notebook must explain what to conclude")
+    return problems
+
+
+def ensure_kernel() -> None:
+    """Make sure a ``python3`` kernel spec exists (ipykernel provides it natively; install it if not)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL], check=True)
+
+
+def execute(name: str) -> NotebookNode:
+    """Run ``name`` top to bottom in a fresh kernel whose working folder is ``notebooks/``; raises on any cell error.
+
+    The kernel inherits this process's environment, so the caller sets ``MPLBACKEND`` and ``FORECASTER_NB_FAST``
+    (``monkeypatch.setenv``) before calling.
+    """
+    from nbclient import NotebookClient
+
+    ensure_kernel()
+    nb = load(name)
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=TIMEOUT_S, resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    return nb
+
+
+def outputs(nb: NotebookNode, output_type: str | None = None) -> list[dict[str, Any]]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if output_type is None or o.get("output_type") == output_type]  # fmt: skip
+
+
+def images(nb: NotebookNode) -> int:
+    """Number of rendered PNG figures in an executed notebook."""
+    return sum(1 for o in outputs(nb) if "image/png" in o.get("data", {}))
+
+
+def text(nb: NotebookNode) -> str:
+    """Everything printed (stdout and stderr) and every plain-text result of an executed notebook."""
+    parts = [o.get("text", "") for o in outputs(nb, "stream")]
+    parts += [o.get("data", {}).get("text/plain", "") for o in outputs(nb) if "data" in o]
+    return "\n".join(parts)
+
+
+def stderr(nb: NotebookNode) -> str:
+    return "\n".join(o.get("text", "") for o in outputs(nb, "stream") if o.get("name") == "stderr")
+
+
+def fast_env() -> dict[str, str]:
+    """Environment for executed notebooks: headless matplotlib, the smaller fits, one BLAS thread."""
+    return {"MPLBACKEND": "Agg", "FORECASTER_NB_FAST": "1", "OPENBLAS_NUM_THREADS": os.environ.get(
+        "OPENBLAS_NUM_THREADS", "1"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # fmt: skip
