@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from support.binaries import require_binary
+from support.net import free_port
 
 VALUE = "value"
 MAX_BLOCK_DURATION = "2400h"
@@ -124,12 +124,6 @@ def backfill(text: str, data_dir: Path) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"promtool backfill failed ({result.returncode}): {result.stderr.strip()}")
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
