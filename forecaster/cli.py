@@ -1,5 +1,6 @@
-"""The ``forecaster`` command line: ``forecast``, ``backtest`` and ``demo`` here; ``rightsize`` and ``simulate``
-in ``forecaster.cli_ops``, registered on the same ``app`` by the import at the end of this module (typer + rich).
+"""The ``forecaster`` command line: ``forecast`` and ``backtest`` here; ``demo`` (``cli_demo``), ``rightsize`` and
+``simulate`` (``cli_ops``), ``controller`` and ``serve`` registered on the same ``app`` by the import at the end of
+this module (typer + rich).
 
 A face over the Python API: it reads files (``forecaster.io``), calls ``Forecaster``, shows progress bars
 and tables, and writes outputs. Bad input (``InputError``, signals/events errors, unreadable artefacts)
@@ -11,25 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from forecaster import io, plots
 from forecaster.core import Forecaster
-from forecaster.datasets import NASA_ID, load_nasa_5min, nasa_events
 from forecaster.engine import EngineConfig, build_members
 from forecaster.errors import ArtefactError, InputError, SeriesError
 from forecaster.evaluation.metrics import coverage_col, evaluate_pooled
@@ -395,84 +391,10 @@ def backtest(
             console.print(f"wrote {io.write_json(doc, json_path)}")
 
 
-@dataclass(frozen=True)
-class DemoPlan:
-    """How much work ``forecaster demo`` does (full vs ``--quick``)."""
-
-    history_days: int | None  # trailing days of the NASA extract used (None = all 21)
-    backtest_windows: int  # daily cutoffs of the 1-hour backtest
-    calibration_windows: int  # windows each fit learns weights and bands from
-    member_params: dict[str, dict[str, Any]]
-
-
-DEMO_FULL = DemoPlan(None, 5, 4, {"lgbm": {"num_rounds": 100, "num_threads": 1}})
-DEMO_QUICK = DemoPlan(8, 2, 3, {"lgbm": {"num_rounds": 30, "num_threads": 1}})
-ATTRIBUTION = (
-    "Data: NASA-HTTP trace (requests to the NASA Kennedy Space Center WWW server, July 1995), collected by "
-    "Jim Dumoulin (NASA KSC), published by the Internet Traffic Archive (ita.ee.lbl.gov), freely "
-    "redistributable. 5-minute sums, UTC; see forecaster/data/ATTRIBUTION.md."
-)
-
-
-@app.command()
-def demo(
-    output_dir: Annotated[
-        Path, typer.Option(help="Folder for fan_chart.png, forecast.csv, model.zip, forecaster.db.")
-    ] = Path("forecaster-demo"),
-    quick: Annotated[
-        bool, typer.Option(help="Smaller run (8 days, 2 windows, small LightGBM): under a minute.")
-    ] = False,
-    seed: SeedOpt = 0,
-) -> None:
-    """The whole loop on the bundled NASA trace: backtest vs baselines, fit, forecast a day, chart, store."""
-    console = _console()
-    plan = DEMO_QUICK if quick else DEMO_FULL
-    started = time.perf_counter()
-    console.print(Panel(ATTRIBUTION, title="forecaster demo", expand=False))
-    history, events = load_nasa_5min(), nasa_events()
-    if plan.history_days is not None:
-        history = history[history[DS] > history[DS].max() - pd.Timedelta(days=plan.history_days)]
-    clean, _ = prepare_history(history, "5min")
-    levels = (80, 95)
-    console.print(f"1/3 backtest: 1-hour forecasts (12 steps) at {plan.backtest_windows} daily cutoffs")
-    fc = _forecaster("5min", levels, 12, None, plan.calibration_windows, seed, 1, plan.member_params)
-    with _progress(console, "backtesting") as cb:
-        cv = fc.backtest(history, 12, plan.backtest_windows, "1D", events=events, progress=cb)
-    metrics = backtest_metrics(cv, clean, fc, 12)
-    console.print(metrics_table(metrics, levels, "Accuracy at 1 h (ratios < 1 beat the seasonal-naive baseline)"))
-    console.print("2/3 fit on the whole extract and forecast the next day (288 steps)")
-    fc = _forecaster(
-        "5min", levels, steps_per("1D", "5min"), None, plan.calibration_windows, seed, 1, plan.member_params
-    )
-    with _progress(console, "fitting") as cb:
-        fc.fit(history, events=events, progress=cb)
-    pred = fc.predict()
-    console.print(summary_table(pred, fc))
-    console.print(f"3/3 write results to {output_dir}/")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written = [
-        plots.save_png(plots.fan_chart(history, pred, NASA_ID, levels), output_dir / "fan_chart.png"),
-        plots.save_png(plots.members_chart(pred, NASA_ID, fc.members), output_dir / "members_chart.png"),
-        io.write_frame(pred, output_dir / "forecast.csv"),
-        fc.save(output_dir / "model.zip"),
-    ]
-    db = output_dir / "forecaster.db"
-    run_id = uuid.uuid4().hex[:12]
-    run = {"run_id": run_id, "created_at": pd.Timestamp.now(tz="UTC"), "dataset": NASA_ID, "quick": quick}
-    run |= {"history_rows": len(history), "backtest_windows": plan.backtest_windows, "horizon_steps": fc.horizon}
-    io.write_sqlite(pd.DataFrame([run | {"seconds": round(time.perf_counter() - started, 1)}]), db, "runs")
-    io.write_sqlite(pred.assign(run_id=run_id), db, "forecasts")
-    io.write_sqlite(metrics.assign(run_id=run_id, horizon_steps=12), db, "accuracy")
-    written.append(db)
-    for path in written:
-        console.print(f"  wrote {path}")
-    console.print(f"done in {time.perf_counter() - started:.0f} s; run id {run_id} (tables runs, forecasts, accuracy)")
-
-
 def main() -> None:
     """Console-script entry point."""
     app()
 
 
-# Registers controller (cli_controller), rightsize and simulate (cli_ops), serve (cli_service) on ``app``.
-from forecaster import cli_controller, cli_ops, cli_service  # noqa: E402, F401
+# Registers controller (cli_controller), demo (cli_demo), rightsize and simulate (cli_ops), serve (cli_service).
+from forecaster import cli_controller, cli_demo, cli_ops, cli_service  # noqa: E402, F401

@@ -148,23 +148,29 @@ def test_backtest_prints_metrics_and_writes_json_and_frame(files: dict[str, Path
     assert len(cv) == 24 and {"cutoff", Y}.issubset(cv.columns)
 
 
-def test_demo_quick_writes_chart_forecast_model_and_database(tmp_path: Path) -> None:
+def test_demo_quick_runs_backtest_service_and_simulated_cluster(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run("demo", "--quick", "--output-dir", str(out))
     assert result.exit_code == 0, result.output
-    for text in ("Internet Traffic Archive", "Accuracy at 1 h", "snaive_week", "Forecast summary", "done in"):
+    for text in ("Internet Traffic Archive", "Accuracy at 1 h", "snaive_week", "Latest recommendations",
+                 "minReplicas", "container app", "Simulated cluster", "predictive floor + HPA", "done in"):
         assert text in result.output
-    png = (out / "fan_chart.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    for name in ("fan_chart.png", "members_chart.png", "replay_chart.png"):
+        png = (out / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
     forecast = pd.read_csv(out / "forecast.csv")
     assert len(forecast) == 288
     _assert_nested(forecast)
-    assert (out / "model.zip").stat().st_size > 0
+    assert len(list((out / "artefacts").glob("*.zip"))) == 1
     with sqlite3.connect(out / "forecaster.db") as con:
-        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("runs", "forecasts", "accuracy")}
-        run_ids = {t: con.execute(f"select distinct run_id from {t}").fetchall() for t in counts}
-    assert counts == {"runs": 1, "forecasts": 288, "accuracy": len(MEMBERS) + 1 + len(BASELINES)}
-    assert run_ids["runs"] == run_ids["forecasts"] == run_ids["accuracy"]
+        runs = con.execute("select count(*) from forecasts").fetchone()[0]
+        points = con.execute("select count(*) from forecast_points").fetchone()[0]
+        kinds = dict(con.execute("select kind, count(*) from decisions group by kind").fetchall())
+        accuracy = con.execute("select count(*) from accuracy").fetchone()[0]
+    # 6 simulated hours refreshed every 30 min: 13 cycles, each one stored run of 288 points and two decisions
+    assert runs == 13 and points == 13 * 288
+    assert kinds == {"replicas": 13, "resources": 13}
+    assert accuracy >= 6
 
 
 def _write(path: Path, text: str) -> Path:
