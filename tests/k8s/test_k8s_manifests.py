@@ -65,6 +65,7 @@ SERVICE_MONITOR_CRD: dict[str, Any] = {
                                     "scheme": {"type": "string", "enum": ["http", "https"]},
                                     "interval": {"type": "string", "pattern": _PROM_DURATION},
                                     "scrapeTimeout": {"type": "string", "pattern": _PROM_DURATION},
+                                    "honorLabels": {"type": "boolean"},
                                 }}},
                         }},
                 }}},
