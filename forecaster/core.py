@@ -160,12 +160,16 @@ class Forecaster:
         return hist, report, self._events(events, hist[DS].min(), end), self._signals(signals)
 
     def _events(self, events: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
+        """The caller's events plus the configured country's public holidays. A holiday the caller also listed
+        (same event id: same name, kind and window) is kept once, as the caller's."""
         parts = []
         try:
             if events is not None and len(events):
                 parts.append(validate_events(events, source="events"))
             if self.country:
                 hol = holiday_events(self.country, start, end + pd.Timedelta("1D"), self.subdiv, self.holiday_tz)
+                if parts and "id" in hol.columns and "id" in parts[0].columns:
+                    hol = hol[~hol["id"].isin(set(parts[0]["id"]))]
                 if len(hol):
                     parts.append(hol)
         except SignalsError as exc:

@@ -427,3 +427,14 @@ def test_update_with_an_unknown_series_keeps_the_forecaster_usable(make_series: 
     except InputError as exc:
         assert "zz" in str(exc)
     assert fc.predict()["unique_id"].unique().tolist() == ["a"]
+
+
+def test_a_holiday_also_given_as_an_event_is_kept_once() -> None:
+    from forecaster.datasets import nasa_events
+
+    fc = Forecaster(freq="5min", country="US", holiday_tz="America/New_York")
+    events = fc._events(nasa_events(), pd.Timestamp("1995-07-01T04:00Z"), pd.Timestamp("1995-07-22T04:00Z"))
+    assert events is not None
+    assert events["id"].is_unique
+    assert (events["name"] == "Independence Day").sum() == 1
+    assert "STS-70 launch" in set(events["name"])
