@@ -21,6 +21,7 @@ image and tests.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import os
@@ -109,6 +110,8 @@ def serve(
     anonymous: Annotated[bool | None, typer.Option("--anonymous-reads/--no-anonymous-reads",
                                                    help="Serve GET requests without a token (default: on for "
                                                         "--demo or a loopback --host).", show_default=False)] = None,
+    forecast_cache_s: Annotated[float, typer.Option(help="GET /v1/forecasts answers from memory, refreshed in the "
+                                                         "background when older than this (0: off).", min=0)] = 5.0,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Serve the forecast HTTP API (OpenAPI at /docs, explorer page at /) and run the scheduled jobs."""
@@ -126,7 +129,8 @@ def serve(
         store, service, telemetry = build(settings, demo=demo, scheduler=not no_scheduler, demo_now=now,
                                           demo_copies=demo_copies)
     anon = anonymous_reads(anonymous, settings, host, demo)
-    api = api_settings(settings, anonymous_reads=anon, ready_max_age_s=max(60.0, 3 * settings.refresh_interval_s))
+    api = api_settings(settings, anonymous_reads=anon, ready_max_age_s=max(60.0, 3 * settings.refresh_interval_s),
+                       forecast_cache_s=forecast_cache_s)
     application = create_app(store, telemetry, api, clock=service.clock if service is not None else None)
     jobs = None
     if service is not None and not no_scheduler:
@@ -140,6 +144,8 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler installed before it:
     # this one, so the scheduler and the store are closed below and the exit code is 0 (not -15).
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    gc.collect()
+    gc.freeze()  # start-up objects (modules, pandas, the app) leave the collector's view: shorter full collections
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), lifespan="off")
     finally:

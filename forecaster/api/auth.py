@@ -70,11 +70,11 @@ def authorise(settings: ApiSettings, credentials: HTTPAuthorizationCredentials |
                          headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'})
 
 
-def _require_read(ctx: Ctx, credentials: Credentials) -> None:
+async def _require_read(ctx: Ctx, credentials: Credentials) -> None:  # async: no worker-thread hop per request
     authorise(ctx.settings, credentials, READ)
 
 
-def _require_write(ctx: Ctx, credentials: Credentials) -> None:
+async def _require_write(ctx: Ctx, credentials: Credentials) -> None:
     authorise(ctx.settings, credentials, WRITE)
 
 

@@ -33,6 +33,9 @@ class ApiSettings:
     """``/readyz`` answers 503 when the last forecast cycle is older than this, in seconds (900 = 15 min)."""
     metrics_refresh_s: float = 15.0
     """``/metrics`` re-reads the latest forecasts and accuracy from the store at most this often, in seconds (15)."""
+    forecast_cache_s: float = 5.0
+    """``GET /v1/forecasts`` answers from memory, refreshed in the background once an answer is older than this, in
+    seconds (5; 0 = read the store on every request). See ``forecaster.api.cache``."""
     max_body_bytes: int = 1_048_576
     """Largest request body in bytes (1 MiB); larger bodies get 413."""
     max_actuals_days: float = 31.0

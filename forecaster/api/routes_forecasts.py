@@ -9,13 +9,14 @@ Not pure (FastAPI routes over the store). Included by ``forecaster.api.app``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 
 from forecaster.api.auth import ReadAccess
-from forecaster.api.context import Ctx
+from forecaster.api.context import ApiContext, Ctx, Rendered
 from forecaster.api.convert import forecast_csv, forecast_json, forecast_view, iso_list, numbers, ts
 from forecaster.api.params import WorkloadId, workload_or_404
 from forecaster.api.problems import ProblemError, field_problem, responses
@@ -57,7 +58,7 @@ FORECAST_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {CSV: {"
 
 @router.get("/forecasts/{workload:path}", response_model=ForecastOut, summary="Latest forecast of a workload",
             responses={**FORECAST_RESPONSES, **responses(401, 403, 404, 422, 500, 503)})
-def get_forecast(
+async def get_forecast(
     ctx: Ctx,
     request: Request,
     workload: WorkloadId,
@@ -67,27 +68,38 @@ def get_forecast(
     members: Annotated[list[MemberName] | None, Query(description="Members to include (repeat); `none` for none; "
                                                                   "default all stored.")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides `Accept`.")] = None,
-) -> ForecastOut | Response:
-    """The latest stored forecast, with its issue time and model version."""
+) -> Response:
+    """The latest stored forecast, with its issue time and model version. Answers may be up to
+    `forecast_cache_s` (5 s) plus one store read older than the store (the cache refreshes in the background)."""
+    if levels and any(not 1 <= lv <= 99 for lv in levels):
+        raise field_problem("levels", "each level is an integer percentage 1..99")
+    csv = wants_csv(request, format)
+    key = (workload, horizon, tuple(sorted(set(levels or ()))), None if members is None else tuple(sorted(members)),
+           csv)
+    body, media_type, headers = await ctx.forecast_cache.fetch(
+        key, lambda: render_forecast(ctx, workload, horizon, levels, members, csv))
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def render_forecast(ctx: ApiContext, workload: str, horizon: int | None, levels: list[int] | None,
+                    members: Sequence[str] | None, csv: bool) -> Rendered:
+    """Read the latest run and render it (JSON or CSV); 404/422 problems for what the store does not have."""
     wl = workload_or_404(ctx, workload)
     run = ctx.store.latest_forecast(workload)
     if run is None:
         raise ProblemError(404, f"no forecast stored for workload {workload!r} yet (the refresh job writes them)")
-    if levels and any(not 1 <= lv <= 99 for lv in levels):
-        raise field_problem("levels", "each level is an integer percentage 1..99")
     try:
         view = forecast_view(run, horizon, levels, members)
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
         raise field_problem(field, message) from exc
-    if wants_csv(request, format):
+    headers = {"X-Forecast-Issued-At": iso_list(pd.DatetimeIndex([run.issued_at]))[0],
+               "X-Model-Version": run.model_version.encode("ascii", "replace").decode()}
+    if csv:
         filename = workload.replace("/", "_")
-        return Response(forecast_csv(view), media_type=CSV, headers={
-            "Content-Disposition": f'attachment; filename="forecast-{filename}.csv"',
-            "X-Forecast-Issued-At": iso_list(pd.DatetimeIndex([run.issued_at]))[0],
-            "X-Model-Version": run.model_version.encode("ascii", "replace").decode(),
-        })
-    return forecast_json(view, wl)
+        headers["Content-Disposition"] = f'attachment; filename="forecast-{filename}.csv"'
+        return forecast_csv(view).encode(), CSV, headers
+    return forecast_json(view, wl).model_dump_json().encode(), "application/json", headers
 
 
 @router.get("/actuals/{workload:path}", response_model=ActualsOut, summary="Observed demand of a workload",

@@ -1,0 +1,331 @@
+"""API load benchmark: ``GET /v1/forecasts/{workload}`` at a fixed open-loop rate against the real server.
+
+Setup: a SQLite store (``SqlStore``) in a temporary folder holding ``--workloads`` (50) workloads, each with one
+stored forecast of 288 five-minute steps (ensemble, 80 and 95 % bands, four members: 11 columns, ~29 kB of JSON),
+cut from the bundled NASA trace at a different offset per workload. The server is ``forecaster serve
+--no-scheduler`` (uvicorn, one process, loopback) in a child process, as an operator runs an API replica.
+
+Load (open loop, so a slow answer never delays the next request - no coordinated omission): request ``i`` is
+scheduled at ``t0 + i / rate`` and sent by its own asyncio task over a pool of keep-alive connections (a minimal
+asyncio HTTP/1.1 client, ``Client``); workloads are taken round-robin. Latency is measured from the *scheduled*
+time to the last byte of the answer, so time spent waiting for the client to get round to sending counts too.
+``--warmup`` seconds are sent first and not measured. An answer other than 200, or none within 10 s, is an error.
+
+Baseline in the same run and at the same rate: ``GET /healthz`` (routing, the event loop and HTTP, no data); the
+ratio forecast / healthz says what the forecast itself costs. Each repeat runs both (order alternating); the table
+reports the median over ``--repeats`` (3) of each figure. The load generator runs in this process and shares the
+machine's cores with the server.
+
+Writes ``results/api_load.json`` and ``.md`` (``api_load_quick.*`` with ``--quick``: 5 s runs, 1 s warm-up, 1 repeat).
+
+    python benchmarks/api_load.py [--rate 200] [--duration 30] [--warmup 5] [--repeats 3] [--workloads 50]
+                                  [--forecast-cache-s 5] [--uncached-duration 10] [--quick]
+
+``--uncached-duration S`` adds one run of S seconds against a second server with the forecast cache off
+(``--forecast-cache-s 0``), which reads the store and renders every answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import common  # noqa: F401  (puts the repository on sys.path)
+import httpx
+import numpy as np
+import pandas as pd
+from common import md_table, run_meta, write_results
+
+from forecaster.adapters.store import SqlStore
+from forecaster.datasets import load_nasa_5min
+from forecaster.frames import DS, ENSEMBLE, MEMBERS, Y, hi, lo
+from forecaster.ports import ForecastRun, Workload
+
+ENTRY = "from forecaster.cli import main; main()"
+STEPS = 288
+TIMEOUT_S = 10.0
+TARGET_P99_MS = 25.0
+
+
+# -- store and server --------------------------------------------------------------------------------------------
+def seed(url: str, n_workloads: int) -> list[str]:
+    """``n_workloads`` workloads with one 288-step forecast each (module docstring); their ids."""
+    trace = load_nasa_5min()
+    y = trace[Y].to_numpy(dtype=float)
+    ds = pd.date_range("2024-03-04T00:00Z", periods=STEPS, freq="5min")
+    store = SqlStore(url)
+    ids = []
+    try:
+        for k in range(n_workloads):
+            wid = f"bench/w{k:03d}"
+            start = (k * 97) % (len(y) - STEPS)
+            base = y[start:start + STEPS]
+            frame = pd.DataFrame({DS: ds, ENSEMBLE: base})
+            for level, width in ((80, 0.25), (95, 0.45)):
+                frame[lo(ENSEMBLE, level)] = base * (1 - width)
+                frame[hi(ENSEMBLE, level)] = base * (1 + width)
+            for j, member in enumerate(MEMBERS):
+                frame[member] = base * (0.9 + 0.05 * j)
+            store.upsert_workload(Workload(wid, namespace="bench"))
+            store.save_forecast(ForecastRun(f"run-{k}", wid, ds[0], "bench-1", (80, 95), frame, 10.0))
+            ids.append(wid)
+    finally:
+        store.close()
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``forecaster serve --no-scheduler`` on a free loopback port (module docstring)."""
+
+    def __init__(self, url: str, folder: Path, cache_s: float) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTER_")}
+        self.log = (folder / f"server-{self.port}.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ENTRY, "serve", "--no-scheduler", "--store-url", url, "--port", str(self.port),
+             "--forecast-cache-s", str(cache_s), "--log-level", "warning"],
+            cwd=folder, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start within 60 s")
+
+    def stop(self) -> None:
+        tail = Path(self.log.name).read_text()[-2000:] if Path(self.log.name).exists() else ""
+        if "Traceback" in tail or "ERROR" in tail:
+            print(f"server log ({self.log.name}):\n{tail}", flush=True)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+# -- open-loop load ----------------------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    scheduled: float
+    sent: float
+    done: float
+    status: int
+    size: int
+    measured: bool
+
+
+class Client:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: GET only, ``Content-Length`` bodies (what uvicorn
+    sends here). A pool of idle connections; a request with none idle opens a new one. Used instead of httpx because
+    httpx's pool bookkeeping grows with the number of requests in flight and made the *client* the bottleneck (sends
+    100+ ms late) whenever the server fell a little behind."""
+
+    def __init__(self, base: str) -> None:
+        host, _, port = base.removeprefix("http://").partition(":")
+        self.host, self.port = host, int(port)
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.opened = 0
+
+    async def get(self, path: str) -> tuple[int, int]:
+        """``(status, body bytes)``."""
+        if self.idle:
+            reader, writer = self.idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            self.opened += 1
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: application/json\r\n\r\n"
+                     .encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        status = int(head[9:12])
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in head else 0
+        body = await reader.readexactly(length)
+        if "connection: close" in head:
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return status, len(body)
+
+    async def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def _one(client: Client, url: str, scheduled: float, measured: bool) -> Sample:
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    try:
+        status, size = await asyncio.wait_for(client.get(url), TIMEOUT_S)
+        return Sample(scheduled, sent, loop.time(), status, size, measured)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+        return Sample(scheduled, sent, loop.time(), 0, 0, measured)
+
+
+async def drive(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> list[Sample]:
+    """Send ``GET base + paths[i % len(paths)]`` at ``rate`` per second for ``warmup + duration`` seconds."""
+    client = Client(base)
+    loop = asyncio.get_running_loop()
+    n_warm, n_total = round(warmup * rate), round((warmup + duration) * rate)
+    t0 = loop.time() + 0.05
+    tasks = []
+    for i in range(n_total):
+        when = t0 + i / rate
+        delay = when - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_one(client, paths[i % len(paths)], when, i >= n_warm)))
+    samples = list(await asyncio.gather(*tasks))
+    await client.close()
+    return samples
+
+
+def summarise(samples: list[Sample], rate: float) -> dict[str, Any]:
+    """Latency percentiles (ms, from the scheduled time), achieved rate, errors, over the measured samples."""
+    m = [s for s in samples if s.measured]
+    ok = [s for s in m if s.status == 200]
+    lat = np.array([(s.done - s.scheduled) * 1000 for s in ok]) if ok else np.array([np.nan])
+    service = np.array([(s.done - s.sent) * 1000 for s in ok]) if ok else np.array([np.nan])
+    lateness = np.array([(s.sent - s.scheduled) * 1000 for s in m]) if m else np.array([np.nan])
+    span = (max(s.done for s in m) - min(s.scheduled for s in m)) if m else float("nan")
+    return {
+        "requests": len(m), "ok": len(ok), "errors": len(m) - len(ok), "target_rps": rate,
+        "achieved_rps": len(ok) / span if span and span > 0 else float("nan"),
+        "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()),
+        "service_p50_ms": float(np.percentile(service, 50)), "service_p99_ms": float(np.percentile(service, 99)),
+        "send_late_p99_ms": float(np.percentile(lateness, 99)),
+        "bytes_per_answer": int(statistics.median(s.size for s in ok)) if ok else 0,
+        "statuses": {str(k): v for k, v in sorted(Counter(s.status for s in m).items())},
+    }
+
+
+def phase(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> dict[str, Any]:
+    """One run; the load generator's garbage collector is off during it (a full collection of its many small
+    objects stalled sends by ~80 ms, which would count as server latency)."""
+    gc.collect()
+    gc.disable()
+    try:
+        samples = asyncio.run(drive(base, paths, rate, duration, warmup))
+    finally:
+        gc.enable()
+    return summarise(samples, rate)
+
+
+# -- main --------------------------------------------------------------------------------------------------------
+COLUMNS = ["endpoint", "p50_ms", "p90_ms", "p99_ms", "achieved_rps", "errors", "requests"]
+HEADERS = ["endpoint", "p50 (ms)", "p90 (ms)", "p99 (ms)", "achieved rps", "errors", "requests"]
+FIGURES = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "achieved_rps", "service_p50_ms", "service_p99_ms",
+           "send_late_p99_ms")
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: float(statistics.median(r[k] for r in runs)) for k in FIGURES}
+    out["errors"] = int(sum(r["errors"] for r in runs))
+    out["requests"] = int(sum(r["requests"] for r in runs))
+    out["bytes_per_answer"] = runs[0]["bytes_per_answer"]
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rate", type=float, default=200.0, help="requests per second (200)")
+    p.add_argument("--duration", type=float, default=30.0, help="measured seconds per run (30)")
+    p.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds before each run (5)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each endpoint; medians reported (3)")
+    p.add_argument("--workloads", type=int, default=50, help="stored workloads, requested round-robin (50)")
+    p.add_argument("--forecast-cache-s", type=float, default=5.0, help="the server's forecast cache (5; 0 = off)")
+    p.add_argument("--uncached-duration", type=float, default=0.0,
+                   help="also one run of this many seconds with the cache off (0 = skip)")
+    p.add_argument("--quick", action="store_true", help="5 s runs, 1 s warm-up, 1 repeat")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.repeats = 5.0, 1.0, 1
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    meta = run_meta()
+    with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
+        folder = Path(tmp)
+        url = f"sqlite:///{folder / 'store.db'}"
+        ids = seed(url, args.workloads)
+        forecast_paths = [f"/v1/forecasts/{wid}" for wid in ids]
+        server = Server(url, folder, args.forecast_cache_s)
+        try:
+            check = httpx.get(server.base + forecast_paths[0], timeout=10).json()
+            assert len(check["ds"]) == STEPS and len(check["bands"]) == 2 and len(check["members"]) == 4, check
+            runs: dict[str, list[dict[str, Any]]] = {"healthz": [], "forecast": []}
+            for r in range(args.repeats):
+                order = ["healthz", "forecast"] if r % 2 == 0 else ["forecast", "healthz"]
+                for name in order:
+                    paths = ["/healthz"] if name == "healthz" else forecast_paths
+                    result = phase(server.base, paths, args.rate, args.duration, args.warmup)
+                    runs[name].append(result)
+                    print(f"repeat {r + 1}/{args.repeats} {name:8s} p50 {result['p50_ms']:.2f} ms, p99 "
+                          f"{result['p99_ms']:.2f} ms, {result['achieved_rps']:.1f} rps, statuses "
+                          f"{result['statuses']}", flush=True)
+        finally:
+            server.stop()
+        uncached = None
+        if args.uncached_duration > 0:
+            server = Server(url, folder, 0.0)
+            try:
+                uncached = phase(server.base, forecast_paths, args.rate, args.uncached_duration, args.warmup)
+                print(f"uncached forecast p50 {uncached['p50_ms']:.1f} ms, p99 {uncached['p99_ms']:.1f} ms, "
+                      f"{uncached['achieved_rps']:.1f} rps, {uncached['errors']} errors", flush=True)
+            finally:
+                server.stop()
+    summary = {name: medians(rs) for name, rs in runs.items()}
+    ratio = {k: summary["forecast"][k] / summary["healthz"][k] for k in ("p50_ms", "p99_ms")}
+    passed = summary["forecast"]["p99_ms"] <= TARGET_P99_MS and summary["forecast"]["errors"] == 0
+    payload = {"meta": meta, "config": vars(args), "steps": STEPS, "target_p99_ms": TARGET_P99_MS,
+               "summary": summary, "ratio_forecast_to_healthz": ratio, "target_met": passed, "runs": runs,
+               "uncached": uncached}
+    rows = [{"endpoint": f"GET /v1/forecasts/{{workload}} ({STEPS} steps, cache {args.forecast_cache_s:g} s)",
+             **summary["forecast"]}, {"endpoint": "GET /healthz (baseline)", **summary["healthz"]}]
+    if uncached is not None:
+        rows.append({"endpoint": f"GET /v1/forecasts/{{workload}}, cache off ({args.uncached_duration:g} s, 1 run)",
+                     **uncached})
+    markdown = (
+        f"## API load: {args.rate:g} requests/s open loop, {args.duration:g} s after {args.warmup:g} s warm-up, "
+        f"median of {args.repeats}\n\n`{meta['command']}` ({meta['started_utc']}, commit {meta['git_commit']}, "
+        f"{meta['cpus']} CPUs)\n\n" + md_table(rows, COLUMNS, HEADERS)
+        + f"\nLatency from the scheduled send time to the last byte. {args.workloads} workloads round-robin, "
+        f"{summary['forecast']['bytes_per_answer']:,} bytes per forecast answer. Forecast / healthz: p50 "
+        f"x{ratio['p50_ms']:.2f}, p99 x{ratio['p99_ms']:.2f}. Target p99 <= {TARGET_P99_MS:g} ms: "
+        f"{'met' if passed else 'NOT met'}.\n")
+    name = "api_load_quick" if args.quick else "api_load"
+    json_path, md_path = write_results(name, payload, markdown)
+    print(markdown)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
