@@ -118,8 +118,9 @@ class DecisionOut(BaseModel):
 
     ``replicas``: ``value = {"min_replicas": n}``; ``details`` has the band, capacity per pod, reactive floor, bounds.
     ``resources``: ``value = {"containers": {name: {"cpu": {...}, "memory": {...}}}}`` with ``target``,
-    ``lower_bound``, ``upper_bound``, ``uncapped_target`` (cores, bytes); ``details.containers`` may add ``request``
-    and ``predicted`` (predicted actual use) per container and resource."""
+    ``lower_bound``, ``upper_bound``, ``uncapped_target`` (cores, bytes); the current request and the predicted
+    actual use, when recorded, are in ``details``: ``current_requests`` / ``predicted_use`` keyed
+    ``"<container>/<resource>"``, or ``containers.<name>.<resource>.request`` / ``.predicted``."""
 
     id: str
     workload: str
