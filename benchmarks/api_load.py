@@ -137,41 +137,62 @@ class Sample:
     status: int
     size: int
     measured: bool
+    error: str = ""
 
 
 class Client:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams: GET only, ``Content-Length`` bodies (what uvicorn
-    sends here). A pool of idle connections; a request with none idle opens a new one. Used instead of httpx because
+    sends here). A stack of idle connections; a request with none idle opens a new one. Used instead of httpx because
     httpx's pool bookkeeping grows with the number of requests in flight and made the *client* the bottleneck (sends
-    100+ ms late) whenever the server fell a little behind."""
+    100+ ms late) whenever the server fell a little behind. As browsers do, a connection idle for longer than
+    ``MAX_IDLE_S`` is dropped (uvicorn closes idle keep-alive connections after 5 s) and a request that finds its
+    reused connection closed before any answer byte is retried once on a new one."""
+
+    MAX_IDLE_S = 3.0
 
     def __init__(self, base: str) -> None:
         host, _, port = base.removeprefix("http://").partition(":")
         self.host, self.port = host, int(port)
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.opened = 0
+        self.request_head = (f"GET {{path}} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n")
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        now = asyncio.get_running_loop().time()
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if now - since <= self.MAX_IDLE_S and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        self.opened += 1
+        return reader, writer, False
 
     async def get(self, path: str) -> tuple[int, int]:
         """``(status, body bytes)``."""
-        if self.idle:
-            reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-            self.opened += 1
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAccept: application/json\r\n\r\n"
-                     .encode())
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-        status = int(head[9:12])
-        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in head else 0
-        body = await reader.readexactly(length)
-        if "connection: close" in head:
-            writer.close()
-        else:
-            self.idle.append((reader, writer))
-        return status, len(body)
+        for attempt in (1, 2):
+            reader, writer, reused = await self._connection()
+            writer.write(self.request_head.format(path=path).encode())
+            try:
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                if reused and attempt == 1:
+                    continue  # the server closed it while idle: nothing was processed, send again
+                raise
+            head = raw.decode("latin-1").lower()
+            status = int(head[9:12])
+            length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in head else 0
+            body = await reader.readexactly(length)
+            if "connection: close" in head:
+                writer.close()
+            else:
+                self.idle.append((reader, writer, asyncio.get_running_loop().time()))
+            return status, len(body)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 
@@ -182,8 +203,8 @@ async def _one(client: Client, url: str, scheduled: float, measured: bool) -> Sa
     try:
         status, size = await asyncio.wait_for(client.get(url), TIMEOUT_S)
         return Sample(scheduled, sent, loop.time(), status, size, measured)
-    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-        return Sample(scheduled, sent, loop.time(), 0, 0, measured)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        return Sample(scheduled, sent, loop.time(), 0, 0, measured, type(exc).__name__)
 
 
 async def drive(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> list[Sample]:
@@ -220,7 +241,7 @@ def summarise(samples: list[Sample], rate: float) -> dict[str, Any]:
         "service_p50_ms": float(np.percentile(service, 50)), "service_p99_ms": float(np.percentile(service, 99)),
         "send_late_p99_ms": float(np.percentile(lateness, 99)),
         "bytes_per_answer": int(statistics.median(s.size for s in ok)) if ok else 0,
-        "statuses": {str(k): v for k, v in sorted(Counter(s.status for s in m).items())},
+        "statuses": {str(k): v for k, v in sorted(Counter(s.error or str(s.status) for s in m).items())},
     }
 
 
