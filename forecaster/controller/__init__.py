@@ -2,11 +2,12 @@
 
 Modules by role: ``spec`` (the policy object parsed and validated), ``state`` (what the status remembers),
 ``hpa``/``vpa``/``quantity`` (reading and writing the autoscalers' objects), ``forecasting`` (history windows, the
-engine, the last good forecast), ``decide`` (the floor plan over ``forecaster.scaling.ScalingPolicy``), ``write``
-(guarded, conflict-retried patches and Events), ``record`` (status, store, metrics), ``cycle`` (what a cycle carries
-between steps, the write guard), ``steps`` (the named steps), ``run`` (``Controller.run_once``), ``leader`` (Lease
-election), ``loop`` (the APScheduler jobs), ``health`` (``/healthz``, ``/readyz``, ``/metrics``), ``report`` (what
-a cycle did).
+engine, the last good forecast), ``accuracy`` (backtest and recent forecast error, for the circuit breaker),
+``stored`` (business events in scope and issued forecasts in the store), ``decide`` (the floor plan over
+``forecaster.scaling.ScalingPolicy``), ``write`` (guarded, conflict-retried patches and Events), ``record`` (status,
+store, metrics), ``cycle`` (what a cycle carries between steps, the write guard), ``steps`` (the named steps),
+``run`` (``Controller.run_once``), ``leader`` (Lease election), ``loop`` (the APScheduler jobs), ``health``
+(``/healthz``, ``/readyz``, ``/metrics``), ``report`` (what a cycle did).
 
 Not pure: this is the loop. Called by the ``forecaster controller`` command and tests.
 """

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.decide import FloorPlan
 from forecaster.controller.forecasting import IssuedForecast
 from forecaster.controller.leader import LeaderElector
@@ -51,8 +52,12 @@ class PolicyWork:
     hpa: dict[str, Any] | None = None
     vpa: dict[str, Any] | None = None
     history: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    """The business events in the policy's scope (an Events frame; ``None``: none, or no store)."""
     usage: tuple[pd.DataFrame, pd.DataFrame | None] | None = None
     forecast: IssuedForecast | None = None
+    errors: ErrorSummary | None = None
+    """Recent and backtest forecast error, for the circuit breaker."""
     plan: FloorPlan | None = None
     floor_applied: bool = False
     """The plan's floor is in force on the HPA after the write step (Auto)."""

@@ -8,7 +8,10 @@ The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``
 1. bounds: the HPA's own floor (``hpa.original_floor``) and its ``maxReplicas``, narrowed by the policy's
    ``spec.hpa`` (``PolicySpec.to_settings``);
 2. floor in force: ``state.initial_floor``; reactive floor: ``hpa.reactive_floor``;
-3. ``ScalingPolicy.decide(now, reactive, forecast, issued_at)``;
+3. ``ScalingPolicy.decide(now, reactive, forecast, issued_at, recent_mae=, backtest_mae=, n_errors=)`` with the
+   errors of ``forecaster.controller.accuracy``; the circuit breaker's state comes from ``status.breakerOpen``, so
+   its hysteresis holds across cycles and restarts. An open breaker holds the floor in force (the reactive HPA is in
+   charge), then releases it towards the reactive floor after ``release_after_s``: ``ScalingPolicy``'s fallback;
 4. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
    to the HPA's own floor (the lowest the policy allows) and the reactive HPA, which always runs, is in charge.
    Until then the last good forecast keeps being used, so a short Prometheus outage changes nothing.
@@ -25,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from forecaster.controller import hpa as hpa_
+from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.forecasting import IssuedForecast
 from forecaster.controller.spec import PolicySpec
 from forecaster.controller.state import initial_floor, restore_policy
@@ -81,7 +85,10 @@ def _reason(decision: ScalingDecision, value: int) -> str:
     return "ForecastDown" if value < decision.previous else "ForecastSteady"
 
 
-def _summary(previous: int, value: int, restored: bool) -> str:
+def _summary(previous: int, value: int, restored: bool, rules: tuple[str, ...] = ()) -> str:
+    if "breaker_open" in rules and not restored:
+        held = f"hold floor {value}" if value == previous else f"release floor {previous} -> {value}"
+        return f"{held} (breaker open: recent forecast error far above the backtest error)"
     if restored and value != previous:
         return f"restore floor {previous} -> {value} (stale forecast)"
     if restored:
@@ -99,16 +106,20 @@ def plan_floor(
     hpa: Mapping[str, Any],
     forecast: IssuedForecast | None,
     now: pd.Timestamp,
+    errors: ErrorSummary | None = None,
 ) -> FloorPlan:
     """The floor plan of one cycle (module docstring). Raises ``PermanentError`` when another policy owns the HPA
-    and ``InputError`` for an HPA without ``maxReplicas``."""
+    and ``InputError`` for an HPA without ``maxReplicas``. Without ``errors`` the breaker keeps its state."""
     original = hpa_.original_floor(hpa, spec.key, status)
     settings = spec.to_settings(original, hpa_.max_replicas(hpa))
     in_force = hpa_.min_replicas(hpa)
     policy = restore_policy(settings, status, initial_floor(spec.mode, status, in_force), spec.key)
     reactive, source = hpa_.reactive_floor(hpa, spec.key, original)
     decision = policy.decide(now, reactive, None if forecast is None else forecast.frame,
-                             None if forecast is None else forecast.issued_at)
+                             None if forecast is None else forecast.issued_at,
+                             recent_mae=None if errors is None else errors.recent_mae,
+                             backtest_mae=None if errors is None else errors.backtest_mae,
+                             n_errors=0 if errors is None else errors.n_errors)
     value, restored = decision.value, False
     if decision.fell_back and "stale" in decision.rules:
         value, restored = settings.min_replicas, True
@@ -117,4 +128,4 @@ def plan_floor(
         policy.value = value
     reason = "ForecastStale" if restored else _reason(decision, value)
     return FloorPlan(decision, policy, value, in_force, original, reactive, source, restored, reason,
-                     _summary(decision.previous, value, restored))
+                     _summary(decision.previous, value, restored, decision.rules))

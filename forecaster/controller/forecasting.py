@@ -2,17 +2,24 @@
 last good forecast kept through outages.
 
 ``ForecastProvider`` is the seam unit tests replace with something fast: ``history_window`` says which range of the
-demand query to fetch this cycle, ``forecast`` turns the fetched history into a Forecast frame (DESIGN.md
-"Contracts"). The default, ``EngineForecastProvider``, runs the real ``forecaster.Forecaster``:
+demand query to fetch this cycle, ``forecast`` turns the fetched history (and the business events in the policy's
+scope, an Events frame, when the controller has a store) into a Forecast frame (DESIGN.md "Contracts"),
+``backtest_mae`` says how wrong the model was in its own backtest (``accuracy.backtest_mae``; the circuit breaker's
+reference). The default, ``EngineForecastProvider``, runs the real ``forecaster.Forecaster``:
 
 - refit (backtest, weights, conformal bands, members) on the whole ``forecast.history`` window when the policy has
   no model yet, its forecast settings changed, the model is older than ``refit_every`` (default one day), or it has
   seen data newer than now (a clock set back);
 - otherwise refresh: fetch only the buckets since the model's last observation, ``Forecaster.update`` with them (no
-  refit) and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits.
+  refit) and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits;
+- events: ``fit`` learns uplifts from the events that started by the end of the history (an event that has not
+  started teaches nothing about its kind, and its lead-in alone would pass for a profile of that kind without an
+  event part); every event given goes to ``predict``, so an event added after the fit (or changed: same id) moves
+  the next forecast at once, while what history says about its kind waits for the next refit.
 
 ``LastGood`` keeps each policy's latest successful forecast and its issue time. When fetching or forecasting fails,
-the controller decides from it; ``ScalingPolicy`` treats it as stale once it is older than ``staleAfter``.
+the controller decides from it; ``ScalingPolicy`` treats it as stale once it is older than ``staleAfter``. With a
+store it is also kept there (``forecaster.controller.stored``), so a restarted controller finds it again.
 
 Pure except for the models it caches; imports the engine and pandas. Called by ``forecaster.controller.run``.
 """
@@ -26,10 +33,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from forecaster.controller.accuracy import backtest_mae
 from forecaster.controller.spec import ForecastSpec
 from forecaster.core import Forecaster
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, Y
+from signals.frames import START
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +50,14 @@ class ForecastProvider(Protocol):
         """``(start, end)`` of the history to fetch this cycle, both on the ``spec.frequency`` grid."""
         ...
 
-    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-        """A Forecast frame (``ds``, ``ensemble``, bands of ``spec.levels``) for the steps after ``history``."""
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                 events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """A Forecast frame (``ds``, ``ensemble``, bands of ``spec.levels``) for the steps after ``history``;
+        ``events`` (an Events frame, scope already applied: every row concerns this policy) when there are any."""
+        ...
+
+    def backtest_mae(self, key: str) -> float | None:
+        """Ensemble MAE of the model behind the last forecast of ``key`` in its backtest; ``None`` when unknown."""
         ...
 
 
@@ -70,6 +85,7 @@ class _Model:
     spec: ForecastSpec
     fitted_at: pd.Timestamp
     last_ds: pd.Timestamp
+    backtest_mae: float | None = None
 
 
 @dataclass
@@ -99,23 +115,31 @@ class EngineForecastProvider:
         model = self._models[key]
         return min(model.last_ds, end), end
 
-    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                 events: pd.DataFrame | None = None) -> pd.DataFrame:
         refit = self._refit.pop(key, True) or key not in self._models
+        events = events if events is not None and len(events) else None
         try:
             if refit:
                 fc = Forecaster(freq=spec.frequency, levels=spec.levels, horizon=spec.horizon_steps,
                                 **dict(self.options))
-                fc.fit(history)
-                self._models[key] = _Model(fc, spec, pd.Timestamp(now), pd.Timestamp(history[DS].max()))
+                last = pd.Timestamp(history[DS].max())
+                started = None if events is None else events.loc[pd.to_datetime(events[START], utc=True) <= last]
+                fc.fit(history, events=started if started is not None and len(started) else None)
+                self._models[key] = _Model(fc, spec, pd.Timestamp(now), last, backtest_mae(fc.calibration_cv_))
                 log.info("%s: fitted on %d points up to %s", key, len(history), history[DS].max())
             else:
                 model = self._models[key]
                 model.forecaster.update(history)
                 model.last_ds = max(model.last_ds, pd.Timestamp(history[DS].max()))
-            return self._models[key].forecaster.predict(spec.horizon_steps)
+            return self._models[key].forecaster.predict(spec.horizon_steps, events=events)
         except Exception:
             self._models.pop(key, None)
             raise
+
+    def backtest_mae(self, key: str) -> float | None:
+        model = self._models.get(key)
+        return None if model is None else model.backtest_mae
 
     def forget(self, key: str) -> None:
         """Drop a policy's model (policy deleted or switched Off)."""
@@ -133,6 +157,8 @@ class IssuedForecast:
     frame: pd.DataFrame
     issued_at: pd.Timestamp
     fingerprint: tuple[Any, ...]
+    backtest_mae: float | None = None
+    """Backtest MAE of the model that made it (``accuracy.backtest_mae``), the circuit breaker's reference."""
 
 
 @dataclass
@@ -140,9 +166,18 @@ class LastGood:
     """Each policy's latest successful forecast (module docstring)."""
 
     forecasts: dict[str, IssuedForecast] = field(default_factory=dict)
+    _looked_up: set[tuple[str, tuple[Any, ...]]] = field(default_factory=set)
 
     def put(self, key: str, forecast: IssuedForecast) -> None:
         self.forecasts[key] = forecast
+
+    def looked_up(self, key: str, fingerprint: tuple[Any, ...]) -> bool:
+        """Whether the store was already asked for this policy's forecast under these settings (a cold miss is
+        looked up once per process, ``mark_looked_up``)."""
+        return (key, fingerprint) in self._looked_up
+
+    def mark_looked_up(self, key: str, fingerprint: tuple[Any, ...]) -> None:
+        self._looked_up.add((key, fingerprint))
 
     def get(self, key: str, fingerprint: tuple[Any, ...]) -> IssuedForecast | None:
         """The last good forecast, unless the policy's forecast settings changed since (then none)."""
@@ -152,3 +187,4 @@ class LastGood:
     def drop_except(self, keys: set[str]) -> None:
         for key in set(self.forecasts) - keys:
             del self.forecasts[key]
+        self._looked_up = {item for item in self._looked_up if item[0] in keys}

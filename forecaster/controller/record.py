@@ -7,7 +7,9 @@ Status (merge patch of ``/status``; ``None`` removes a field):
     reactiveFloor, floorInForce (our minReplicas on the HPA; absent when none), hpaOriginalMinReplicas (while our
     floor is in force), lastIncreaseTime / lastChangeTime (moved only by a change that was made: in Auto when the
     patch succeeded, in Recommend by the dry run), fallbackSince, lastDecision (one line), reason (CamelCase),
-    vpaRecommendationTime, conditions Ready (False with the first failure's reason) and ForecastFresh.
+    breakerOpen / recentError / backtestError (the circuit breaker's state and the two errors it compared,
+    ``forecaster.controller.accuracy``), vpaRecommendationTime, conditions Ready (False with the first failure's
+    reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open).
 
 Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
 not recorded twice. Metrics: ``forecaster_replicas_{forecast,reactive,floor}``, ``forecaster_decisions``,
@@ -24,8 +26,9 @@ from typing import Any
 import pandas as pd
 
 from forecaster.controller import hpa as hpa_
+from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.cycle import PolicyWork
-from forecaster.controller.state import FORECAST_FRESH, READY, fmt_time, set_condition
+from forecaster.controller.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.controller.vpa import BOUNDS
 from forecaster.ports import DecisionRecord, Store
 from forecaster.rightsizing.frames import CPU, MEMORY
@@ -56,6 +59,27 @@ def _freshness(work: PolicyWork, now: pd.Timestamp) -> tuple[bool, str, str]:
     return True, "ForecastIssued", f"forecast issued {fmt_time(forecast.issued_at)}"
 
 
+def _accuracy(work: PolicyWork) -> tuple[bool, str, str]:
+    """The ForecastAccurate condition: the circuit breaker's state and why."""
+    assert work.plan is not None
+    breaker = work.plan.policy.breaker
+    errors = work.errors or ErrorSummary(None, 0, None)
+    recent, backtest, n, ratio = errors.recent_mae, errors.backtest_mae, errors.n_errors, errors.ratio
+    limits = f"opens above {breaker.open_ratio:g}x, closes at {breaker.close_ratio:g}x"
+    if recent is not None and backtest is not None and ratio is not None:
+        said = f"recent error {recent:.4g} is {ratio:.1f}x the backtest error {backtest:.4g} ({limits}"
+        said += f"; {n} recent points)" if n >= breaker.min_points else \
+            f"; only {n} recent points, {breaker.min_points} needed to change state)"
+    elif backtest is None or backtest <= 0:
+        said = "no backtest error known for the model: the breaker keeps its state"
+    else:
+        said = f"no recent error scored yet (backtest error {backtest:.4g}): the breaker keeps its state"
+    if breaker.is_open:
+        return False, "BreakerOpen", f"{said}; the forecast is not used: the floor is held, then released towards " \
+                                     "the reactive floor, and the reactive HPA is in charge"
+    return True, "BreakerClosed", said
+
+
 def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     """The status patch of one policy (module docstring)."""
     old = work.status
@@ -64,7 +88,8 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     conditions = list(old.get("conditions") or [])
     if work.spec is not None and work.mode == "Off" and not work.failures:
         status.update({"lastDecision": "off: the HPA's own floor is in force", "reason": "Off",
-                       "floorInForce": None, "hpaOriginalMinReplicas": None, "fallbackSince": None})
+                       "floorInForce": None, "hpaOriginalMinReplicas": None, "fallbackSince": None,
+                       "breakerOpen": None, "recentError": None, "backtestError": None})
     plan = work.plan
     if plan is not None:
         auto = work.mode == "Auto"
@@ -84,6 +109,9 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
             "fallbackSince": _time(policy.fallback_since_s),
             "lastDecision": ("" if auto else "recommend: ") + plan.summary,
             "reason": plan.reason,
+            "breakerOpen": policy.breaker.is_open,
+            "recentError": None if work.errors is None else work.errors.recent_mae,
+            "backtestError": None if work.errors is None else work.errors.backtest_mae,
         })
         if applied:
             status["lastIncreaseTime"] = _time(policy.last_increase_s)
@@ -96,6 +124,8 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     if work.spec is not None and work.mode != "Off":
         ok, reason, message = _freshness(work, now)
         conditions = set_condition(conditions, FORECAST_FRESH, ok, reason, message, now, generation)
+    if plan is not None:
+        conditions = set_condition(conditions, FORECAST_ACCURATE, *_accuracy(work), now, generation)
     if work.failures:
         first = work.failures[0]
         message = "; ".join(f"{f.step}: {f.message}" for f in work.failures)

@@ -10,7 +10,8 @@ cycle early, writes nothing and is reported. A replica that does not hold the Le
 
 Wiring: ``cluster`` (``ClusterApi``; also the ``LeaseApi`` unless ``leases`` is given), ``metrics``
 (``MetricsSource``), ``forecasts`` (``ForecastProvider``, default the real engine), ``usage`` (``UsageSource``,
-default Prometheus container metrics), optional ``store`` and ``telemetry``. ``clock`` gives "now" to the cycle and
+default Prometheus container metrics), optional ``store`` (decisions, issued forecasts, business events: see
+``forecaster.controller.stored``) and ``telemetry``. ``clock`` gives "now" to the cycle and
 the Lease (tests pass a fixed clock).
 
 Not pure. Called by the ``forecaster controller`` command (APScheduler job or ``--once``) and by tests.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecaster.controller import steps
+from forecaster.controller.accuracy import ForecastLog
 from forecaster.controller.cycle import Cycle, WriteGuard
 from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider, LastGood
 from forecaster.controller.leader import LeaderElector, utc_now
@@ -92,6 +94,7 @@ class Controller:
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.clock = clock
         self.last_good = LastGood()
+        self.accuracy = ForecastLog()
         self.last_report: CycleReport | None = None
         self.last_finished: pd.Timestamp | None = None
         lease_api = leases if leases is not None else cluster
@@ -148,7 +151,9 @@ class Controller:
     def _forget_gone(self, cycle: Cycle) -> None:
         """Drop models and forecasts of policies that were deleted or switched Off."""
         keep = {w.key for w in cycle.active()}
-        self.last_good.drop_except(keep | {w.key for w in cycle.works if w.spec is None})
+        kept = keep | {w.key for w in cycle.works if w.spec is None}
+        self.last_good.drop_except(kept)
+        self.accuracy.drop_except(kept)
         forget = getattr(self.forecasts, "forget", None)
         keys = getattr(self.forecasts, "keys", None)
         if callable(forget) and callable(keys):

@@ -129,6 +129,7 @@ class PolicySpec:
     forecast: ForecastSpec
     vpa: VpaSpec | None
     event_scope: tuple[str, ...]
+    """``spec.events.scope``: workload ids or globs; business events scoped to a match apply (``stored.in_scope``)."""
 
     @property
     def key(self) -> str:

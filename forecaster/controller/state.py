@@ -8,6 +8,7 @@ been falling back. ``restore_policy`` rebuilds a ``forecaster.scaling.ScalingPol
                      continues its own trajectory); else the HPA's own floor
     lastIncreaseTime -> last_increase_s      lastChangeTime -> last_change_s
     lastForecastTime -> last_decision_s      fallbackSince  -> fallback_since_s
+    breakerOpen      -> breaker.is_open      (the circuit breaker's hysteresis survives cycles and restarts)
 
 Times are RFC 3339 strings in UTC (``2024-03-04T10:00:00Z``). ``set_condition`` keeps the metav1.Condition shape
 (``type, status, observedGeneration, lastTransitionTime, reason, message``) and moves ``lastTransitionTime`` only
@@ -27,6 +28,7 @@ from forecaster.scaling import PolicySettings, ScalingPolicy
 
 READY = "Ready"
 FORECAST_FRESH = "ForecastFresh"
+FORECAST_ACCURATE = "ForecastAccurate"
 
 
 def fmt_time(when: pd.Timestamp | float) -> str:
@@ -67,6 +69,7 @@ def restore_policy(settings: PolicySettings, status: Mapping[str, Any], initial:
     policy.last_change_s = seconds(status.get("lastChangeTime"))
     policy.last_decision_s = seconds(status.get("lastForecastTime"))
     policy.fallback_since_s = seconds(status.get("fallbackSince"))
+    policy.breaker.is_open = status.get("breakerOpen") is True
     return policy
 
 

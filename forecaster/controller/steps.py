@@ -1,9 +1,12 @@
 """The named steps of a controller cycle, in order. Each runs over every policy and isolates failures per policy.
 
     load_policies   list PredictiveScalingPolicies, parse each spec, read its HPA (and VPA)
-    fetch_history   the demand query over the window the ForecastProvider asks for; container usage for VPAs
-    forecast        ForecastProvider.forecast -> the policy's last good forecast; a failure keeps the old one
-    decide          decide.plan_floor per HPA; forecaster.rightsize per VPA
+    fetch_history   the demand query over the window the ForecastProvider asks for; container usage for VPAs;
+                    with a store, the business events in each policy's scope (``stored``)
+    forecast        ForecastProvider.forecast -> the policy's last good forecast (and, with a store, a stored
+                    ForecastRun); a failure keeps the old one; a cold start without one reads the stored one;
+                    the recent forecast error is scored against the fetched history (``accuracy``)
+    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); forecaster.rightsize per VPA
     write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored
     record          policy status, DecisionRecords in the store, metrics
 
@@ -26,13 +29,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecaster.controller import hpa as hpa_
-from forecaster.controller import record, vpa, write
+from forecaster.controller import record, stored, vpa, write
+from forecaster.controller.accuracy import ErrorSummary, window_for
 from forecaster.controller.cycle import Cycle, PolicyWork
 from forecaster.controller.decide import plan_floor
 from forecaster.controller.forecasting import IssuedForecast, demand_history
 from forecaster.controller.report import PolicyReport
 from forecaster.controller.spec import PolicySpec
+from forecaster.controller.stored import fingerprint
 from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
+from forecaster.scaling import PolicySettings
 
 if TYPE_CHECKING:
     from forecaster.controller.run import Controller
@@ -64,9 +70,8 @@ def each(cycle: Cycle, works: list[PolicyWork], step: str, subject: str, part: s
             work.fail(step, f"{subject}Failed", f"{type(exc).__name__}: {exc}", part)
 
 
-def fingerprint(spec: PolicySpec) -> tuple[object, ...]:
-    """What a forecast depends on: a change of any of these makes the last good forecast unusable."""
-    return (spec.query, spec.forecast)
+MIN_POINTS = PolicySettings.breaker_min_points
+"""Recent errors the breaker needs before it may change state (``PolicySettings`` default; not in the spec)."""
 
 
 # -- 1. load_policies --------------------------------------------------------------------------------------------
@@ -134,27 +139,91 @@ def fetch_history(ctl: Controller, cycle: Cycle) -> None:
     each(cycle, [w for w in cycle.active() if not w.failed("hpa")], "fetch_history", "Metrics", "forecast", demand)
     each(cycle, [w for w in cycle.active() if w.vpa is not None and not w.failed("vpa")], "fetch_history",
          "Usage", "vpa", usage)
+    fetch_events(ctl, cycle)
+
+
+def fetch_events(ctl: Controller, cycle: Cycle) -> None:
+    """With a store: the events in each policy's scope (read once per cycle). A store outage forecasts without
+    them and says so on each policy (``StoreUnavailable``)."""
+    works = [w for w in cycle.active() if w.history is not None]
+    if ctl.store is None or not works:
+        return
+    try:
+        events = stored.load_events(ctl.store)
+    except Exception as exc:  # the store is an input here: its outage never stops the forecast
+        for work in works:
+            work.fail("fetch_history", "StoreUnavailable", f"business events not read: {exc}", "store")
+        return
+
+    def scope(work: PolicyWork) -> None:
+        assert work.spec is not None
+        work.events = stored.events_frame(events, work.spec, cycle.now)
+
+    each(cycle, works, "fetch_history", "Events", "store", scope)
 
 
 # -- 3. forecast -------------------------------------------------------------------------------------------------
 def forecast(ctl: Controller, cycle: Cycle) -> None:
+    store = ctl.store
+
     def run(work: PolicyWork) -> None:
         assert work.spec is not None and work.history is not None
-        frame = ctl.forecasts.forecast(work.key, work.spec.forecast, work.history, cycle.now)
-        ctl.last_good.put(work.key, IssuedForecast(frame, cycle.now, fingerprint(work.spec)))
+        frame = ctl.forecasts.forecast(work.key, work.spec.forecast, work.history, cycle.now, events=work.events)
+        issued = IssuedForecast(frame, cycle.now, fingerprint(work.spec), ctl.forecasts.backtest_mae(work.key))
+        ctl.last_good.put(work.key, issued)
+        if store is not None:
+            try:
+                stored.save_forecast(store, work.key, issued, work.spec.forecast.levels)
+            except Exception as exc:  # the store is a record: its outage never stops the decision
+                work.fail("forecast", "StoreUnavailable", f"forecast not stored: {exc}", "store")
+
+    def use(work: PolicyWork) -> None:
+        assert work.spec is not None
+        fp = fingerprint(work.spec)
+        work.forecast = ctl.last_good.get(work.key, fp)
+        if work.forecast is None and store is not None and not ctl.last_good.looked_up(work.key, fp):
+            try:  # a restart: the last good forecast is the stored one
+                work.forecast = stored.load_forecast(store, work.key, fp)
+                ctl.last_good.mark_looked_up(work.key, fp)
+            except Exception as exc:  # tried again next cycle
+                work.fail("forecast", "StoreUnavailable", f"stored forecast not read: {exc}", "store")
+            if work.forecast is not None:
+                ctl.last_good.put(work.key, work.forecast)
+        work.report.forecast_issued_at = None if work.forecast is None else work.forecast.issued_at
+        work.errors = score(ctl, cycle, work)
 
     each(cycle, [w for w in cycle.active() if w.history is not None], "forecast", "Forecast", "forecast", run)
-    for work in cycle.active():
-        assert work.spec is not None
-        work.forecast = ctl.last_good.get(work.key, fingerprint(work.spec))
-        work.report.forecast_issued_at = None if work.forecast is None else work.forecast.issued_at
+    each(cycle, cycle.active(), "forecast", "Forecast", "store", use)  # its own store errors are handled above
+
+
+def score(ctl: Controller, cycle: Cycle, work: PolicyWork) -> ErrorSummary:
+    """Score the issued forecasts against the fetched history and log this cycle's forecast (``accuracy``)."""
+    assert work.spec is not None
+    spec, fp, log = work.spec, fingerprint(work.spec), ctl.accuracy
+    window = window_for(spec.forecast.frequency_s, MIN_POINTS)
+    if not log.knows(work.key, fp):
+        log.start(work.key, fp)
+        if ctl.store is not None:  # a restart: the forecasts issued before it still provision recent buckets
+            span = window + pd.Timedelta(seconds=spec.lead_time_s + spec.forecast.horizon_s)
+            try:
+                for old in stored.recent_forecasts(ctl.store, work.key, fp, cycle.now - span, cycle.now):
+                    log.add(work.key, fp, old.issued_at, old.frame)
+            except Exception as exc:  # the recent error restarts from nothing; the breaker keeps its state
+                work.fail("forecast", "StoreUnavailable", f"stored forecasts not read: {exc}", "store")
+    if work.history is not None:
+        log.score(work.key, fp, work.history, spec.lead_time_s, window)
+    if work.forecast is not None and work.forecast.issued_at == cycle.now:
+        log.add(work.key, fp, work.forecast.issued_at, work.forecast.frame)
+    recent, n = log.summary(work.key, fp)
+    return ErrorSummary(recent, n, None if work.forecast is None else work.forecast.backtest_mae)
 
 
 # -- 4. decide ---------------------------------------------------------------------------------------------------
 def decide(ctl: Controller, cycle: Cycle) -> None:
     def floor(work: PolicyWork) -> None:
         assert work.spec is not None and work.hpa is not None
-        work.plan = work.report.plan = plan_floor(work.spec, work.status, work.hpa, work.forecast, cycle.now)
+        work.plan = work.report.plan = plan_floor(work.spec, work.status, work.hpa, work.forecast, cycle.now,
+                                                  work.errors)
 
     def resources(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
@@ -175,8 +244,9 @@ def write_changes(ctl: Controller, cycle: Cycle) -> None:
 
     def floor(work: PolicyWork) -> None:
         assert work.spec is not None
-        spec, status, forecast_ = work.spec, work.status, work.forecast
-        write.apply_floor(cluster, guard, work, lambda hpa: plan_floor(spec, status, hpa, forecast_, cycle.now))
+        spec, status, forecast_, errors = work.spec, work.status, work.forecast, work.errors
+        write.apply_floor(cluster, guard, work,
+                          lambda hpa: plan_floor(spec, status, hpa, forecast_, cycle.now, errors))
 
     def off(work: PolicyWork) -> None:
         assert work.spec is not None

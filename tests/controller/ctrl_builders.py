@@ -3,7 +3,9 @@ ForecastProvider, and ``Rig`` (a controller on the fakes of ``forecaster.testing
 
 ``StepForecast`` stands in for the engine: it returns a Forecast frame whose ``ensemble`` follows a demand function
 of time (bands at fixed multiples), so a test knows the forecast peak and can compute the floor the ScalingPolicy
-must choose. It can be told to fail. The real engine is exercised in ``test_ctrl_engine.py`` and the acceptance test.
+must choose. It can be told to fail, records the business events it was given and reports the backtest MAE it is
+told (``None`` by default: the circuit breaker then never changes state). The real engine is exercised in
+``test_ctrl_engine.py``, ``test_ctrl_events.py`` and the acceptance test.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pandas as pd
+import yaml
 
 from forecaster.controller import Controller, ControllerConfig
 from forecaster.controller.spec import ForecastSpec
@@ -79,14 +84,23 @@ class StepForecast:
 
     demand: Demand = field(default_factory=lambda: constant(20.0))
     error: Exception | None = None
+    backtest: float | None = None
+    """What ``backtest_mae`` answers."""
     calls: list[tuple[str, pd.Timestamp]] = field(default_factory=list)
+    events: list[pd.DataFrame | None] = field(default_factory=list)
+    """The ``events`` argument of every ``forecast`` call."""
 
     def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
         end = now.floor(pd.Timedelta(seconds=spec.frequency_s))
         return end - pd.Timedelta("1h"), end
 
-    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    def backtest_mae(self, key: str) -> float | None:
+        return self.backtest
+
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                 events: pd.DataFrame | None = None) -> pd.DataFrame:
         self.calls.append((key, now))
+        self.events.append(events)
         if self.error is not None:
             raise self.error
         step = pd.Timedelta(seconds=spec.frequency_s)
@@ -124,8 +138,9 @@ class Rig:
                                   elect=overrides.pop("elect", self.elect),
                                   dry_run=overrides.pop("dry_run", self.dry_run))
         return Controller(self.cluster, self.metrics, config=config, forecasts=overrides.pop("forecasts",
-                          self.forecasts), usage=overrides.pop("usage", self.usage), store=self.store,
-                          telemetry=self.telemetry, clock=self.clock, **overrides)
+                          self.forecasts), usage=overrides.pop("usage", self.usage),
+                          store=overrides.pop("store", self.store), telemetry=self.telemetry, clock=self.clock,
+                          **overrides)
 
     def status(self, name: str = "web", namespace: str = "shop") -> dict[str, Any]:
         return copy.deepcopy(self.cluster.policies[(namespace, name)].get("status", {}))
@@ -135,6 +150,24 @@ class Rig:
 
     def metric(self, name: str, **labels: str) -> float | None:
         return self.telemetry.registry.get_sample_value(name, labels)
+
+
+CRD = Path(__file__).resolve().parents[2] / "k8s" / "crd-predictivescalingpolicy.yaml"
+
+
+def status_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    return schema
+
+
+def check_status(status: dict[str, Any]) -> None:
+    """Every field we write is in the CRD (the API server would prune the others) and valid against it."""
+    schema = status_schema()
+    assert set(status) <= set(schema["properties"]), set(status) - set(schema["properties"])
+    strict = {**schema, "additionalProperties": False}
+    jsonschema.validate(status, strict, format_checker=jsonschema.FormatChecker())
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:

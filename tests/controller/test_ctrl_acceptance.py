@@ -94,10 +94,14 @@ class Capturing:
     def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
         return self.inner.history_window(key, spec, now)
 
-    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-        frame = self.inner.forecast(key, spec, history, now)
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                 events: pd.DataFrame | None = None) -> pd.DataFrame:
+        frame = self.inner.forecast(key, spec, history, now, events)
         self.frames[(key, now)] = frame
         return frame
+
+    def backtest_mae(self, key: str) -> float | None:
+        return self.inner.backtest_mae(key)
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +273,10 @@ def test_auto_raises_the_floor_ahead_of_the_forecast_and_writes_vpa_status_and_e
     assert status["hpaOriginalMinReplicas"] == 2 and status["reactiveFloor"] == 2
     assert status["lastForecastIssuedAt"] == "1995-07-11T11:30:00Z"
     assert cond(status, "Ready")["status"] == "True" and cond(status, "ForecastFresh")["status"] == "True"
+    # the circuit breaker read both errors (the engine's backtest MAE, the issued forecasts' recent MAE) and the
+    # forecasts of a normal morning stayed within them: closed, as the reference policy above assumes
+    assert status["breakerOpen"] is False and cond(status, "ForecastAccurate")["reason"] == "BreakerClosed"
+    assert status["backtestError"] > 0 and status["recentError"] >= 0, status
 
     vpa = kube.get_object("verticalpodautoscalers", "shop", "web")
     assert vpa is not None

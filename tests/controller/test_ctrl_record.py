@@ -3,33 +3,13 @@ durations and job metrics are exported, the report says what happened."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import jsonschema
 import pytest
-import yaml
-from ctrl_builders import Rig, constant, policy_object
+from ctrl_builders import Rig, check_status, condition, constant, policy_object
 
 from forecaster.controller.run import STEPS
 from forecaster.errors import TemporaryError
-
-CRD = Path(__file__).resolve().parents[2] / "k8s" / "crd-predictivescalingpolicy.yaml"
-
-
-def status_schema() -> dict[str, Any]:
-    crd = yaml.safe_load(CRD.read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
-    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]["properties"]["status"]
-    return schema
-
-
-def check_status(status: dict[str, Any]) -> None:
-    """Every field we write is in the CRD (the API server would prune the others) and valid against it."""
-    schema = status_schema()
-    assert set(status) <= set(schema["properties"]), set(status) - set(schema["properties"])
-    strict = {**schema, "additionalProperties": False}
-    jsonschema.validate(status, strict, format_checker=jsonschema.FormatChecker())
+from forecaster.ports import DecisionRecord
+from forecaster.testing.store import InMemoryStore
 
 
 def test_the_status_fits_the_crd_schema_in_every_mode(rig: Rig) -> None:
@@ -80,13 +60,29 @@ def test_each_decision_is_stored_once_even_when_a_cycle_is_retried(rig: Rig) -> 
     assert first.details["band_column"] == "ensemble-hi-80" and "raise floor 2 -> 12" in first.reason
 
 
-def test_a_store_failure_is_reported_and_changes_nothing_else(rig: Rig) -> None:
+class DecisionsDown(InMemoryStore):
+    """A store whose decision table is unavailable (everything else works)."""
+
+    def record_decision(self, decision: DecisionRecord) -> bool:
+        raise TemporaryError("database is locked")
+
+
+@pytest.mark.parametrize("broken,error", [
+    ("forecasts", "forecast: forecast not stored: database is locked"),  # the first write of a cycle
+    ("decisions", "record: decision not stored: database is locked"),
+], ids=["forecast-run", "decision"])
+def test_a_store_failure_is_reported_and_changes_nothing_else(rig: Rig, broken: str, error: str) -> None:
     rig.forecasts.demand = constant(50.0)
-    rig.store.fail_next_write = TemporaryError("database is locked")
+    if broken == "decisions":
+        rig.store = DecisionsDown()
+    else:
+        rig.store.fail_next_write = TemporaryError("database is locked")
     report = rig.controller().run_once()
     assert rig.hpa()["spec"]["minReplicas"] == 12
-    errors = report.policy("shop/web").errors
-    assert len(errors) == 1 and errors[0].startswith("record: decision not stored")
+    assert report.policy("shop/web").errors == [error]
+    assert condition(rig.status(), "Ready")["reason"] == "StoreUnavailable"
+    assert bool(rig.store.list_decisions().items) is (broken == "forecasts")
+    assert (rig.store.latest_forecast("shop/web") is None) is (broken == "forecasts")
 
 
 def test_steps_are_timed_and_the_cycle_counted(rig: Rig) -> None:
