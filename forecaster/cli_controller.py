@@ -80,7 +80,8 @@ def controller(
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "forecaster-controller",
     leader_elect: Annotated[bool, typer.Option("--leader-elect/--no-leader-elect",
                                                help="Elect a leader on the Lease (off: act alone).")] = True,
-    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL to record decisions "
+    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store: decisions, forecasts "
+                                                       "(last good across restarts), business events "
                                                        "(e.g. sqlite:///forecaster.db).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy "
                                                             "status.")] = False,
