@@ -22,6 +22,8 @@ Pure: numpy/pandas. Called by the controller (one policy object per workload) an
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from forecaster.errors import InputError
@@ -143,7 +145,9 @@ class ScalingPolicy:
             notes.append(f"forecast has no row in the next {st.lead_time_s:.0f} s")
         elif breaker_open:
             fallback = "breaker_open"
-            notes.append(f"recent error {self.breaker.ratio or float('nan'):.1f}x backtest error")
+            ratio = self.breaker.ratio
+            notes.append("breaker open (no recent error measured yet)" if ratio is None or math.isnan(ratio)
+                         else f"recent error {ratio:.1f}x backtest error")
         if fallback:
             rules.append(fallback)
             if self.fallback_since_s is None:
