@@ -59,9 +59,11 @@ EXPORTED: tuple[MetricSpec, ...] = (
     MetricSpec("forecaster_recommendation_memory_bytes", "gauge", ("namespace", "pod", "container", "bound"),
                "Recommended memory request (bytes); bound is target, lower, upper or uncapped"),
     MetricSpec("forecaster_predicted_cpu_cores", "gauge", ("namespace", "pod", "container"),
-               "Predicted actual CPU use over the next window (p99 of the daily forecast, cores)"),
+               "Actual CPU use (p90, cores) over the next window: forecast under the forecaster policy, else the "
+               "last window's"),
     MetricSpec("forecaster_predicted_memory_bytes", "gauge", ("namespace", "pod", "container"),
-               "Predicted actual memory peak over the next window (bytes)"),
+               "Actual memory peak (bytes) over the next window: forecast under the forecaster policy, else the "
+               "last window's"),
     # -- jobs and controller -------------------------------------------------------------------------------------
     MetricSpec("forecaster_job_duration_seconds", "histogram", ("job",),
                "Duration of scheduled jobs (refresh, refit, accuracy, controller)"),

@@ -126,11 +126,39 @@ def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.
             gauge.labels(namespace=spec.namespace or "default", pod=pods.get(name, spec.name), container=name,
                          bound=bound).set(float(row[col]))
     requests = {str(r["unique_id"]) + "/" + str(r[RESOURCE]): float(r["request"]) for r in recs.to_dict("records")}
+    predicted, basis = _predicted_use(result.containers)
+    for key, value in predicted.items():
+        name, resource = key.split("/", 1)
+        gauge = t.gauge("forecaster_predicted_cpu_cores" if resource == "cpu" else "forecaster_predicted_memory_bytes")
+        gauge.labels(namespace=spec.namespace or "default", pod=pods.get(name, spec.name), container=name).set(value)
     record = DecisionRecord(
         id=decision_id(spec.id, "resources", slot), workload_id=spec.id, time=now, kind="resources", mode=MODE,
         applied=False, value={"containers": containers}, reason="; ".join(reasons),
-        details={"policy": result.policy, "current_requests": requests, "samples": len(usage),
+        details={"policy": result.policy, "current_requests": requests, "predicted_use": predicted,
+                 "predicted_basis": basis, "samples": len(usage),
                  "usage_start": usage[DS].min(), "usage_end": usage[DS].max()},
     )
     _record(service, record)
     return record
+
+
+_TO_CONTRACT_UNITS: dict[str, float] = {"cores": 1.0, "bytes": 1.0, "KiB": 2.0**10, "MiB": 2.0**20, "GiB": 2.0**30}
+"""Report display unit -> factor to the contract units (cores, bytes)."""
+
+
+def _predicted_use(containers: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
+    """Use per ``"<container>/<resource>"`` in contract units (cores, bytes) from the right-sizing report: CPU at
+    its p90 and memory at its peak (memory is not compressible: its peak is what a request must hold), and the basis
+    of each figure (``"predicted next 24h"`` under the forecaster policy, ``"use over the last 24h"`` otherwise, as
+    the report's ``basis`` column says)."""
+    values: dict[str, float] = {}
+    basis: dict[str, str] = {}
+    for row in containers.to_dict("records"):
+        resource = str(row[RESOURCE])
+        key = f"{row['unique_id']}/{resource}"
+        raw = row["usage_p90"] if resource == "cpu" else row["usage_peak"]
+        factor = _TO_CONTRACT_UNITS.get(str(row.get("unit", "")), 1.0)
+        if raw is not None and not pd.isna(raw):
+            values[key] = float(raw) * factor
+            basis[key] = str(row.get("basis", ""))
+    return values, basis

@@ -175,3 +175,23 @@ def test_svc_refresh_store_outage_for_one_workload_is_isolated(make_demo: MakeDe
     assert store.latest_forecast("nasa/www-2") is not None
     assert [d.workload_id for d in store.list_decisions().items] == ["nasa/www-2"]
     assert np.isfinite(store.latest_forecast("nasa/www-2").frame[ENSEMBLE]).all()  # type: ignore[union-attr]
+
+
+def test_svc_refresh_records_and_exports_predicted_use_in_contract_units(make_demo: MakeDemo) -> None:
+    service = make_demo()
+    service.refresh()
+    decision = next(d for d in service.store.list_decisions().items if d.kind == "resources")
+    predicted = decision.details["predicted_use"]
+    assert set(predicted) == {f"{c}/{r}" for c in ("app", "cache", "worker") for r in ("cpu", "memory")}
+    # independent figures: the app container's use (Bitbrains vm001 in the demo) over the last 24 h before now
+    now = service.now()
+    window = (now - pd.Timedelta("24h"), now)
+    cpu = service.source.query_range("usage/vm001/cpu", *window, pd.Timedelta("15min"))["y"]
+    memory = service.source.query_range("usage/vm001/memory", *window, pd.Timedelta("15min"))["y"]
+    assert predicted["app/cpu"] == pytest.approx(float(cpu.quantile(0.9)), rel=0.1)
+    assert predicted["app/memory"] == pytest.approx(float(memory.max()), rel=0.02)  # bytes, not GiB
+    assert decision.details["predicted_basis"]["app/memory"]
+    assert sample(service, "forecaster_predicted_memory_bytes", namespace="nasa", pod="www",
+                  container="app") == predicted["app/memory"]
+    assert sample(service, "forecaster_predicted_cpu_cores", namespace="nasa", pod="www",
+                  container="app") == predicted["app/cpu"]
