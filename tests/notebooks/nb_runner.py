@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +99,11 @@ def fast_env() -> dict[str, str]:
     """Environment for executed notebooks: headless matplotlib, the smaller fits, one BLAS thread."""
     return {"MPLBACKEND": "Agg", "FORECASTER_NB_FAST": "1", "OPENBLAS_NUM_THREADS": os.environ.get(
         "OPENBLAS_NUM_THREADS", "1"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # fmt: skip
+
+
+def execute_fast(name: str) -> Iterator[NotebookNode]:
+    """Body of each notebook test module's ``executed`` fixture: ``name`` executed under ``fast_env()``."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in fast_env().items():
+            mp.setenv(key, value)
+        yield execute(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from nb_runner import execute, fast_env, images, stderr, text
+from nb_runner import execute_fast, images, stderr, text
 from nbformat import NotebookNode
 
 pytestmark = pytest.mark.slow
@@ -14,10 +14,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def executed() -> Iterator[NotebookNode]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in fast_env().items():
-            mp.setenv(key, value)
-        yield execute("rightsizing")
+    yield from execute_fast("rightsizing")
 
 
 def test_runs_top_to_bottom_and_renders_every_chart(executed: NotebookNode) -> None:
