@@ -178,6 +178,12 @@ class Store(Protocol):
     def save_artefact(self, meta: ArtefactMeta) -> None: ...
     def latest_artefact(self) -> ArtefactMeta | None: ...
 
+    def prune(self, before: pd.Timestamp) -> dict[str, int]:
+        """Retention: delete forecast runs issued before ``before`` (never a workload's latest run), actuals observed
+        before it and accuracy records evaluated before it, in one transaction; decisions, events and artefact
+        metadata are kept (the audit trail). Rows deleted per table."""
+        ...
+
 
 class ClusterApi(Protocol):
     """The Kubernetes objects the controller reads and writes. Objects are the API's JSON (camelCase dicts).

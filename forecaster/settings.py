@@ -60,6 +60,9 @@ class ServiceSettings:
     """History fetched for fitting, in days (14)."""
     actuals_days: float = 1.0
     """Most recent history saved as actuals on each refresh, in days (1); the accuracy job reads them back."""
+    retention_days: float = 30.0
+    """The daily refit job deletes forecast runs (but each workload's latest), actuals and accuracy records older
+    than this many days (30); decisions and events are kept."""
     horizon_s: float = 86_400.0
     """Forecast horizon (86,400 = one day ahead)."""
     levels: tuple[int, ...] = (80, 95)
@@ -102,8 +105,8 @@ class ServiceSettings:
         if not self.store_url:
             raise InputError("store_url: must not be empty")
         for name in ("refresh_interval_s", "refit_interval_s", "accuracy_interval_s", "controller_interval_s",
-                     "misfire_grace_s", "history_days", "actuals_days", "horizon_s", "accuracy_window_s",
-                     "drift_multiple"):
+                     "misfire_grace_s", "history_days", "actuals_days", "retention_days", "horizon_s",
+                     "accuracy_window_s", "drift_multiple"):
             if not float(getattr(self, name)) > 0:
                 raise InputError(f"{name}: {getattr(self, name)!r} must be > 0")
         for name in ("pod_startup_s", "workload_pause_s"):

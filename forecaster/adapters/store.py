@@ -361,6 +361,27 @@ class SqlStore:
 
 
 # -- rows -> records --------------------------------------------------------------------------------------------
+    # -- retention ----------------------------------------------------------------------------------------------
+    def prune(self, before: pd.Timestamp) -> dict[str, int]:
+        cut = s.utc(before, "before")
+        f, p, a, acc = s.forecasts, s.forecast_points, s.actuals, s.accuracy
+        newest = select(f.c.workload_id, func.max(f.c.issued_at).label("issued_at")).group_by(f.c.workload_id)
+        latest = newest.subquery()
+        keep = select(f.c.id).join(latest, (f.c.workload_id == latest.c.workload_id)
+                                   & (f.c.issued_at == latest.c.issued_at))
+        old = select(f.c.id).where(f.c.issued_at < cut, f.c.id.not_in(keep))
+        with self._tx(write=True) as conn:
+            ids = [row[0] for row in conn.execute(old).all()]
+            points = runs = 0
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                chunk = ids[start:start + 500]
+                points += conn.execute(delete(p).where(p.c.run_id.in_(chunk))).rowcount or 0
+                runs += conn.execute(delete(f).where(f.c.id.in_(chunk))).rowcount or 0
+            gone_actuals = conn.execute(delete(a).where(a.c.ds < cut)).rowcount or 0
+            gone_accuracy = conn.execute(delete(acc).where(acc.c.evaluated_at < cut)).rowcount or 0
+        return {"forecasts": runs, "forecast_points": points, "actuals": gone_actuals, "accuracy": gone_accuracy}
+
+
 def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 

@@ -1,5 +1,6 @@
 """The refit job (daily): refit every model with weights learned from a fresh rolling-origin backtest, save the
-artefact (``Forecaster.save``) and its metadata in the store, and swap it into the service's model cache.
+artefact (``Forecaster.save``) and its metadata in the store, and swap it into the service's model cache; then apply
+the store's retention (``Store.prune``: runs, actuals and accuracy older than ``settings.retention_days``).
 
 Workloads are grouped by frequency (one global model per frequency, as the refresh uses). A workload whose history
 cannot be read is left out of the fit (the others are refitted) and reported by ``WorkloadError`` at the end; it
@@ -48,6 +49,10 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
             saved.append(meta.id)
             log.info("refit: saved %s (%d workloads) at %s", meta.id, len(model.workload_ids), meta.path)
         errors.update({w: msg for w in group for msg in group_errors.values()})
+    with service.isolated("refit", "retention", errors, counted=()):
+        cut = now - pd.Timedelta(days=st.retention_days)
+        deleted = service.store.prune(cut)
+        log.info("refit: retention before %s deleted %s", cut, deleted)
     if errors:
         raise WorkloadError("refit", errors, saved)
     return saved

@@ -216,5 +216,24 @@ class InMemoryStore:
                 return None
             return copy.deepcopy(max(self._artefacts.values(), key=lambda a: (a.created_at, a.id)))
 
+    def prune(self, before: pd.Timestamp) -> dict[str, int]:
+        cut = s.utc(before, "before")
+        with self._lock:
+            keep = {runs[-1].id for runs in (self._of(w) for w in {r.workload_id for r in self._runs.values()})}
+            old = [rid for rid, run in self._runs.items() if run.issued_at < cut and rid not in keep]
+            points = sum(len(self._runs[rid].frame) for rid in old)
+            for rid in old:
+                del self._runs[rid]
+            gone_actuals = 0
+            for series in self._actuals.values():
+                stale = [ds for ds in series if ds < cut]
+                gone_actuals += len(stale)
+                for ds in stale:
+                    del series[ds]
+            before_n = len(self._accuracy)
+            self._accuracy = [r for r in self._accuracy if r.evaluated_at >= cut]
+        return {"forecasts": len(old), "forecast_points": points, "actuals": gone_actuals,
+                "accuracy": before_n - len(self._accuracy)}
+
 
 __all__ = ["InMemoryStore"]

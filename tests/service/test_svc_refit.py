@@ -47,3 +47,18 @@ def test_svc_refit_leaves_out_a_failing_workload(make_demo: MakeDemo) -> None:
     assert list(caught.value.errors) == ["broken"]
     meta = service.store.latest_artefact()
     assert meta is not None and meta.workload_ids == ("nasa/www",) and caught.value.results == [meta.id]
+
+
+def test_svc_refit_applies_the_retention(make_demo: MakeDemo) -> None:
+    service = make_demo(retention_days=0.5)
+    first = service.refresh()["nasa/www"]
+    later = DEMO_NOW + pd.Timedelta("1D")
+    service.source.now = later  # type: ignore[attr-defined]
+    second = service.refresh(later)["nasa/www"]
+    assert first != second
+    service.refit(later)
+    runs = service.store.forecasts_issued_between("nasa/www", DEMO_NOW - pd.Timedelta("1D"), later)
+    assert [r.id for r in runs] == [second]  # the run from a day ago is older than half a day: gone
+    kept = service.store.actuals("nasa/www", DEMO_NOW - pd.Timedelta("2D"), later)
+    assert kept["ds"].min() >= later - pd.Timedelta("12h")
+    assert service.store.list_decisions().total == 4  # decisions are the audit trail: kept

@@ -271,3 +271,31 @@ def test_store_latest_artefact_is_the_newest_and_ids_replace(store: Store) -> No
     store.save_artefact(meta("1", 3, "/m/1b.zip"))
     got = store.latest_artefact()
     assert got is not None and (got.id, got.path) == ("1", "/m/1b.zip")
+
+
+# -- retention ------------------------------------------------------------------------------------------------------
+def test_store_prune_deletes_old_runs_actuals_and_accuracy_but_keeps_each_latest_run_and_the_audit_trail(
+        store: Store) -> None:
+    hour = pd.Timedelta("1h")
+    for k in range(3):  # shop/web: runs at T0, T0+1h, T0+2h
+        store.save_forecast(run(f"web@{k}", T0 + k * hour))
+    store.save_forecast(run("cart@0", T0, workload="shop/cart"))  # old, but cart's only (latest) run
+    store.save_actuals("shop/web", pd.DataFrame({"ds": pd.date_range(T0, periods=36, freq="5min"), "y": 1.0}))
+    for k in range(3):
+        store.record_accuracy(AccuracyRecord("shop/web", T0 + k * hour, T0, T0 + k * hour, 12, 1.0, {80: 0.8},
+                                             2.0, False))
+    store.record_decision(DecisionRecord("web/replicas/0", "shop/web", T0, "replicas", "Recommend", False,
+                                         {"min_replicas": 3}, "why"))
+    store.upsert_event(EventRecord("sale", "sale", "sale", T0, T0 + hour))
+
+    deleted = store.prune(T0 + 2 * hour)
+
+    assert deleted == {"forecasts": 2, "forecast_points": 24, "actuals": 24, "accuracy": 2}
+    runs = store.forecasts_issued_between("shop/web", T0 - hour, T0 + 3 * hour)
+    assert [r.id for r in runs] == ["web@2"]
+    assert store.latest_forecast("shop/cart") is not None  # a workload's latest run survives any retention
+    kept = store.actuals("shop/web", T0 - hour, T0 + 3 * hour)
+    assert len(kept) == 12 and kept["ds"].min() == T0 + 2 * hour
+    assert [a.evaluated_at for a in store.list_accuracy("shop/web").items] == [T0 + 2 * hour]
+    assert store.list_decisions().total == 1 and store.list_events().total == 1
+    assert store.prune(T0 + 2 * hour) == {"forecasts": 0, "forecast_points": 0, "actuals": 0, "accuracy": 0}
