@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import READ, WRITE, AppMaker, Seeded, auth
+from api_support import READ, WRITE, AppMaker, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.api import ApiSettings, api_settings, parse_tokens

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import READ, SHOP_ISSUED, AppMaker, auth, shop_forecast
+from api_support import READ, SHOP_ISSUED, AppMaker, auth, shop_forecast
 from fastapi.testclient import TestClient
 
 from forecaster.api.cache import ResponseCache

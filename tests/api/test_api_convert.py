@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHOP_ISSUED, shop_forecast
+from api_support import SHOP_ISSUED, shop_forecast
 from starlette.datastructures import URL
 
 from forecaster.api.convert import (

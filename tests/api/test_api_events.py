@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import READ, WRITE, AppMaker, auth
+from api_support import READ, WRITE, AppMaker, auth
 from fastapi.testclient import TestClient
 
 from forecaster.errors import ConflictError, TemporaryError

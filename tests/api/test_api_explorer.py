@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import ISSUED, NOW, READ, TOKENS, LiveServer, Seeded
+from api_support import ISSUED, NOW, READ, TOKENS, LiveServer, Seeded
 from support.binaries import require_binary
 
 from forecaster.api import ApiSettings, create_app

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ISSUED, MODEL_VERSION, READ, SHOP_ISSUED, Seeded, auth
+from api_support import ISSUED, MODEL_VERSION, READ, SHOP_ISSUED, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.api.routes_forecasts import MemberName

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import ISSUED, NOW, READ, AppMaker, Seeded, auth
+from api_support import ISSUED, NOW, READ, AppMaker, Seeded, auth
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 

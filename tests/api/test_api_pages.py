@@ -4,7 +4,7 @@ recommendations per kind."""
 from __future__ import annotations
 
 import pytest
-from conftest import ISSUED, READ, Seeded, auth
+from api_support import ISSUED, READ, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.datasets import NASA_ID

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import schemathesis
-from conftest import NOW, TOKENS, WRITE, auth, seed
+from api_support import NOW, TOKENS, WRITE, auth, seed
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,

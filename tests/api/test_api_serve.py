@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from conftest import SHOP_ISSUED, shop_forecast
+from api_support import SHOP_ISSUED, shop_forecast
 from typer.testing import CliRunner
 
 from forecaster.adapters.store import SqlStore

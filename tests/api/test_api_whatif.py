@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import ISSUED, READ, Seeded, auth
+from api_support import ISSUED, READ, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.api.whatif import thin
