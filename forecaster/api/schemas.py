@@ -38,6 +38,14 @@ Number = float | None
 
 
 # -- pagination --------------------------------------------------------------------------------------------------
+
+def end_after_start(end: datetime, info: ValidationInfo) -> datetime:
+    """Validator body shared by every window with ``start`` and ``end``: the end must come after the start."""
+    start = info.data.get("start")
+    if start is not None and end <= start:
+        raise ValueError("must be after start")
+    return end
+
 class Links(BaseModel):
     """Links of a page (relative URLs with the same query); ``next``/``prev`` are null at the ends."""
 
@@ -187,10 +195,7 @@ class EventIn(BaseModel):
     @field_validator("end")
     @classmethod
     def _after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("start")
-        if start is not None and end <= start:
-            raise ValueError("must be after start")
-        return end
+        return end_after_start(end, info)
 
 
 class EventOut(BaseModel):

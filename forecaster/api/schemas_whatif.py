@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from forecaster.api.schemas import UtcTime
+from forecaster.api.schemas import UtcTime, end_after_start
 
 MAX_EVENTS = 50
 MAX_REPLICAS = 10_000
@@ -32,10 +32,7 @@ class UpliftWindow(BaseModel):
     @field_validator("end")
     @classmethod
     def _after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("start")
-        if start is not None and end <= start:
-            raise ValueError("must be after start")
-        return end
+        return end_after_start(end, info)
 
 
 class PolicyKnobs(BaseModel):
