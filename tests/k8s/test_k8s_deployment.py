@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.k8s_schemas import K8S_DIR, load_documents, load_manifests
+from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
 DEPLOYMENT = load_documents(K8S_DIR / "deployment.yaml")[0]
 SERVICE = load_documents(K8S_DIR / "service.yaml")[0]
@@ -90,15 +90,7 @@ def test_quantity_parser_worked_examples() -> None:
 
 
 def test_pod_runs_hardened() -> None:
-    pod_sc, sc = POD["securityContext"], CONTAINER["securityContext"]
-    assert pod_sc["runAsNonRoot"] is True and sc["runAsNonRoot"] is True
-    assert pod_sc.get("runAsUser", 0) != 0
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc.get("privileged", False) is False
-    assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert pod_sc["seccompProfile"] == sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert not POD.get("hostNetwork") and not POD.get("hostPID") and not POD.get("hostIPC")
+    assert_pod_hardened(POD, CONTAINER)
 
 
 def test_tmp_is_a_writable_empty_dir() -> None:

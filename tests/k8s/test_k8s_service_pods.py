@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.k8s_schemas import K8S_DIR, load_documents, load_manifests
+from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
 from forecaster.errors import InputError
 from forecaster.service.registry import load_workloads
@@ -256,15 +256,7 @@ def test_one_scheduler_and_two_api_replicas() -> None:
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_pod_runs_hardened(name: str) -> None:
     p, c = pod(DEPLOYMENTS[name]), container(DEPLOYMENTS[name])
-    pod_sc, sc = p["securityContext"], c["securityContext"]
-    assert pod_sc["runAsNonRoot"] is True and sc["runAsNonRoot"] is True
-    assert pod_sc.get("runAsUser", 0) != 0
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc.get("privileged", False) is False
-    assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert pod_sc["seccompProfile"] == sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert not p.get("hostNetwork") and not p.get("hostPID") and not p.get("hostIPC")
+    assert_pod_hardened(p, c)
     assert "emptyDir" in mounts(DEPLOYMENTS[name])["/tmp"]
     allowed = {"emptyDir", "configMap", "secret", "persistentVolumeClaim"}
     assert all(set(v) - {"name"} <= allowed for v in p["volumes"]), "no hostPath or other volume types"

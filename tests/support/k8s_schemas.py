@@ -573,3 +573,17 @@ def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise CelError(f"no matching overload: expected a bool, got {value!r}")
     return value
+
+
+def assert_pod_hardened(pod_spec: dict[str, Any], container: dict[str, Any]) -> None:
+    """The restricted-profile settings every pod of ours keeps: non-root, read-only root filesystem, no privilege
+    escalation, no capabilities, RuntimeDefault seccomp, no host namespaces."""
+    pod_sc, sc = pod_spec["securityContext"], container["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True and sc["runAsNonRoot"] is True
+    assert pod_sc.get("runAsUser", 0) != 0
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc.get("privileged", False) is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert pod_sc["seccompProfile"] == sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert not pod_spec.get("hostNetwork") and not pod_spec.get("hostPID") and not pod_spec.get("hostIPC")
