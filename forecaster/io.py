@@ -1,12 +1,11 @@
-"""Files in and out of the CLI: history CSV/Parquet -> long frame, frames -> CSV/JSON/Parquet/SQLite.
+"""Files in and out of the CLI: history CSV/Parquet -> long frame, frames -> CSV/JSON/Parquet.
 
 ``read_history`` reads a history file into the Series contract's long frame ``unique_id, ds (UTC), y``
 (plus ``is_outage`` when the file has it) and raises ``InputError`` naming the file, line and column of
 the first problem. It checks what only the file can tell (columns, timestamp text, timezone, numbers);
 ``forecaster.series.prepare_history`` then checks the frame (duplicates, grid, bad values).
 
-``write_frame`` / ``write_json`` write outputs by suffix; ``write_sqlite`` appends a frame to a table of
-an embedded SQLite file (stdlib ``sqlite3``; the store adapter will replace it with SQLAlchemy).
+``write_frame`` / ``write_json`` write outputs by suffix. The durable store is ``forecaster.adapters.store``.
 
 Called by ``forecaster.cli`` (and notebooks). Reads and writes local files only.
 """
@@ -15,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -194,20 +191,3 @@ def write_json(obj: Any, path: str | Path) -> Path:
     p.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return p
 
-
-def write_sqlite(frame: pd.DataFrame, path: str | Path, table: str) -> int:
-    """Append ``frame`` to ``table`` of the SQLite file ``path`` (created with the table if missing).
-
-    Timestamps are stored as ISO 8601 UTC text. Returns the number of rows written.
-    """
-    if not table.isidentifier():
-        raise InputError(f"write_sqlite: table name {table!r} is not a plain identifier")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[col].dtype):
-            out[col] = out[col].map(lambda t: None if pd.isna(t) else pd.Timestamp(t).isoformat())
-    with closing(sqlite3.connect(p)) as con, con:
-        out.to_sql(table, con, if_exists="append", index=False)
-    return len(out)

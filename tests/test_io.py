@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.io import jsonable, read_history, write_frame, write_json, write_sqlite
+from forecaster.io import jsonable, read_history, write_frame, write_json
 
 
 def _csv(tmp_path: Path, text: str, name: str = "api.csv") -> Path:
@@ -146,15 +145,3 @@ def test_write_json_and_jsonable(tmp_path: Path) -> None:
     path = write_json(obj, tmp_path / "m.json")
     assert json.loads(path.read_text())["a"] is None
 
-
-def test_write_sqlite_appends_rows(tmp_path: Path) -> None:
-    db = tmp_path / "store" / "f.db"
-    assert write_sqlite(_forecast_like(), db, "forecasts") == 2
-    assert write_sqlite(_forecast_like(), db, "forecasts") == 2
-    with sqlite3.connect(db) as con:
-        rows = con.execute("select unique_id, ds, ensemble from forecasts order by rowid").fetchall()
-    assert len(rows) == 4
-    assert rows[0] == ("a", "2024-01-01T00:00:00+00:00", 1.5)
-    assert rows[1][2] is None
-    with pytest.raises(InputError, match="identifier"):
-        write_sqlite(_forecast_like(), db, "drop table x;")
