@@ -12,8 +12,8 @@ Protocol (DESIGN.md "Measuring / Autoscaling"; issue 4):
 - Predictive: the same HPA plus a ``minReplicas`` floor from the forecasting engine, refitted daily and
   refreshed every 5 minutes during the replay on data before each issue time
   (``forecaster.simulate.forecasting.rolling_forecasts``, busiest minute per 5-minute bucket); lead time =
-  start-up + refresh interval (7 min). Swept: HPA target, band (median, hi-80, hi-95), margin, and the
-  utilisation the floor is sized at (the HPA target or 1.0).
+  start-up + refresh interval (7 min). Swept: HPA target (0.7/0.8/0.9/0.95), band (median, hi-80, hi-95),
+  margin (0/5/10/25 %), and the utilisation the floor is sized at (the HPA target or 1.0).
 - Oracle: the floor from the true future demand (same post-processing), at the same HPA targets.
 - Outcomes: under-provisioned minutes (demand above ready capacity), unserved demand, replica-minutes,
   scaling actions. Both Pareto curves and the oracle points are plotted per trace.
@@ -21,7 +21,9 @@ Protocol (DESIGN.md "Measuring / Autoscaling"; issue 4):
 Acceptance figures computed here: (a) among predictive points costing no more replica-minutes than the
 reactive HPA at 70 %, the fewest under-provisioned minutes, as a reduction against it (target >= 90 %);
 (b) the largest replica-minute saving of a predictive point against the reactive curve interpolated at the
-same under-provisioned minutes (target >= 15 %); (c) the oracle gap.
+same under-provisioned minutes (target >= 15 %); (c) the oracle gap; (d) the bound on (b): the largest saving
+*any* policy could show at equal under-provisioned minutes, from the perfect-foresight, instant-pod minimum
+``forecaster.simulate.bounds`` (a (b) target above it cannot be met on that trace).
 
 Run: ``python benchmarks/autoscaling.py`` (~25 min the first time: the rolling forecasts are cached in
 ``benchmarks/.cache``; sweeps take ~2 min per trace), ``--quick`` (2 days of NASA, small sweep).
@@ -49,6 +51,7 @@ from common import RESULTS, progress, run_meta, write_results  # noqa: E402
 
 from forecaster.plots import pareto_chart, replay_chart  # noqa: E402
 from forecaster.simulate import capacity_for_peak, replay  # noqa: E402
+from forecaster.simulate.bounds import ideal_curve  # noqa: E402
 from forecaster.simulate.forecasting import ForecastSchedule, forecast_errors, rolling_forecasts  # noqa: E402
 
 CACHE = traces.CACHE
@@ -56,9 +59,9 @@ STARTUP_S = 120
 REFRESH = "5min"
 LEAD_TIME_S = STARTUP_S + 300
 REACTIVE_TARGETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
-PREDICTIVE_TARGETS = (0.7, 0.8, 0.9)
+PREDICTIVE_TARGETS = (0.7, 0.8, 0.9, 0.95)
 BANDS = ("ensemble", "hi-80", "hi-95")
-MARGINS = (0.0, 0.1, 0.25)
+MARGINS = (0.0, 0.05, 0.1, 0.25)
 """Predictive knobs: HPA target x band x margin x the floor's own utilisation (the HPA target, or 1.0: the
 forecast is of each 5-minute bucket's busiest minute, which the floor may size at full capacity)."""
 
@@ -124,11 +127,11 @@ def sweep(name: str, demand: pd.Series, forecasts: pd.DataFrame,
         for band in BANDS:
             for margin in MARGINS if not quick else (0.0,):
                 for fu in sorted({t, 1.0}):
-                    runs.append(("predictive", f"{t:.1f}/{band}/+{margin:.0%}/u{fu:.1f}", {
+                    runs.append(("predictive", f"{t:g}/{band}/+{margin:.0%}/u{fu:g}", {
                         "policy": "predictive", "target_utilisation": t, "quantile": band, "margin": margin,
                         "lead_time_s": LEAD_TIME_S, "forecasts": forecasts,
                         "policy_settings": {"stale_after_s": 1800, "target_utilisation": fu}}))
-        runs.append(("oracle", f"{t:.1f}", {"policy": "oracle", "target_utilisation": t,
+        runs.append(("oracle", f"{t:g}", {"policy": "oracle", "target_utilisation": t,
                                              "lead_time_s": LEAD_TIME_S}))
     rows: list[dict[str, Any]] = []
     keep: dict[str, Any] = {}
@@ -166,6 +169,24 @@ def _interp_cost(reactive: pd.DataFrame, under: float) -> float | None:
     if xu < x.min() or xu > x.max():
         return None
     return float(np.interp(xu, x, y))
+
+
+def ideal_figures(rows: list[dict[str, Any]], window: pd.Series, cap: float) -> dict[str, Any]:
+    """Perfect-foresight, instant-pod bounds (``forecaster.simulate.bounds``) against the reactive sweep.
+
+    ``ideal_zero_risk``: fewest replica-minutes with no short minute. ``max_possible_equal_risk_saving``: the
+    largest saving any policy could show against the reactive frontier at equal under-provisioned minutes
+    (the best over the frontier's range of ``1 - B(u) / reactive(u)``); a (b) target above it is out of reach."""
+    reactive = pd.DataFrame([r for r in rows if r["policy"] == "reactive"])
+    top = int(reactive["under_provisioned_minutes"].max())
+    curve = ideal_curve(window, cap, top, bad_values="fill")
+    best, at = -np.inf, 0
+    for u in range(top + 1):
+        cost = _interp_cost(reactive, float(u))
+        if cost and 1 - curve[u] / cost > best:
+            best, at = 1 - curve[u] / cost, u
+    return {"ideal_zero_risk": float(curve[0]), "max_possible_equal_risk_saving": float(best),
+            "max_possible_at_under_minutes": at}
 
 
 def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -208,17 +229,20 @@ def render(results: dict[str, Any]) -> str:
     """Markdown: per trace, the acceptance figures and the sweep table."""
     lines = [f"`{results['command']}` (commit {results['git_commit']}, {results['started_utc']})", ""]
     lines += ["| trace | reactive 70 % (replica-min / under-min) | best predictive at <= its cost | under-min "
-              "reduction (>= 90 %) | best saving at equal under-min (>= 15 %) | oracle 70 % | forecast MAE / "
-              "mean |", "| --- | --- | --- | ---: | ---: | --- | ---: |"]
+              "reduction (>= 90 %) | best saving at equal under-min (>= 15 %) | bound on that saving | oracle 70 % | "
+              "forecast MAE / mean |", "| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"]
     for name, tr in results["traces"].items():
         a = tr["acceptance"]
         red = "–" if a.get("under_reduction") is None else f"{a['under_reduction']:.1%}"
         sav = "–" if a.get("equal_risk_saving") is None else (
             f"{a['equal_risk_saving']:.1%} ({a['equal_risk_label']}, {a['equal_risk_under_minutes']} under-min)")
+        ideal = tr.get("ideal") or {}
+        bound = "–" if "max_possible_equal_risk_saving" not in ideal else (
+            f"{ideal['max_possible_equal_risk_saving']:.1%} (at {ideal['max_possible_at_under_minutes']} under-min)")
         best = "none" if not a.get("best_label") else (
             f"{a['best_label']}: {a['best_replica_minutes']:,.0f} / {a['best_under_minutes']}")
         lines.append(f"| {name} | {a['reactive70_replica_minutes']:,.0f} / {a['reactive70_under_minutes']} | {best} | "
-                     f"{red} | {sav} | {a['oracle_replica_minutes']:,.0f} / {a['oracle_under_minutes']} | "
+                     f"{red} | {sav} | {bound} | {a['oracle_replica_minutes']:,.0f} / {a['oracle_under_minutes']} | "
                      f"{tr['forecast_mae_ratio']:.3f} |")
     for name, tr in results["traces"].items():
         lines += ["", f"### {name} ({tr['window']}; capacity per pod {tr['capacity_per_pod']:.3g}; "
@@ -243,6 +267,9 @@ def main() -> None:
         results = json.loads((RESULTS / "autoscaling.json").read_text())
         for name, tr in results["traces"].items():
             tr["acceptance"] = acceptance(tr["rows"])
+            start, end = (pd.Timestamp(x.replace(" UTC", ""), tz="UTC") for x in tr["window"].split(" .. "))
+            window = minute_demand(name).loc[start: end - pd.Timedelta("1ns")]
+            tr["ideal"] = ideal_figures(tr["rows"], window, tr["capacity_per_pod"])
             fig = pareto_chart(pd.DataFrame(tr["rows"]), title=f"{name}: replica-minutes vs under-provisioned minutes")
             fig.savefig(RESULTS / f"autoscaling_{name}.png", dpi=110)
         md = render(results)
@@ -266,6 +293,7 @@ def main() -> None:
         results["traces"][name] = {
             "window": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC", "forecast_seconds": round(secs, 1),
             "forecast_mae": mae, "forecast_mae_ratio": mae / float(err["y"].mean()), **info, "rows": rows,
+            "ideal": ideal_figures(rows, window, info["capacity_per_pod"]),
         }
         fig = pareto_chart(pd.DataFrame(rows), title=f"{name}: replica-minutes vs under-provisioned minutes")
         RESULTS.mkdir(exist_ok=True)
