@@ -54,6 +54,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "forecaster (p90 median +15% / hi-80)": {"cpu_statistic": "p90", "cpu_column": "predicted", "margin": 0.15,
                                              "memory_column": "predicted-hi-80"},
 }
+SCALED_VARIANTS: dict[str, dict[str, Any]] = {
+    "forecast-scaled VPA": {},
+    "forecast-scaled VPA (+5% margin)": {"margin": 0.05},
+    "forecast-scaled VPA (+0% margin)": {"margin": 0.0},
+}
+"""``forecast-scaled-vpa`` policy variants: the VPA's histograms moved by the engine's forecast of the next
+day's mean use (``predict.ForecastScaled``), with the VPA's 15 % margin and smaller ones."""
 """Forecaster policy variants (``forecaster_policy`` options). The first is the default policy; the others show
 the trade-off curve from the same forecasts."""
 
@@ -96,7 +103,7 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
     """Replay the decisions; returns per-policy summaries and the per-day score frames."""
     policies = {name: get_policy(name) for name in ("keep", "vpa", "autopilot")}
     predictor = UsagePredictor(window="1D", levels=(50, 80, 95), forecaster={"n_jobs": 1})
-    scores: dict[str, list[pd.DataFrame]] = {p: [] for p in [*policies, *VARIANTS, "oracle"]}
+    scores: dict[str, list[pd.DataFrame]] = {p: [] for p in [*policies, *VARIANTS, *SCALED_VARIANTS, "oracle"]}
     decisions: dict[str, list[pd.DataFrame]] = {p: [] for p in scores}
     sources: list[pd.DataFrame] = []
     timing: dict[str, float] = {p: 0.0 for p in scores}
@@ -128,6 +135,10 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
             sources.append(pred.assign(cutoff=t))
             for name, options in VARIANTS.items():
                 recs = recommend_histories(hs, forecaster_policy(pred, **options))
+                scores[name].append(score_window(nxt, recs).assign(cutoff=t))
+                decisions[name].append(recs.assign(cutoff=t))
+            for name, options in SCALED_VARIANTS.items():
+                recs = recommend_histories(hs, get_policy("forecast-scaled-vpa", prediction=pred, **options))
                 scores[name].append(score_window(nxt, recs).assign(cutoff=t))
                 decisions[name].append(recs.assign(cutoff=t))
             timing["forecaster"] += time.perf_counter() - t0

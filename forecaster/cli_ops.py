@@ -30,6 +30,7 @@ from forecaster.errors import InputError
 from forecaster.frames import DS, ID, MEMBERS, Y
 from forecaster.rightsizing import POLICIES, RightsizingResult, UsageError
 from forecaster.rightsizing import rightsize as rightsize_usage
+from forecaster.rightsizing.api import PREDICTIVE_POLICIES
 from forecaster.rightsizing.frames import (
     CPU,
     GIB,
@@ -257,7 +258,8 @@ def rightsize(
         if group == TEAM and TEAM not in usage.columns:
             raise InputError(f"--by team: {input.name} has no 'team' column (columns: {list(usage.columns)})")
         started = time.perf_counter()
-        label = "predicting next-window use with the forecasting engine" if chosen == "forecaster" else "recommending"
+        predicting = chosen in PREDICTIVE_POLICIES
+        label = "predicting next-window use with the forecasting engine" if predicting else "recommending"
         with console.status(f"{label} ({usage[ID].nunique()} containers)"):
             try:
                 result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span)

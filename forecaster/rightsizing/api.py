@@ -50,6 +50,10 @@ class RightsizingResult:
     policy: str
 
 
+PREDICTIVE_POLICIES = frozenset({"forecaster", "forecast-scaled-vpa"})
+"""Registered policies that need the engine's prediction table (``rightsize`` computes it for them)."""
+
+
 def rightsize(
     usage: pd.DataFrame,
     ooms: pd.DataFrame | None = None,
@@ -64,17 +68,18 @@ def rightsize(
     ``usage``/``ooms``: the frames of ``frames.py``. ``policy``: a ``Policy`` or a registered name
     (``"vpa"``, ``"autopilot"``, ``"keep"``, ...). ``now``: decision time (default: last sample plus one
     step); only data before it is used. ``window``: how much recent use the reports describe.
-    ``prediction``: optional quantile table of predicted use for the reports. ``policy="forecaster"``
-    predicts the next ``window`` of every container first (``predict.predict_usage``: engine forecast, or a
+    ``prediction``: optional quantile table of predicted use for the reports. ``policy="forecaster"`` (and
+    ``"forecast-scaled-vpa"``, the VPA's histograms moved by the forecast level) predicts the next ``window`` of
+    every container first (``predict.predict_usage``: engine forecast, or a
     decaying histogram for short histories) and reports that prediction. Raises ``UsageError`` on bad
     input, before anything is computed.
     """
     frame = validate_usage(usage)
     kills = validate_ooms(ooms, frame)
     when = default_now(frame) if now is None else as_utc(now)
-    if policy == "forecaster":
+    if isinstance(policy, str) and policy in PREDICTIVE_POLICIES:
         predicted = predict_usage(frame, when, window=window_alias(window))
-        chosen = get_policy("forecaster", prediction=predicted)
+        chosen = get_policy(policy, prediction=predicted)
         if prediction is None:
             prediction = quantile_table(request_statistics(predicted), PREDICTED, (80, 95))
     else:

@@ -48,7 +48,7 @@ from forecaster.rightsizing.estimators import (
 )
 from forecaster.rightsizing.frames import CPU, MEMORY, MIB, RESOURCES, UsageError
 from forecaster.rightsizing.histogram import BUCKET_GROWTH, CPU_FIRST_BUCKET, CPU_MAX, BucketScheme
-from forecaster.rightsizing.predict import PREDICTED, PredictedStatistic
+from forecaster.rightsizing.predict import PREDICTED, ForecastScaled, PredictedStatistic
 from forecaster.rightsizing.wrappers import (
     Clamp,
     ConfidenceMultiplier,
@@ -154,6 +154,52 @@ def vpa_policy(
     after a kill) on target and upper bound. Lower bound x``(1 + 0.001/conf)^-2``, upper
     x``(1 + 1/conf)``, ``conf`` = days of history (``wrappers.confidence``).
     """
+    return _vpa_chains(
+        "vpa", containers_per_pod, min_allowed, max_allowed, margin, half_life, cpu_first_bucket, oom_bump, None,
+        description="Kubernetes VPA recommender defaults (p90 target, 15% margin, 24h half-life)",
+    )
+
+
+def forecast_scaled_vpa_policy(
+    prediction: pd.DataFrame | None = None,
+    *,
+    containers_per_pod: int = 1,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+    margin: float = VPA_SAFETY_MARGIN,
+    half_life: str | pd.Timedelta = HISTOGRAM_HALF_LIFE,
+    level_bounds: tuple[float, float] = (0.5, 1.5),
+    oom_bump: bool = True,
+) -> Policy:
+    """The VPA chain with the engine's level forecast in it (``predict.ForecastScaled``, before the margin)::
+
+        cpu target    = MinResources(Margin(ForecastScaled(p90 decaying histogram), 0.15), 25m)
+        memory target = MinResources(OOMBump(Margin(ForecastScaled(p90 of daily peaks), 0.15)), 250 MiB)
+
+    and likewise for the bounds. The histogram keeps the distribution's shape from the container's own
+    samples; the forecast of the next window's mean moves it (``ratio`` clipped to ``level_bounds``).
+    """
+    if prediction is None:
+        raise UsageError("policy 'forecast-scaled-vpa' needs prediction= (a predict.UsagePredictor table)")
+    return _vpa_chains(
+        "forecast-scaled-vpa", containers_per_pod, min_allowed, max_allowed, margin, half_life, CPU_FIRST_BUCKET,
+        oom_bump, (prediction, level_bounds),
+        description="VPA histogram scaled by the engine's forecast of the next window's mean use",
+    )
+
+
+def _vpa_chains(
+    name: str,
+    containers_per_pod: int,
+    min_allowed: Mapping[str, float] | None,
+    max_allowed: Mapping[str, float] | None,
+    margin: float,
+    half_life: str | pd.Timedelta,
+    cpu_first_bucket: float,
+    oom_bump: bool,
+    scaled: tuple[pd.DataFrame, tuple[float, float]] | None,
+    description: str,
+) -> Policy:
     if containers_per_pod < 1:
         raise ValueError("containers_per_pod must be >= 1")
     fraction = 1.0 / containers_per_pod
@@ -161,11 +207,16 @@ def vpa_policy(
     cpu_scheme = BucketScheme(cpu_first_bucket, 1.0 + BUCKET_GROWTH, CPU_MAX)
 
     def base(resource: str, percentile: float) -> Estimator:
+        est: Estimator
         if resource == CPU:
-            return DecayingHistogramPercentile(percentile, half_life, scheme=cpu_scheme)
-        return DailyPeaks(
-            percentile, half_life, interval=MEMORY_AGGREGATION_INTERVAL, count=MEMORY_AGGREGATION_INTERVAL_COUNT
-        )
+            est = DecayingHistogramPercentile(percentile, half_life, scheme=cpu_scheme)
+        else:
+            est = DailyPeaks(
+                percentile, half_life, interval=MEMORY_AGGREGATION_INTERVAL, count=MEMORY_AGGREGATION_INTERVAL_COUNT
+            )
+        if scaled is not None:
+            est = ForecastScaled(est, scaled[0], bounds=scaled[1], half_life=half_life)
+        return est
 
     def chain(resource: str, percentile: float, confidence: tuple[float, float] | None) -> Estimator:
         est: Estimator = Margin(base(resource, percentile), margin)
@@ -175,17 +226,21 @@ def vpa_policy(
             est = ConfidenceMultiplier(est, *confidence)
         return MinResources(est, minimum[resource])
 
+    settings: dict[str, Any] = {"containers_per_pod": containers_per_pod, "margin": margin,
+                                "half_life": str(half_life), "cpu_first_bucket": cpu_first_bucket,
+                                "oom_bump": oom_bump}
+    if scaled is not None:
+        settings["level_bounds"] = list(scaled[1])
     return Policy(
-        name="vpa",
+        name=name,
         target={r: chain(r, VPA_TARGET_PERCENTILE, None) for r in RESOURCES},
         lower={r: chain(r, VPA_LOWER_PERCENTILE, VPA_LOWER_CONFIDENCE) for r in RESOURCES},
         upper={r: chain(r, VPA_UPPER_PERCENTILE, VPA_UPPER_CONFIDENCE) for r in RESOURCES},
         min_allowed=_bounds(min_allowed),
         max_allowed=_bounds(max_allowed),
         cpu_step=VPA_CPU_STEP,
-        description="Kubernetes VPA recommender defaults (p90 target, 15% margin, 24h half-life)",
-        settings={"containers_per_pod": containers_per_pod, "margin": margin, "half_life": str(half_life),
-                  "cpu_first_bucket": cpu_first_bucket, "oom_bump": oom_bump},
+        description=description,
+        settings=settings,
     )
 
 
@@ -299,6 +354,7 @@ POLICIES: dict[str, PolicyFactory] = {
     "autopilot": autopilot_policy,
     "keep": keep_current_policy,
     "forecaster": forecaster_policy,
+    "forecast-scaled-vpa": forecast_scaled_vpa_policy,
 }
 """Policy name -> factory. Add an entry (or call ``register_policy``) to make a policy available by name."""
 
