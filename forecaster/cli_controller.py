@@ -86,6 +86,9 @@ def controller(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy "
                                                             "status.")] = False,
     refit_every: Annotated[str, typer.Option(help="Refit each policy's model this often.")] = "1D",
+    retention: Annotated[str, typer.Option(help="With --store-url: delete forecast runs, actuals and accuracy "
+                                                "older than this (never a policy's latest forecast; decisions "
+                                                "and events are kept); 'none' keeps everything.")] = "30D",
     health_port: Annotated[int, typer.Option("--health-port", "--http-port",
                                              help="Port of /healthz, /readyz, /metrics (0: off).")] = 8080,
     metrics_port: Annotated[int | None, typer.Option(help="Also serve /metrics on this port.")] = None,
@@ -97,6 +100,7 @@ def controller(
     console = _console()
     with _bad_input_exits():
         refit = _duration(refit_every, "--refit-every")
+        keep_for = None if retention.strip().lower() == "none" else _duration(retention, "--retention")
         try:
             cluster = _make_cluster(kubeconfig, context)
         except PermanentError as exc:
@@ -104,7 +108,7 @@ def controller(
         metrics = _make_metrics(prometheus_url)
         store = _make_store(store_url) if store_url else None
     config = ControllerConfig(identity=identity or default_identity(), lease_namespace=lease_namespace,
-                              lease_name=lease_name, elect=leader_elect, dry_run=dry_run)
+                              lease_name=lease_name, elect=leader_elect, dry_run=dry_run, retention=keep_for)
     telemetry = Telemetry()
     ctl = Controller(cluster, metrics, config=config, forecasts=_make_forecasts(refit), store=store,
                      telemetry=telemetry)

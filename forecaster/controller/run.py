@@ -1,6 +1,6 @@
 """``Controller.run_once(now)``: one cycle as a flat list of named, timed steps.
 
-    elect -> load_policies -> fetch_history -> forecast -> decide -> write -> record
+    elect -> load_policies -> fetch_history -> forecast -> decide -> write -> record -> prune
 
 (``forecaster.controller.steps`` says what each does.) Each step's duration goes to
 ``forecaster_controller_step_duration_seconds{step}``, the whole cycle to the ``controller`` job metrics
@@ -41,7 +41,9 @@ from forecaster.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-STEPS: tuple[str, ...] = ("elect", "load_policies", "fetch_history", "forecast", "decide", "write", "record")
+STEPS: tuple[str, ...] = (
+    "elect", "load_policies", "fetch_history", "forecast", "decide", "write", "record", "prune",
+)
 
 
 def default_identity() -> str:
@@ -63,10 +65,33 @@ class ControllerConfig:
     """Force every policy into Recommend: compute and record, write nothing but policy status."""
     usage_window: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("8D"))
     """How much container usage the VPA recommendation reads (the VPA recommender's 8 days)."""
+    retention: pd.Timedelta | None = field(default_factory=lambda: pd.Timedelta("30D"))
+    """Store retention (``Store.prune``): forecast runs, actuals and accuracy older than this are deleted, never a
+    workload's latest run; decisions and events are kept. None: keep everything."""
+    prune_every: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("1h"))
+    """How often the ``prune`` step runs (it is a no-op in the cycles between)."""
 
 
 def _elect(ctl: Controller, cycle: Cycle) -> None:
     cycle.report.leader = True if ctl.elector is None else ctl.elector.acquire_or_renew()
+
+
+def _prune(ctl: Controller, cycle: Cycle) -> None:
+    """Apply the store's retention at most every ``prune_every``; a failure is reported, never raised."""
+    retention = ctl.config.retention
+    if ctl.store is None or retention is None:
+        return
+    if ctl.last_pruned is not None and cycle.now - ctl.last_pruned < ctl.config.prune_every:
+        return
+    cut = cycle.now - retention
+    try:
+        deleted = ctl.store.prune(cut)
+    except Exception as exc:  # the store is optional: its failure must not stop the controller
+        cycle.report.errors.append(f"prune: {type(exc).__name__}: {exc}")
+        log.warning("retention before %s failed: %s", cut.isoformat(), exc)
+        return
+    ctl.last_pruned = cycle.now
+    log.info("retention before %s deleted %s", cut.isoformat(), deleted)
 
 
 class Controller:
@@ -97,6 +122,7 @@ class Controller:
         self.accuracy = ForecastLog()
         self.last_report: CycleReport | None = None
         self.last_finished: pd.Timestamp | None = None
+        self.last_pruned: pd.Timestamp | None = None
         lease_api = leases if leases is not None else cluster
         self.elector: LeaderElector | None = None
         if self.config.elect:
@@ -147,6 +173,7 @@ class Controller:
         except ForecasterError as exc:  # listing HPAs for orphans failed: the policies' own writes are done
             cycle.report.errors.append(f"write: {exc}")
         self._step(cycle, "record", steps.record_all)
+        self._step(cycle, "prune", _prune)
 
     def _forget_gone(self, cycle: Cycle) -> None:
         """Drop models and forecasts of policies that were deleted or switched Off."""

@@ -136,7 +136,8 @@ class Rig:
     def controller(self, **overrides: Any) -> Controller:
         config = ControllerConfig(identity=overrides.pop("identity", self.identity), lease_namespace="forecaster",
                                   elect=overrides.pop("elect", self.elect),
-                                  dry_run=overrides.pop("dry_run", self.dry_run))
+                                  dry_run=overrides.pop("dry_run", self.dry_run),
+                                  **overrides.pop("config_overrides", {}))
         return Controller(self.cluster, self.metrics, config=config, forecasts=overrides.pop("forecasts",
                           self.forecasts), usage=overrides.pop("usage", self.usage),
                           store=overrides.pop("store", self.store), telemetry=self.telemetry, clock=self.clock,

@@ -18,6 +18,7 @@ from forecaster.cli import app
 from forecaster.controller.health import HealthServer
 from forecaster.controller.loop import CYCLE_JOB, LEASE_JOB, build_scheduler
 from forecaster.errors import PermanentError
+from forecaster.ports import ForecastRun
 from forecaster.telemetry import Telemetry
 
 
@@ -145,3 +146,21 @@ def test_ready_means_a_recent_cycle(rig: Rig) -> None:
     assert ctl.ready(180)
     rig.clock.advance(seconds=181)
     assert not ctl.ready(180)
+
+
+@pytest.mark.parametrize(("retention", "old_kept"), [("1h", False), ("none", True), ("30D", True)])
+def test_retention_option(wired: Rig, retention: str, old_kept: bool) -> None:
+    """A run issued a day before the cycle is pruned with --retention 1h and kept with none or the 30 D default."""
+    wall = pd.Timestamp.now(tz="UTC")  # the CLI runs on the wall clock
+    frame = pd.DataFrame({"ds": [wall], "ensemble": [1.0]})
+    wired.store.save_forecast(ForecastRun("old", "shop/web", wall - pd.Timedelta("1D"), "v", (80,), frame))
+    result = invoke("--once", "--store-url", "sqlite:///unused.db", "--retention", retention)
+    assert result.exit_code == 0, result.output
+    runs = wired.store.forecasts_issued_between("shop/web", wall - pd.Timedelta("2D"), wall + pd.Timedelta("1h"))
+    ids = [r.id for r in runs]
+    assert ("old" in ids) is old_kept and len(ids) == 1 + old_kept, ids
+
+
+def test_bad_retention_exits_2(wired: Rig) -> None:
+    result = invoke("--once", "--retention", "soon")
+    assert result.exit_code == 2 and "--retention" in result.output
