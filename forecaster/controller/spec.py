@@ -126,6 +126,12 @@ class PolicySpec:
     scale_down_percent_per_min: float
     cooldown_s: float
     stale_after_s: float
+    breaker_open_ratio: float
+    """``spec.breaker.openRatio`` (default 3): recent / backtest MAE above which the breaker opens."""
+    breaker_close_ratio: float
+    """``spec.breaker.closeRatio`` (default 1.5, at most ``openRatio``): at or below it an open breaker closes."""
+    breaker_min_points: int
+    """``spec.breaker.minPoints`` (default 6): scored buckets before the breaker may change state."""
     forecast: ForecastSpec
     vpa: VpaSpec | None
     event_scope: tuple[str, ...]
@@ -163,6 +169,13 @@ class PolicySpec:
             raise InputError(f"spec.hpa.minReplicas: {hpa_min} is above spec.hpa.maxReplicas ({hpa_max})")
         vpa_obj = spec.get("vpa")
         scope = spec.get("events", {}) or {}
+        breaker = _mapping(spec.get("breaker", {}), "spec.breaker")
+        open_ratio = _number(breaker.get("openRatio", 3.0), "spec.breaker.openRatio", low=1.0, strict=False)
+        close_ratio = _number(breaker.get("closeRatio", 1.5), "spec.breaker.closeRatio", low=0.0)
+        if close_ratio > open_ratio:
+            raise InputError(f"spec.breaker.closeRatio: {close_ratio:g} is above spec.breaker.openRatio "
+                             f"({open_ratio:g})")
+        min_points = _optional_int(breaker.get("minPoints", 6), "spec.breaker.minPoints", 1)
         return cls(
             namespace=_text(meta.get("namespace"), "metadata.namespace"),
             name=_text(meta.get("name"), "metadata.name"),
@@ -186,6 +199,9 @@ class PolicySpec:
                                                low=0.0, strict=False),
             cooldown_s=parse_duration(down.get("coolDown", "5m"), "spec.scaleDown.coolDown"),
             stale_after_s=_positive_duration(spec.get("staleAfter", "30m"), "spec.staleAfter"),
+            breaker_open_ratio=open_ratio,
+            breaker_close_ratio=close_ratio,
+            breaker_min_points=int(min_points or 6),
             forecast=forecast,
             vpa=None if vpa_obj is None else _vpa(_mapping(vpa_obj, "spec.vpa"), target_name),
             event_scope=_strings(_mapping(scope, "spec.events").get("scope", [target_name]), "spec.events.scope"),
@@ -211,6 +227,9 @@ class PolicySpec:
             scale_down_fraction_per_min=self.scale_down_percent_per_min / 100.0,
             cooldown_s=self.cooldown_s,
             stale_after_s=self.stale_after_s,
+            breaker_open_ratio=self.breaker_open_ratio,
+            breaker_close_ratio=self.breaker_close_ratio,
+            breaker_min_points=self.breaker_min_points,
         )
 
 

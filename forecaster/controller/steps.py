@@ -38,7 +38,6 @@ from forecaster.controller.report import PolicyReport
 from forecaster.controller.spec import PolicySpec
 from forecaster.controller.stored import fingerprint
 from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
-from forecaster.scaling import PolicySettings
 
 if TYPE_CHECKING:
     from forecaster.controller.run import Controller
@@ -68,10 +67,6 @@ def each(cycle: Cycle, works: list[PolicyWork], step: str, subject: str, part: s
         except Exception as exc:  # a bug or an unexpected library error must not stop the other policies
             log.exception("policy %s: unexpected error at %s", work.key, step)
             work.fail(step, f"{subject}Failed", f"{type(exc).__name__}: {exc}", part)
-
-
-MIN_POINTS = PolicySettings.breaker_min_points
-"""Recent errors the breaker needs before it may change state (``PolicySettings`` default; not in the spec)."""
 
 
 # -- 1. load_policies --------------------------------------------------------------------------------------------
@@ -200,7 +195,7 @@ def score(ctl: Controller, cycle: Cycle, work: PolicyWork) -> ErrorSummary:
     """Score the issued forecasts against the fetched history and log this cycle's forecast (``accuracy``)."""
     assert work.spec is not None
     spec, fp, log = work.spec, fingerprint(work.spec), ctl.accuracy
-    window = window_for(spec.forecast.frequency_s, MIN_POINTS)
+    window = window_for(spec.forecast.frequency_s, spec.breaker_min_points)
     if not log.knows(work.key, fp):
         log.start(work.key, fp)
         if ctl.store is not None:  # a restart: the forecasts issued before it still provision recent buckets

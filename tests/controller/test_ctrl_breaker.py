@@ -203,3 +203,21 @@ def test_switching_off_forgets_the_breaker(rig: Rig) -> None:
     status = cycle(rig, 50, ctl=rig.controller())
     assert {"breakerOpen", "recentError", "backtestError"}.isdisjoint(status)
     check_status(status)
+
+
+def test_the_open_ratio_is_set_per_policy(rig: Rig) -> None:
+    """The demand shift of the test above opens the default breaker (3x); ``spec.breaker.openRatio: 100`` keeps it
+    closed through the same cycles, and the recent window follows ``minPoints``."""
+    rig.cluster.add_policy(policy_object(breaker={"openRatio": 100, "closeRatio": 50, "minPoints": 3}))
+    shifted_demand(rig)
+    rig.forecasts.backtest = 4.0
+    ctl = rig.controller()
+    for minutes in range(0, 60, 5):
+        if minutes == 30:
+            rig.cluster.set_hpa_status("shop", "web", desiredReplicas=16, currentReplicas=16)
+        if minutes == 40:
+            rig.forecasts.demand = constant(200.0)
+        status = cycle(rig, minutes, ctl=ctl)
+    assert status["breakerOpen"] is False
+    assert status["recentError"] > 3 * status["backtestError"]  # the default ratio would have opened it
+    assert status["reason"] != "BreakerOpen"
