@@ -4,9 +4,10 @@ A ``Policy`` holds, per resource, the estimator chains for the target, the lower
 plus per-policy settings applied to all three by ``Policy.estimator``: the ``min_allowed``/``max_allowed``
 clamp (VPA ``containerPolicy``; the value before it is ``uncapped_target``) and CPU rounding.
 
-Four policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
-(current requests) and ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
-window's CPU p99 and memory peak from ``predict.py``, see ``forecaster_policy``).
+Five policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
+(current requests), ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
+window's CPU p99 and memory peak from ``predict.py``, see ``forecaster_policy``) and ``forecast-scaled-vpa``
+(the VPA chain with its histograms moved by the engine's forecast of next-window mean use).
 
 ``POLICIES`` maps a name to a factory returning a ``Policy``; ``register_policy("name", factory)`` (or one
 more dict entry) is all a new policy needs, and ``get_policy("name", **options)`` builds one.

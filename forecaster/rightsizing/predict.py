@@ -367,6 +367,11 @@ class PredictedStatistic:
         self._table = {(str(r[0]), str(r[1]), str(r[2])): (float(r[3]), str(r[4]), str(r[5]))
                        for r in prediction[[ID, RESOURCE, STATISTIC, column, SOURCE, REASON]].itertuples(index=False)}
 
+    def lookup(self, unique_id: str, resource: str, statistic: str) -> float | None:
+        """The table's value for one container, resource and statistic (None when absent or not finite)."""
+        found = self._table.get((unique_id, resource, statistic))
+        return found[0] if found is not None and np.isfinite(found[0]) else None
+
     def estimate(self, h: ContainerHistory) -> Estimate:
         """The predicted value for ``h``'s container and resource."""
         st = self.statistic or STATISTICS[h.resource][0]
@@ -401,16 +406,16 @@ class ForecastScaled:
     def estimate(self, h: ContainerHistory) -> Estimate:
         """The base estimate times the clipped level ratio."""
         est = self.base.estimate(h)
-        found = self._mean._table.get((h.unique_id, h.resource, "mean"))
-        if found is None or not np.isfinite(found[0]) or len(h.usage) == 0:
+        predicted = self._mean.lookup(h.unique_id, h.resource, "mean")
+        if predicted is None or len(h.usage) == 0:
             return dataclasses.replace(est, reason=f"{est.reason}; no level forecast: not scaled")
         recent = histogram_estimate(h.ds, h.usage, h.now, "mean", self.half_life, pd.Timedelta("1D"))
         if recent <= 0:
             return dataclasses.replace(est, reason=f"{est.reason}; idle recently: not scaled")
-        ratio = float(np.clip(found[0] / recent, *self.bounds))
+        ratio = float(np.clip(predicted / recent, *self.bounds))
         value = est.value * ratio
         return dataclasses.replace(
             est, value=value,
             reason=f"{est.reason}; x{ratio:.3g} forecast level change (next-window mean "
-                   f"{fmt_amount(found[0], h.resource)} vs recent {fmt_amount(recent, h.resource)}) "
+                   f"{fmt_amount(predicted, h.resource)} vs recent {fmt_amount(recent, h.resource)}) "
                    f"= {fmt_amount(value, h.resource)}")
