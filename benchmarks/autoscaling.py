@@ -220,6 +220,17 @@ def level_figures(rows: list[dict[str, Any]], window: pd.Series, cap: float) -> 
     return out
 
 
+def chart_references(rows: list[dict[str, Any]], window: pd.Series, cap: float) -> dict[str, pd.DataFrame]:
+    """Reference curves for the Pareto chart: the perfect-foresight bound and 15-minute level foresight."""
+    top = int(max(r["under_provisioned_minutes"] for r in rows))
+    bound = ideal_curve(window, cap, top, bad_values="fill")
+    return {
+        "bound: perfect foresight, instant pods": pd.DataFrame(
+            {"replica_minutes": bound, "under_provisioned_minutes": np.arange(len(bound))}),
+        "reference: 15-min level foresight": level_foresight_curve(window, cap, window=15, bad_values="fill"),
+    }
+
+
 def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's acceptance figures from one trace's sweep (module docstring)."""
     df = pd.DataFrame(rows)
@@ -319,7 +330,8 @@ def main() -> None:
             window = minute_demand(name).loc[start: end - pd.Timedelta("1ns")]
             tr["ideal"] = ideal_figures(tr["rows"], window, tr["capacity_per_pod"])
             tr["level"] = level_figures(tr["rows"], window, tr["capacity_per_pod"])
-            fig = pareto_chart(pd.DataFrame(tr["rows"]), title=f"{name}: replica-minutes vs under-provisioned minutes")
+            fig = pareto_chart(pd.DataFrame(tr["rows"]), title=f"{name}: replica-minutes vs under-provisioned minutes",
+                               references=chart_references(tr["rows"], window, tr["capacity_per_pod"]))
             fig.savefig(RESULTS / f"autoscaling_{name}.png", dpi=110)
         md = render(results)
         write_results("autoscaling", results, md)
@@ -345,7 +357,8 @@ def main() -> None:
             "ideal": ideal_figures(rows, window, info["capacity_per_pod"]),
             "level": level_figures(rows, window, info["capacity_per_pod"]),
         }
-        fig = pareto_chart(pd.DataFrame(rows), title=f"{name}: replica-minutes vs under-provisioned minutes")
+        fig = pareto_chart(pd.DataFrame(rows), title=f"{name}: replica-minutes vs under-provisioned minutes",
+                           references=chart_references(rows, window, info["capacity_per_pod"]))
         RESULTS.mkdir(exist_ok=True)
         fig.savefig(RESULTS / f"autoscaling_{name}.png", dpi=110)
         if "predictive" in keep:

@@ -221,7 +221,12 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     return ordered[risk < best_before]
 
 
-def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, *, title: str = "") -> Figure:
+def pareto_chart(
+    points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame,
+    *,
+    title: str = "",
+    references: Mapping[str, pd.DataFrame] | None = None,
+) -> Figure:
     """Replica-minutes against under-provisioned minutes, one line per ``policy`` (points sorted by cost).
 
     ``points``: ``Outcomes``, dicts or a frame with ``policy``, ``replica_minutes``,
@@ -232,6 +237,10 @@ def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, 
     What a planner reads: lower-left is better. At a vertical line through a reactive point, the predictive
     curve below it is the risk removed at equal cost; at a horizontal line, the predictive point to its left
     is the cost saved at equal risk. The oracle marks what perfect foresight would reach.
+
+    ``references``: optional named curves (frames with ``replica_minutes`` and ``under_provisioned_minutes``,
+    e.g. ``forecaster.simulate.bounds`` curves) drawn dashed in grey within the risk range the points set; the
+    cost axis widens to the left to show them.
     """
     frame = _outcome_rows(points)
     for col in ("policy", "replica_minutes", "under_provisioned_minutes"):
@@ -253,6 +262,19 @@ def pareto_chart(points: Iterable[Outcomes | Mapping[str, Any]] | pd.DataFrame, 
         if "label" in front.columns:
             for c, r, text in zip(cost, risk, front["label"], strict=True):
                 ax.annotate(str(text), (c, r), fontsize="x-small", textcoords="offset points", xytext=(4, 4))
+    (left, right), ylim = ax.get_xlim(), ax.get_ylim()
+    for i, (name, ref) in enumerate((references or {}).items()):
+        for col in ("replica_minutes", "under_provisioned_minutes"):
+            if col not in ref.columns:
+                raise ValueError(f"references[{name!r}]: column {col!r} is missing")
+        front = pareto_front(ref)
+        front = front[front["under_provisioned_minutes"] <= ylim[1]]
+        ax.plot(front["replica_minutes"], front["under_provisioned_minutes"], color="0.45",
+                linestyle=("--", ":", "-.")[i % 3], linewidth=1.2, label=str(name))
+        if len(front):  # widen to the left so the part of the curve within the points' risk range shows
+            left = min(left, float(front["replica_minutes"].min()) - 0.03 * (right - left))
+    ax.set_xlim(left, right)
+    ax.set_ylim(ylim)
     ax.set_xlabel("replica-minutes (cost)")
     ax.set_ylabel("under-provisioned minutes (risk)")
     ax.grid(True, alpha=0.3)

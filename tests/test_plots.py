@@ -25,6 +25,7 @@ from forecaster.plots import (
 )
 from forecaster.rightsizing import RightsizingResult, rightsize
 from forecaster.simulate import replay
+from forecaster.simulate.bounds import ideal_curve, level_foresight_curve
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEVELS = (80, 95)
@@ -136,6 +137,28 @@ def test_pareto_chart_draws_one_line_per_policy_from_outcomes_and_dicts(tmp_path
     assert {t.get_text() for t in ax.texts} == {"target 0.5", "target 0.7", "target 0.9", "oracle"}
     assert _read_png(save_png(fig, tmp_path / "pareto.png"))
     assert _read_png(save_png(pareto_chart(points), tmp_path / "p2.png"))
+
+
+def test_pareto_chart_draws_reference_curves_dashed_within_the_points_risk_range() -> None:
+    demand = _demand()
+    rows = [replay(demand, capacity_per_pod=10.0, target_utilisation=t).outcomes for t in (0.5, 0.9)]
+    cap = 10.0
+    top = max(o.under_provisioned_minutes for o in rows)
+    bound = ideal_curve(demand, cap, top)
+    refs = {"bound": pd.DataFrame({"replica_minutes": bound, "under_provisioned_minutes": np.arange(len(bound))}),
+            "level": level_foresight_curve(demand, cap, window=15)}
+    plain = pareto_chart(rows).axes[0]
+    ax = pareto_chart(rows, references=refs).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert {"bound", "level"} <= set(lines)
+    assert lines["bound"].get_linestyle() == "--" and lines["level"].get_linestyle() == ":"
+    assert ax.get_ylim() == plain.get_ylim()  # the points set the risk range...
+    assert ax.get_xlim()[1] == plain.get_xlim()[1] and ax.get_xlim()[0] <= plain.get_xlim()[0]  # ...cost widens left
+    assert max(lines["level"].get_ydata()) <= plain.get_ylim()[1]
+    # the bound is never above the reactive points: no policy beats perfect foresight with instant pods
+    assert min(lines["bound"].get_xdata()) <= min(o.replica_minutes for o in rows)
+    with pytest.raises(ValueError, match=r"references\['x'\]: column 'replica_minutes'"):
+        pareto_chart(rows, references={"x": pd.DataFrame({"under_provisioned_minutes": [1]})})
 
 
 def test_pareto_chart_needs_its_columns() -> None:
