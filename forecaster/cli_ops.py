@@ -45,6 +45,7 @@ from forecaster.rightsizing.frames import (
 )
 from forecaster.scaling.settings import PolicySettings
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
+from forecaster.simulate.bounds import ideal_curve
 from forecaster.simulate.forecasting import ForecastSchedule, rolling_forecasts
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -504,6 +505,13 @@ def simulate(
                     margin=margin, lead_time_s=None if name == "reactive" else lead, bad_values="fill", progress=cb,
                 )  # fmt: skip
         console.print(outcomes_table(results, f"Replay of {input.name}: {span}, HPA target {target:g}"))
+        worst = max(r.outcomes.under_provisioned_minutes for r in results.values())
+        bound = ideal_curve(part, cap, worst, min_replicas=min_replicas, bad_values="fill")
+        at_risk = {n: float(bound[r.outcomes.under_provisioned_minutes]) for n, r in results.items()}
+        spent = {n: results[n].outcomes.replica_minutes / b if b > 0 else math.nan for n, b in at_risk.items()}
+        console.print("[dim]lower bound (perfect foresight, pods ready instantly) at each policy's under-provisioned "
+                      "minutes: " + "; ".join(f"{n} {b:,.0f} replica-min ({spent[n]:.2f}x spent)"
+                                             for n, b in at_risk.items()) + "[/]")
         if output_json is not None:
             doc = {
                 "input": str(input), "start": start, "end": end, "capacity_per_pod": cap, "startup_s": startup,
@@ -511,12 +519,15 @@ def simulate(
                 "min_replicas": min_replicas, "max_replicas": max_replicas, "members": list(names),
                 "forecasts_issued": 0 if forecasts is None else int(forecasts["issued_at"].nunique()),
                 "outcomes": [r.outcomes.as_dict() for r in results.values()],
+                "bound_replica_minutes": at_risk,
             }  # fmt: skip
             console.print(f"wrote {io.write_json(doc, output_json)}")
         if plots_dir is not None:
             written = [plots.save_png(plots.replay_chart(r), plots_dir / f"replay_{n}.png") for n, r in results.items()]
             title = f"{input.name}: replica-minutes vs under-provisioned minutes"
-            written.append(plots.save_png(plots.pareto_chart([r.outcomes for r in results.values()], title=title),
-                                          plots_dir / "pareto.png"))  # fmt: skip
+            ref = pd.DataFrame({"replica_minutes": bound, "under_provisioned_minutes": np.arange(len(bound))})
+            chart = plots.pareto_chart([r.outcomes for r in results.values()], title=title,
+                                       references={"bound: perfect foresight, instant pods": ref})
+            written.append(plots.save_png(chart, plots_dir / "pareto.png"))
             for path in written:
                 console.print(f"wrote {path}")

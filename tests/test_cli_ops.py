@@ -232,6 +232,17 @@ def test_simulate_all_policies_prints_outcomes_and_writes_json_and_charts(trace:
     assert doc["lead_time_s"] == 420 and doc["members"] == ["seasonal"] and doc["forecasts_issued"] == 72
     assert outcomes["oracle"]["under_provisioned_minutes"] <= outcomes["reactive"]["under_provisioned_minutes"]
     assert outcomes["predictive"]["fallback_decisions"] == 0  # every decision had a fresh forecast
+    assert "lower bound (perfect foresight" in result.output
+    bound = doc["bound_replica_minutes"]
+    assert set(bound) == set(outcomes)
+    for name, o in outcomes.items():  # no policy beats perfect foresight with instant pods at its own risk
+        assert 0 < bound[name] <= o["replica_minutes"]
+    # the bound at the reactive HPA's risk, recomputed from the replayed minutes (ceil(demand / capacity))
+    minutes = pd.read_csv(trace).iloc[-72:]
+    need = np.ceil(np.repeat(minutes[Y].to_numpy(float), 5) / doc["capacity_per_pod"] - 1e-9).clip(min=1)
+    excess = np.sort(need - 1)[::-1]
+    expected = need.sum() - excess[: outcomes["reactive"]["under_provisioned_minutes"]].sum()
+    assert bound["reactive"] == pytest.approx(expected)
     peak = float(pd.read_csv(trace)[Y].iloc[-72:].max())
     assert doc["capacity_per_pod"] == pytest.approx(peak / 40)  # the replayed peak needs 40 pods at 100 %
     names = sorted(p.name for p in charts.iterdir())
