@@ -508,10 +508,11 @@ def simulate(
         worst = max(r.outcomes.under_provisioned_minutes for r in results.values())
         bound = ideal_curve(part, cap, worst, min_replicas=min_replicas, bad_values="fill")
         at_risk = {n: float(bound[r.outcomes.under_provisioned_minutes]) for n, r in results.items()}
-        spent = {n: results[n].outcomes.replica_minutes / b if b > 0 else math.nan for n, b in at_risk.items()}
+        spent = {n: f"{results[n].outcomes.replica_minutes / b:.2f}x spent" if b > 0 else "no pod needed"
+                 for n, b in at_risk.items()}
         console.print("[dim]lower bound (perfect foresight, pods ready instantly) at each policy's under-provisioned "
-                      "minutes: " + "; ".join(f"{n} {b:,.0f} replica-min ({spent[n]:.2f}x spent)"
-                                             for n, b in at_risk.items()) + "[/]")
+                      "minutes: " + "; ".join(f"{n} {b:,.0f} replica-min ({spent[n]})" for n, b in at_risk.items())
+                      + "[/]")
         if output_json is not None:
             doc = {
                 "input": str(input), "start": start, "end": end, "capacity_per_pod": cap, "startup_s": startup,

@@ -50,6 +50,13 @@ from forecaster.errors import InputError
 from forecaster.simulate.trace import BadValues, MinuteTrace, minute_trace
 
 
+def _check_pods(capacity_per_pod: float, min_replicas: int) -> None:
+    if not math.isfinite(capacity_per_pod) or capacity_per_pod <= 0:
+        raise InputError(f"capacity_per_pod: {capacity_per_pod!r} must be a positive number")
+    if min_replicas < 0:
+        raise InputError(f"min_replicas: {min_replicas!r} must be >= 0")
+
+
 def minute_needs(
     demand: pd.Series | pd.DataFrame | MinuteTrace,
     capacity_per_pod: float,
@@ -58,10 +65,7 @@ def minute_needs(
     bad_values: BadValues = "error",
 ) -> np.ndarray:
     """``n_m``: pods that serve each minute's demand at 100 % utilisation (module docstring)."""
-    if not math.isfinite(capacity_per_pod) or capacity_per_pod <= 0:
-        raise InputError(f"capacity_per_pod: {capacity_per_pod!r} must be a positive number")
-    if min_replicas < 0:
-        raise InputError(f"min_replicas: {min_replicas!r} must be >= 0")
+    _check_pods(capacity_per_pod, min_replicas)
     d = minute_trace(demand, bad_values=bad_values).demand
     # the tiny tolerance keeps a demand of exactly k pods' capacity at k pods despite float rounding
     return np.maximum(np.ceil(d / capacity_per_pod - 1e-9), min_replicas)
@@ -126,12 +130,9 @@ def level_foresight_curve(
 
     One row per headroom multiplier ``k`` (default 1.00, 1.01, ..., 4.00): columns ``multiplier``,
     ``replica_minutes``, ``under_provisioned_minutes``."""
-    if not math.isfinite(capacity_per_pod) or capacity_per_pod <= 0:
-        raise InputError(f"capacity_per_pod: {capacity_per_pod!r} must be a positive number")
+    _check_pods(capacity_per_pod, min_replicas)
     if window < 1:
         raise InputError(f"window: {window!r} must be >= 1 minute")
-    if min_replicas < 0:
-        raise InputError(f"min_replicas: {min_replicas!r} must be >= 0")
     ks = np.round(np.arange(1.0, 4.0001, 0.01), 2) if multipliers is None else np.asarray(multipliers, dtype=float)
     if ks.size == 0 or not np.all(np.isfinite(ks)) or np.any(ks <= 0):
         raise InputError(f"multipliers: {ks.tolist()!r} must be positive numbers")
