@@ -50,9 +50,9 @@ def test_read_token_cannot_write(client: TestClient) -> None:
 @pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2"], ids=["broken", "empty", "truncated"])
 def test_auth_is_checked_before_the_body(client: TestClient, body: bytes) -> None:
     response = client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
-    problem(response, 401)
+    assert problem(response, 401)["type"] == "https://forecaster.io/problems/unauthorized", "auth before JSON parsing"
     response = client.post("/v1/events", content=body, headers={"Content-Type": "text/plain", **auth(READ)})
-    problem(response, 403)
+    assert problem(response, 403)["type"] == "https://forecaster.io/problems/forbidden", "scope before media type"
 
 
 @pytest.mark.parametrize("path", READS)
@@ -84,7 +84,9 @@ def test_what_if_needs_the_read_scope(client: TestClient) -> None:
 
 def test_no_tokens_configured_refuses_every_write(seeded: Seeded, make_app: AppMaker) -> None:
     with TestClient(make_app(seeded.store, tokens={})) as c:
-        problem(c.post("/v1/events", json=EVENT, headers=auth(WRITE)), 401)
+        response = c.post("/v1/events", json=EVENT, headers=auth(WRITE))
+    assert problem(response, 401)["type"] == "https://forecaster.io/problems/unauthorized"
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_openapi_declares_bearer_auth_and_optional_reads(seeded: Seeded, make_app: AppMaker) -> None:

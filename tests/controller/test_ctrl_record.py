@@ -3,6 +3,8 @@ durations and job metrics are exported, the report says what happened."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from ctrl_builders import Rig, check_status, condition, constant, policy_object
 
@@ -15,17 +17,25 @@ from forecaster.testing.store import InMemoryStore
 def test_the_status_fits_the_crd_schema_in_every_mode(rig: Rig) -> None:
     rig.forecasts.demand = constant(50.0)
     ctl = rig.controller()
+    statuses: list[dict[str, Any]] = []
+
+    def record() -> None:
+        statuses.append(rig.status())
+        check_status(statuses[-1])  # asserts every field is in the CRD's status schema and validates against it
+
     ctl.run_once()
-    check_status(rig.status())
+    record()
     rig.metrics.unreachable()
     ctl.run_once(rig.clock.advance(minutes=40))  # stale: restored
-    check_status(rig.status())
+    record()
     rig.cluster.add_policy(policy_object(mode="Off"))
     ctl.run_once(rig.clock.advance(minutes=1))
-    check_status(rig.status())
+    record()
     rig.cluster.add_policy(policy_object(capacity=0))
     ctl.run_once(rig.clock.advance(minutes=1))
-    check_status(rig.status())
+    record()
+    assert [(s["reason"], condition(s, "Ready")["status"]) for s in statuses] == [
+        ("ForecastAhead", "True"), ("ForecastStale", "False"), ("Off", "True"), ("InvalidSpec", "False")]
 
 
 def test_status_records_the_decision(rig: Rig) -> None:

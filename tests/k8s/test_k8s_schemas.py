@@ -60,6 +60,15 @@ def _widget(spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
 
 
+def _builtin_violations(obj: dict[str, Any]) -> list[str]:
+    """Why ``validate_builtin`` rejects ``obj`` (the message naming each field), or ``[]`` when it is valid."""
+    try:
+        validate_builtin(obj)
+    except SchemaViolation as exc:
+        return [str(exc)]
+    return []
+
+
 def _fields(obj: dict[str, Any], crd: dict[str, Any]) -> list[str]:
     with pytest.raises(SchemaViolation) as caught:
         validate_custom(obj, crd)
@@ -107,13 +116,14 @@ def test_events_of_both_groups_validate() -> None:
     """The controller creates core/v1 and events.k8s.io/v1 Events; both kinds are checkable."""
     involved = {"apiVersion": "forecaster.io/v1alpha1", "kind": "PredictiveScalingPolicy", "name": "web",
                 "namespace": "shop"}
-    validate_builtin({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": "shop"},
-                      "involvedObject": involved, "reason": "FloorRaised", "message": "4 -> 9", "type": "Normal"})
-    validate_builtin({"apiVersion": "events.k8s.io/v1", "kind": "Event",
-                      "metadata": {"name": "web.2", "namespace": "shop"}, "eventTime": "2024-03-04T05:06:07.000000Z",
-                      "regarding": involved, "reason": "FloorRaised", "note": "4 -> 9", "type": "Normal",
-                      "action": "Scale", "reportingController": "forecaster.io/controller",
-                      "reportingInstance": "forecaster-controller-0"})
+    core = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web.1", "namespace": "shop"},
+            "involvedObject": involved, "reason": "FloorRaised", "message": "4 -> 9", "type": "Normal"}
+    events = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "web.2", "namespace": "shop"},
+              "eventTime": "2024-03-04T05:06:07.000000Z", "regarding": involved, "reason": "FloorRaised",
+              "note": "4 -> 9", "type": "Normal", "action": "Scale", "reportingController": "forecaster.io/controller",
+              "reportingInstance": "forecaster-controller-0"}
+    assert _builtin_violations(core) == []
+    assert _builtin_violations(events) == []
 
 
 # -- the vendored VPA CRD ---------------------------------------------------------------------------------------
@@ -127,7 +137,7 @@ def test_example_vpa_names_the_forecaster_recommender() -> None:
 
 
 def test_vpa_status_the_forecaster_writes_is_valid() -> None:
-    validate_custom(dict(VPA, status=VPA_STATUS), VPA_CRD)
+    assert validate_custom(dict(VPA, status=VPA_STATUS), VPA_CRD)["status"] == VPA_STATUS, "kept as written"
 
 
 @pytest.mark.parametrize("mutate,field", [
@@ -157,7 +167,7 @@ def test_invalid_vpa_is_rejected_naming_the_field(mutate: Any, field: str) -> No
 def test_vpa_cel_rule_passes_when_satisfied() -> None:
     vpa = copy.deepcopy(VPA)
     vpa["spec"]["startupBoost"] = {"cpu": {"type": "Factor", "factor": 2, "durationSeconds": 30}}
-    validate_custom(vpa, VPA_CRD)
+    assert validate_custom(vpa, VPA_CRD)["spec"]["startupBoost"] == vpa["spec"]["startupBoost"]
 
 
 def test_unserved_version_is_rejected() -> None:
@@ -233,7 +243,8 @@ def test_metadata_name_is_checked(metadata: dict[str, Any], field: str) -> None:
 
 
 def test_generate_name_is_enough() -> None:
-    validate_custom(dict(_widget({}), metadata={"generateName": "widget-"}), _crd({"type": "object"}))
+    widget = validate_custom(dict(_widget({}), metadata={"generateName": "widget-"}), _crd({"type": "object"}))
+    assert widget["metadata"] == {"generateName": "widget-"}
 
 
 def test_formats_are_checked() -> None:

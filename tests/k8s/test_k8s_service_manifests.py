@@ -71,6 +71,15 @@ def validate(obj: dict[str, Any], version: str) -> None:
         validate_builtin(obj, version)
 
 
+def violations(obj: dict[str, Any], version: str) -> list[str]:
+    """Why ``validate`` rejects ``obj`` (the message naming each field), or ``[]`` when it is valid."""
+    try:
+        validate(obj, version)
+    except (SchemaViolation, UnknownKindError) as exc:
+        return [str(exc)]
+    return []
+
+
 def test_the_folder_holds_the_service() -> None:
     kinds = sorted(m.obj["kind"] for m in MANIFESTS)
     assert kinds == sorted(["ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment",
@@ -87,7 +96,7 @@ def test_the_controller_manifest_tests_see_these_files_too() -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda m: m.id)
 def test_every_file_is_valid(manifest: Manifest, version: str) -> None:
-    validate(manifest.obj, version)
+    assert violations(manifest.obj, version) == []
 
 
 def test_strict_validation_rejects_a_misspelt_field() -> None:

@@ -5,6 +5,7 @@ Prometheus source optional, and a README that lists every notebook (every notebo
 from __future__ import annotations
 
 import ast
+from types import CodeType
 
 import nbformat
 import pytest
@@ -50,8 +51,9 @@ def test_committed_problems_catches_outputs_counts_kernel_and_missing_prose() ->
 
 @pytest.mark.parametrize("name", NAMES)
 def test_code_cells_compile(name: str) -> None:
-    for i, source in enumerate(code_cells(name)):
-        compile(python_of(source), f"{name}.ipynb cell {i}", "exec")
+    sources = code_cells(name)
+    compiled = [compile(python_of(source), f"{name}.ipynb cell {i}", "exec") for i, source in enumerate(sources)]
+    assert sources and all(isinstance(code, CodeType) for code in compiled)  # a SyntaxError names the cell
 
 
 @pytest.mark.parametrize("name", NAMES)
