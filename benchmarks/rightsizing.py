@@ -60,6 +60,16 @@ SCALED_VARIANTS: dict[str, dict[str, Any]] = {
     "forecast-scaled VPA (+5% margin)": {"margin": 0.05},
     "forecast-scaled VPA (+0% margin)": {"margin": 0.0},
 }
+RULE_POLICIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "keep": ("keep", {}),
+    "vpa": ("vpa", {}),
+    "autopilot": ("autopilot", {}),
+    "cost-selected": ("cost-selected", {}),
+    "cost-selected (overrun cost 5)": ("cost-selected", {"overrun_cost": 5.0}),
+    "cost-selected (overrun cost 20)": ("cost-selected", {"overrun_cost": 20.0}),
+}
+"""Policies that need no engine: row name -> (policy name, options). ``cost-selected`` is the VPA rule with its CPU
+target chosen per VM by recent cost (``forecaster.rightsizing.selector``); its variants show the knob."""
 """``forecast-scaled-vpa`` policy variants: the VPA's histograms moved by the engine's forecast of the next
 day's mean use (``predict.ForecastScaled``), with the VPA's 15 % margin and smaller ones."""
 """Forecaster policy variants (``forecaster_policy`` options). The first is the default policy; the others show
@@ -100,11 +110,12 @@ def oracle_recs(nxt: pd.DataFrame, ids: list[str], hs: list[Any]) -> pd.DataFram
     return out.dropna()
 
 
-def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -> dict[str, Any]:
-    """Replay the decisions; returns per-policy summaries and the per-day score frames."""
-    policies = {name: get_policy(name) for name in ("keep", "vpa", "autopilot")}
+def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int, engine: bool = True) -> dict[str, Any]:
+    """Replay the decisions; returns per-policy summaries. ``engine=False``: only the rule policies and the oracle."""
+    policies = {row: get_policy(name, **opts) for row, (name, opts) in RULE_POLICIES.items()}
     predictor = UsagePredictor(window="1D", levels=(50, 80, 95), forecaster={"n_jobs": 1})
-    scores: dict[str, list[pd.DataFrame]] = {p: [] for p in [*policies, *VARIANTS, *SCALED_VARIANTS, "oracle"]}
+    engine_rows = [*VARIANTS, *SCALED_VARIANTS] if engine else []
+    scores: dict[str, list[pd.DataFrame]] = {p: [] for p in [*policies, *engine_rows, "oracle"]}
     decisions: dict[str, list[pd.DataFrame]] = {p: [] for p in scores}
     sources: list[pd.DataFrame] = []
     timing: dict[str, float] = {p: 0.0 for p in scores}
@@ -127,35 +138,37 @@ def run_fleet(usage: pd.DataFrame, days: list[pd.Timestamp], refit_every: int) -
                 timing[name] += time.perf_counter() - t0
                 scores[name].append(score_window(nxt, recs).assign(cutoff=t))
                 decisions[name].append(recs.assign(cutoff=t))
-            t0 = time.perf_counter()
-            if i % refit_every == 0:
-                predictor.fit(past, t)
-            else:
-                predictor.update(past, t)
-            pred = predictor.predict(past, t)
-            sources.append(pred.assign(cutoff=t))
-            for name, options in VARIANTS.items():
-                recs = recommend_histories(hs, forecaster_policy(pred, **options))
-                scores[name].append(score_window(nxt, recs).assign(cutoff=t))
-                decisions[name].append(recs.assign(cutoff=t))
-            for name, options in SCALED_VARIANTS.items():
-                recs = recommend_histories(hs, get_policy("forecast-scaled-vpa", prediction=pred, **options))
-                scores[name].append(score_window(nxt, recs).assign(cutoff=t))
-                decisions[name].append(recs.assign(cutoff=t))
-            timing["forecaster"] += time.perf_counter() - t0
+            if engine:
+                t0 = time.perf_counter()
+                if i % refit_every == 0:
+                    predictor.fit(past, t)
+                else:
+                    predictor.update(past, t)
+                pred = predictor.predict(past, t)
+                sources.append(pred.assign(cutoff=t))
+                for name, options in VARIANTS.items():
+                    recs = recommend_histories(hs, forecaster_policy(pred, **options))
+                    scores[name].append(score_window(nxt, recs).assign(cutoff=t))
+                    decisions[name].append(recs.assign(cutoff=t))
+                for name, options in SCALED_VARIANTS.items():
+                    recs = recommend_histories(hs, get_policy("forecast-scaled-vpa", prediction=pred, **options))
+                    scores[name].append(score_window(nxt, recs).assign(cutoff=t))
+                    decisions[name].append(recs.assign(cutoff=t))
+                timing["forecaster"] += time.perf_counter() - t0
             orc = oracle_recs(nxt, ids, hs)
             scores["oracle"].append(score_window(nxt, orc).assign(cutoff=t))
             decisions["oracle"].append(orc.assign(cutoff=t))
             bar.advance(task)
     out: dict[str, Any] = {}
-    src = pd.concat(sources, ignore_index=True)
     for name, parts in scores.items():
         sc = pd.concat(parts, ignore_index=True)
         dec = pd.concat(decisions[name], ignore_index=True)
         out[name] = summarise(sc, dec) | {"seconds": round(timing.get(name, 0.0), 1)}
-    out["forecaster"]["forecast_share"] = float((src["source"] == "forecast").mean())
-    if os.environ.get("RIGHTSIZING_DUMP"):
-        src.to_parquet(os.environ["RIGHTSIZING_DUMP"])
+    if engine:
+        src = pd.concat(sources, ignore_index=True)
+        out["forecaster"]["forecast_share"] = float((src["source"] == "forecast").mean())
+        if os.environ.get("RIGHTSIZING_DUMP"):
+            src.to_parquet(os.environ["RIGHTSIZING_DUMP"])
     return out
 
 
@@ -266,7 +279,9 @@ def render(results: dict[str, Any]) -> str:
     assert isinstance(fleet, dict)
     lines = [
         f"Bitbrains Rnd VMs ({fleet['vm_count']} VMs, {fleet['days']} daily decisions; "
-        f"commit {results['git_commit']}; `{results['command']}`)", "",
+        f"commit {results['git_commit']}; `{results['command']}`)"
+        + (f"; rule policies and oracle re-run at commit {results['rules_rerun']['git_commit']} with "
+           f"`{results['rules_rerun']['command']}`" if results.get("rules_rerun") else ""), "",
         "| policy | CPU slack median | CPU slack p90 | mem slack median | mem slack p90 | CPU time above request "
         "| mem overrun samples | mem overrun VM-days | CPU changes | mem changes | cores saved | GiB saved |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -322,6 +337,13 @@ def checks(p: dict[str, Any]) -> dict[str, str]:
                                        f"({'pass' if ok else 'MISS'})")
     a = fc["cpu_above_request"]
     out["CPU time above request <= 1%"] = f"{a:.2%} ({'pass' if a <= 0.01 else 'MISS'})"
+    for name in (n for n in p if n.startswith("cost-selected")):
+        cs = p[name]
+        rel = 1 - cs["cpu_slack_median"] / vpa["cpu_slack_median"]
+        out[f"{name} vs VPA"] = (
+            f"CPU slack {cs['cpu_slack_median']:.1%} vs {vpa['cpu_slack_median']:.1%} ({rel:.1%} lower) at "
+            f"{cs['cpu_above_request']:.2%} vs {vpa['cpu_above_request']:.2%} CPU time above request; memory "
+            f"{cs['memory_slack_median']:.1%} slack, {cs['memory_overrun_vm_days']} overrun VM-days (the VPA's chain)")
     orc = p["oracle"]
     out["oracle bound (next-day p99 CPU / peak memory)"] = (
         f"CPU slack {orc['cpu_slack_median']:.1%}, memory slack {orc['memory_slack_median']:.1%}")
@@ -335,6 +357,9 @@ def main() -> None:
     ap.add_argument("--refit-every", type=int, default=7, help="refit the engine every N days (update daily)")
     ap.add_argument("--quick", action="store_true", help="25 VMs, 21 decision days, no aggregates")
     ap.add_argument("--no-aggregates", action="store_true", help="skip the Azure/Alibaba aggregates")
+    ap.add_argument("--rules-only", action="store_true",
+                    help="re-run only the policies that need no engine (keep, vpa, autopilot, cost-selected) and "
+                         "the oracle, merged into the stored results/rightsizing.json (minutes; engine rows kept)")
     ap.add_argument("--oracle-quantiles", action="store_true",
                     help="only (re)compute the perfect-foresight quantile curve into results/rightsizing.json "
                          "(a minute; the policy figures stay as stored)")
@@ -351,6 +376,18 @@ def main() -> None:
         print(render(results))
         return
     t0 = time.time()
+    if args.rules_only:
+        results = json.loads((RESULTS / "rightsizing.json").read_text())
+        stored = results["bitbrains"]["policies"]
+        fresh = run_fleet(usage, days, args.refit_every, engine=False)
+        merged = {**{k: v for k, v in stored.items() if k in VARIANTS or k in SCALED_VARIANTS}, **fresh}
+        order = [*RULE_POLICIES, *VARIANTS, *SCALED_VARIANTS, "oracle"]
+        results["bitbrains"]["policies"] = {k: merged[k] for k in order if k in merged}
+        results["checks"] = checks(results["bitbrains"]["policies"])
+        results["rules_rerun"] = {**run_meta(), "seconds": round(time.time() - t0, 1)}
+        write_results("rightsizing", results, render(results))
+        print(render(results))
+        return
     policies = run_fleet(usage, days, args.refit_every)
     results: dict[str, Any] = {
         **run_meta(),

@@ -222,7 +222,9 @@ def rightsize(
         str,
         typer.Option(
             help="Recommender: forecaster (engine forecast of next-window use; slower, it fits the engine), "
-            "vpa (the Kubernetes VPA rule, the baseline), autopilot (moving window), keep (current requests)."
+            "vpa (the Kubernetes VPA rule, the baseline), cost-selected (the VPA rule with each container's CPU "
+            "target picked from a bank of rules by its cost over the container's last 14 days), "
+            "forecast-scaled-vpa, autopilot (moving window), keep (current requests)."
         ),
     ] = "forecaster",
     now: Annotated[

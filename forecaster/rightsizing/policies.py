@@ -4,10 +4,12 @@ A ``Policy`` holds, per resource, the estimator chains for the target, the lower
 plus per-policy settings applied to all three by ``Policy.estimator``: the ``min_allowed``/``max_allowed``
 clamp (VPA ``containerPolicy``; the value before it is ``uncapped_target``) and CPU rounding.
 
-Five policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
+Six policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
 (current requests), ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
-window's CPU p99 and memory peak from ``predict.py``, see ``forecaster_policy``) and ``forecast-scaled-vpa``
-(the VPA chain with its histograms moved by the engine's forecast of next-window mean use).
+window's CPU p99 and memory peak from ``predict.py``, see ``forecaster_policy``), ``forecast-scaled-vpa``
+(the VPA chain with its histograms moved by the engine's forecast of next-window mean use), and
+``cost-selected`` (the VPA rule with its CPU target chosen per container, from a bank of rules, by their cost on
+the container's own recent days: ``selector.py``, after Autopilot's ML recommender).
 
 ``POLICIES`` maps a name to a factory returning a ``Policy``; ``register_policy("name", factory)`` (or one
 more dict entry) is all a new policy needs, and ``get_policy("name", **options)`` builds one.
@@ -30,7 +32,7 @@ and ``GetRecommendedPodResources``), with worked numbers for a container using a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -50,6 +52,7 @@ from forecaster.rightsizing.estimators import (
 from forecaster.rightsizing.frames import CPU, MEMORY, MIB, RESOURCES, UsageError
 from forecaster.rightsizing.histogram import BUCKET_GROWTH, CPU_FIRST_BUCKET, CPU_MAX, BucketScheme
 from forecaster.rightsizing.predict import PREDICTED, ForecastScaled, PredictedStatistic
+from forecaster.rightsizing.selector import DEFAULT_DAYS, DEFAULT_OVERRUN_COST, CostSelected
 from forecaster.rightsizing.wrappers import (
     Clamp,
     ConfidenceMultiplier,
@@ -245,6 +248,38 @@ def _vpa_chains(
     )
 
 
+def cost_selected_policy(
+    *,
+    overrun_cost: float = DEFAULT_OVERRUN_COST,
+    days: int = DEFAULT_DAYS,
+    containers_per_pod: int = 1,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+) -> Policy:
+    """CPU target chosen per container by recent cost (``selector.CostSelected``, after Autopilot's ML
+    recommender); everything else is the VPA rule::
+
+        cpu target = MinResources(CostSelected(120 rules, overrun_cost, days, floor 25m), 25m)
+        cpu lower / upper, memory target / lower / upper = the ``vpa`` policy's chains
+
+    ``overrun_cost`` is the knob: the price of one sample above the request in units of idle request
+    (10: 1 % of the time above costs as much as 10 % idle). Memory stays on the VPA's daily peaks with its OOM
+    bump: a sample above a memory request is an OOM kill, not a cost to trade against slack.
+    """
+    vpa = _vpa_chains(
+        "cost-selected", containers_per_pod, min_allowed, max_allowed, VPA_SAFETY_MARGIN, HISTOGRAM_HALF_LIFE,
+        CPU_FIRST_BUCKET, True, None,
+        description="CPU: per-container rule with the lowest recent cost (Autopilot-style); memory: the VPA rule",
+    )
+    floor = VPA_POD_MIN_CPU / containers_per_pod
+    selected = CostSelected(overrun_cost=overrun_cost, days=days, floor=floor)
+    return replace(
+        vpa,
+        target={**vpa.target, CPU: MinResources(selected, floor)},
+        settings={**vpa.settings, "overrun_cost": overrun_cost, "days": days},
+    )
+
+
 def autopilot_policy(
     *,
     min_allowed: Mapping[str, float] | None = None,
@@ -356,6 +391,7 @@ POLICIES: dict[str, PolicyFactory] = {
     "keep": keep_current_policy,
     "forecaster": forecaster_policy,
     "forecast-scaled-vpa": forecast_scaled_vpa_policy,
+    "cost-selected": cost_selected_policy,
 }
 """Policy name -> factory. Add an entry (or call ``register_policy``) to make a policy available by name."""
 
