@@ -27,7 +27,7 @@ from forecaster.frames import validate_levels
 from forecaster.scaling import PolicySettings, band_column
 
 MODES: tuple[str, ...] = ("Off", "Recommend", "Auto")
-RIGHTSIZING_POLICIES: tuple[str, ...] = ("forecaster", "vpa", "autopilot")
+RIGHTSIZING_POLICIES: tuple[str, ...] = ("forecaster", "vpa", "cost-selected", "autopilot")
 _UNIT_S: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
@@ -91,7 +91,7 @@ class VpaSpec:
     containers: tuple[str, ...] = ()
     """Containers to recommend for; empty means every container found in the usage."""
     policy: str = "forecaster"
-    """Right-sizing policy: ``forecaster`` | ``vpa`` | ``autopilot`` (``forecaster.rightsizing``)."""
+    """Right-sizing policy: ``forecaster`` | ``vpa`` | ``cost-selected`` | ``autopilot`` (rightsizing)."""
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,18 @@ def test_to_settings_carries_every_knob() -> None:
     assert (s.scale_down_pods_per_min, s.scale_down_fraction_per_min, s.cooldown_s, s.stale_after_s) == (
         1, 0.1, 300, 1800)
     assert s.column == "ensemble-hi-80"
+
+
+@pytest.mark.parametrize("name", ["forecaster", "vpa", "cost-selected", "autopilot"])
+def test_every_rightsizing_policy_of_the_crd_is_accepted_and_registered(name: str) -> None:
+    """The CRD's enum, the spec parser and the policy registry agree (the controller calls rightsize by name)."""
+    from forecaster.rightsizing.policies import POLICIES
+
+    crd = yaml.safe_load((EXAMPLE.parents[1] / "crd-predictivescalingpolicy.yaml").read_text())
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert name in spec_schema["properties"]["vpa"]["properties"]["policy"]["enum"]
+    obj = copy.deepcopy(yaml.safe_load(EXAMPLE.read_text()))
+    obj["spec"]["vpa"]["policy"] = name
+    spec = PolicySpec.from_object(obj)
+    assert spec.vpa is not None and spec.vpa.policy == name
+    assert name in POLICIES
