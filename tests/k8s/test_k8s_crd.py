@@ -21,6 +21,7 @@ from support.k8s_schemas import (
     structural_problems,
     validate_builtin,
     validate_custom,
+    violations_of,
 )
 
 CRD = load_crd()
@@ -85,15 +86,6 @@ def schema_at(schema: Mapping[str, Any], json_path: str) -> Mapping[str, Any] | 
     return node
 
 
-def builtin_violations(obj: Mapping[str, Any], version: str) -> list[str]:
-    """Why ``validate_builtin`` rejects ``obj`` for ``version`` (naming each field), or ``[]`` when it is valid."""
-    try:
-        validate_builtin(obj, version)
-    except SchemaViolation as exc:
-        return [str(exc)]
-    return []
-
-
 def changed_fields(given: Any, defaulted: Any, path: str = "") -> list[str]:
     """The fields of ``given`` that ``defaulted`` (what ``validate_custom`` returns) dropped or altered: empty when
     validation only filled in defaults around the values given."""
@@ -108,7 +100,7 @@ def changed_fields(given: Any, defaulted: Any, path: str = "") -> list[str]:
 @pytest.mark.parametrize("version", sorted({"1.28", "1.33", LATEST}))
 def test_crd_is_a_valid_apiextensions_v1_crd(version: str) -> None:
     """1.28 is the oldest release supported (``fieldPath`` of a validation rule is new in 1.28)."""
-    assert builtin_violations(CRD, version) == []
+    assert violations_of(validate_builtin, CRD, version) == []
 
 
 def test_crd_needs_kubernetes_1_28() -> None:

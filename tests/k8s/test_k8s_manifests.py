@@ -27,6 +27,7 @@ from support.k8s_schemas import (
     validate_builtin,
     validate_custom,
     validate_object,
+    violations_of,
 )
 
 MANIFESTS = load_manifests()
@@ -85,14 +86,9 @@ def _custom(obj: dict[str, Any]) -> bool:
 def violations(obj: dict[str, Any], version: str = DEFAULT_VERSION) -> list[str]:
     """Why ``obj`` is invalid (the message naming each field; an unknown kind too), or ``[]`` when it is valid:
     custom kinds against their CRD, built-in kinds strictly with kubernetes-validate for ``version``."""
-    try:
-        if _custom(obj):
-            validate_object(obj, CRDS)
-        else:
-            validate_builtin(obj, version)
-    except (SchemaViolation, UnknownKindError) as exc:
-        return [str(exc)]
-    return []
+    if _custom(obj):
+        return violations_of(validate_object, obj, CRDS)
+    return violations_of(validate_builtin, obj, version)
 
 
 def test_manifests_were_found() -> None:

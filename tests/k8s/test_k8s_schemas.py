@@ -23,6 +23,7 @@ from support.k8s_schemas import (
     validate_builtin,
     validate_custom,
     validate_object,
+    violations_of,
 )
 
 VPA_CRD = load_crd(VPA_CRD_PATH, "VerticalPodAutoscaler")
@@ -58,15 +59,6 @@ def _crd(schema: dict[str, Any], kind: str = "Widget") -> dict[str, Any]:
 
 def _widget(spec: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}
-
-
-def _builtin_violations(obj: dict[str, Any]) -> list[str]:
-    """Why ``validate_builtin`` rejects ``obj`` (the message naming each field), or ``[]`` when it is valid."""
-    try:
-        validate_builtin(obj)
-    except SchemaViolation as exc:
-        return [str(exc)]
-    return []
 
 
 def _fields(obj: dict[str, Any], crd: dict[str, Any]) -> list[str]:
@@ -122,8 +114,8 @@ def test_events_of_both_groups_validate() -> None:
               "eventTime": "2024-03-04T05:06:07.000000Z", "regarding": involved, "reason": "FloorRaised",
               "note": "4 -> 9", "type": "Normal", "action": "Scale", "reportingController": "forecaster.io/controller",
               "reportingInstance": "forecaster-controller-0"}
-    assert _builtin_violations(core) == []
-    assert _builtin_violations(events) == []
+    assert violations_of(validate_builtin, core) == []
+    assert violations_of(validate_builtin, events) == []
 
 
 # -- the vendored VPA CRD ---------------------------------------------------------------------------------------

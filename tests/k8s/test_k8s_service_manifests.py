@@ -25,6 +25,7 @@ from support.k8s_schemas import (
     structural_problems,
     validate_builtin,
     validate_custom,
+    violations_of,
 )
 
 SERVICE_DIR = K8S_DIR / "service"
@@ -73,11 +74,7 @@ def validate(obj: dict[str, Any], version: str) -> None:
 
 def violations(obj: dict[str, Any], version: str) -> list[str]:
     """Why ``validate`` rejects ``obj`` (the message naming each field), or ``[]`` when it is valid."""
-    try:
-        validate(obj, version)
-    except (SchemaViolation, UnknownKindError) as exc:
-        return [str(exc)]
-    return []
+    return violations_of(validate, obj, version)
 
 
 def test_the_folder_holds_the_service() -> None:
@@ -156,13 +153,7 @@ def rendering() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_rendering_is_valid(rendering: list[dict[str, Any]], version: str) -> None:
-    problems = []
-    for obj in rendering:
-        try:
-            validate(obj, version)
-        except (SchemaViolation, UnknownKindError) as exc:
-            problems.append(str(exc))
-    assert problems == []
+    assert [problem for obj in rendering for problem in violations(obj, version)] == []
     assert len(rendering) == len(MANIFESTS) - 1
 
 

@@ -24,7 +24,7 @@ import datetime as dt
 import functools
 import re
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,16 @@ def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
 
 
 # -- built-in kinds ---------------------------------------------------------------------------------------------
+def violations_of(check: Callable[..., object], *args: Any, **kwargs: Any) -> list[str]:
+    """What ``check(*args, **kwargs)`` rejects: ``[message]`` for a ``SchemaViolation`` (naming each field) or an
+    ``UnknownKindError``, ``[]`` when it passes."""
+    try:
+        check(*args, **kwargs)
+    except (SchemaViolation, UnknownKindError) as exc:
+        return [str(exc)]
+    return []
+
+
 def validate_builtin(obj: Mapping[str, Any], version: str = DEFAULT_VERSION, *, strict: bool = True) -> None:
     """Validate a built-in object with ``kubernetes-validate`` against Kubernetes ``version`` (e.g. "1.33").
 
