@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
+from forecaster.controller.quantity import parse_quantity as quantity
+
 DEPLOYMENT = load_documents(K8S_DIR / "deployment.yaml")[0]
 SERVICE = load_documents(K8S_DIR / "service.yaml")[0]
 MONITOR = load_documents(K8S_DIR / "servicemonitor.yaml")[0]
@@ -17,16 +19,6 @@ POD = DEPLOYMENT["spec"]["template"]["spec"]
 (CONTAINER,) = POD["containers"]
 PORTS = {p["name"]: p["containerPort"] for p in CONTAINER["ports"]}
 
-_UNITS = {"m": 1e-3, "": 1.0, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
-
-
-def quantity(text: str | int) -> float:
-    """A Kubernetes quantity as a number: ``"100m"`` -> 0.1, ``"256Mi"`` -> 268435456."""
-    text = str(text)
-    for suffix in sorted(_UNITS, key=len, reverse=True):
-        if suffix and text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _UNITS[suffix]
-    return float(text)
 
 
 def arg(name: str) -> str | None:
@@ -80,13 +72,6 @@ def test_resources_have_requests_within_limits() -> None:
     for name in ("cpu", "memory"):
         request, limit = quantity(resources["requests"][name]), quantity(resources["limits"][name])
         assert 0 < request <= limit, name
-
-
-def test_quantity_parser_worked_examples() -> None:
-    assert quantity("100m") == pytest.approx(0.1)
-    assert quantity("256Mi") == 256 * 2**20
-    assert quantity("1") == 1.0
-    assert quantity(2) == 2.0
 
 
 def test_pod_runs_hardened() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
+from forecaster.controller.quantity import parse_quantity as quantity
 from forecaster.errors import InputError
 from forecaster.service.registry import load_workloads
 from forecaster.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
@@ -41,16 +42,6 @@ PDB = _one("poddisruptionbudget.yaml")
 FIELDS = {f.name for f in dataclasses.fields(ServiceSettings)}
 README = (K8S_DIR / "README.md").read_text(encoding="utf-8")
 
-_UNITS = {"m": 1e-3, "": 1.0, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
-
-
-def quantity(text: str | int) -> float:
-    """A Kubernetes quantity as a number: ``"500m"`` -> 0.5, ``"1Gi"`` -> 1073741824."""
-    text = str(text)
-    for suffix in sorted(_UNITS, key=len, reverse=True):
-        if suffix and text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _UNITS[suffix]
-    return float(text)
 
 
 def pod(deployment: dict[str, Any]) -> dict[str, Any]:
