@@ -25,9 +25,9 @@ pooled over all samples, memory overrun VM-days.
    the same bank used as fixed rules (one candidate for every VM). A simplified replay: requests come from the
    samples directly (no VPA bucket rounding), with the VPA's 25 m CPU minimum.
 
-Run: ``python benchmarks/rightsizing_bounds.py`` (about 4 min on 2 cores; ``--n-vms 25`` for a smoke run). Reads
-the VPA rule's figures from ``results/rightsizing.json`` when present. Writes ``results/rightsizing_bounds.json``
-and ``.md``.
+Run: ``python benchmarks/rightsizing_bounds.py`` (about 2-3 min on 2 cores; ``--n-vms 25`` for a smoke run).
+Reads the VPA rule's figures from ``results/rightsizing.json`` (run ``rightsizing.py`` first). Writes
+``results/rightsizing_bounds.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ LOOKBACK_DAYS = 8.0
 SELECT_DAYS = (7, 14, 28)
 LAMBDAS = (3.0, 10.0, 30.0, 60.0, 100.0, 200.0)
 MIN_CPU = 0.025
-VPA_DEFAULT = {"cpu_slack_median": 0.259, "cpu_above_request": 0.0243, "memory_slack_median": 0.823,
-               "memory_overrun_vm_days": 2406}
-"""The VPA rule's figures at commit 0ec0603, used only when ``results/rightsizing.json`` is absent."""
+VPA_KEYS = ("cpu_slack_median", "cpu_above_request", "memory_slack_median", "memory_overrun_vm_days")
+"""The VPA rule's figures this script compares with, read from ``results/rightsizing.json``."""
 
 
 @dataclass
@@ -224,10 +223,13 @@ def interpolate(points: list[dict[str, Any]], risk: float) -> float | None:
 
 
 def vpa_figures() -> dict[str, Any]:
+    """The VPA rule's row of the stored right-sizing run; a clear exit when there is none."""
     path = RESULTS / "rightsizing.json"
-    if path.exists():
-        return dict(json.loads(path.read_text())["bitbrains"]["policies"]["vpa"])
-    return dict(VPA_DEFAULT)
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `python benchmarks/rightsizing.py --rules-only` (or the full run) "
+                         "first; this script compares with its VPA row")
+    vpa = json.loads(path.read_text())["bitbrains"]["policies"]["vpa"]
+    return {k: vpa[k] for k in VPA_KEYS}
 
 
 def run(n_vms: int | None) -> dict[str, Any]:
@@ -238,7 +240,7 @@ def run(n_vms: int | None) -> dict[str, Any]:
     vpa = vpa_figures()
     cpu_vms = split_days(usage, days, "cpu")
     mem_vms = split_days(usage, days, "memory")
-    out: dict[str, Any] = {"vms": len(cpu_vms), "days": len(days), "vpa": {k: vpa[k] for k in VPA_DEFAULT}}
+    out: dict[str, Any] = {"vms": len(cpu_vms), "days": len(days), "vpa": vpa}
 
     sl, ab, n = cpu_foresight_table(cpu_vms)
     out["cpu_foresight"] = {
