@@ -141,6 +141,7 @@ class Forecaster:
         self.bad_values = bad_values
         self._state: _State | None = None
         self.backtest_weights_: pd.DataFrame | None = None
+        self.backtest_member_cv_: pd.DataFrame | None = None
         self.calibration_cv_: pd.DataFrame | None = None
 
     # -- configuration -----------------------------------------------------------------------------------
@@ -337,6 +338,10 @@ class Forecaster:
         """Rolling-origin evaluation: ``n_windows`` cutoffs ``step`` apart, the last window ending at the
         end of ``history``. Returns the forecast columns (members with their bands) plus ``cutoff``, ``y``
         and ``is_outage``. Each cutoff's weights and calibration come only from windows that ended by it.
+
+        Afterwards ``backtest_weights_`` holds each cutoff's weights and ``backtest_member_cv_`` the members'
+        forecasts at every cutoff fitted (scored and calibration windows: ``unique_id, ds, cutoff, y,
+        is_outage`` + member columns), so other weighting rules can be replayed without refitting.
         """
         hist, _, ev, sig = self._prepare(history, events, signals, outages, h)
         start, end = hist[DS].min(), hist[DS].max()
@@ -364,6 +369,7 @@ class Forecaster:
         if not parts:
             raise InputError("backtest: no window has enough history; use fewer windows or more history")
         self.backtest_weights_ = pd.concat(wparts, ignore_index=True)
+        self.backtest_member_cv_ = cv
         out = pd.concat(parts, ignore_index=True)
         lead = [ID, DS, CUTOFF, Y, OUTAGE, *band_columns(ENSEMBLE, self.levels)]
         rest = [c for m in self.members for c in band_columns(m, self.levels)]

@@ -189,6 +189,13 @@ def test_backtest_frame(backtests: tuple[pd.DataFrame, pd.DataFrame, Forecaster]
     assert bw is not None and sorted(bw["cutoff"].unique()) == cutoffs
     # the first cutoff has one calibration window (< min_windows 2): defaults; the second has two: learned
     assert bw.groupby("cutoff")["source"].first().tolist() == ["default", "learned"]
+    # the members' forecasts at every fitted cutoff (scored and calibration windows) stay for replays
+    mcv = fc.backtest_member_cv_
+    assert mcv is not None and set(cutoffs) <= set(mcv["cutoff"].unique())
+    assert mcv["cutoff"].nunique() > len(cutoffs)  # calibration windows end before the scored ones
+    scored = mcv[mcv["cutoff"].isin(cutoffs)].sort_values(["cutoff", "unique_id", "ds"]).reset_index(drop=True)
+    ordered = plain.sort_values(["cutoff", "unique_id", "ds"]).reset_index(drop=True)
+    np.testing.assert_allclose(scored[members[0]].to_numpy(), ordered[members[0]].to_numpy())
 
 
 def test_backtest_uses_only_information_up_to_each_cutoff(
