@@ -39,7 +39,8 @@ Rules (all causal except the two ``hindsight`` references):
                        for any fixed weighting)
 =====================  =================================================================================
 
-Writes ``results/ensemble_rules.{json,md}``. Usage::
+Writes ``results/ensemble_rules.{json,md}`` (``ensemble_rules_shift<N>_<traces>`` for another time of day
+or other traces than NASA and Azure). Usage::
 
     python benchmarks/ensemble_rules.py [--traces DIR] [--only nasa,azure] [--horizons 1h,1D]
                                         [--cache DIR [--reuse]]
@@ -288,6 +289,8 @@ def main() -> None:
     meta = run_meta()
     meta["shift_hours"] = args.shift_hours
     suffix = f"_shift{args.shift_hours}" if args.shift_hours else ""
+    if names != ["nasa", "azure"]:
+        suffix += "_" + "-".join(names)
     results: list[dict[str, Any]] = []
     with progress() as bar:
         task = bar.add_task("rules", total=len(names) * len(horizons))
