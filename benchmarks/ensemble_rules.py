@@ -43,7 +43,8 @@ Writes ``results/ensemble_rules.{json,md}`` (``ensemble_rules_shift<N>_<traces>`
 or other traces than NASA and Azure). Usage::
 
     python benchmarks/ensemble_rules.py [--traces DIR] [--only nasa,azure] [--horizons 1h,1D]
-                                        [--cache DIR [--reuse]]
+                                        [--cache DIR [--reuse]] [--shift-hours N]
+    python benchmarks/ensemble_rules.py --summary   # one table over every stored run
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import traces
+from accuracy import n_windows_for
 from common import HERE, md_table, progress, run_meta, write_results
 
 from forecaster import Forecaster
@@ -155,10 +157,10 @@ RULES: dict[str, tuple[Rule, int]] = {
 }
 
 
-def member_forecasts(trace: traces.Trace, h: int) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+def member_forecasts(trace: traces.Trace, h: int, n_scored: int) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
     """Members' forecasts at every scored and calibration cutoff, and the scored cutoffs."""
     fc = Forecaster(freq=trace.freq, levels=LEVELS, horizon=h, n_windows=MAX_CAL, n_jobs=-1)
-    scored = fc.backtest(trace.frame, h=h, n_windows=N_SCORED, step="1D", events=trace.events)
+    scored = fc.backtest(trace.frame, h=h, n_windows=n_scored, step="1D", events=trace.events)
     cv = fc.backtest_member_cv_
     assert cv is not None
     cutoffs = sorted(scored[CUTOFF].unique())
@@ -217,10 +219,28 @@ def score(frames: dict[str, pd.DataFrame], members: list[str]) -> dict[str, Any]
     rows.append({"rule": "hindsight-member", "mae": member_mae[best], "ratio": 1.0, "ci_lo": 1.0, "ci_hi": 1.0})
     w = simplex_lad(X, y)
     hw = float(np.mean(np.abs(X @ w - y)))
-    rows.append({"rule": "hindsight-weights", "mae": hw, "ratio": hw / member_mae[best], "ci_lo": None,
-                 "ci_hi": None, "weights": dict(zip(members, w.round(3).tolist(), strict=True))})
-    return {"member_mae": member_mae, "best_member": best, "rules": rows,
-            "n_windows": int(any_frame[CUTOFF].nunique()), "n_series": int(any_frame[ID].nunique())}
+    rows.append(
+        {
+            "rule": "hindsight-weights",
+            "mae": hw,
+            "ratio": hw / member_mae[best],
+            "ci_lo": None,
+            "ci_hi": None,
+            "weights": dict(zip(members, w.round(3).tolist(), strict=True)),
+        }
+    )
+    return {
+        "member_mae": member_mae,
+        "best_member": best,
+        "rules": rows,
+        "n_windows": int(any_frame[CUTOFF].nunique()),
+        "n_series": int(any_frame[ID].nunique()),
+    }
+
+
+def _r4(row: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """``row`` with the ratio cells as 4-decimal strings (ratios near 1 need the 4th digit)."""
+    return {k: (f"{v:.4f}" if k in keys and isinstance(v, float) else v) for k, v in row.items()}
 
 
 def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -241,8 +261,11 @@ def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"Product rule (7 windows) reproduces the accuracy run's ensemble MAE: "
             f"{res.get('product_matches_accuracy_run')}",
             "",
-            md_table(res["rules"], ["rule", "mae", "ratio", "ci_lo", "ci_hi"],
-                     ["rule", "MAE", "ratio to best member", "95 % lo", "95 % hi"]),
+            md_table(
+                [_r4(r, ["ratio", "ci_lo", "ci_hi"]) for r in res["rules"]],
+                ["rule", "mae", "ratio", "ci_lo", "ci_hi"],
+                ["rule", "MAE", "ratio to best member", "95 % lo", "95 % hi"],
+            ),
         ]
     return "\n".join(lines) + "\n"
 
@@ -258,6 +281,37 @@ def stored_ensemble_mae(trace: str, horizon: str) -> float | None:
                 if row.get("model") == "ensemble" and row.get("mae") is not None:
                     return float(row["mae"])
     return None
+
+
+def summary_markdown(stored: list[dict[str, Any]]) -> str:
+    """One table over every stored run at one horizon: each rule's ratio per trace and start time of day,
+    with the mean and the worst cell (a rule chosen on one cell is checked on the others)."""
+    lines = ["# Ensemble weighting rules across traces and times of day", ""]
+    for horizon in sorted({r["horizon"] for d in stored for r in d["results"]}):
+        cells: dict[str, dict[str, float]] = {}
+        for d in stored:
+            shift = int(d["meta"].get("shift_hours", 0))
+            for res in d["results"]:
+                if res["horizon"] != horizon:
+                    continue
+                col = f"{res['trace']} -{shift}h" if shift else res["trace"]
+                for row in res["rules"]:
+                    cells.setdefault(row["rule"], {})[col] = row["ratio"]
+        cols = sorted({c for v in cells.values() for c in v})
+        rows = []
+        for rule, v in cells.items():
+            vals = [v[c] for c in cols if c in v]
+            rows.append({"rule": rule, **v, "mean": float(np.mean(vals)), "worst": float(np.max(vals))})
+        lines += [
+            f"## horizon {horizon}",
+            "",
+            "Ratio to the best member in hindsight per cell (`-6h`: the trace ended 6 hours early, so the "
+            "scored windows start 6 hours earlier in the day); `mean` and `worst` over the cells.",
+            "",
+            md_table([_r4(r, [*cols, "mean", "worst"]) for r in rows], ["rule", *cols, "mean", "worst"]),
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -280,7 +334,24 @@ def main() -> None:
         help="end every trace this many hours early, so the scored windows start at another time of day "
         "(held-out check of a rule chosen on the default windows); results go to ensemble_rules_shift<N>",
     )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="run nothing: re-render every stored results/ensemble_rules*.json and tabulate them all into "
+        "ensemble_rules_summary.md",
+    )
     args = parser.parse_args()
+    if args.summary:
+        paths = [
+            p for p in sorted((HERE / "results").glob("ensemble_rules*.json")) if p.stem != "ensemble_rules_summary"
+        ]
+        stored = [json.loads(p.read_text()) for p in paths]
+        for path, run in zip(paths, stored, strict=True):  # re-render each run's table from its JSON
+            write_results(path.stem, run, to_markdown(run["results"], run["meta"]))
+        text = summary_markdown(stored)
+        write_results("ensemble_rules_summary", {"runs": len(stored)}, text)
+        print(text)
+        return
     names = [n for n in args.only.split(",") if n]
     unknown = set(names) - set(traces.LOADERS)
     if unknown:
@@ -303,20 +374,26 @@ def main() -> None:
                 bar.update(task, description=f"{name} {horizon}: fitting members")
                 t0 = time.perf_counter()
                 h = steps_per(horizon, trace.freq)
+                # as many scored windows as the accuracy benchmark uses (Alibaba's 8 days allow fewer than 14)
+                n_scored = n_windows_for(trace.frame, h, trace.freq, N_SCORED)
                 cached = args.cache / f"{name}_{horizon}{suffix}.parquet" if args.cache else None
                 if args.reuse and cached is not None and cached.exists():
                     cv = pd.read_parquet(cached)
                     # the scored cutoffs, as Forecaster.backtest placed them: the last window ends at the end
-                    cutoffs = rolling_cutoffs(cv[DS].max(), h, N_SCORED, "1D", trace.freq)
+                    cutoffs = rolling_cutoffs(cv[DS].max(), h, n_scored, "1D", trace.freq)
                 else:
-                    cv, cutoffs = member_forecasts(trace, h)
+                    cv, cutoffs = member_forecasts(trace, h, n_scored)
                     if cached is not None:
                         cached.parent.mkdir(parents=True, exist_ok=True)
                         cv.to_parquet(cached)
                 bar.update(task, description=f"{name} {horizon}: replaying rules")
                 frames = replay(cv, cutoffs, h, trace.freq)
-                res = {"trace": name, "horizon": horizon, "seconds": round(time.perf_counter() - t0, 1),
-                       **score(frames, [m for m in MEMBERS if m in cv.columns])}
+                res = {
+                    "trace": name,
+                    "horizon": horizon,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    **score(frames, [m for m in MEMBERS if m in cv.columns]),
+                }
                 stored = stored_ensemble_mae(name, horizon)
                 mine = next(r["mae"] for r in res["rules"] if r["rule"] == "product (7 windows)")
                 res["accuracy_run_ensemble_mae"] = stored
