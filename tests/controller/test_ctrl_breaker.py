@@ -156,15 +156,24 @@ def test_a_demand_shift_opens_the_breaker_holds_the_floor_and_normal_demand_clos
     assert rig.hpa()["spec"]["minReplicas"] == 5  # the forecast (hi-80 24 -> 5 pods) sets the floor again
 
 
-def run_until_open(rig: Rig) -> None:
+def drive_shift(rig: Rig, end: int, later_demand: float | None = None) -> dict[str, Any]:
+    """The demand shift against a model with backtest error 4: cycles every 5 minutes up to ``end``, the HPA
+    reaching 16 pods at minute 30 and, if given, the model forecasting ``later_demand`` from minute 40."""
     shifted_demand(rig)
     rig.forecasts.backtest = 4.0
     ctl = rig.controller()
-    for minutes in range(0, 45, 5):
+    status: dict[str, Any] = {}
+    for minutes in range(0, end, 5):
         if minutes == 30:
             rig.cluster.set_hpa_status("shop", "web", desiredReplicas=16, currentReplicas=16)
-        cycle(rig, minutes, ctl=ctl)
-    assert rig.status()["breakerOpen"] is True
+        if minutes == 40 and later_demand is not None:
+            rig.forecasts.demand = constant(later_demand)
+        status = cycle(rig, minutes, ctl=ctl)
+    return status
+
+
+def run_until_open(rig: Rig) -> None:
+    assert drive_shift(rig, 45)["breakerOpen"] is True
 
 
 @pytest.mark.parametrize("with_store", [False, True], ids=["status-only", "with-store"])
@@ -209,15 +218,7 @@ def test_the_open_ratio_is_set_per_policy(rig: Rig) -> None:
     """The demand shift of the test above opens the default breaker (3x); ``spec.breaker.openRatio: 100`` keeps it
     closed through the same cycles, and the recent window follows ``minPoints``."""
     rig.cluster.add_policy(policy_object(breaker={"openRatio": 100, "closeRatio": 50, "minPoints": 3}))
-    shifted_demand(rig)
-    rig.forecasts.backtest = 4.0
-    ctl = rig.controller()
-    for minutes in range(0, 60, 5):
-        if minutes == 30:
-            rig.cluster.set_hpa_status("shop", "web", desiredReplicas=16, currentReplicas=16)
-        if minutes == 40:
-            rig.forecasts.demand = constant(200.0)
-        status = cycle(rig, minutes, ctl=ctl)
+    status = drive_shift(rig, 60, later_demand=200.0)
     assert status["breakerOpen"] is False
     assert status["recentError"] > 3 * status["backtestError"]  # the default ratio would have opened it
     assert status["reason"] != "BreakerOpen"
