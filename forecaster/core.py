@@ -8,16 +8,20 @@
 
 Fit = (1) validate the history (``forecaster.series``), (2) a rolling-origin backtest of the members over
 the last ``n_windows`` windows of ``horizon`` steps, ``calibration_step`` apart, (3) per-series weights
-from it (``ensemble.weights``) and per-step conformal factors (``ensemble.intervals``), (4) the members
-refitted on the whole history. ``backtest`` runs the members once over the union of its own cutoffs and
-the calibration cutoffs each of them needs, then learns weights and calibration for each cutoff only
-from windows that ended by that cutoff: exactly what ``fit`` would have done at that time.
+per lead-time bucket from it (``ensemble.weights``; buckets of ``ensemble.leads``: up to 1 hour, up to 6 hours,
+the rest, so one fit serves the scaling lead time and the planning horizon) and per-step conformal factors with
+per-series, per-bucket adjustments (``ensemble.intervals``), (4) the members refitted on the whole history.
+Forecasts and bands of a series that never went negative are never negative (members included).
+``backtest`` runs the members once over the union of its own cutoffs and the calibration cutoffs each needs,
+then learns weights and calibration for each cutoff only from windows that ended by that cutoff: exactly what
+``fit`` would have done at that time.
 
 Pure (no outside clients). Called by the CLI, the notebooks, the service and the controller.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +32,11 @@ import pandas as pd
 
 from forecaster import artefact
 from forecaster.engine import EngineConfig, Members, fit_members, member_cv, predict_members, update_members
-from forecaster.ensemble.combine import combine
-from forecaster.ensemble.intervals import Calibration, fit_calibration, horizon_steps
-from forecaster.ensemble.weights import SOURCE, default_weights, learn_weights
-from forecaster.errors import ArtefactError, InputError, NotFittedError
+from forecaster.ensemble.combine import combine, row_weights
+from forecaster.ensemble.intervals import Calibration, fit_calibration
+from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
+from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights, learn_weights
+from forecaster.errors import ArtefactError, DefaultWeightsWarning, InputError, NotFittedError
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns, validate_levels
 from forecaster.models.base import order_bands
@@ -59,10 +64,22 @@ class Explanation:
     seasonal_periods: tuple[int, ...]
     calibration: pd.DataFrame  # step, level, factor
     training_span: tuple[pd.Timestamp, pd.Timestamp]
+    weights_by_lead: pd.DataFrame = field(default_factory=pd.DataFrame)  # lead_to, one column per member, source
+    dropped_members: dict[str, str] = field(default_factory=dict)  # member -> the member it duplicates
 
     def summary(self) -> str:
         w = ", ".join(f"{m} {v:.2f}" for m, v in self.weights.items())
         parts = [f"{self.unique_id}: weights ({self.weight_source}) {w}"]
+        if len(self.weights_by_lead) > 1:
+            members = list(self.weights)
+            per = [
+                f"<= {int(r[LEAD])} steps: " + ", ".join(f"{m} {float(r[m]):.2f}" for m in members if float(r[m]) > 0)
+                for _, r in self.weights_by_lead.iterrows()
+            ]
+            parts.append("by lead time " + " | ".join(per))
+        if self.dropped_members:
+            dropped = ", ".join(f"{d} (same forecasts as {k})" for d, k in self.dropped_members.items())
+            parts.append(f"dropped as duplicates: {dropped}")
         if self.fallbacks:
             parts.append(f"fallbacks: {self.fallbacks}")
         if self.member_errors:
@@ -219,11 +236,21 @@ class Forecaster:
                 progress=(lambda i, n: progress(i, total)) if progress else None,
             )
             weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist())
-            self.calibration_cv_ = combine(cv, weights, self.members, self.levels)
+            self.calibration_cv_ = combine(cv, weights, self.members, self.levels, horizon_steps(cv, self.freq))
         else:
             self.calibration_cv_ = None
-            weights = default_weights(hist[ID].unique().tolist(), self.members)
+            weights = default_weights(hist[ID].unique().tolist(), self.members, self._leads(self.horizon))
             calibration = Calibration.identity(self.levels, self.horizon)
+        defaulted = sorted(set(weights.loc[weights[SOURCE] == "default", ID].astype(str)))
+        if defaulted:
+            warnings.warn(
+                f"{len(defaulted)} series ({', '.join(defaulted[:5])}{', ...' if len(defaulted) > 5 else ''}) use "
+                f"the default weights ({self.min_windows} calibration windows of {self.horizon} steps are needed to "
+                f"learn them, each with 2 days of training before it; this history has {len(cuts)}): give more "
+                f"history or lower n_windows/min_windows",
+                DefaultWeightsWarning,
+                stacklevel=2,
+            )
         members = fit_members(cfg, hist, ev, sig)
         if progress:
             progress(total, total)
@@ -243,20 +270,27 @@ class Forecaster:
         )
         return self
 
+    def _leads(self, h: int) -> tuple[int, ...]:
+        """Lead-time buckets (last step of each) for a horizon of ``h`` steps."""
+        return lead_buckets(h, self.freq)
+
     def _learn(self, cv: pd.DataFrame, h: int, ids: Sequence[str]) -> tuple[pd.DataFrame, Calibration]:
         """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
-        weights = learn_weights(cv, self.members, self.min_windows)
+        leads = self._leads(h)
+        weights = learn_weights(cv, self.members, self.min_windows, freq=self.freq, lead_ends=leads)
         missing = [u for u in ids if u not in set(weights[ID])]
         if missing:
-            weights = pd.concat([weights, default_weights(missing, self.members)], ignore_index=True)
-        ens = combine(cv, weights, self.members, self.levels)
-        return weights, fit_calibration(ens, self.freq, self.levels, h)
+            weights = pd.concat([weights, default_weights(missing, self.members, leads)], ignore_index=True)
+        ens = combine(cv, weights, self.members, self.levels, horizon_steps(cv, self.freq))
+        return weights, fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads)
 
     def _finish(self, frame: pd.DataFrame, calibration: Calibration, steps: np.ndarray, nonneg: bool) -> pd.DataFrame:
+        """Calibrate the ensemble's bands; never negative for a non-negative series (members too); ordered."""
         frame = calibration.apply(frame, steps)
-        cols = band_columns(ENSEMBLE, self.levels)
         if nonneg:
-            frame[cols] = frame[cols].clip(lower=0.0)
+            for model in (ENSEMBLE, *self.members):
+                cols = [c for c in band_columns(model, self.levels) if c in frame.columns]
+                frame[cols] = frame[cols].clip(lower=0.0)
         return order_bands(frame, ENSEMBLE, self.levels)
 
     @property
@@ -291,8 +325,8 @@ class Forecaster:
             ev = both.drop_duplicates(EVENT_ID, keep="last").reset_index(drop=True)
         fut = self._signals(future_signals)
         raw = predict_members(st.members, h, ev, fut)
-        frame = combine(raw, st.weights, self.members, self.levels)
-        steps = np.tile(np.arange(1, h + 1), len(frame) // h) if len(frame) % h == 0 else self._steps(frame)
+        steps = np.tile(np.arange(1, h + 1), len(raw) // h) if len(raw) % h == 0 else self._steps(raw)
+        frame = combine(raw, st.weights, self.members, self.levels, steps)
         frame = self._finish(frame, st.calibration, steps, st.nonneg)
         cols = [ID, DS, *band_columns(ENSEMBLE, self.levels)]
         cols += [c for m in self.members for c in (band_columns(m, self.levels) if member_bands else [m])]
@@ -357,13 +391,14 @@ class Forecaster:
             if cal[CUTOFF].nunique() > 0:
                 weights, calibration = self._learn(cal, h, cv[ID].unique().tolist())
             else:
-                weights = default_weights(cv[ID].unique().tolist(), self.members)
+                weights = default_weights(cv[ID].unique().tolist(), self.members, self._leads(h))
                 calibration = Calibration.identity(self.levels, h)
             window = cv[cv[CUTOFF] == c]
             if len(window) == 0:
                 continue
-            frame = combine(window, weights, self.members, self.levels)
-            frame = self._finish(frame, calibration, horizon_steps(frame, self.freq), nonneg)
+            steps = horizon_steps(window, self.freq)
+            frame = combine(window, weights, self.members, self.levels, steps)
+            frame = self._finish(frame, calibration, steps, nonneg)
             parts.append(frame)
             wparts.append(weights.assign(**{CUTOFF: c}))
         if not parts:
@@ -399,13 +434,18 @@ class Forecaster:
         st = self.state
         if unique_id not in st.span:
             raise InputError(f"explain: unknown unique_id {unique_id!r}; known: {sorted(st.span)[:10]}")
-        row = st.weights[st.weights[ID] == unique_id].iloc[0]
+        rows = st.weights[st.weights[ID] == unique_id]
+        row = rows.iloc[0]  # the first lead bucket: the scaling lead time
         weights = {m: float(row[m]) for m in self.members}
         pred = self.predict(h)
         pred = pred[pred[ID] == unique_id]
         contrib = pd.DataFrame({DS: pred[DS].to_numpy(), ENSEMBLE: pred[ENSEMBLE].to_numpy()})
+        per_row = row_weights(pred, rows, np.arange(1, len(pred) + 1))
         for m in self.members:
-            contrib[m] = weights[m] * pred[m].to_numpy()
+            contrib[m] = per_row[m] * pred[m].to_numpy()
+        by_lead_cols = [c for c in (LEAD, *self.members, SOURCE) if c in rows.columns]
+        dropped_text = str(row.get(DROPPED, "") or "")
+        dropped = dict(part.split("=", 1) for part in dropped_text.split("; ") if "=" in part)
         fitted = st.members.fitted
         fallbacks = {
             m: reason for m, member in fitted.items() if (reason := getattr(member, "fallbacks_", {}).get(unique_id))
@@ -430,6 +470,8 @@ class Forecaster:
             tuple(periods),
             calib,
             st.span[unique_id],
+            rows[by_lead_cols].reset_index(drop=True),
+            dropped,
         )
 
     # -- persistence -------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@
     │   └── NotFoundError     the object does not exist (HTTP 404)
     └── ConflictError         someone else changed the object first (HTTP 409): re-read and retry
 
+Warnings: ``ForecasterWarning`` (a ``UserWarning``) and its child ``DefaultWeightsWarning`` (the ensemble fell
+back to the default weights because too few calibration windows could be learned from).
+
 Called by every layer; imports nothing but the standard library.
 """
 
@@ -65,3 +68,11 @@ class NotFoundError(PermanentError):
 
 class ConflictError(ForecasterError):
     """The object changed since it was read (HTTP 409 / stale ``resourceVersion``): re-read, recompute, retry."""
+
+
+class ForecasterWarning(UserWarning):
+    """Something worked, but less well than it should: the message says what and how to fix it."""
+
+
+class DefaultWeightsWarning(ForecasterWarning):
+    """The ensemble uses the default weights (too few calibration windows to learn them from)."""

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from forecaster import Forecaster
-from forecaster.errors import FrequencyError, InputError, NotFittedError, SeriesError
+from forecaster.errors import DefaultWeightsWarning, FrequencyError, InputError, NotFittedError, SeriesError
 from forecaster.frames import MEMBERS, band_columns, forecast_columns, hi, lo
 
 FREQ, H, LEVELS = "5min", 12, (80, 95)
@@ -109,7 +109,7 @@ def test_default_horizon_is_one_day() -> None:
 # --- weights and calibration --------------------------------------------------------------------------------
 def test_weights_learned_per_series_sum_to_one(fitted: Forecaster) -> None:
     w = fitted.weights_
-    assert list(w.columns) == ["unique_id", *MEMBERS, "source", "method"]
+    assert list(w.columns) == ["unique_id", *MEMBERS, "source", "method", "lead_to", "dropped"]
     assert set(w["method"]) <= {"combination", "best-member"}
     assert w["unique_id"].tolist() == ["a", "b"]
     np.testing.assert_allclose(w[list(MEMBERS)].sum(axis=1), 1.0)
@@ -138,10 +138,14 @@ def test_calibration_factors(fitted: Forecaster) -> None:
 def test_too_little_history_gives_the_default_weights(
     days: float, kw: dict[str, Any], make_series: Any, fast_lgbm: dict[str, Any]
 ) -> None:
-    fc = make(fast_lgbm, **kw).fit(make_series(days))
+    with pytest.warns(DefaultWeightsWarning, match="default weights"):
+        fc = make(fast_lgbm, **kw).fit(make_series(days))
     w = fc.weights_
-    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.4, 0.3, 0.2, 0.1])
+    # no events and no signals: those members are the seasonal baseline, so they are dropped and the defaults
+    # 0.4 / 0.3 / 0.2 / 0.1 are renormalised over seasonal and lgbm
+    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.8, 0.0, 0.0, 0.2])
     assert w["source"].tolist() == ["default"]
+    assert w["dropped"].iloc[0] == "events=seasonal; signals=seasonal"
     assert not fc.predict().isna().any().any()
 
 
@@ -445,3 +449,19 @@ def test_a_holiday_also_given_as_an_event_is_kept_once() -> None:
     assert events["id"].is_unique
     assert (events["name"] == "Independence Day").sum() == 1
     assert "STS-70 launch" in set(events["name"])
+
+
+def test_no_negative_forecast_or_band_for_a_non_negative_series(fast_lgbm: dict[str, Any]) -> None:
+    """A demand series that sits at 0 half of every day: the members' own forecasts and bands dip below 0
+    there, the forecaster's output (ensemble, bands, members and member bands) never does."""
+    from forecaster.engine import predict_members
+
+    ds = pd.date_range("2024-01-01", periods=6 * 288, freq="5min", tz="UTC")
+    phase = 2 * np.pi * np.arange(len(ds)) / 288
+    rng = np.random.default_rng(0)
+    y = np.clip(100 * np.sin(phase) + rng.normal(0, 8, len(ds)), 0, None)
+    fc = make(fast_lgbm, n_windows=3).fit(pd.DataFrame({"unique_id": "z", "ds": ds, "y": y}))
+    raw = predict_members(fc.state.members, H)
+    assert (raw.select_dtypes("number") < 0).any().any()  # the members alone do go negative
+    pred = fc.predict(member_bands=True)
+    assert (pred.select_dtypes("number") >= 0).all().all()

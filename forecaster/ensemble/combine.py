@@ -3,7 +3,9 @@
     ensemble      = sum_m w_m * point_m
     ensemble-lo-L = sum_m w_m * lo_m(L),   ensemble-hi-L = sum_m w_m * hi_m(L)
 
-(the weighted average of quantiles, which is a valid, if conservative, quantile combination). The combined
+(the weighted average of quantiles, which is a valid, if conservative, quantile combination), with the
+weights of the row's lead-time bucket (``lead_to`` of ``forecaster.ensemble.weights``) when ``steps`` gives
+each row's horizon step. The combined
 bands are then calibrated by ``forecaster.ensemble.intervals``. Pure: numpy/pandas. Called by ``forecaster.core``.
 """
 
@@ -14,12 +16,29 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.ensemble.leads import LEAD, bucket_of
 from forecaster.frames import ENSEMBLE, ID, hi, lo
 
 
-def combine(frame: pd.DataFrame, weights: pd.DataFrame, members: Sequence[str], levels: Sequence[int]) -> pd.DataFrame:
+def row_weights(frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray | None) -> pd.DataFrame:
+    """The weights row that applies to each row of ``frame`` (by series, and by lead bucket when given)."""
+    if LEAD in weights.columns and weights[LEAD].nunique() > 1:
+        if steps is None:
+            raise ValueError("weights are per lead-time bucket: pass the horizon step of each row")
+        key = pd.DataFrame({ID: frame[ID].to_numpy(), LEAD: bucket_of(steps, weights[LEAD].unique().tolist())})
+        return key.merge(weights, on=[ID, LEAD], how="left")
+    return frame[[ID]].merge(weights.drop_duplicates(ID, keep="first"), on=ID, how="left")
+
+
+def combine(
+    frame: pd.DataFrame,
+    weights: pd.DataFrame,
+    members: Sequence[str],
+    levels: Sequence[int],
+    steps: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Add ``ensemble`` and its raw bands to ``frame`` (which has every member's point and band columns)."""
-    w = frame[[ID]].merge(weights, on=ID, how="left")
+    w = row_weights(frame, weights, steps)
     W = w[list(members)].to_numpy(dtype=float)
     if np.isnan(W).any():
         missing = w.loc[np.isnan(W).any(axis=1), ID].iloc[0]

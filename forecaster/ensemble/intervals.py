@@ -16,6 +16,16 @@ and the calibrated band is ``[e - f (e - l), e + f (u - e)]``: it keeps the memb
 growth with the horizon, per-series scale) and fixes its width so coverage matches the nominal level.
 Worked example: r = [0.5, 1, 2, 3] at L = 50: ceil(5 * 0.5) = 3 -> f = 2 (band doubled).
 
+Per series. Pooled factors give a fleet the right coverage on average but one series 100 % and the next
+60 %. So each series also gets an adjustment per lead-time bucket ``b`` (``forecaster.ensemble.leads``):
+the conformal quantile of its own rows' ``r_i / f_{k_i,L}``, shrunk toward 1 by how many rows ``n`` it has,
+
+    a_{s,b,L} = q_L(r_i / f_{k_i,L} : i in s, b) ** (n / (n + n0))          (n0 = ``SHRINK_OBS``)
+
+and the series' band uses ``f_{k,L} * a_{s,b,L}``. Worked example: a series whose residuals need twice the
+pooled width (q = 2) with n = 50 rows in the bucket gets 2 ** (50 / 100) = 1.41; with 450 rows 2 ** 0.9 = 1.87.
+A series absent from the backtest keeps the pooled factors.
+
 Pure: numpy/pandas. Called by ``forecaster.core``.
 """
 
@@ -27,18 +37,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, OUTAGE, Y, hi, lo
-from forecaster.series import freq_to_timedelta
+from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
+from forecaster.frames import ENSEMBLE, ID, OUTAGE, Y, hi, lo
 
 MAX_FACTOR = 100.0
+SHRINK_OBS = 50
+"""``n0`` of the per-series adjustment: a bucket with this many rows moves halfway (in log) to its own width."""
 
 
-def horizon_steps(frame: pd.DataFrame, freq: str) -> np.ndarray:
-    """Step number ``k >= 1`` of each row: ``(ds - cutoff) / freq``."""
-    step = freq_to_timedelta(freq).value
-    ds = pd.DatetimeIndex(frame[DS]).as_unit("ns").asi8
-    cut = pd.DatetimeIndex(frame[CUTOFF]).as_unit("ns").asi8
-    return ((ds - cut) // step).astype(int)
+def adjust_col(level: int) -> str:
+    """Column of ``Calibration.series_adjust`` holding the adjustment at ``level``."""
+    return f"adjust-{level}"
 
 
 def conformal_quantile(scores: np.ndarray, level: int) -> float:
@@ -62,11 +71,16 @@ def required_factors(y: np.ndarray, e: np.ndarray, lo_v: np.ndarray, hi_v: np.nd
 
 @dataclass(frozen=True)
 class Calibration:
-    """Widening factors ``factors[k-1, j]`` for step k and ``levels[j]``; ``n_obs`` rows were used."""
+    """Widening factors ``factors[k-1, j]`` for step k and ``levels[j]``; ``n_obs`` rows were used.
+
+    ``series_adjust`` (optional): ``unique_id, lead_to, adjust-<L>...``, the per-series, per-lead-bucket
+    multipliers of the module docstring (None: pooled factors for every series).
+    """
 
     levels: tuple[int, ...]
     factors: np.ndarray
     n_obs: int
+    series_adjust: pd.DataFrame | None = None
 
     @property
     def horizon(self) -> int:
@@ -76,13 +90,28 @@ class Calibration:
         """Rescale the ensemble bands of ``frame`` (rows at horizon ``steps``) in place and return it."""
         e = frame[ENSEMBLE].to_numpy(dtype=float)
         idx = np.clip(steps - 1, 0, self.horizon - 1)
+        adj = self._row_adjust(frame, steps)
         for j, level in enumerate(self.levels):
-            f = self.factors[idx, j]
+            f = self.factors[idx, j] * adj[:, j]
             lo_v = frame[lo(ENSEMBLE, level)].to_numpy(dtype=float)
             hi_v = frame[hi(ENSEMBLE, level)].to_numpy(dtype=float)
             frame[lo(ENSEMBLE, level)] = e - f * (e - lo_v)
             frame[hi(ENSEMBLE, level)] = e + f * (hi_v - e)
         return frame
+
+    def _row_adjust(self, frame: pd.DataFrame, steps: np.ndarray) -> np.ndarray:
+        """Per-row multipliers ``a_{s,b,L}`` (1 where a series or bucket has none)."""
+        out = np.ones((len(frame), len(self.levels)))
+        sa = getattr(self, "series_adjust", None)  # artefacts saved before per-series calibration lack it
+        if sa is None or len(sa) == 0 or len(frame) == 0:
+            return out
+        key = pd.DataFrame({ID: frame[ID].to_numpy(), LEAD: bucket_of(steps, sa[LEAD].unique().tolist())})
+        got = key.merge(sa, on=[ID, LEAD], how="left")
+        for j, level in enumerate(self.levels):
+            col = adjust_col(level)
+            if col in got.columns:
+                out[:, j] = got[col].fillna(1.0).to_numpy(dtype=float)
+        return out
 
     @classmethod
     def identity(cls, levels: Sequence[int], horizon: int) -> Calibration:
@@ -96,9 +125,16 @@ def _series_floor(frame: pd.DataFrame) -> np.ndarray:
 
 
 def fit_calibration(
-    cv: pd.DataFrame, freq: str, levels: Sequence[int], horizon: int, min_obs: int = 300
+    cv: pd.DataFrame,
+    freq: str,
+    levels: Sequence[int],
+    horizon: int,
+    min_obs: int = 300,
+    lead_ends: Sequence[int] | None = None,
+    shrink_obs: int = SHRINK_OBS,
 ) -> Calibration:
-    """Learn per-step factors from a backtest frame carrying ``ensemble`` and its raw bands."""
+    """Learn per-step factors from a backtest frame carrying ``ensemble`` and its raw bands, and with
+    ``lead_ends`` the per-series adjustments per lead bucket (module docstring)."""
     frame = cv
     if OUTAGE in frame.columns:
         frame = frame[~frame[OUTAGE].to_numpy(dtype=bool)]
@@ -133,4 +169,40 @@ def fit_calibration(
         for j, level in enumerate(levels):
             f = conformal_quantile(scores[level][a:b], level)
             factors[k - 1, j] = np.clip(f, 0.0, MAX_FACTOR) if np.isfinite(f) else 1.0
-    return Calibration(tuple(levels), factors, len(frame))
+    adjust = None
+    if lead_ends:
+        ids = frame[ID].to_numpy()[order]
+        adjust = series_adjustments(ids, sorted_steps, scores, factors, levels, lead_ends, shrink_obs)
+    return Calibration(tuple(levels), factors, len(frame), adjust)
+
+
+def series_adjustments(
+    ids: np.ndarray,
+    steps: np.ndarray,
+    scores: dict[int, np.ndarray],
+    factors: np.ndarray,
+    levels: Sequence[int],
+    lead_ends: Sequence[int],
+    shrink_obs: int = SHRINK_OBS,
+) -> pd.DataFrame:
+    """``a_{s,b,L}`` of the module docstring for every series and lead bucket with rows."""
+    idx = np.clip(steps - 1, 0, factors.shape[0] - 1)
+    frame = pd.DataFrame({ID: ids, LEAD: bucket_of(steps, lead_ends)})
+    for j, level in enumerate(levels):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = scores[level] / factors[idx, j]
+        frame[adjust_col(level)] = np.where(np.isfinite(rel), rel, np.nan)
+    rows = []
+    for (uid, lead), g in frame.groupby([ID, LEAD], sort=False):
+        row: dict[str, object] = {ID: uid, LEAD: int(str(lead))}
+        for level in levels:
+            r = g[adjust_col(level)].to_numpy(dtype=float)
+            r = r[np.isfinite(r)]
+            q = conformal_quantile(r, level)
+            if not np.isfinite(q) or q <= 0:
+                row[adjust_col(level)] = 1.0
+                continue
+            q = float(np.clip(q, 1.0 / MAX_FACTOR, MAX_FACTOR))
+            row[adjust_col(level)] = float(q ** (len(r) / (len(r) + shrink_obs)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[ID, LEAD, *(adjust_col(level) for level in levels)])

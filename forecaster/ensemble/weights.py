@@ -17,6 +17,19 @@ the lowest MAE on the other windows and score it on ``j``. The method with the l
 Worked example: two members, backtest rows y = [10, 10], member a predicts [8, 8], member b [11, 11]: the
 combination hits y exactly on both rows when 8 w_a + 11 (1 - w_a) = 10, i.e. w_a = 1/3 -> MAE 0.
 
+Lead time. A forecast that is good one hour ahead is not the one that is good a day ahead (the scaling lead
+time reads the first steps, capacity planning the whole day), so weights are learned per *lead-time bucket*:
+the backtest rows of steps ``1..e_1``, ``e_1+1..e_2``, ... (``lead_buckets``: up to 1 hour, up to 6 hours,
+the rest, each bucket at least ``MIN_BUCKET_STEPS`` wide) each get their own weights; column ``lead_to``
+holds the bucket's last step, and steps past the last bucket use the last bucket's weights. One ``fit``
+serves both the scaling lead time and the planning horizon. E.g. 5-minute data, a one-day horizon:
+buckets end at steps 12, 72 and 288; a one-hour horizon has the single bucket ``(12,)``.
+
+Members that earn their place. A member whose backtest forecasts equal another's for a series (``events``
+without events in scope, ``signals`` without signals: both are then the seasonal baseline) is dropped for
+that series (weight 0, column ``dropped`` says which member it duplicates), so it is not weighted twice and
+the default weights are renormalised over the members that remain.
+
 Pure: numpy, pandas, scipy. Called by ``forecaster.core`` (fit and backtest).
 """
 
@@ -28,10 +41,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
 
+from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
 from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, ID, OUTAGE, Y
 
 SOURCE = "source"
 METHOD = "method"
+DROPPED = "dropped"
+"""Members dropped for a series because they duplicate another, e.g. ``"events=seasonal"``; empty if none."""
 MAX_LP_ROWS = 600
 """Rows per LP solve; larger backtests are thinned with an even stride (cost grows faster than linearly)."""
 
@@ -83,43 +99,110 @@ def choose_weights(X: np.ndarray, y: np.ndarray, windows: np.ndarray) -> tuple[n
     return simplex_lad(*_thin(X, y)), "combination"
 
 
+def duplicates(X: np.ndarray, members: Sequence[str]) -> dict[str, str]:
+    """Members whose column equals an earlier member's column (to rounding): ``{dropped: kept}``."""
+    out: dict[str, str] = {}
+    if len(X) == 0:
+        return out
+    scale = float(np.nanmean(np.abs(X))) or 1.0
+    for j in range(1, len(members)):
+        for i in range(j):
+            if members[i] in out:
+                continue
+            if np.allclose(X[:, j], X[:, i], rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
+                out[members[j]] = members[i]
+                break
+    return out
+
+
+def _defaults(members: Sequence[str], default: Mapping[str, float], keep: np.ndarray) -> np.ndarray:
+    dflt = np.array([default.get(m, 0.0) for m in members], dtype=float) * keep
+    if dflt.sum() > 0:
+        return dflt / dflt.sum()
+    return keep / keep.sum()
+
+
+def _dropped_text(dup: Mapping[str, str]) -> str:
+    return "; ".join(f"{d}={k}" for d, k in dup.items())
+
+
 def learn_weights(
     cv: pd.DataFrame,
     members: Sequence[str],
     min_windows: int = 3,
     default: Mapping[str, float] = DEFAULT_WEIGHTS,
+    *,
+    freq: str | None = None,
+    lead_ends: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """One row per series: ``unique_id``, one column per member, and ``source`` ('learned' | 'default').
+    """One row per series and lead bucket: ``unique_id``, one column per member, ``source`` ('learned' |
+    'default'), ``method``, ``lead_to`` and ``dropped``.
 
-    ``cv`` is a member backtest frame (``unique_id, ds, cutoff, y`` and one point column per member).
+    ``cv`` is a member backtest frame (``unique_id, ds, cutoff, y`` and one point column per member). With
+    ``freq`` and ``lead_ends`` the weights are learned per lead bucket from the rows at those steps; without,
+    one bucket covers every step (``lead_to`` = the largest step seen, or 0 when ``freq`` is unknown).
     """
-    dflt = np.array([default.get(m, 0.0) for m in members], dtype=float)
-    dflt = dflt / dflt.sum() if dflt.sum() > 0 else np.full(len(members), 1.0 / len(members))
+    members = list(members)
+    if freq is not None:
+        steps = horizon_steps(cv, freq)
+        ends = tuple(sorted(lead_ends)) if lead_ends else (int(steps.max()) if len(steps) else 1,)
+    else:
+        steps, ends = np.zeros(len(cv), dtype=int), (0,)
+    buckets = bucket_of(steps, ends) if len(cv) else np.zeros(0, dtype=int)
+    frame = cv.assign(**{LEAD: buckets})
     rows = []
-    for uid, g in cv.groupby(ID, sort=False):
+    for uid, g in frame.groupby(ID, sort=False):
         if OUTAGE in g.columns:
             g = g[~g[OUTAGE].to_numpy(dtype=bool)]
-        X = g[list(members)].to_numpy(dtype=float)
-        y = g[Y].to_numpy(dtype=float)
-        ok = np.isfinite(X).all(axis=1) & np.isfinite(y)
-        windows = g[CUTOFF].to_numpy()[ok]
-        n_windows = len(np.unique(windows))
-        method = "default"
-        if n_windows < min_windows:
-            w, source = dflt, "default"
-        else:
-            try:
-                (w, method), source = choose_weights(X[ok], y[ok], windows), "learned"
-            except ValueError:
-                w, source = dflt, "default"
-        rows.append({ID: uid, **dict(zip(members, w.tolist(), strict=True)), SOURCE: source, METHOD: method})
-    return pd.DataFrame(rows)
+        X_all = g[members].to_numpy(dtype=float)
+        y_all = g[Y].to_numpy(dtype=float)
+        ok_all = np.isfinite(X_all).all(axis=1) & np.isfinite(y_all)
+        dup = duplicates(X_all[ok_all], members)
+        keep = np.array([m not in dup for m in members], dtype=float)
+        cols = np.flatnonzero(keep)
+        lead = g[LEAD].to_numpy()
+        for end in ends:
+            sel = ok_all & (lead == end)
+            X, y = X_all[sel][:, cols], y_all[sel]
+            windows = g[CUTOFF].to_numpy()[sel]
+            w = _defaults(members, default, keep)
+            source, method = "default", "default"
+            if len(np.unique(windows)) >= min_windows:
+                try:
+                    wk, method = choose_weights(X, y, windows)
+                    w = np.zeros(len(members))
+                    w[cols] = wk
+                    source = "learned"
+                except ValueError:
+                    method = "default"
+            rows.append(
+                {
+                    ID: uid,
+                    **dict(zip(members, w.tolist(), strict=True)),
+                    SOURCE: source,
+                    METHOD: method,
+                    LEAD: int(end),
+                    DROPPED: _dropped_text(dup),
+                }
+            )
+    return pd.DataFrame(rows, columns=[ID, *members, SOURCE, METHOD, LEAD, DROPPED])
 
 
-def default_weights(ids: Sequence[str], members: Sequence[str]) -> pd.DataFrame:
-    """The default weights for every series (used when no backtest is possible at all)."""
-    dflt = np.array([DEFAULT_WEIGHTS.get(m, 0.0) for m in members], dtype=float)
-    dflt = dflt / dflt.sum()
+def default_weights(ids: Sequence[str], members: Sequence[str], lead_ends: Sequence[int] = (0,)) -> pd.DataFrame:
+    """The default weights for every series and lead bucket (used when no backtest is possible at all)."""
+    dflt = _defaults(members, DEFAULT_WEIGHTS, np.ones(len(members)))
     return pd.DataFrame(
-        [{ID: u, **dict(zip(members, dflt.tolist(), strict=True)), SOURCE: "default", METHOD: "default"} for u in ids]
+        [
+            {
+                ID: u,
+                **dict(zip(members, dflt.tolist(), strict=True)),
+                SOURCE: "default",
+                METHOD: "default",
+                LEAD: int(e),
+                DROPPED: "",
+            }
+            for u in ids
+            for e in lead_ends
+        ],
+        columns=[ID, *members, SOURCE, METHOD, LEAD, DROPPED],
     )

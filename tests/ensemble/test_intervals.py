@@ -11,11 +11,14 @@ import pytest
 from forecaster.ensemble.intervals import (
     MAX_FACTOR,
     Calibration,
+    adjust_col,
     conformal_quantile,
     fit_calibration,
     horizon_steps,
     required_factors,
+    series_adjustments,
 )
+from forecaster.ensemble.leads import LEAD
 from forecaster.frames import hi, lo
 
 T = pd.Timestamp("2024-01-01T00:00Z")
@@ -176,3 +179,47 @@ def test_factors_are_capped() -> None:
     )
     cal = fit_calibration(bt, "5min", LEVELS, 3, min_obs=1)
     np.testing.assert_allclose(cal.factors, MAX_FACTOR)
+
+
+# --- per-series adjustments --------------------------------------------------------------------------------
+def test_series_adjustment_worked_example() -> None:
+    """The docstring: a series needing twice the pooled width (q = 2) with n = 50 rows -> 2 ** 0.5."""
+    n = 50
+    scores = {80: np.full(n, 2.0)}
+    adj = series_adjustments(np.array(["s"] * n), np.arange(1, n + 1), scores, np.ones((n, 1)), (80,), (n,), 50)
+    assert adj[LEAD].tolist() == [n]
+    np.testing.assert_allclose(adj[adjust_col(80)].iloc[0], 2.0**0.5)
+
+
+def per_series_coverage(frame: pd.DataFrame, level: int) -> pd.Series:
+    inside = (frame["y"] >= frame[lo("ensemble", level)]) & (frame["y"] <= frame[hi("ensemble", level)])
+    return 100.0 * inside.groupby(frame["unique_id"]).mean()
+
+
+def test_per_series_adjustment_holds_coverage_for_each_series() -> None:
+    """Raw bands too narrow for series s0 (x0.4) and too wide for s1 (x2.5): one pooled factor misses both,
+    the per-series adjustment brings each close to nominal on fresh draws."""
+
+    def mixed(n_windows: int, seed: int) -> pd.DataFrame:
+        parts = []
+        for uid, narrow in (("s0", 0.4), ("s1", 2.5)):
+            part = gaussian_backtest(1, n_windows, narrow=narrow, seed=seed + int(uid[1]))
+            parts.append(part.assign(unique_id=uid))
+        return pd.concat(parts, ignore_index=True)
+
+    train, fresh = mixed(80, 10), mixed(300, 20)
+    pooled = fit_calibration(train, "5min", LEVELS, H).apply(fresh.copy(), horizon_steps(fresh, "5min"))
+    per = fit_calibration(train, "5min", LEVELS, H, lead_ends=(H,)).apply(fresh.copy(), horizon_steps(fresh, "5min"))
+    cov_pooled, cov_per = per_series_coverage(pooled, 80), per_series_coverage(per, 80)
+    assert (cov_pooled - 80).abs().max() > 10  # pooled: one series far over, the other far under
+    assert (cov_per - 80).abs().max() <= 5
+    assert (per_series_coverage(per, 95) - 95).abs().max() <= 4
+
+
+def test_a_series_absent_from_calibration_keeps_the_pooled_factors() -> None:
+    train = gaussian_backtest(2, 30, narrow=0.5, seed=4)
+    cal = fit_calibration(train, "5min", LEVELS, H, lead_ends=(H,))
+    other = gaussian_backtest(1, 3, narrow=0.5, seed=5).assign(unique_id="new")
+    steps = horizon_steps(other, "5min")
+    pooled_only = Calibration(cal.levels, cal.factors, cal.n_obs)
+    pd.testing.assert_frame_equal(cal.apply(other.copy(), steps), pooled_only.apply(other.copy(), steps))

@@ -9,7 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from forecaster.ensemble.weights import METHOD, SOURCE, choose_weights, default_weights, learn_weights, simplex_lad
+from forecaster.ensemble.leads import LEAD, bucket_of, lead_buckets
+from forecaster.ensemble.weights import (
+    DROPPED,
+    METHOD,
+    SOURCE,
+    choose_weights,
+    default_weights,
+    duplicates,
+    learn_weights,
+    simplex_lad,
+)
 
 T = pd.Timestamp("2024-01-01T00:00Z")
 
@@ -97,7 +107,7 @@ def backtest(n_windows: int, uid: str = "a", h: int = 4, seed: int = 0) -> pd.Da
 def test_learns_per_series_with_source() -> None:
     cv = pd.concat([backtest(3, "a"), backtest(3, "b", seed=1).rename(columns={"good": "bad", "bad": "good"})])
     w = learn_weights(cv, ["good", "bad"], min_windows=3)
-    assert list(w.columns) == ["unique_id", "good", "bad", SOURCE, METHOD]
+    assert list(w.columns) == ["unique_id", "good", "bad", SOURCE, METHOD, LEAD, DROPPED]
     assert w["unique_id"].tolist() == ["a", "b"]
     np.testing.assert_allclose(w[["good", "bad"]].to_numpy(), [[1.0, 0.0], [0.0, 1.0]], atol=1e-8)
     assert w[SOURCE].tolist() == ["learned", "learned"]
@@ -113,8 +123,8 @@ def test_learns_per_series_with_source() -> None:
 )
 def test_too_few_windows_fall_back_to_the_defaults(members: list[str], expected: list[float]) -> None:
     cv = backtest(2)
-    for m in members:
-        cv[m] = cv["y"]
+    for i, m in enumerate(members):
+        cv[m] = cv["y"] + i  # distinct members (identical ones are dropped: see the duplicate tests)
     w = learn_weights(cv, members, min_windows=3)
     np.testing.assert_allclose(w[members].to_numpy()[0], expected)
     assert w[SOURCE].iloc[0] == "default"
@@ -177,3 +187,100 @@ def test_method_choice_keeps_a_real_combination() -> None:
     w, method = choose_weights(X, y, windows)
     assert method == "combination"
     np.testing.assert_allclose(w, [0.5, 0.5], atol=0.05)
+
+
+# --- lead-time buckets and duplicate members --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("horizon", "freq", "expected"),
+    [
+        (288, "5min", (12, 72, 288)),
+        (12, "5min", (12,)),
+        (48, "30min", (6, 12, 48)),
+        (2, "30min", (2,)),
+        (24, "1h", (6, 12, 24)),
+        (1, "1h", (1,)),
+        (80, "5min", (12, 72, 80)),
+        (75, "5min", (12, 75)),  # 75 - 72 < 6 steps: the last bucket absorbs the 6-hour edge
+    ],
+    ids=["5min-day", "5min-hour", "30min-day", "30min-hour", "hourly-day", "hourly-1", "5min-80", "5min-75"],
+)
+def test_lead_buckets_worked_examples(horizon: int, freq: str, expected: tuple[int, ...]) -> None:
+    assert lead_buckets(horizon, freq) == expected
+
+
+def test_bucket_of_maps_steps_to_the_bucket_end_and_clamps_past_the_last() -> None:
+    np.testing.assert_array_equal(
+        bucket_of(np.array([1, 12, 13, 72, 73, 288, 400]), (12, 72, 288)), [12, 12, 72, 72, 288, 288, 288]
+    )
+
+
+def lead_backtest(n_windows: int, h: int = 24) -> pd.DataFrame:
+    """Hourly backtest where ``near`` is exact for the first 6 steps and ``far`` for the rest."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for w in range(n_windows):
+        cutoff = T + pd.Timedelta(days=w)
+        y = rng.uniform(50, 100, h)
+        step = np.arange(1, h + 1)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "unique_id": "a",
+                    "ds": cutoff + pd.Timedelta("1h") * step,
+                    "cutoff": cutoff,
+                    "y": y,
+                    "is_outage": False,
+                    "near": np.where(step <= 6, y, y + 30.0),
+                    "far": np.where(step <= 6, y - 30.0, y),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_weights_are_learned_per_lead_bucket() -> None:
+    """One fit, two lead times: the member that is right at each lead gets that bucket's weight."""
+    w = learn_weights(lead_backtest(4), ["near", "far"], min_windows=3, freq="1h", lead_ends=(6, 24))
+    assert w[LEAD].tolist() == [6, 24]
+    np.testing.assert_allclose(w[["near", "far"]].to_numpy(), [[1.0, 0.0], [0.0, 1.0]], atol=1e-8)
+
+
+def test_combine_uses_each_rows_bucket() -> None:
+    from forecaster.ensemble.combine import combine
+
+    cv = lead_backtest(4)
+    for m in ("near", "far"):
+        for lvl in (80,):
+            cv[f"{m}-lo-{lvl}"] = cv[m] - 1.0
+            cv[f"{m}-hi-{lvl}"] = cv[m] + 1.0
+    w = learn_weights(cv, ["near", "far"], min_windows=3, freq="1h", lead_ends=(6, 24))
+    steps = ((cv["ds"] - cv["cutoff"]) // pd.Timedelta("1h")).to_numpy()
+    out = combine(cv, w, ["near", "far"], (80,), steps)
+    np.testing.assert_allclose(out["ensemble"], cv["y"], atol=1e-6)
+    with pytest.raises(ValueError, match="lead-time bucket"):
+        combine(cv, w, ["near", "far"], (80,))
+
+
+def test_identical_members_are_dropped_and_named() -> None:
+    cv = backtest(4)
+    cv["seasonal"] = cv["y"] + 5.0
+    cv["events"] = cv["seasonal"]  # no events in scope: the events member is the baseline
+    cv["signals"] = cv["seasonal"] * (1 + 1e-12)  # equal to rounding
+    cv["lgbm"] = cv["y"] - 5.0
+    members = ["seasonal", "events", "signals", "lgbm"]
+    assert duplicates(cv[members].to_numpy(), members) == {"events": "seasonal", "signals": "seasonal"}
+    w = learn_weights(cv, members, min_windows=3)
+    assert w[DROPPED].iloc[0] == "events=seasonal; signals=seasonal"
+    assert w["events"].iloc[0] == 0.0 and w["signals"].iloc[0] == 0.0
+    np.testing.assert_allclose(w[["seasonal", "lgbm"]].to_numpy()[0].sum(), 1.0)
+
+
+def test_defaults_are_renormalised_over_the_members_that_remain() -> None:
+    cv = backtest(1)
+    cv["seasonal"] = cv["y"] + 5.0
+    cv["events"] = cv["seasonal"]
+    cv["signals"] = cv["seasonal"]
+    cv["lgbm"] = cv["y"] - 5.0
+    w = learn_weights(cv, ["seasonal", "events", "signals", "lgbm"], min_windows=3)
+    assert w[SOURCE].iloc[0] == "default"
+    np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy()[0], [0.8, 0, 0, 0.2])
