@@ -64,6 +64,13 @@ DEMO_FULL = DemoPlan(14, 5, 4, 24, {"lgbm": {"num_rounds": 100, "num_threads": 1
 DEMO_QUICK = DemoPlan(8, 2, 3, 6, {"lgbm": {"num_rounds": 30, "num_threads": 1}})
 
 
+def explore_command(db: Path, demo_now: pd.Timestamp) -> str:
+    """The ``forecaster serve`` command that continues the demo in the API: its store, and the demo clock where the
+    replay stopped. Without ``--demo-now`` the clock would start at day 8 of the trace, before the stored model's
+    training end: the store refuses such forecasts (a run issued a week before its own points)."""
+    return f"forecaster serve --demo --demo-now {demo_now:%Y-%m-%dT%H:%MZ} --store-url sqlite:///{db}"
+
+
 def _bar(console: Console) -> Progress:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -226,5 +233,4 @@ def demo(
     written.append(db)
     for path in written:
         console.print(f"  wrote {path}")
-    console.print(f"done in {time.perf_counter() - started:.0f} s; explore it with: "
-                  f"forecaster serve --demo --store-url sqlite:///{db}")
+    console.print(f"done in {time.perf_counter() - started:.0f} s; explore it with: {explore_command(db, replay_end)}")

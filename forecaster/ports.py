@@ -148,7 +148,9 @@ class Store(Protocol):
     def list_workloads(self, *, limit: int = 100, offset: int = 0) -> Page[Workload]: ...
 
     def save_forecast(self, run: ForecastRun) -> None:
-        """Store a whole run atomically; it becomes the latest when its ``issued_at`` is the newest."""
+        """Store a whole run atomically; it becomes the latest when its ``issued_at`` is the newest. ``InputError``
+        (nothing written) when it was issued before the ``train_end`` of the stored artefact of its model (the
+        artefact whose ``model_version`` is the run's up to a ``+`` annotation, e.g. ``+fallback-seasonal``)."""
         ...
 
     def latest_forecast(self, workload_id: str) -> ForecastRun | None: ...

@@ -12,7 +12,8 @@ Semantics (shared with ``forecaster.testing.store.InMemoryStore``, checked by on
   an ``InputError``;
 - writing a forecast or actuals for an unknown workload registers a bare workload row (``kind="demand"``) first;
 - ``save_forecast`` replaces a run with the same id (a retried job does not duplicate it); the latest run is the one
-  with the newest ``issued_at`` (ties: the larger id);
+  with the newest ``issued_at`` (ties: the larger id); a run issued before the training end of its model (the stored
+  artefact whose ``model_version`` is the run's, up to a ``+`` annotation) is refused with ``InputError``;
 - ``record_decision`` inserts once per id; ``upsert_event`` says whether it created the event (a replaced event
   keeps its first ``created_at``); ``save_artefact`` replaces by id;
 - ranges are inclusive: ``actuals`` and ``forecasts_issued_between`` return ``start <= t <= end``;
@@ -203,6 +204,7 @@ class SqlStore:
         columns = s.check_forecast(run)
         f, p = s.forecasts, s.forecast_points
         with self._tx(write=True) as conn:
+            s.check_issued_after_training(run, self._train_end(conn, run.model_version))
             self._ensure_workload(conn, run.workload_id)
             conn.execute(delete(p).where(p.c.run_id == run.id))
             conn.execute(delete(f).where(f.c.id == run.id))
@@ -212,6 +214,14 @@ class SqlStore:
             ))
             for chunk in s.encode_points(run.frame, columns, POINTS_PER_INSERT):
                 conn.execute(p.insert(), [{"run_id": run.id, **row} for row in chunk])
+
+    def _train_end(self, conn: Connection, model_version: str) -> pd.Timestamp | None:
+        """Training end of the newest stored artefact of the model that made a run (``None`` when there is none)."""
+        a = s.artefacts
+        stmt = (select(a.c.train_end).where(a.c.model_version == s.artefact_version(model_version))
+                .order_by(a.c.created_at.desc(), a.c.id.desc()).limit(1))
+        found = conn.execute(stmt).scalar_one_or_none()
+        return None if found is None else s.ts(found)
 
     def _runs(self, conn: Connection, where: Any) -> list[ForecastRun]:
         """Runs matching ``where`` (a condition on ``forecasts``) with their points, in one statement."""

@@ -370,6 +370,33 @@ def check_forecast(run: ForecastRun) -> list[str]:
     return value_columns(run.frame)
 
 
+def artefact_version(model_version: str) -> str:
+    """The model version of the artefact that made a run: the run's ``model_version`` up to its first ``+``. A run
+    annotated by the service (``<version>+fallback-<member>``, a drifting model's most reliable member) was still made
+    by the model ``<version>``."""
+    return model_version.split("+", 1)[0]
+
+
+def check_issued_after_training(run: ForecastRun, train_end: pd.Timestamp | None) -> None:
+    """``InputError`` when ``run`` was issued before ``train_end``, the training end of the model that made it
+    (``None``: the store holds no artefact of that model, nothing to check). A model trained up to July 15 cannot have
+    forecast from July 9: such a run would sit a week before its own points (a flat week in every chart)."""
+    if train_end is None:
+        return
+    issued = utc(run.issued_at, "forecast issued_at")
+    end = utc(train_end, "train_end")
+    if issued < end:
+        raise InputError(
+            f"forecast {run.id}: issued at {_iso(issued)}, earlier than the training end {_iso(end)} of its model "
+            f"{artefact_version(run.model_version)!r}; a forecast is issued at or after the last data its model saw "
+            "(is the clock behind the stored model?); nothing written"
+        )
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def check_event(event: EventRecord) -> None:
     """``InputError`` unless the event has an id, a name, a known kind and ``end > start`` (both tz-aware; the end
     is exclusive, as in ``signals.events``)."""

@@ -98,9 +98,15 @@ class InMemoryStore:
         stored = ForecastRun(run.id, run.workload_id, _us(run.issued_at), run.model_version,
                              tuple(int(v) for v in run.levels), frame, s.finite_or_none(run.backtest_mae))
         with self._lock:
+            s.check_issued_after_training(run, self._train_end(run.model_version))
             self._maybe_fail()
             self._ensure_workload(run.workload_id)
             self._runs[run.id] = stored
+
+    def _train_end(self, model_version: str) -> pd.Timestamp | None:
+        version = s.artefact_version(model_version)
+        mine = [a for a in self._artefacts.values() if a.model_version == version]
+        return max(mine, key=lambda a: (a.created_at, a.id)).train_end if mine else None
 
     def _of(self, workload_id: str) -> list[ForecastRun]:
         runs = [r for r in self._runs.values() if r.workload_id == workload_id]

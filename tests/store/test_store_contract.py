@@ -148,6 +148,27 @@ def test_store_naive_timestamps_and_foreign_rows_are_refused(store: Store) -> No
     assert store.latest_forecast("shop/web") is None
 
 
+@pytest.mark.parametrize("version", ["ens-5min-x", "ens-5min-x+fallback-seasonal"], ids=["model", "fallback"])
+def test_store_refuses_a_forecast_issued_before_its_models_training_end(store: Store, version: str) -> None:
+    trained_to = T0 + pd.Timedelta("6D")
+    store.save_artefact(ArtefactMeta("ens-5min-x", trained_to, "ens-5min-x", "/m/x.zip", ("shop/web",),
+                                     T0 - pd.Timedelta("7D"), trained_to))
+    store.save_forecast(ForecastRun("kept", "shop/web", trained_to, version, (80,), frame(start=trained_to), None))
+    early = ForecastRun("early", "shop/web", T0, version, (80,), frame(start=trained_to), None)
+    with pytest.raises(InputError) as refused:
+        store.save_forecast(early)
+    message = str(refused.value)
+    assert "2024-03-04T00:00:00Z" in message and "2024-03-10T00:00:00Z" in message and "ens-5min-x" in message
+    assert "nothing written" in message
+    latest = store.latest_forecast("shop/web")
+    assert latest is not None and latest.id == "kept"
+    assert store.forecasts_issued_between("shop/web", T0 - pd.Timedelta("1D"), T0 + pd.Timedelta("1D")) == []
+    # issued at (or after) the training end, or by a model the store holds no artefact of: accepted
+    store.save_forecast(ForecastRun("later", "shop/web", trained_to + pd.Timedelta("5min"), version, (80,),
+                                    frame(start=trained_to), None))
+    store.save_forecast(ForecastRun("other-model", "shop/web", T0, "v1", (80,), frame(), None))
+
+
 def test_store_duplicate_forecast_timestamps_are_refused_and_keep_previous(store: Store) -> None:
     store.save_forecast(run("good", T0))
     bad = run("bad", T0 + pd.Timedelta("5min"), n=450)
