@@ -36,13 +36,16 @@ class UpliftWindow(BaseModel):
 
 
 class PolicyKnobs(BaseModel):
-    """Knobs of the simulated cluster and the predictive floor (``forecaster.simulate.replay``)."""
+    """Knobs of the simulated cluster and the predictive floor (``forecaster.simulate.replay``). A knob the request
+    leaves out is the workload's own when its replicas decisions recorded it (``capacity_per_pod``, the bounds, the
+    band; see ``forecaster.api.whatif``), else the default below; the answer's ``policy`` holds the knobs used."""
 
     model_config = ConfigDict(extra="forbid")
 
     capacity_per_pod: float | None = Field(
         default=None, ge=1e-6, le=1e12, allow_inf_nan=False,
-        description="Demand one pod serves at 100 % (demand units). Default: the peak needs `peak_replicas` pods.")
+        description="Demand one pod serves at 100 % (demand units). Default: the workload's own (as recorded in "
+                    "its replicas decisions), else the peak needs `peak_replicas` pods.")
     peak_replicas: int = Field(default=10, ge=1, le=1000,
                                description="Used only without `capacity_per_pod`: pods the peak needs at 100 %.")
     target_utilisation: float = Field(default=0.7, gt=0, le=1, allow_inf_nan=False)
@@ -123,11 +126,13 @@ class WhatIfOut(BaseModel):
     demand: str
     start: datetime
     end: datetime
-    minutes: int
+    minutes: int = Field(description="Minutes replayed: those of the window the demand covers (a note says when "
+                                     "that is fewer than the window's).")
     growth: float
     capacity_per_pod: float
     forecast_runs: int = Field(description="Stored forecasts the predictive policy read (0: it did not run).")
-    policy: PolicyKnobs
+    policy: PolicyKnobs = Field(description="The knobs replayed: the request's, else the workload's own, else the "
+                                            "defaults (a note names the decisions the workload's came from).")
     outcomes: list[OutcomesOut]
     comparison: ComparisonOut | None
     notes: list[str]

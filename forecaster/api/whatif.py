@@ -9,10 +9,17 @@ Steps (``run``):
    plan does not go stale while it is being played).
 2. Scenario. ``growth`` multiplies demand and forecasts; each uplift window multiplies demand by ``1 + uplift`` over
    ``[start, end)``, and the forecasts too when ``events_known``.
-3. Capacity per pod: given, else ``capacity_for_peak(demand, peak_replicas)`` (the peak minute needs that many
-   pods at 100 %). Worked example: peak 2,000 per minute, 10 pods -> 200 per pod.
+3. Policy knobs: each one the request sets; else the workload's own, as its replicas decisions recorded them (the
+   same ones ``/v1/recommendations`` shows: ``capacity_per_pod``, ``bounds`` -> ``min_replicas``/``max_replicas``,
+   ``band_column`` -> ``quantile``, and ``target_utilisation``/``margin`` when recorded; the newest decision that
+   recorded each, a note names them), so the replayed replicas are comparable with the recommendations; else the
+   ``PolicyKnobs`` defaults. Capacity per pod without either: ``capacity_for_peak(demand, peak_replicas)`` (the
+   peak minute needs that many pods at 100 %). Worked example: peak 2,000 per minute, 10 pods -> 200 per pod.
 4. ``forecaster.simulate.replay`` once with ``"reactive"`` and once with ``"predictive"`` (when forecasts with the
    chosen band exist); outcomes and the predictive-minus-reactive comparison.
+
+When the demand covers fewer minutes than the window (actuals stored for part of it only), a note says how many
+of the window's minutes the outcomes count, and from when to when.
 
 Bounds: the window is at most ``whatif_max_minutes`` (7 days: ~0.1 s reactive, ~0.8 s predictive on one core);
 a peak needing more than ``MAX_REPLICAS`` pods at the target is refused. ``InputError`` messages name the field
@@ -24,12 +31,14 @@ Pure computation over the store port (no web types). Called by ``forecaster.api.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from forecaster.api.config import ApiSettings
-from forecaster.api.schemas_whatif import MAX_REPLICAS, ComparisonOut, OutcomesOut, WhatIfIn, WhatIfOut
+from forecaster.api.schemas_whatif import MAX_REPLICAS, ComparisonOut, OutcomesOut, PolicyKnobs, WhatIfIn, WhatIfOut
 from forecaster.errors import InputError
 from forecaster.frames import DS, ENSEMBLE, Y
 from forecaster.ports import ForecastRun, Store
@@ -39,6 +48,70 @@ from forecaster.simulate.result import Outcomes
 
 LOOKBACK = pd.Timedelta(days=1)
 """Forecasts issued this long before the window's start may still cover its first minutes."""
+
+
+DECISIONS_SCANNED = 500
+"""Most recorded decisions read (newest first) looking for the workload's own policy knobs."""
+
+
+def _recorded_knobs(details: dict[str, Any]) -> dict[str, Any]:
+    """The ``PolicyKnobs`` fields a replicas decision's ``details`` recorded (values a knob would refuse are left
+    out): ``capacity_per_pod``, ``bounds`` (min, max), ``band_column`` (``ensemble-hi-80`` -> ``hi-80``),
+    ``target_utilisation``, ``margin``."""
+    found: dict[str, Any] = {}
+    for key in ("capacity_per_pod", "target_utilisation", "margin"):
+        if isinstance(details.get(key), int | float) and not isinstance(details.get(key), bool):
+            found[key] = float(details[key])
+    bounds = details.get("bounds")
+    if isinstance(bounds, list | tuple) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds):
+        found["min_replicas"], found["max_replicas"] = int(bounds[0]), int(bounds[1])
+    band = details.get("band_column")
+    if isinstance(band, str) and (band == ENSEMBLE or band.startswith(f"{ENSEMBLE}-")):
+        found["quantile"] = band.removeprefix(f"{ENSEMBLE}-")
+    try:
+        PolicyKnobs.model_validate(found)
+    except ValidationError as exc:  # keep the knobs that are valid on their own (a bad pair of bounds goes whole)
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        if bad & {"min_replicas", "max_replicas"}:
+            bad |= {"min_replicas", "max_replicas"}
+        found = {k: v for k, v in found.items() if k not in bad}
+    return found
+
+
+def workload_knobs(store: Store, workload: str) -> tuple[dict[str, Any], list[str]]:
+    """The workload's own policy knobs (each from the newest replicas decision that recorded it) and the ids of the
+    decisions they came from."""
+    knobs: dict[str, Any] = {}
+    sources: list[str] = []
+    page = store.list_decisions(workload_id=workload, limit=DECISIONS_SCANNED)
+    for decision in sorted(page.items, key=lambda d: (d.time, d.id), reverse=True):
+        if decision.kind != "replicas":
+            continue
+        new = {k: v for k, v in _recorded_knobs(decision.details).items() if k not in knobs}
+        if new:
+            knobs.update(new)
+            sources.append(decision.id)
+    return knobs, sources
+
+
+def effective_knobs(given: PolicyKnobs, recorded: dict[str, Any]) -> PolicyKnobs:
+    """What the request set, else the workload's recorded knobs, else the defaults. A request that sets
+    ``peak_replicas`` without ``capacity_per_pod`` asks for capacity from the peak: the recorded capacity is not used.
+    ``InputError`` naming ``policy.<field>`` when the mix is inconsistent (e.g. a max below the workload's min)."""
+    chosen = given.model_fields_set
+    merged = {k: v for k, v in recorded.items() if k not in chosen}
+    if "peak_replicas" in chosen and "capacity_per_pod" not in chosen:
+        merged.pop("capacity_per_pod", None)
+    try:
+        return PolicyKnobs.model_validate({**given.model_dump(), **merged})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise InputError(f"policy.{field}: {err['msg']} (the workload's own knobs: {recorded})") from None
+
+
+def _iso(stamp: pd.Timestamp) -> str:
+    return pd.Timestamp(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _band_columns(frame: pd.DataFrame) -> list[str]:
@@ -148,7 +221,14 @@ def run(store: Store, body: WhatIfIn, settings: ApiSettings, now: pd.Timestamp) 
     demand, runs, start, end = _demand(store, body, latest, settings, now)
     demand = _scenario(demand, body, [Y], apply_events=True)
     demand = demand[np.isfinite(demand[Y].to_numpy(dtype=float))]
-    knobs = body.policy
+    notes: list[str] = []
+    recorded, sources = workload_knobs(store, body.workload)
+    knobs = effective_knobs(body.policy, recorded)
+    used = {k: v for k, v in recorded.items() if getattr(knobs, k) == v and k not in body.policy.model_fields_set}
+    if used:
+        listed = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in used.items())
+        notes.append(f"policy from the workload's recorded replicas decisions ({', '.join(sources)}), as in "
+                     f"/v1/recommendations: {listed}")
     capacity = knobs.capacity_per_pod or capacity_for_peak(demand, knobs.peak_replicas)
     peak_pods = float(demand[Y].max()) / (capacity * knobs.target_utilisation)
     if not math.isfinite(peak_pods) or peak_pods > MAX_REPLICAS:
@@ -163,7 +243,6 @@ def run(store: Store, body: WhatIfIn, settings: ApiSettings, now: pd.Timestamp) 
                       policy_settings=settings_, bad_values="fill", keep_decisions=False).outcomes
 
     outcomes = [_outcomes(simulate("reactive"))]
-    notes: list[str] = []
     forecasts = forecasts_frame(runs)
     column = band_column(knobs.quantile)
     comparison = None
@@ -181,6 +260,11 @@ def run(store: Store, body: WhatIfIn, settings: ApiSettings, now: pd.Timestamp) 
             notes.append(f"forecast runs thinned to {settings.whatif_max_runs} (evenly, keeping the last)")
     if body.events and not body.events_known:
         notes.append("events_known=false: the forecasts do not carry the extra events' uplift")
+    window_minutes = int((end - start) / pd.Timedelta(minutes=1))
+    if outcomes[0].minutes < window_minutes:
+        notes.append(f"the stored demand covers only {outcomes[0].minutes} of the {window_minutes} minutes in "
+                     f"[{_iso(start)}, {_iso(end)}] (from {_iso(demand[DS].min())} to {_iso(demand[DS].max())}): "
+                     "the outcomes count those minutes only")
     return WhatIfOut(workload=body.workload, demand=body.demand, start=start.to_pydatetime(),
                      end=end.to_pydatetime(), minutes=outcomes[0].minutes, growth=body.growth,
                      capacity_per_pod=float(capacity), forecast_runs=len(runs) if comparison else 0,

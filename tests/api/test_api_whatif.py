@@ -7,14 +7,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from api_support import ISSUED, READ, Seeded, auth
+from api_support import ISSUED, READ, Seeded, auth, seed
 from fastapi.testclient import TestClient
 
 from forecaster.api.whatif import thin
 from forecaster.datasets import NASA_ID
 from forecaster.frames import DS, ENSEMBLE, Y
-from forecaster.ports import ForecastRun
+from forecaster.ports import DecisionRecord, ForecastRun
 from forecaster.simulate import ISSUED_AT, replay
+from forecaster.testing.store import InMemoryStore
 
 H = auth(READ)
 WINDOW = {"start": "1995-07-21T04:00:00Z", "end": "1995-07-22T03:55:00Z"}
@@ -117,3 +118,52 @@ def test_thin_keeps_the_last_run_and_spreads_the_rest() -> None:
     assert len(kept) == 10 and kept[-1].id == "r99" and kept[0].id == "r0"
     assert [r.issued_at for r in kept] == sorted(r.issued_at for r in kept)
     assert thin(runs[:3], 10) == runs[:3]
+
+
+def test_a_window_the_actuals_barely_cover_says_so(client: TestClient) -> None:
+    body = post(client, {"workload": NASA_ID, "start": "1995-07-22T03:55:00Z", "end": "1995-07-23T03:55:00Z"}).json()
+    assert body["minutes"] < 1440
+    note = next(n for n in body["notes"] if "cover" in n)
+    assert f"{body['minutes']} of the 1440 minutes" in note and "1995-07-22T03:55:00Z" in note
+    full = post(client, {"workload": NASA_ID, **WINDOW}).json()
+    assert not any("cover" in n for n in full["notes"])
+
+
+SERVICE_DECISION = {"capacity_per_pod": 60.0, "bounds": [4, 9], "band_column": "ensemble-hi-95",
+                    "reactive_floor": 4, "value": 5}
+"""What ``forecaster.service.decide`` records for a workload with ``capacity_per_pod: 60``, replicas 4..9."""
+
+
+@pytest.fixture
+def policy_client(nasa: tuple[pd.DataFrame, pd.DataFrame], make_app: Any) -> Any:
+    seeded = seed(InMemoryStore(), nasa)
+    t = ISSUED + pd.Timedelta(minutes=5)
+    seeded.store.record_decision(DecisionRecord(f"{NASA_ID}/replicas/latest", NASA_ID, t, "replicas", "Recommend",
+                                                False, {"min_replicas": 5}, "hi-95 peak needs 5 pods",
+                                                SERVICE_DECISION))
+    with TestClient(make_app(seeded.store)) as c:
+        yield c, seeded
+
+
+def test_whatif_uses_the_workloads_own_capacity_and_bounds(policy_client: Any) -> None:
+    client, seeded = policy_client
+    recommendation = client.get(f"/v1/recommendations/{NASA_ID}", headers=H).json()["replicas"]
+    assert recommendation["details"]["capacity_per_pod"] == 60.0
+    body = post(client, {"workload": NASA_ID, **WINDOW}).json()
+    assert body["capacity_per_pod"] == 60.0
+    policy = body["policy"]
+    assert (policy["capacity_per_pod"], policy["min_replicas"], policy["max_replicas"], policy["quantile"]) == (
+        60.0, 4, 9, "hi-95")
+    assert any(f"{NASA_ID}/replicas/latest" in n for n in body["notes"])
+    for outcome in body["outcomes"]:
+        assert outcome["peak_replicas"] <= 9
+    demand = seeded.actuals[(seeded.actuals[DS] >= pd.Timestamp(WINDOW["start"]))
+                            & (seeded.actuals[DS] <= pd.Timestamp(WINDOW["end"]))][[DS, Y]]
+    want = replay(demand, "reactive", capacity_per_pod=60.0, min_replicas=4, max_replicas=9, bad_values="fill")
+    assert body["outcomes"][0]["replica_minutes"] == pytest.approx(want.outcomes.replica_minutes)
+    # what the request says wins over the workload's own knobs
+    mine = post(client, {"workload": NASA_ID, **WINDOW, "policy": {"capacity_per_pod": 50.0, "max_replicas": 30}})
+    got = mine.json()["policy"]
+    assert (got["capacity_per_pod"], got["min_replicas"], got["max_replicas"]) == (50.0, 4, 30)
+    clash = post(client, {"workload": NASA_ID, **WINDOW, "policy": {"max_replicas": 3}})
+    assert clash.status_code == 422 and clash.json()["errors"][0]["field"] == "policy.max_replicas"
