@@ -3,7 +3,8 @@
 ``forecast_columns`` picks the requested steps, levels and members of a stored run; ``forecast_json`` and
 ``forecast_csv`` write them (the CSV has the Forecast contract's columns plus ``issued_at`` and ``model_version``,
 floats with Python's shortest round-trip repr, so parsing a cell gives back the stored float exactly).
-``jsonable`` turns anything a decision may hold (numpy numbers, NaN, timestamps) into JSON values.
+``jsonable`` turns anything a decision may hold (numpy numbers, NaN, timestamps) into JSON values; memory in a
+decision is sent as whole bytes (``memory_as_whole_bytes``).
 
 Pure apart from Starlette's ``URL``: no I/O. Called by the ``routes_*`` modules.
 """
@@ -96,6 +97,30 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def whole_bytes(value: Any) -> Any:
+    """Memory figures as whole bytes: every finite number in ``value`` rounded up to an integer (a request or a bound
+    is never below the computed one; float noise within 1e-6 of an integer rounds to it). Other values unchanged."""
+    if isinstance(value, Mapping):
+        return {k: whole_bytes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_bytes(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        nearest = round(value)
+        return nearest if abs(value - nearest) < 1e-6 else math.ceil(value)
+    return value
+
+
+def memory_as_whole_bytes(value: Any) -> Any:
+    """A JSON value with the numbers under every ``memory`` key (``containers.<name>.memory``) or ``<c>/memory`` key
+    (``current_requests``, ``predicted_use``) as whole bytes (``whole_bytes``); CPU cores stay fractional."""
+    if isinstance(value, Mapping):
+        return {k: whole_bytes(v) if k == "memory" or str(k).endswith("/memory") else memory_as_whole_bytes(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [memory_as_whole_bytes(v) for v in value]
+    return value
+
+
 # -- pagination --------------------------------------------------------------------------------------------------
 def _relative(url: URL, **params: Any) -> str:
     out = url.include_query_params(**params)
@@ -126,8 +151,8 @@ def workload_out(w: Workload) -> WorkloadOut:
 
 def decision_out(d: DecisionRecord) -> DecisionOut:
     return DecisionOut(id=d.id, workload=d.workload_id, time=ts(d.time), kind=d.kind, mode=d.mode,
-                       applied=bool(d.applied), value=jsonable(d.value), reason=d.reason,
-                       details=jsonable(d.details))
+                       applied=bool(d.applied), value=memory_as_whole_bytes(jsonable(d.value)), reason=d.reason,
+                       details=memory_as_whole_bytes(jsonable(d.details)))
 
 
 def accuracy_out(a: AccuracyRecord) -> AccuracyOut:

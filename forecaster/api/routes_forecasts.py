@@ -112,7 +112,8 @@ def get_actuals(
     end: Annotated[UtcTime | None, Query(description="Default: `start` plus one day; without both, the end of the "
                                                      "latest forecast (else now).")] = None,
 ) -> ActualsOut:
-    """Observed values in ``[start, end]``, at most ``max_actuals_days`` (31) days."""
+    """Observed values in ``[start, end]``, at most ``max_actuals_days`` (31) days. The answer's ``end`` is the newest
+    observation when the window reaches past it (e.g. the default window, up to the end of the forecast)."""
     workload_or_404(ctx, workload)
     if start is not None and end is None:
         first, stop = pd.Timestamp(start), pd.Timestamp(start) + pd.Timedelta(days=1)
@@ -133,5 +134,7 @@ def get_actuals(
         raise field_problem("start", f"the window is longer than {ctx.settings.max_actuals_days:g} days")
     frame = ctx.store.actuals(workload, first, stop)
     frame = frame.sort_values(DS) if len(frame) else frame
+    if len(frame):
+        stop = min(stop, pd.Timestamp(frame[DS].iloc[-1]))  # the window may reach past the newest observation
     return ActualsOut(workload=workload, start=ts(first), end=ts(stop),
                       ds=iso_list(frame[DS]) if len(frame) else [], y=numbers(frame[Y]) if len(frame) else [])

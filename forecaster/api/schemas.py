@@ -114,8 +114,9 @@ class ActualsOut(BaseModel):
     """Observed demand of a workload over ``[start, end]``."""
 
     workload: str
-    start: datetime
-    end: datetime
+    start: datetime = Field(description="Start of the window queried.")
+    end: datetime = Field(description="End of the window queried, or the newest observation when that is earlier: "
+                                      "never after the last value in `ds`.")
     ds: list[str]
     y: list[Number]
 
@@ -126,9 +127,10 @@ class DecisionOut(BaseModel):
 
     ``replicas``: ``value = {"min_replicas": n}``; ``details`` has the band, capacity per pod, reactive floor, bounds.
     ``resources``: ``value = {"containers": {name: {"cpu": {...}, "memory": {...}}}}`` with ``target``,
-    ``lower_bound``, ``upper_bound``, ``uncapped_target`` (cores, bytes); the current request and the predicted
-    actual use, when recorded, are in ``details``: ``current_requests`` / ``predicted_use`` keyed
-    ``"<container>/<resource>"``, or ``containers.<name>.<resource>.request`` / ``.predicted``."""
+    ``lower_bound``, ``upper_bound``, ``uncapped_target`` (CPU in cores; memory in whole bytes, integers rounded up);
+    the current request and the predicted actual use, when recorded, are in ``details``: ``current_requests`` /
+    ``predicted_use`` keyed ``"<container>/<resource>"``, or ``containers.<name>.<resource>.request`` /
+    ``.predicted`` (memory again in whole bytes)."""
 
     id: str
     workload: str

@@ -8,12 +8,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from api_support import ISSUED, MODEL_VERSION, READ, SHOP_ISSUED, Seeded, auth
+from api_support import ISSUED, MODEL_VERSION, READ, SHOP_ISSUED, AppMaker, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.api.routes_forecasts import MemberName
 from forecaster.datasets import NASA_ID
 from forecaster.frames import DS, ENSEMBLE, MEMBERS, hi, lo
+from forecaster.ports import DecisionRecord, Workload
+from forecaster.testing.store import InMemoryStore
 
 H = auth(READ)
 
@@ -175,3 +177,46 @@ def test_bad_actuals_window_is_a_422(client: TestClient, query: str, field: str)
     response = client.get(f"/v1/actuals/{NASA_ID}?{query}", headers=H)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == field
+
+
+def test_actuals_end_is_never_after_the_last_observation(make_app: AppMaker, seeded: Seeded) -> None:
+    store = InMemoryStore()
+    store.upsert_workload(Workload(NASA_ID))
+    observed = seeded.actuals[seeded.actuals[DS] <= ISSUED]  # observed up to the issue time, forecast a day ahead
+    store.save_actuals(NASA_ID, observed)
+    store.save_forecast(seeded.nasa_run)
+    with TestClient(make_app(store)) as c:
+        body = c.get(f"/v1/actuals/{NASA_ID}", headers=H).json()
+        assert body["ds"][-1] == "1995-07-21T04:00:00Z" and body["end"] == body["ds"][-1]
+        assert body["start"] == "1995-07-20T04:00:00Z"
+        ahead = c.get(f"/v1/actuals/{NASA_ID}?start=1995-07-21T00:00:00Z&end=1995-07-22T00:00:00Z", headers=H).json()
+        assert ahead["end"] == "1995-07-21T04:00:00Z" and ahead["start"] == "1995-07-21T00:00:00Z"
+        empty = c.get(f"/v1/actuals/{NASA_ID}?start=1995-07-23T00:00:00Z", headers=H).json()
+        assert empty["ds"] == [] and empty["end"] == "1995-07-24T00:00:00Z"
+
+
+def test_memory_in_decisions_is_whole_bytes(make_app: AppMaker) -> None:
+    store = InMemoryStore()
+    store.upsert_workload(Workload("shop/web"))
+    memory = {"target": 3861631195.855509, "lower_bound": 3000000000.2, "upper_bound": 4e9 + 0.5,
+              "uncapped_target": 3861631195.855509}
+    cpu = {"target": 0.255, "lower_bound": 0.2, "upper_bound": 0.4, "uncapped_target": 0.255}
+    details = {"current_requests": {"app/cpu": 0.5, "app/memory": 2**32 + 0.25},
+               "predicted_use": {"app/cpu": 0.21, "app/memory": 3.5e9 + 0.1},
+               "containers": {"app": {"memory": {"request": 1.5, "predicted": 2.5}, "cpu": {"predicted": 0.25}}}}
+    store.record_decision(DecisionRecord("shop/web/resources/1", "shop/web", SHOP_ISSUED, "resources", "Recommend",
+                                         False, {"containers": {"app": {"cpu": cpu, "memory": memory}}}, "p90",
+                                         details))
+    with TestClient(make_app(store)) as c:
+        for url in ("/v1/recommendations/shop/web", "/v1/decisions?workload=shop/web"):
+            body = c.get(url, headers=H).json()
+            d = body["resources"] if "resources" in body else body["items"][0]
+            got = d["value"]["containers"]["app"]
+            assert got["memory"] == {"target": 3861631196, "lower_bound": 3000000001, "upper_bound": 4000000001,
+                                     "uncapped_target": 3861631196}
+            assert all(type(v) is int for v in got["memory"].values())
+            assert got["cpu"] == cpu, "cores stay fractional"
+            assert d["details"]["current_requests"] == {"app/cpu": 0.5, "app/memory": 2**32 + 1}
+            assert d["details"]["predicted_use"] == {"app/cpu": 0.21, "app/memory": 3500000001}
+            assert d["details"]["containers"]["app"] == {"memory": {"request": 2, "predicted": 3},
+                                                         "cpu": {"predicted": 0.25}}
