@@ -141,11 +141,11 @@ def test_too_little_history_gives_the_default_weights(
     with pytest.warns(DefaultWeightsWarning, match="default weights"):
         fc = make(fast_lgbm, **kw).fit(make_series(days))
     w = fc.weights_
-    # no events and no signals: those members are the seasonal baseline, so they are dropped and the defaults
-    # 0.4 / 0.3 / 0.2 / 0.1 are renormalised over seasonal and lgbm
-    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.8, 0.0, 0.0, 0.2])
+    # no events and no signals: seasonal, events and signals are one forecast; events is kept, the others are
+    # dropped and the defaults 0.4 / 0.3 / 0.2 / 0.1 are renormalised over events and lgbm
+    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.0, 0.75, 0.0, 0.25])
     assert w["source"].tolist() == ["default"]
-    assert w["dropped"].iloc[0] == "events=seasonal; signals=seasonal"
+    assert w["dropped"].iloc[0] == "seasonal=events; signals=events"
     assert not fc.predict().isna().any().any()
 
 

@@ -25,10 +25,11 @@ holds the bucket's last step, and steps past the last bucket use the last bucket
 serves both the scaling lead time and the planning horizon. E.g. 5-minute data, a one-day horizon:
 buckets end at steps 12, 72 and 288; a one-hour horizon has the single bucket ``(12,)``.
 
-Members that earn their place. A member whose backtest forecasts equal another's for a series (``events``
-without events in scope, ``signals`` without signals: both are then the seasonal baseline) is dropped for
-that series (weight 0, column ``dropped`` says which member it duplicates), so it is not weighted twice and
-the default weights are renormalised over the members that remain.
+Members that earn their place. Members whose backtest forecasts are equal for a series (``events`` without
+events in those windows, ``signals`` without signals: both are then the seasonal baseline) are one member
+for that series: one of them is kept (``events`` before ``signals`` before the rest: it is the one that lifts
+the forecast when a planned event comes), the others get weight 0 and column ``dropped`` names what each
+duplicates, so nothing is weighted twice; the default weights are renormalised over the members that remain.
 
 Pure: numpy, pandas, scipy. Called by ``forecaster.core`` (fit and backtest).
 """
@@ -42,12 +43,14 @@ import pandas as pd
 from scipy.optimize import linprog
 
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
-from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, ID, OUTAGE, Y
+from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, EVENTS, ID, OUTAGE, SIGNALS, Y
 
 SOURCE = "source"
 METHOD = "method"
 DROPPED = "dropped"
-"""Members dropped for a series because they duplicate another, e.g. ``"events=seasonal"``; empty if none."""
+"""Members dropped for a series because they duplicate another, e.g. ``"seasonal=events"``; empty if none."""
+PREFER: tuple[str, ...] = (EVENTS, SIGNALS)
+"""Which of a group of identical members is kept (see ``duplicates``)."""
 MAX_LP_ROWS = 600
 """Rows per LP solve; larger backtests are thinned with an even stride (cost grows faster than linearly)."""
 
@@ -99,20 +102,34 @@ def choose_weights(X: np.ndarray, y: np.ndarray, windows: np.ndarray) -> tuple[n
     return simplex_lad(*_thin(X, y)), "combination"
 
 
-def duplicates(X: np.ndarray, members: Sequence[str]) -> dict[str, str]:
-    """Members whose column equals an earlier member's column (to rounding): ``{dropped: kept}``."""
+def duplicates(X: np.ndarray, members: Sequence[str], prefer: Sequence[str] = PREFER) -> dict[str, str]:
+    """Members whose column equals another member's column (to rounding): ``{dropped: kept}``.
+
+    Of a group of equal columns the member kept is the first of ``prefer`` in the group, else the first in
+    ``members`` order: ``events`` equals ``seasonal`` on every backtest row when no event fell in those windows,
+    yet it is the one that will lift the forecast when a planned event comes, so it is kept and the seasonal
+    baseline dropped.
+    """
     out: dict[str, str] = {}
     if len(X) == 0:
         return out
     scale = float(np.nanmean(np.abs(X))) or 1.0
-    for j in range(1, len(members)):
-        for i in range(j):
-            if members[i] in out:
-                continue
-            if np.allclose(X[:, j], X[:, i], rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
-                out[members[j]] = members[i]
+    groups: list[list[int]] = []
+    for j in range(len(members)):
+        for group in groups:
+            if np.allclose(X[:, j], X[:, group[0]], rtol=1e-9, atol=1e-9 * scale, equal_nan=True):
+                group.append(j)
                 break
-    return out
+        else:
+            groups.append([j])
+    rank = {m: i for i, m in enumerate(prefer)}
+    for group in groups:
+        if len(group) < 2:
+            continue
+        names = [members[j] for j in group]
+        kept = min(names, key=lambda m: (rank.get(m, len(rank)), names.index(m)))
+        out.update({m: kept for m in names if m != kept})
+    return dict(sorted(out.items(), key=lambda kv: list(members).index(kv[0])))
 
 
 def _defaults(members: Sequence[str], default: Mapping[str, float], keep: np.ndarray) -> np.ndarray:

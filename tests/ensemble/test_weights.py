@@ -268,11 +268,28 @@ def test_identical_members_are_dropped_and_named() -> None:
     cv["signals"] = cv["seasonal"] * (1 + 1e-12)  # equal to rounding
     cv["lgbm"] = cv["y"] - 5.0
     members = ["seasonal", "events", "signals", "lgbm"]
-    assert duplicates(cv[members].to_numpy(), members) == {"events": "seasonal", "signals": "seasonal"}
+    # events is kept (it lifts the forecast when a planned event comes); seasonal and signals are dropped
+    assert duplicates(cv[members].to_numpy(), members) == {"seasonal": "events", "signals": "events"}
     w = learn_weights(cv, members, min_windows=3)
-    assert w[DROPPED].iloc[0] == "events=seasonal; signals=seasonal"
-    assert w["events"].iloc[0] == 0.0 and w["signals"].iloc[0] == 0.0
-    np.testing.assert_allclose(w[["seasonal", "lgbm"]].to_numpy()[0].sum(), 1.0)
+    assert w[DROPPED].iloc[0] == "seasonal=events; signals=events"
+    assert w["seasonal"].iloc[0] == 0.0 and w["signals"].iloc[0] == 0.0
+    np.testing.assert_allclose(w[["events", "lgbm"]].to_numpy()[0].sum(), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ({"a": 1.0, "b": 1.0, "c": 2.0}, {"b": "a"}),  # no preferred member: the first is kept
+        ({"seasonal": 1.0, "signals": 1.0, "lgbm": 2.0}, {"seasonal": "signals"}),
+        ({"seasonal": 1.0, "events": 2.0, "signals": 2.0, "lgbm": 1.0}, {"signals": "events", "lgbm": "seasonal"}),
+        ({"seasonal": 1.0, "events": 2.0}, {}),
+    ],
+    ids=["plain", "signals-kept", "two-groups", "none"],
+)
+def test_duplicate_groups_keep_the_preferred_member(columns: dict[str, float], expected: dict[str, str]) -> None:
+    members = list(columns)
+    X = np.array([[v * (1 + i) for v in columns.values()] for i in range(5)])
+    assert duplicates(X, members) == expected
 
 
 def test_defaults_are_renormalised_over_the_members_that_remain() -> None:
@@ -283,4 +300,5 @@ def test_defaults_are_renormalised_over_the_members_that_remain() -> None:
     cv["lgbm"] = cv["y"] - 5.0
     w = learn_weights(cv, ["seasonal", "events", "signals", "lgbm"], min_windows=3)
     assert w[SOURCE].iloc[0] == "default"
-    np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy()[0], [0.8, 0, 0, 0.2])
+    # seasonal (0.4) and signals (0.2) duplicate events (0.3): 0.3 / 0.1 renormalised
+    np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy()[0], [0, 0.75, 0, 0.25])
