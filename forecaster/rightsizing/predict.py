@@ -34,6 +34,8 @@ Every row records its ``source`` and a ``reason``. Pure: the engine and pandas o
 
 from __future__ import annotations
 
+import warnings
+
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.core import Forecaster
-from forecaster.errors import ForecasterError, InputError, NotFittedError
+from forecaster.errors import DefaultWeightsWarning, ForecasterError, InputError, NotFittedError
 from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
 from forecaster.rightsizing.estimators import Estimate, Estimator, fmt_amount
 from forecaster.rightsizing.frames import CPU, MEMORY
@@ -205,7 +207,11 @@ class UsagePredictor:
             return self
         fc = Forecaster(freq=self.window, levels=self.levels, horizon=7, **self._kwargs())
         try:
-            self._fc = fc.fit(stats)
+            with warnings.catch_warnings():
+                # daily statistics rarely give 3 calibration windows: the default weights are expected here, and
+                # the per-series residual calibration below (not the ensemble's weights) sets the headroom
+                warnings.simplefilter("ignore", DefaultWeightsWarning)
+                self._fc = fc.fit(stats)
         except (ForecasterError, ValueError) as exc:
             self.error_ = f"engine fit failed: {exc}"
             return self
