@@ -34,9 +34,8 @@ Every row records its ``source`` and a ``reason``. Pure: the engine and pandas o
 
 from __future__ import annotations
 
-import warnings
-
 import dataclasses
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
