@@ -1,41 +1,71 @@
-"""Accuracy benchmark (DESIGN.md "Measuring"): the ensemble and its members against naive baselines.
+"""Accuracy benchmark (DESIGN.md "Measuring", acceptance of issue 17): the ensemble and its members against
+naive baselines on every trace at 1 hour and 1 day ahead, and each input's worth.
 
-Protocol, per trace and horizon (1 hour and 1 day, in steps of the trace's frequency):
+Protocol, per trace and horizon. Horizons are 1 hour and 1 day in steps of the trace's own frequency: 12 and
+288 at 5 minutes (NASA, Azure, Alibaba, Bitbrains), 2 and 48 at 30 minutes (Taylor, NYC taxi), 1 and 24 at
+1 hour (bike sharing DC).
 
 - rolling origin, one cutoff per day (``step="1D"``) over the last 14 days: ``n_windows = 14``, the last
   window ending at the end of the history (``forecaster.evaluation.rolling_cutoffs``); a trace too short
   for 14 windows after ``MIN_TRAIN_DAYS`` of training gets fewer (Alibaba: < 8 days), as recorded;
-- ``Forecaster(freq, levels=(80, 95), horizon=h).backtest(history, h, n_windows, step="1D", events)``;
+- ``Forecaster(freq, levels=(80, 95), horizon=h).backtest(history, h, n_windows, step="1D", events,
+  signals)`` with the trace's own calendar and signals (NASA, NYC taxi, bike: events; bike: weather);
 - ``naive``, ``snaive_day``, ``snaive_week`` (``forecaster.models.baselines``) at the same cutoffs;
 - ``forecaster.evaluation.evaluate``: MAE, MASE (scaled by the in-sample daily seasonal naive before each
   cutoff), mean pinball over the 80/95 band quantiles, coverage and width of both bands; outage rows are
   not scored. Pooled over all series and windows of the trace, and per series.
-- ratios of pooled MAE: ensemble / best naive (the 1-hour headline) and ensemble / snaive_day (1 day);
-- the learned ensemble weights next to the default 0.4 / 0.3 / 0.2 / 0.1.
+- the learned ensemble weights of the last cutoff next to the default 0.4 / 0.3 / 0.2 / 0.1.
 
-Writes ``results/accuracy.json`` and ``results/accuracy.md``. Usage::
+Input worth ("the same engine with and without it"), 1 day ahead, on ``INPUT_RUNS`` traces:
 
-    python benchmarks/accuracy.py [--traces DIR] [--quick] [--only nasa,azure]
+- events: *event windows* are one-day windows starting at local midnight (``Trace.tz``) of every local day an
+  event touches, after at least ``EVENT_MIN_HISTORY_DAYS`` of history. ``Forecaster.backtest`` takes no
+  explicit cutoffs, so each run of consecutive event days is one backtest on the history truncated to end with
+  the run's last window (``n_windows`` = days in the run): every window is out of sample, its weights and
+  calibration learnt only from windows before it, as in any backtest. Once with the calendar, once without.
+  *elsewhere*: the 1-day cell's rolling windows that overlap no event, that cell's backtest (with the
+  calendar) against the same backtest without it.
+- signals: the 1-day cell's rolling windows with and without the signals (every other input kept).
+- reported: ensemble MAE with / without on the same rows (outages excluded).
 
-``--quick`` (smoke run): 2 windows, the last 28 days of history, 3 Bitbrains VMs.
+Acceptance (issue 17), computed here from the results, never typed in: per cell ensemble MAE <= 1.03 x its
+best member (mean over cells <= 0.97); cells with >= 21 days of history (the shortest series): <= 0.85 x
+the best of naive, snaive_day, snaive_week; ensemble band coverage 80 % in [0.75, 0.85] and 95 % in [0.92,
+0.98] in every cell (pooled over the cell's series and windows; the share of series inside both bounds beside
+it); 80 % band width / MAE; on a non-negative trace no negative ensemble value (point or band; negatives of
+the members counted beside); the input ratios of ``INPUT_TARGETS``; fit time per series per trace (one
+``Forecaster(freq, levels, horizon=1 day, n_jobs=1).fit`` on the full history with the trace's events and
+signals; Bitbrains: ``FIT_SERIES`` VMs).
+
+Writes ``results/accuracy.json`` and ``results/accuracy.md`` (``--quick``: ``accuracy_quick.*``, git-ignored).
+Usage::
+
+    python benchmarks/accuracy.py [--traces DIR] [--quick] [--only nasa,nyc-taxi,bike] [--skip-inputs]
+    python benchmarks/accuracy.py --render-only [--quick]   # re-render the markdown from the stored JSON
+
+``--quick`` (smoke run): 2 windows, the last 28 days of history, 3 Bitbrains VMs, the last 2 runs of event
+days (each with >= 7 days of history).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import re
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import common
+import numpy as np
 import pandas as pd
 import traces
-from common import load_forecaster, md_table, progress, run_meta, write_results
+from common import fmt, load_forecaster, md_table, progress, run_meta, write_results
 
 from forecaster.evaluation import coverage_col, evaluate, rolling_cutoffs, width_col
-from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y
+from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns
 from forecaster.models.baselines import BASELINES, SNAIVE_DAY, baseline_backtest
 from forecaster.series import freq_to_timedelta, prepare_history, steps_per
 
@@ -44,7 +74,28 @@ HORIZONS = ("1h", "1D")
 STEP = "1D"
 N_WINDOWS = 14
 MIN_TRAIN_DAYS = 3
-QUICK = {"n_windows": 2, "history_days": 28, "bitbrains_vms": 3}
+QUICK = {"n_windows": 2, "history_days": 28, "bitbrains_vms": 3, "event_runs": 2, "event_min_history_days": 7}
+
+# issue 17's acceptance
+MAX_OVER_BEST_MEMBER = 1.03
+MAX_MEAN_OVER_BEST_MEMBER = 0.97
+MAX_OVER_BEST_NAIVE = 0.85
+NAIVE_MIN_HISTORY_DAYS = 21  # "every cell with >= 3 weeks of history"
+COVERAGE_BOUNDS = {80: (0.75, 0.85), 95: (0.92, 0.98)}
+
+# input worth
+INPUT_HORIZON = "1D"
+EVENT_MIN_HISTORY_DAYS = 21
+INPUT_RUNS: dict[str, tuple[str, ...]] = {"nyc-taxi": ("events",), "bike": ("signals", "events")}
+INPUT_TARGETS: dict[tuple[str, str, str], tuple[float, bool]] = {
+    # (trace, input, windows) -> (max MAE ratio with / without, bound by the issue; else reported)
+    ("nyc-taxi", "events", "event windows"): (0.80, True),
+    ("nyc-taxi", "events", "elsewhere"): (1.02, True),
+    ("bike", "signals", "rolling windows"): (0.85, True),
+    ("bike", "events", "event windows"): (0.80, False),
+    ("bike", "events", "elsewhere"): (1.02, False),
+}
+FIT_SERIES = 3  # Bitbrains VMs in the fit-time measurement (every other trace is one series)
 
 
 def n_windows_for(history: pd.DataFrame, h: int, freq: str, wanted: int) -> int:
@@ -62,18 +113,33 @@ def trim(frame: pd.DataFrame, days: int | None) -> pd.DataFrame:
     return frame[frame[DS] > start].reset_index(drop=True)
 
 
+def engine_backtest(
+    forecaster_cls: Any,
+    trace: traces.Trace,
+    history: pd.DataFrame,
+    h: int,
+    n: int,
+    events: pd.DataFrame | None,
+    signals: pd.DataFrame | None,
+) -> tuple[Any, pd.DataFrame, float]:
+    """One ``Forecaster.backtest`` (the same engine settings everywhere): ``(forecaster, cv, seconds)``."""
+    fc = forecaster_cls(freq=trace.freq, levels=LEVELS, horizon=h, n_jobs=-1)
+    t0 = time.perf_counter()
+    cv = fc.backtest(history, h=h, n_windows=n, step=STEP, events=events, signals=signals)
+    return fc, cv, time.perf_counter() - t0
+
+
 def run_forecaster(
     forecaster_cls: Any, trace: traces.Trace, history: pd.DataFrame, h: int, n: int
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, Any]]:
-    """The engine's backtest; never raises (the error is recorded and the baselines still run)."""
+    """The engine's backtest with every input of the trace; never raises (the error is recorded and the
+    baselines still run)."""
     info: dict[str, Any] = {}
     if forecaster_cls is None:
         return None, None, info
     try:
-        fc = forecaster_cls(freq=trace.freq, levels=LEVELS, horizon=h, n_jobs=-1)
-        t0 = time.perf_counter()
-        cv = fc.backtest(history, h=h, n_windows=n, step=STEP, events=trace.events)
-        info["backtest_s"] = round(time.perf_counter() - t0, 2)
+        fc, cv, seconds = engine_backtest(forecaster_cls, trace, history, h, n, trace.events, trace.signals)
+        info["backtest_s"] = round(seconds, 2)
     except Exception as exc:
         info["error"] = f"{type(exc).__name__}: {exc}"
         info["traceback"] = traceback.format_exc(limit=6)
@@ -122,8 +188,26 @@ def ratio(pooled: pd.DataFrame, num: str, dens: tuple[str, ...]) -> float | None
     return float(mae[num]) / best if best > 0 else None
 
 
-def run_trace_horizon(trace: traces.Trace, horizon: str, forecaster_cls: Any, n_wanted: int) -> dict[str, Any]:
-    """One (trace, horizon) cell of the benchmark."""
+def negatives(cv: pd.DataFrame, clean: pd.DataFrame) -> dict[str, Any]:
+    """Negative values in the engine's backtest: ensemble point and bands (the product's forecast), and each
+    member's point and bands; ``nonneg_trace`` = no observed (non-outage) value of the trace is negative."""
+    observed = clean.loc[~clean[OUTAGE], Y]
+    out: dict[str, Any] = {"nonneg_trace": bool((observed >= 0).all())}
+    ens_cols = [c for c in band_columns(ENSEMBLE, LEVELS) if c in cv.columns]
+    out["ensemble"] = int((cv[ens_cols].to_numpy(dtype=float) < 0).sum())
+    out["ensemble_values"] = int(cv[ens_cols].size)
+    out["members"] = {
+        m: int((cv[[c for c in band_columns(m, LEVELS) if c in cv.columns]].to_numpy(dtype=float) < 0).sum())
+        for m in MEMBERS
+        if m in cv.columns
+    }
+    return out
+
+
+def run_trace_horizon(
+    trace: traces.Trace, horizon: str, forecaster_cls: Any, n_wanted: int
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """One (trace, horizon) cell of the benchmark: its result record and the engine's backtest frame."""
     clean, report = prepare_history(trace.frame, trace.freq)
     h = steps_per(horizon, trace.freq)
     n = n_windows_for(clean, h, trace.freq, n_wanted)
@@ -135,10 +219,14 @@ def run_trace_horizon(trace: traces.Trace, horizon: str, forecaster_cls: Any, n_
         "n_series": int(clean[ID].nunique()),
         "n_windows": n,
         "validation": str(report),
+        "inputs": {
+            "events": 0 if trace.events is None else len(trace.events),
+            "signals": [] if trace.signals is None else sorted(trace.signals["signal"].unique()),
+        },
     }
     if n == 0:
         out["error"] = "history too short for one window"
-        return out
+        return out, None
     cv_fc, weights, info = run_forecaster(forecaster_cls, trace, trace.frame, h, n)
     out["forecaster"] = info
     if cv_fc is not None and CUTOFF in cv_fc.columns:
@@ -146,6 +234,11 @@ def run_trace_horizon(trace: traces.Trace, horizon: str, forecaster_cls: Any, n_
     else:
         cutoffs = rolling_cutoffs(clean[DS].max(), h, n, STEP, trace.freq)
     out["cutoffs"] = [str(c) for c in cutoffs]
+    # training before the first cutoff, for the series that starts last
+    # history of the shortest series (whole span) and its training before the first cutoff
+    spans = clean.groupby(ID)[DS].agg(["min", "max"])
+    out["history_days"] = round(float(((spans["max"] - spans["min"]) / pd.Timedelta("1D")).min()), 2)
+    out["train_days"] = round((cutoffs[0] - spans["min"].max()) / pd.Timedelta("1D"), 2)
     t0 = time.perf_counter()
     cv_base = baseline_backtest(clean, h, cutoffs, trace.freq, LEVELS)
     out["baselines_s"] = round(time.perf_counter() - t0, 2)
@@ -159,8 +252,448 @@ def run_trace_horizon(trace: traces.Trace, horizon: str, forecaster_cls: Any, n_
         "ensemble_mae_over_best_naive": ratio(pooled, ENSEMBLE, BASELINES),
         "ensemble_mae_over_snaive_day": ratio(pooled, ENSEMBLE, (SNAIVE_DAY,)),
     }
+    if cv_fc is not None:
+        out["ratios"]["ensemble_mae_over_best_member"] = ratio(
+            pooled, ENSEMBLE, tuple(m for m in MEMBERS if m in cv_fc.columns)
+        )
+        out["negatives"] = negatives(cv_fc, clean)
     out["weights"] = weights_table(weights)
+    return out, cv_fc
+
+
+# ---------------------------------------------------------------- input worth
+
+
+def window_events(cutoffs: list[pd.Timestamp], h: int, freq: str, events: pd.DataFrame) -> dict[Any, list[str]]:
+    """For each cutoff, the names of the events its window ``cutoff + 1 … cutoff + h`` steps overlaps."""
+    step = freq_to_timedelta(freq)
+    out: dict[Any, list[str]] = {}
+    for c in cutoffs:
+        first, last = c + step, c + h * step
+        hit = (events["start"] <= last) & (events["end"] > first)
+        out[c] = events.loc[hit, "name"].tolist()
     return out
+
+
+def event_day_runs(
+    trace: traces.Trace, history: pd.DataFrame, h: int, min_history_days: float
+) -> list[list[dict[str, Any]]]:
+    """Local days (``trace.tz``) touched by an event whose one-day window (local midnight + ``h`` steps) lies
+    inside the history after at least ``min_history_days`` of it, grouped in runs of consecutive days."""
+    if trace.events is None or len(trace.events) == 0:
+        return []
+    step = freq_to_timedelta(trace.freq)
+    first, last = history[DS].min(), history[DS].max()
+    days: dict[dt.date, list[str]] = {}
+    for ev in trace.events.itertuples(index=False):
+        d0 = pd.Timestamp(ev.start).tz_convert(trace.tz).date()
+        d1 = (pd.Timestamp(ev.end) - pd.Timedelta(1, "ns")).tz_convert(trace.tz).date()
+        for d in pd.date_range(d0, d1, freq="D"):
+            days.setdefault(d.date(), []).append(str(ev.name))
+    kept = []
+    for d in sorted(days):
+        start = pd.Timestamp(d).tz_localize(trace.tz).tz_convert("UTC")
+        if start - first >= pd.Timedelta(days=min_history_days) and start + (h - 1) * step <= last:
+            kept.append({"day": d, "start": start, "events": days[d]})
+    runs: list[list[dict[str, Any]]] = []
+    for item in kept:
+        if runs and item["day"] - runs[-1][-1]["day"] == dt.timedelta(days=1):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
+
+
+def paired_mae(with_cv: pd.DataFrame, without_cv: pd.DataFrame, cutoffs: list[Any] | None = None) -> dict[str, Any]:
+    """Ensemble MAE with and without an input on the rows both backtests scored (outages excluded)."""
+    keys = [ID, DS, CUTOFF]
+    m = with_cv[[*keys, Y, OUTAGE, ENSEMBLE]].merge(
+        without_cv[[*keys, ENSEMBLE]], on=keys, suffixes=("_with", "_without")
+    )
+    if cutoffs is not None:
+        m = m[m[CUTOFF].isin(cutoffs)]
+    y = m[Y].to_numpy(dtype=float)
+    a, b = m[f"{ENSEMBLE}_with"].to_numpy(dtype=float), m[f"{ENSEMBLE}_without"].to_numpy(dtype=float)
+    ok = ~m[OUTAGE].fillna(False).astype(bool).to_numpy() & np.isfinite(y) & np.isfinite(a) & np.isfinite(b)
+    mae_w = float(np.abs(y[ok] - a[ok]).mean()) if ok.any() else None
+    mae_wo = float(np.abs(y[ok] - b[ok]).mean()) if ok.any() else None
+    return {
+        "n_windows": int(m.loc[ok, CUTOFF].nunique()),
+        "n_rows": int(ok.sum()),
+        "mae_with": mae_w,
+        "mae_without": mae_wo,
+        "ratio": mae_w / mae_wo if mae_w is not None and mae_wo else None,
+    }
+
+
+def run_event_windows(
+    forecaster_cls: Any,
+    trace: traces.Trace,
+    history: pd.DataFrame,
+    h: int,
+    runs: list[list[dict[str, Any]]],
+    without: dict[str, pd.DataFrame | None],
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """Backtests over the event-day runs, with every input and with ``without``: ``(cv_with, cv_without,
+    per-day details)``."""
+    step = freq_to_timedelta(trace.freq)
+    with_parts, without_parts, days = [], [], []
+    for run in runs:
+        end = run[-1]["start"] + (h - 1) * step  # the run's last window ends the truncated history
+        cut = history[history[DS] <= end].reset_index(drop=True)
+        _, cv_w, _ = engine_backtest(forecaster_cls, trace, cut, h, len(run), trace.events, trace.signals)
+        _, cv_wo, _ = engine_backtest(forecaster_cls, trace, cut, h, len(run), without["events"], without["signals"])
+        with_parts.append(cv_w)
+        without_parts.append(cv_wo)
+        cuts = sorted(cv_w[CUTOFF].unique())
+        hits = window_events(cuts, h, trace.freq, trace.events)
+        for c in cuts:
+            days.append(
+                {
+                    "day": str((pd.Timestamp(c) + step).tz_convert(trace.tz).date()),  # local day of the window
+                    "cutoff": str(c),
+                    "events": ", ".join(dict.fromkeys(hits[c])),
+                    **paired_mae(cv_w, cv_wo, [c]),
+                }
+            )
+    return pd.concat(with_parts, ignore_index=True), pd.concat(without_parts, ignore_index=True), days
+
+
+def input_worth(
+    forecaster_cls: Any,
+    trace: traces.Trace,
+    cell_cv: pd.DataFrame,
+    n: int,
+    quick: bool,
+) -> list[dict[str, Any]]:
+    """Each input of ``INPUT_RUNS[trace.name]`` with and without, at ``INPUT_HORIZON`` (see the module
+    docstring). ``cell_cv`` is that horizon's backtest with every input (``n`` windows). Never raises."""
+    h = steps_per(INPUT_HORIZON, trace.freq)
+    cutoffs = sorted(cell_cv[CUTOFF].unique())
+    inputs = {"events": trace.events, "signals": trace.signals}
+    rows: list[dict[str, Any]] = []
+    for name in INPUT_RUNS.get(trace.name, ()):
+        base = {"trace": trace.name, "horizon": INPUT_HORIZON, "input": name}
+        if inputs[name] is None:
+            rows.append({**base, "windows": "-", "error": f"the trace has no {name}"})
+            continue
+        without = {**inputs, name: None}
+        try:
+            t0 = time.perf_counter()
+            _, cv_wo, _ = engine_backtest(
+                forecaster_cls, trace, trace.frame, h, n, without["events"], without["signals"]
+            )
+            if name == "signals":
+                rows.append(
+                    {
+                        **base,
+                        "windows": "rolling windows",
+                        **paired_mae(cell_cv, cv_wo),
+                        "seconds": round(time.perf_counter() - t0, 1),
+                    }
+                )
+                continue
+            hits = window_events(cutoffs, h, trace.freq, trace.events)
+            elsewhere = [c for c in cutoffs if not hits[c]]
+            rows.append(
+                {
+                    **base,
+                    "windows": "elsewhere",
+                    **paired_mae(cell_cv, cv_wo, elsewhere),
+                    "excluded_windows": {str(c): v for c, v in hits.items() if v},
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+        except Exception as exc:
+            rows.append(
+                {
+                    **base,
+                    "windows": "rolling windows" if name == "signals" else "elsewhere",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=6),
+                }
+            )
+            if name == "signals":
+                continue
+        min_days = QUICK["event_min_history_days"] if quick else EVENT_MIN_HISTORY_DAYS
+        runs = event_day_runs(trace, trace.frame, h, min_days)
+        if quick:
+            runs = runs[-QUICK["event_runs"] :]
+        row: dict[str, Any] = {
+            **base,
+            "windows": "event windows",
+            "event_runs": len(runs),
+            "min_history_days": min_days,
+        }
+        try:
+            t0 = time.perf_counter()
+            if not runs:
+                raise ValueError(f"no event day with >= {min_days} days of history")
+            cv_w, cv_wo, days = run_event_windows(forecaster_cls, trace, trace.frame, h, runs, without)
+            row.update(paired_mae(cv_w, cv_wo))
+            row["days"] = days
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+        except Exception as exc:
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            row["traceback"] = traceback.format_exc(limit=6)
+        rows.append(row)
+    for row in rows:
+        target, binding = INPUT_TARGETS.get((row["trace"], row["input"], row["windows"]), (None, False))
+        row["target"], row["binding"] = target, binding
+    return rows
+
+
+# ---------------------------------------------------------------- fit time
+
+
+def fit_time(forecaster_cls: Any, trace: traces.Trace) -> dict[str, Any]:
+    """Seconds of one ``fit`` on the trace's history (all of it; Bitbrains: ``FIT_SERIES`` VMs) with its
+    events and signals, one process (``n_jobs=1``), horizon one day; per series. Never raises."""
+    ids = list(dict.fromkeys(trace.frame[ID]))
+    if len(ids) > FIT_SERIES:
+        ids = ids[:FIT_SERIES]
+    frame = trace.frame[trace.frame[ID].isin(ids)].reset_index(drop=True)
+    h = steps_per("1D", trace.freq)
+    out: dict[str, Any] = {"trace": trace.name, "series": len(ids), "rows": len(frame), "horizon_steps": h, "n_jobs": 1}
+    try:
+        fc = forecaster_cls(freq=trace.freq, levels=LEVELS, horizon=h, n_jobs=1)
+        t0 = time.perf_counter()
+        fc.fit(frame, events=trace.events, signals=trace.signals)
+        seconds = time.perf_counter() - t0
+        out["fit_s"] = round(seconds, 2)
+        out["s_per_series"] = round(seconds / len(ids), 2)
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+# ---------------------------------------------------------------- acceptance (issue 17)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and not np.isfinite(value)) else float(value)
+
+
+def history_days_of(r: dict[str, Any]) -> float | None:
+    """Days of history of a cell's shortest series; for records of runs that did not store it, estimated
+    from the rows on the grid per series (``validation``)."""
+    if r.get("history_days") is not None:
+        return _num(r["history_days"])
+    m = re.search(r"(\d+) rows on the grid", r.get("validation", ""))
+    if not m or not r.get("n_series") or not r.get("freq"):
+        return None
+    span = int(m.group(1)) / int(r["n_series"]) * freq_to_timedelta(r["freq"])
+    return round(span / pd.Timedelta("1D"), 1)
+
+
+def cell_checks(r: dict[str, Any]) -> dict[str, Any] | None:
+    """Issue 17's per-cell figures and pass flags (None = not applicable or unknown) from a cell record."""
+    pooled = {p["model"]: p for p in r.get("pooled", [])}
+    ens = pooled.get(ENSEMBLE)
+    if ens is None or _num(ens.get("mae")) is None:
+        return None
+    mae = {m: _num(p.get("mae")) for m, p in pooled.items()}
+    ens_mae = float(mae[ENSEMBLE])  # type: ignore[arg-type]
+    out: dict[str, Any] = {
+        "trace": r["trace"],
+        "horizon": r["horizon"],
+        "windows": r.get("n_windows"),
+        "series": r.get("n_series"),
+        "train_days": r.get("train_days"),
+        "history_days": history_days_of(r),
+    }
+    members = {m: v for m in MEMBERS if (v := mae.get(m)) is not None}
+    if members:
+        best = min(members, key=members.__getitem__)
+        out["best_member"] = best
+        out["over_best_member"] = ens_mae / members[best] if members[best] > 0 else None
+    naives = {b: v for b in BASELINES if (v := mae.get(b)) is not None}
+    if naives:
+        best = min(naives, key=naives.__getitem__)
+        out["best_naive"] = best
+        out["over_best_naive"] = ens_mae / naives[best] if naives[best] > 0 else None
+    days = out["history_days"]
+    out["naive_applies"] = None if days is None else days >= NAIVE_MIN_HISTORY_DAYS
+    for level in LEVELS:
+        out[f"cov{level}"] = _num(ens.get(coverage_col(level)))
+    width = _num(ens.get(width_col(80)))
+    out["width80_over_mae"] = width / ens_mae if width is not None and ens_mae > 0 else None
+    per = [p for p in r.get("per_series", []) if p.get("model") == ENSEMBLE]
+    if per:
+        inside = [
+            all(lo_b <= (_num(p.get(coverage_col(lv))) or -1.0) <= hi_b for lv, (lo_b, hi_b) in COVERAGE_BOUNDS.items())
+            for p in per
+        ]
+        out["series_cov_ok"] = sum(inside) / len(inside)
+    neg = r.get("negatives")
+    if neg:
+        out["neg_ensemble"] = neg["ensemble"]
+        out["neg_members"] = sum(neg["members"].values())
+        out["nonneg_trace"] = neg["nonneg_trace"]
+    # pass flags
+    ob = out.get("over_best_member")
+    out["pass_member"] = None if ob is None else ob <= MAX_OVER_BEST_MEMBER
+    on = out.get("over_best_naive")
+    out["pass_naive"] = None if on is None or out["naive_applies"] is False else on <= MAX_OVER_BEST_NAIVE
+    for level, (lo_b, hi_b) in COVERAGE_BOUNDS.items():
+        v = out[f"cov{level}"]
+        out[f"pass_cov{level}"] = None if v is None else lo_b <= v <= hi_b
+    out["pass_nonneg"] = None if not neg or not neg["nonneg_trace"] else neg["ensemble"] == 0
+    return out
+
+
+def acceptance(results: list[dict[str, Any]], inputs: list[dict[str, Any]], fits: list[dict[str, Any]]) -> dict:
+    """Every issue-17 check computed from the records: per cell, the mean over cells, the inputs' worth."""
+    cells = [c for r in results if (c := cell_checks(r)) is not None]
+    ratios = [c["over_best_member"] for c in cells if c.get("over_best_member") is not None]
+    mean = float(np.mean(ratios)) if ratios else None
+    inp = []
+    for row in inputs:
+        target = row.get("target")
+        ratio_v = row.get("ratio")
+        inp.append(
+            {
+                **{
+                    k: row.get(k)
+                    for k in (
+                        "trace",
+                        "horizon",
+                        "input",
+                        "windows",
+                        "n_windows",
+                        "n_rows",
+                        "mae_with",
+                        "mae_without",
+                        "ratio",
+                        "target",
+                        "binding",
+                    )
+                },
+                "pass": None if target is None or ratio_v is None else ratio_v <= target,
+                "error": row.get("error"),
+            }
+        )
+    flags = ["pass_member", "pass_naive", "pass_cov80", "pass_cov95", "pass_nonneg"]
+    counts = {
+        f: [sum(1 for c in cells if c.get(f) is True), sum(1 for c in cells if c.get(f) is not None)] for f in flags
+    }
+    return {
+        "cells": cells,
+        "mean_over_best_member": mean,
+        "pass_mean_over_best_member": None if mean is None else mean <= MAX_MEAN_OVER_BEST_MEMBER,
+        "cell_pass_counts": counts,
+        "inputs": inp,
+        "fit_time": [{k: f.get(k) for k in ("trace", "series", "fit_s", "s_per_series", "error")} for f in fits],
+    }
+
+
+def _mark(value: Any, ok: bool | None, digits: int = 3) -> str:
+    """A table cell: the value and ✓ / ✗ (no mark when the check does not apply or is unknown)."""
+    text = fmt(value, digits) if not isinstance(value, str) else value
+    return text if ok is None else f"{text} {'✓' if ok else '✗'}"
+
+
+def _cells_markdown(acc: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The per-cell acceptance table and the count of cells passing each check."""
+    lo80, hi80 = COVERAGE_BOUNDS[80]
+    lo95, hi95 = COVERAGE_BOUNDS[95]
+    parts = [
+        "\n"
+        f"Per trace x horizon cell: ensemble MAE <= {MAX_OVER_BEST_MEMBER} x its best member; <= "
+        f"{MAX_OVER_BEST_NAIVE} x the best naive rule when the cell has >= {NAIVE_MIN_HISTORY_DAYS} days of "
+        f"history (its shortest series; else n/a); ensemble coverage 80 % in [{lo80}, {hi80}] and 95 % in "
+        f"[{lo95}, {hi95}] (pooled over the cell; 'series in both bands' = share of its series inside both); "
+        "80 % band width / MAE; negative ensemble values (point and bands) on a non-negative trace (must be 0; "
+        "members' negatives beside). ✓ / ✗ = pass / miss; no mark = not applicable or not recorded.\n\n",
+        md_table(rows, list(rows[0]) if rows else []),
+    ]
+    counts = acc.get("cell_pass_counts", {})
+    names = {
+        "pass_member": "ens <= 1.03 x best member",
+        "pass_naive": "ens <= 0.85 x best naive (>= 21 d)",
+        "pass_cov80": "80 % coverage in bounds",
+        "pass_cov95": "95 % coverage in bounds",
+        "pass_nonneg": "no negative ensemble value",
+    }
+    summary = [{"check": names[k], "cells passing": f"{v[0]} / {v[1]}"} for k, v in counts.items()]
+    summary.append(
+        {
+            "check": f"mean over cells of ens / best member <= {MAX_MEAN_OVER_BEST_MEMBER}",
+            "cells passing": _mark(acc.get("mean_over_best_member"), acc.get("pass_mean_over_best_member")),
+        }
+    )
+    parts.append("\n" + md_table(summary, ["check", "cells passing"]))
+    return parts
+
+
+def acceptance_markdown(acc: dict[str, Any]) -> str:
+    """Issue 17's acceptance tables (per cell, the mean over cells, the inputs' worth, fit time)."""
+    if not acc["cells"] and not acc["inputs"] and not acc.get("fit_time"):
+        return ""
+    rows = []
+    for c in acc["cells"]:
+        days = c.get("history_days")
+        rows.append(
+            {
+                "trace": c["trace"],
+                "horizon": c["horizon"],
+                "windows": c.get("windows"),
+                "history days": fmt(days, 3) if days is not None else "?",
+                "ens / best member": _mark(c.get("over_best_member"), c.get("pass_member"))
+                + (f" ({c['best_member']})" if c.get("best_member") else ""),
+                "ens / best naive": _mark(c.get("over_best_naive"), c.get("pass_naive"))
+                + (f" ({c['best_naive']})" if c.get("best_naive") else "")
+                + (" n/a" if c.get("naive_applies") is False else ""),
+                "cov80": _mark(c.get("cov80"), c.get("pass_cov80")),
+                "cov95": _mark(c.get("cov95"), c.get("pass_cov95")),
+                "series in both bands": c.get("series_cov_ok"),
+                "w80 / MAE": c.get("width80_over_mae"),
+                "neg. ensemble": _mark(c.get("neg_ensemble"), c.get("pass_nonneg")),
+                "neg. members": c.get("neg_members"),
+            }
+        )
+    parts = ["\n## Acceptance checks (issue 17)\n"]
+    if rows:
+        parts += _cells_markdown(acc, rows)
+    if acc["inputs"]:
+        irows = []
+        for row in acc["inputs"]:
+            target = row.get("target")
+            irows.append(
+                {
+                    **row,
+                    "ratio": _mark(row.get("ratio"), row.get("pass")),
+                    "target": ("<= " + fmt(target)) + ("" if row.get("binding") else " (reported)")
+                    if target is not None
+                    else "–",
+                    "error": (row.get("error") or "")[:80],
+                }
+            )
+        parts.append(
+            "\n### Each input's worth (same engine with and without it, ensemble MAE with / without)\n\n"
+            + md_table(
+                irows,
+                [
+                    "trace",
+                    "horizon",
+                    "input",
+                    "windows",
+                    "n_windows",
+                    "n_rows",
+                    "mae_with",
+                    "mae_without",
+                    "ratio",
+                    "target",
+                    "error",
+                ],
+            )
+        )
+    if acc.get("fit_time"):
+        parts.append(
+            "\n### Fit time per series (one `fit` on the run's whole history, horizon 1 day, `n_jobs=1`)\n\n"
+            + md_table(acc["fit_time"], ["trace", "series", "fit_s", "s_per_series", "error"])
+        )
+    return "".join(parts)
 
 
 ACCEPT_TRACES = ("nasa", "azure")
@@ -180,8 +713,8 @@ def pooled_coverage(results: list[dict[str, Any]]) -> dict[int, float | None]:
     return out
 
 
-def acceptance_markdown(results: list[dict[str, Any]]) -> str:
-    """The issue's acceptance checks, computed from the results (never typed in by hand)."""
+def issue2_markdown(results: list[dict[str, Any]]) -> str:
+    """Issue 2's acceptance checks (NASA and Azure only), kept next to issue 17's for comparison."""
     rows = []
     for r in results:
         if r["trace"] not in ACCEPT_TRACES or "pooled" not in r:
@@ -213,6 +746,8 @@ def acceptance_markdown(results: list[dict[str, Any]]) -> str:
                     "pass": rel <= 1.0,
                 }
             )
+    if not rows:
+        return ""
     cov = pooled_coverage(results)
     bounds = {80: (0.75, 0.85), 95: (0.92, 0.98)}
     for level, (lo_b, hi_b) in bounds.items():
@@ -226,17 +761,25 @@ def acceptance_markdown(results: list[dict[str, Any]]) -> str:
                 "pass": v is not None and lo_b <= v <= hi_b,
             }
         )
-    if not rows:
-        return ""
-    return "\n## Acceptance checks (issue 2)\n\n" + md_table(rows, ["trace", "horizon", "check", "value", "pass"])
+    table = md_table(rows, ["trace", "horizon", "check", "value", "pass"])
+    return "\n## Issue 2 checks (kept for comparison)\n\n" + table
 
 
-def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The human report: one summary table, then per (trace, horizon) the pooled scores and weights."""
+def to_markdown(
+    results: list[dict[str, Any]],
+    meta: dict[str, Any],
+    inputs: list[dict[str, Any]] | None = None,
+    fits: list[dict[str, Any]] | None = None,
+) -> str:
+    """The human report: a summary table, issue 17's acceptance, the inputs' worth, then per (trace, horizon)
+    the pooled scores and weights. Records of older runs without the newer fields render with dashes."""
+    inputs, fits = inputs or [], fits or []
     cols = ["model", "n", "mae", "mase", "pinball", coverage_col(80), coverage_col(95), width_col(80)]
     parts = [
         f"# Accuracy benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
-        f"{meta['git_commit']}, {meta['cpus']} CPUs)\n\n## Summary\n\n"
+        f"{meta['git_commit']}, {meta['cpus']} CPUs)"
+        + (" — quick run" if meta.get("quick") else "")
+        + "\n\n## Summary\n\n"
     ]
     summary = []
     for r in results:
@@ -246,19 +789,30 @@ def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             {
                 "trace": r["trace"],
                 "horizon": r["horizon"],
+                "steps": r.get("h_steps"),
                 "windows": r["n_windows"],
                 "series": r["n_series"],
+                "ens/best member": r.get("ratios", {}).get("ensemble_mae_over_best_member"),
                 "ens/best naive": r.get("ratios", {}).get("ensemble_mae_over_best_naive"),
                 "ens/snaive_day": r.get("ratios", {}).get("ensemble_mae_over_snaive_day"),
                 "ens MASE": ens.get("mase"),
                 "snaive_day MASE": pooled.get(SNAIVE_DAY, {}).get("mase"),
                 "cov80": ens.get(coverage_col(80)),
                 "cov95": ens.get(coverage_col(95)),
+                "backtest s": r.get("forecaster", {}).get("backtest_s"),
                 "note": r.get("error") or r.get("forecaster", {}).get("error", "")[:80],
             }
         )
-    parts.append(md_table(summary, list(summary[0]) if summary else []))
-    parts.append(acceptance_markdown(results))
+    parts.append(md_table(summary, list(summary[0])) if summary else "(no accuracy cells in this run)\n")
+    parts.append(acceptance_markdown(acceptance(results, inputs, fits)))
+    for row in inputs:
+        if row.get("days"):
+            parts.append(
+                f"\n### {row['trace']}: {row['input']} on each event day ({row['horizon']} ahead, cutoff = "
+                "the step before local midnight)\n\n"
+                + md_table(row["days"], ["day", "events", "cutoff", "n_rows", "mae_with", "mae_without", "ratio"])
+            )
+    parts.append(issue2_markdown(results))
     for r in results:
         parts.append(f"\n## {r['trace']} — horizon {r['horizon']} ({r['h_steps']} steps of {r['freq']})\n\n")
         if "pooled" in r:
@@ -269,23 +823,61 @@ def to_markdown(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def payload(
+    meta: dict[str, Any], results: list[dict[str, Any]], inputs: list[dict[str, Any]], fits: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON document: everything measured plus the acceptance computed from it."""
+    return {
+        "meta": meta,
+        "results": results,
+        "inputs": inputs,
+        "fit_time": fits,
+        "acceptance": acceptance(results, inputs, fits),
+    }
+
+
+def load_trace(name: str, root: Path, quick: bool) -> traces.Trace:
+    """A trace as the benchmark uses it (``--quick``: fewer Bitbrains VMs, the last days only)."""
+    if name == "bitbrains":
+        trace = traces.load_bitbrains(root, n_vms=QUICK["bitbrains_vms"] if quick else 50)
+    else:
+        trace = traces.LOADERS[name](root)
+    if quick:
+        trace.frame = trim(trace.frame, QUICK["history_days"])
+    return trace
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Accuracy benchmark (see the module docstring).")
     parser.add_argument("--traces", type=Path, default=traces.DEFAULT_TRACES, help="directory of the traces")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 windows, 28 days, 3 VMs")
-    parser.add_argument("--only", default="", help="comma-separated trace names: " + ",".join(traces.LOADERS))
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated trace names: " + ",".join(traces.LOADERS) + " (or " + ",".join(traces.ALIASES) + ")",
+    )
+    parser.add_argument("--skip-inputs", action="store_true", help="skip the with/without runs of each input")
+    parser.add_argument(
+        "--fit-only",
+        action="store_true",
+        help="only the fit time per series (writes results/accuracy_fit.*), e.g. to time another engine version",
+    )
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="re-render results/accuracy.md from results/accuracy.json without running anything",
+        help="re-render results/accuracy.md from results/accuracy.json (with --quick: the *_quick files)",
     )
     args = parser.parse_args()
+    out_name = "accuracy_fit" if args.fit_only else "accuracy"
+    out_name += "_quick" if args.quick else ""
     if args.render_only:
-        stored = json.loads((common.HERE / "results" / "accuracy.json").read_text())
-        write_results("accuracy", stored, to_markdown(stored["results"], stored["meta"]))
-        print(acceptance_markdown(stored["results"]))
+        stored = json.loads((common.RESULTS / f"{out_name}.json").read_text())
+        inputs, fits = stored.get("inputs", []), stored.get("fit_time", [])
+        doc = payload(stored["meta"], stored["results"], inputs, fits)
+        write_results(out_name, doc, to_markdown(stored["results"], stored["meta"], inputs, fits))
+        print(acceptance_markdown(doc["acceptance"]))
         return
-    names = [n for n in args.only.split(",") if n] or list(traces.LOADERS)
+    names = [traces.ALIASES.get(n, n) for n in args.only.split(",") if n] or list(traces.LOADERS)
     unknown = set(names) - set(traces.LOADERS)
     if unknown:
         parser.error(f"unknown trace(s) {sorted(unknown)}; choose from {list(traces.LOADERS)}")
@@ -293,36 +885,75 @@ def main() -> None:
     forecaster_cls, why = load_forecaster()
     meta["forecaster"] = "available" if forecaster_cls else f"unavailable ({why}); baselines only"
     meta["quick"] = args.quick
+    meta["skip_inputs"] = args.skip_inputs
+    meta["fit_only"] = args.fit_only
     n_wanted = QUICK["n_windows"] if args.quick else N_WINDOWS
-    results = []
+    results: list[dict[str, Any]] = []
+    inputs: list[dict[str, Any]] = []
+    fits: list[dict[str, Any]] = []
+
+    def save() -> tuple[Path, Path]:
+        # results so far, so an interrupted run still leaves every finished part on disk
+        return write_results(out_name, payload(meta, results, inputs, fits), to_markdown(results, meta, inputs, fits))
+
+    with_inputs = forecaster_cls is not None and not args.skip_inputs and not args.fit_only
+    horizons = () if args.fit_only else HORIZONS
+    steps = len(names) * len(horizons) + (len(names) if forecaster_cls else 0)
+    steps += sum(1 for n in names if n in INPUT_RUNS) if with_inputs else 0
     with progress() as bar:
-        task = bar.add_task("accuracy", total=len(names) * len(HORIZONS))
+        task = bar.add_task("accuracy", total=steps)
         for name in names:
             bar.update(task, description=f"loading {name}")
-            if name == "bitbrains":
-                trace = traces.load_bitbrains(args.traces, n_vms=QUICK["bitbrains_vms"] if args.quick else 50)
-            else:
-                trace = traces.LOADERS[name](args.traces)
-            if args.quick:
-                trace.frame = trim(trace.frame, QUICK["history_days"])
-            for horizon in HORIZONS:
+            trace = load_trace(name, args.traces, args.quick)
+            cell_cv: dict[str, tuple[pd.DataFrame | None, int]] = {}
+            for horizon in horizons:
                 bar.update(task, description=f"{name} {horizon}")
                 t0 = time.perf_counter()
-                res = run_trace_horizon(trace, horizon, forecaster_cls, n_wanted)
+                res, cv_fc = run_trace_horizon(trace, horizon, forecaster_cls, n_wanted)
+                cell_cv[horizon] = (cv_fc, res["n_windows"])
                 results.append(res)
                 ratios = res.get("ratios", {})
                 err = res.get("error") or res.get("forecaster", {}).get("error", "")
                 bar.console.log(
                     f"{name} {horizon}: {res['n_windows']} windows, {time.perf_counter() - t0:.0f} s; "
-                    f"ensemble/best naive MAE {ratios.get('ensemble_mae_over_best_naive')}"
+                    f"ensemble/best member MAE {fmt(ratios.get('ensemble_mae_over_best_member'))}, "
+                    f"/best naive {fmt(ratios.get('ensemble_mae_over_best_naive'))}"
                     + (f"; error: {err[:120]}" if err else "")
                 )
-                # results so far, so an interrupted run still leaves every finished cell on disk
-                write_results("accuracy", {"meta": meta, "results": results}, to_markdown(results, meta))
+                save()
                 bar.advance(task)
-    markdown = to_markdown(results, meta)
-    json_path, md_path = write_results("accuracy", {"meta": meta, "results": results}, markdown)
-    print(markdown.split("\n## ", 2)[1] if results else "no results")
+            if with_inputs and name in INPUT_RUNS:
+                bar.update(task, description=f"{name} inputs with / without")
+                t0 = time.perf_counter()
+                cv_fc, n = cell_cv.get(INPUT_HORIZON, (None, 0))
+                if cv_fc is None:
+                    rows = [
+                        {
+                            "trace": name,
+                            "horizon": INPUT_HORIZON,
+                            "input": i,
+                            "windows": "-",
+                            "error": "no engine backtest for the cell",
+                        }
+                        for i in INPUT_RUNS[name]
+                    ]
+                else:
+                    rows = input_worth(forecaster_cls, trace, cv_fc, n, args.quick)
+                inputs.extend(rows)
+                bar.console.log(
+                    f"{name} inputs: {time.perf_counter() - t0:.0f} s; "
+                    + "; ".join(f"{r['input']} {r['windows']} {fmt(r.get('ratio'))}" for r in rows)
+                )
+                save()
+                bar.advance(task)
+            if forecaster_cls is not None:
+                bar.update(task, description=f"{name} fit time")
+                fits.append(fit_time(forecaster_cls, trace))
+                bar.console.log(f"{name} fit: {fits[-1].get('s_per_series')} s/series {fits[-1].get('error', '')}")
+                save()
+                bar.advance(task)
+    json_path, md_path = save()
+    print(acceptance_markdown(acceptance(results, inputs, fits)))
     print(f"wrote {json_path} and {md_path}")
 
 

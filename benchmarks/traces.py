@@ -15,6 +15,17 @@ choice that is not in the trace's own SOURCE.md is stated in the loader's docstr
 - Taylor 2000: kept at its own 30-minute frequency; UK clock (BST) converted to UTC.
 - Bitbrains Rnd: ``cpu_usage_mhz`` of the first 50 VMs (by ``vm_id``) whose samples span > 27 days in
   each of the three monthly files; timestamps rounded to the nearest 5 minutes, duplicates averaged.
+- NYC taxi 2014 (NAB ``nyc_taxi``): kept at its own 30 minutes, ``ds`` already UTC in the file; no gaps. Events:
+  ``events.csv`` as published (10 holidays, the NYC Marathon and the blizzard travel ban, UTC, end exclusive),
+  checked against the engine's events contract (``signals.events.validate_events``), ``scope`` empty (all).
+- Bike sharing DC 2011-2012 (UCI): hourly ``cnt``; the 163 hours absent from the source (``observed = 0``,
+  ``y`` empty) are marked ``is_outage`` -- SOURCE.md: the long runs are service suspensions, the isolated
+  night hours probably zero rentals; both are left out of training and scoring rather than guessed. Signals:
+  ``signals.csv.gz`` as published (5 weather signals, ``known_in_advance = True``, observed hours only).
+  Events: ``events.csv`` (21 DC holidays + 3 custom storms) checked like NYC's.
+
+``Trace.tz`` is the local clock of the trace (where people live by it): the benchmark places "one local day"
+windows on it (event windows of ``accuracy.py``). It never changes the data, which stays in UTC.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ class Trace:
     events: pd.DataFrame | None = None
     note: str = ""
     meta: dict[str, object] = field(default_factory=dict)
+    signals: pd.DataFrame | None = None  # long frame ``ds, signal, value, known_in_advance`` (signals contract)
+    tz: str = "UTC"  # local clock of the trace, for "local day" windows (the data stay in UTC)
 
 
 def _long(
@@ -120,7 +133,7 @@ def load_nasa(root: Path = DEFAULT_TRACES) -> Trace:
     frame = nasa_5min(minutes, windows)
     events = nasa_events(frame["ds"].min(), frame["ds"].max())
     note = "requests per 5 min; outages marked"
-    return Trace("nasa", "5min", frame, events, note, {"outages": len(windows)})
+    return Trace("nasa", "5min", frame, events, note, {"outages": len(windows)}, tz=NASA_TZ)
 
 
 # ---------------------------------------------------------------- Azure, Alibaba, Taylor
@@ -150,7 +163,7 @@ def load_taylor(root: Path = DEFAULT_TRACES) -> Trace:
     raw = pd.read_csv(root / "taylor-electricity-2000" / "taylor_halfhourly_demand_mw.csv")
     ds = pd.to_datetime(raw["timestamp_local"]).dt.tz_localize("Europe/London").dt.tz_convert("UTC")
     return Trace("taylor", "30min", _long("taylor-mw", ds, raw["demand_mw"].to_numpy()), None,
-                 "electricity demand; 30-minute steps")
+                 "electricity demand; 30-minute steps", tz="Europe/London")
 
 
 # ---------------------------------------------------------------- Bitbrains
@@ -203,10 +216,82 @@ def load_bitbrains(root: Path = DEFAULT_TRACES, n_vms: int = 50) -> Trace:
                  {"vm_ids": vms})
 
 
+# ---------------------------------------------------------------- traces with real events and signals
+
+NEW_YORK = "America/New_York"
+
+
+def read_events(path: Path) -> pd.DataFrame:
+    """A published ``events.csv`` (``name, kind, start, end``; UTC ISO stamps, end exclusive) in the engine's
+    events contract: ``name, kind, start, end, scope`` (scope empty = every series), validated by
+    ``signals.events.validate_events`` so a bad row fails here, not inside a backtest."""
+    from signals.events import validate_events
+
+    raw = pd.read_csv(path)
+    ev = pd.DataFrame(
+        {
+            "name": raw["name"].astype(str).str.strip(),
+            "kind": raw["kind"].astype(str).str.strip().str.lower(),
+            "start": pd.to_datetime(raw["start"], utc=True).dt.as_unit("ns"),
+            "end": pd.to_datetime(raw["end"], utc=True).dt.as_unit("ns"),
+            "scope": None,
+        }
+    )[EVENT_COLUMNS]
+    validate_events(ev, source=str(path))
+    return ev.sort_values("start", ignore_index=True)
+
+
+def load_nyc_taxi(root: Path = DEFAULT_TRACES) -> Trace:
+    """NYC yellow-cab passengers per 30 minutes, 2014-07-01 .. 2015-01-31 local (NAB ``nyc_taxi``), with its
+    event calendar (holidays, the NYC Marathon, the blizzard travel ban). No gaps, no outages."""
+    d = root / "nyc-taxi-2014"
+    raw = pd.read_csv(d / "nyc_taxi_passengers_30min.csv")
+    ds = pd.to_datetime(raw["ds"], utc=True)
+    frame = _long("nyc-taxi", ds, raw["y"].to_numpy(dtype=float))
+    events = read_events(d / "events.csv")
+    return Trace("nyc-taxi", "30min", frame, events, "taxi passengers per 30 min; real event calendar",
+                 {"dst_split_rows": int(raw["dst_split"].sum())}, tz=NEW_YORK)
+
+
+def read_signals(path: Path) -> pd.DataFrame:
+    """A published long signals frame (``ds, signal, value, known_in_advance``) with ``ds`` in UTC."""
+    raw = pd.read_csv(path)
+    known = raw["known_in_advance"]
+    if known.dtype != bool:
+        known = known.astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
+    return pd.DataFrame(
+        {
+            "ds": pd.to_datetime(raw["ds"], utc=True).dt.as_unit("ns"),
+            "signal": raw["signal"].astype(str),
+            "value": raw["value"].astype(float),
+            "known_in_advance": known.astype(bool),
+        }
+    )
+
+
+def load_bike_dc(root: Path = DEFAULT_TRACES) -> Trace:
+    """Capital Bikeshare hourly rentals 2011-2012 (UCI), weather signals known in advance, DC holidays and
+    three storms as events. Hours absent from the source (``observed = 0``, empty ``y``) are outages."""
+    d = root / "bike-sharing-dc"
+    raw = pd.read_csv(d / "bike_dc_hourly.csv")
+    ds = pd.to_datetime(raw["ds"], utc=True)
+    observed = raw["observed"].astype(bool).to_numpy() & raw["y"].notna().to_numpy()
+    frame = _long("bike-dc", ds, raw["y"].to_numpy(dtype=float), ~observed)
+    events = read_events(d / "events.csv")
+    signals = read_signals(d / "signals.csv.gz")
+    return Trace("bike", "1h", frame, events, "bike rentals per hour; weather signals; holidays + storms",
+                 {"outage_hours": int((~observed).sum()), "signals": sorted(signals["signal"].unique())},
+                 signals=signals, tz=NEW_YORK)
+
+
 LOADERS = {
     "nasa": load_nasa,
     "azure": load_azure,
     "alibaba": load_alibaba,
     "taylor": load_taylor,
     "bitbrains": load_bitbrains,
+    "nyc-taxi": load_nyc_taxi,
+    "bike": load_bike_dc,
 }
+ALIASES = {"nyc-taxi-2014": "nyc-taxi", "nyc": "nyc-taxi", "bike-sharing-dc": "bike", "bike-dc": "bike"}
+"""Other names ``--only`` accepts: the trace directories' own names."""
