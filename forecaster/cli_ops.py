@@ -246,6 +246,13 @@ def rightsize(
         ),
     ] = None,
     by: Annotated[str, typer.Option(help="Group the summary by namespace or team.")] = NAMESPACE,
+    planned_memory_overruns: Annotated[
+        float,
+        typer.Option(
+            help="Fraction of the policy's memory-window samples you accept above the memory target (each an OOM "
+            "risk), e.g. 0.01; default 0: the memory target covers the window's peak."
+        ),
+    ] = 0.0,
     tz: TzOpt = None,
 ) -> None:
     """Right-size CPU and memory requests: predicted (or observed) use against requests, targets, savings, risk."""
@@ -256,6 +263,9 @@ def rightsize(
         _output("--output-csv", output_csv, ".csv")
         _output("--output-json", output_json, ".json")
         when, span = _timestamp("--now", now, tz), _duration("--window", window)
+        if not 0.0 <= planned_memory_overruns < 1.0:
+            raise InputError(f"--planned-memory-overruns {planned_memory_overruns:g}: give a fraction in [0, 1) "
+                             "of the memory window's samples, e.g. 0.01")
         usage = _read_table(input, "usage", tz)
         kills = _read_table(ooms, "OOM", tz) if ooms is not None else None
         if group == TEAM and TEAM not in usage.columns:
@@ -265,7 +275,8 @@ def rightsize(
         label = "predicting next-window use with the forecasting engine" if predicting else "recommending"
         with console.status(f"{label} ({usage[ID].nunique()} containers)"):
             try:
-                result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span)
+                result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span,
+                                         planned_memory_overruns=planned_memory_overruns)
             except UsageError as exc:
                 raise _usage_error(exc, input, ooms) from exc
         n = result.recommendations[ID].nunique()

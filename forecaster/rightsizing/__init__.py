@@ -4,9 +4,10 @@ Pure computation (no outside clients). Usage history in, recommendations and rep
 
 Modules, by role: ``frames`` (column names, validation), ``history`` (per-container history before
 ``now``), ``histogram`` (VPA's bucketed decaying histogram), ``estimators`` (percentiles, peaks, current
-request), ``wrappers`` (margin, floor, confidence, OOM bump, clamp, rounding), ``policies`` (the one place
-they are composed: VPA, Autopilot, keep-current, plus a registry), ``recommend`` (the recommendation
-frame), ``risk`` and ``report`` (slack, savings, risk, window scoring), ``api`` (``rightsize``).
+request), ``wrappers`` (margin, floor, confidence, OOM bump, memory peak floor, clamp, rounding),
+``policies`` (the one place they are composed: VPA, Autopilot, keep-current, plus a registry), ``recommend``
+(the recommendation frame), ``risk`` and ``report`` (slack, savings, risk, window scoring), ``api``
+(``rightsize``).
 """
 
 from forecaster.rightsizing.api import RightsizingResult, rightsize
@@ -51,6 +52,7 @@ from forecaster.rightsizing.wrappers import (
     Margin,
     MinResources,
     OOMBump,
+    PeakFloor,
     RoundCPU,
 )
 
@@ -71,6 +73,7 @@ __all__ = [
     "MovingWindowPeak",
     "MovingWindowPercentile",
     "OOMBump",
+    "PeakFloor",
     "Policy",
     "RightsizingResult",
     "RoundCPU",

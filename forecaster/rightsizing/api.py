@@ -62,6 +62,7 @@ def rightsize(
     now: object = None,
     window: str | pd.Timedelta = "24h",
     prediction: pd.DataFrame | None = None,
+    planned_memory_overruns: float | None = None,
 ) -> RightsizingResult:
     """Recommend requests for every container and report slack, savings and risk.
 
@@ -71,19 +72,21 @@ def rightsize(
     ``prediction``: optional quantile table of predicted use for the reports. ``policy="forecaster"`` (and
     ``"forecast-scaled-vpa"``, the VPA's histograms moved by the forecast level) predicts the next ``window`` of
     every container first (``predict.predict_usage``: engine forecast, or a
-    decaying histogram for short histories) and reports that prediction. Raises ``UsageError`` on bad
-    input, before anything is computed.
+    decaying histogram for short histories) and reports that prediction. ``planned_memory_overruns``: the
+    fraction of each policy's memory-window samples the user accepts above the memory target (an OOM risk;
+    None/0: none, the memory target covers the window's peak; ``policies.Policy``). Raises ``UsageError`` on
+    bad input, before anything is computed.
     """
     frame = validate_usage(usage)
     kills = validate_ooms(ooms, frame)
     when = default_now(frame) if now is None else as_utc(now)
     if isinstance(policy, str) and policy in PREDICTIVE_POLICIES:
         predicted = predict_usage(frame, when, window=window_alias(window))
-        chosen = get_policy(policy, prediction=predicted)
+        chosen = get_policy(policy, prediction=predicted, planned_memory_overruns=planned_memory_overruns)
         if prediction is None:
             prediction = quantile_table(request_statistics(predicted), PREDICTED, (80, 95))
     else:
-        chosen = get_policy(policy)
+        chosen = get_policy(policy, planned_memory_overruns=planned_memory_overruns)
     span = pd.Timedelta(window)
     if span <= pd.Timedelta(0):
         raise UsageError(f"window={window!r} must be positive")

@@ -1,8 +1,11 @@
 """Recommendation policies: the ONE place where estimators and wrappers are composed.
 
 A ``Policy`` holds, per resource, the estimator chains for the target, the lower bound and the upper bound,
-plus per-policy settings applied to all three by ``Policy.estimator``: the ``min_allowed``/``max_allowed``
-clamp (VPA ``containerPolicy``; the value before it is ``uncapped_target``) and CPU rounding.
+plus per-policy settings applied by ``Policy.estimator``: the memory peak floor on the memory target
+(``wrappers.PeakFloor``: never below the peak of the policy's ``memory_window``, unless the user plans overruns
+with ``planned_memory_overruns``), the ``min_allowed``/``max_allowed`` clamp (VPA ``containerPolicy``; the value
+before it is ``uncapped_target``) and CPU rounding. ``min_history`` is the history a policy needs: below it
+a recommendation is marked ``low_confidence`` (``recommend.py``) and never actuated in ``Auto``.
 
 Six policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
 (current requests), ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
@@ -27,6 +30,8 @@ and ``GetRecommendedPodResources``), with worked numbers for a container using a
     memory      = the same chains over DailyPeaks (8 daily peaks, 24 h half-life), with OOMBump after the
                   margin on target and upper: 600 MiB (6.29e8 B) lies in the memory bucket
                   [6.23e8, 6.64e8) B, so p90 = 6.64e8 B x1.15 = 7.64e8 B (728.7 MiB) > 250 MiB minimum.
+    memory target, every policy = Clamp(PeakFloor(chain, memory_window)): had the container touched 800 MiB
+                  once in the last 8 days, the target would be 800 MiB, not 728.7 MiB.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from forecaster.rightsizing.estimators import (
 )
 from forecaster.rightsizing.frames import CPU, MEMORY, MIB, RESOURCES, UsageError
 from forecaster.rightsizing.histogram import BUCKET_GROWTH, CPU_FIRST_BUCKET, CPU_MAX, BucketScheme
-from forecaster.rightsizing.predict import PREDICTED, ForecastScaled, PredictedStatistic
+from forecaster.rightsizing.predict import PEAK_WINDOWS, PREDICTED, ForecastScaled, PredictedStatistic
 from forecaster.rightsizing.selector import DEFAULT_DAYS, DEFAULT_OVERRUN_COST, CostSelected
 from forecaster.rightsizing.wrappers import (
     Clamp,
@@ -59,10 +64,17 @@ from forecaster.rightsizing.wrappers import (
     Margin,
     MinResources,
     OOMBump,
+    PeakFloor,
     RoundCPU,
 )
 
 KINDS: tuple[str, ...] = ("target", "lower", "upper")
+
+MEMORY_WINDOW = MEMORY_AGGREGATION_INTERVAL * MEMORY_AGGREGATION_INTERVAL_COUNT
+"""8 days: the VPA's memory history (8 daily peaks); the memory window of every policy that names no other."""
+MIN_HISTORY = pd.Timedelta("24h")
+"""A request holds for a whole daily cycle, so a policy needs at least one day of samples to have seen one (VPA's
+upper-bound multiplier ``1 + 1/d`` is x2 at one day and unbounded below it); less is ``low_confidence``."""
 
 # VPA defaults (recommender.go flags unless stated)
 VPA_SAFETY_MARGIN = 0.15
@@ -102,6 +114,13 @@ class Policy:
 
     ``min_allowed``/``max_allowed`` (cores / bytes per resource) clamp every bound; ``cpu_step`` (cores,
     None = no rounding) rounds CPU up. ``settings`` records the knobs the factory used, for reports.
+
+    ``memory_window`` (default 8 days, the VPA's): the memory target is at least the peak of the memory used in
+    this window before ``now`` (``wrappers.PeakFloor``). ``planned_memory_overruns`` (default 0): the fraction of
+    that window's samples the user accepts above the memory target, each one an OOM risk; 0 = none, the target
+    covers the peak. A ``max_allowed`` memory below the peak is the user's explicit cap and wins (``capped``).
+    ``min_history`` (default 24 h): the history the policy needs; a container with less gets a
+    ``low_confidence`` recommendation (``recommend.py``), a warning, no risk figure and no actuation in Auto.
     """
 
     name: str
@@ -113,8 +132,18 @@ class Policy:
     cpu_step: float | None = VPA_CPU_STEP
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    memory_window: pd.Timedelta = MEMORY_WINDOW
+    planned_memory_overruns: float = 0.0
+    min_history: pd.Timedelta = MIN_HISTORY
 
     def __post_init__(self) -> None:
+        if pd.Timedelta(self.memory_window) <= pd.Timedelta(0) or pd.Timedelta(self.min_history) < pd.Timedelta(0):
+            raise ValueError(f"policy {self.name!r}: memory_window must be positive and min_history >= 0")
+        object.__setattr__(self, "memory_window", pd.Timedelta(self.memory_window))
+        object.__setattr__(self, "min_history", pd.Timedelta(self.min_history))
+        if not 0.0 <= self.planned_memory_overruns < 1.0:
+            raise UsageError(f"planned_memory_overruns must be a fraction in [0, 1) of the memory window's samples "
+                             f"(e.g. 0.01), got {self.planned_memory_overruns}")
         for kind in KINDS:
             missing = [r for r in RESOURCES if r not in getattr(self, kind)]
             if missing:
@@ -125,14 +154,27 @@ class Policy:
                 raise ValueError(f"policy {self.name!r}: unknown resource(s) {sorted(unknown)} in min/max")
 
     def estimator(self, kind: str, resource: str) -> Estimator:
-        """The full chain for ``kind`` (target/lower/upper) and ``resource``: base -> Clamp -> RoundCPU."""
+        """The full chain for ``kind`` (target/lower/upper) and ``resource``: base -> PeakFloor (memory target)
+        -> Clamp -> RoundCPU (CPU)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         chain: Estimator = getattr(self, kind)[resource]
+        if kind == "target" and resource == MEMORY:
+            chain = PeakFloor(chain, self.memory_window, planned_overruns=self.planned_memory_overruns)
         chain = Clamp(chain, self.min_allowed.get(resource), self.max_allowed.get(resource))
         if resource == CPU and self.cpu_step:
             chain = RoundCPU(chain, self.cpu_step)
         return chain
+
+    def with_planned_memory_overruns(self, fraction: float) -> Policy:
+        """This policy with ``fraction`` of the memory window's samples accepted above the memory target (an
+        OOM risk the user states; the reason of every target below the peak says so). 0 restores the default."""
+        value = float(fraction)
+        if not 0.0 <= value < 1.0:
+            raise UsageError(f"planned_memory_overruns must be a fraction in [0, 1) of the memory window's samples "
+                             f"(e.g. 0.01), got {fraction}")
+        return replace(self, planned_memory_overruns=value,
+                       settings={**self.settings, "planned_memory_overruns": value})
 
 
 def _bounds(values: Mapping[str, float] | None) -> dict[str, float]:
@@ -292,7 +334,8 @@ def autopilot_policy(
 
     CPU target: exact p95 of the samples, weights halving every 12 h (``S_p95``). Memory target: the peak
     of the last 48 h (``S_max``). The paper's moving-window recommender adds no safety margin to these
-    statistics, so ``margin`` defaults to 0. Lower bounds: the weighted median (CPU: 12 h half-life;
+    statistics, so ``margin`` defaults to 0; the memory window (the peak floor's, ``Policy.memory_window``) is
+    the same 48 h. Lower bounds: the weighted median (CPU: 12 h half-life;
     memory over the 48 h window). Upper bounds: the peak of the last 7 days (our choice). Floors are only
     technical: 1 millicore and 1 MiB, the smallest useful requests.
     """
@@ -314,15 +357,22 @@ def autopilot_policy(
         cpu_step=VPA_CPU_STEP,
         description="Autopilot moving window (p95 CPU with 12h half-life, memory peak over 48h)",
         settings={"cpu_half_life": str(cpu_half_life), "memory_window": str(memory_window), "margin": margin},
+        memory_window=pd.Timedelta(memory_window),
     )
 
 
 def keep_current_policy() -> Policy:
-    """Keep every container's current requests: target = lower = upper = the latest request."""
+    """Keep every container's current requests: target = lower = upper = the latest request.
+
+    Like every policy, its memory target is raised to the peak of the last 8 days when the request is below it
+    (``Policy.memory_window``; ``planned_memory_overruns`` to accept overruns). It needs no history
+    (``min_history`` 0): keeping what is requested now is never a guess.
+    """
     keep = {r: CurrentRequest() for r in RESOURCES}
     return Policy(
         name="keep", target=keep, lower=keep, upper=keep, cpu_step=None,
         description="keep the current requests (the trace's own provisioning)",
+        min_history=pd.Timedelta(0),
     )
 
 
@@ -351,7 +401,9 @@ def forecaster_policy(
     80 % band's upper end leaves ~10 % of days above it, so throttled time stays well under 1 %; memory is
     not compressible, so its request covers the 95 % band of the whole day's peak. Short history is widened
     inside the prediction (``UsagePredictor`` histogram source). ``cpu_statistic``/``memory_statistic`` pick
-    another predicted statistic (``predict.STATISTICS``: CPU ``p99``, ``p95``, ``p90``, ``mean``).
+    another predicted statistic (``predict.STATISTICS``: CPU ``p99``, ``p95``, ``p90``, ``mean``). The memory
+    window of the peak floor is 8 days (``predict.PEAK_WINDOWS`` daily windows): a forecast below a peak the
+    container reached in that week is raised to it.
     """
     if prediction is None:
         raise UsageError("policy 'forecaster' needs prediction= (a predict.UsagePredictor table); "
@@ -381,6 +433,7 @@ def forecaster_policy(
         description="predicted actual use: engine quantile forecast of next-day CPU p99 and memory peak",
         settings={"cpu_column": cpu_column, "memory_column": memory_column, "margin": margin,
                   "cpu_statistic": cpu_statistic, "memory_statistic": memory_statistic},
+        memory_window=PEAK_WINDOWS * pd.Timedelta("1D"),
     )
 
 
@@ -403,15 +456,22 @@ def register_policy(name: str, factory: PolicyFactory) -> None:
     POLICIES[name] = factory
 
 
-def get_policy(policy: Policy | str, **options: Any) -> Policy:
-    """A ``Policy`` as is, or the registered factory ``policy`` called with ``options``."""
+def get_policy(policy: Policy | str, *, planned_memory_overruns: float | None = None, **options: Any) -> Policy:
+    """A ``Policy`` as is, or the registered factory ``policy`` called with ``options``.
+
+    ``planned_memory_overruns`` (any policy; None keeps the policy's own, 0 by default) is the fraction of the
+    memory window's samples the user accepts above the memory target (``Policy.with_planned_memory_overruns``).
+    """
     if isinstance(policy, Policy):
         if options:
             raise ValueError("options are only accepted with a policy name")
-        return policy
-    if policy not in POLICIES:
-        raise UsageError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
-    built = POLICIES[policy](**options)
-    if not isinstance(built, Policy):
-        raise TypeError(f"policy factory {policy!r} returned {type(built).__name__}, not a Policy")
+        built = policy
+    else:
+        if policy not in POLICIES:
+            raise UsageError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
+        built = POLICIES[policy](**options)
+        if not isinstance(built, Policy):
+            raise TypeError(f"policy factory {policy!r} returned {type(built).__name__}, not a Policy")
+    if planned_memory_overruns is not None:
+        built = built.with_planned_memory_overruns(planned_memory_overruns)
     return built

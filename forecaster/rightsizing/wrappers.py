@@ -2,9 +2,10 @@
 
 VPA composes its recommender from such decorators (``vertical-pod-autoscaler/pkg/recommender/logic/
 estimator.go``: ``WithMargin``, ``WithMinResources``, ``WithConfidenceMultiplier``); we add the OOM floor,
-the per-policy min/max clamp (VPA's ``containerPolicy.minAllowed/maxAllowed``, ``pkg/utils/vpa/capping.go``)
-and CPU rounding (``model/types.go``, ``RoundUpToScale``). Each class holds a ``base`` estimator and maps
-its ``Estimate`` to a new one; the reason grows one ``; step`` at a time, e.g.
+the memory peak floor (``PeakFloor``: no memory target below the peak of the policy's memory window unless the
+user plans overruns), the per-policy min/max clamp (VPA's ``containerPolicy.minAllowed/maxAllowed``,
+``pkg/utils/vpa/capping.go``) and CPU rounding (``model/types.go``, ``RoundUpToScale``). Each class holds a
+``base`` estimator and maps its ``Estimate`` to a new one; the reason grows one ``; step`` at a time, e.g.
 ``p90 of decaying histogram (...) = 0.511 cores; +15% margin = 0.588 cores; at least 0.025 cores``.
 
 Pure: numpy and pandas. Called by ``policies.py``, the one place where wrappers are composed.
@@ -157,6 +158,62 @@ class OOMBump:
             f"in the last {fmt_duration(self.window)}"
         )
         return _with(est, need, step)
+
+
+def _check_planned(fraction: float) -> float:
+    value = float(fraction)
+    if not 0.0 <= value < 1.0:  # NaN fails too
+        raise ValueError(f"planned overruns must be a fraction in [0, 1) (e.g. 0.01), got {fraction}")
+    return value
+
+
+class PeakFloor:
+    """The memory target never below the memory used in ``[now - window, now)``: ``max(value, floor)``.
+
+    A memory request below a peak the container has already reached is an OOM kill waiting to recur (memory is
+    not compressible), so by default ``floor`` is the window's peak. A user may plan overruns with a stated
+    risk, ``planned_overruns = r`` (a fraction of the window's samples allowed above the target): with the
+    window's ``n`` samples sorted ``v_1 <= ... <= v_n`` and ``k = floor(r * n)``, ``floor = v_(n - k)``, the
+    smallest level with at most ``k`` samples above it. The reason says when the target is below the peak.
+
+    Worked example: samples 1, 2, ..., 10 MiB in the window and a base estimate of 4 MiB -> 10 MiB (the peak);
+    with ``planned_overruns = 0.2``: ``k = 2``, floor ``v_8`` = 8 MiB (9 and 10 MiB above it: 20 %).
+    A window without samples sets no floor.
+    """
+
+    def __init__(self, base: Estimator, window: str | pd.Timedelta, *, planned_overruns: float = 0.0) -> None:
+        self.base, self.window = base, pd.Timedelta(window)
+        if self.window <= pd.Timedelta(0):
+            raise ValueError("PeakFloor: window must be positive")
+        self.planned_overruns = _check_planned(planned_overruns)
+
+    def floor(self, h: ContainerHistory) -> tuple[float, float, np.ndarray]:
+        """``(floor, peak, the window's samples)``; ``(0, 0, [])`` without samples in the window."""
+        used = np.sort(h.usage[h.ds >= h.now64 - self.window.to_timedelta64()])
+        if used.size == 0:
+            return 0.0, 0.0, used
+        k = math.floor(self.planned_overruns * used.size + 1e-9)
+        return float(used[used.size - 1 - k]), float(used[-1]), used
+
+    def estimate(self, h: ContainerHistory) -> Estimate:
+        """The base estimate, raised to the floor; the reason notes any planned overrun."""
+        est = self.base.estimate(h)
+        floor, peak, used = self.floor(h)
+        span = fmt_duration(self.window)
+        if est.value >= peak:
+            return est
+        planned = self.planned_overruns > 0
+        value = max(est.value, floor)
+        if not planned:
+            return _with(est, value, f"raised to the {span} memory peak {fmt_amount(peak, h.resource)} "
+                                     f"({used.size} samples; memory above the request risks an OOM kill)")
+        above = int(np.sum(used > value))
+        note = (f"planned overruns: {above} of {used.size} samples in the last {span} "
+                f"({above / used.size:.1%}) above the target, {self.planned_overruns:.1%} accepted "
+                f"(peak {fmt_amount(peak, h.resource)}; each is an OOM risk)")
+        if value > est.value:
+            note = f"raised to {fmt_amount(value, h.resource)}; {note}"
+        return _with(est, value, note)
 
 
 class Clamp:
