@@ -9,6 +9,15 @@ member must not take the ensemble down); bad input (``InputError``, e.g. a leaki
 cutoff only (events are planned, so known; signals after the cutoff only when known in advance) and
 forecasts ``h`` steps. Every ensemble weight and conformal band is computed from its output.
 
+Refresh origins. In production a model is refitted daily and *refreshed* every few minutes (new observations,
+no refit: ``update_members``), so most forecasts at the scaling lead time come from a model some hours old,
+issued at every time of day. With ``refresh_every`` (e.g. ``"3h"``) each window listed in ``refresh_for``
+also replays that: after the fit at cutoff ``c`` the members are refreshed at ``c + k * refresh_every`` (while
+before ``c + refresh_span``) and forecast ``refresh_h`` steps from there. Those rows carry ``cutoff`` = their
+issue time and ``refit_at`` = ``c`` (fresh rows: ``refit_at`` = ``cutoff``). E.g. 5-minute data, daily refits,
+``refresh_every="3h"``, ``refresh_h=12``: 7 refreshed one-hour forecasts per window besides the fresh one, so
+the scaling lead time is learned from 8 times of day instead of 1, for about a fifth of a window's fit time.
+
 Pure. Called by ``forecaster.core``.
 """
 
@@ -35,6 +44,7 @@ from forecaster.frames import (
     LGBM,
     MEMBERS,
     OUTAGE,
+    REFIT,
     SEASONAL,
     SIGNALS,
     Y,
@@ -248,7 +258,61 @@ def _cv_window_inner(cutoff: pd.Timestamp) -> pd.DataFrame | None:
     window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + h * step)][actual_cols]
     pred = pred.merge(window, on=[ID, DS], how="left")
     pred.insert(2, CUTOFF, cutoff)
-    return pred
+    parts = [pred]
+    refresh = ctx.get("refresh")
+    if refresh is not None and cutoff in refresh["for"]:
+        parts += _refreshed(fitted, history[history[ID].isin(keep)], cutoff, refresh, events, signals, step)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else pred
+    out.insert(3, REFIT, cutoff)
+    return out
+
+
+def _refreshed(
+    fitted: Members,
+    history: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    refresh: Mapping[str, Any],
+    events: pd.DataFrame | None,
+    signals: pd.DataFrame | None,
+    step: pd.Timedelta,
+) -> list[pd.DataFrame]:
+    """Forecasts of the members fitted at ``cutoff`` after refreshes (see module docstring)."""
+    every, span, rh = refresh["every"], refresh["span"], int(refresh["h"])
+    actual_cols = [ID, DS, Y] + ([OUTAGE] if OUTAGE in history.columns else [])
+    base_cols = [ID, DS, Y, OUTAGE] if OUTAGE in history.columns else [ID, DS, Y]
+    last = history[DS].max()
+    out: list[pd.DataFrame] = []
+    k = 1
+    while every * k < span and cutoff + every * k + rh * step <= last:
+        origin = cutoff + every * k
+        sig_train, sig_future = split_signals(signals, origin)
+        update_members(fitted, history[history[DS] <= origin][base_cols], sig_train)
+        part = predict_members(fitted, rh, events, sig_future)
+        window = history[(history[DS] > origin) & (history[DS] <= origin + rh * step)][actual_cols]
+        part = part.merge(window, on=[ID, DS], how="left")
+        part.insert(2, CUTOFF, origin)
+        out.append(part)
+        k += 1
+    return out
+
+
+def _refresh_plan(
+    freq: str,
+    cuts: Sequence[pd.Timestamp],
+    h: int,
+    every: str | pd.Timedelta | None,
+    span: str | pd.Timedelta,
+    refresh_h: int | None,
+    refresh_for: Sequence[pd.Timestamp] | None,
+) -> dict[str, Any] | None:
+    """The refresh origins to replay, or None (off, or ``every`` is not a whole number of steps under ``span``)."""
+    if every is None:
+        return None
+    step, gap, width = freq_to_timedelta(freq), pd.Timedelta(every), pd.Timedelta(span)
+    if gap < step or gap % step != pd.Timedelta(0) or gap >= width:
+        return None
+    rh = min(h, refresh_h) if refresh_h else h
+    return {"every": gap, "span": width, "h": rh, "for": set(cuts if refresh_for is None else refresh_for)}
 
 
 def member_cv(
@@ -260,8 +324,16 @@ def member_cv(
     signals: pd.DataFrame | None = None,
     min_train_steps: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    refresh_every: str | pd.Timedelta | None = None,
+    refresh_span: str | pd.Timedelta = "1D",
+    refresh_h: int | None = None,
+    refresh_for: Sequence[pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
-    """Members' rolling-origin backtest: ``unique_id, ds, cutoff, y, is_outage`` + member columns.
+    """Members' rolling-origin backtest: ``unique_id, ds, cutoff, refit_at, y, is_outage`` + member columns.
+
+    ``refresh_every`` / ``refresh_span`` / ``refresh_h`` / ``refresh_for``: refresh origins after the fits at
+    the cutoffs in ``refresh_for`` (default: all), see the module docstring; off by default.
 
     Windows are independent; with ``cfg.n_jobs != 1`` they run side by side in worker processes (each
     fitting its members serially, BLAS single-threaded), which is where a backtest's parallelism pays best.
@@ -278,6 +350,7 @@ def member_cv(
         "events": events,
         "signals": signals,
         "min_train_steps": min_train_steps,
+        "refresh": _refresh_plan(cfg.freq, cuts, h, refresh_every, refresh_span, refresh_h, refresh_for),
     }
     _CV_CONTEXT.update(context)
     parts: list[pd.DataFrame] = []

@@ -12,6 +12,7 @@ ID = "unique_id"
 DS = "ds"
 Y = "y"
 CUTOFF = "cutoff"
+REFIT = "refit_at"  # backtest: the cutoff of the fit a row came from (differs from cutoff for refreshed rows)
 OUTAGE = "is_outage"
 """Optional boolean history column: True marks an outage (zeros that are not demand).
 Outage rows are excluded from training and from scoring."""

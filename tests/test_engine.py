@@ -241,7 +241,8 @@ def leak_check(
 
 def test_member_cv_frame_shape(leak_check: LeakCheck) -> None:
     plain, _, cutoffs = leak_check
-    assert list(plain.columns[:5]) == ["unique_id", "ds", "cutoff", *band_columns("seasonal", LEVELS)[:2]]
+    assert list(plain.columns[:6]) == ["unique_id", "ds", "cutoff", "refit_at", *band_columns("seasonal", LEVELS)[:2]]
+    assert (plain["refit_at"] == plain["cutoff"]).all()  # no refresh origins unless asked for
     assert {"y", "is_outage", "events", "signals", "lgbm"} <= set(plain.columns)
     assert plain.groupby(["cutoff", "unique_id"]).size().tolist() == [H] * 4
     assert sorted(plain["cutoff"].unique()) == cutoffs
@@ -296,3 +297,33 @@ def test_lgbm_member_failure_does_not_take_the_ensemble_down(
     out = predict_members(members, H)
     np.testing.assert_array_equal(out["lgbm"], out["seasonal"])
     assert isinstance(members.fitted["seasonal"], SeasonalMember)
+
+
+def test_refresh_origins_replay_refreshes_without_refit_and_without_the_future(
+    history: pd.DataFrame, fast_lgbm: dict[str, Any]
+) -> None:
+    """Refresh origins every 3 h after each fit: rows issued at ``cutoff`` = origin, from the fit at ``refit_at``,
+    ``refresh_h`` steps ahead; changing the data after an origin changes nothing issued at or before it."""
+    config = EngineConfig(FREQ, LEVELS, H, member_params={"lgbm": fast_lgbm}, seed=3)
+    cut = T0 + pd.Timedelta("2D12h")
+    kw: dict[str, Any] = {"refresh_every": "3h", "refresh_span": "1D", "refresh_h": 6}
+    plain = member_cv(config, history, [cut], H, **kw)
+    fresh = plain[plain["cutoff"] == plain["refit_at"]]
+    refreshed = plain[plain["cutoff"] != plain["refit_at"]]
+    assert (refreshed["refit_at"] == cut).all() and len(fresh) == 2 * H  # two series
+    origins = sorted(refreshed["cutoff"].unique())
+    assert origins == [cut + pd.Timedelta(hours=3 * k) for k in range(1, 8)]  # 3 h ... 21 h after the fit
+    steps = (refreshed["ds"] - refreshed["cutoff"]) // pd.Timedelta(FREQ)
+    assert steps.between(1, 6).all() and len(refreshed) == 7 * 6 * 2
+    assert not refreshed[["y", "seasonal", "lgbm"]].isna().any().any()
+    # the fourth origin (12 h after the fit) sees nothing after itself
+    origin = origins[3]
+    perturbed = history.assign(y=np.where(history["ds"] > origin, history["y"] * 1.7 + 5.0, history["y"]))
+    again = member_cv(config, perturbed, [cut], H, **kw)
+    cols = ["unique_id", "ds", "cutoff", "seasonal", "events", "lgbm"]
+    upto = plain["cutoff"] <= origin
+    pd.testing.assert_frame_equal(
+        plain.loc[upto, cols].reset_index(drop=True), again.loc[again["cutoff"] <= origin, cols].reset_index(drop=True)
+    )
+    later = plain["cutoff"] > origin
+    assert not np.allclose(plain.loc[later, "seasonal"], again.loc[again["cutoff"] > origin, "seasonal"])

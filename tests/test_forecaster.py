@@ -127,7 +127,11 @@ def test_calibration_factors(fitted: Forecaster) -> None:
     cal = fitted.calibration_
     assert cal.levels == LEVELS and cal.factors.shape == (H, 2)
     assert np.isfinite(cal.factors).all() and (cal.factors > 0).all()
-    assert cal.n_obs == 2 * 2 * H  # 2 windows x 2 series x h rows
+    # 2 windows x 2 series x h rows of the fresh fits, plus the refreshed forecasts every 3 h after each fit
+    cv = fitted.calibration_cv_
+    assert cv is not None
+    fresh = cv[cv["cutoff"] == cv["refit_at"]]
+    assert len(fresh) == 2 * 2 * H and cal.n_obs == len(cv) > len(fresh)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.optimize import linprog
 
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
-from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, EVENTS, ID, OUTAGE, SIGNALS, Y
+from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, EVENTS, ID, OUTAGE, REFIT, SIGNALS, Y
 
 SOURCE = "source"
 METHOD = "method"
@@ -167,6 +167,7 @@ def learn_weights(
         steps, ends = np.zeros(len(cv), dtype=int), (0,)
     buckets = bucket_of(steps, ends) if len(cv) else np.zeros(0, dtype=int)
     frame = cv.assign(**{LEAD: buckets})
+    group_col = REFIT if REFIT in frame.columns else CUTOFF
     rows = []
     for uid, g in frame.groupby(ID, sort=False):
         if OUTAGE in g.columns:
@@ -181,7 +182,7 @@ def learn_weights(
         for end in ends:
             sel = ok_all & (lead == end)
             X, y = X_all[sel][:, cols], y_all[sel]
-            windows = g[CUTOFF].to_numpy()[sel]
+            windows = g[group_col].to_numpy()[sel]  # refreshed forecasts count with the fit they came from
             w = _defaults(members, default, keep)
             source, method = "default", "default"
             if len(np.unique(windows)) >= min_windows:
