@@ -42,6 +42,7 @@ from forecaster.rightsizing.frames import (
     TARGET,
     TEAM,
     UPPER_BOUND,
+    check_columns,
 )
 from forecaster.scaling.settings import PolicySettings
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
@@ -268,6 +269,12 @@ def rightsize(
                              "of the memory window's samples, e.g. 0.01")
         usage = _read_table(input, "usage", tz)
         kills = _read_table(ooms, "OOM", tz) if ooms is not None else None
+        try:  # the columns first: everything below reads them
+            check_columns(usage, "usage frame")
+            if kills is not None:
+                check_columns(kills, "OOM frame", (ID, DS))
+        except UsageError as exc:
+            raise _usage_error(exc, input, ooms) from exc
         if group == TEAM and TEAM not in usage.columns:
             raise InputError(f"--by team: {input.name} has no 'team' column (columns: {list(usage.columns)})")
         started = time.perf_counter()

@@ -108,13 +108,36 @@ def _to_utc(values: pd.Series, what: str) -> pd.Series:
     return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def _prepare_keys(frame: pd.DataFrame, what: str, required: tuple[str, ...]) -> pd.DataFrame:
-    """Check columns, ids and timestamps; return a sorted copy with UTC ``ds`` and str ``unique_id``."""
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    ID: ("container", "container_id", "container_name", "id", "pod", "name", "workload", "vm", "series"),
+    DS: ("timestamp", "time", "date", "datetime", "ts"),
+    CPU: ("cpu_usage", "cpu_cores", "cpu_used"),
+    MEMORY: ("memory_usage", "memory_bytes", "mem", "working_set", "memory_working_set_bytes"),
+    CPU_REQUEST: ("cpu_requests", "request_cpu", "requests_cpu"),
+    MEMORY_REQUEST: ("memory_requests", "request_memory", "requests_memory", "mem_request"),
+}
+"""Names a column is often given elsewhere; a missing column's error names the one found (case-insensitive)."""
+
+
+def check_columns(frame: pd.DataFrame, what: str, required: tuple[str, ...] = REQUIRED_USAGE_COLUMNS) -> None:
+    """``UsageError`` naming every missing ``required`` column, the columns expected and, for each missing one,
+    a present column that looks like it under another name (``COLUMN_ALIASES``): e.g. ``missing required
+    column(s) ['unique_id'] ...; found 'container': rename it to 'unique_id'``."""
     if not isinstance(frame, pd.DataFrame):
         raise UsageError(f"{what}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise UsageError(f"{what}: missing required column(s) {missing}; expected at least {list(required)}")
+    if not missing:
+        return
+    present = {str(c).strip().lower(): str(c) for c in frame.columns}
+    hints = [f"found '{present[a]}': rename it to '{c}'"
+             for c in missing for a in COLUMN_ALIASES.get(c, ()) if a in present][:3]
+    hint = f"; {'; '.join(hints)}" if hints else f" (columns: {[str(c) for c in frame.columns][:12]})"
+    raise UsageError(f"{what}: missing required column(s) {missing}; expected at least {list(required)}{hint}")
+
+
+def _prepare_keys(frame: pd.DataFrame, what: str, required: tuple[str, ...]) -> pd.DataFrame:
+    """Check columns, ids and timestamps; return a sorted copy with UTC ``ds`` and str ``unique_id``."""
+    check_columns(frame, what, required)
     out = frame.copy()
     if len(out) and out[ID].isna().any():
         row = int(np.flatnonzero(out[ID].isna().to_numpy())[0])
