@@ -47,6 +47,8 @@ STALE_AFTER_S = 2 * REFRESH.total_seconds()
 """The simulated floor treats a forecast as stale after two missed refreshes."""
 MINUTES_PER_BUCKET = 5
 """The trace counts requests per 5 minutes; the simulator works in requests per minute."""
+TRACE_UNIT = "requests per 5 min"
+"""Unit of the trace's values (the demand axis of the forecast charts)."""
 
 
 @dataclass(frozen=True)
@@ -218,12 +220,14 @@ def demo(
     actual = trace[(trace[DS] >= latest.issued_at - pd.Timedelta("2D"))].assign(**{ID: workload})
     past, future = actual[actual[DS] < latest.issued_at], actual[actual[DS] >= latest.issued_at]
     written = [
-        plots.save_png(plots.fan_chart(past, pred, workload, levels, actuals=future,
+        plots.save_png(plots.fan_chart(past, pred, workload, levels, actuals=future, unit=TRACE_UNIT,
                                        title=f"{workload}: forecast issued {latest.issued_at:%Y-%m-%d %H:%M} UTC"),
                        output_dir / "fan_chart.png"),
-        plots.save_png(plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns]),
+        plots.save_png(plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns], unit=TRACE_UNIT),
                        output_dir / "members_chart.png"),
-        plots.save_png(plots.replay_chart(results["predictive floor + HPA"], title="predictive floor + HPA"),
+        plots.save_png(plots.replay_chart(results["predictive floor + HPA"], reactive=results["reactive HPA"],
+                                          title="predictive floor + HPA against the reactive HPA alone",
+                                          unit="requests per minute"),
                        output_dir / "replay_chart.png"),
         io.write_frame(pred, output_dir / "forecast.csv"),
     ]
@@ -233,4 +237,5 @@ def demo(
     written.append(db)
     for path in written:
         console.print(f"  wrote {path}")
-    console.print(f"done in {time.perf_counter() - started:.0f} s; explore it with: {explore_command(db, replay_end)}")
+    console.print(f"done in {time.perf_counter() - started:.0f} s; explore it with:")
+    console.print(explore_command(db, replay_end), soft_wrap=True, highlight=False)  # one line, for copy and paste

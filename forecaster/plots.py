@@ -8,6 +8,10 @@
 ``requested_vs_actual_chart`` per container: request, predicted or observed use, recommended target.
 ``save_png``                  write a figure to a PNG file.
 
+Every value axis names its unit: ``unit`` is the demand's (e.g. ``"requests per 5 min"``; default "units of y",
+as the input had them), replicas are pods, CPU cores and memory GiB. Lines that coincide say so in the legend
+(``"events (= seasonal)"``) and are drawn dashed over each other, so no series vanishes under another.
+
 Figures are built with ``matplotlib.figure.Figure`` on the Agg canvas, never through ``pyplot``, so no
 global figure registry grows and nothing needs closing; a figure is freed when its last reference goes.
 Band column names come from ``forecaster.frames``. Called by ``forecaster.cli``, ``forecaster.cli_ops``,
@@ -46,6 +50,32 @@ HISTORY_SPANS = 3
 """``fan_chart`` shows this many forecast-lengths of history before the origin (at least one day)."""
 _BAND_ALPHA = (0.18, 0.32, 0.46, 0.6)
 _COLOR = "tab:blue"
+DEFAULT_UNIT = "units of y"
+"""The demand axis label's unit when the caller does not know it (the input's own)."""
+_DASHES: tuple[str, ...] = ("--", ":", "-.")
+"""Dash patterns of lines drawn over an equal one, in turn."""
+
+
+def _demand_label(unit: str) -> str:
+    return f"demand ({unit or DEFAULT_UNIT})"
+
+
+def same_as(frame: pd.DataFrame, columns: Sequence[str], also: Sequence[str] = ()) -> dict[str, str]:
+    """Column -> the first earlier column of ``columns`` (then of ``also``) it equals at every step (same missing
+    steps, values within 1e-9 relative), for the columns that equal one. A chart labels such a line
+    ``"<column> (= <other>)"``: drawn over each other, one would hide the other.
+
+    Worked example: seasonal 1, 2; events 1, 2; lgbm 1, 3; ensemble 1, 3 -> ``{"events": "seasonal",
+    "lgbm": "ensemble"}`` (with ``also=["ensemble"]``)."""
+    values = {c: frame[c].to_numpy(dtype=float) for c in [*columns, *also] if c in frame.columns}
+    out: dict[str, str] = {}
+    for i, col in enumerate(c for c in columns if c in values):
+        for other in [*[c for c in columns if c in values][:i], *[a for a in also if a in values]]:
+            a, b = values[col], values[other]
+            if np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True):
+                out[col] = other
+                break
+    return out
 
 
 def _new_figure(size: tuple[float, float] = FIGSIZE) -> Figure:
@@ -69,8 +99,10 @@ def fan_chart(
     levels: Sequence[int],
     actuals: pd.DataFrame | None = None,
     title: str | None = None,
+    unit: str = DEFAULT_UNIT,
 ) -> Figure:
-    """History, ensemble forecast and its bands for one series, as a new ``Figure``.
+    """History, ensemble forecast and its bands for one series, as a new ``Figure``; ``unit`` is the demand's
+    (the y axis label), e.g. ``"requests per 5 min"``.
 
     Draws the recent history (``HISTORY_SPANS`` forecast-lengths, at least a day), a dashed vertical line
     at the forecast origin (the last observed timestamp), the ensemble point forecast, one shaded band
@@ -115,15 +147,19 @@ def fan_chart(
     ax.axvline(origin, color="0.4", ls="--", lw=1.0, label="forecast origin")
     ax.set_title(title or f"{unique_id}: forecast from {origin:%Y-%m-%d %H:%M} UTC")
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("demand (y)")
+    ax.set_ylabel(_demand_label(unit))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small", ncols=2)
     fig.autofmt_xdate()
     return fig
 
 
-def members_chart(forecast: pd.DataFrame, unique_id: str, members: Sequence[str]) -> Figure:
-    """Each member's point forecast (thin lines) against the ensemble (thick) for one series.
+def members_chart(forecast: pd.DataFrame, unique_id: str, members: Sequence[str], *,
+                  unit: str = DEFAULT_UNIT) -> Figure:
+    """Each member's point forecast (thin lines) over the ensemble (thick, drawn underneath) for one series.
+
+    A member equal to an earlier one or to the ensemble at every step (``same_as``) is labelled
+    ``"events (= seasonal)"`` and drawn dashed, so the line under it still shows. ``unit``: the demand's.
 
     What a planner reads: members close together mean the forecast rests on agreeing evidence; a member
     far from the others (e.g. ``events`` lifting a campaign day, ``signals`` reacting to a known input)
@@ -131,15 +167,23 @@ def members_chart(forecast: pd.DataFrame, unique_id: str, members: Sequence[str]
     backtest errors before trusting that member's story. Members missing from ``forecast`` are skipped.
     """
     fc = _one(forecast, unique_id, "forecast")
+    present = [m for m in members if m in fc.columns]
+    equal = same_as(fc, present, also=[ENSEMBLE])
     fig = _new_figure()
     ax = fig.add_subplot()
-    for member in members:
-        if member in fc.columns:
-            ax.plot(fc[DS], fc[member], lw=1.0, alpha=0.85, label=member)
-    ax.plot(fc[DS], fc[ENSEMBLE], color="black", lw=2.2, label="ensemble")
+    dashed = 0
+    for member in present:
+        style: dict[str, Any] = {"lw": 1.0, "alpha": 0.85, "zorder": 3}
+        label = member
+        if member in equal:
+            label = f"{member} (= {equal[member]})"
+            style.update(ls=_DASHES[dashed % len(_DASHES)], lw=1.6, alpha=1.0, zorder=4 + dashed)
+            dashed += 1
+        ax.plot(fc[DS], fc[member], label=label, **style)
+    ax.plot(fc[DS], fc[ENSEMBLE], color="black", lw=2.2, label="ensemble", zorder=2)
     ax.set_title(f"{unique_id}: member forecasts vs ensemble")
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("demand (y)")
+    ax.set_ylabel(_demand_label(unit))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize="small", ncols=3)
     fig.autofmt_xdate()
@@ -155,52 +199,82 @@ _POLICY_STYLE: dict[str, dict[str, Any]] = {
 }
 
 
-def replay_chart(result: ReplayResult, *, title: str | None = None, start: Any = None, end: Any = None) -> Figure:
-    """Demand, ready capacity, replicas and floor over time for one replay (optionally a ``start``-``end`` slice).
+def _window(frame: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    if start is None and end is None:
+        return frame
+    ds = pd.DatetimeIndex(frame["ds"])
+    first = pd.Timestamp(start) if start is not None else ds.min()
+    last = pd.Timestamp(end) if end is not None else ds.max()
+    return frame.loc[(ds >= first) & (ds <= last)]
 
-    Top panel: demand per minute and ready capacity (ready pods x capacity per pod), shaded red where demand
-    exceeds it (the under-provisioned minutes). Bottom panel: the replicas asked for (``desired``) and ready,
-    the ``minReplicas`` floor the policy wrote, and what the reactive rule wants for the minute's demand.
+
+def _headroom(ax: Any, share: float = 0.3) -> float:
+    """An upper y limit leaving the top ``share`` of the panel free for its legend (nothing drawn under it)."""
+    top = max(ax.dataLim.y1, 1e-9) if np.isfinite(ax.dataLim.y1) else 1.0
+    return float(top / (1.0 - share))
+
+
+def _summary(o: Outcomes) -> str:
+    return (f"{o.policy}: {o.under_provisioned_minutes} under-provisioned min, {o.replica_minutes:,.0f} replica-min, "
+            f"{o.scaling_actions} scaling actions")
+
+
+def replay_chart(result: ReplayResult, *, reactive: ReplayResult | None = None, title: str | None = None,
+                 start: Any = None, end: Any = None, unit: str = "demand units per minute") -> Figure:
+    """Demand, ready capacity, replicas and floor over time for one replay (optionally a ``start``-``end`` slice),
+    against ``reactive`` (the same demand replayed under the reactive HPA alone) when given.
+
+    Top panel (``unit``: the replay's demand unit, per minute): demand and ready capacity (ready pods x capacity per
+    pod), shaded red where demand exceeds it (the under-provisioned minutes); the reactive replay's ready capacity
+    dotted orange, its under-provisioned minutes hatched. Bottom panel (pods): the ``minReplicas`` floor the policy
+    wrote as a green shaded step area, the replicas asked for (``desired``, a wide pale line) and ready (a thin dark
+    line on top), what the reactive rule wants for the minute's demand, and the reactive replay's ready pods dotted;
+    lines never hide under the floor's area.
 
     What a planner reads: red slivers right after demand rises are the start-up delay the reactive HPA cannot
-    hide; a predictive floor that climbs before the rise removes them. A floor far above the reactive line
-    for long stretches is paid for in replica-minutes (the title gives the totals).
+    hide; a predictive floor that climbs before the rise removes them (compare the hatched reactive minutes). A floor
+    far above the reactive line for long stretches is paid for in replica-minutes (the title gives the totals).
     """
-    frame = result.frame
-    if start is not None or end is not None:
-        ds = pd.DatetimeIndex(frame["ds"])
-        first = pd.Timestamp(start) if start is not None else ds.min()
-        last = pd.Timestamp(end) if end is not None else ds.max()
-        frame = frame.loc[(ds >= first) & (ds <= last)]
+    frame = _window(result.frame, start, end)
+    base = _window(reactive.frame, start, end) if reactive is not None else None
     fig = _new_figure(REPLAY_FIGSIZE)
     top, bottom = fig.subplots(2, 1, sharex=True)
     x = pd.DatetimeIndex(frame["ds"])
     demand = frame["demand"].to_numpy(float)
     capacity = frame["capacity"].to_numpy(float)
-    top.plot(x, demand, color="black", linewidth=0.8, label="demand")
-    top.plot(x, capacity, color="tab:blue", linewidth=1.0, label="ready capacity")
+    top.plot(x, demand, color="black", linewidth=0.8, label="demand", zorder=4)
+    top.plot(x, capacity, color="tab:blue", linewidth=1.2, label="ready capacity", zorder=3)
     top.fill_between(
         x, capacity, demand, where=demand > capacity, color="tab:red", alpha=0.4, step="mid", label="under-provisioned"
     )
-    top.set_ylabel("demand per minute")
-    top.legend(loc="upper left", fontsize="small")
-    bottom.step(x, frame["desired"], where="post", color="tab:blue", linewidth=1.0, label="desired")
-    bottom.plot(x, frame["ready"], color="tab:cyan", linewidth=0.8, label="ready")
-    bottom.step(x, frame["floor"], where="post", color="tab:green", linewidth=1.0, linestyle="--", label="floor")
+    if base is not None:
+        bx = pd.DatetimeIndex(base["ds"])
+        bd, bc = base["demand"].to_numpy(float), base["capacity"].to_numpy(float)
+        top.plot(bx, bc, color="tab:orange", linewidth=1.2, linestyle=":", label="ready capacity, reactive HPA alone",
+                 zorder=3)
+        top.fill_between(bx, bc, bd, where=bd > bc, facecolor="none", edgecolor="tab:orange", hatch="////",
+                         linewidth=0.0, step="mid", label="under-provisioned, reactive HPA alone")
+    top.set_ylim(0, _headroom(top))
+    top.set_ylabel(f"demand, capacity\n({unit})")
+    top.legend(loc="upper left", fontsize="small", ncols=2 if base is not None else 1)
+    bottom.fill_between(x, 0, frame["floor"].to_numpy(float), step="post", color="tab:green", alpha=0.22, lw=0,
+                        label="floor (minReplicas)", zorder=1)
+    bottom.step(x, frame["desired"], where="post", color="tab:blue", linewidth=3.2, alpha=0.45, label="desired",
+                zorder=3)
+    bottom.step(x, frame["ready"], where="post", color="navy", linewidth=1.0, label="ready", zorder=4)
     bottom.step(
-        x, frame["reactive_desired"], where="post", color="tab:orange", linewidth=0.8, alpha=0.8, label="reactive rule"
+        x, frame["reactive_desired"], where="post", color="tab:orange", linewidth=0.9, alpha=0.9, label="reactive rule",
+        zorder=5,
     )
-    bottom.set_ylabel("replicas")
+    if base is not None:
+        bottom.step(pd.DatetimeIndex(base["ds"]), base["ready"], where="post", color="tab:red", linewidth=1.1,
+                    linestyle=":", label="ready, reactive HPA alone", zorder=5)
+    bottom.set_ylabel("replicas (pods)")
     bottom.set_xlabel("time (UTC)")
-    bottom.legend(loc="upper left", fontsize="small", ncols=4)
-    o = result.outcomes
-    fig.suptitle(
-        title
-        or (
-            f"{o.policy}: {o.under_provisioned_minutes} under-provisioned min, "
-            f"{o.replica_minutes:,.0f} replica-min, {o.scaling_actions} scaling actions"
-        )
-    )
+    bottom.set_ylim(0, _headroom(bottom))
+    bottom.legend(loc="upper left", fontsize="small", ncols=5)
+    summary = _summary(result.outcomes) + ("" if reactive is None else f"\n{_summary(reactive.outcomes)}")
+    fig.suptitle(f"{title}\n{summary}" if title and reactive is not None else title or summary)
     return fig
 
 

@@ -21,6 +21,7 @@ from forecaster.plots import (
     replay_chart,
     requested_vs_actual_chart,
     rightsizing_chart,
+    same_as,
     save_png,
 )
 from forecaster.rightsizing import RightsizingResult, rightsize
@@ -108,9 +109,72 @@ def test_replay_chart_draws_demand_capacity_and_replicas(tmp_path: Path) -> None
     fig = replay_chart(result)
     top, bottom = fig.axes
     assert [line.get_label() for line in top.get_lines()] == ["demand", "ready capacity"]
-    assert [line.get_label() for line in bottom.get_lines()] == ["desired", "ready", "floor", "reactive rule"]
+    assert [line.get_label() for line in bottom.get_lines()] == ["desired", "ready", "reactive rule"]
     assert "oracle" in fig.get_suptitle()
     assert len(_read_png(save_png(fig, tmp_path / "replay.png"))) > 10_000
+
+
+def test_replay_chart_keeps_replicas_visible_over_the_floor_and_draws_the_reactive_replay(tmp_path: Path) -> None:
+    predictive = replay(_demand(), "oracle", capacity_per_pod=10.0)
+    reactive = replay(_demand(), "reactive", capacity_per_pod=10.0)
+    fig = replay_chart(predictive, reactive=reactive, title="oracle against reactive")
+    top, bottom = fig.axes
+    floor = next(c for c in bottom.collections if c.get_label() == "floor (minReplicas)")
+    lines = {line.get_label(): line for line in bottom.get_lines()}
+    assert set(lines) == {"desired", "ready", "reactive rule", "ready, reactive HPA alone"}
+    assert all(line.get_zorder() > floor.get_zorder() for line in lines.values()), "no line hides under the floor"
+    desired, ready = lines["desired"], lines["ready"]
+    assert desired.get_linewidth() > 2 * ready.get_linewidth() and ready.get_zorder() > desired.get_zorder()
+    assert desired.get_color() != ready.get_color()
+    np.testing.assert_array_equal(lines["ready, reactive HPA alone"].get_ydata(), reactive.frame["ready"])
+    assert lines["ready, reactive HPA alone"].get_linestyle() == ":"
+    assert "ready capacity, reactive HPA alone" in [line.get_label() for line in top.get_lines()]
+    title = fig.get_suptitle()
+    assert "oracle against reactive" in title and "oracle:" in title and "reactive:" in title
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert "under-provisioned, reactive HPA alone" in legend
+    assert _read_png(save_png(fig, tmp_path / "replay-vs-reactive.png"))
+
+
+def test_charts_name_the_units_of_their_axes() -> None:
+    history = _history()
+    forecast = _forecast(history)
+    assert fan_chart(history, forecast, "api", LEVELS, unit="requests per 5 min").axes[0].get_ylabel() == (
+        "demand (requests per 5 min)")
+    assert fan_chart(history, forecast, "api", LEVELS).axes[0].get_ylabel() == "demand (units of y)"
+    assert members_chart(forecast, "api", MEMBERS, unit="requests/s").axes[0].get_ylabel() == "demand (requests/s)"
+    top, bottom = replay_chart(replay(_demand(), capacity_per_pod=10.0), unit="requests per minute").axes
+    assert "(requests per minute)" in top.get_ylabel() and bottom.get_ylabel() == "replicas (pods)"
+    assert bottom.get_xlabel() == "time (UTC)"
+
+
+def test_members_chart_says_which_members_equal_each_other() -> None:
+    forecast = _forecast(_history())
+    forecast["events"] = forecast["seasonal"]
+    forecast["signals"] = forecast["seasonal"]
+    forecast["lgbm"] = forecast[ENSEMBLE]
+    forecast.loc[3, "lgbm"] += 0.5  # differs at one step: not equal
+    fig = members_chart(forecast, "api", MEMBERS)
+    lines = fig.axes[0].get_lines()
+    labels = [line.get_label() for line in lines]
+    assert labels == ["seasonal", "events (= seasonal)", "signals (= seasonal)", "lgbm", "ensemble"]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "events (= seasonal)" in legend
+    styles = {line.get_label(): line for line in lines}
+    assert styles["seasonal"].get_linestyle() == "-"
+    dashes = {styles[n].get_linestyle() for n in ("events (= seasonal)", "signals (= seasonal)")}
+    assert "-" not in dashes and len(dashes) == 2, "two lines over the same one get different dash patterns"
+    assert styles["ensemble"].get_zorder() < min(styles[n].get_zorder() for n in labels[:-1])
+    forecast["lgbm"] = forecast[ENSEMBLE]
+    labels = [line.get_label() for line in members_chart(forecast, "api", MEMBERS).axes[0].get_lines()]
+    assert "lgbm (= ensemble)" in labels
+
+
+def test_same_as_worked_example() -> None:
+    frame = pd.DataFrame({"seasonal": [1.0, 2.0], "events": [1.0, 2.0], "lgbm": [1.0, 3.0], ENSEMBLE: [1.0, 3.0],
+                          "signals": [np.nan, 2.0]})
+    assert same_as(frame, ["seasonal", "events", "signals", "lgbm"], also=[ENSEMBLE]) == {
+        "events": "seasonal", "lgbm": "ensemble"}
 
 
 def test_replay_chart_shades_under_provisioned_minutes_and_slices_a_window() -> None:
