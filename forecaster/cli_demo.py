@@ -47,8 +47,6 @@ STALE_AFTER_S = 2 * REFRESH.total_seconds()
 """The simulated floor treats a forecast as stale after two missed refreshes."""
 MINUTES_PER_BUCKET = 5
 """The trace counts requests per 5 minutes; the simulator works in requests per minute."""
-TRACE_UNIT = "requests per 5 min"
-"""Unit of the trace's values (the demand axis of the forecast charts)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +134,7 @@ def demo(
 ) -> None:
     """The whole loop on the bundled NASA trace: backtest, the service's jobs on SQLite, a simulated cluster."""
     from forecaster.service import WorkloadError, demo_service
+    from forecaster.service.demo import DEMAND_UNIT
     from forecaster.simulate import replay
 
     console = _console()
@@ -220,10 +219,10 @@ def demo(
     actual = trace[(trace[DS] >= latest.issued_at - pd.Timedelta("2D"))].assign(**{ID: workload})
     past, future = actual[actual[DS] < latest.issued_at], actual[actual[DS] >= latest.issued_at]
     written = [
-        plots.save_png(plots.fan_chart(past, pred, workload, levels, actuals=future, unit=TRACE_UNIT,
+        plots.save_png(plots.fan_chart(past, pred, workload, levels, actuals=future, unit=DEMAND_UNIT,
                                        title=f"{workload}: forecast issued {latest.issued_at:%Y-%m-%d %H:%M} UTC"),
                        output_dir / "fan_chart.png"),
-        plots.save_png(plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns], unit=TRACE_UNIT),
+        plots.save_png(plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns], unit=DEMAND_UNIT),
                        output_dir / "members_chart.png"),
         plots.save_png(plots.replay_chart(results["predictive floor + HPA"], reactive=results["reactive HPA"],
                                           title="predictive floor + HPA against the reactive HPA alone",

@@ -34,6 +34,8 @@ USAGE_FILE = "usage_small.csv"
 DEMO_NAMESPACE = "nasa"
 _NASA = re.compile(r"^nasa(?:\*(\d+(?:\.\d+)?))?$")
 _USAGE = re.compile(r"^usage/([^/]+)/(cpu|memory|cpu_request|memory_request)$")
+DEMAND_UNIT = "requests per 5 min"
+"""The NASA trace's unit: the demo workloads' ``unit`` label (the explorer's demand axis title)."""
 USAGE_VMS: tuple[tuple[str, str], ...] = (("app", "vm001"), ("cache", "vm004"), ("worker", "vm007"))
 """Demo containers of ``nasa/www`` and the Bitbrains VM whose use each replays."""
 
@@ -115,9 +117,11 @@ class DemoSource:
 
 def demo_registry(copies: int = 1, *, containers: bool = True) -> Registry:
     """``nasa/www`` (the NASA requests, 60 requests per 5 min per pod, 2..50 replicas, three containers sized
-    from the Bitbrains VMs) plus ``copies - 1`` scaled copies ``nasa/www-2`` ... (demand x 1/k, no containers)."""
+    from the Bitbrains VMs) plus ``copies - 1`` scaled copies ``nasa/www-2`` ... (demand x 1/k, no containers);
+    each labelled with its demand ``unit``."""
+    unit = {"unit": DEMAND_UNIT}
     specs = [WorkloadSpec(
-        id=f"{DEMO_NAMESPACE}/www", query="nasa", namespace=DEMO_NAMESPACE, capacity_per_pod=60.0,
+        id=f"{DEMO_NAMESPACE}/www", query="nasa", namespace=DEMO_NAMESPACE, capacity_per_pod=60.0, labels=unit,
         target_utilisation=0.7, min_replicas=2, max_replicas=50,
         containers=tuple(ContainerSpec(name, f"usage/{vm}/cpu", f"usage/{vm}/memory", f"usage/{vm}/cpu_request",
                                        f"usage/{vm}/memory_request", pod="www") for name, vm in USAGE_VMS)
@@ -125,7 +129,8 @@ def demo_registry(copies: int = 1, *, containers: bool = True) -> Registry:
     )]
     for k in range(2, copies + 1):
         specs.append(WorkloadSpec(id=f"{DEMO_NAMESPACE}/www-{k}", query=f"nasa*{1.0 / k:.4f}",
-                                  namespace=DEMO_NAMESPACE, capacity_per_pod=60.0, min_replicas=1, max_replicas=50))
+                                  namespace=DEMO_NAMESPACE, capacity_per_pod=60.0, min_replicas=1, max_replicas=50,
+                                  labels=unit))
     return Registry(specs)
 
 

@@ -20,6 +20,9 @@ from api_support import ISSUED, NOW, READ, TOKENS, LiveServer, Seeded
 from support.binaries import require_binary
 
 from forecaster.api import ApiSettings, create_app
+from forecaster.datasets import NASA_ID
+from forecaster.ports import ForecastRun, Workload
+from forecaster.testing.store import InMemoryStore
 
 pytestmark = pytest.mark.integration
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -84,6 +87,7 @@ def test_page_draws_the_forecast_members_decisions(seeded: Seeded, page: Any, tm
         assert page.locator("#fan-chart circle.actual").count() == len(after) == 287
         before = actuals[actuals["ds"] <= ISSUED]
         assert page.get_attribute("#fan-chart path.history", "data-points") == str(len(before))
+        assert "actual (287)" in legend_of(page, "#fan-chart") and page.locator("#fan-chart .no-actuals").count() == 0
         assert page.locator("#fan-chart line.origin").count() == 1
 
         members = page.eval_on_selector_all("#members-chart path.member",
@@ -119,6 +123,49 @@ def test_page_draws_the_forecast_members_decisions(seeded: Seeded, page: Any, tm
         server.stop()
     assert page.errors == [], page.errors
     assert page.external == [], "the page loads nothing from outside the server"
+
+
+def legend_of(page: Any, chart: str) -> list[str]:
+    return list(page.eval_on_selector_all(f"{chart} .legend text", "ts => ts.map(t => t.textContent)"))
+
+
+def test_page_shows_equal_members_units_and_only_the_actuals_it_draws(seeded: Seeded, nasa: Any, page: Any,
+                                                                       tmp_path: Path) -> None:
+    """The live case: actuals end at the forecast's origin (the service forecasts from its newest observation), two
+    members are equal, and the workload has a demand unit."""
+    frame, actuals = nasa
+    frame = frame.assign(events=frame["seasonal"])
+    store = InMemoryStore()
+    store.upsert_workload(Workload(NASA_ID, labels={"unit": "requests per 5 min"}))
+    store.save_forecast(ForecastRun("live", NASA_ID, ISSUED, "v", (80, 95), frame))
+    store.save_actuals(NASA_ID, actuals[actuals["ds"] <= ISSUED])
+    for decision in seeded.store.list_decisions(workload_id=NASA_ID).items:
+        store.record_decision(decision)
+    app = create_app(store, None, ApiSettings(tokens=TOKENS, anonymous_reads=True), clock=lambda: NOW)
+    server = LiveServer(app).start()
+    try:
+        page.goto(server.url + "/", timeout=TIMEOUT_MS)
+        page.wait_for_selector("body[data-state=ready]", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#members-chart[data-ready='1']", timeout=TIMEOUT_MS)
+        fan = legend_of(page, "#fan-chart")
+        assert page.locator("#fan-chart circle.actual").count() == 0
+        assert not any(text.startswith("actual") for text in fan), "the legend lists only what is drawn"
+        assert page.text_content("#fan-chart .no-actuals") == "no actuals after the forecast origin yet"
+        members = page.eval_on_selector_all(
+            "#members-chart path.member", "ps => ps.map(p => [p.dataset.label, p.getAttribute('stroke-dasharray')])")
+        assert members[:2] == [["seasonal", None], ["events (= seasonal)", "6 4"]]
+        assert "events (= seasonal)" in legend_of(page, "#members-chart")
+        order = "(s, what) => [...s.children].findIndex(c => c.matches(what))"
+        ensemble = page.eval_on_selector("#members-chart", order, "path.ensemble")
+        first_member = page.eval_on_selector("#members-chart", order, "path.member")
+        assert ensemble < first_member, "the ensemble is drawn underneath the members"
+        for chart in ("#fan-chart", "#members-chart"):
+            assert "demand (requests per 5 min)" in (page.text_content(f"{chart} .axis") or "")
+        assert "replicas (pods)" in (page.text_content("#decisions-chart .axis") or "")
+        page.screenshot(path=str(tmp_path / "explorer-live.png"), full_page=True)
+    finally:
+        server.stop()
+    assert page.errors == [], page.errors
 
 
 def test_page_asks_for_a_token_when_reads_need_one(seeded: Seeded, page: Any) -> None:

@@ -160,7 +160,30 @@ export function areaPath(xs, lo, hi, x, y) {
   return `M${top.join("L")}L${bottom.reverse().join("L")}Z`;
 }
 
-/** Legend entries [{label, color, kind: "line"|"area"|"dot"|"dash", opacity}] in a row at the top left. */
+/** Dash patterns of lines drawn over an equal one, in turn (plots._DASHES). */
+export const DASHES = ["6 4", "2 3", "9 3 2 3"];
+
+/** Demand axis label: the workload's unit (its `unit` label, e.g. "requests per 5 min"), else y's own units. */
+export function demandLabel(unit) {
+  return `demand (${unit || "units of y"})`;
+}
+
+/** name -> the first earlier name (then of `also`) whose series equals it at every step (plots.same_as). */
+export function sameAs(series, names, also = []) {
+  const equal = (a, b) => a.length === b.length && a.every((v, i) => {
+    const w = b[i];
+    if (v === null || w === null || !isFinite(v) || !isFinite(w)) return (v === null || !isFinite(v)) === (w === null || !isFinite(w));
+    return Math.abs(v - w) <= 1e-12 + 1e-9 * Math.abs(w);
+  });
+  const out = {};
+  names.forEach((name, i) => {
+    const other = [...names.slice(0, i), ...also].find((o) => series[o] && equal(series[name], series[o]));
+    if (other !== undefined) out[name] = other;
+  });
+  return out;
+}
+
+/** Legend entries [{label, color, kind: "line"|"area"|"dot"|"dash", opacity, dash}] in a row at the top left. */
 export function legend(svg, items, x0, y0) {
   const g = svg.appendChild(el("g", { class: "legend" }));
   let px = x0 + 8;
@@ -173,7 +196,7 @@ export function legend(svg, items, x0, y0) {
       g.appendChild(el("circle", { cx: px + 8, cy: py - 2, r: 3, fill: item.color }));
     } else {
       g.appendChild(el("line", { x1: px, x2: px + 16, y1: py - 2, y2: py - 2, stroke: item.color,
-        "stroke-width": item.width ?? 2, "stroke-dasharray": item.kind === "dash" ? "4 3" : null }));
+        "stroke-width": item.width ?? 2, "stroke-dasharray": item.dash ?? (item.kind === "dash" ? "4 3" : null) }));
     }
     const text = g.appendChild(el("text", { x: px + 20, y: py + 2 }, item.label));
     px += 28 + Math.max(40, (text.getComputedTextLength ? text.getComputedTextLength() : item.label.length * 6));

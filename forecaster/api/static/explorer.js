@@ -4,15 +4,18 @@
 // token is kept in this tab's sessionStorage.
 
 import {
-  BAND_ALPHA, COLORS, LEGEND_Y, MARGIN, TAB10, areaPath, axes, el, extent, formatNumber, formatTime, legend, linePath,
-  reset, scale,
+  BAND_ALPHA, COLORS, DASHES, LEGEND_Y, MARGIN, TAB10, areaPath, axes, demandLabel, el, extent, formatNumber,
+  formatTime, legend, linePath, reset, sameAs, scale,
 } from "./charts.js";
 
 const $ = (sel) => document.querySelector(sel);
 const PAGE = 100;
 const state = {
   token: sessionStorage.getItem("forecaster-token") || "", offset: 0, total: 0, current: null, drawn: null, side: null,
+  workloads: {},
 };
+/** The demand unit of the workload shown (its `unit` label), for the axis titles. */
+const unitOf = (id) => state.workloads[id]?.labels?.unit || "";
 
 class HttpError extends Error {
   constructor(status, problem) {
@@ -49,6 +52,7 @@ async function loadWorkloads(append = false) {
   const list = $("#workload-list");
   if (!append) list.textContent = "";
   for (const w of page.items) {
+    state.workloads[w.id] = w;
     const li = list.appendChild(document.createElement("li"));
     const button = li.appendChild(document.createElement("button"));
     button.type = "button";
@@ -86,7 +90,7 @@ function fanChart(fc, actuals) {
   const allY = [...fc.ensemble, ...ay, ...widest.flatMap((b) => [...b.lo, ...b.hi])];
   const x = scale(Math.min(ax[0] ?? origin, origin), t[t.length - 1] ?? origin, f.x0, f.x1);
   const y = scale(...extent(allY), f.y0, f.y1);
-  axes(svg, x, y, { yLabel: "demand (y)" });
+  axes(svg, x, y, { yLabel: demandLabel(unitOf(fc.workload)) });
   widest.forEach((band, i) => {
     svg.appendChild(el("path", { class: `band band-${band.level}`, "data-level": band.level, "data-points": t.length,
       d: areaPath(t, band.lo, band.hi, x, y), fill: COLORS.blue, "fill-opacity": BAND_ALPHA[Math.min(i, 3)],
@@ -98,22 +102,29 @@ function fanChart(fc, actuals) {
     fill: "none", stroke: COLORS.history, "stroke-width": 1 }));
   svg.appendChild(el("path", { class: "ensemble", "data-role": "ensemble", "data-points": t.length,
     d: linePath(t, fc.ensemble, x, y), fill: "none", stroke: COLORS.blue, "stroke-width": 1.6 }));
+  // actuals observed inside the forecast window, as dots over the bands (what the forecast said vs what happened)
   const dots = svg.appendChild(el("g", { class: "actuals" }));
   ax.forEach((v, i) => {
-    if (v > origin && ay[i] !== null) {
-      const c = dots.appendChild(el("circle", { class: "actual", cx: x(v).toFixed(1), cy: y(ay[i]).toFixed(1), r: 2,
-        fill: COLORS.red }));
+    if (v > origin && ay[i] !== null && isFinite(ay[i])) {
+      const c = dots.appendChild(el("circle", { class: "actual", cx: x(v).toFixed(1), cy: y(ay[i]).toFixed(1),
+        r: 2.5, fill: COLORS.red, stroke: "#fff", "stroke-width": 0.6 }));
       c.appendChild(el("title", {}, `${formatTime(v)}  actual ${formatNumber(ay[i])}`));
     }
   });
+  const drawn = dots.childElementCount;
+  svg.dataset.actuals = String(drawn);
   svg.appendChild(el("line", { class: "origin", x1: x(origin), x2: x(origin), y1: f.y0, y2: f.y1,
     stroke: COLORS.origin, "stroke-dasharray": "5 4" }));
+  if (!drawn) {  // the usual live case: the latest forecast starts after the newest observation
+    svg.appendChild(el("text", { class: "no-actuals", x: x(origin) + 6, y: f.y1 + 14, fill: COLORS.origin,
+      "font-size": 11 }, "no actuals after the forecast origin yet"));
+  }
   legend(svg, [
     { label: "history", color: COLORS.history, width: 1 },
     ...widest.map((b, i) => ({ label: `${b.level} % band`, color: COLORS.blue, kind: "area",
       opacity: BAND_ALPHA[Math.min(i, 3)] })),
     { label: "forecast (ensemble)", color: COLORS.blue },
-    { label: "actual", color: COLORS.red, kind: "dot" },
+    ...(drawn ? [{ label: `actual (${drawn})`, color: COLORS.red, kind: "dot" }] : []),
     { label: "forecast origin", color: COLORS.origin, kind: "dash", width: 1 },
   ], f.x0, LEGEND_Y);
   svg.dataset.ready = "1";
@@ -128,16 +139,26 @@ function membersChart(fc) {
   const t = fc.ds.map(ms);
   const x = scale(t[0], t[t.length - 1], f.x0, f.x1);
   const y = scale(...extent([...fc.ensemble, ...names.flatMap((n) => fc.members[n])]), f.y0, f.y1);
-  axes(svg, x, y, { yLabel: "demand (y)" });
-  names.forEach((name, i) => {
-    svg.appendChild(el("path", { class: "member", "data-member": name, "data-points": t.length,
-      d: linePath(t, fc.members[name], x, y), fill: "none", stroke: TAB10[i % TAB10.length], "stroke-width": 1,
-      "stroke-opacity": 0.85 }));
-  });
+  axes(svg, x, y, { yLabel: demandLabel(unitOf(fc.workload)) });
+  // the ensemble first (underneath); a member equal to an earlier one or to the ensemble is labelled "(= other)"
+  // and dashed, so the line under it still shows
   svg.appendChild(el("path", { class: "ensemble", d: linePath(t, fc.ensemble, x, y), fill: "none",
     stroke: COLORS.black, "stroke-width": 2.2 }));
-  legend(svg, [...names.map((n, i) => ({ label: n, color: TAB10[i % TAB10.length], width: 1 })),
-    { label: "ensemble", color: COLORS.black, width: 2.2 }], f.x0, LEGEND_Y);
+  const equal = sameAs({ ...fc.members, ensemble: fc.ensemble }, names, ["ensemble"]);
+  let dashed = 0;
+  const styles = names.map((name) => {
+    const dash = name in equal ? DASHES[dashed++ % DASHES.length] : null;
+    return { label: name in equal ? `${name} (= ${equal[name]})` : name, dash, width: dash ? 1.6 : 1 };
+  });
+  names.forEach((name, i) => {
+    svg.appendChild(el("path", { class: "member", "data-member": name, "data-label": styles[i].label,
+      "data-points": t.length, d: linePath(t, fc.members[name], x, y), fill: "none", stroke: TAB10[i % TAB10.length],
+      "stroke-width": styles[i].width, "stroke-opacity": styles[i].dash ? 1 : 0.85,
+      "stroke-dasharray": styles[i].dash }));
+  });
+  legend(svg, [...names.map((n, i) => ({ label: styles[i].label, color: TAB10[i % TAB10.length],
+    width: styles[i].width, dash: styles[i].dash })), { label: "ensemble", color: COLORS.black, width: 2.2 }],
+  f.x0, LEGEND_Y);
   svg.dataset.ready = "1";
 }
 
@@ -173,7 +194,7 @@ function decisionsChart(items) {
   const reactive = replicas.map((d) => d.details?.reactive_floor ?? null);
   const x = scale(t0, t1, f.x0, f.x1);
   const y = scale(...extent([...floors, ...reactive], { pad: 0.3 }), f.y0, f.y1);
-  axes(svg, x, y, { yLabel: "replicas" });
+  axes(svg, x, y, { yLabel: "replicas (pods)" });
   const rt = replicas.map((d) => ms(d.time));
   const step = (ts, vs) => ts.flatMap((tt, i) => (i ? [[tt, vs[i - 1]], [tt, vs[i]]] : [[tt, vs[i]]]));
   const path = (pts, attrs) => svg.appendChild(el("path", { d: linePath(pts.map((p) => p[0]), pts.map((p) => p[1]),
