@@ -55,6 +55,7 @@ import json
 import re
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +334,7 @@ def run_event_windows(
     h: int,
     runs: list[list[dict[str, Any]]],
     without: dict[str, pd.DataFrame | None],
+    log: Callable[[str], Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     """Backtests over the event-day runs, with every input and with ``without``: ``(cv_with, cv_without,
     per-day details)``."""
@@ -356,6 +358,12 @@ def run_event_windows(
                     **paired_mae(cv_w, cv_wo, [c]),
                 }
             )
+        if log is not None:
+            done = days[-len(cuts) :]
+            log(
+                f"{trace.name} event run {len(with_parts)}/{len(runs)}: "
+                + "; ".join(f"{d['day']} {d['events'][:30]} {fmt(d['ratio'])}" for d in done)
+            )
     return pd.concat(with_parts, ignore_index=True), pd.concat(without_parts, ignore_index=True), days
 
 
@@ -365,6 +373,7 @@ def input_worth(
     cell_cv: pd.DataFrame,
     n: int,
     quick: bool,
+    log: Callable[[str], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each input of ``INPUT_RUNS[trace.name]`` with and without, at ``INPUT_HORIZON`` (see the module
     docstring). ``cell_cv`` is that horizon's backtest with every input (``n`` windows). Never raises."""
@@ -429,7 +438,7 @@ def input_worth(
             t0 = time.perf_counter()
             if not runs:
                 raise ValueError(f"no event day with >= {min_days} days of history")
-            cv_w, cv_wo, days = run_event_windows(forecaster_cls, trace, trace.frame, h, runs, without)
+            cv_w, cv_wo, days = run_event_windows(forecaster_cls, trace, trace.frame, h, runs, without, log)
             row.update(paired_mae(cv_w, cv_wo))
             row["days"] = days
             row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -938,7 +947,7 @@ def main() -> None:
                         for i in INPUT_RUNS[name]
                     ]
                 else:
-                    rows = input_worth(forecaster_cls, trace, cv_fc, n, args.quick)
+                    rows = input_worth(forecaster_cls, trace, cv_fc, n, args.quick, bar.console.log)
                 inputs.extend(rows)
                 bar.console.log(
                     f"{name} inputs: {time.perf_counter() - t0:.0f} s; "
