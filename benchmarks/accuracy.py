@@ -343,8 +343,17 @@ def run_event_windows(
     for run in runs:
         end = run[-1]["start"] + (h - 1) * step  # the run's last window ends the truncated history
         cut = history[history[DS] <= end].reset_index(drop=True)
-        _, cv_w, _ = engine_backtest(forecaster_cls, trace, cut, h, len(run), trace.events, trace.signals)
-        _, cv_wo, _ = engine_backtest(forecaster_cls, trace, cut, h, len(run), without["events"], without["signals"])
+        try:
+            _, cv_w, _ = engine_backtest(forecaster_cls, trace, cut, h, len(run), trace.events, trace.signals)
+            _, cv_wo, _ = engine_backtest(
+                forecaster_cls, trace, cut, h, len(run), without["events"], without["signals"]
+            )
+        except Exception as exc:  # one failing run must not cost the others
+            error = f"{type(exc).__name__}: {exc}"
+            days += [{"day": str(item["day"]), "events": ", ".join(item["events"]), "error": error} for item in run]
+            if log is not None:
+                log(f"{trace.name} event run from {run[0]['day']}: {error[:160]}")
+            continue
         with_parts.append(cv_w)
         without_parts.append(cv_wo)
         cuts = sorted(cv_w[CUTOFF].unique())
@@ -361,7 +370,7 @@ def run_event_windows(
         if log is not None:
             done = days[-len(cuts) :]
             log(
-                f"{trace.name} event run {len(with_parts)}/{len(runs)}: "
+                f"{trace.name} event run {runs.index(run) + 1}/{len(runs)}: "
                 + "; ".join(f"{d['day']} {d['events'][:30]} {fmt(d['ratio'])}" for d in done)
             )
     return pd.concat(with_parts, ignore_index=True), pd.concat(without_parts, ignore_index=True), days
@@ -819,7 +828,9 @@ def to_markdown(
             parts.append(
                 f"\n### {row['trace']}: {row['input']} on each event day ({row['horizon']} ahead, cutoff = "
                 "the step before local midnight)\n\n"
-                + md_table(row["days"], ["day", "events", "cutoff", "n_rows", "mae_with", "mae_without", "ratio"])
+                + md_table(
+                    row["days"], ["day", "events", "cutoff", "n_rows", "mae_with", "mae_without", "ratio", "error"]
+                )
             )
     parts.append(issue2_markdown(results))
     for r in results:
