@@ -373,6 +373,8 @@ def run_event_windows(
                 f"{trace.name} event run {runs.index(run) + 1}/{len(runs)}: "
                 + "; ".join(f"{d['day']} {d['events'][:30]} {fmt(d['ratio'])}" for d in done)
             )
+    if not with_parts:
+        raise RuntimeError(f"every event-day run failed, e.g. {days[0]['error'] if days else '?'}")
     return pd.concat(with_parts, ignore_index=True), pd.concat(without_parts, ignore_index=True), days
 
 
