@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,12 +29,13 @@ from forecaster.cli import CalOpt, ParamOpt, TzOpt, _bad_input_exits, _console, 
 from forecaster.engine import EngineConfig, build_members
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, MEMBERS, Y
-from forecaster.rightsizing import POLICIES, RightsizingResult, UsageError
+from forecaster.rightsizing import POLICIES, LowConfidenceWarning, RightsizingResult, UsageError
 from forecaster.rightsizing import rightsize as rightsize_usage
 from forecaster.rightsizing.api import PREDICTIVE_POLICIES
 from forecaster.rightsizing.frames import (
     CPU,
     GIB,
+    LOW_CONFIDENCE,
     LOWER_BOUND,
     MIB,
     NAMESPACE,
@@ -151,7 +153,8 @@ def recommendations_table(result: RightsizingResult) -> Table:
     }.get(use, "predicted where the source says forecast, else observed")
     caption = (
         f"CPU in cores, memory in MiB/GiB. use ({use}): {what}. risk: probability that use exceeds the target "
-        "in the window; overrun: what exceeding it means (CPU is throttled, memory is OOM-killed)"
+        "in the window; overrun: what exceeding it means (CPU is throttled, memory is OOM-killed); low confidence: "
+        "less history than the policy needs, so the risk is unknown"
     )
     table = Table(title=title, caption=caption)
     heads = ["container", "resource", "request", "use p90", "use peak", "target", "lower–upper", "savings",
@@ -169,14 +172,16 @@ def recommendations_table(result: RightsizingResult) -> Table:
 
         savings = float(rec["request"]) - float(rec[TARGET])
         slack = "—" if row is None else f"{_pct(float(row['slack']))} → {_pct(float(row['projected_slack']))}"
-        style = "red" if row is not None and float(row["risk"]) > 0.1 else None  # NaN compares False
+        low = bool(rec.get(LOW_CONFIDENCE, False))
+        style = "yellow" if low else "red" if row is not None and float(row["risk"]) > 0.1 else None  # NaN: False
+        risk = "unknown" if low else "—" if row is None else _pct(float(row["risk"]), 1)
         last = i + 1 == len(recs) or str(recs[ID].iloc[i + 1]) != uid
         table.add_row(
             uid, res, _amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
             _amount(float(rec[TARGET]), res),
             f"{_amount(float(rec[LOWER_BOUND]), res)}–{_amount(float(rec[UPPER_BOUND]), res)}",
-            _amount(savings, res), slack, "—" if row is None else _pct(float(row["risk"]), 1),
-            "—" if row is None else str(row["overrun"]), str(rec[SOURCE]), style=style, end_section=last,
+            _amount(savings, res), slack, risk, "—" if row is None else str(row["overrun"]),
+            f"{rec[SOURCE]}, low confidence" if low else str(rec[SOURCE]), style=style, end_section=last,
         )  # fmt: skip
     return table
 
@@ -191,9 +196,8 @@ def groups_table(groups: pd.DataFrame, by: str) -> Table:
         digits = 3 if r[RESOURCE] == CPU else 2
         amounts = [f"{float(r[c]):,.{digits}f}" for c in ("request", "usage_p90", "target", "savings")]
         slack = f"{_pct(float(r['slack']))} → {_pct(float(r['projected_slack']))}"
-        table.add_row(
-            str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, _pct(float(r["risk_max"]), 1)
-        )
+        risk = "unknown" if int(r.get(LOW_CONFIDENCE, 0)) else _pct(float(r["risk_max"]), 1)
+        table.add_row(str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, risk)
     return table
 
 
@@ -280,7 +284,8 @@ def rightsize(
         started = time.perf_counter()
         predicting = chosen in PREDICTIVE_POLICIES
         label = "predicting next-window use with the forecasting engine" if predicting else "recommending"
-        with console.status(f"{label} ({usage[ID].nunique()} containers)"):
+        with console.status(f"{label} ({usage[ID].nunique()} containers)"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowConfidenceWarning)  # printed below from result.warnings
             try:
                 result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span,
                                          planned_memory_overruns=planned_memory_overruns)
@@ -290,6 +295,8 @@ def rightsize(
         console.print(
             f"[dim]{input.name}: {len(usage)} samples, {n} containers; {time.perf_counter() - started:.1f} s[/]"
         )
+        for note in result.warnings:
+            console.print(Text(f"warning: {note}", "yellow"), soft_wrap=True)
         console.print(recommendations_table(result))
         groups = result.teams if group == TEAM else result.namespaces
         console.print(groups_table(groups, group))

@@ -12,9 +12,10 @@ Status (merge patch of ``/status``; ``None`` removes a field):
     reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open).
 
 Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
-not recorded twice. Metrics: ``forecaster_replicas_{forecast,reactive,floor}``, ``forecaster_decisions``,
-``forecaster_fallbacks``, ``forecaster_recommendation_{cpu_cores,memory_bytes}``,
-``forecaster_controller_policy_errors``.
+not recorded twice. A low-confidence resources decision in Auto (``vpa.auto_hold``) is recorded as ``Recommend``,
+not applied, its reason starting ``recommend only (Auto): low confidence: ...``. Metrics:
+``forecaster_replicas_{forecast,reactive,floor}``, ``forecaster_decisions``, ``forecaster_fallbacks``,
+``forecaster_recommendation_{cpu_cores,memory_bytes}``, ``forecaster_controller_policy_errors``.
 
 Pure except for the store and the telemetry it is given. Called by ``forecaster.controller.steps``.
 """
@@ -29,7 +30,7 @@ from forecaster.controller import hpa as hpa_
 from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.cycle import PolicyWork
 from forecaster.controller.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
-from forecaster.controller.vpa import BOUNDS
+from forecaster.controller.vpa import BOUNDS, auto_hold
 from forecaster.ports import DecisionRecord, Store
 from forecaster.rightsizing.frames import CPU, MEMORY
 from forecaster.telemetry import Telemetry
@@ -158,10 +159,12 @@ def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord
     if work.recommendations:
         containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)}
                       for r in work.recommendations}
+        hold = auto_hold(work.recommendations) if work.mode == "Auto" else ""
+        why = "; ".join(f"{r.container}: {r.reason}" for r in work.recommendations)
         out.append(DecisionRecord(
-            id=f"{work.key}/resources/{stamp}", workload_id=work.key, time=now, kind="resources", mode=work.mode,
-            applied=work.vpa_written, value={"containers": containers},
-            reason="; ".join(f"{r.container}: {r.reason}" for r in work.recommendations)[:4000],
+            id=f"{work.key}/resources/{stamp}", workload_id=work.key, time=now, kind="resources",
+            mode="Recommend" if hold else work.mode, applied=work.vpa_written, value={"containers": containers},
+            reason=(f"recommend only (Auto): {hold}; {why}" if hold else why)[:4000],
         ))
     return out
 
@@ -181,7 +184,7 @@ def outcome(work: PolicyWork, kind: str) -> str:
         if not work.floor_applied:
             return "failed"
         return "changed" if work.plan is not None and work.plan.needs_write else "unchanged"
-    if work.mode != "Auto":
+    if work.mode != "Auto" or auto_hold(work.recommendations or []):
         return "dry_run"
     if work.failed("vpa"):
         return "failed"

@@ -9,7 +9,9 @@ Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock r
    max of CPU, memory and requests), so a recommendation holds for every replica and a rolling update's new pod
    names do not restart the history.
 3. ``forecaster.rightsize(usage, ooms, policy=spec.vpa.policy, now=now)`` recommends target, lower and upper
-   bound and uncapped target per container and resource (cores, bytes).
+   bound and uncapped target per container and resource (cores, bytes). A container with less history than the
+   policy needs is ``low_confidence``: ``auto_hold`` names it, and ``write.apply_vpa`` never writes such a
+   recommendation in Auto (it is recorded as recommend-only with that reason).
 4. ``vpa_status`` writes them as Kubernetes quantities (CPU in millicores, memory in MiB, both rounded up) with a
    ``RecommendationProvided`` condition, in the shape of the VPA v1 CRD.
 
@@ -19,6 +21,7 @@ Pure except for the ``UsageSource`` it is given. Called by ``forecaster.controll
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ from forecaster.rightsizing import rightsize
 from forecaster.rightsizing.frames import (
     CPU,
     CPU_REQUEST,
+    LOW_CONFIDENCE,
     LOWER_BOUND,
     MEMORY,
     MEMORY_REQUEST,
@@ -43,7 +47,9 @@ from forecaster.rightsizing.frames import (
     TARGET,
     UNCAPPED_TARGET,
     UPPER_BOUND,
+    LowConfidenceWarning,
 )
+from forecaster.rightsizing.recommend import LOW_CONFIDENCE_PREFIX, confidence_note
 
 RECOMMENDER = "forecaster"
 CONTAINER = "container"
@@ -108,11 +114,16 @@ def pool_ooms(ooms: pd.DataFrame | None, namespace: str, workload: str) -> pd.Da
 
 @dataclass(frozen=True)
 class ContainerRecommendation:
-    """One container's recommendation in base units: ``{bound: {"cpu": cores, "memory": bytes}}``."""
+    """One container's recommendation in base units: ``{bound: {"cpu": cores, "memory": bytes}}``.
+
+    ``low_confidence``: less history than the policy needs (``confidence_note`` says how much); never actuated.
+    """
 
     container: str
     bounds: dict[str, dict[str, float]]
     reason: str
+    low_confidence: bool = False
+    confidence_note: str = ""
 
     def as_vpa(self) -> dict[str, Any]:
         """The ``containerRecommendations[]`` item (quantities as strings)."""
@@ -125,7 +136,9 @@ class ContainerRecommendation:
 def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
               now: pd.Timestamp) -> list[ContainerRecommendation]:
     """Recommendations of every pooled container (``forecaster.rightsize``), sorted by container name."""
-    result = rightsize(usage, ooms, policy=policy, now=now)
+    with warnings.catch_warnings():  # low confidence is handled explicitly: auto_hold, the decision record
+        warnings.simplefilter("ignore", LowConfidenceWarning)
+        result = rightsize(usage, ooms, policy=policy, now=now)
     recs = result.recommendations
     out: list[ContainerRecommendation] = []
     for uid, rows in recs.groupby(ID, sort=True):
@@ -136,10 +149,20 @@ def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
         bounds = {field: {res: float(by_resource[res][col]) for res in (CPU, MEMORY)}
                   for col, field in BOUNDS.items()}
         reason = f"cpu {by_resource[CPU][REASON]}; memory {by_resource[MEMORY][REASON]}"
-        out.append(ContainerRecommendation(container_name(uid), bounds, reason))
+        low = any(bool(by_resource[res].get(LOW_CONFIDENCE, False)) for res in (CPU, MEMORY))
+        note = next((n for n in (confidence_note(str(by_resource[res][REASON])) for res in (CPU, MEMORY)) if n), "")
+        out.append(ContainerRecommendation(container_name(uid), bounds, reason, low, note if low else ""))
     if not out:
         raise InputError("right-sizing produced no recommendation (no container with both CPU and memory)")
     return out
+
+
+def auto_hold(recs: Sequence[ContainerRecommendation]) -> str:
+    """Why Auto must not write these recommendations (empty when it may): the containers with low confidence,
+    e.g. ``low confidence: app (2.5 h of history, policy vpa needs 24 h)``."""
+    held = [f"{r.container} ({r.confidence_note.removeprefix(LOW_CONFIDENCE_PREFIX) or 'too little history'})"
+            for r in recs if r.low_confidence]
+    return f"{LOW_CONFIDENCE_PREFIX}{', '.join(held)}" if held else ""
 
 
 def vpa_status(recs: Sequence[ContainerRecommendation], now: pd.Timestamp, policy: str) -> dict[str, Any]:

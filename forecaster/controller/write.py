@@ -9,7 +9,8 @@ Rules every write here follows:
   from it (``replan``) and retries, ``ATTEMPTS`` times in all; after that the change is skipped and the reason
   recorded (the next cycle tries again from fresh reads);
 - each change made is followed by one Kubernetes Event about the policy (``FloorChanged``, ``FloorRestored``,
-  ``RecommendationChanged``); a failed Event is logged, never undoes the change.
+  ``RecommendationChanged``); a failed Event is logged, never undoes the change;
+- a low-confidence VPA recommendation (too little history for its policy) is never written, even in Auto.
 
 Not pure (cluster writes). Called by ``forecaster.controller.steps``.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from forecaster.controller import hpa as hpa_
 from forecaster.controller.cycle import PolicyWork, WriteGuard
 from forecaster.controller.decide import FloorPlan
-from forecaster.controller.vpa import recommendation_changed
+from forecaster.controller.vpa import auto_hold, recommendation_changed
 from forecaster.errors import ConflictError, ForecasterError
 from forecaster.ports import ClusterApi
 
@@ -78,10 +79,17 @@ def apply_floor(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork,
 
 
 def apply_vpa(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork) -> None:
-    """Write ``work.vpa_status`` to the policy's VPA when the recommendation changed (module docstring rules)."""
+    """Write ``work.vpa_status`` to the policy's VPA when the recommendation changed (module docstring rules).
+
+    A low-confidence recommendation (less history than the right-sizing policy needs, ``vpa.auto_hold``) is never
+    written: it stays recommend-only, and the skip says why."""
     assert work.spec is not None and work.spec.vpa is not None and work.vpa is not None
     assert work.vpa_status is not None
     ns, name, vpa = work.spec.namespace, work.spec.vpa.name, work.vpa
+    hold = auto_hold(work.recommendations or [])
+    if hold:
+        work.report.skipped.append(f"vpa {ns}/{name} recommendation: recommend only ({hold}); not written in Auto")
+        return
     for attempt in range(1, ATTEMPTS + 1):
         if not recommendation_changed(vpa, work.vpa_status):
             return

@@ -21,8 +21,10 @@ from forecaster.rightsizing.estimators import (
     MovingWindowPercentile,
 )
 from forecaster.rightsizing.frames import (
+    LOW_CONFIDENCE,
     RECOMMENDATION_COLUMNS,
     RESOURCES,
+    LowConfidenceWarning,
     UsageError,
     validate_ooms,
     validate_usage,
@@ -57,6 +59,7 @@ from forecaster.rightsizing.wrappers import (
 )
 
 __all__ = [
+    "LOW_CONFIDENCE",
     "POLICIES",
     "RECOMMENDATION_COLUMNS",
     "RESOURCES",
@@ -68,6 +71,7 @@ __all__ = [
     "DecayingHistogramPercentile",
     "Estimate",
     "Estimator",
+    "LowConfidenceWarning",
     "Margin",
     "MinResources",
     "MovingWindowPeak",

@@ -9,16 +9,25 @@ Pure: pandas only. Called by notebooks, the CLI and the HTTP API.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
 
 from forecaster.frames import DS
-from forecaster.rightsizing.frames import GROUP_COLUMNS, NAMESPACE, TEAM, UsageError, validate_ooms, validate_usage
+from forecaster.rightsizing.frames import (
+    GROUP_COLUMNS,
+    NAMESPACE,
+    TEAM,
+    LowConfidenceWarning,
+    UsageError,
+    validate_ooms,
+    validate_usage,
+)
 from forecaster.rightsizing.history import histories
 from forecaster.rightsizing.policies import Policy, get_policy
 from forecaster.rightsizing.predict import PREDICTED, predict_usage, request_statistics
-from forecaster.rightsizing.recommend import as_utc, default_now, recommend_histories
+from forecaster.rightsizing.recommend import as_utc, default_now, low_confidence_message, recommend_histories
 from forecaster.rightsizing.report import container_report, group_report
 from forecaster.rightsizing.risk import quantile_table
 
@@ -38,7 +47,9 @@ class RightsizingResult:
     ``recommendations``: the recommendation frame (cores, bytes). ``containers``: per container and resource,
     request vs use, slack, savings, risk (cores, GiB). ``namespaces``/``teams``: the same summed per group
     (``teams`` is empty when the usage has no ``team`` column). ``now`` and ``window``: the decision time
-    and the window the use figures cover.
+    and the window the use figures cover. ``warnings``: what the user must know before acting (containers
+    with less history than the policy needs, whose recommendations are ``low_confidence``); each was also
+    issued as a ``LowConfidenceWarning``.
     """
 
     recommendations: pd.DataFrame
@@ -48,6 +59,7 @@ class RightsizingResult:
     now: pd.Timestamp
     window: pd.Timedelta
     policy: str
+    warnings: tuple[str, ...] = ()
 
 
 PREDICTIVE_POLICIES = frozenset({"forecaster", "forecast-scaled-vpa"})
@@ -75,7 +87,8 @@ def rightsize(
     decaying histogram for short histories) and reports that prediction. ``planned_memory_overruns``: the
     fraction of each policy's memory-window samples the user accepts above the memory target (an OOM risk;
     None/0: none, the memory target covers the window's peak; ``policies.Policy``). Raises ``UsageError`` on
-    bad input, before anything is computed.
+    bad input, before anything is computed. Containers with less history than the policy's ``min_history``
+    get ``low_confidence`` recommendations, no risk figure and a ``LowConfidenceWarning`` (also in ``warnings``).
     """
     frame = validate_usage(usage)
     kills = validate_ooms(ooms, frame)
@@ -98,4 +111,8 @@ def rightsize(
     containers = container_report(frame, recs, now=when, window=span, prediction=prediction)
     namespaces = group_report(containers, NAMESPACE)
     teams = group_report(containers, TEAM) if TEAM in frame.columns else group_report(containers.iloc[:0], TEAM)
-    return RightsizingResult(recs, containers, namespaces, teams, when, span, chosen.name)
+    message = low_confidence_message(hs, chosen)
+    if message:
+        warnings.warn(message, LowConfidenceWarning, stacklevel=2)
+    notes = (message,) if message else ()
+    return RightsizingResult(recs, containers, namespaces, teams, when, span, chosen.name, notes)

@@ -9,7 +9,7 @@ Three long frames cross the boundary of ``forecaster.rightsizing``:
 * **OOM** - one row per OOM kill: ``unique_id``, ``ds``, optional ``memory`` (bytes in use at the kill;
   filled from the usage samples when absent).
 * **Recommendation** - one row per ``(unique_id, resource)`` (see ``RECOMMENDATION_COLUMNS``); CPU in cores,
-  memory in bytes.
+  memory in bytes; ``low_confidence`` marks a container with less history than the policy needs.
 * **Quantile table** - predicted use per ``(unique_id, resource)``: ``quantile`` (level in (0, 1]) and
   ``value`` (cores/bytes); read by the reports to state predicted use and risk.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
+from forecaster.errors import ForecasterWarning, InputError
 from forecaster.frames import DS, ID
 
 CPU = "cpu"
@@ -57,8 +57,11 @@ UNCAPPED_TARGET = "uncapped_target"
 SOURCE = "source"
 REASON = "reason"
 POLICY = "policy"
+LOW_CONFIDENCE = "low_confidence"
+"""True when the container has less history than the policy needs (``Policy.min_history``): the reason says how
+much, the reports give no risk figure, and the controller never actuates it in Auto."""
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
-    ID, RESOURCE, REQUEST, TARGET, LOWER_BOUND, UPPER_BOUND, UNCAPPED_TARGET, SOURCE, REASON, POLICY,
+    ID, RESOURCE, REQUEST, TARGET, LOWER_BOUND, UPPER_BOUND, UNCAPPED_TARGET, SOURCE, REASON, POLICY, LOW_CONFIDENCE,
 )
 """Columns of the recommendation frame, followed by ``namespace`` and ``team`` when the usage had them."""
 
@@ -78,6 +81,10 @@ MAX_USAGE_TO_REQUEST = 100.0
 
 class UsageError(InputError):
     """A usage or OOM frame breaks the right-sizing contract. The message names container, field and time."""
+
+
+class LowConfidenceWarning(ForecasterWarning):
+    """Some containers have less history than the policy needs: their recommendations are ``low_confidence``."""
 
 
 def _when(ts: object) -> str:
@@ -344,6 +351,7 @@ def empty_recommendations(extra: tuple[str, ...] = ()) -> pd.DataFrame:
     cols: dict[str, pd.Series] = {c: pd.Series([], dtype=object) for c in (ID, RESOURCE, SOURCE, REASON, POLICY)}
     for c in (REQUEST, TARGET, LOWER_BOUND, UPPER_BOUND, UNCAPPED_TARGET):
         cols[c] = pd.Series([], dtype=float)
+    cols[LOW_CONFIDENCE] = pd.Series([], dtype=bool)
     for c in extra:
         cols[c] = pd.Series([], dtype=object)
     return pd.DataFrame(cols)[[*RECOMMENDATION_COLUMNS, *extra]]

@@ -12,8 +12,10 @@ Definitions (DESIGN.md): slack of a sample = ``(request - usage) / request``; a 
 over the samples with a positive request. A group's slack is ``1 - sum(mean use) / sum(request)``, the
 capacity-weighted mean. Savings = current request - recommended target (negative: the container needs more).
 Risk = probability that use exceeds the recommended request in the window (``risk.py``): from the empirical
-distribution of the window's samples, or from the quantile table when one is given. Overrun meaning:
-memory is non-compressible ("OOM"), CPU compressible ("throttling").
+distribution of the window's samples, or from the quantile table when one is given; unknown (NaN) for a
+``low_confidence`` recommendation, whose history is too short to know it (a few hours never exceed their own
+peak: "0.0 %" would be a guess). Overrun meaning: memory is non-compressible ("OOM"), CPU compressible
+("throttling").
 
 Pure: numpy and pandas. Called by ``api.rightsize``, the CLI and the right-sizing benchmark.
 """
@@ -30,6 +32,7 @@ from forecaster.rightsizing.estimators import fmt_duration
 from forecaster.rightsizing.frames import (
     CPU,
     GIB,
+    LOW_CONFIDENCE,
     MEMORY,
     NAMESPACE,
     POLICY,
@@ -59,7 +62,7 @@ SCALE: dict[str, float] = {CPU: 1.0, MEMORY: GIB}
 AMOUNT_COLUMNS: tuple[str, ...] = ("request", "usage_mean", "usage_p50", "usage_p90", "usage_peak", "target", "savings")
 CONTAINER_REPORT_COLUMNS: tuple[str, ...] = (
     ID, RESOURCE, "unit", "samples", *AMOUNT_COLUMNS[:5], "slack", "target", "projected_slack", "savings",
-    "risk", "overrun", "basis", SOURCE, POLICY,
+    "risk", "overrun", "basis", SOURCE, POLICY, LOW_CONFIDENCE,
 )
 
 
@@ -150,6 +153,9 @@ def container_report(
                 risk=empirical_exceedance(use, target),
                 basis=f"use over the last {fmt_duration(span)}" if has else "no recent samples",
             )
+        if bool(getattr(rec, LOW_CONFIDENCE, False)):
+            row["risk"] = np.nan  # too little history to know it
+        row[LOW_CONFIDENCE] = bool(getattr(rec, LOW_CONFIDENCE, False))
         row.update(labels.get(uid, {}))
         rows.append(row)
     cols = [*CONTAINER_REPORT_COLUMNS, NAMESPACE, TEAM]
@@ -175,7 +181,8 @@ def group_report(containers: pd.DataFrame, by: str | None = NAMESPACE) -> pd.Dat
 
     Amounts (request, mean/p90/peak use, target, savings) are summed; ``slack`` = ``1 - sum(mean use) /
     sum(request)`` and ``projected_slack`` the same against the targets; ``risk_max``/``risk_mean`` over the
-    containers. Containers without the label are grouped under ``"(none)"``.
+    containers, unknown (NaN) when any of them is ``low_confidence`` (counted in ``low_confidence``).
+    Containers without the label are grouped under ``"(none)"``.
     """
     frame = containers.copy()
     keys = [RESOURCE, "unit"]
@@ -185,10 +192,14 @@ def group_report(containers: pd.DataFrame, by: str | None = NAMESPACE) -> pd.Dat
         frame[by] = frame[by].astype(object).where(frame[by].notna(), "(none)")
         keys = [by, *keys]
     sums = ["request", "usage_mean", "usage_p90", "usage_peak", "target", "savings"]
+    if LOW_CONFIDENCE not in frame.columns:
+        frame[LOW_CONFIDENCE] = False
     agg = frame.groupby(keys, sort=True).agg(
         containers=(ID, "nunique"), **{c: (c, "sum") for c in sums},
-        risk_max=("risk", "max"), risk_mean=("risk", "mean"),
+        risk_max=("risk", "max"), risk_mean=("risk", "mean"), low_confidence=(LOW_CONFIDENCE, "sum"),
     ).reset_index()
+    agg[LOW_CONFIDENCE] = agg[LOW_CONFIDENCE].astype(int)
+    agg.loc[agg[LOW_CONFIDENCE] > 0, ["risk_max", "risk_mean"]] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         agg["slack"] = np.where(agg["request"] > 0, 1.0 - agg["usage_mean"] / agg["request"], np.nan)
         agg["projected_slack"] = np.where(agg["target"] > 0, 1.0 - agg["usage_mean"] / agg["target"], np.nan)

@@ -198,3 +198,21 @@ def test_pooling_takes_the_busiest_pod_at_each_time() -> None:
                           "cpu_request": [1.0, 1.0], "memory_request": [5e8, 5e8], "container": ["app", "app"]})
     pooled = pool_by_container(usage, "ns", "web", [])
     assert pooled[[ID, "cpu", "memory"]].to_dict("records") == [{ID: "ns/web/app", "cpu": 0.5, "memory": 3e8}]
+
+
+def test_auto_never_writes_a_low_confidence_recommendation(vrig: Rig) -> None:
+    """Two and a half hours of usage is less than the policy's minimum history (24 h): the recommendation is
+    computed and recorded as recommend-only with the reason, and the VPA is left alone even in Auto."""
+    frame = vrig.usage.frame
+    vrig.usage.frame = frame[frame[DS] >= END - pd.Timedelta("2.5h")].reset_index(drop=True)
+    report = vrig.controller().run_once()
+    policy = report.policy("shop/web")
+    assert policy.recommendations and all(r.low_confidence for r in policy.recommendations)
+    assert vrig.cluster.writes("patch_vpa_status") == [] and "status" not in vrig.cluster.vpas[("shop", "web")]
+    assert "RecommendationChanged" not in [e["reason"] for e in vrig.cluster.events]
+    assert any("low confidence" in s and "recommend only" in s for s in policy.skipped), policy.skipped
+    resources = [r for r in vrig.store.list_decisions(workload_id="shop/web").items if r.kind == "resources"]
+    assert len(resources) == 1 and not resources[0].applied and resources[0].mode == "Recommend"
+    assert resources[0].reason.startswith("recommend only (Auto): low confidence")
+    assert "2.5 h of history" in resources[0].reason
+    assert "FloorChanged" in [e["reason"] for e in vrig.cluster.events]  # the HPA part is not held up

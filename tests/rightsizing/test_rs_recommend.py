@@ -26,8 +26,10 @@ def test_recommendation_frame_shape() -> None:
     assert recs["policy"].eq("vpa").all()
     for col in ("request", "target", "lower_bound", "upper_bound", "uncapped_target"):
         assert recs[col].dtype == float
+    assert recs["low_confidence"].all()  # an hour of samples: less than the VPA policy's 24 h
     for reason in recs["reason"]:
-        assert reason.startswith("target: ") and " | lower bound: " in reason and " | upper bound: " in reason
+        assert reason.startswith("low confidence: 1 h of history, policy vpa needs 24 h; target: ")
+        assert " | lower bound: " in reason and " | upper bound: " in reason
 
 
 def test_no_label_columns_without_labels() -> None:
