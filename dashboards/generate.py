@@ -16,8 +16,10 @@ Queries use only the metric names of ``forecaster/metric_names.py`` (``allowed_s
 series and the standard kube-state-metrics and cAdvisor names listed there; ``tests/dashboards`` checks that.
 Label conventions: the service's ``workload`` label is ``namespace/name`` (``forecaster.ports.Workload.id``); the
 kube-state-metrics series are joined to it with ``label_join`` (the HPA is assumed to be named like its
-workload). The service's ``namespace``, ``pod``, ``container`` and ``job`` labels must survive the scrape:
-Prometheus must keep them (``honor_labels: true``, ``honorLabels: true`` in a ServiceMonitor), see README.md.
+workload). The service's own labels never collide with scrape target labels (``forecaster.metric_names``:
+``workload_namespace``, ``workload_pod``, ``workload_container``, ``job_name``), so the ServiceMonitors keep
+``honorLabels: false``; panels that put the service's per-container series next to kube-state-metrics and cAdvisor
+ones copy them to ``namespace``/``pod``/``container`` with ``label_replace`` (``as_target_labels``).
 """
 
 from __future__ import annotations
@@ -37,12 +39,23 @@ WIDTH = 24
 """Grafana's grid is 24 columns wide."""
 WORKLOAD = 'workload=~"$workload"'
 CONTAINER = 'namespace=~"$namespace", pod=~"$pod", container=~"$container"'
+OWN_CONTAINER = 'workload_namespace=~"$namespace", workload_pod=~"$pod", workload_container=~"$container"'
+"""The same selection on the service's per-container series (``metric_names.CONTAINER_LABELS``)."""
 RATE = "[$__rate_interval]"
 """Range of ``rate``/``increase`` in time-series panels: Grafana's safe window for the scrape interval."""
 Panel = dict[str, Any]
 
 
 # -- building blocks -------------------------------------------------------------------------------------------
+def as_target_labels(expr: str) -> str:
+    """``expr`` (a series of the service's per-container metrics) with ``workload_namespace``, ``workload_pod`` and
+    ``workload_container`` copied to ``namespace``, ``pod`` and ``container``, the labels kube-state-metrics and
+    cAdvisor series carry, so the two can be joined or aggregated together."""
+    for label in ("namespace", "pod", "container"):
+        expr = f'label_replace({expr}, "{label}", "$1", "workload_{label}", "(.*)")'
+    return expr
+
+
 def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> dict[str, Any]:
     """One Prometheus query of a panel (``refId`` is filled in by ``_panel``)."""
     out: dict[str, Any] = {"datasource": DS, "editorMode": "code", "expr": expr, "legendFormat": legend or "__auto",
@@ -233,7 +246,7 @@ def demand_dashboard() -> dict[str, Any]:
                         "Share of realised values inside the stored band of each level. Calibrated bands sit near "
                         "their level (0.8, 0.95); well below means bands too narrow (risky floors), well above "
                         "means too wide (costly floors).",
-                        [target(f"forecaster_accuracy_coverage{{{WORKLOAD}}}", "{{workload}} {{level}} %")],
+                        [target(f"forecaster_accuracy_coverage_ratio{{{WORKLOAD}}}", "{{workload}} {{level}} %")],
                         "percentunit", max_value=1, thresholds=[(0.8, "orange"), (0.95, "green")]), 16, 8),
             (timeseries("Drift fallback active",
                         "1 while recent error exceeds the drift multiple of the backtest error: the workload is "
@@ -323,11 +336,13 @@ def scaling_dashboard() -> dict[str, Any]:
 
 def resources_dashboard() -> dict[str, Any]:
     variables = [datasource_variable(),
-                 query_variable("namespace", "Namespace", "label_values(forecaster_predicted_cpu_cores, namespace)"),
-                 query_variable("pod", "Pod",
-                                'label_values(forecaster_predicted_cpu_cores{namespace=~"$namespace"}, pod)'),
+                 query_variable("namespace", "Namespace",
+                                "label_values(forecaster_predicted_cpu_cores, workload_namespace)"),
+                 query_variable("pod", "Pod", 'label_values(forecaster_predicted_cpu_cores'
+                                '{workload_namespace=~"$namespace"}, workload_pod)'),
                  query_variable("container", "Container", 'label_values(forecaster_predicted_cpu_cores'
-                                '{namespace=~"$namespace", pod=~"$pod"}, container)')]  # fmt: skip
+                                '{workload_namespace=~"$namespace", workload_pod=~"$pod"}, '
+                                'workload_container)')]  # fmt: skip
     by = "sum by (namespace, pod, container)"
     legend = "{{pod}}/{{container}}"
 
@@ -340,9 +355,10 @@ def resources_dashboard() -> dict[str, Any]:
             + ("would be throttled." if resource == "cpu" else "would risk an OOM kill."),
             [target(f'{by} (kube_pod_container_resource_requests{{{CONTAINER}, resource="{resource}"}})',
                     f"{legend} request"),
-             target(f"{predicted}{{{CONTAINER}}}", f"{legend} predicted"),
-             target(f'{recommended}{{{CONTAINER}, bound="target"}}', f"{legend} target"),
-             target(f'{recommended}{{{CONTAINER}, bound=~"lower|upper"}}', f"{legend} {{{{bound}}}}"),
+             target(as_target_labels(f"{predicted}{{{OWN_CONTAINER}}}"), f"{legend} predicted"),
+             target(as_target_labels(f'{recommended}{{{OWN_CONTAINER}, bound="target"}}'), f"{legend} target"),
+             target(as_target_labels(f'{recommended}{{{OWN_CONTAINER}, bound=~"lower|upper"}}'),
+                    f"{legend} {{{{bound}}}}"),
              target(used, f"{legend} used")],
             unit, overrides=[dashed(".*(lower|upper)$", "dot"), dashed(".*predicted$")])
 
@@ -350,6 +366,10 @@ def resources_dashboard() -> dict[str, Any]:
     cpu_used = f"{by} (rate(container_cpu_usage_seconds_total{{{CONTAINER}, {real}}}{RATE}))"
     mem_used = f"max by (namespace, pod, container) (container_memory_working_set_bytes{{{CONTAINER}, {real}}})"
     ns = 'namespace=~"$namespace"'
+    own_ns = 'workload_namespace=~"$namespace"'
+
+    def recommended_target(metric: str, selector: str = own_ns) -> str:
+        return as_target_labels(f'{metric}{{{selector}, bound="target"}}')
     requests = {r: f'sum(kube_pod_container_resource_requests{{{ns}, resource="{r}"}})' for r in ("cpu", "memory")}
     rows = [
         ("CPU", [
@@ -389,25 +409,25 @@ def resources_dashboard() -> dict[str, Any]:
                   "Requested minus recommended CPU (target) over the containers that have a recommendation; "
                   "negative means they need more.",
                   [target(f'sum(kube_pod_container_resource_requests{{{ns}, resource="cpu"}} and on (namespace, pod, '
-                          f'container) forecaster_recommendation_cpu_cores{{bound="target"}}) - '
-                          f'sum(forecaster_recommendation_cpu_cores{{{ns}, bound="target"}})', "cores")],
+                          f'container) {recommended_target("forecaster_recommendation_cpu_cores")}) - '
+                          f'sum(forecaster_recommendation_cpu_cores{{{own_ns}, bound="target"}})', "cores")],
                   "short", decimals=2), 6, 6),
             (stat("Memory the recommendations would free",
                   "Requested minus recommended memory (target) over the containers that have a recommendation.",
                   [target(f'sum(kube_pod_container_resource_requests{{{ns}, resource="memory"}} and on (namespace, '
-                          f'pod, container) forecaster_recommendation_memory_bytes{{bound="target"}}) - '
-                          f'sum(forecaster_recommendation_memory_bytes{{{ns}, bound="target"}})', "bytes")],
+                          f'pod, container) {recommended_target("forecaster_recommendation_memory_bytes")}) - '
+                          f'sum(forecaster_recommendation_memory_bytes{{{own_ns}, bound="target"}})', "bytes")],
                   "bytes"), 6, 6),
             (table("Requested vs recommended per namespace",
                    "Per namespace: requested CPU (cores) and memory (bytes) against the sum of the recommended "
                    "targets.",
                    [target(f'sum by (namespace) (kube_pod_container_resource_requests{{{ns}, resource="cpu"}})',
                            "requested cores", instant=True, table=True),
-                    target(f'sum by (namespace) (forecaster_recommendation_cpu_cores{{{ns}, bound="target"}})',
+                    target(f'sum by (namespace) ({recommended_target("forecaster_recommendation_cpu_cores")})',
                            "recommended cores", instant=True, table=True),
                     target(f'sum by (namespace) (kube_pod_container_resource_requests{{{ns}, resource="memory"}})',
                            "requested bytes", instant=True, table=True),
-                    target(f'sum by (namespace) (forecaster_recommendation_memory_bytes{{{ns}, bound="target"}})',
+                    target(f'sum by (namespace) ({recommended_target("forecaster_recommendation_memory_bytes")})',
                            "recommended bytes", instant=True, table=True)]), 24, 8),
         ]),
     ]  # fmt: skip
@@ -419,29 +439,31 @@ def resources_dashboard() -> dict[str, Any]:
 
 def operations_dashboard() -> dict[str, Any]:
     variables = [datasource_variable(),
-                 query_variable("job", "Job", "label_values(forecaster_job_runs_total, job)")]
-    job = 'job=~"$job"'
+                 query_variable("job", "Job", "label_values(forecaster_job_runs_total, job_name)")]
+    job = 'job_name=~"$job"'
     rows = [
         ("Scheduled jobs", [
             (timeseries("Job duration p50 / p95",
                         "Duration quantiles of each scheduled job (refresh, refit, accuracy, controller) from the "
                         "duration histogram. A refresh that takes longer than its interval makes forecasts stale.",
-                        [target(f"histogram_quantile({q}, sum by (le, job) "
-                                f"(rate(forecaster_job_duration_seconds_bucket{{{job}}}{RATE})))", f"{{{{job}}}} p{p}")
+                        [target(f"histogram_quantile({q}, sum by (le, job_name) "
+                                f"(rate(forecaster_job_duration_seconds_bucket{{{job}}}{RATE})))",
+                                f"{{{{job_name}}}} p{p}")
                          for q, p in ((0.95, 95), (0.5, 50))], "s", overrides=[dashed(".*p50$")]), 12, 8),
             (timeseries("Job runs by outcome",
                         "Runs per interval by outcome; any failure bar deserves a look at the service's logs.",
-                        [target(f"sum by (job, outcome) (increase(forecaster_job_runs_total{{{job}}}{RATE}))",
-                                "{{job}} {{outcome}}")], bars=True), 12, 8),
+                        [target(f"sum by (job_name, outcome) (increase(forecaster_job_runs_total{{{job}}}{RATE}))",
+                                "{{job_name}} {{outcome}}")], bars=True), 12, 8),
             (stat("Time since last success",
                   "Per job, time since its last successful run. Older than two intervals: the job is failing or "
                   "not scheduled (is this replica the leader?).",
-                  [target(f"time() - forecaster_job_last_success_timestamp_seconds{{{job}}}", "{{job}}")],
+                  [target(f"time() - forecaster_job_last_success_timestamp_seconds{{{job}}}", "{{job_name}}")],
                   "s", [(1800, "orange"), (7200, "red")]), 12, 6),
             (stat("Failure ratio in the time range",
                   "Failed runs / all runs per job over the dashboard's time range.",
-                  [target(f'sum by (job) (increase(forecaster_job_runs_total{{{job}, outcome="failure"}}[$__range])) / '
-                          f"sum by (job) (increase(forecaster_job_runs_total{{{job}}}[$__range]))", "{{job}}",
+                  [target(f'sum by (job_name) (increase(forecaster_job_runs_total{{{job}, outcome="failure"}}'
+                          f'[$__range])) / '
+                          f"sum by (job_name) (increase(forecaster_job_runs_total{{{job}}}[$__range]))", "{{job_name}}",
                           instant=True)], "percentunit", [(0.01, "orange"), (0.1, "red")]), 12, 6),
         ]),
         ("Controller", [
@@ -477,6 +499,25 @@ def operations_dashboard() -> dict[str, Any]:
                            "[$__range])) > 0)", "errors", instant=True, table=True),
                     target('sort_desc(sum by (workload, kind) (increase(forecaster_decisions_total{outcome="failed"}'
                            "[$__range])) > 0)", "failed decisions", instant=True, table=True)]), 12, 8),
+        ]),
+        ("Exporter cardinality and KEDA scaler", [
+            (stat("Workloads exported",
+                  "Workloads whose per-workload gauges /metrics exported at its last refresh (at most "
+                  "metrics_max_workloads, 10,000 by default).",
+                  [target("max(forecaster_exporter_workloads)", "exported", instant=True)], "none", decimals=0),
+             12, 6),
+            (stat("Workloads dropped by the limit",
+                  "Workloads left out of /metrics refreshes by the cardinality limit over the time range; anything "
+                  "above 0 means some workloads have no forecast or accuracy series: raise metrics_max_workloads or "
+                  "split the fleet.",
+                  [target("sum(increase(forecaster_exporter_workloads_dropped_total[$__range]))", "dropped",
+                          instant=True)], "none", [(1, "red")], decimals=0), 12, 6),
+            (timeseries("KEDA external scaler calls",
+                        "gRPC calls of KEDA's external scaler protocol by method and outcome (ok, not_found: the "
+                        "ScaledObject names no known policy, invalid, error). KEDA polls GetMetrics every "
+                        "pollingInterval per ScaledObject; errors make KEDA fall back to its other triggers.",
+                        [target(f"sum by (method, outcome) (increase(forecaster_keda_requests_total{RATE}))",
+                                "{{method}} {{outcome}}")], bars=True), 24, 8),
         ]),
     ]  # fmt: skip
     return dashboard("forecaster-operations", "Forecaster / Jobs and controller",

@@ -5,6 +5,20 @@ dashboard tests check that every Grafana query uses only these names, the standa
 names below, or PromQL functions. Histograms also expose ``_bucket``, ``_sum`` and ``_count`` series and counters
 ``_total``; ``series_names`` lists them.
 
+Conventions (https://prometheus.io/docs/practices/naming/), checked by ``tests/test_metric_names.py``:
+
+- base units in names (``_seconds``, ``_bytes``, ``_cores``), ``_ratio`` for a fraction in 0..1, ``_timestamp_seconds``
+  for Unix times; counters are declared without ``_total`` (``prometheus_client`` appends it);
+- no label collides with a target label Prometheus or the Prometheus Operator attaches at scrape time
+  (``TARGET_LABELS``: ``job``, ``instance``, ``namespace``, ``pod``, ``container``, ``service``, ``endpoint``), so the
+  ServiceMonitors keep ``honorLabels: false`` and no series gets an ``exported_`` label. What a metric says *about* a
+  workload is labelled ``workload`` (``namespace/name``), ``workload_namespace``, ``workload_pod`` (the workload's pod
+  name prefix) and ``workload_container``; scheduled jobs are ``job_name``;
+- cardinality: per-workload series are bounded. The API exports at most ``ApiSettings.metrics_max_workloads``
+  workloads (default ``MAX_EXPORTED_WORKLOADS``, 10,000; at about 20 series each, some 200,000 series); the workloads
+  beyond it are skipped at each refresh and counted in ``forecaster_exporter_workloads_dropped_total``, never dropped
+  silently. The controller exports one set per PredictiveScalingPolicy and the jobs one per configured workload.
+
 Pure: standard library only (no ``prometheus_client`` here, so pure code and tests may import it).
 """
 
@@ -23,6 +37,15 @@ class MetricSpec:
     help: str
 
 
+TARGET_LABELS: tuple[str, ...] = ("job", "instance", "namespace", "pod", "container", "service", "endpoint")
+"""Labels Prometheus (``job``, ``instance``) and the Prometheus Operator's ServiceMonitor/PodMonitor relabelling
+(``namespace``, ``pod``, ``container``, ``service``, ``endpoint``) attach to every scraped series: no exported metric
+may use them."""
+CONTAINER_LABELS: tuple[str, ...] = ("workload_namespace", "workload_pod", "workload_container")
+"""Labels of the per-container right-sizing metrics: the workload's namespace, pod name prefix and container."""
+MAX_EXPORTED_WORKLOADS = 10_000
+"""Default cardinality limit of the API's per-workload gauges (module docstring)."""
+
 EXPORTED: tuple[MetricSpec, ...] = (
     # -- forecasts (latest stored forecast per workload) --------------------------------------------------------
     MetricSpec("forecaster_forecast", "gauge", ("workload", "band"),
@@ -38,7 +61,7 @@ EXPORTED: tuple[MetricSpec, ...] = (
                "Realised mean absolute error of stored forecasts over the last evaluation window"),
     MetricSpec("forecaster_accuracy_backtest_mae", "gauge", ("workload",),
                "Mean absolute error of the ensemble in its rolling-origin backtest"),
-    MetricSpec("forecaster_accuracy_coverage", "gauge", ("workload", "level"),
+    MetricSpec("forecaster_accuracy_coverage_ratio", "gauge", ("workload", "level"),
                "Fraction of realised values inside the stored band of this level (0..1)"),
     MetricSpec("forecaster_drift", "gauge", ("workload",),
                "1 when recent error exceeds the drift multiple of the backtest error (fallback active), else 0"),
@@ -54,22 +77,22 @@ EXPORTED: tuple[MetricSpec, ...] = (
     MetricSpec("forecaster_fallbacks", "counter", ("workload", "reason"),
                "Decisions that fell back to reactive behaviour; reason stale|uncovered|breaker_open|drift|error"),
     # -- resources (right-sizing) --------------------------------------------------------------------------------
-    MetricSpec("forecaster_recommendation_cpu_cores", "gauge", ("namespace", "pod", "container", "bound"),
+    MetricSpec("forecaster_recommendation_cpu_cores", "gauge", (*CONTAINER_LABELS, "bound"),
                "Recommended CPU request (cores); bound is target, lower, upper or uncapped"),
-    MetricSpec("forecaster_recommendation_memory_bytes", "gauge", ("namespace", "pod", "container", "bound"),
+    MetricSpec("forecaster_recommendation_memory_bytes", "gauge", (*CONTAINER_LABELS, "bound"),
                "Recommended memory request (bytes); bound is target, lower, upper or uncapped"),
-    MetricSpec("forecaster_predicted_cpu_cores", "gauge", ("namespace", "pod", "container"),
+    MetricSpec("forecaster_predicted_cpu_cores", "gauge", CONTAINER_LABELS,
                "Actual CPU use (p90, cores) over the next window: forecast under the forecaster policy, else the "
                "last window's"),
-    MetricSpec("forecaster_predicted_memory_bytes", "gauge", ("namespace", "pod", "container"),
+    MetricSpec("forecaster_predicted_memory_bytes", "gauge", CONTAINER_LABELS,
                "Actual memory peak (bytes) over the next window: forecast under the forecaster policy, else the "
                "last window's"),
     # -- jobs and controller -------------------------------------------------------------------------------------
-    MetricSpec("forecaster_job_duration_seconds", "histogram", ("job",),
+    MetricSpec("forecaster_job_duration_seconds", "histogram", ("job_name",),
                "Duration of scheduled jobs (refresh, refit, accuracy, controller)"),
-    MetricSpec("forecaster_job_runs", "counter", ("job", "outcome"),
+    MetricSpec("forecaster_job_runs", "counter", ("job_name", "outcome"),
                "Scheduled job runs by outcome success|failure"),
-    MetricSpec("forecaster_job_last_success_timestamp_seconds", "gauge", ("job",),
+    MetricSpec("forecaster_job_last_success_timestamp_seconds", "gauge", ("job_name",),
                "Unix time of the job's last successful run"),
     MetricSpec("forecaster_controller_leader", "gauge", ("identity",),
                "1 while this replica holds the controller Lease, else 0"),
@@ -77,6 +100,15 @@ EXPORTED: tuple[MetricSpec, ...] = (
                "Duration of each named step of a controller cycle"),
     MetricSpec("forecaster_controller_policy_errors", "counter", ("policy", "step"),
                "Policies whose cycle failed at a step (the others carry on)"),
+    # -- exporter ------------------------------------------------------------------------------------------------
+    MetricSpec("forecaster_exporter_workloads", "gauge", (),
+               "Workloads whose per-workload gauges the API exported at its last refresh"),
+    MetricSpec("forecaster_exporter_workloads_dropped", "counter", (),
+               "Workloads left out of a refresh of the per-workload gauges by the cardinality limit (summed over "
+               "refreshes)"),
+    # -- KEDA external scaler ------------------------------------------------------------------------------------
+    MetricSpec("forecaster_keda_requests", "counter", ("method", "outcome"),
+               "KEDA external scaler calls by gRPC method and outcome ok|not_found|invalid|error"),
 )
 """Every metric ``/metrics`` exports."""
 

@@ -60,10 +60,11 @@ class Telemetry:
         try:
             yield
             outcome = "success"
-            self.gauge("forecaster_job_last_success_timestamp_seconds").labels(job=job).set(time.time())
+            self.gauge("forecaster_job_last_success_timestamp_seconds").labels(job_name=job).set(time.time())
         finally:
-            self.histogram("forecaster_job_duration_seconds").labels(job=job).observe(time.perf_counter() - started)
-            self.counter("forecaster_job_runs").labels(job=job, outcome=outcome).inc()
+            elapsed = time.perf_counter() - started
+            self.histogram("forecaster_job_duration_seconds").labels(job_name=job).observe(elapsed)
+            self.counter("forecaster_job_runs").labels(job_name=job, outcome=outcome).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (what ``/metrics`` answers)."""

@@ -30,17 +30,17 @@ def test_timed_records_success_duration_and_last_success() -> None:
     t = Telemetry()
     with t.timed("refresh"):
         pass
-    assert _sample(t, "forecaster_job_runs_total", {"job": "refresh", "outcome": "success"}) == 1.0
-    assert _sample(t, "forecaster_job_duration_seconds_count", {"job": "refresh"}) == 1.0
-    assert (_sample(t, "forecaster_job_last_success_timestamp_seconds", {"job": "refresh"}) or 0) > 1.6e9
+    assert _sample(t, "forecaster_job_runs_total", {"job_name": "refresh", "outcome": "success"}) == 1.0
+    assert _sample(t, "forecaster_job_duration_seconds_count", {"job_name": "refresh"}) == 1.0
+    assert (_sample(t, "forecaster_job_last_success_timestamp_seconds", {"job_name": "refresh"}) or 0) > 1.6e9
 
 
 def test_timed_records_failure_and_reraises_without_touching_last_success() -> None:
     t = Telemetry()
     with pytest.raises(RuntimeError), t.timed("refit"):
         raise RuntimeError("boom")
-    assert _sample(t, "forecaster_job_runs_total", {"job": "refit", "outcome": "failure"}) == 1.0
-    assert _sample(t, "forecaster_job_last_success_timestamp_seconds", {"job": "refit"}) is None
+    assert _sample(t, "forecaster_job_runs_total", {"job_name": "refit", "outcome": "failure"}) == 1.0
+    assert _sample(t, "forecaster_job_last_success_timestamp_seconds", {"job_name": "refit"}) is None
 
 
 def test_two_instances_do_not_share_a_registry() -> None:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from forecaster.metric_names import MAX_EXPORTED_WORKLOADS
+
 READ = "read"
 WRITE = "write"
 SCOPES: tuple[str, ...] = (READ, WRITE)
@@ -33,6 +35,9 @@ class ApiSettings:
     """``/readyz`` answers 503 when the last forecast cycle is older than this, in seconds (900 = 15 min)."""
     metrics_refresh_s: float = 15.0
     """``/metrics`` re-reads the latest forecasts and accuracy from the store at most this often, in seconds (15)."""
+    metrics_max_workloads: int = MAX_EXPORTED_WORKLOADS
+    """Cardinality limit of ``/metrics``: per-workload gauges for at most this many workloads (by id order; default
+    10,000). The workloads beyond it are skipped and counted in ``forecaster_exporter_workloads_dropped_total``."""
     forecast_cache_s: float = 5.0
     """``GET /v1/forecasts`` answers from memory, refreshed in the background once an answer is older than this, in
     seconds (5; 0 = read the store on every request). See ``forecaster.api.cache``."""

@@ -9,12 +9,18 @@ controller its decisions; the *API* sets, per workload, from the store:
     forecaster_forecast_peak{workload, band}           the largest value over the stored horizon
     forecaster_forecast_issued_timestamp_seconds       issue time of the latest forecast
     forecaster_demand_actual{workload}                 the newest observation in the last day
-    forecaster_accuracy_mae / _backtest_mae / _coverage{level} / forecaster_drift   the newest accuracy record
+    forecaster_accuracy_mae / _backtest_mae / _coverage_ratio{level} / forecaster_drift   the newest accuracy record
 
 ``band`` is ``ensemble``, ``lo-80``, ``hi-80``, ``lo-95``, ``hi-95``... or a member name. Reading the store costs
 about three queries per workload, so a refresh runs at most every ``ApiSettings.metrics_refresh_s`` (15 s) however
 often Prometheus or ``/readyz`` asks; API replicas without a scheduler therefore export the same values as the one
-running the jobs. At most ``MAX_WORKLOADS`` workloads are exported.
+running the jobs.
+
+Cardinality limit: at most ``ApiSettings.metrics_max_workloads`` workloads (default ``MAX_WORKLOADS``, 10,000, the
+first ones by id) are exported. Each refresh counts the workloads it left out in
+``forecaster_exporter_workloads_dropped_total`` and sets ``forecaster_exporter_workloads`` to the number exported, so
+a fleet past the limit shows on the operations dashboard and in the ``ForecasterExporterDroppingWorkloads`` alert
+instead of vanishing silently.
 
 Not pure (reads the store, writes ``prometheus_client`` gauges). Called by ``forecaster.api.routes_ops``.
 """
@@ -33,20 +39,28 @@ import pandas as pd
 from forecaster.api.context import ApiContext
 from forecaster.errors import InputError
 from forecaster.frames import DS, ENSEMBLE, Y
+from forecaster.metric_names import MAX_EXPORTED_WORKLOADS
 from forecaster.ports import AccuracyRecord, ForecastRun, Store, Workload
 from forecaster.series import freq_to_timedelta
 from forecaster.telemetry import Telemetry
 
-MAX_WORKLOADS = 10_000
+MAX_WORKLOADS = MAX_EXPORTED_WORKLOADS
 PAGE = 500
 log = logging.getLogger("forecaster.api")
 
 
-def iter_workloads(store: Store, limit: int = MAX_WORKLOADS) -> Iterator[Workload]:
-    """Every stored workload (up to ``limit``), page by page."""
+def iter_workloads(store: Store, limit: int = MAX_WORKLOADS, seen: list[int] | None = None) -> Iterator[Workload]:
+    """Every stored workload (up to ``limit``), page by page. ``seen``, when given, receives the store's total number
+    of workloads (read from the pages), so the caller can count what the limit left out."""
     offset = 0
-    while offset < limit:
+    while True:
+        if offset >= limit and (seen is None or seen):
+            return
         page = store.list_workloads(limit=PAGE, offset=offset)
+        if seen is not None:
+            seen[:] = [page.total]
+        if offset >= limit:
+            return
         yield from page.items[: limit - offset]
         offset += PAGE
         if not page.items or offset >= page.total:
@@ -114,7 +128,7 @@ def set_accuracy(t: Telemetry, workload_id: str, record: AccuracyRecord) -> None
         t.gauge("forecaster_accuracy_backtest_mae").labels(workload=workload_id).set(record.backtest_mae)
     for level, share in record.coverage.items():
         if share is not None and math.isfinite(share):
-            t.gauge("forecaster_accuracy_coverage").labels(workload=workload_id, level=str(level)).set(share)
+            t.gauge("forecaster_accuracy_coverage_ratio").labels(workload=workload_id, level=str(level)).set(share)
     t.gauge("forecaster_drift").labels(workload=workload_id).set(1.0 if record.drift else 0.0)
 
 
@@ -141,10 +155,26 @@ def refresh(ctx: ApiContext, *, force: bool = False) -> bool:
         if not force and time.monotonic() - ctx.gauges_refreshed_at < ctx.settings.metrics_refresh_s:
             return False
         now = ctx.clock()
-        for workload in iter_workloads(ctx.store):
+        limit = max(0, int(getattr(ctx.settings, "metrics_max_workloads", MAX_WORKLOADS)))
+        total: list[int] = []
+        exported = 0
+        for workload in iter_workloads(ctx.store, limit, total):
             refresh_workload(ctx, workload, now)
+            exported += 1
+        count_dropped(ctx.telemetry, exported, (total or [exported])[0], limit)
         ctx.gauges_refreshed_at = time.monotonic()
         return True
+
+
+def count_dropped(t: Telemetry, exported: int, total: int, limit: int) -> int:
+    """Record one refresh's cardinality accounting: ``exported`` workloads of ``total`` under ``limit``; returns how
+    many were left out (logged once per refresh as a warning)."""
+    dropped = max(0, int(total) - int(exported))
+    t.gauge("forecaster_exporter_workloads").set(exported)
+    if dropped:
+        t.counter("forecaster_exporter_workloads_dropped").inc(dropped)
+        log.warning("/metrics: %d of %d workloads not exported (metrics_max_workloads=%d)", dropped, total, limit)
+    return dropped
 
 
 def newest_issue(t: Telemetry) -> float | None:

@@ -41,7 +41,7 @@ async def healthz() -> HealthOut:
 
 def last_cycle(ctx: Ctx) -> tuple[float | None, Literal["job", "store"]]:
     """Unix time of the last forecast cycle and where it came from (module docstring)."""
-    job = ctx.telemetry.registry.get_sample_value("forecaster_job_last_success_timestamp_seconds", {"job": JOB})
+    job = ctx.telemetry.registry.get_sample_value("forecaster_job_last_success_timestamp_seconds", {"job_name": JOB})
     if job is not None:
         return job, "job"
     gauges.refresh(ctx)

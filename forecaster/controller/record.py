@@ -213,7 +213,8 @@ def metrics(telemetry: Telemetry, work: PolicyWork) -> None:
         workload = work.spec.target_name if work.spec else work.name
         for rec in work.recommendations:
             for field, label in _BOUND_LABEL.items():
-                labels = {"namespace": work.namespace, "pod": workload, "container": rec.container, "bound": label}
+                labels = {"workload_namespace": work.namespace, "workload_pod": workload,
+                          "workload_container": rec.container, "bound": label}
                 telemetry.gauge("forecaster_recommendation_cpu_cores").labels(**labels).set(rec.bounds[field][CPU])
                 telemetry.gauge("forecaster_recommendation_memory_bytes").labels(**labels).set(
                     rec.bounds[field][MEMORY])

@@ -123,14 +123,15 @@ def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.
         gauge = t.gauge("forecaster_recommendation_cpu_cores" if resource == "cpu"
                         else "forecaster_recommendation_memory_bytes")
         for col, bound in BOUNDS.items():
-            gauge.labels(namespace=spec.namespace or "default", pod=pods.get(name, spec.name), container=name,
-                         bound=bound).set(float(row[col]))
+            gauge.labels(workload_namespace=spec.namespace or "default", workload_pod=pods.get(name, spec.name),
+                         workload_container=name, bound=bound).set(float(row[col]))
     requests = {str(r["unique_id"]) + "/" + str(r[RESOURCE]): float(r["request"]) for r in recs.to_dict("records")}
     predicted, basis = _predicted_use(result.containers)
     for key, value in predicted.items():
         name, resource = key.split("/", 1)
         gauge = t.gauge("forecaster_predicted_cpu_cores" if resource == "cpu" else "forecaster_predicted_memory_bytes")
-        gauge.labels(namespace=spec.namespace or "default", pod=pods.get(name, spec.name), container=name).set(value)
+        gauge.labels(workload_namespace=spec.namespace or "default", workload_pod=pods.get(name, spec.name),
+                     workload_container=name).set(value)
     record = DecisionRecord(
         id=decision_id(spec.id, "resources", slot), workload_id=spec.id, time=now, kind="resources", mode=MODE,
         applied=False, value={"containers": containers}, reason="; ".join(reasons),

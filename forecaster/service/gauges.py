@@ -6,7 +6,7 @@ scrape time, ``forecaster.api.gauges``; the labels are the same).
     forecaster_forecast_peak{workload, band}        largest value over the horizon
     forecaster_forecast_issued_timestamp_seconds    issue time of the run
     forecaster_demand_actual{workload}              newest observation
-    forecaster_accuracy_mae / _backtest_mae / _coverage{level} / forecaster_drift
+    forecaster_accuracy_mae / _backtest_mae / _coverage_ratio{level} / forecaster_drift
 
 ``band`` is ``ensemble``, ``lo-80``, ``hi-80``, ... or a member name.
 
@@ -62,5 +62,5 @@ def set_accuracy(t: Telemetry, record: AccuracyRecord) -> None:
         t.gauge("forecaster_accuracy_backtest_mae").labels(workload=w).set(record.backtest_mae)
     for level, share in record.coverage.items():
         if math.isfinite(share):
-            t.gauge("forecaster_accuracy_coverage").labels(workload=w, level=str(level)).set(share)
+            t.gauge("forecaster_accuracy_coverage_ratio").labels(workload=w, level=str(level)).set(share)
     t.gauge("forecaster_drift").labels(workload=w).set(1.0 if record.drift else 0.0)

@@ -60,7 +60,7 @@ def test_ready_from_the_refresh_job_in_this_process(age_s: float, status: int) -
     telemetry = Telemetry()
     with telemetry.timed("refresh"):
         pass
-    telemetry.gauge("forecaster_job_last_success_timestamp_seconds").labels(job="refresh").set(
+    telemetry.gauge("forecaster_job_last_success_timestamp_seconds").labels(job_name="refresh").set(
         time.time() - age_s)  # as if the job succeeded age_s ago (the job's time is wall-clock time)
     app = create_app(InMemoryStore(), telemetry, ApiSettings(), clock=lambda: NOW)  # the app clock is not used
     response = TestClient(app).get("/readyz")
@@ -97,7 +97,7 @@ def test_metrics_export_the_latest_forecast_at_the_current_step(client: TestClie
     expected = seeded.actuals.set_index("ds")["y"]
     assert actual[(("workload", NASA_ID),)] == expected[expected.index <= NOW].iloc[-1]
     assert samples(text, "forecaster_accuracy_mae")[(("workload", NASA_ID),)] == 10.0
-    assert samples(text, "forecaster_accuracy_coverage")[(("level", "95"), ("workload", NASA_ID))] == 0.94
+    assert samples(text, "forecaster_accuracy_coverage_ratio")[(("level", "95"), ("workload", NASA_ID))] == 0.94
     assert samples(text, "forecaster_drift")[(("workload", NASA_ID),)] == 0.0
     # the shop forecast (2024) starts after NOW: its first step is the current one
     assert forecast[(("band", "ensemble"), ("workload", "shop/web"))] == 100.0

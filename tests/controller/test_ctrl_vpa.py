@@ -90,8 +90,8 @@ def test_auto_writes_the_pooled_recommendation_as_quantities_with_an_event(vrig:
     assert (namespace, regex, containers, start, end) == ("shop", pod_regex("Deployment", "web"), ("app",),
                                                           END - pd.Timedelta("2D"), END)
     assert report.policy("shop/web").recommendations is not None
-    assert vrig.metric("forecaster_recommendation_cpu_cores", namespace="shop", pod="web", container="app",
-                       bound="target") == pytest.approx(expected.loc["cpu", "target"])
+    assert vrig.metric("forecaster_recommendation_cpu_cores", workload_namespace="shop", workload_pod="web",
+                       workload_container="app", bound="target") == pytest.approx(expected.loc["cpu", "target"])
     records = vrig.store.list_decisions(workload_id="shop/web").items
     resources = [r for r in records if r.kind == "resources"]
     assert len(resources) == 1 and resources[0].applied

@@ -67,7 +67,8 @@ def test_uids_and_titles_are_unique_and_cover_the_issue(docs: dict[str, dict[str
                    "kube_horizontalpodautoscaler_status_desired_replicas", "forecaster_predicted_cpu_cores",
                    "forecaster_recommendation_memory_bytes", "kube_pod_container_resource_requests",
                    "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
-                   "forecaster_accuracy_coverage", "increase(forecaster_decisions_total", "forecaster_fallbacks_total",
+                   "forecaster_accuracy_coverage_ratio", "increase(forecaster_decisions_total",
+                   "forecaster_fallbacks_total",
                    "forecaster_job_duration_seconds_bucket", "forecaster_controller_leader",
                    "forecaster_controller_step_duration_seconds", "forecaster_controller_policy_errors_total"):
         assert needle in exprs, needle  # fmt: skip

@@ -335,7 +335,7 @@ def test_service_monitor_scrapes_the_jobs_pod_only(served: Any) -> None:
     assert spec["namespaceSelector"]["matchNames"] == [JOBS_SERVICE["metadata"]["namespace"]]
     (endpoint,) = spec["endpoints"]
     assert endpoint["port"] in {p["name"] for p in JOBS_SERVICE["spec"]["ports"]}
-    assert endpoint["path"] == "/metrics" and endpoint["honorLabels"] is True
+    assert endpoint["path"] == "/metrics" and endpoint["honorLabels"] is False
     response = served.get("/metrics")
     assert response.status_code == 200 and "forecaster_job_runs" in response.text
 

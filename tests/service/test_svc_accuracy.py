@@ -93,7 +93,7 @@ def test_svc_accuracy_job_scores_stored_forecasts(make_demo: MakeDemo) -> None:
     assert record.backtest_mae is not None and 0 < record.mae < 3 * record.backtest_mae
     assert sample(service, "forecaster_accuracy_mae", workload="nasa/www") == record.mae
     assert sample(service, "forecaster_drift", workload="nasa/www") == 0.0
-    assert sample(service, "forecaster_accuracy_coverage", workload="nasa/www", level="80") == record.coverage[80]
+    assert sample(service, "forecaster_accuracy_coverage_ratio", workload="nasa/www", level="80") == record.coverage[80]
 
 
 def test_svc_demand_shift_is_detected_as_drift_and_falls_back(make_demo: MakeDemo) -> None:

@@ -86,8 +86,8 @@ def test_svc_refresh_resources_decision_and_gauges(make_demo: MakeDemo) -> None:
         for bounds in resources.values():
             assert bounds["lower_bound"] <= bounds["target"] <= bounds["upper_bound"]
     app_cpu = containers["app"]["cpu"]["target"]
-    assert sample(service, "forecaster_recommendation_cpu_cores", namespace="nasa", pod="www", container="app",
-                  bound="target") == app_cpu
+    assert sample(service, "forecaster_recommendation_cpu_cores", workload_namespace="nasa", workload_pod="www",
+                  workload_container="app", bound="target") == app_cpu
     run = service.store.latest_forecast("nasa/www")
     assert run is not None
     assert sample(service, "forecaster_forecast_issued_timestamp_seconds", workload="nasa/www") == SLOT.timestamp()
@@ -191,7 +191,7 @@ def test_svc_refresh_records_and_exports_predicted_use_in_contract_units(make_de
     assert predicted["app/cpu"] == pytest.approx(float(cpu.quantile(0.9)), rel=0.1)
     assert predicted["app/memory"] == pytest.approx(float(memory.max()), rel=0.02)  # bytes, not GiB
     assert decision.details["predicted_basis"]["app/memory"]
-    assert sample(service, "forecaster_predicted_memory_bytes", namespace="nasa", pod="www",
-                  container="app") == predicted["app/memory"]
-    assert sample(service, "forecaster_predicted_cpu_cores", namespace="nasa", pod="www",
-                  container="app") == predicted["app/cpu"]
+    assert sample(service, "forecaster_predicted_memory_bytes", workload_namespace="nasa", workload_pod="www",
+                  workload_container="app") == predicted["app/memory"]
+    assert sample(service, "forecaster_predicted_cpu_cores", workload_namespace="nasa", workload_pod="www",
+                  workload_container="app") == predicted["app/cpu"]
