@@ -4,7 +4,11 @@ this module (typer + rich).
 
 A face over the Python API: it reads files (``forecaster.io``), calls ``Forecaster``, shows progress bars
 and tables, and writes outputs. Bad input (``InputError``, signals/events errors, unreadable artefacts)
-prints one red line naming the file, row or column and exits with code 2, never a traceback.
+prints one red line naming the file, line or column and exits with code 2, never a traceback; a row of a
+CSV file is named by its file line (header = line 1, ``io.history_origin``). The library's warnings
+(``ForecasterWarning``: short history, default weights) print as yellow lines. Reading and validating a
+history show a progress bar on a terminal. Help is click's plain layout (``rich_markup_mode=None``), which
+wraps help text but never cuts an option name, whatever the terminal width.
 Entry point ``main()`` (``[project.scripts] forecaster``); called by users, notebooks' shell cells, tests.
 """
 
@@ -12,26 +16,36 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from forecaster import io, plots
 from forecaster.core import Forecaster
 from forecaster.engine import EngineConfig, build_members
-from forecaster.errors import ArtefactError, InputError, SeriesError
+from forecaster.errors import ArtefactError, ForecasterWarning, InputError, SeriesError
 from forecaster.evaluation.metrics import coverage_col, evaluate_pooled
 from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, hi, lo, validate_levels
 from forecaster.models.baselines import BASELINES, SNAIVE_DAY, SNAIVE_WEEK, baseline_backtest
-from forecaster.series import freq_to_timedelta, prepare_history, steps_per
+from forecaster.series import Need, SeriesReport, freq_to_timedelta, prepare_history, require_history, steps_per
 from signals.errors import SignalsError
 from signals.sources.files import load_events, load_signals
 
@@ -41,8 +55,10 @@ app = typer.Typer(
     help="Demand forecasts with calibrated uncertainty bands for Kubernetes workloads.",
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # click's help layout: option names are never cut at narrow widths (issue 16)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
+BAD_VALUES: tuple[str, ...] = ("error", "outage")
 
 
 # -- option parsing ------------------------------------------------------------------------------------
@@ -59,6 +75,13 @@ def _freq(text: str) -> str:
     except InputError as exc:
         raise InputError(f"--freq: {exc}") from exc
     return text
+
+
+def _bad_values(text: str) -> str:
+    value = text.strip().lower()
+    if value not in BAD_VALUES:
+        raise InputError(f"--bad-values {text!r}: choose one of {', '.join(BAD_VALUES)}")
+    return value
 
 
 def _member_params(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -100,6 +123,13 @@ CalOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option(help="Random seed; equal seeds give equal forecasts.")]
 JobsOpt = Annotated[int, typer.Option(help="Worker processes for per-series fits (1 = this process, -1 = all cores).")]
+BadValuesOpt = Annotated[
+    str,
+    typer.Option(
+        help="What NaN, inf, negative or implausible (|y| > 1e15) values of y do: error (stop, naming the file "
+        "line) or outage (mark those rows as outages: imputed, left out of training and scoring)."
+    ),
+]
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--member-param", help="Member setting MEMBER.PARAM=VALUE, repeatable (e.g. lgbm.num_rounds=30)."),
@@ -127,6 +157,41 @@ def _bad_input_exits() -> Iterator[None]:
 
 
 @contextmanager
+def _library_warnings(console: Console) -> Iterator[None]:
+    """Show the library's ``ForecasterWarning``s (short history, default weights) as yellow lines, once each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ForecasterWarning)
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        if not issubclass(w.category, ForecasterWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif str(w.message) not in seen:
+            seen.add(str(w.message))
+            console.print(Text(f"warning: {w.message}", "yellow"))
+
+
+@contextmanager
+def _loading(console: Console, path: Path) -> Iterator[tuple[Progress_, Progress_]]:
+    """Two ``progress(done, total)`` callbacks: reading ``path`` (bytes) and validating it (steps).
+
+    Drawn only on a terminal: in logs and pipes (and tests) the callbacks do nothing."""
+    if not console.is_terminal:
+        yield (lambda done, total: None), (lambda done, total: None)
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        reading = bar.add_task(f"reading {path.name}", total=None)
+        checking = bar.add_task("validating", total=None, visible=False)
+
+        def validated(done: int, total: int) -> None:
+            bar.update(reading, completed=1, total=1)  # reading is over once validation reports
+            bar.update(checking, completed=done, total=total, visible=True)
+
+        yield (lambda done, total: bar.update(reading, completed=done, total=total)), validated
+
+
+@contextmanager
 def _progress(console: Console, label: str) -> Iterator[Progress_]:
     """A rich progress bar driven by the ``progress(done, total)`` callback of ``Forecaster``."""
     columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -135,17 +200,47 @@ def _progress(console: Console, label: str) -> Iterator[Progress_]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+def read_validated(
+    console: Console, path: Path, unique_id: str | None, tz: str | None, freq: str, bad_values: str = "error"
+) -> tuple[pd.DataFrame, pd.DataFrame, SeriesReport]:
+    """History as read, its validated clean frame and the report. Errors name file lines and suggest
+    ``--bad-values outage``; progress is drawn on a terminal (``_loading``)."""
+    origin = replace(io.history_origin(path), bad_values_flag="--bad-values outage")
+    with _loading(console, path) as (reading, validating):
+        history = io.read_history(path, unique_id=unique_id, tz=tz, progress=reading)
+        try:
+            clean, report = prepare_history(
+                history, freq, bad_values="outage" if bad_values == "outage" else "error", origin=origin,
+                progress=validating,
+            )  # fmt: skip
+        except SeriesError as exc:
+            raise type(exc)(f"{path.name}: {exc}") from exc
+    return history, clean, report
+
+
 def _read_inputs(
-    path: Path, unique_id: str | None, tz: str | None, freq: str, events: Path | None, signals: Path | None
+    path: Path,
+    unique_id: str | None,
+    tz: str | None,
+    freq: str,
+    events: Path | None,
+    signals: Path | None,
+    *,
+    console: Console | None = None,
+    bad_values: str = "error",
+    horizon: int | None = None,
+    need: Need = "fit",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, str]:
-    """History as read, its validated clean frame, events, signals and the validation report."""
-    history = io.read_history(path, unique_id=unique_id, tz=tz)
-    try:
-        clean, report = prepare_history(history, freq)
-    except SeriesError as exc:
-        raise type(exc)(f"{path.name}: {exc}") from exc
+    """History as read, its validated clean frame, events, signals and the validation report.
+
+    With ``horizon``, the history is also checked against what ``need`` requires (``require_history``)."""
+    history, clean, report = read_validated(console or _console(), path, unique_id, tz, freq, bad_values)
     ev = load_events(events, tz=tz) if events else None
     sig = load_signals(signals, tz=tz) if signals else None
+    if horizon is not None:  # after every file is read: a file's own errors come first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ForecasterWarning)  # the fit that follows warns, once
+            require_history(clean, freq, horizon, report, need=need)
     return history, clean, ev, sig, f"{path.name}: {report}"
 
 
@@ -229,6 +324,7 @@ def _forecaster(
     seed: int,
     n_jobs: int,
     params: dict[str, dict[str, Any]],
+    bad_values: str = "error",
 ) -> Forecaster:
     """A ``Forecaster``; ``--member-param`` names are checked now, not after minutes of fitting."""
     unknown = sorted(set(params) - set(MEMBERS))
@@ -239,8 +335,9 @@ def _forecaster(
     except TypeError as exc:
         raise InputError(f"--member-param: {exc}") from exc
     return Forecaster(
-        freq, levels, horizon, country=country, n_windows=windows, seed=seed, n_jobs=n_jobs, member_params=params
-    )
+        freq, levels, horizon, country=country, n_windows=windows, seed=seed, n_jobs=n_jobs, member_params=params,
+        bad_values="outage" if bad_values == "outage" else "error",
+    )  # fmt: skip
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -285,31 +382,42 @@ def forecast(
     member_param: ParamOpt = None,
     unique_id: IdOpt = None,
     tz: TzOpt = None,
+    bad_values: BadValuesOpt = "error",
 ) -> None:
-    """Fit the ensemble on a history (or load a saved one), forecast, print a summary, write the forecast."""
+    """Fit the ensemble on a history (or load a saved one), forecast, print a summary, write the forecast.
+
+    Needs at least one day of history per series (else an error); under 2 days + horizon the forecast is
+    marked low confidence (members fall back to naive rules, default weights, uncalibrated bands)."""
     console = _console()
     with _bad_input_exits():
         io.check_output_path(output)
         if input is None and model is None:
             raise InputError("give --input (history to fit on) or --model (a saved forecaster)")
         lv, freq, params = _levels(levels), _freq(freq), _member_params(member_param or [])
+        bad = _bad_values(bad_values)
         loaded = Forecaster.load(model) if model is not None else None
         if loaded is not None:
             freq = loaded.freq
             console.print(f"loaded {model} (freq {freq}, levels {list(loaded.levels)}, horizon {loaded.horizon})")
         history, ev, sig = None, None, None
         if input is not None:
-            history, _, ev, sig, report = _read_inputs(input, unique_id, tz, freq, events, signals)
+            h = None if loaded is not None else horizon or steps_per("1D", freq)
+            history, _, ev, sig, report = _read_inputs(
+                input, unique_id, tz, freq, events, signals, console=console, bad_values=bad, horizon=h,
+                need="forecast",
+            )  # fmt: skip
             console.print(f"[dim]{report}[/]")
         future = load_signals(future_signals, tz=tz) if future_signals else None
         if loaded is not None:
+            if history is not None:
+                loaded.bad_values = "outage" if bad == "outage" else "error"
             fc = loaded.update(history, signals=sig) if history is not None else loaded
         else:
             assert history is not None
             fc = _forecaster(
-                freq, lv, horizon or steps_per("1D", freq), country, calibration_windows, seed, n_jobs, params
+                freq, lv, horizon or steps_per("1D", freq), country, calibration_windows, seed, n_jobs, params, bad
             )
-            with _progress(console, "fitting") as cb:
+            with _library_warnings(console), _progress(console, "fitting") as cb:
                 fc.fit(history, events=ev, signals=sig, progress=cb)
         pred = fc.predict(horizon, future_signals=future, events=ev if loaded is not None else None)
         console.print(summary_table(pred, fc))
@@ -347,8 +455,11 @@ def backtest(
     member_param: ParamOpt = None,
     unique_id: IdOpt = None,
     tz: TzOpt = None,
+    bad_values: BadValuesOpt = "error",
 ) -> None:
-    """Rolling-origin backtest: members, ensemble and naive baselines scored at the same cutoffs."""
+    """Rolling-origin backtest: members, ensemble and naive baselines scored at the same cutoffs.
+
+    Needs 2 days + horizon of history per series (one window: 2 days to train on, the horizon to score)."""
     console = _console()
     with _bad_input_exits():
         if output is not None:
@@ -358,10 +469,14 @@ def backtest(
         except ValueError as exc:
             raise InputError(f"--step {step!r} is not a duration such as 1D or 6h") from exc
         lv, freq, params = _levels(levels), _freq(freq), _member_params(member_param or [])
-        history, clean, ev, sig, report = _read_inputs(input, unique_id, tz, freq, events, signals)
+        bad = _bad_values(bad_values)
+        history, clean, ev, sig, report = _read_inputs(
+            input, unique_id, tz, freq, events, signals, console=console, bad_values=bad, horizon=horizon,
+            need="backtest",
+        )  # fmt: skip
         console.print(f"[dim]{report}[/]")
-        fc = _forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params)
-        with _progress(console, "backtesting") as cb:
+        fc = _forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params, bad)
+        with _library_warnings(console), _progress(console, "backtesting") as cb:
             cv = fc.backtest(history, horizon, windows, step, events=ev, signals=sig, progress=cb)
         metrics = backtest_metrics(cv, clean, fc, horizon)
         cuts = sorted(cv[CUTOFF].unique())

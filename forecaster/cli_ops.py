@@ -21,11 +21,22 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from forecaster import io, plots
-from forecaster.cli import CalOpt, ParamOpt, TzOpt, _bad_input_exits, _console, _member_params, _progress, app
+from forecaster.cli import (
+    CalOpt,
+    ParamOpt,
+    TzOpt,
+    _bad_input_exits,
+    _console,
+    _loading,
+    _member_params,
+    _progress,
+    app,
+)
 from forecaster.engine import EngineConfig, build_members
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, MEMBERS, Y
@@ -47,6 +58,7 @@ from forecaster.rightsizing.frames import (
     check_columns,
 )
 from forecaster.scaling.settings import PolicySettings
+from forecaster.series import MAX_ABS_Y, implausible
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
 from forecaster.simulate.bounds import ideal_curve
 from forecaster.simulate.forecasting import ForecastSchedule, rolling_forecasts
@@ -334,9 +346,28 @@ def rightsize(
 
 
 # -- simulate --------------------------------------------------------------------------------------------
-def _read_trace(path: Path, unique_id: str | None, tz: str | None) -> pd.Series:
-    """One workload's demand (``ds, y``; NaN kept for the replay to fill) as a Series on a UTC index."""
-    frame = io.read_history(path, unique_id=unique_id, tz=tz)
+def _read_trace(path: Path, unique_id: str | None, tz: str | None, console: Console | None = None) -> pd.Series:
+    """One workload's demand (``ds, y``; NaN kept for the replay to fill) as a Series on a UTC index.
+
+    Values beyond ``series.MAX_ABS_Y`` are an error naming the file line (the replay would fill NaN, not
+    those); reading shows a progress bar on a terminal."""
+    with _loading(console or _console(), path) as (reading, _):
+        frame = io.read_history(path, unique_id=unique_id, tz=tz, progress=reading)
+    line = io.history_origin(path).at
+    huge = implausible(frame[Y].to_numpy(float))
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        raise InputError(
+            f"{path.name} {line(i)}: column 'y' value {frame[Y].iloc[i]:g} is implausible "
+            f"(|y| > {MAX_ABS_Y:g}; {int(huge.sum())} such values); fix the file"
+        )
+    dup = frame.duplicated([ID, DS]).to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        same = (frame[ID] == frame[ID].iloc[i]) & (frame[DS] == frame[DS].iloc[i])
+        raise InputError(
+            f"{path.name} {line(i)}: duplicate timestamp {frame[DS].iloc[i]} (same as {line(int(np.argmax(same)))})"
+        )
     ids = sorted(str(v) for v in frame[ID].unique())
     if len(ids) > 1:
         if unique_id is None:
@@ -492,7 +523,7 @@ def simulate(
         _check_settings(target, quantile, margin, min_replicas, max_replicas)
         _output("--output-json", output_json, ".json")
         names, params = _engine_members(members, member_param or [])
-        demand = _read_trace(input, unique_id, tz)
+        demand = _read_trace(input, unique_id, tz, console)
         try:
             minutes = minute_trace(demand, bad_values="fill")
         except InputError as exc:

@@ -40,7 +40,7 @@ from forecaster.errors import ArtefactError, DefaultWeightsWarning, InputError, 
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns, validate_levels
 from forecaster.models.base import order_bands
-from forecaster.series import SeriesReport, freq_to_timedelta, prepare_history, steps_per
+from forecaster.series import Need, SeriesReport, freq_to_timedelta, prepare_history, require_history, steps_per
 from signals.calendar import holiday_events
 from signals.errors import SignalsError
 from signals.events import validate_events
@@ -172,8 +172,10 @@ class Forecaster:
         signals: pd.DataFrame | None,
         outages: pd.DataFrame | None,
         extra_steps: int,
+        need: Need = "fit",
     ) -> tuple[pd.DataFrame, SeriesReport, pd.DataFrame | None, pd.DataFrame | None]:
         hist, report = prepare_history(history, self.freq, outages=outages, bad_values=self.bad_values)
+        require_history(hist, self.freq, extra_steps, report, need=need)  # how much history: see series.py
         end = hist[DS].max() + extra_steps * freq_to_timedelta(self.freq)
         return hist, report, self._events(events, hist[DS].min(), end), self._signals(signals)
 
@@ -219,7 +221,12 @@ class Forecaster:
         outages: pd.DataFrame | None = None,
         progress: Progress | None = None,
     ) -> Self:
-        """Learn weights and calibration from a backtest, then fit every member on all of ``history``."""
+        """Learn weights and calibration from a backtest, then fit every member on all of ``history``.
+
+        Runs on any length of history, but a series with under 2 days + horizon of observed steps gets the
+        members' naive fallbacks: it is marked in ``report_.low_confidence`` and a ``ShortHistoryWarning`` is
+        issued (``forecaster.series.require_history``).
+        """
         hist, report, ev, sig = self._prepare(history, events, signals, outages, self.horizon)
         cfg = self._config(self.horizon)
         cuts = self._calibration_cutoffs(hist[DS].max(), hist[DS].min(), self.horizon)
@@ -372,12 +379,13 @@ class Forecaster:
         """Rolling-origin evaluation: ``n_windows`` cutoffs ``step`` apart, the last window ending at the
         end of ``history``. Returns the forecast columns (members with their bands) plus ``cutoff``, ``y``
         and ``is_outage``. Each cutoff's weights and calibration come only from windows that ended by it.
+        Every series needs 2 days + ``h`` steps of observed history (one window), else ``SeriesError``.
 
         Afterwards ``backtest_weights_`` holds each cutoff's weights and ``backtest_member_cv_`` the members'
         forecasts at every cutoff fitted (scored and calibration windows: ``unique_id, ds, cutoff, y,
         is_outage`` + member columns), so other weighting rules can be replayed without refitting.
         """
-        hist, _, ev, sig = self._prepare(history, events, signals, outages, h)
+        hist, _, ev, sig = self._prepare(history, events, signals, outages, h, need="backtest")
         start, end = hist[DS].min(), hist[DS].max()
         outer = rolling_cutoffs(end, h, n_windows, step, self.freq)
         # fit at cutoff c calibrates on windows of h steps whose targets end at c

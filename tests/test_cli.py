@@ -216,3 +216,108 @@ def test_forecast_without_input_or_model_is_explained(tmp_path: Path) -> None:
     result = run("forecast", "--output", str(tmp_path / "f.csv"))
     assert result.exit_code == 2
     assert "--input" in result.output and "--model" in result.output
+
+
+# -- issue 16: too little or absurd history, file lines, --bad-values, progress, help width -----------------------
+def _nasa_csv(path: Path, rows: int, edit: dict[int, str] | None = None) -> Path:
+    """The first ``rows`` 5-minute rows of the NASA trace as ``ds,y``; ``edit`` replaces data row i's line."""
+    frame = load_nasa_5min().iloc[:rows]
+    lines = [f"{t:%Y-%m-%dT%H:%MZ},{v:g}" for t, v in zip(frame[DS], frame[Y], strict=True)]
+    for i, text in (edit or {}).items():
+        lines[i] = text
+    path.write_text("ds,y\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def _one_red_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    return " ".join(result.output.split())
+
+
+def test_forecast_on_50_minutes_is_an_error_stating_the_minimum(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "short.csv", 10)
+    msg = _one_red_line(run("forecast", "-i", str(path), "-o", str(tmp_path / "f.csv")))
+    assert "'short' (10 observed steps, 50 min)" in msg and "at least one day (288 steps at 5min)" in msg
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_forecast_on_a_day_and_a_half_is_marked_low_confidence(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "young.csv", 432)
+    result = run("forecast", "-i", str(path), "--horizon", "12", "-o", str(tmp_path / "f.csv"), *SMALL)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "low confidence (short history): ['young']" in out  # the validation report
+    assert "warning: low-confidence forecast for 'young': 432 observed steps (1.5 days)" in out
+    assert "2 days + horizon (588 steps)" in out
+
+
+def test_backtest_without_room_for_one_window_states_what_it_needs(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "young.csv", 500)
+    msg = _one_red_line(run("backtest", "-i", str(path), "--horizon", "12", *SMALL))
+    assert "'young' (500 observed steps" in msg and "backtest needs at least 2 days + horizon (588 steps" in msg
+
+
+def test_an_absurd_value_is_an_error_naming_its_file_line(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "huge.csv", 2880, {1500: "1995-07-06T09:00Z,1e300"})
+    for command in ("forecast", "backtest"):
+        msg = _one_red_line(run(command, "-i", str(path), "-o", str(tmp_path / "f.csv")))
+        assert "huge.csv:" in msg and "implausible (|y| > 1e+15)': 1" in msg and "line 1502 " in msg, msg
+
+
+def test_a_duplicate_is_named_by_both_file_lines(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "dup.csv", 2000)
+    lines = path.read_text().splitlines()
+    lines[1002] = lines[1001].split(",")[0] + ",277"  # file line 1003 repeats the timestamp of line 1002
+    path.write_text("\n".join(lines) + "\n")
+    msg = _one_red_line(run("forecast", "-i", str(path)))
+    assert "dup.csv: duplicate (unique_id, ds) at line 1003" in msg and "same as line 1002" in msg
+    assert "row" not in msg
+
+
+def test_nan_error_suggests_the_flag_which_turns_bad_values_into_outages(tmp_path: Path) -> None:
+    path = _nasa_csv(tmp_path / "gappy.csv", 720, {100: "1995-07-01T12:20Z,", 101: "1995-07-01T12:25Z,-1"})
+    msg = _one_red_line(run("forecast", "-i", str(path), "--horizon", "12"))
+    assert "{'NaN': 1, 'negative': 1}" in msg and "first at line 102" in msg and "--bad-values outage" in msg
+    assert "bad_values=" not in msg
+    out = tmp_path / "f.csv"
+    args = ["-i", str(path), "--horizon", "12", "--bad-values", "outage", *SMALL]
+    result = run("forecast", *args, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "bad values turned into outages: {'gappy': 2}" in " ".join(result.output.split())
+    assert len(pd.read_csv(out)) == 12
+    assert "--bad-values" in _one_red_line(run("forecast", "-i", str(path), "--bad-values", "maybe"))
+
+
+def test_reading_and_validating_show_progress_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    import forecaster.cli as cli
+
+    path = _nasa_csv(tmp_path / "short.csv", 10)
+    plain = run("forecast", "-i", str(path))
+    assert "reading short.csv" not in plain.output and "validating" not in plain.output
+    monkeypatch.setattr(cli, "_console", lambda: Console(force_terminal=True, width=120))
+    shown = run("forecast", "-i", str(path))
+    assert "reading short.csv" in shown.output and "validating" in shown.output
+    assert shown.exit_code == 2  # progress first, then the one-line error
+
+
+def _commands() -> dict[str, object]:
+    return typer.main.get_command(app).commands  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_help_shows_every_option_name_whole_at_80_columns(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    params = _commands()[command].params  # type: ignore[attr-defined]
+    names = [opt for p in params for opt in (*p.opts, *p.secondary_opts) if opt.startswith("-")]
+    assert names
+    words = set(result.output.replace(",", " ").replace("/", " ").split())
+    for name in names:
+        assert name in words, f"{command} --help at 80 columns cuts or drops {name}"
+    assert "…" not in result.output

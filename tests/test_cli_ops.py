@@ -352,3 +352,29 @@ def test_simulate_picks_one_workload_with_id(trace: Path, tmp_path: Path) -> Non
     assert json.loads(js.read_text())["outcomes"][0]["minutes"] == 1440
     missing = run("simulate", "-i", path, "--id", "c", "--policy", "reactive")
     assert missing.exit_code == 2 and "--id 'c'" in missing.output
+
+
+# -- issue 16: simulate names file lines and refuses absurd demand ------------------------------------------
+def _nasa_lines(rows: int) -> list[str]:
+    frame = load_nasa_5min().iloc[:rows]
+    return [f"{t:%Y-%m-%dT%H:%MZ},{v:g}" for t, v in zip(frame[DS], frame[Y], strict=True)]
+
+
+def test_simulate_refuses_an_absurd_value_naming_its_file_line(tmp_path: Path) -> None:
+    lines = _nasa_lines(1200)
+    lines[700] = lines[700].split(",")[0] + ",1e300"
+    path = tmp_path / "t.csv"
+    path.write_text("ds,y\n" + "\n".join(lines) + "\n")
+    result = run("simulate", "-i", path, "--policy", "reactive")
+    assert result.exit_code == 2, result.output
+    assert "t.csv line 702: column 'y' value 1e+300 is implausible" in " ".join(result.output.split())
+
+
+def test_simulate_names_both_file_lines_of_a_duplicate(tmp_path: Path) -> None:
+    lines = _nasa_lines(1200)
+    lines[1001] = lines[1000].split(",")[0] + ",277"
+    path = tmp_path / "dup.csv"
+    path.write_text("ds,y\n" + "\n".join(lines) + "\n")
+    result = run("simulate", "-i", path, "--policy", "reactive")
+    assert result.exit_code == 2, result.output
+    assert "dup.csv line 1003: duplicate timestamp" in result.output and "(same as line 1002)" in result.output

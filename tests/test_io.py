@@ -11,7 +11,7 @@ import pytest
 
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.io import jsonable, read_history, write_frame, write_json
+from forecaster.io import history_origin, jsonable, read_history, write_frame, write_json
 
 
 def _csv(tmp_path: Path, text: str, name: str = "api.csv") -> Path:
@@ -145,3 +145,47 @@ def test_write_json_and_jsonable(tmp_path: Path) -> None:
     path = write_json(obj, tmp_path / "m.json")
     assert json.loads(path.read_text())["a"] is None
 
+
+
+# -- progress while reading (issue 16) -------------------------------------------------------------------
+def _lines(n: int, bad_at: int | None = None) -> str:
+    stamps = pd.date_range("2024-07-01", periods=n, freq="5min", tz="UTC").strftime("%Y-%m-%dT%H:%MZ")
+    rows = [f"{s},{'abc' if i == bad_at else i}" for i, s in enumerate(stamps)]
+    return "ds,y\n" + "\n".join(rows) + "\n"
+
+
+def test_reading_in_chunks_reports_bytes_and_gives_the_same_frame(tmp_path: Path) -> None:
+    path = _csv(tmp_path, _lines(1000))
+    calls: list[tuple[int, int]] = []
+    chunked = read_history(path, progress=lambda done, total: calls.append((done, total)), chunk_rows=100)
+    pd.testing.assert_frame_equal(chunked, read_history(path))
+    size = path.stat().st_size
+    assert len(calls) >= 10 and {t for _, t in calls} == {size}
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == size
+
+
+@pytest.mark.parametrize("bad_at", [5, 250, 999], ids=["first-chunk", "third-chunk", "last-row"])
+def test_errors_in_later_chunks_name_the_file_line(tmp_path: Path, bad_at: int) -> None:
+    path = _csv(tmp_path, _lines(1000, bad_at))
+    with pytest.raises(InputError, match=f"api.csv line {bad_at + 2}: column 'y' value 'abc'"):
+        read_history(path, chunk_rows=100)
+
+
+def test_timestamps_with_and_without_offset_in_different_chunks_are_an_error(tmp_path: Path) -> None:
+    text = _lines(300)
+    naive = text.replace("Z,", ",", 1)  # only the first data row loses its offset (chunk one)
+    with pytest.raises(InputError, match="line 2: column 'ds' mixes"):
+        read_history(_csv(tmp_path, naive), chunk_rows=100)
+    lines = text.splitlines()
+    lines[250] = lines[250].replace("Z,", ",")  # a row in chunk three (file line 251)
+    with pytest.raises(InputError, match="line 251: column 'ds' mixes"):
+        read_history(_csv(tmp_path, "\n".join(lines) + "\n", "b.csv"), chunk_rows=100)
+    local = "ds,y\n" + "\n".join(r.replace("Z,", ",") for r in text.splitlines()[1:200])
+    local += "\n" + "\n".join(text.splitlines()[200:]) + "\n"  # chunk one naive, chunk three aware
+    with pytest.raises(InputError, match="line 2: column 'ds' mixes"):
+        read_history(_csv(tmp_path, local, "c.csv"), tz="UTC", chunk_rows=100)
+
+
+def test_history_origin_names_csv_lines_and_parquet_rows(tmp_path: Path) -> None:
+    assert history_origin(tmp_path / "a.csv").at(0) == "line 2"
+    assert history_origin(tmp_path / "a.parquet").at(0) == "row 0"

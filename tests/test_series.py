@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.core import Forecaster
 from forecaster.datasets import read_long_csv
 from forecaster.errors import FrequencyError, InputError, SeriesError
-from forecaster.series import freq_to_timedelta, impute_outages, outage_mask_from_windows, prepare_history, steps_per
+from forecaster.series import (
+    MAX_ABS_Y,
+    Origin,
+    ShortHistoryWarning,
+    freq_to_timedelta,
+    impute_outages,
+    outage_mask_from_windows,
+    prepare_history,
+    require_history,
+    steps_per,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 H0 = pd.Timestamp("2024-01-01T00:00Z")
@@ -365,3 +377,98 @@ def test_constant_and_all_zero_series_are_reported() -> None:
     assert report.constant_series == ["flat", "zero"]
     assert "constant series" in str(report)
     assert (clean.loc[clean.unique_id == "zero", "y"] == 0).all()
+
+
+# --- implausible values (issue 16) -------------------------------------------------------------------------
+def test_values_beyond_the_plausibility_limit_are_an_error_naming_the_row() -> None:
+    df = hourly(48)
+    df.loc[30, "y"] = 1e300  # one absurd value among sane ones: overflowed the members, gave exit 0
+    with pytest.raises(SeriesError) as info:
+        prepare_history(df, "1h")
+    msg = str(info.value)
+    assert "row 30" in msg and "1e+15" in msg and "implausible" in msg
+
+
+def test_the_plausibility_limit_itself_is_accepted_and_beyond_it_can_be_an_outage() -> None:
+    df = hourly(48)
+    df.loc[10, "y"] = MAX_ABS_Y
+    df.loc[30, "y"] = 2 * MAX_ABS_Y
+    clean, report = prepare_history(df, "1h", bad_values="outage")
+    assert clean.loc[10, "y"] == MAX_ABS_Y and not clean.loc[10, "is_outage"]
+    assert clean.loc[30, "is_outage"] and clean.loc[30, "y"] == 1006.0  # imputed from the day before
+    assert report.bad_values == {"a": 1}
+
+
+# --- where errors point (issue 16) ------------------------------------------------------------------------
+def test_an_origin_names_file_lines_and_the_fix_instead_of_frame_rows() -> None:
+    df = pd.concat([hourly(6), hourly(6).iloc[[4]]], ignore_index=True)  # row 6 repeats row 4
+    with pytest.raises(SeriesError) as info:
+        prepare_history(df, "1h", origin=Origin("line", 2, "--bad-values outage"))
+    msg = str(info.value)
+    assert "line 8" in msg and "line 6" in msg and "row" not in msg  # duplicate at line 8 of line 6
+    nan = hourly(6)
+    nan.loc[3, "y"] = np.nan
+    with pytest.raises(SeriesError) as info:
+        prepare_history(nan, "1h", origin=Origin("line", 2, "--bad-values outage"))
+    assert "line 5" in str(info.value) and "--bad-values outage" in str(info.value)
+    assert "bad_values=" not in str(info.value)
+
+
+def test_validation_reports_progress_through_its_steps() -> None:
+    calls: list[tuple[int, int]] = []
+    prepare_history(pd.concat([hourly(30, "a"), hourly(30, "b")]), "1h", progress=lambda d, t: calls.append((d, t)))
+    assert calls, "no progress reported"
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] and len({t for _, t in calls}) == 1
+
+
+# --- how much history (issue 16) --------------------------------------------------------------------------
+def test_the_forecast_command_refuses_history_under_one_day_stating_the_minimum() -> None:
+    clean, report = prepare_history(pd.concat([hourly(72, "long"), hourly(10, "short")]), "1h")
+    with pytest.raises(SeriesError) as info:
+        require_history(clean, "1h", 24, report, need="forecast")
+    msg = str(info.value)
+    assert "'short'" in msg and "10 observed steps" in msg and "one day (24 steps" in msg
+    assert "'long'" not in msg
+
+
+def test_a_fit_on_short_history_is_low_confidence_with_a_warning_not_an_error() -> None:
+    clean, report = prepare_history(pd.concat([hourly(72, "long"), hourly(36, "young"), hourly(5, "new")]), "1h")
+    with pytest.warns(ShortHistoryWarning, match="'new' and 1 more series"):
+        low = require_history(clean, "1h", 24, report)
+    assert set(low) == {"young", "new"} and report.low_confidence == low
+    assert "2 days + horizon (72 steps)" in low["young"] and "seasonal-naive" in low["young"]
+    assert "last value" in low["new"]
+    assert "low confidence" in str(report)
+
+
+def test_outage_rows_do_not_count_as_history() -> None:
+    df = hourly(30).assign(is_outage=False)
+    df.loc[:10, "is_outage"] = True  # 19 observed hours
+    clean, report = prepare_history(df, "1h")
+    with pytest.raises(SeriesError, match="19 observed steps"):
+        require_history(clean, "1h", 6, report, need="forecast")
+
+
+def test_a_backtest_needs_two_days_plus_its_horizon() -> None:
+    clean, report = prepare_history(hourly(59), "1h")
+    with pytest.raises(SeriesError, match=r"backtest needs at least 2 days \+ horizon \(60 steps"):
+        require_history(clean, "1h", 12, report, need="backtest")
+    with pytest.warns(ShortHistoryWarning):  # a fit can still run on it, with less confidence
+        assert set(require_history(clean, "1h", 12, report)) == {"a"}
+    clean, report = prepare_history(hourly(60), "1h")
+    assert require_history(clean, "1h", 12, report, need="backtest") == {}
+
+
+@pytest.mark.filterwarnings("ignore::forecaster.errors.DefaultWeightsWarning")
+def test_forecaster_fit_marks_a_short_history_low_confidence_and_backtest_refuses_it() -> None:
+    fc = Forecaster("1h", (80,), 6, members=("seasonal",), n_windows=0)
+    with pytest.warns(ShortHistoryWarning, match="'a'"):
+        fc.fit(hourly(30))
+    assert set(fc.report_.low_confidence) == {"a"}
+    with pytest.raises(SeriesError, match="backtest needs"):
+        fc.backtest(hourly(50), h=6, n_windows=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortHistoryWarning)
+        fc.fit(hourly(54))  # 2 days + horizon: no warning
+    assert fc.report_.low_confidence == {}

@@ -170,7 +170,7 @@ def test_demo_runs_the_refresh_job_until_ready(tmp_path: Path) -> None:
         assert forecast["issued_at"] == "1995-07-09T04:00:00Z" and forecast["horizon"] == 288
         assert pd.Timestamp(forecast["ds"][0]) > pd.Timestamp("1995-07-09T04:00Z")
         metrics = httpx.get(f"{serve.url}/metrics").text
-        assert 'forecaster_job_runs_total{job="refresh",outcome="success"}' in metrics
+        assert 'forecaster_job_runs_total{job_name="refresh",outcome="success"}' in metrics
         assert 'forecaster_forecast_issued_timestamp_seconds{workload="nasa/www"}' in metrics
     finally:
         code = serve.stop()
