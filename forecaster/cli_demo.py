@@ -133,6 +133,7 @@ def demo(
     seed: SeedOpt = 0,
 ) -> None:
     """The whole loop on the bundled NASA trace: backtest, the service's jobs on SQLite, a simulated cluster."""
+    # imported here: the service stack (SQLAlchemy, APScheduler) loads only when the demo runs, not for every CLI call
     from forecaster.service import WorkloadError, demo_service
     from forecaster.service.demo import DEMAND_UNIT
     from forecaster.simulate import replay
