@@ -149,6 +149,13 @@ class KubeCluster:
             POLICY_PLURAL,
         )
 
+    def get_policy(self, namespace: str, name: str) -> dict[str, Any]:
+        """One ``PredictiveScalingPolicy`` (``NotFoundError`` when absent); the KEDA scaler reads its status."""
+        return self._call(
+            f"get {POLICY_PLURAL} {namespace}/{name}", self._custom.get_namespaced_custom_object,
+            POLICY_GROUP, POLICY_VERSION, namespace, POLICY_PLURAL, name,
+        )
+
     def patch_policy_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the policy's ``status`` subresource (keys of ``status`` replace, ``None`` removes)."""
         return self._call(

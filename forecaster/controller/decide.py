@@ -12,7 +12,10 @@ The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``
    errors of ``forecaster.controller.accuracy``; the circuit breaker's state comes from ``status.breakerOpen``, so
    its hysteresis holds across cycles and restarts. An open breaker holds the floor in force (the reactive HPA is in
    charge), then releases it towards the reactive floor after ``release_after_s``: ``ScalingPolicy``'s fallback;
-4. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
+4. KEDA (``spec.actuation: KEDA``): the floor in force is the one served to KEDA (``status.floorInForce`` in Auto,
+   ``status.recommendedFloor`` in Recommend; the HPA's own floor before the first decision), never the HPA's
+   ``minReplicas``, which KEDA owns; the reactive floor leaves the served floor metric out (``hpa.reactive_floor``);
+5. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
    to the HPA's own floor (the lowest the policy allows) and the reactive HPA, which always runs, is in charge.
    Until then the last good forecast keeps being used, so a short Prometheus outage changes nothing.
 
@@ -59,7 +62,7 @@ class FloorPlan:
     value: int
     """The floor to be in force after this cycle (``minReplicas`` to write in Auto)."""
     in_force: int
-    """The HPA's ``minReplicas`` when it was read."""
+    """The HPA's ``minReplicas`` when it was read (KEDA: the floor served when the cycle started)."""
     original: int
     """The HPA's own floor (recorded before our first patch)."""
     reactive: int
@@ -112,9 +115,15 @@ def plan_floor(
     and ``InputError`` for an HPA without ``maxReplicas``. Without ``errors`` the breaker keeps its state."""
     original = hpa_.original_floor(hpa, spec.key, status)
     settings = spec.to_settings(original, hpa_.max_replicas(hpa))
-    in_force = hpa_.min_replicas(hpa)
-    policy = restore_policy(settings, status, initial_floor(spec.mode, status, in_force), spec.key)
-    reactive, source = hpa_.reactive_floor(hpa, spec.key, original)
+    if spec.served_to_keda:
+        recorded = status.get("floorInForce" if spec.mode == "Auto" else "recommendedFloor")
+        in_force = original if recorded is None else int(recorded)
+        start, served = in_force, in_force
+    else:
+        in_force = hpa_.min_replicas(hpa)
+        start, served = initial_floor(spec.mode, status, in_force), None
+    policy = restore_policy(settings, status, start, spec.key)
+    reactive, source = hpa_.reactive_floor(hpa, spec.key, original, served)
     decision = policy.decide(now, reactive, None if forecast is None else forecast.frame,
                              None if forecast is None else forecast.issued_at,
                              recent_mae=None if errors is None else errors.recent_mae,

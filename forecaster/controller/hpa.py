@@ -16,6 +16,10 @@ Reactive floor (``reactive_floor``). What the HPA's own ratio rule wants now, wi
    only "no more than the floor": the reactive floor is then the HPA's own floor, otherwise a raised floor would
    pin itself forever.
 
+KEDA (``served_floor`` given: the floor reaches the HPA KEDA made as its External metric ``s<i>-forecaster-floor``,
+``forecaster.controller.keda``): that metric is left out of rule 1 (it is our floor, not the reactive rule), and in
+rule 2 a ``desiredReplicas``/``currentReplicas`` at or below the served floor is pinned by it in the same way.
+
 Pure: standard library. Called by ``forecaster.controller.decide`` and ``forecaster.controller.write``.
 """
 
@@ -103,8 +107,19 @@ def _ratio(target: Mapping[str, Any], current: Mapping[str, Any]) -> float | Non
     return None
 
 
-def metric_replicas(hpa: Mapping[str, Any]) -> int | None:
-    """The HPA's ratio rule over its current metrics (module docstring, rule 1); ``None`` when not computable."""
+KEDA_FLOOR_METRIC = "forecaster-floor"
+"""Name of the floor metric the KEDA scaler serves; KEDA prefixes it with ``s<trigger index>-``."""
+
+
+def is_served_floor(key: tuple[str, str]) -> bool:
+    """Whether an HPA metric ``(type, name)`` is the floor our KEDA scaler serves."""
+    kind, name = key
+    return kind == "External" and (name == KEDA_FLOOR_METRIC or name.endswith("-" + KEDA_FLOOR_METRIC))
+
+
+def metric_replicas(hpa: Mapping[str, Any], *, skip_served: bool = False) -> int | None:
+    """The HPA's ratio rule over its current metrics (module docstring, rule 1); ``None`` when not computable.
+    ``skip_served`` leaves out the floor metric our KEDA scaler serves."""
     status, spec = hpa.get("status") or {}, hpa.get("spec") or {}
     current_replicas = int(status.get("currentReplicas") or 0)
     if current_replicas <= 0:
@@ -118,7 +133,7 @@ def metric_replicas(hpa: Mapping[str, Any]) -> int | None:
     wanted: list[int] = []
     for metric in status.get("currentMetrics") or []:
         key = _metric_key(metric)
-        if key is None or key not in targets:
+        if key is None or key not in targets or (skip_served and is_served_floor(key)):
             continue
         body = metric.get(key[0][:1].lower() + key[0][1:]) or {}
         try:
@@ -131,9 +146,11 @@ def metric_replicas(hpa: Mapping[str, Any]) -> int | None:
     return max(wanted) if wanted else None
 
 
-def reactive_floor(hpa: Mapping[str, Any], key: str, own_floor: int) -> tuple[int, str]:
-    """``(replicas the reactive rule wants now, where that came from)`` (module docstring)."""
-    from_metrics = metric_replicas(hpa)
+def reactive_floor(hpa: Mapping[str, Any], key: str, own_floor: int,
+                   served_floor: int | None = None) -> tuple[int, str]:
+    """``(replicas the reactive rule wants now, where that came from)`` (module docstring); ``served_floor``: the
+    floor our KEDA scaler serves to this HPA now."""
+    from_metrics = metric_replicas(hpa, skip_served=served_floor is not None)
     if from_metrics is not None:
         return from_metrics, "currentMetrics"
     status = hpa.get("status") or {}
@@ -142,5 +159,7 @@ def reactive_floor(hpa: Mapping[str, Any], key: str, own_floor: int) -> tuple[in
             value = int(status[field])
             if managed_by(hpa) == key and value <= min_replicas(hpa):
                 return own_floor, f"HPA's own floor ({field} {value} is pinned at our floor)"
+            if served_floor is not None and value <= served_floor:
+                return own_floor, f"HPA's own floor ({field} {value} is pinned at the floor served to KEDA)"
             return value, field
     return min_replicas(hpa), "spec.minReplicas"

@@ -6,7 +6,9 @@ message starts with the field path, e.g. ``spec.demand.capacityPerPod: -1 must b
 it into the policy's status as is. ``PolicySpec.to_settings(hpa_min, hpa_max)`` turns the spec plus the HPA's own
 bounds into the ``forecaster.scaling.PolicySettings`` the floor policy runs on.
 
-Defaults (when a field is absent): mode ``Recommend``; targetUtilization 0.7; hpa.name = targetRef.name;
+Defaults (when a field is absent): mode ``Recommend``; actuation ``HPA``; targetUtilization 0.7; hpa.name =
+targetRef.name (``keda-hpa-<targetRef.name>``, the HPA KEDA makes for a ScaledObject named like its target, with
+actuation ``KEDA``);
 leadTime 3m; floor.quantile ``hi-80``, margin 0; scaleDown 1 pod/min, 10 %/min, coolDown 5m; staleAfter 30m;
 vpa.name = targetRef.name, containers all, policy ``forecaster``; forecast frequency 5m, history 14d, horizon 1h,
 levels [80, 95]; events.scope [targetRef.name].
@@ -27,6 +29,11 @@ from forecaster.frames import validate_levels
 from forecaster.scaling import PolicySettings, band_column
 
 MODES: tuple[str, ...] = ("Off", "Recommend", "Auto")
+ACTUATIONS: tuple[str, ...] = ("HPA", "KEDA")
+"""``spec.actuation``: ``HPA`` patches the HPA's ``minReplicas``; ``KEDA`` serves the floor to a ScaledObject's
+``external`` trigger (``forecaster.controller.keda``) and only reads the HPA KEDA made."""
+KEDA_HPA_PREFIX = "keda-hpa-"
+"""KEDA names the HPA of ScaledObject ``x`` ``keda-hpa-x``."""
 RIGHTSIZING_POLICIES: tuple[str, ...] = ("forecaster", "vpa", "cost-selected", "autopilot")
 _UNIT_S: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -136,6 +143,13 @@ class PolicySpec:
     vpa: VpaSpec | None
     event_scope: tuple[str, ...]
     """``spec.events.scope``: workload ids or globs; business events scoped to a match apply (``stored.in_scope``)."""
+    actuation: str = "HPA"
+    """``spec.actuation``: ``HPA`` (patch ``minReplicas``) | ``KEDA`` (serve the floor to KEDA, write no HPA)."""
+
+    @property
+    def served_to_keda(self) -> bool:
+        """The floor reaches the cluster through the KEDA external scaler, never as an HPA patch."""
+        return self.actuation == "KEDA"
 
     @property
     def key(self) -> str:
@@ -156,6 +170,10 @@ class PolicySpec:
         mode = spec.get("mode", "Recommend")
         if mode not in MODES:
             raise InputError(f"spec.mode: {mode!r} is not one of {', '.join(MODES)}")
+        actuation = spec.get("actuation", "HPA")
+        if actuation not in ACTUATIONS:
+            raise InputError(f"spec.actuation: {actuation!r} is not one of {', '.join(ACTUATIONS)}")
+        default_hpa = KEDA_HPA_PREFIX + target_name if actuation == "KEDA" else target_name
         forecast = _forecast(_mapping(spec.get("forecast", {}), "spec.forecast"))
         lead_time_s = parse_duration(spec.get("leadTime", "3m"), "spec.leadTime")
         if lead_time_s > forecast.horizon_s:
@@ -187,7 +205,7 @@ class PolicySpec:
             query=_text(demand.get("query"), "spec.demand.query"),
             capacity_per_pod=_number(demand.get("capacityPerPod"), "spec.demand.capacityPerPod", low=0.0),
             target_utilisation=_fraction(demand.get("targetUtilization", 0.7), "spec.demand.targetUtilization"),
-            hpa_name=_text(hpa.get("name", target_name), "spec.hpa.name"),
+            hpa_name=_text(hpa.get("name", default_hpa), "spec.hpa.name"),
             hpa_min_replicas=hpa_min,
             hpa_max_replicas=hpa_max,
             lead_time_s=lead_time_s,
@@ -205,6 +223,7 @@ class PolicySpec:
             forecast=forecast,
             vpa=None if vpa_obj is None else _vpa(_mapping(vpa_obj, "spec.vpa"), target_name),
             event_scope=_strings(_mapping(scope, "spec.events").get("scope", [target_name]), "spec.events.scope"),
+            actuation=str(actuation),
         )
 
     def to_settings(self, hpa_min: int, hpa_max: int) -> PolicySettings:

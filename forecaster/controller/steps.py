@@ -7,7 +7,9 @@
                     ForecastRun); a failure keeps the old one; a cold start without one reads the stored one;
                     the recent forecast error is scored against the fetched history (``accuracy``)
     decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); forecaster.rightsize per VPA
-    write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored
+    write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored. A policy
+                    with ``spec.actuation: KEDA`` writes no HPA: its floor is served to KEDA from the status the
+                    record step writes (``forecaster.controller.keda``); a change is announced by an Event
     record          policy status, DecisionRecords in the store, metrics
 
 A failure is recorded on the policy (``PolicyWork.fail``: step, CamelCase reason, message) and stops only the part
@@ -31,13 +33,14 @@ import pandas as pd
 from forecaster.controller import hpa as hpa_
 from forecaster.controller import record, stored, vpa, write
 from forecaster.controller.accuracy import ErrorSummary, window_for
-from forecaster.controller.cycle import Cycle, PolicyWork
+from forecaster.controller.cycle import Cycle, PolicyWork, WriteGuard
 from forecaster.controller.decide import plan_floor
 from forecaster.controller.forecasting import IssuedForecast, demand_history
 from forecaster.controller.report import PolicyReport
 from forecaster.controller.spec import PolicySpec
 from forecaster.controller.stored import fingerprint
 from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
+from forecaster.ports import ClusterApi
 
 if TYPE_CHECKING:
     from forecaster.controller.run import Controller
@@ -236,6 +239,8 @@ def decide(ctl: Controller, cycle: Cycle) -> None:
 def write_changes(ctl: Controller, cycle: Cycle) -> None:
     cluster, guard = ctl.cluster, cycle.guard
     auto = [w for w in cycle.active() if w.mode == "Auto"]
+    served = [w for w in auto if w.spec is not None and w.spec.served_to_keda]
+    auto_hpa = [w for w in auto if w not in served]
 
     def floor(work: PolicyWork) -> None:
         assert work.spec is not None
@@ -256,13 +261,34 @@ def write_changes(ctl: Controller, cycle: Cycle) -> None:
         for work in cycle.works:
             if work.plan is not None and work.plan.needs_write and work.spec and work.spec.mode == "Auto":
                 work.report.skipped.append("hpa floor: --dry-run (Recommend)")
-    each(cycle, [w for w in auto if w.plan is not None and not w.failed("hpa")], "write", "Write", "hpa", floor)
+    each(cycle, [w for w in auto_hpa if w.plan is not None and not w.failed("hpa")], "write", "Write", "hpa", floor)
+    each(cycle, [w for w in served if w.plan is not None and not w.failed("hpa")], "write", "Write", "hpa",
+         lambda w: serve_floor(cluster, guard, w))
     each(cycle, [w for w in auto if w.vpa_status is not None and not w.failed("vpa")], "write", "Write", "vpa",
          lambda w: write.apply_vpa(cluster, guard, w))
     offs = [w for w in cycle.works if w.spec is not None and w.mode == "Off" and not guard.dry_run]
     each(cycle, offs, "write", "Restore", "hpa", off)
     if cycle.listed and not guard.dry_run:
         restore_orphans(ctl, cycle)
+
+
+def serve_floor(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork) -> None:
+    """KEDA actuation: the plan's floor is in force as soon as the record step writes it to the policy's status
+    (``status.floorInForce``, what the scaler serves); nothing is written to the HPA, which KEDA owns. A change is
+    announced by a ``FloorChanged``/``FloorRestored`` Event, as an HPA patch would be."""
+    assert work.spec is not None and work.plan is not None
+    plan, key = work.plan, work.key
+    if not guard.allowed():
+        work.report.skipped.append(f"keda floor {key} {plan.in_force} -> {plan.value}: this replica no longer "
+                                   "holds the lease")
+        return
+    work.floor_applied = True
+    if plan.needs_write:
+        change = f"keda floor {key} {plan.in_force} -> {plan.value} (served to ScaledObject triggers)"
+        work.report.writes.append(change)
+        write.emit(cluster, work.spec.namespace, work.involved(), "FloorRestored" if plan.restored else
+                   "FloorChanged", f"{change}: {plan.summary} ({plan.reason}); {plan.decision.reason}",
+                   work.report.writes)
 
 
 def managed_targets(cycle: Cycle) -> set[tuple[str, str, str]]:

@@ -165,6 +165,10 @@ class FakeCluster:
         self._call("list_policies")
         return [copy.deepcopy(p) for _, p in sorted(self.policies.items())]
 
+    def get_policy(self, namespace: str, name: str) -> dict[str, Any]:
+        self._call("get_policy", namespace, name)
+        return copy.deepcopy(self._get(self.policies, namespace, name, "predictivescalingpolicies.forecaster.io"))
+
     def patch_policy_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         self._call("patch_policy_status", namespace, name)
         obj = self._get(self.policies, namespace, name, "predictivescalingpolicies.forecaster.io")

@@ -100,7 +100,7 @@ def test_steps_are_timed_and_the_cycle_counted(rig: Rig) -> None:
     assert list(report.steps) == list(STEPS)
     for step in STEPS:
         assert rig.metric("forecaster_controller_step_duration_seconds_count", step=step) == 1.0
-    assert rig.metric("forecaster_job_runs_total", job="controller", outcome="success") == 1.0
+    assert rig.metric("forecaster_job_runs_total", job_name="controller", outcome="success") == 1.0
 
 
 def test_the_report_renders_and_serialises(rig: Rig) -> None:

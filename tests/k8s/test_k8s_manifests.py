@@ -1,6 +1,7 @@
 """Every manifest under ``k8s/`` (and what ``kubectl kustomize k8s/`` renders) is valid for a current Kubernetes
 release: built-in kinds with kubernetes-validate in strict mode (unknown fields are errors), custom kinds against
-their CRDs (ours, the vendored VPA CRD, a ServiceMonitor subset of the Prometheus Operator's CRD)."""
+their CRDs (ours, the vendored VPA CRD, a ServiceMonitor subset of the Prometheus Operator's CRD, and the KEDA
+ScaledObject and PrometheusRule subsets of ``support.crd_subsets``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from support.binaries import require_binary
+from support.crd_subsets import PROMETHEUS_RULE_CRD, SCALED_OBJECT_CRD
 from support.k8s_schemas import (
     DEFAULT_VERSION,
     K8S_DIR,
@@ -76,7 +78,8 @@ SERVICE_MONITOR_CRD: dict[str, Any] = {
 """The part of the Prometheus Operator's ServiceMonitor CRD our manifest uses (field names and patterns as
 upstream; unknown fields are errors, so a typo such as ``endpoint`` or ``intervall`` fails)."""
 
-CRDS = (load_crd(POLICY_CRD_PATH), load_crd(VPA_CRD_PATH, "VerticalPodAutoscaler"), SERVICE_MONITOR_CRD)
+CRDS = (load_crd(POLICY_CRD_PATH), load_crd(VPA_CRD_PATH, "VerticalPodAutoscaler"), SERVICE_MONITOR_CRD,
+        SCALED_OBJECT_CRD, PROMETHEUS_RULE_CRD)
 
 
 def _custom(obj: dict[str, Any]) -> bool:
@@ -95,8 +98,9 @@ def test_manifests_were_found() -> None:
     kinds = {m.obj["kind"] for m in MANIFESTS}
     assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
             "RoleBinding", "Deployment", "Service", "ServiceMonitor", "PredictiveScalingPolicy",
-            "VerticalPodAutoscaler", "HorizontalPodAutoscaler"} <= kinds
+            "VerticalPodAutoscaler", "HorizontalPodAutoscaler", "ScaledObject"} <= kinds
     assert (K8S_DIR / "examples" / "policy-web.yaml") in {m.path for m in MANIFESTS}
+    assert (K8S_DIR / "examples" / "scaledobject-web.yaml") in {m.path for m in MANIFESTS}
 
 
 @pytest.mark.parametrize("version", VERSIONS)

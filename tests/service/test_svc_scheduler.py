@@ -80,10 +80,10 @@ def test_svc_run_job_times_counts_and_swallows_failures(make_demo: MakeDemo) -> 
 
     assert run_job("refit", boom, service) is False
     assert run_job("refit", lambda s: None, service) is True
-    assert sample(service, "forecaster_job_runs_total", job="refit", outcome="failure") == 1.0
-    assert sample(service, "forecaster_job_runs_total", job="refit", outcome="success") == 1.0
-    assert sample(service, "forecaster_job_duration_seconds_count", job="refit") == 2.0
-    last = sample(service, "forecaster_job_last_success_timestamp_seconds", job="refit")
+    assert sample(service, "forecaster_job_runs_total", job_name="refit", outcome="failure") == 1.0
+    assert sample(service, "forecaster_job_runs_total", job_name="refit", outcome="success") == 1.0
+    assert sample(service, "forecaster_job_duration_seconds_count", job_name="refit") == 2.0
+    last = sample(service, "forecaster_job_last_success_timestamp_seconds", job_name="refit")
     assert last is not None and last > 1.6e9
 
 
@@ -97,7 +97,7 @@ def test_svc_job_functions_need_a_bound_service(make_demo: MakeDemo) -> None:
     service.controller_cycle = lambda: calls.append("cycle")
     jobs.bind(service)
     jobs.controller_job()
-    assert calls == ["cycle"] and sample(service, "forecaster_job_runs_total", job="controller",
+    assert calls == ["cycle"] and sample(service, "forecaster_job_runs_total", job_name="controller",
                                          outcome="success") == 1.0
 
 
@@ -116,10 +116,10 @@ def test_svc_scheduler_keeps_running_after_a_failed_run(make_demo: MakeDemo) -> 
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
-        while not sample(service, "forecaster_job_runs_total", job="refresh", outcome="success"):
+        while not sample(service, "forecaster_job_runs_total", job_name="refresh", outcome="success"):
             assert time.monotonic() < deadline, "no successful refresh after the failed one"
             time.sleep(0.05)
         assert scheduler.running
     finally:
         scheduler.shutdown(wait=True)
-    assert sample(service, "forecaster_job_runs_total", job="refresh", outcome="failure") == 1.0
+    assert sample(service, "forecaster_job_runs_total", job_name="refresh", outcome="failure") == 1.0
