@@ -98,6 +98,8 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
         policy = plan.policy
         ours = work.hpa is not None and hpa_.managed_by(work.hpa) == work.key
         in_force = hpa_.min_replicas(work.hpa) if work.hpa is not None else plan.in_force
+        keda = work.spec is not None and work.spec.served_to_keda  # in force = served to KEDA (controller.keda)
+        floor_in_force = (plan.value if auto and applied else None) if keda else (in_force if ours else None)
         decision = plan.decision
         status.update({
             "lastForecastTime": fmt_time(now),
@@ -105,7 +107,7 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
             "forecastPeak": decision.peak_demand,
             "recommendedFloor": plan.value,
             "reactiveFloor": plan.reactive,
-            "floorInForce": in_force if ours else None,
+            "floorInForce": floor_in_force,
             "hpaOriginalMinReplicas": plan.original if ours else None,
             "fallbackSince": _time(policy.fallback_since_s),
             "lastDecision": ("" if auto else "recommend: ") + plan.summary,
