@@ -261,13 +261,16 @@ def summary_table(pred: pd.DataFrame, fc: Forecaster) -> Table:
     top, step = max(fc.levels), freq_to_timedelta(fc.freq)
     h = int(pred.groupby(ID).size().min())
     hour, day = (min(max(steps_per(p, fc.freq), 1), h) for p in ("1h", "1D"))
-    caption = f"weights: {' / '.join(fc.members)}, learned from the backtest unless marked (default)"
+    caption = (
+        f"weights (first lead bucket, up to 1 h ahead): {' / '.join(fc.members)}, learned from the backtest "
+        "unless marked (default); `explain` shows every bucket"
+    )
     table = Table(title="Forecast summary (ensemble, times UTC)", caption=caption)
     heads = [f"peak next {(n * step) / pd.Timedelta('1h'):g} h" for n in (hour, day)]
     heads = ["series", *heads, f"hi-{top} at peak", *(f"{lv} % width" for lv in fc.levels), "weights"]
     for col in heads:
         table.add_column(col, no_wrap=True, justify="left" if col in ("series", "weights") else "right")
-    weights = fc.weights_.set_index(ID)
+    weights = fc.weights_.drop_duplicates(ID, keep="first").set_index(ID)  # the first lead bucket (<= 1 h)
     for uid, g in pred.groupby(ID, sort=True):
         widths = [_fmt((g[hi(ENSEMBLE, lv)] - g[lo(ENSEMBLE, lv)]).mean()) for lv in fc.levels]
         day_peak, i = _peak(g, day)

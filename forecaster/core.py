@@ -32,13 +32,14 @@ import pandas as pd
 
 from forecaster import artefact
 from forecaster.engine import EngineConfig, Members, fit_members, member_cv, predict_members, update_members
+from forecaster.ensemble.adjust import ADJUST, adjusted, keeps_adjustment, rows_of
 from forecaster.ensemble.combine import combine, row_weights
 from forecaster.ensemble.intervals import Calibration, fit_calibration
 from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
 from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights, learn_weights
 from forecaster.errors import ArtefactError, DefaultWeightsWarning, InputError, NotFittedError
 from forecaster.evaluation.cutoffs import rolling_cutoffs
-from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns, validate_levels
+from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, REFIT, Y, band_columns, validate_levels
 from forecaster.models.base import order_bands
 from forecaster.series import Need, SeriesReport, freq_to_timedelta, prepare_history, require_history, steps_per
 from signals.calendar import holiday_events
@@ -116,6 +117,9 @@ class Forecaster:
     n_windows         calibration windows used by ``fit`` to learn weights and bands (default 7).
     calibration_step  spacing of those windows (default one day).
     min_windows       fewer usable windows than this -> default weights 0.4/0.3/0.2/0.1 (default 3).
+    refresh_every     in each calibration window, also replay refreshes (new data, no refit) this often and learn
+                      the first lead bucket's weights and bands from them too (e.g. ``"3h"``; default None: off,
+                      see BENCHMARKS.md for why; ``forecaster.engine``, "Refresh origins").
     seed              random seed; equal seeds give equal forecasts.
     n_jobs            workers for per-series fits (1 = this process, -1 = all cores).
     member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
@@ -143,6 +147,7 @@ class Forecaster:
         n_jobs: int | None = 1,
         member_params: Mapping[str, Mapping[str, Any]] | None = None,
         bad_values: Literal["error", "outage"] = "error",
+        refresh_every: str | None = None,
     ) -> None:
         freq_to_timedelta(freq)
         self.freq = freq
@@ -156,6 +161,7 @@ class Forecaster:
         self.seed, self.n_jobs = seed, n_jobs
         self.member_params = {k: dict(v) for k, v in (member_params or {}).items()}
         self.bad_values = bad_values
+        self.refresh_every = refresh_every
         self._state: _State | None = None
         self.backtest_weights_: pd.DataFrame | None = None
         self.backtest_member_cv_: pd.DataFrame | None = None
@@ -241,9 +247,10 @@ class Forecaster:
                 sig,
                 2 * steps_per("1D", self.freq),
                 progress=(lambda i, n: progress(i, total)) if progress else None,
+                **self._refresh(self.horizon, cuts),
             )
             weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist())
-            self.calibration_cv_ = combine(cv, weights, self.members, self.levels, horizon_steps(cv, self.freq))
+            self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq))
         else:
             self.calibration_cv_ = None
             weights = default_weights(hist[ID].unique().tolist(), self.members, self._leads(self.horizon))
@@ -277,6 +284,17 @@ class Forecaster:
         )
         return self
 
+    def _refresh(self, h: int, cuts: Sequence[pd.Timestamp]) -> dict[str, Any]:
+        """``member_cv``'s refresh arguments: refreshes every ``refresh_every`` within each calibration window,
+        forecasting the first lead bucket."""
+        every = getattr(self, "refresh_every", None)  # artefacts saved before refresh origins lack it
+        return {
+            "refresh_every": every,
+            "refresh_span": self.calibration_step,
+            "refresh_h": self._leads(h)[0],
+            "refresh_for": list(cuts),
+        }
+
     def _leads(self, h: int) -> tuple[int, ...]:
         """Lead-time buckets (last step of each) for a horizon of ``h`` steps."""
         return lead_buckets(h, self.freq)
@@ -284,12 +302,48 @@ class Forecaster:
     def _learn(self, cv: pd.DataFrame, h: int, ids: Sequence[str]) -> tuple[pd.DataFrame, Calibration]:
         """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
         leads = self._leads(h)
-        weights = learn_weights(cv, self.members, self.min_windows, freq=self.freq, lead_ends=leads)
-        missing = [u for u in ids if u not in set(weights[ID])]
-        if missing:
-            weights = pd.concat([weights, default_weights(missing, self.members, leads)], ignore_index=True)
-        ens = combine(cv, weights, self.members, self.levels, horizon_steps(cv, self.freq))
+        steps = horizon_steps(cv, self.freq)
+
+        def learn(frame: pd.DataFrame) -> pd.DataFrame:
+            weights = learn_weights(frame, self.members, self.min_windows, freq=self.freq, lead_ends=leads)
+            missing = [u for u in ids if u not in set(weights[ID])]
+            if missing:
+                weights = pd.concat([weights, default_weights(missing, self.members, leads)], ignore_index=True)
+            return weights
+
+        plain = learn(cv)
+        adj_cv = adjusted(cv, self.members, self.levels, np.ones(len(cv), dtype=bool))
+        if adj_cv is cv:  # no event in any calibration window: nothing says no to the events factor
+            weights = plain.assign(**{ADJUST: True})
+        else:  # per series, keep the events factor only if it did no harm on the event rows (ensemble.adjust)
+            adj = learn(adj_cv)
+            keep = keeps_adjustment(
+                combine(cv, plain, self.members, self.levels, steps),
+                combine(adj_cv, adj, self.members, self.levels, steps),
+            )
+            use = plain[ID].astype(str).map(keep).fillna(True).astype(bool)
+            weights = pd.concat(
+                [
+                    adj[adj[ID].astype(str).map(keep).fillna(True).astype(bool)].assign(**{ADJUST: True}),
+                    plain[~use].assign(**{ADJUST: False}),
+                ],
+                ignore_index=True,
+            )
+        ens = self._combine(cv, weights, steps)
         return weights, fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads)
+
+    def _combine(self, frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
+        """``combine`` with the events factor applied to the members of the series whose weights say so
+        (``forecaster.ensemble.adjust``); the member columns of the result stay the members' own forecasts."""
+        if ADJUST not in weights.columns or not weights[ADJUST].any():
+            return combine(frame, weights, self.members, self.levels, steps)
+        ids = set(weights.loc[weights[ADJUST].astype(bool), ID].astype(str))
+        src = adjusted(frame, self.members, self.levels, rows_of(frame, ids))
+        out = combine(src, weights, self.members, self.levels, steps)
+        if src is not frame:
+            cols = [c for m in self.members for c in band_columns(m, self.levels) if c in frame.columns]
+            out[cols] = frame[cols].to_numpy()
+        return out
 
     def _finish(self, frame: pd.DataFrame, calibration: Calibration, steps: np.ndarray, nonneg: bool) -> pd.DataFrame:
         """Calibrate the ensemble's bands; never negative for a non-negative series (members too); ordered."""
@@ -333,7 +387,7 @@ class Forecaster:
         fut = self._signals(future_signals)
         raw = predict_members(st.members, h, ev, fut)
         steps = np.tile(np.arange(1, h + 1), len(raw) // h) if len(raw) % h == 0 else self._steps(raw)
-        frame = combine(raw, st.weights, self.members, self.levels, steps)
+        frame = self._combine(raw, st.weights, steps)
         frame = self._finish(frame, st.calibration, steps, st.nonneg)
         cols = [ID, DS, *band_columns(ENSEMBLE, self.levels)]
         cols += [c for m in self.members for c in (band_columns(m, self.levels) if member_bands else [m])]
@@ -391,21 +445,32 @@ class Forecaster:
         # fit at cutoff c calibrates on windows of h steps whose targets end at c
         inner = {c: self._calibration_cutoffs(c, start, h) for c in outer}
         every = sorted(set(outer) | {c for cs in inner.values() for c in cs})
-        cv = member_cv(self._config(h), hist, every, h, ev, sig, 2 * steps_per("1D", self.freq), progress)
+        calib_cuts = sorted({c for cs in inner.values() for c in cs})
+        cv = member_cv(
+            self._config(h),
+            hist,
+            every,
+            h,
+            ev,
+            sig,
+            2 * steps_per("1D", self.freq),
+            progress,
+            **self._refresh(h, calib_cuts),
+        )
         nonneg = bool((hist.loc[~hist[OUTAGE], Y] >= 0).all())
         parts, wparts = [], []
         for c in outer:
-            cal = cv[cv[CUTOFF].isin(inner[c]) & (cv[DS] <= c)]
+            cal = cv[cv[REFIT].isin(inner[c]) & (cv[DS] <= c)]
             if cal[CUTOFF].nunique() > 0:
                 weights, calibration = self._learn(cal, h, cv[ID].unique().tolist())
             else:
                 weights = default_weights(cv[ID].unique().tolist(), self.members, self._leads(h))
                 calibration = Calibration.identity(self.levels, h)
-            window = cv[cv[CUTOFF] == c]
+            window = cv[(cv[CUTOFF] == c) & (cv[REFIT] == c)]
             if len(window) == 0:
                 continue
             steps = horizon_steps(window, self.freq)
-            frame = combine(window, weights, self.members, self.levels, steps)
+            frame = self._combine(window, weights, steps)
             frame = self._finish(frame, calibration, steps, nonneg)
             parts.append(frame)
             wparts.append(weights.assign(**{CUTOFF: c}))

@@ -109,7 +109,7 @@ def test_default_horizon_is_one_day() -> None:
 # --- weights and calibration --------------------------------------------------------------------------------
 def test_weights_learned_per_series_sum_to_one(fitted: Forecaster) -> None:
     w = fitted.weights_
-    assert list(w.columns) == ["unique_id", *MEMBERS, "source", "method", "lead_to", "dropped"]
+    assert list(w.columns) == ["unique_id", *MEMBERS, "source", "method", "lead_to", "dropped", "event_adjust"]
     assert set(w["method"]) <= {"combination", "best-member"}
     assert w["unique_id"].tolist() == ["a", "b"]
     np.testing.assert_allclose(w[list(MEMBERS)].sum(axis=1), 1.0)
@@ -127,11 +127,17 @@ def test_calibration_factors(fitted: Forecaster) -> None:
     cal = fitted.calibration_
     assert cal.levels == LEVELS and cal.factors.shape == (H, 2)
     assert np.isfinite(cal.factors).all() and (cal.factors > 0).all()
-    # 2 windows x 2 series x h rows of the fresh fits, plus the refreshed forecasts every 3 h after each fit
-    cv = fitted.calibration_cv_
+    assert cal.n_obs == 2 * 2 * H  # 2 windows x 2 series x h rows (refresh origins are off by default)
+
+
+def test_refresh_origins_add_refreshed_forecasts_to_the_calibration(
+    multi_frame: pd.DataFrame, fast_lgbm: dict[str, Any]
+) -> None:
+    fc = make(fast_lgbm, refresh_every="3h").fit(multi_frame)
+    cv = fc.calibration_cv_
     assert cv is not None
     fresh = cv[cv["cutoff"] == cv["refit_at"]]
-    assert len(fresh) == 2 * 2 * H and cal.n_obs == len(cv) > len(fresh)
+    assert len(fresh) == 2 * 2 * H and fc.calibration_.n_obs == len(cv) > len(fresh)
 
 
 @pytest.mark.parametrize(
@@ -469,3 +475,33 @@ def test_no_negative_forecast_or_band_for_a_non_negative_series(fast_lgbm: dict[
     assert (raw.select_dtypes("number") < 0).any().any()  # the members alone do go negative
     pred = fc.predict(member_bands=True)
     assert (pred.select_dtypes("number") >= 0).all().all()
+
+
+def test_a_future_event_lifts_every_member_not_only_the_events_member(
+    make_series: Any, fast_lgbm: dict[str, Any]
+) -> None:
+    """A planned launch with an expected uplift of +50 %: with the events factor applied to every member, the
+    ensemble on the launch rows is the weighted sum of the members times 1.5, not only the events member's share."""
+    df = make_series(5)
+    fc = make(fast_lgbm).fit(df)
+    assert fc.weights_["event_adjust"].all()  # no event in the calibration windows: nothing vetoes the factor
+    start = df["ds"].max() + pd.Timedelta("15min")
+    launch = pd.DataFrame(
+        {
+            "name": ["v2"],
+            "kind": ["launch"],
+            "start": [start],
+            "end": [start + pd.Timedelta("30min")],
+            "expected_uplift": [0.5],
+        }
+    )
+    out = fc.predict(events=launch)
+    w = fc.weights_.iloc[0]
+    inside = ((out["ds"] >= start) & (out["ds"] < start + pd.Timedelta("30min"))).to_numpy()
+    np.testing.assert_allclose(out.loc[inside, "events"], 1.5 * out.loc[inside, "seasonal"])
+    expected = (
+        sum(w[m] * out.loc[inside, m] for m in MEMBERS if m != "events") * 1.5 + w["events"] * out.loc[inside, "events"]
+    )
+    np.testing.assert_allclose(out.loc[inside, "ensemble"], expected, rtol=1e-9)
+    plain = sum(w[m] * out.loc[inside, m] for m in MEMBERS)
+    assert (out.loc[inside, "ensemble"] > plain + 1e-6).all()  # more than the events member's share alone
