@@ -16,6 +16,14 @@ Per series, on the history rows that are not outages:
    same amount. A feature missing in the forecast window counts as its mean. Worked example: mean residual
    0, coef 3 req/s per degree, mean 15 degrees, forecast 20 degrees -> seasonal + 15 req/s.
 
+Relative (the default, ``relative=True``): weather, prices and the like move demand in proportion to its level
+(rain halves the morning commute's rentals and the night's alike), so the target is the log ratio
+``r = log((y + eps) / (max(seasonal, 0) + eps))`` (``eps`` = 1 % of the series' mean |y|) and the forecast is
+``(max(seasonal, 0) + eps) * exp(mean(r) + sum_j coef_j (x_j - mean_j)) - eps``, every band scaled by the same
+factor. Worked example: coef -0.7 per unit of ``weathersit`` above a mean of 1.4, forecast 2.4 (mist) with a
+seasonal 200 rentals/h and eps 2: factor exp(-0.7) = 0.497 -> 202 * 0.497 - 2 = 98.3. ``relative=False`` keeps the
+additive model above.
+
 No signals -> the baseline unchanged. Pure: numpy/pandas and ``signals``. Called by ``forecaster.engine``.
 """
 
@@ -72,6 +80,8 @@ class SignalsMember:
     penalties       ridge penalties tried on standardised features (default 0 .. 100)
     val_fraction    share of the (time-ordered) rows used to choose the penalty (default 0.2)
     min_rows        usable rows needed per series to fit; fewer -> no signal effect, reason in ``fallbacks_``
+    relative        regress the log ratio to the baseline (multiplicative effect, default) instead of the
+                    difference (additive)
     """
 
     name = SIGNALS
@@ -83,17 +93,18 @@ class SignalsMember:
         penalties: tuple[float, ...] = (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
         val_fraction: float = 0.2,
         min_rows: int = 50,
+        relative: bool = True,
     ) -> None:
         self.fill: Fill = fill
         self.max_fill_steps = max_fill_steps
         self.penalties = penalties
         self.val_fraction = val_fraction
         self.min_rows = min_rows
+        self.relative = relative
+        self._eps: dict[str, float] = {}
         self.fallbacks_: dict[str, str] = {}
         self.coef_ = pd.DataFrame(columns=list(COEF_COLUMNS))
-        self._models: dict[
-            str, tuple[np.ndarray, np.ndarray, float]
-        ] = {}  # uid -> (coef, feature mean, mean r)
+        self._models: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}  # uid -> (coef, feature mean, mean r)
         self._features: list[str] = []
         self._known: dict[str, bool] = {}
         self._signals: pd.DataFrame | None = None
@@ -137,7 +148,14 @@ class SignalsMember:
         rows: list[dict[str, object]] = []
         for uid, g in frame.groupby(ID, sort=False):
             X = feats.reindex(pd.DatetimeIndex(g[DS])).to_numpy(dtype=float)
-            r = (g[Y] - g[SEASONAL]).to_numpy(dtype=float)
+            y, base = g[Y].to_numpy(dtype=float), g[SEASONAL].to_numpy(dtype=float)
+            if getattr(self, "relative", False):
+                eps = max(0.01 * float(np.nanmean(np.abs(y))), 1e-9) if len(y) else 1e-9
+                self._eps[str(uid)] = eps
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = np.log((np.maximum(y, 0.0) + eps) / (np.maximum(base, 0.0) + eps))
+            else:
+                r = y - base
             ok = np.isfinite(r) & np.isfinite(X).all(axis=1)
             if OUTAGE in g.columns:
                 ok &= ~g[OUTAGE].to_numpy(dtype=bool)
@@ -146,9 +164,7 @@ class SignalsMember:
             coef, alpha, r_mean = np.zeros(X.shape[1]), float("inf"), 0.0
             sd = X.std(axis=0) if len(X) else np.zeros(X.shape[1])
             if len(r) < self.min_rows:
-                self.fallbacks_[str(uid)] = (
-                    f"{len(r)} usable rows (< min_rows={self.min_rows}); no signal effect"
-                )
+                self.fallbacks_[str(uid)] = f"{len(r)} usable rows (< min_rows={self.min_rows}); no signal effect"
             else:
                 alpha = choose_penalty(X, r, self.penalties, self.val_fraction)
                 live = sd > 0
@@ -185,6 +201,7 @@ class SignalsMember:
             raise NotFittedError("signals member: call fit() before predict()")
         rows = baseline_rows(self._last, h, self._freq, data.baseline, self._levels, who="signals member")
         shift = np.zeros(len(rows))
+        eps = np.zeros(len(rows))
         if self._signals is not None and self._models:
             observed = [s for s, k in self._known.items() if not k]
             if observed and h > self._horizon:
@@ -210,11 +227,19 @@ class SignalsMember:
                 X = feats.reindex(pd.DatetimeIndex(rows[DS].iloc[idx])).to_numpy(dtype=float)
                 X = np.where(np.isfinite(X), X, mu)
                 shift[idx] = r_mean + (X - mu) @ coef
+                if getattr(self, "relative", False):
+                    eps[idx] = self._eps.get(str(uid), 1e-9)
         out = rows[[ID, DS]].copy()
-        out[SIGNALS] = rows[SEASONAL].to_numpy(dtype=float) + shift
-        for level in self._levels:
-            out[lo(SIGNALS, level)] = rows[lo(SEASONAL, level)].to_numpy(dtype=float) + shift
-            out[hi(SIGNALS, level)] = rows[hi(SEASONAL, level)].to_numpy(dtype=float) + shift
+        cols = [(SIGNALS, SEASONAL)] + [
+            (f(SIGNALS, level), f(SEASONAL, level)) for level in self._levels for f in (lo, hi)
+        ]
+        for dst, src in cols:
+            base = rows[src].to_numpy(dtype=float)
+            if getattr(self, "relative", False):
+                factor = np.exp(np.clip(shift, -10.0, 10.0))
+                out[dst] = (np.maximum(base, 0.0) + eps) * factor - eps
+            else:
+                out[dst] = base + shift
         return order_bands(out, SIGNALS, self._levels)
 
     def update(self, data: FitData) -> Self:
