@@ -515,4 +515,4 @@ def main() -> None:
 
 
 # Registers controller (cli_controller), demo (cli_demo), rightsize and simulate (cli_ops), serve (cli_service).
-from forecaster import cli_controller, cli_demo, cli_keda, cli_ops, cli_service  # noqa: E402, F401
+from forecaster import cli_controller, cli_db, cli_demo, cli_keda, cli_ops, cli_service  # noqa: E402, F401

@@ -59,6 +59,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from forecaster.adapters import migrate
 from forecaster.adapters import store_schema as s
 from forecaster.errors import ForecasterError, InputError, PermanentError, TemporaryError
 from forecaster.ports import (
@@ -76,7 +77,6 @@ POINTS_PER_INSERT = 200
 ACTUALS_PER_INSERT = 1000
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _IMMEDIATE = "forecaster_sqlite_immediate"
-_ADVISORY_LOCK_KEY = 0x466F7265  # "Fore": serialises create_all of processes starting together on PostgreSQL
 
 
 def make_engine(url: str) -> Engine:
@@ -157,18 +157,16 @@ class SqlStore:
         return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
     def create_all(self) -> None:
-        """Create missing tables and check ``schema_version`` (``PermanentError`` on a mismatch). Idempotent."""
+        """Make an empty database current (every Alembic migration), accept a current one, and refuse one made by
+        another release with a ``PermanentError`` naming ``forecaster db upgrade`` (``forecaster.adapters.migrate``;
+        the ``schema_version`` row is checked too). Idempotent."""
         with self._tx(write=True) as conn:
-            if self.dialect == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
-            s.metadata.create_all(conn)
-            found = conn.execute(select(s.schema_version.c.version)).scalars().all()
-            if not found:
-                conn.execute(s.schema_version.insert().values(version=s.SCHEMA_VERSION, applied_at=_now()))
-            elif max(found) != s.SCHEMA_VERSION:
+            migrate.prepare_on(conn, self.engine.url.render_as_string(hide_password=True))
+            found = conn.execute(select(func.max(s.schema_version.c.version))).scalar()
+            if found != s.SCHEMA_VERSION:
                 raise PermanentError(
-                    f"store schema version {max(found)} in {self.engine.url!r}, this release expects "
-                    f"{s.SCHEMA_VERSION}: migrate the database (no automatic migration yet)"
+                    f"store schema version {found} in {self.engine.url!r}, this release expects "
+                    f"{s.SCHEMA_VERSION}: run `forecaster db upgrade`"
                 )
 
     def _ensure_workload(self, conn: Connection, workload_id: str) -> None:

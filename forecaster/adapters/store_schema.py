@@ -11,9 +11,12 @@ One ``MetaData`` for SQLite and PostgreSQL (SQLAlchemy Core). Layout and why:
                                 its points in ONE statement (a join on the primary key), ~300 short rows.
 - ``actuals``                   observed values, primary key ``(workload_id, ds)`` (upserted).
 - ``decisions``, ``events``     idempotent by id (primary key); ``accuracy`` append-only; ``artefacts`` by id.
-- ``schema_version``            one row: the layout version this code wrote. Created with ``create_all``; Alembic
-                                migrations come when the schema is shared by more than one release (until then a
-                                mismatch is refused at start, never silently altered).
+- ``schema_version``            one row per layout version applied (the newest is ``SCHEMA_VERSION``); kept next to
+                                Alembic's ``alembic_version``. Tables are created and changed only by the migrations
+                                in ``forecaster/adapters/migrations`` (``forecaster.adapters.migrate``); this
+                                ``metadata`` is what they produce (``tests/store`` compares the two).
+- time-only indexes on ``forecasts.issued_at``, ``actuals.ds``, ``accuracy.evaluated_at`` serve retention
+                                (``Store.prune``), migration ``v0002``.
 
 Every timestamp column is ``UtcDateTime``: tz-aware UTC in, tz-aware UTC out (SQLite keeps naive UTC text,
 PostgreSQL ``timestamptz``); microsecond precision.
@@ -54,8 +57,9 @@ from forecaster.errors import InputError
 from forecaster.frames import DS, ID
 from forecaster.ports import EventRecord, ForecastRun
 
-SCHEMA_VERSION = 1
-"""Layout version written to ``schema_version``; bump it with every change of the tables below."""
+SCHEMA_VERSION = 2
+"""Layout version written to ``schema_version``; bump it with every change of the tables below, in the same change
+as the Alembic migration that makes it (``forecaster/adapters/migrations/versions``)."""
 
 
 # -- types ------------------------------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ forecasts = Table(
     Column("columns", JSON, nullable=False),
     Column("backtest_mae", Float, nullable=True),
     Index("ix_forecasts_workload_issued", "workload_id", "issued_at"),
+    Index("ix_forecasts_issued", "issued_at"),
 )
 
 forecast_points = Table(
@@ -153,6 +158,7 @@ actuals = Table(
     Column("workload_id", String(253), ForeignKey("workloads.id", ondelete="CASCADE"), primary_key=True),
     Column("ds", UtcDateTime, primary_key=True),
     Column("y", Float, nullable=False),
+    Index("ix_actuals_ds", "ds"),
 )
 
 decisions = Table(
@@ -199,6 +205,7 @@ accuracy = Table(
     Column("backtest_mae", Float, nullable=True),
     Column("drift", Boolean, nullable=False),
     Index("ix_accuracy_workload_evaluated", "workload_id", "evaluated_at"),
+    Index("ix_accuracy_evaluated", "evaluated_at"),
 )
 
 artefacts = Table(

@@ -36,13 +36,15 @@ def test_store_sql_data_survives_reopening_and_create_all_is_idempotent(
     latest = again.latest_forecast("shop/web")
     assert latest is not None and latest.id == "r1" and len(latest.frame) == 12
     assert again.list_decisions().total == 1
-    assert count(again, "schema_version") == 1
+    assert count(again, "schema_version") == store_schema.SCHEMA_VERSION  # one row per version applied
 
 
 def test_store_sql_refuses_a_database_of_another_schema_version(
         sql_store: SqlStore, open_store: Callable[[str], SqlStore]) -> None:
     with sql_store.engine.begin() as conn:
-        conn.execute(update(store_schema.schema_version).values(version=store_schema.SCHEMA_VERSION + 1))
+        conn.execute(update(store_schema.schema_version).where(
+            store_schema.schema_version.c.version == store_schema.SCHEMA_VERSION).values(
+            version=store_schema.SCHEMA_VERSION + 1))
     with pytest.raises(PermanentError, match="schema version"):
         open_store(sql_store.url)
 
