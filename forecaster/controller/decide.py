@@ -124,6 +124,9 @@ def plan_floor(
         start, served = initial_floor(spec.mode, status, in_force), None
     policy = restore_policy(settings, status, start, spec.key)
     reactive, source = hpa_.reactive_floor(hpa, spec.key, original, served)
+    # a forecast from too little history never moves an Auto floor: the reactive fallback, as for a stale one
+    low = forecast is not None and bool(forecast.low_confidence) and spec.mode == "Auto"
+    forecast = None if low else forecast
     decision = policy.decide(now, reactive, None if forecast is None else forecast.frame,
                              None if forecast is None else forecast.issued_at,
                              recent_mae=None if errors is None else errors.recent_mae,
@@ -135,6 +138,8 @@ def plan_floor(
         if value != policy.value:
             policy.last_change_s = pd.Timestamp(now).value / 1e9
         policy.value = value
-    reason = "ForecastStale" if restored else _reason(decision, value)
-    return FloorPlan(decision, policy, value, in_force, original, reactive, source, restored, reason,
-                     _summary(decision.previous, value, restored, decision.rules))
+    reason = ("LowConfidence" if low else "ForecastStale") if restored else _reason(decision, value)
+    summary = _summary(decision.previous, value, restored, decision.rules)
+    if low:
+        summary = f"low-confidence forecast (too little history), the HPA's own floor: {summary}"
+    return FloorPlan(decision, policy, value, in_force, original, reactive, source, restored, reason, summary)

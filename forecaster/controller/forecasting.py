@@ -60,6 +60,11 @@ class ForecastProvider(Protocol):
         """Ensemble MAE of the model behind the last forecast of ``key`` in its backtest; ``None`` when unknown."""
         ...
 
+    def low_confidence(self, key: str) -> str:
+        """Why the model behind ``key``'s last forecast is low-confidence (too little history), or ``""``.
+        Optional: a provider without it is never low-confidence (``steps.forecast`` reads it with a default)."""
+        ...
+
 
 def grid_end(now: pd.Timestamp, spec: ForecastSpec) -> pd.Timestamp:
     """The last grid time at or before ``now`` (the newest bucket Prometheus can evaluate)."""
@@ -141,6 +146,11 @@ class EngineForecastProvider:
         model = self._models.get(key)
         return None if model is None else model.backtest_mae
 
+    def low_confidence(self, key: str) -> str:
+        model = self._models.get(key)
+        reasons = {} if model is None else model.forecaster.report_.low_confidence
+        return "; ".join(f"{uid}: {why}" for uid, why in reasons.items())
+
     def forget(self, key: str) -> None:
         """Drop a policy's model (policy deleted or switched Off)."""
         self._models.pop(key, None)
@@ -159,6 +169,8 @@ class IssuedForecast:
     fingerprint: tuple[Any, ...]
     backtest_mae: float | None = None
     """Backtest MAE of the model that made it (``accuracy.backtest_mae``), the circuit breaker's reference."""
+    low_confidence: str = ""
+    """Why the model that made it had too little history (``ForecastProvider.low_confidence``); never actuated."""
 
 
 @dataclass

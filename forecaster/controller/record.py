@@ -45,6 +45,10 @@ def _time(seconds: float | None) -> str | None:
 def _freshness(work: PolicyWork, now: pd.Timestamp) -> tuple[bool, str, str]:
     plan, forecast, problem = work.plan, work.forecast, work.forecast_problem
     why = f" ({problem.reason}: {problem.message})" if problem else ""
+    if plan is not None and plan.restored and plan.reason == "LowConfidence" and forecast is not None:
+        return False, "LowConfidence", (f"the forecast's model had too little history ({forecast.low_confidence}); "
+                                        f"in Auto it is never actuated: the HPA's own floor {plan.value} is kept "
+                                        "and the reactive HPA is in charge")
     if plan is not None and plan.restored:
         age = "no forecast" if forecast is None else f"last good forecast issued {fmt_time(forecast.issued_at)}"
         return False, "ForecastStale", (f"{age} is older than staleAfter{why}; the HPA's own floor "

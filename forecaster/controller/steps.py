@@ -167,7 +167,9 @@ def forecast(ctl: Controller, cycle: Cycle) -> None:
     def run(work: PolicyWork) -> None:
         assert work.spec is not None and work.history is not None
         frame = ctl.forecasts.forecast(work.key, work.spec.forecast, work.history, cycle.now, events=work.events)
-        issued = IssuedForecast(frame, cycle.now, fingerprint(work.spec), ctl.forecasts.backtest_mae(work.key))
+        low = getattr(ctl.forecasts, "low_confidence", None)  # optional in the ForecastProvider protocol
+        issued = IssuedForecast(frame, cycle.now, fingerprint(work.spec), ctl.forecasts.backtest_mae(work.key),
+                                low(work.key) if low is not None else "")
         ctl.last_good.put(work.key, issued)
         if store is not None:
             try:

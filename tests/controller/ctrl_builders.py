@@ -86,6 +86,8 @@ class StepForecast:
     error: Exception | None = None
     backtest: float | None = None
     """What ``backtest_mae`` answers."""
+    low: str = ""
+    """What ``low_confidence`` answers (``""``: enough history)."""
     calls: list[tuple[str, pd.Timestamp]] = field(default_factory=list)
     events: list[pd.DataFrame | None] = field(default_factory=list)
     """The ``events`` argument of every ``forecast`` call."""
@@ -96,6 +98,9 @@ class StepForecast:
 
     def backtest_mae(self, key: str) -> float | None:
         return self.backtest
+
+    def low_confidence(self, key: str) -> str:
+        return self.low
 
     def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
                  events: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from ctrl_builders import NOW, Rig, StepForecast, condition, constant, peak_at, policy_object
+from ctrl_builders import NOW, Rig, StepForecast, condition, constant, make_rig, peak_at, policy_object
 
 from forecaster.controller import PolicySpec
 from forecaster.controller.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
@@ -173,3 +173,21 @@ def test_a_floor_pinned_desired_replicas_does_not_hold_the_floor_up(rig: Rig) ->
     floor = rig.hpa()["spec"]["minReplicas"]
     assert floor < 12
     assert rig.status()["reactiveFloor"] == 2  # the HPA's own floor, not its pinned desiredReplicas
+
+
+def test_auto_never_actuates_a_low_confidence_forecast(rig: Rig) -> None:
+    """A model fitted on too little history (issue 16): in Auto the floor stays the HPA's own and the status says
+    why; in Recommend the recommendation is still made."""
+    rig.forecasts.demand = constant(50.0)
+    rig.forecasts.low = "shop/web: 3 h of history, 2 days + horizon needed"
+    rig.controller().run_once()
+    assert rig.hpa()["spec"]["minReplicas"] == 2  # not raised to 12
+    fresh = condition(rig.status(), "ForecastFresh")
+    assert (fresh["status"], fresh["reason"]) == ("False", "LowConfidence")
+    assert "3 h of history" in fresh["message"]
+    rig2 = make_rig()
+    rig2.cluster.add_policy(policy_object(mode="Recommend"))
+    rig2.forecasts.demand = constant(50.0)
+    rig2.forecasts.low = "shop/web: 3 h of history"
+    rig2.controller().run_once()
+    assert rig2.status()["recommendedFloor"] == 12
