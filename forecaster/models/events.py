@@ -12,6 +12,9 @@ Fit (per event kind, pooled over the kind's past events and the series they appl
 3. Relative-time bins of width ``bin_width`` around each event: ``lead`` bin i covers
    ``[start - (i+1)w, start - iw)`` within ``lead_in``; ``event`` bin i ``[start + iw, start + (i+1)w)``;
    ``decay`` bin i ``[end + iw, end + (i+1)w)`` within ``decay``.
+   Only occurrences that ended within the history count: a launch under way at the end of the history would
+   otherwise extend its own morning's uplift to its evening (NASA, STS-70: x1.96 forecast for the launch day's
+   last hour against x1.0 observed).
 4. Per bin: median of ``u`` per event instance (event x series), then the median over instances ``m``;
    shrunk toward 0 by its signal-to-noise: ``uplift = m * m^2 / (m^2 + s^2 / n)``, where ``n`` is the number
    of observations in the bin and ``s^2`` the variance of ``u`` on non-event points of the series involved
@@ -201,6 +204,8 @@ class EventsMember:
             var = _robust_var(u[good & ~touched])
             n_before = len(parts)
             for eid, kind, s, en in windows:
+                if en > t[-1]:  # still under way (or to come): no evidence yet of its own uplift (module docstring)
+                    continue
                 phase, b = self._bins(t, s, en)
                 keep = good & (phase >= 0)
                 if keep.any():

@@ -273,3 +273,20 @@ def test_errors() -> None:
         member.predict(12, PredictData(baseline=pb.drop(index=2)))
     with pytest.raises(EventsError, match=r"FitData.events: event #1 \('sale21'\): field 'kind'"):
         fit(hist, base, [sale(21, kind="promo")])
+
+
+def test_an_event_under_way_at_the_end_of_the_history_teaches_nothing_about_itself() -> None:
+    """A sale that started this morning and runs past the end of the history: its morning's x1.5 must not be
+    extended to the rest of it (no completed occurrence of its kind: no uplift), unlike a completed one."""
+    last_day = DAYS - 1
+    running = sale(last_day, kind="launch")  # 10:00 - 22:00 on the history's last day, which ends at 23:55
+    running = {**running, "end": pd.Timestamp(running["end"]) + pd.Timedelta("1D")}  # still under way
+    hist, base = history([running])
+    member = fit(hist, base, [running])
+    assert member.uplifts_.empty
+    pb = seasonal_forecast(hist)
+    r = ratio(member.predict(288, PredictData(baseline=pb)), pb)
+    assert np.allclose(r.to_numpy(), 1.0)
+    done = sale(last_day, kind="launch")  # the same sale, ended at 22:00 before the history's end: learned
+    hist2, base2 = history([done])
+    assert not fit(hist2, base2, [done]).uplifts_.empty
