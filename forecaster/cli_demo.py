@@ -30,6 +30,7 @@ from rich.table import Table
 from forecaster import io, plots
 from forecaster.cli import SeedOpt, _console, _forecaster, _progress, app, backtest_metrics, metrics_table
 from forecaster.datasets import load_nasa_5min, nasa_events
+from forecaster.evaluation import coverage_col
 from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y
 from forecaster.ports import ForecastRun
 from forecaster.series import prepare_history
@@ -62,6 +63,22 @@ class DemoPlan:
 
 DEMO_FULL = DemoPlan(14, 5, 4, 24, {"lgbm": {"num_rounds": 100, "num_threads": 1}})
 DEMO_QUICK = DemoPlan(8, 2, 3, 6, {"lgbm": {"num_rounds": 30, "num_threads": 1}})
+
+
+COVERAGE_TARGETS: dict[int, tuple[float, float]] = {80: (0.75, 0.85), 95: (0.92, 0.98)}
+"""What a calibrated band should hold in a backtest (issue 17's acceptance ranges)."""
+
+
+def coverage_line(metrics: pd.DataFrame, levels: tuple[int, ...]) -> str:
+    """One line: how much of the actuals each ensemble band held in the backtest, against its target range."""
+    row = metrics.set_index("model").loc[ENSEMBLE]
+    parts = []
+    for level in levels:
+        cov = float(row[coverage_col(level)])
+        lo_t, hi_t = COVERAGE_TARGETS.get(level, (level / 100 - 0.05, level / 100 + 0.05))
+        verdict = "within" if lo_t <= cov <= hi_t else "outside"
+        parts.append(f"{level} % band held {cov:.0%} of the actuals ({verdict} {lo_t:.0%}-{hi_t:.0%})")
+    return "Calibration in this backtest: " + "; ".join(parts)
 
 
 def explore_command(db: Path, demo_now: pd.Timestamp) -> str:
@@ -157,6 +174,7 @@ def demo(
         cv = fc.backtest(history, 12, plan.backtest_windows, "1D", events=events, progress=cb)
     metrics = backtest_metrics(cv, clean, fc, 12)
     console.print(metrics_table(metrics, levels, "Accuracy at 1 h (ratios < 1 beat the seasonal-naive baseline)"))
+    console.print(coverage_line(metrics, levels))
 
     output_dir.mkdir(parents=True, exist_ok=True)
     db = output_dir / "forecaster.db"

@@ -7,6 +7,7 @@ Fits are kept small (4.5 days of the bundled NASA trace, 12-step horizons, 2 cal
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -155,6 +156,8 @@ def test_demo_quick_runs_backtest_service_and_simulated_cluster(tmp_path: Path) 
     for text in ("Internet Traffic Archive", "Accuracy at 1 h", "snaive_week", "Latest recommendations",
                  "minReplicas", "container app", "Simulated cluster", "predictive floor + HPA", "done in"):
         assert text in result.output
+    assert re.search(r"Calibration in this backtest: 80 % band held \d+% of the actuals \((within|outside) 75%-85%\)",
+                     " ".join(result.output.split()))
     for name in ("fan_chart.png", "members_chart.png", "replay_chart.png"):
         png = (out / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
@@ -321,3 +324,12 @@ def test_help_shows_every_option_name_whole_at_80_columns(command: str) -> None:
     for name in names:
         assert name in words, f"{command} --help at 80 columns cuts or drops {name}"
     assert "…" not in result.output
+
+
+def test_demo_coverage_line_reads_the_backtest_metrics() -> None:
+    from forecaster.cli_demo import coverage_line
+
+    metrics = pd.DataFrame({"model": ["ensemble", "lgbm"], "coverage-80": [0.8, 0.5], "coverage-95": [0.99, 0.9]})
+    line = coverage_line(metrics, (80, 95))
+    assert line == ("Calibration in this backtest: 80 % band held 80% of the actuals (within 75%-85%); "
+                    "95 % band held 99% of the actuals (outside 92%-98%)")
