@@ -10,14 +10,25 @@ Objects in and out are the API's own JSON (camelCase dicts, as ``kubectl get -o 
 | resource | API | writes |
 | --- | --- | --- |
 | PredictiveScalingPolicy | ``forecaster.io/v1alpha1`` | merge patch of ``/status`` |
-| HorizontalPodAutoscaler | ``autoscaling/v2`` | merge patch of ``spec.minReplicas`` + annotations, guarded (1) |
-| VerticalPodAutoscaler | ``autoscaling.k8s.io/v1`` | merge patch of ``/status``, guarded (1) |
+| HorizontalPodAutoscaler | ``autoscaling/v2`` | server-side apply of ``spec.minReplicas`` + annotations, guarded (1) |
+| VerticalPodAutoscaler | ``autoscaling.k8s.io/v1`` | server-side apply of ``/status``, guarded (1) |
 | Event | ``events.k8s.io/v1`` (the objects ``kubectl describe`` shows) | create |
 | Lease | ``coordination.k8s.io/v1`` | create; replace, guarded (1) |
 
 (1) by ``metadata.resourceVersion``: the server answers 409 when the object changed since it was read.
 
-Patches are sent as ``application/merge-patch+json`` (RFC 7386) explicitly: for a dict body the client would
+Every write names the field manager ``forecaster`` (``FIELD_MANAGER``), so ``metadata.managedFields`` says which
+fields are ours. The two writes to objects users own are server-side apply (``application/apply-patch+yaml``,
+``force=true``): the HPA's ``spec.minReplicas`` and our two annotations, and the VPA's ``status``. The applied
+configuration holds exactly the fields we want to own: a GitOps tool (Argo CD, Flux) told to ignore fields managed
+by ``forecaster`` then ignores exactly those, and a field we stop applying (our annotations, when the HPA's own
+floor is restored) is removed by the server unless another manager owns it. ``force`` takes ``minReplicas`` over
+from whoever applied it before (the GitOps tool's manifest): raising the floor is the policy's job while it is
+Auto; the HPA's own value is kept in the ``forecaster.io/original-min-replicas`` annotation and restored. Keys
+asked to be removed that another manager still owns (annotations written by an older release through a merge
+patch, before field managers) are removed by a follow-up merge patch, guarded by the new ``resourceVersion``.
+
+Other patches are sent as ``application/merge-patch+json`` (RFC 7386) explicitly: for a dict body the client would
 otherwise pick strategic merge for built-ins, which custom resources do not support.
 
 Lease and Event writes go through ``ApiClient.call_api`` with the JSON body as given rather than through
@@ -52,7 +63,9 @@ if TYPE_CHECKING:
     from forecaster.ports import ClusterApi, LeaseApi
 
 __all__ = [
+    "APPLY_PATCH",
     "EVENT_NOTE_MAX_BYTES",
+    "FIELD_MANAGER",
     "MERGE_PATCH",
     "POLICY_GROUP",
     "POLICY_PLURAL",
@@ -74,6 +87,10 @@ VPA_PLURAL = "verticalpodautoscalers"
 REPORTING_CONTROLLER = "forecaster.io/controller"
 """``reportingController`` of every Event this adapter creates."""
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+"""Server-side apply (a JSON body is valid YAML)."""
+FIELD_MANAGER = "forecaster"
+"""``fieldManager`` of every write: the name ``metadata.managedFields`` shows, and GitOps tools can ignore."""
 EVENT_NOTE_MAX_BYTES = 1024
 """The kube-apiserver rejects an ``events.k8s.io/v1`` note longer than this (UTF-8 bytes); longer notes are cut."""
 _FIELD_MAX = 128
@@ -161,7 +178,7 @@ class KubeCluster:
         return self._call(
             f"patch {POLICY_PLURAL} {namespace}/{name}/status", self._custom.patch_namespaced_custom_object_status,
             POLICY_GROUP, POLICY_VERSION, namespace, POLICY_PLURAL, name, {"status": status},
-            _content_type=MERGE_PATCH,
+            field_manager=FIELD_MANAGER, _content_type=MERGE_PATCH,
         )
 
     # -- HorizontalPodAutoscaler --------------------------------------------------------------------------------
@@ -185,19 +202,35 @@ class KubeCluster:
         self, namespace: str, name: str, *, min_replicas: int | None, annotations: dict[str, str | None],
         resource_version: str,
     ) -> dict[str, Any]:
-        """Merge-patch ``spec.minReplicas`` (left alone when ``None``) and ``annotations`` (``None`` removes one),
-        guarded by ``resource_version``: ``ConflictError`` when the HPA changed since it was read."""
-        metadata: dict[str, Any] = {"resourceVersion": resource_version}
-        if annotations:
-            metadata["annotations"] = dict(annotations)
-        body: dict[str, Any] = {"metadata": metadata}
-        if min_replicas is not None:
-            body["spec"] = {"minReplicas": int(min_replicas)}
-        hpa = self._call(
-            f"patch horizontalpodautoscalers {namespace}/{name}",
-            self._autoscaling.patch_namespaced_horizontal_pod_autoscaler, name, namespace, body,
-            _content_type=MERGE_PATCH,
-        )
+        """Set ``spec.minReplicas`` and ``annotations`` (``None`` removes one), guarded by ``resource_version``:
+        ``ConflictError`` when the HPA changed since it was read.
+
+        Server-side apply by ``forecaster`` (module docstring): the configuration holds ``minReplicas`` and the
+        annotations with a value, so the ones given ``None`` are dropped by the server when we owned them alone, and
+        by a follow-up merge patch when another manager owns them too. With ``min_replicas=None`` nothing is applied
+        (omitting a field we own would delete it): the annotations alone are merge-patched."""
+        what = f"patch horizontalpodautoscalers {namespace}/{name}"
+        method = self._autoscaling.patch_namespaced_horizontal_pod_autoscaler
+        if min_replicas is None:
+            body = {"metadata": {"resourceVersion": resource_version, "annotations": dict(annotations)}}
+            hpa = self._call(what, method, name, namespace, body, field_manager=FIELD_MANAGER,
+                             _content_type=MERGE_PATCH)
+            return _with_type(hpa, "autoscaling/v2", "HorizontalPodAutoscaler")
+        kept = {key: value for key, value in annotations.items() if value is not None}
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace, "resourceVersion": resource_version}
+        if kept:
+            metadata["annotations"] = kept
+        config = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata,
+                  "spec": {"minReplicas": int(min_replicas)}}
+        hpa = self._call(what, method, name, namespace, config, field_manager=FIELD_MANAGER, force=True,
+                         _content_type=APPLY_PATCH)
+        left = {key: None for key, value in annotations.items()
+                if value is None and key in ((hpa.get("metadata") or {}).get("annotations") or {})}
+        if left:  # owned by another manager as well (e.g. an older release's merge patch): remove them explicitly
+            body = {"metadata": {"resourceVersion": str((hpa.get("metadata") or {}).get("resourceVersion") or ""),
+                                 "annotations": left}}
+            hpa = self._call(what, method, name, namespace, body, field_manager=FIELD_MANAGER,
+                             _content_type=MERGE_PATCH)
         return _with_type(hpa, "autoscaling/v2", "HorizontalPodAutoscaler")
 
     # -- VerticalPodAutoscaler ----------------------------------------------------------------------------------
@@ -210,12 +243,16 @@ class KubeCluster:
     def patch_vpa_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str
     ) -> dict[str, Any]:
-        """Merge-patch the VPA's ``status`` subresource (e.g. ``recommendation`` and ``conditions``; each key given
-        replaces the stored one whole), guarded by ``resource_version``."""
-        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        """Apply the VPA's ``status`` subresource (e.g. ``recommendation`` and ``conditions``; each key given
+        replaces the stored one whole: their lists are atomic), guarded by ``resource_version``. Server-side apply by
+        ``forecaster`` (module docstring): a status field we applied before and leave out now is removed."""
+        config = {"apiVersion": f"{VPA_GROUP}/{VPA_VERSION}", "kind": "VerticalPodAutoscaler",
+                  "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+                  "status": status}
         return self._call(
             f"patch {VPA_PLURAL} {namespace}/{name}/status", self._custom.patch_namespaced_custom_object_status,
-            VPA_GROUP, VPA_VERSION, namespace, VPA_PLURAL, name, body, _content_type=MERGE_PATCH,
+            VPA_GROUP, VPA_VERSION, namespace, VPA_PLURAL, name, config, field_manager=FIELD_MANAGER, force=True,
+            _content_type=APPLY_PATCH,
         )
 
     # -- Event --------------------------------------------------------------------------------------------------
@@ -288,7 +325,7 @@ class KubeCluster:
         """One request with a JSON body sent exactly as given (see the module docstring for why)."""
         try:
             request = self.api_client.param_serialize(
-                method=method, resource_path=path,
+                method=method, resource_path=path, query_params=[("fieldManager", FIELD_MANAGER)],
                 header_params={"Accept": "application/json", "Content-Type": "application/json"},
                 body=body, auth_settings=["BearerToken"],
             )

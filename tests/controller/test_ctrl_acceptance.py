@@ -262,9 +262,10 @@ def test_auto_raises_the_floor_ahead_of_the_forecast_and_writes_vpa_status_and_e
     final = hpa_of(kube)
     assert final["metadata"]["annotations"][ORIGINAL_ANNOTATION] == "2"
     assert final["metadata"]["annotations"][POLICY_ANNOTATION] == "shop/web"
-    for request in kube.writes():  # each floor change is one merge patch with its annotations and version
+    for request in kube.writes():  # each floor change is one server-side apply with its annotations and version
         if request.method == "PATCH" and request.path.endswith("/horizontalpodautoscalers/web"):
-            assert request.content_type == "application/merge-patch+json"
+            assert request.content_type == "application/apply-patch+yaml"
+            assert request.query["fieldManager"] == "forecaster"
             assert set(request.body["metadata"]["annotations"]) == {ORIGINAL_ANNOTATION, POLICY_ANNOTATION}
             assert request.body["metadata"]["resourceVersion"] and "minReplicas" in request.body["spec"]
 

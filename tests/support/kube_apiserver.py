@@ -28,7 +28,11 @@ Verbs: GET (object; list with ``labelSelector``, ``limit``, ``continue``), POST 
   ``metadata.finalizers``, ``status.conditions`` by ``type``) and is replaced otherwise; directives ``$patch:
   replace|delete|merge``, ``$retainKeys``, ``$deleteFromPrimitiveList/<field>``; ``$setElementOrder`` is accepted
   and ignored (merged lists keep stored order, new elements appended);
-- anything else (apply-patch included) -> 415.
+- ``application/apply-patch+yaml``: server-side apply with ``fieldManager`` and ``force``, for every kind;
+- anything else -> 415.
+
+Every write records ``metadata.managedFields`` (manager from ``fieldManager``, else the User-Agent), and apply
+detects field-ownership conflicts, as the real API server does (``support.kube_apply``).
 
 Write semantics, validation and Status bodies are ``support.kube_store``'s. Faults for tests: ``inject`` makes the
 next ``times`` requests matching (method, path regex) answer an error status, wait ``delay_s`` first (a client
@@ -51,6 +55,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from support.kube_apply import APPLY_PATCH, apply, manager_of, record_update
 from support.kube_store import (
     SCHEMA_DIR,
     ApiError,
@@ -440,9 +445,10 @@ class KubeApiServer:
             self._requests.append(entry)
 
     # dispatch
-    def handle(self, method: str, path: str, query: dict[str, str], content_type: str, body: Any
-               ) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, path: str, query: dict[str, str], content_type: str, body: Any,
+               user_agent: str = "") -> tuple[int, dict[str, Any]]:
         """One API request -> ``(code, JSON body)``; raises ``ApiError`` for error answers."""
+        manager = manager_of(query, user_agent)
         match = _ROUTE.match(path)
         rt = match and self.store.type_for(match["group"], match["version"], match["plural"])
         if not match or not rt:
@@ -456,16 +462,46 @@ class KubeApiServer:
             return 200, self.store.list(rt, namespace, label_selector=query.get("labelSelector", ""),
                                         limit=int(query.get("limit") or 0), continue_token=query.get("continue", ""))
         if name is None and method == "POST" and namespace:
-            return 201, self.store.create(rt, namespace, _object_body(content_type, body))
+            created = _object_body(content_type, body)
+            return 201, self.store.create(rt, namespace, record_update(rt, None, created, manager, "")
+                                          if isinstance(created, dict) else created)
         if name is not None and namespace and method == "GET":
             return 200, self.store.get(rt, namespace, name)
         if name is not None and namespace and method == "PUT":
             replacement = _object_body(content_type, body)
-            return 200, self.store.update(rt, namespace, name, lambda _old: replacement, subresource=sub)
+            return 200, self.store.update(rt, namespace, name, lambda old: record_update(
+                rt, old, self.store._typed(rt, replacement), manager, sub), subresource=sub)
+        if name is not None and namespace and method == "PATCH" and content_type == APPLY_PATCH:
+            return self._apply(rt, namespace, name, sub, query, body)
         if name is not None and namespace and method == "PATCH":
-            apply = _patcher(rt, content_type, body)
-            return 200, self.store.update(rt, namespace, name, apply, subresource=sub)
+            change = _patcher(rt, content_type, body)
+            return 200, self.store.update(rt, namespace, name, lambda old: record_update(
+                rt, old, self.store._typed(rt, change(old)), manager, sub), subresource=sub)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _apply(self, rt: Any, namespace: str, name: str, sub: str, query: dict[str, str], body: Any
+               ) -> tuple[int, dict[str, Any]]:
+        """Server-side apply (``support.kube_apply``): 201 when it created the object, else 200."""
+        if isinstance(body, _Undecodable):
+            raise bad_request(f"error decoding YAML: {body.error}")
+        manager = query.get("fieldManager", "")
+        if not manager:
+            raise bad_request("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
+        force = query.get("force") in ("true", "1")
+        try:
+            self.store.get(rt, namespace, name)
+        except ApiError as exc:
+            if exc.code != 404 or sub:
+                raise
+            config = copy.deepcopy(body) if isinstance(body, dict) else body
+            if isinstance(config, dict):
+                config.get("metadata", {}).pop("resourceVersion", None)
+            created = apply(rt, {"metadata": {}}, config, manager, force=force, subresource="")
+            created.update(apiVersion=rt.api_version, kind=rt.kind)
+            created["metadata"].update(name=name, namespace=namespace)
+            return 201, self.store.create(rt, namespace, created)
+        return 200, self.store.update(rt, namespace, name, lambda old: apply(rt, old, body, manager, force=force,
+                                                                              subresource=sub), subresource=sub)
 
 
 def _object_body(content_type: str, body: Any) -> Any:
@@ -555,7 +591,8 @@ class _Handler(BaseHTTPRequestHandler):
                 retry = {"retryAfterSeconds": fault.retry_after_s} if fault.retry_after_s else {}
                 headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else {}
                 raise ApiError(fault.status, reason, fault.message, {"causes": [], **retry}, headers)
-            code, payload = self.api.handle(self.command, url.path, query, content_type, body)
+            code, payload = self.api.handle(self.command, url.path, query, content_type, body,
+                                            self.headers.get("User-Agent") or "")
         except ApiError as exc:
             code, payload, headers = exc.code, exc.status(), exc.headers
         entry.status = code

@@ -464,6 +464,7 @@ class ObjectStore:
             old = self._stored(rt, namespace, name)
             new = self._typed(rt, change(copy.deepcopy(old)))
             meta = _meta(new)
+            managed = meta.get("managedFields")  # recorded by support.kube_apply for this write
             if meta.get("name", name) != name:
                 raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL "
                                   f"({name})")
@@ -487,6 +488,8 @@ class ObjectStore:
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])
             meta = _meta(new)
+            if managed is not None:
+                meta["managedFields"] = managed
             meta.update(name=name, namespace=namespace, resourceVersion=old["metadata"]["resourceVersion"])
             for system in ("uid", "creationTimestamp", "generation"):
                 if system in old["metadata"]:
