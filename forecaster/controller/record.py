@@ -163,7 +163,8 @@ def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord
                      "restored": plan.restored, "fell_back": d.fell_back, "in_force_before": plan.in_force},
         ))
     if work.recommendations:
-        containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)}
+        containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)
+                                    if res in r.bounds.get("target", {})}  # controlledResources may leave one out
                       for r in work.recommendations}
         hold = auto_hold(work.recommendations) if work.mode == "Auto" else ""
         why = "; ".join(f"{r.container}: {r.reason}" for r in work.recommendations)
@@ -221,8 +222,9 @@ def metrics(telemetry: Telemetry, work: PolicyWork) -> None:
             for field, label in _BOUND_LABEL.items():
                 labels = {"workload_namespace": work.namespace, "workload_pod": workload,
                           "workload_container": rec.container, "bound": label}
-                telemetry.gauge("forecaster_recommendation_cpu_cores").labels(**labels).set(rec.bounds[field][CPU])
-                telemetry.gauge("forecaster_recommendation_memory_bytes").labels(**labels).set(
-                    rec.bounds[field][MEMORY])
+                for res, name in ((CPU, "forecaster_recommendation_cpu_cores"),
+                                  (MEMORY, "forecaster_recommendation_memory_bytes")):
+                    if res in rec.bounds.get(field, {}):  # controlledResources may leave one out
+                        telemetry.gauge(name).labels(**labels).set(rec.bounds[field][res])
     for failure in work.failures:
         telemetry.counter("forecaster_controller_policy_errors").labels(policy=key, step=failure.step).inc()

@@ -6,7 +6,8 @@
     forecast        ForecastProvider.forecast -> the policy's last good forecast (and, with a store, a stored
                     ForecastRun); a failure keeps the old one; a cold start without one reads the stored one;
                     the recent forecast error is scored against the fetched history (``accuracy``)
-    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); forecaster.rightsize per VPA
+    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); forecaster.rightsize per VPA,
+                    capped by the VPA's own resourcePolicy (``resource_policy``)
     write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored. A policy
                     with ``spec.actuation: KEDA`` writes no HPA: its floor is served to KEDA from the status the
                     record step writes (``forecaster.controller.keda``); a change is announced by an Event
@@ -37,6 +38,7 @@ from forecaster.controller.cycle import Cycle, PolicyWork, WriteGuard
 from forecaster.controller.decide import plan_floor
 from forecaster.controller.forecasting import IssuedForecast, demand_history
 from forecaster.controller.report import PolicyReport
+from forecaster.controller.resource_policy import apply_resource_policy
 from forecaster.controller.spec import PolicySpec
 from forecaster.controller.stored import fingerprint
 from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
@@ -228,6 +230,7 @@ def decide(ctl: Controller, cycle: Cycle) -> None:
     def resources(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
         recs = vpa.recommend(work.usage[0], work.usage[1], work.spec.vpa.policy, cycle.now)
+        recs = apply_resource_policy(recs, work.vpa or {})  # the VPA's own resourcePolicy, as VPA applies it
         work.recommendations = work.report.recommendations = recs
         work.vpa_status = vpa.vpa_status(recs, cycle.now, work.spec.vpa.policy)
 

@@ -128,8 +128,9 @@ class ContainerRecommendation:
     def as_vpa(self) -> dict[str, Any]:
         """The ``containerRecommendations[]`` item (quantities as strings)."""
         item: dict[str, Any] = {"containerName": self.container}
-        for field, values in self.bounds.items():
-            item[field] = {CPU: format_cpu(values[CPU]), MEMORY: format_memory(values[MEMORY])}
+        for field, values in self.bounds.items():  # a resource left out by controlledResources is not written
+            item[field] = {res: fmt(values[res]) for res, fmt in ((CPU, format_cpu), (MEMORY, format_memory))
+                           if res in values}
         return item
 
 

@@ -105,7 +105,7 @@ def apply_vpa(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork) -> None:
             vpa = work.vpa = cluster.get_vpa(ns, name)
             continue
         work.vpa_written = True
-        targets = ", ".join(f"{item['containerName']} cpu {item['target']['cpu']} memory {item['target']['memory']}"
+        targets = ", ".join(f"{item['containerName']} " + " ".join(f"{r} {q}" for r, q in item['target'].items())
                             for item in work.vpa_status["recommendation"]["containerRecommendations"])
         work.report.writes.append(f"vpa {ns}/{name} recommendation ({targets})")
         emit(cluster, ns, work.involved(), "RecommendationChanged", f"vpa {ns}/{name}: {targets}",
