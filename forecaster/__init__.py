@@ -1,7 +1,8 @@
 """forecaster: predictive autoscaling and resource prediction for Kubernetes.
 
 The public surface is ``__all__`` (locked by a test). ``Forecaster`` is the forecasting engine;
-``rightsize`` recommends container requests from predicted actual use (``forecaster.rightsizing``);
+``rightsize`` recommends container requests from predicted actual use (``forecaster.rightsizing``) and
+``RightSizer`` does it day after day for a fleet (fit once, update with new use, decide for every container);
 ``simulate.replay`` replays a demand trace through a simulated HPA with reactive, predictive and oracle
 policies; the rest are the contracts (column helpers, errors) a caller needs.
 """
@@ -20,7 +21,7 @@ from forecaster.errors import (
     TemporaryError,
 )
 from forecaster.frames import band_columns, hi, lo
-from forecaster.rightsizing import rightsize
+from forecaster.rightsizing import RightSizer, rightsize
 from forecaster.series import prepare_history
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "LeakageError",
     "NotFittedError",
     "PermanentError",
+    "RightSizer",
     "SeriesError",
     "TemporaryError",
     "__version__",

@@ -100,7 +100,7 @@ def test_rightsize_default_policy_prints_tables_and_writes_csv_json_and_charts(t
     assert all(_png(charts / n) for n in names)
 
 
-@pytest.mark.parametrize("policy", ["vpa", "cost-selected", "autopilot", "keep"])
+@pytest.mark.parametrize("policy", ["vpa", "cost-selected", "moving-window", "keep"])
 def test_rightsize_baseline_policies_match_the_python_api(policy: str, tmp_path: Path) -> None:
     csv = tmp_path / "recs.csv"
     result = run("rightsize", "-i", USAGE, "--policy", policy, "--output-csv", csv)

@@ -22,6 +22,7 @@ PUBLIC = [
     "LeakageError",
     "NotFittedError",
     "PermanentError",
+    "RightSizer",
     "SeriesError",
     "TemporaryError",
     "__version__",

@@ -5,9 +5,10 @@ Pure computation (no outside clients). Usage history in, recommendations and rep
 Modules, by role: ``frames`` (column names, validation), ``history`` (per-container history before
 ``now``), ``histogram`` (VPA's bucketed decaying histogram), ``estimators`` (percentiles, peaks, current
 request), ``wrappers`` (margin, floor, confidence, OOM bump, memory peak floor, clamp, rounding),
-``policies`` (the one place they are composed: VPA, Autopilot, keep-current, plus a registry), ``recommend``
-(the recommendation frame), ``risk`` and ``report`` (slack, savings, risk, window scoring), ``api``
-(``rightsize``).
+``selector`` (per-container rule choice by recent cost, siblings for new containers), ``policies`` (the one
+place they are composed: calibrated (the default), VPA, moving window, keep-current, ..., plus a registry),
+``recommend`` (the recommendation frame), ``risk`` and ``report`` (slack, savings, risk, window scoring), ``sizer``
+(``RightSizer``: fit once, update daily, decide for every container) and ``api`` (``rightsize``, one decision).
 """
 
 from forecaster.rightsizing.api import RightsizingResult, rightsize
@@ -17,6 +18,7 @@ from forecaster.rightsizing.estimators import (
     DecayingHistogramPercentile,
     Estimate,
     Estimator,
+    LoadAdjustedPercentile,
     MovingWindowPeak,
     MovingWindowPercentile,
 )
@@ -29,13 +31,15 @@ from forecaster.rightsizing.frames import (
     validate_ooms,
     validate_usage,
 )
-from forecaster.rightsizing.history import ContainerHistory, histories
+from forecaster.rightsizing.history import ContainerHistory, Fleet, histories
 from forecaster.rightsizing.policies import (
+    DEFAULT_POLICY,
     POLICIES,
     Policy,
-    autopilot_policy,
+    calibrated_policy,
     get_policy,
     keep_current_policy,
+    moving_window_policy,
     register_policy,
     vpa_policy,
 )
@@ -48,6 +52,7 @@ from forecaster.rightsizing.report import (
     score_window,
 )
 from forecaster.rightsizing.risk import exceedance_probability, quantile_table, risk_from_quantiles
+from forecaster.rightsizing.sizer import RightSizer
 from forecaster.rightsizing.wrappers import (
     Clamp,
     ConfidenceMultiplier,
@@ -59,6 +64,7 @@ from forecaster.rightsizing.wrappers import (
 )
 
 __all__ = [
+    "DEFAULT_POLICY",
     "LOW_CONFIDENCE",
     "POLICIES",
     "RECOMMENDATION_COLUMNS",
@@ -71,6 +77,8 @@ __all__ = [
     "DecayingHistogramPercentile",
     "Estimate",
     "Estimator",
+    "Fleet",
+    "LoadAdjustedPercentile",
     "LowConfidenceWarning",
     "Margin",
     "MinResources",
@@ -79,10 +87,11 @@ __all__ = [
     "OOMBump",
     "PeakFloor",
     "Policy",
+    "RightSizer",
     "RightsizingResult",
     "RoundCPU",
     "UsageError",
-    "autopilot_policy",
+    "calibrated_policy",
     "container_report",
     "count_changes",
     "exceedance_probability",
@@ -90,6 +99,7 @@ __all__ = [
     "group_report",
     "histories",
     "keep_current_policy",
+    "moving_window_policy",
     "quantile_table",
     "recommend",
     "recommend_histories",

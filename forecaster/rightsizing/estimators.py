@@ -9,8 +9,9 @@ bumps, caps and rounding are separate wrappers (``wrappers.py``) composed in ``p
 * ``DailyPeaks`` - VPA's memory estimator (``percentileMemoryEstimator`` over ``AggregateMemoryPeaks``):
   one peak per 24 h aggregation interval, 8 intervals, decaying histogram of the peaks, OOM kills entering
   as bumped peaks (``model/container.go``, ``RecordOOM``).
-* ``MovingWindowPercentile`` / ``MovingWindowPeak`` - the Autopilot moving-window statistics
-  (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3.2.1).
+* ``MovingWindowPercentile`` / ``MovingWindowPeak`` / ``LoadAdjustedPercentile`` - moving-window statistics in
+  the manner of Autopilot's (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3.2:
+  the peak over recent windows, percentiles of a decayed histogram weighted by the load).
 * ``CurrentRequest`` - keep what the container asks for now.
 
 Pure: numpy and pandas. Called by ``policies.py`` (composition) and ``wrappers.py`` (the ``Estimate`` type).
@@ -305,8 +306,40 @@ class MovingWindowPercentile:
         return Estimate(value, "window", reason)
 
 
+class LoadAdjustedPercentile:
+    """The percentile of the load-adjusted, decayed histogram of the samples (Autopilot's ``S_pj``).
+
+    Each sample ``u_i`` of age ``a_i`` weighs ``u_i * 2**(-a_i / half_life)``: the decayed count times the load,
+    as Autopilot's load-adjusted histogram ``h[k] = b[k] * sum_tau w[tau] s[t - tau][k]`` weighs bucket ``k`` by
+    its value ``b[k]``. The answer is the smallest sample whose cumulative weight reaches ``p`` of the total
+    (``histogram.weighted_percentile``), so ``p`` is a share of the *use* (core-seconds, byte-seconds), not of
+    the time: a container idle most of the day but busy in bursts gets a percentile inside its bursts.
+
+    Worked example: samples 1, 1, 1, 1 and 4 cores, all the same age: weights 1, 1, 1, 1, 4 (total 8); p80
+    (threshold 6.4) is 4 cores, where the time-weighted p80 is 1 core (4 of the 5 samples are at or below 1). A
+    sample one half-life old weighs half its load. Only samples of the last ``window`` count (None: all).
+    """
+
+    def __init__(self, percentile: float, half_life: str | pd.Timedelta,
+                 window: str | pd.Timedelta | None = None) -> None:
+        self.percentile = _check_percentile(percentile)
+        self.half_life = pd.Timedelta(half_life)
+        self.window = None if window is None else pd.Timedelta(window)
+
+    def estimate(self, h: ContainerHistory) -> Estimate:
+        """The load-adjusted weighted percentile; 0 without samples or without any use."""
+        src = h if self.window is None else h.window(h.now64 - self.window.to_timedelta64())
+        load = np.maximum(src.usage, 0.0)
+        weights = load * decay_weights(src.ds, h.now64, self.half_life.total_seconds())
+        value = weighted_percentile(src.usage, weights, self.percentile) if weights.sum() > 0 else 0.0
+        span = "all history" if self.window is None else f"last {fmt_duration(self.window)}"
+        reason = (f"{_pct(self.percentile)} of the use in {src.n} samples ({span}, load-adjusted, half-life "
+                  f"{fmt_duration(self.half_life)}) = {fmt_amount(value, h.resource)}")
+        return Estimate(value, "window", reason)
+
+
 class MovingWindowPeak:
-    """The largest sample in ``[now - window, now)`` (Autopilot's ``S_max``).
+    """The largest sample in ``[now - window, now)`` (Autopilot's ``S_max`` over the recent windows).
 
     With no sample in the window (a container that stopped reporting) the peak of the whole history is
     used and the reason says so; without any sample the estimate is 0.

@@ -5,7 +5,8 @@ Three long frames cross the boundary of ``forecaster.rightsizing``:
 * **Usage** - one row per container per sample: ``unique_id`` (container id, e.g. ``"shop/cart/app"``),
   ``ds`` (tz-aware, converted to UTC), ``cpu`` (cores in use), ``memory`` (working-set bytes),
   ``cpu_request`` (cores), ``memory_request`` (bytes); optional ``cpu_limit``, ``memory_limit`` (NaN = no
-  limit), ``namespace``, ``team``. Extra columns are kept untouched.
+  limit), ``namespace``, ``team``, ``workload``, ``image`` (labels: a new container borrows from the containers
+  that share one, ``SIBLING_COLUMNS``). Extra columns are kept untouched.
 * **OOM** - one row per OOM kill: ``unique_id``, ``ds``, optional ``memory`` (bytes in use at the kill;
   filled from the usage samples when absent).
 * **Recommendation** - one row per ``(unique_id, resource)`` (see ``RECOMMENDATION_COLUMNS``); CPU in cores,
@@ -39,8 +40,13 @@ MEMORY_LIMIT = "memory_limit"
 NAMESPACE = "namespace"
 TEAM = "team"
 REQUIRED_USAGE_COLUMNS: tuple[str, ...] = (ID, DS, CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST)
-OPTIONAL_USAGE_COLUMNS: tuple[str, ...] = (CPU_LIMIT, MEMORY_LIMIT, NAMESPACE, TEAM)
+WORKLOAD = "workload"
+IMAGE = "image"
+OPTIONAL_USAGE_COLUMNS: tuple[str, ...] = (CPU_LIMIT, MEMORY_LIMIT, NAMESPACE, TEAM, WORKLOAD, IMAGE)
 GROUP_COLUMNS: tuple[str, ...] = (NAMESPACE, TEAM)
+SIBLING_COLUMNS: tuple[str, ...] = (WORKLOAD, IMAGE, TEAM, NAMESPACE)
+"""Labels that make containers siblings, most specific first: a container with too little history of its own
+borrows from the containers sharing the first of these labels that has any (``selector.CostSelected``)."""
 
 REQUEST_OF: dict[str, str] = {CPU: CPU_REQUEST, MEMORY: MEMORY_REQUEST}
 """Usage column -> its request column."""
@@ -288,7 +294,7 @@ def validate_usage(frame: pd.DataFrame) -> pd.DataFrame:
         if below.any():
             uid, when, n = _first(out, below)
             raise UsageError(f"{limit} of {uid} is below its {REQUEST_OF[usage]} at {when} ({n} samples)")
-    for column in GROUP_COLUMNS:
+    for column in SIBLING_COLUMNS:
         if column in out.columns:
             out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out

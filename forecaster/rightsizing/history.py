@@ -6,18 +6,24 @@ container and resource - holding only what was known before ``now`` (samples and
 aggregate_container_state.go``) in batch form: the raw samples rather than pre-aggregated histograms, so each
 estimator aggregates them its own way.
 
+Every history of one decision points to the same ``Fleet``: the decision's other containers, so an estimator can
+borrow from a container's siblings (``Fleet.sibling_groups``: containers sharing a ``workload``, ``image``,
+``team`` or ``namespace`` label, most specific first, else the whole fleet) when its own history is too short.
+
 Pure: numpy and pandas. Called by ``recommend`` and by tests that build histories by hand.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from forecaster.frames import DS, ID
-from forecaster.rightsizing.frames import MEMORY, REQUEST_OF, RESOURCES
+from forecaster.rightsizing.frames import MEMORY, REQUEST_OF, RESOURCES, SIBLING_COLUMNS
 
 MINUTE_NS = 60 * 10**9
 
@@ -28,7 +34,10 @@ class ContainerHistory:
 
     ``ds`` (datetime64[ns], UTC, ascending), ``usage`` and ``request`` (cores or bytes, one per sample) have
     the same length. ``oom_ds``/``oom_usage`` are the OOM kills before ``now`` and the memory in use at each
-    (empty for CPU). ``namespace``/``team`` are the latest labels when the usage frame had them.
+    (empty for CPU). ``labels``: the latest ``workload``/``image``/``team``/``namespace`` when the usage frame had
+    them. ``fleet``: the decision's containers (``Fleet``), None for a history built alone. ``cache``: scratch space
+    of this decision; ``kept``: results that never go stale (scores of past windows), which a long-lived caller
+    (``sizer.RightSizer``) keeps from one decision to the next.
     """
 
     unique_id: str
@@ -42,6 +51,8 @@ class ContainerHistory:
     labels: dict[str, str] = field(default_factory=dict)
     cache: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
     """Scratch space for estimators sharing work on this history (e.g. one histogram for p50/p90/p95)."""
+    fleet: Fleet | None = field(default=None, repr=False)
+    kept: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not (len(self.ds) == len(self.usage) == len(self.request)):
@@ -54,7 +65,7 @@ class ContainerHistory:
         """Number of samples."""
         return len(self.ds)
 
-    @property
+    @cached_property
     def now64(self) -> np.datetime64:
         """``now`` as ``datetime64[ns]`` (naive UTC), comparable with ``ds``."""
         return np.datetime64(self.now.tz_convert("UTC").tz_localize(None).as_unit("ns"))
@@ -71,7 +82,7 @@ class ContainerHistory:
             return 0.0
         return float((self.ds[-1] - self.ds[0]).astype("timedelta64[ns]").astype(np.int64)) / (1440 * MINUTE_NS)
 
-    @property
+    @cached_property
     def step_minutes(self) -> float:
         """Median spacing of the samples in minutes; 1 minute (VPA's own rate) with fewer than 2 samples."""
         if self.n < 2:
@@ -104,6 +115,45 @@ class ContainerHistory:
         )
 
 
+@dataclass(eq=False)
+class Fleet:
+    """The containers of one decision (all resources), shared by their histories; ``cache`` is shared work."""
+
+    histories: list[ContainerHistory] = field(default_factory=list)
+    cache: dict[tuple[object, ...], object] = field(default_factory=dict, repr=False)
+
+    def sibling_groups(self, h: ContainerHistory) -> list[tuple[str, list[ContainerHistory]]]:
+        """``h``'s siblings, most specific group first: ``(description, other histories of h's resource)``.
+
+        One group per label of ``SIBLING_COLUMNS`` that ``h`` carries (``workload=shop/cart``, then ``image=...``,
+        ``team=...``, ``namespace=...``) with at least one other member, then ``the fleet`` (every other container
+        of the decision). Worked example: a new ``cart`` pod labelled ``workload=cart, namespace=shop`` in a fleet
+        with two other ``cart`` pods and five other ``shop`` containers -> ``[("workload=cart", 2 histories),
+        ("namespace=shop", 7), ("the fleet", all others)]`` (the namespace group includes the ``cart`` pods).
+        """
+        same = [o for o in self.histories if o.resource == h.resource and o.unique_id != h.unique_id]
+        out: list[tuple[str, list[ContainerHistory]]] = []
+        for label in SIBLING_COLUMNS:
+            value = h.labels.get(label)
+            if value is None:
+                continue
+            members = [o for o in same if o.labels.get(label) == value]
+            if members:
+                out.append((f"{label}={value}", members))
+        if same and (not out or len(out[-1][1]) < len(same)):
+            out.append(("the fleet", same))
+        return out
+
+
+def attach_fleet(hs: Sequence[ContainerHistory]) -> list[ContainerHistory]:
+    """The same histories, each pointing to one shared ``Fleet`` of all of them."""
+    fleet = Fleet()
+    out = [ContainerHistory(h.unique_id, h.resource, h.ds, h.usage, h.request, h.oom_ds, h.oom_usage, h.now,
+                            h.labels, h.cache, fleet, h.kept) for h in hs]
+    fleet.histories = out
+    return out
+
+
 def _naive_ns(values: pd.Series) -> np.ndarray:
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
@@ -113,12 +163,13 @@ def histories(usage: pd.DataFrame, ooms: pd.DataFrame | None, now: pd.Timestamp)
 
     ``usage`` and ``ooms`` must already be validated (``validate_usage`` / ``validate_ooms``). Containers
     without a sample before ``now`` are left out (they did not exist yet). OOM kills go to the memory history.
+    All of them share one ``Fleet`` (``attach_fleet``).
     """
     now = pd.Timestamp(now).tz_convert("UTC")
     cut = usage.loc[usage[DS] < now]
     kills = ooms.loc[ooms[DS] < now] if ooms is not None and len(ooms) else None
     kill_groups = {str(k): g for k, g in kills.groupby(ID, sort=False)} if kills is not None else {}
-    label_cols = [c for c in ("namespace", "team") if c in usage.columns]
+    label_cols = [c for c in SIBLING_COLUMNS if c in usage.columns]
     out: list[ContainerHistory] = []
     empty_ds = np.array([], dtype="datetime64[ns]")
     empty_f = np.array([], dtype=float)
@@ -143,4 +194,4 @@ def histories(usage: pd.DataFrame, ooms: pd.DataFrame | None, now: pd.Timestamp)
                     labels=labels,
                 )
             )
-    return out
+    return attach_fleet(out)

@@ -7,8 +7,11 @@ with ``planned_memory_overruns``), the ``min_allowed``/``max_allowed`` clamp (VP
 before it is ``uncapped_target``) and CPU rounding. ``min_history`` is the history a policy needs: below it
 a recommendation is marked ``low_confidence`` (``recommend.py``) and never actuated in ``Auto``.
 
-Six policies: ``vpa`` (the VPA recommender's defaults), ``autopilot`` (Autopilot's moving window), ``keep``
-(current requests), ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
+Seven policies: ``calibrated`` (the default, ``DEFAULT_POLICY``: each container's CPU and memory targets chosen
+from banks of rules by their cost on its own last four weeks, memory priced by OOM kills and never below the peak;
+new containers borrow from their siblings; ``calibrated_policy``), ``vpa`` (the VPA recommender's defaults),
+``moving-window`` (Autopilot-style moving-window statistics; ``autopilot`` is its former name, kept as a deprecated
+alias), ``keep`` (current requests), ``forecaster`` (predicted actual use: the engine's quantile forecast of the next
 window's CPU p99 and memory peak from ``predict.py``, see ``forecaster_policy``), ``forecast-scaled-vpa``
 (the VPA chain with its histograms moved by the engine's forecast of next-window mean use), and
 ``cost-selected`` (the VPA rule with its CPU target chosen per container, from a bank of rules, by their cost on
@@ -36,6 +39,7 @@ and ``GetRecommendedPodResources``), with worked numbers for a container using a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -51,13 +55,20 @@ from forecaster.rightsizing.estimators import (
     DailyPeaks,
     DecayingHistogramPercentile,
     Estimator,
+    LoadAdjustedPercentile,
     MovingWindowPeak,
-    MovingWindowPercentile,
 )
 from forecaster.rightsizing.frames import CPU, MEMORY, MIB, RESOURCES, UsageError
 from forecaster.rightsizing.histogram import BUCKET_GROWTH, CPU_FIRST_BUCKET, CPU_MAX, BucketScheme
 from forecaster.rightsizing.predict import PEAK_WINDOWS, PREDICTED, ForecastScaled, PredictedStatistic
-from forecaster.rightsizing.selector import DEFAULT_DAYS, DEFAULT_OVERRUN_COST, CostSelected
+from forecaster.rightsizing.selector import (
+    DEFAULT_BANK,
+    DEFAULT_DAYS,
+    DEFAULT_OVERRUN_COST,
+    CostSelected,
+    Rule,
+    peak_bank,
+)
 from forecaster.rightsizing.wrappers import (
     Clamp,
     ConfidenceMultiplier,
@@ -96,16 +107,29 @@ VPA_LOWER_CONFIDENCE = (0.001, -2.0)
 VPA_CPU_STEP = 0.001
 """``--round-cpu-millicores`` = 1."""
 
-# Autopilot (Rzadca et al., EuroSys 2020, section 3.2.1)
-AUTOPILOT_CPU_PERCENTILE = 0.95
-"""Serving jobs' CPU limit: the 95th percentile of the decayed usage histogram (``S_p95``)."""
-AUTOPILOT_CPU_HALF_LIFE = pd.Timedelta("12h")
+# Moving window (Autopilot-style statistics, Rzadca et al., EuroSys 2020, section 3.2; parameters are ours)
+MOVING_WINDOW_CPU_PERCENTILE = 0.95
+"""CPU target: the 95th percentile of the load-adjusted decayed histogram (Autopilot's ``S_p95``)."""
+MOVING_WINDOW_CPU_HALF_LIFE = pd.Timedelta("12h")
 """CPU sample weights halve every 12 hours."""
-AUTOPILOT_MEMORY_WINDOW = pd.Timedelta("48h")
-"""Memory limit is the peak ``S_max``; the paper decays memory with a 48 h half-life, so we take the peak over
-the last 48 h (older peaks have at most half the weight and a max ignores weights)."""
-AUTOPILOT_UPPER_WINDOW = pd.Timedelta("7D")
-"""Our choice (not in the paper): the upper bound is the peak of the last week."""
+MOVING_WINDOW_MEMORY_WINDOW = MEMORY_AGGREGATION_INTERVAL * MEMORY_AGGREGATION_INTERVAL_COUNT
+"""Memory target: the peak (``S_max``) of the last 8 days, the VPA's memory history."""
+MOVING_WINDOW_MARGIN = 0.10
+"""Safety margin on both targets."""
+MOVING_WINDOW_UPPER_WINDOW = pd.Timedelta("7D")
+"""The upper bound is the peak of the last week."""
+
+# Calibrated (the default policy)
+DEFAULT_POLICY = "calibrated"
+"""The policy used when none is named (``sizer.RightSizer``, ``forecaster rightsize``)."""
+CALIBRATED_DAYS = 28
+"""Past daily windows each cost is averaged over: four weeks, so a weekly pattern is seen four times."""
+CALIBRATED_OOM_COST = 10.0
+"""One OOM-kill day costs as much as ten days of a fully idle memory request: the dominant cost."""
+CALIBRATED_PRIOR_DAYS = 7.0
+"""The siblings' overrun rate weighs like a week of the container's own windows (``selector`` shrinkage)."""
+CALIBRATED_MEMORY_LOOKBACK = pd.Timedelta("28D")
+"""The memory bank's longest peak window (``selector.peak_bank``)."""
 
 
 @dataclass(frozen=True)
@@ -322,42 +346,109 @@ def cost_selected_policy(
     )
 
 
-def autopilot_policy(
+def moving_window_policy(
     *,
     min_allowed: Mapping[str, float] | None = None,
     max_allowed: Mapping[str, float] | None = None,
-    cpu_half_life: str | pd.Timedelta = AUTOPILOT_CPU_HALF_LIFE,
-    memory_window: str | pd.Timedelta = AUTOPILOT_MEMORY_WINDOW,
-    margin: float = 0.0,
+    cpu_half_life: str | pd.Timedelta = MOVING_WINDOW_CPU_HALF_LIFE,
+    memory_window: str | pd.Timedelta = MOVING_WINDOW_MEMORY_WINDOW,
+    margin: float = MOVING_WINDOW_MARGIN,
 ) -> Policy:
-    """Autopilot's moving-window recommender for serving jobs (Rzadca et al., EuroSys 2020, section 3.2.1).
+    """A moving-window recommender built from the statistics of Autopilot's (Rzadca et al., "Autopilot: workload
+    autoscaling at Google", EuroSys 2020, section 3.2 "Moving window recommenders")::
 
-    CPU target: exact p95 of the samples, weights halving every 12 h (``S_p95``). Memory target: the peak
-    of the last 48 h (``S_max``). The paper's moving-window recommender adds no safety margin to these
-    statistics, so ``margin`` defaults to 0; the memory window (the peak floor's, ``Policy.memory_window``) is
-    the same 48 h. Lower bounds: the weighted median (CPU: 12 h half-life;
-    memory over the 48 h window). Upper bounds: the peak of the last 7 days (our choice). Floors are only
-    technical: 1 millicore and 1 MiB, the smallest useful requests.
+        cpu target    = MinResources(Margin(S_p95, 0.10), 1m)     S_p95: p95 of the load-adjusted histogram,
+                                                                   sample weights halving every 12 h
+        memory target = MinResources(Margin(S_max, 0.10), 1 MiB)  S_max: the peak of the last 8 days
+        lower bounds  = the load-adjusted median (CPU) / the median of the memory window (memory)
+        upper bounds  = the peak of the last 7 days
+
+    What follows the paper: a peak over recent windows for memory, a percentile of an exponentially decayed
+    histogram whose buckets are weighted by their load for CPU (``estimators.LoadAdjustedPercentile``), a safety
+    margin on top. What does not claim to: the half-life, the memory window and the margin are our choices
+    (``MOVING_WINDOW_*``), because the paper's own values could not be checked against its text here. That is why
+    this policy is named ``moving-window``; the name ``autopilot`` it had is a deprecated alias (``get_policy``).
+    Worked numbers: samples 1, 1, 1, 1 and 4 cores of the same age -> S_p95 = 4 cores -> target 4.4 cores; a
+    memory peak of 600 MiB in the last 8 days -> 660 MiB.
     """
-    cpu_target: Estimator = MovingWindowPercentile(AUTOPILOT_CPU_PERCENTILE, cpu_half_life)
-    mem_target: Estimator = MovingWindowPeak(memory_window)
-    if margin:
-        cpu_target, mem_target = Margin(cpu_target, margin), Margin(mem_target, margin)
+    cpu_target: Estimator = Margin(LoadAdjustedPercentile(MOVING_WINDOW_CPU_PERCENTILE, cpu_half_life), margin)
+    mem_target: Estimator = Margin(MovingWindowPeak(memory_window), margin)
     floors = {CPU: 0.001, MEMORY: MIB}
     return Policy(
-        name="autopilot",
+        name="moving-window",
         target={CPU: MinResources(cpu_target, floors[CPU]), MEMORY: MinResources(mem_target, floors[MEMORY])},
         lower={
-            CPU: MinResources(MovingWindowPercentile(0.5, cpu_half_life), floors[CPU]),
-            MEMORY: MinResources(MovingWindowPercentile(0.5, None, memory_window), floors[MEMORY]),
+            CPU: MinResources(LoadAdjustedPercentile(0.5, cpu_half_life), floors[CPU]),
+            MEMORY: MinResources(MovingWindowPeak(memory_window), floors[MEMORY]),
         },
-        upper={r: MinResources(MovingWindowPeak(AUTOPILOT_UPPER_WINDOW), floors[r]) for r in RESOURCES},
+        upper={r: MinResources(MovingWindowPeak(MOVING_WINDOW_UPPER_WINDOW), floors[r]) for r in RESOURCES},
         min_allowed=_bounds(min_allowed),
         max_allowed=_bounds(max_allowed),
         cpu_step=VPA_CPU_STEP,
-        description="Autopilot moving window (p95 CPU with 12h half-life, memory peak over 48h)",
+        description="moving window: load-adjusted p95 CPU (12h half-life), memory peak of 8 days, +10%",
         settings={"cpu_half_life": str(cpu_half_life), "memory_window": str(memory_window), "margin": margin},
         memory_window=pd.Timedelta(memory_window),
+    )
+
+
+def _autopilot_renamed(**options: Any) -> Policy:
+    """The former name of ``moving-window`` (see ``moving_window_policy`` for why it was renamed)."""
+    warnings.warn("policy 'autopilot' is now named 'moving-window' (it follows Autopilot's statistics, not its "
+                  "exact parameters); the old name will be removed", DeprecationWarning, stacklevel=3)
+    return moving_window_policy(**options)
+
+
+def calibrated_policy(
+    *,
+    overrun_cost: float = DEFAULT_OVERRUN_COST,
+    oom_cost: float = CALIBRATED_OOM_COST,
+    days: int = CALIBRATED_DAYS,
+    prior_days: float = CALIBRATED_PRIOR_DAYS,
+    siblings: bool = True,
+    containers_per_pod: int = 1,
+    min_allowed: Mapping[str, float] | None = None,
+    max_allowed: Mapping[str, float] | None = None,
+) -> Policy:
+    """The default policy: each container's headroom learned from its own history, its siblings' when it is new.
+
+    Every day each container's targets are the calibrated upper quantile, of its next window's CPU and of its
+    next window's memory peak, that would have cost least on its own last ``days`` windows (``selector``)::
+
+        cpu target    = MinResources(CostSelected(120 rules m x p-th decayed percentile, fraction above,
+                                                  overrun_cost 10, 28 days, siblings), 25m)
+        memory target = PeakFloor(MinResources(OOMBump(CostSelected(14 rules m x peak of 8 or 28 days,
+                                  any sample above = an OOM day, oom_cost 10, 28 days, prior 7 days,
+                                  siblings)), 250 MiB), 8 days)
+        lower / upper = the ``vpa`` policy's chains (bounds are then made consistent with the target)
+
+    Worked numbers (memory, ``tests/rightsizing/test_rs_calibrated.py``): a container whose peak was 1 GiB every
+    day for four weeks but reached 1.1 GiB on 2 of them leaves 8-day peak x1.0 above on 2 of 28 days (rate
+    0.071, cost 0.71 + idle) while x1.1 of the 8-day peak is never above, so it keeps a tenth of headroom; a
+    container that never rose above its 8-day peak keeps none unless its siblings' rate says otherwise. A new
+    container (fewer than 3 scored windows) takes the rule its siblings' windows price lowest and says so in the
+    reason; ``siblings=False`` gives it the fixed fallbacks (CPU: p90 x1.15 of 24 h-decayed samples, as the
+    VPA; memory: 1.15 x its 8-day peak) instead.
+
+    The target never plans an OOM kill: memory is at least the peak of the last 8 days (``Policy.memory_window``)
+    unless ``planned_memory_overruns`` says otherwise. Knobs: ``overrun_cost`` (CPU time above the request
+    against idle CPU), ``oom_cost`` (an OOM day against a day of idle memory request), ``days``, ``prior_days``.
+    """
+    vpa = _vpa_chains(
+        "calibrated", containers_per_pod, min_allowed, max_allowed, VPA_SAFETY_MARGIN, HISTOGRAM_HALF_LIFE,
+        CPU_FIRST_BUCKET, True, None,
+        description="per-container headroom chosen by recent cost (CPU: throttled time, memory: OOM days); "
+                    "new containers borrow from their siblings",
+    )
+    floor = {CPU: VPA_POD_MIN_CPU / containers_per_pod, MEMORY: VPA_POD_MIN_MEMORY / containers_per_pod}
+    cpu = CostSelected(DEFAULT_BANK, overrun_cost=overrun_cost, days=days, floor=floor[CPU], siblings=siblings)
+    memory = CostSelected(peak_bank(), overrun="any", overrun_cost=oom_cost, days=days,
+                          lookback=CALIBRATED_MEMORY_LOOKBACK, floor=floor[MEMORY], prior_days=prior_days,
+                          siblings=siblings, fallback=Rule.peak(MEMORY_WINDOW, 1.0 + VPA_SAFETY_MARGIN))
+    return replace(
+        vpa,
+        target={CPU: MinResources(cpu, floor[CPU]), MEMORY: MinResources(OOMBump(memory), floor[MEMORY])},
+        settings={**vpa.settings, "overrun_cost": overrun_cost, "oom_cost": oom_cost, "days": days,
+                  "prior_days": prior_days, "siblings": siblings},
     )
 
 
@@ -439,8 +530,10 @@ def forecaster_policy(
 
 PolicyFactory = Callable[..., Policy]
 POLICIES: dict[str, PolicyFactory] = {
+    "calibrated": calibrated_policy,
     "vpa": vpa_policy,
-    "autopilot": autopilot_policy,
+    "moving-window": moving_window_policy,
+    "autopilot": _autopilot_renamed,
     "keep": keep_current_policy,
     "forecaster": forecaster_policy,
     "forecast-scaled-vpa": forecast_scaled_vpa_policy,

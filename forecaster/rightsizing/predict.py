@@ -184,6 +184,11 @@ class UsagePredictor:
             out[Y] = np.log1p(out[Y].to_numpy(float) / off)
         return out
 
+    @property
+    def anchor(self) -> pd.Timestamp | None:
+        """The decision time of the last fit (None before one): later decisions must be whole windows after it."""
+        return self._anchor
+
     def _check_anchor(self, now: pd.Timestamp) -> None:
         if self._anchor is not None and (now - self._anchor) % self._window:
             raise InputError(f"decision time {now} is not a whole number of windows ({self.window}) "

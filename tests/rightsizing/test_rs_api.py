@@ -10,7 +10,7 @@ import forecaster.rightsizing as rs
 from forecaster.rightsizing import RightsizingResult, UsageError, rightsize
 
 
-@pytest.mark.parametrize("policy", ["vpa", "autopilot", "keep"])
+@pytest.mark.parametrize("policy", ["calibrated", "vpa", "moving-window", "keep"])
 def test_rightsize_returns_every_frame(policy: str) -> None:
     result = rightsize(two_containers(), policy=policy)
     assert isinstance(result, RightsizingResult)
@@ -24,8 +24,18 @@ def test_rightsize_returns_every_frame(policy: str) -> None:
         assert result.containers["savings"].eq(0).all()
 
 
+def test_the_default_policy_is_calibrated() -> None:
+    assert rightsize(two_containers()).policy == rs.DEFAULT_POLICY == "calibrated"
+
+
+def test_autopilot_is_a_deprecated_alias_of_moving_window() -> None:
+    with pytest.warns(DeprecationWarning, match="now named 'moving-window'"):
+        result = rightsize(two_containers(), policy="autopilot")
+    assert result.policy == "moving-window"
+
+
 def test_rightsize_without_team_labels() -> None:
-    result = rightsize(usage_frame(cpu_request=2.0, memory_request=4 * GIB))
+    result = rightsize(usage_frame(cpu_request=2.0, memory_request=4 * GIB), policy="vpa")
     assert result.teams.empty
     assert list(result.namespaces["namespace"]) == ["shop", "shop"]  # from "shop/cart/app"
     cpu = result.containers.iloc[0]
@@ -34,7 +44,7 @@ def test_rightsize_without_team_labels() -> None:
 
 
 def test_rightsize_window_and_now() -> None:
-    result = rightsize(usage_frame(periods=24), now="2024-03-04T01:00Z", window="30min")
+    result = rightsize(usage_frame(periods=24), now="2024-03-04T01:00Z", window="30min", policy="vpa")
     assert result.window == pd.Timedelta("30min")
     assert result.containers["samples"].eq(6).all()
     with pytest.raises(UsageError, match="must be positive"):

@@ -124,26 +124,26 @@ def test_oom_floor_without_the_histogram() -> None:
     assert later["target"] < 356 * MIB
 
 
-def test_autopilot_moving_window() -> None:
-    # three days of hourly samples: memory 900 MiB on day 1 only, then 400 MiB; CPU 0.1 except 1.0 in
-    # the last 2 hours. Memory target = peak of the last 48 h = 400 MiB (day 1 is outside the window).
-    # CPU p95 with 12 h half-life (now = last sample + 1 h): the two newest samples weigh 2^(-1/12) = 0.944
-    # and 2^(-2/12) = 0.891, 1.835 of a total of ~16.6 (geometric sum over 72 h): 11 % > 5 % -> p95 = 1.0
-    n = 72
-    memory = [900 * MIB] * 24 + [400 * MIB] * 48
+def test_moving_window() -> None:
+    # 9 days of hourly samples: memory 900 MiB on day 1 only, then 400 MiB; CPU 0.1 except 1.0 in the last 2
+    # hours. Memory target = 1.1 x the peak of the last 8 days = 440 MiB (day 1 is outside the window).
+    # CPU: p95 of the load-adjusted histogram, 12 h half-life (now = last sample + 1 h): the two newest samples
+    # weigh 1.0 x 2^(-1/12) + 1.0 x 2^(-2/12) = 1.835 against 0.1 x ~15.8 = 1.58 for all the others (geometric
+    # sum over 9 days): 54 % of the use is at 1.0 -> S_p95 = 1.0 -> x1.1 = 1.1 cores
+    n = 9 * 24
+    memory = [900 * MIB] * 24 + [400 * MIB] * (n - 24)
     cpu = [0.1] * (n - 2) + [1.0, 1.0]
     usage = usage_frame(periods=n, freq="1h", cpu=cpu, memory=memory)
-    recs = by_resource(recommend(usage, policy="autopilot"))
-    assert recs["memory"]["target"] == 400 * MIB
-    assert recs["cpu"]["target"] == 1.0
-    assert recs["memory"]["upper_bound"] == 900 * MIB  # peak of the last week
+    recs = by_resource(recommend(usage, policy="moving-window"))
+    assert recs["memory"]["target"] == pytest.approx(440 * MIB)
+    assert recs["cpu"]["target"] == pytest.approx(1.1)
+    assert recs["memory"]["upper_bound"] == pytest.approx(440 * MIB)  # peak of the last week (400) below target
     assert recs["cpu"]["source"] == "window"
-    # only the newest at 1.0: 0.944 / 16.6 = 5.7 % of the weight, still above 5 % -> p95 = 1.0
-    one = usage.assign(cpu=[0.1] * (n - 1) + [1.0])
-    assert by_resource(recommend(one, policy="autopilot"))["cpu"]["target"] == 1.0
-    # a single 1.0 sample 12 h back weighs 2^-1 = 0.5, 3 % of the total: below the top 5 % -> p95 = 0.1
-    old = usage.assign(cpu=[0.1] * (n - 12) + [1.0] + [0.1] * 11)
-    assert by_resource(recommend(old, policy="autopilot"))["cpu"]["target"] == 0.1
+    assert recs["cpu"]["policy"] == "moving-window"
+    # a single 1.0 sample 48 h back weighs 1.0 x 2^-4 = 0.0625 of ~1.64 in all: 3.8 % of the use, below the top
+    # 5 % -> S_p95 = 0.1 -> 0.11 cores
+    old = usage.assign(cpu=[0.1] * (n - 48) + [1.0] + [0.1] * 47)
+    assert by_resource(recommend(old, policy="moving-window"))["cpu"]["target"] == pytest.approx(0.11)
 
 
 def test_keep_current_policy_echoes_requests() -> None:
@@ -171,7 +171,7 @@ def test_registry_takes_one_entry(restore_registry: None) -> None:
     register_policy("doubled", doubled)
     recs = by_resource(recommend(usage_frame(), policy="doubled"))
     assert recs["cpu"]["target"] == 2.0 and recs["cpu"]["policy"] == "doubled"
-    assert set(POLICIES) >= {"vpa", "autopilot", "keep", "doubled"}
+    assert set(POLICIES) >= {"calibrated", "vpa", "moving-window", "keep", "doubled"}
 
 
 def test_get_policy() -> None:
@@ -206,7 +206,7 @@ def test_policy_needs_every_estimator() -> None:
 @given(
     seed=st.integers(0, 10_000),
     hours=st.integers(1, 72),
-    policy=st.sampled_from(["vpa", "autopilot", "keep"]),
+    policy=st.sampled_from(["calibrated", "vpa", "moving-window", "keep"]),
 )
 def test_bounds_are_ordered_for_any_history(seed: int, hours: int, policy: str) -> None:
     rng = np.random.default_rng(seed)

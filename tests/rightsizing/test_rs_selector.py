@@ -106,8 +106,11 @@ def test_policies_differing_only_in_overrun_cost_share_the_replay() -> None:
     first = CostSelected(overrun_cost=1.0)
     unused, above = first.scores(h)
     assert unused.shape == above.shape == (9, len(DEFAULT_BANK))  # 9 scorable past days of the 10
-    cached = next(v for k, v in h.cache.items() if k[0] == "cost-selected")
-    assert CostSelected(overrun_cost=50.0).scores(h)[0] is cached[0]
+    kept = [k for k in h.kept if k[0] == "cost-selected"]
+    assert len(kept) == 14  # one entry per past window looked at, the unscorable ones included
+    before = dict(h.kept)
+    assert CostSelected(overrun_cost=50.0).scores(h)[0] == pytest.approx(unused)
+    assert all(h.kept[k] is before[k] for k in before)  # nothing replayed again
 
 
 @pytest.mark.parametrize(
