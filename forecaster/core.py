@@ -120,6 +120,8 @@ class Forecaster:
     refresh_every     in each calibration window, also replay refreshes (new data, no refit) this often and learn
                       the first lead bucket's weights and bands from them too (e.g. ``"3h"``; default None: off,
                       see BENCHMARKS.md for why; ``forecaster.engine``, "Refresh origins").
+    calibration_half_life  weight calibration windows by recency with this half-life in windows (default None:
+                      equal weights; ``forecaster.ensemble.intervals``, "Recency").
     seed              random seed; equal seeds give equal forecasts.
     n_jobs            workers for per-series fits (1 = this process, -1 = all cores).
     member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
@@ -148,6 +150,7 @@ class Forecaster:
         member_params: Mapping[str, Mapping[str, Any]] | None = None,
         bad_values: Literal["error", "outage"] = "error",
         refresh_every: str | None = None,
+        calibration_half_life: float | None = None,
     ) -> None:
         freq_to_timedelta(freq)
         self.freq = freq
@@ -162,6 +165,7 @@ class Forecaster:
         self.member_params = {k: dict(v) for k, v in (member_params or {}).items()}
         self.bad_values = bad_values
         self.refresh_every = refresh_every
+        self.calibration_half_life = calibration_half_life
         self._state: _State | None = None
         self.backtest_weights_: pd.DataFrame | None = None
         self.backtest_member_cv_: pd.DataFrame | None = None
@@ -330,7 +334,8 @@ class Forecaster:
                 ignore_index=True,
             )
         ens = self._combine(cv, weights, steps)
-        return weights, fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads)
+        half_life = getattr(self, "calibration_half_life", None)  # artefacts saved before it lack it
+        return weights, fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads, half_life=half_life)
 
     def _combine(self, frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
         """``combine`` with the events factor applied to the members of the series whose weights say so

@@ -16,6 +16,14 @@ and the calibrated band is ``[e - f (e - l), e + f (u - e)]``: it keeps the memb
 growth with the horizon, per-series scale) and fixes its width so coverage matches the nominal level.
 Worked example: r = [0.5, 1, 2, 3] at L = 50: ceil(5 * 0.5) = 3 -> f = 2 (band doubled).
 
+Recency (``half_life``, in windows; off by default): traffic that trends or shifts makes old windows' errors a
+poor guide, and with little history the oldest windows were also fitted on the least data. Each row then
+weighs ``0.5 ** (age / half_life)`` (age 0 = the newest window) in a weighted conformal quantile: the smallest
+``r`` whose cumulative weight reaches ``L/100 * (sum w + 1)``, the new point weighing 1 (Barber, Candes,
+Ramdas, Tibshirani 2023, "Conformal prediction beyond exchangeability", section 4). Worked example: scores
+[1, 2, 3, 4] of windows aged 3, 2, 1, 0 with half-life 1 (weights 0.125, 0.25, 0.5, 1), L = 50: target
+0.5 * 2.875 = 1.44, cumulative 0.125, 0.375, 0.875, 1.875 -> r = 4 (unweighted: rank 3 -> 3).
+
 Per series. Pooled factors give a fleet the right coverage on average but one series 100 % and the next
 60 %. So each series also gets an adjustment per lead-time bucket ``b`` (``forecaster.ensemble.leads``):
 the conformal quantile of its own rows' ``r_i / f_{k_i,L}``, shrunk toward 1 by how many rows ``n`` it has,
@@ -38,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
-from forecaster.frames import ENSEMBLE, ID, OUTAGE, Y, hi, lo
+from forecaster.frames import CUTOFF, ENSEMBLE, ID, OUTAGE, REFIT, Y, hi, lo
 
 MAX_FACTOR = 100.0
 SHRINK_OBS = 50
@@ -50,16 +58,36 @@ def adjust_col(level: int) -> str:
     return f"adjust-{level}"
 
 
-def conformal_quantile(scores: np.ndarray, level: int) -> float:
+def conformal_quantile(scores: np.ndarray, level: int, weights: np.ndarray | None = None) -> float:
     """The ``ceil((n+1) L/100)``-th smallest score (see module docstring); the largest score when that rank
-    exceeds ``n``, NaN when there are no scores."""
+    exceeds ``n``, NaN when there are no scores.
+
+    With ``weights`` (recency, module docstring) the weighted version: the smallest score ``r_(k)`` whose
+    cumulative weight reaches ``L/100 * (sum w + 1)`` (the new point weighs 1, as the newest window does).
+    Equal weights of 1 give the rank rule above."""
     n = len(scores)
     if n == 0:
         return float("nan")
-    rank = int(np.ceil((n + 1) * level / 100.0))
-    if rank > n:
-        return float(np.max(scores))
-    return float(np.sort(scores)[rank - 1])
+    if weights is None:
+        rank = int(np.ceil((n + 1) * level / 100.0))
+        if rank > n:
+            return float(np.max(scores))
+        return float(np.sort(scores)[rank - 1])
+    order = np.argsort(scores, kind="stable")
+    cum = np.cumsum(np.asarray(weights, dtype=float)[order])
+    target = level / 100.0 * (cum[-1] + 1.0)
+    k = int(np.searchsorted(cum, target * (1 - 1e-12), side="left"))
+    return float(scores[order][min(k, n - 1)])
+
+
+def recency_weights(windows: np.ndarray, half_life: float | None) -> np.ndarray | None:
+    """``w = 0.5 ** (age / half_life)`` per row, ``age`` = 0 for the newest window, 1 for the one before...
+    (None: no weighting). E.g. half-life 3, windows [d1, d2, d3, d4]: rows of d4 weigh 1, of d1 0.5."""
+    if half_life is None or not np.isfinite(half_life) or len(windows) == 0:
+        return None
+    uniq = np.unique(windows)
+    age = len(uniq) - 1 - np.searchsorted(uniq, windows)
+    return np.asarray(0.5 ** (age / float(half_life)), dtype=float)
 
 
 def required_factors(y: np.ndarray, e: np.ndarray, lo_v: np.ndarray, hi_v: np.ndarray, floor: np.ndarray) -> np.ndarray:
@@ -132,9 +160,11 @@ def fit_calibration(
     min_obs: int = 300,
     lead_ends: Sequence[int] | None = None,
     shrink_obs: int = SHRINK_OBS,
+    half_life: float | None = None,
 ) -> Calibration:
     """Learn per-step factors from a backtest frame carrying ``ensemble`` and its raw bands, and with
-    ``lead_ends`` the per-series adjustments per lead bucket (module docstring)."""
+    ``lead_ends`` the per-series adjustments per lead bucket; ``half_life`` (in windows) weights recent windows
+    more (module docstring)."""
     frame = cv
     if OUTAGE in frame.columns:
         frame = frame[~frame[OUTAGE].to_numpy(dtype=bool)]
@@ -147,6 +177,9 @@ def fit_calibration(
     floor = _series_floor(frame)
     order = np.argsort(steps, kind="stable")
     sorted_steps = steps[order]
+    windows = frame[REFIT if REFIT in frame.columns else CUTOFF].to_numpy()
+    w_all = recency_weights(windows, half_life)
+    w_sorted = None if w_all is None else w_all[order]
     factors = np.ones((horizon, len(levels)))
     scores = {
         level: required_factors(
@@ -167,12 +200,12 @@ def fit_calibration(
                 break
             width = max(1, width * 2)
         for j, level in enumerate(levels):
-            f = conformal_quantile(scores[level][a:b], level)
+            f = conformal_quantile(scores[level][a:b], level, None if w_sorted is None else w_sorted[a:b])
             factors[k - 1, j] = np.clip(f, 0.0, MAX_FACTOR) if np.isfinite(f) else 1.0
     adjust = None
     if lead_ends:
         ids = frame[ID].to_numpy()[order]
-        adjust = series_adjustments(ids, sorted_steps, scores, factors, levels, lead_ends, shrink_obs)
+        adjust = series_adjustments(ids, sorted_steps, scores, factors, levels, lead_ends, shrink_obs, w_sorted)
     return Calibration(tuple(levels), factors, len(frame), adjust)
 
 
@@ -184,10 +217,11 @@ def series_adjustments(
     levels: Sequence[int],
     lead_ends: Sequence[int],
     shrink_obs: int = SHRINK_OBS,
+    weights: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``a_{s,b,L}`` of the module docstring for every series and lead bucket with rows."""
+    """``a_{s,b,L}`` of the module docstring for every series and lead bucket with rows (``weights``: recency)."""
     idx = np.clip(steps - 1, 0, factors.shape[0] - 1)
-    frame = pd.DataFrame({ID: ids, LEAD: bucket_of(steps, lead_ends)})
+    frame = pd.DataFrame({ID: ids, LEAD: bucket_of(steps, lead_ends), "_w": 1.0 if weights is None else weights})
     for j, level in enumerate(levels):
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = scores[level] / factors[idx, j]
@@ -197,8 +231,9 @@ def series_adjustments(
         row: dict[str, object] = {ID: uid, LEAD: int(str(lead))}
         for level in levels:
             r = g[adjust_col(level)].to_numpy(dtype=float)
-            r = r[np.isfinite(r)]
-            q = conformal_quantile(r, level)
+            fin = np.isfinite(r)
+            r = r[fin]
+            q = conformal_quantile(r, level, None if weights is None else g["_w"].to_numpy(dtype=float)[fin])
             if not np.isfinite(q) or q <= 0:
                 row[adjust_col(level)] = 1.0
                 continue

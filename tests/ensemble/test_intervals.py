@@ -15,6 +15,7 @@ from forecaster.ensemble.intervals import (
     conformal_quantile,
     fit_calibration,
     horizon_steps,
+    recency_weights,
     required_factors,
     series_adjustments,
 )
@@ -223,3 +224,37 @@ def test_a_series_absent_from_calibration_keeps_the_pooled_factors() -> None:
     steps = horizon_steps(other, "5min")
     pooled_only = Calibration(cal.levels, cal.factors, cal.n_obs)
     pd.testing.assert_frame_equal(cal.apply(other.copy(), steps), pooled_only.apply(other.copy(), steps))
+
+
+# --- recency weighting ---------------------------------------------------------------------------------------
+def test_weighted_conformal_quantile_worked_example() -> None:
+    """The docstring: weights 0.125, 0.25, 0.5, 1 at L = 50 -> 4 (the unweighted rank rule gives 3)."""
+    scores = np.array([1.0, 2.0, 3.0, 4.0])
+    w = recency_weights(np.array([1, 2, 3, 4]), half_life=1.0)
+    assert w is not None
+    np.testing.assert_allclose(w, [0.125, 0.25, 0.5, 1.0])
+    assert conformal_quantile(scores, 50, w) == 4.0
+    assert conformal_quantile(scores, 50) == 3.0
+
+
+@pytest.mark.parametrize("level", [50, 80, 90, 95])
+def test_equal_unit_weights_give_the_rank_rule(level: int) -> None:
+    rng = np.random.default_rng(level)
+    scores = rng.exponential(size=37)
+    assert conformal_quantile(scores, level, np.ones(37)) == conformal_quantile(scores, level)
+
+
+def test_no_half_life_means_no_weights() -> None:
+    assert recency_weights(np.array([1, 2]), None) is None
+
+
+def test_recent_windows_steer_the_factor_when_the_errors_grew() -> None:
+    """Bands that were right in old windows and too narrow in the recent ones: recency weighting widens more."""
+    old = gaussian_backtest(4, 20, narrow=1.0, seed=6)
+    new = gaussian_backtest(4, 5, narrow=0.5, seed=7)
+    new["cutoff"] = new["cutoff"] + pd.Timedelta("30D")
+    new["ds"] = new["ds"] + pd.Timedelta("30D")
+    both = pd.concat([old, new], ignore_index=True)
+    plain = fit_calibration(both, "5min", LEVELS, H)
+    recent = fit_calibration(both, "5min", LEVELS, H, half_life=3.0)
+    assert recent.factors.mean() > plain.factors.mean() * 1.2
