@@ -98,7 +98,7 @@ def test_manifests_were_found() -> None:
     kinds = {m.obj["kind"] for m in MANIFESTS}
     assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
             "RoleBinding", "Deployment", "Service", "ServiceMonitor", "PredictiveScalingPolicy",
-            "VerticalPodAutoscaler", "HorizontalPodAutoscaler", "ScaledObject"} <= kinds
+            "VerticalPodAutoscaler", "HorizontalPodAutoscaler", "ScaledObject", "PrometheusRule"} <= kinds
     assert (K8S_DIR / "examples" / "policy-web.yaml") in {m.path for m in MANIFESTS}
     assert (K8S_DIR / "examples" / "scaledobject-web.yaml") in {m.path for m in MANIFESTS}
 
