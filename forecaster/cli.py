@@ -514,5 +514,6 @@ def main() -> None:
     app()
 
 
-# Registers controller (cli_controller), demo (cli_demo), rightsize and simulate (cli_ops), serve (cli_service).
-from forecaster import cli_controller, cli_db, cli_demo, cli_keda, cli_ops, cli_service  # noqa: E402, F401
+# Registers controller (cli_controller), demo (cli_demo), simulate (cli_ops), rightsize (cli_rightsize),
+# serve (cli_service).
+from forecaster import cli_controller, cli_db, cli_demo, cli_keda, cli_ops, cli_rightsize, cli_service  # noqa: E402, F401

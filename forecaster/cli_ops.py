@@ -1,10 +1,10 @@
-"""The operations commands of the ``forecaster`` CLI: ``rightsize`` (requests) and ``simulate`` (replicas).
+"""The operations commands of the ``forecaster`` CLI: ``simulate`` (replicas), and the input helpers ``rightsize``
+(requests, ``cli_rightsize``) shares with it.
 
-``rightsize`` reads a usage file, calls ``forecaster.rightsizing.rightsize`` and prints per-container and
-per-namespace (or team) tables; ``simulate`` replays a demand trace through the simulated cluster
-(``forecaster.simulate.replay``) under the reactive HPA, the predictive floor and the oracle, and prints their
-outcomes. Both write CSV/JSON and PNG charts (``forecaster.plots``) on request, and turn bad input into one
-red line and exit code 2 (``forecaster.cli._bad_input_exits``), never a traceback.
+``simulate`` replays a demand trace through the simulated cluster (``forecaster.simulate.replay``) under the
+reactive HPA, the predictive floor and the oracle, and prints their outcomes. It writes JSON and PNG charts
+(``forecaster.plots``) on request, and turns bad input into one red line and exit code 2
+(``forecaster.cli._bad_input_exits``), never a traceback.
 
 Registered on ``forecaster.cli.app``: ``cli.py`` imports this module at its end. Called by users and tests.
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,23 +38,7 @@ from forecaster.cli import (
 from forecaster.engine import EngineConfig, build_members
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID, MEMBERS, Y
-from forecaster.rightsizing import POLICIES, LowConfidenceWarning, RightsizingResult, UsageError
-from forecaster.rightsizing import rightsize as rightsize_usage
-from forecaster.rightsizing.api import PREDICTIVE_POLICIES
-from forecaster.rightsizing.frames import (
-    CPU,
-    GIB,
-    LOW_CONFIDENCE,
-    LOWER_BOUND,
-    MIB,
-    NAMESPACE,
-    RESOURCE,
-    SOURCE,
-    TARGET,
-    TEAM,
-    UPPER_BOUND,
-    check_columns,
-)
+from forecaster.rightsizing.frames import CPU, GIB, MIB
 from forecaster.scaling.settings import PolicySettings
 from forecaster.series import MAX_ABS_Y, implausible
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
@@ -142,207 +124,6 @@ def _amount(value: float, resource: str) -> str:
     if resource == CPU:
         return f"{value:,.3f}"
     return f"{value / GIB:,.2f} GiB" if abs(value) >= GIB else f"{value / MIB:,.0f} MiB"
-
-
-def _pct(value: float, digits: int = 0) -> str:
-    return "—" if value is None or not np.isfinite(value) else f"{100 * value:.{digits}f} %"
-
-
-_REPORT_SCALE = {CPU: 1.0, "memory": GIB}
-"""Report amounts (cores, GiB) times this = contract amounts (cores, bytes)."""
-
-
-def recommendations_table(result: RightsizingResult) -> Table:
-    """Per container and resource: request, use p90 / peak, target and bounds, savings, slack, risk."""
-    report = {(str(r[ID]), str(r[RESOURCE])): r for r in result.containers.to_dict("records")}
-    basis = set(result.containers["basis"].dropna().astype(str))
-    use = "predicted" if basis == {"prediction"} else "observed" if "prediction" not in basis else "pred./obs."
-    span = f"{result.window / pd.Timedelta('1h'):g} h"
-    title = f"Right-sizing: policy {result.policy}, decision at {result.now:%Y-%m-%d %H:%M} UTC, window {span}"
-    what = {
-        "predicted": f"quantiles of the forecast CPU p99 / memory peak of the next {span}",
-        "observed": f"samples of the last {span}",
-    }.get(use, "predicted where the source says forecast, else observed")
-    caption = (
-        f"CPU in cores, memory in MiB/GiB. use ({use}): {what}. risk: probability that use exceeds the target "
-        "in the window; overrun: what exceeding it means (CPU is throttled, memory is OOM-killed); low confidence: "
-        "less history than the policy needs, so the risk is unknown"
-    )
-    table = Table(title=title, caption=caption)
-    heads = ["container", "resource", "request", "use p90", "use peak", "target", "lower–upper", "savings",
-             "slack now → target", "risk", "overrun", "source"]  # fmt: skip
-    for col in heads:
-        table.add_column(col, justify="left" if col in ("container", "resource", "overrun", "source") else "right")
-    recs = result.recommendations
-    for i, rec in enumerate(recs.to_dict("records")):
-        uid, res = str(rec[ID]), str(rec[RESOURCE])
-        row = report.get((uid, res))
-        scale = _REPORT_SCALE[res]
-
-        def amount(col: str, row: Any = row, scale: float = scale, res: str = res) -> str:
-            return "—" if row is None else _amount(float(row[col]) * scale, res)
-
-        savings = float(rec["request"]) - float(rec[TARGET])
-        slack = "—" if row is None else f"{_pct(float(row['slack']))} → {_pct(float(row['projected_slack']))}"
-        low = bool(rec.get(LOW_CONFIDENCE, False))
-        style = "yellow" if low else "red" if row is not None and float(row["risk"]) > 0.1 else None  # NaN: False
-        risk = "unknown" if low else "—" if row is None else _pct(float(row["risk"]), 1)
-        last = i + 1 == len(recs) or str(recs[ID].iloc[i + 1]) != uid
-        table.add_row(
-            uid, res, _amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
-            _amount(float(rec[TARGET]), res),
-            f"{_amount(float(rec[LOWER_BOUND]), res)}–{_amount(float(rec[UPPER_BOUND]), res)}",
-            _amount(savings, res), slack, risk, "—" if row is None else str(row["overrun"]),
-            f"{rec[SOURCE]}, low confidence" if low else str(rec[SOURCE]), style=style, end_section=last,
-        )  # fmt: skip
-    return table
-
-
-def groups_table(groups: pd.DataFrame, by: str) -> Table:
-    """Per namespace/team and resource: containers, request, p90 use and target summed, saved, slack, max risk."""
-    table = Table(title=f"Per {by}: totals (CPU in cores, memory in GiB; saved = request - target)")
-    heads = [by, "resource", "containers", "request", "use p90", "target", "saved", "slack now → target", "max risk"]
-    for col in heads:
-        table.add_column(col, justify="left" if col in (by, "resource") else "right")
-    for r in groups.to_dict("records"):
-        digits = 3 if r[RESOURCE] == CPU else 2
-        amounts = [f"{float(r[c]):,.{digits}f}" for c in ("request", "usage_p90", "target", "savings")]
-        slack = f"{_pct(float(r['slack']))} → {_pct(float(r['projected_slack']))}"
-        risk = "unknown" if int(r.get(LOW_CONFIDENCE, 0)) else _pct(float(r["risk_max"]), 1)
-        table.add_row(str(r[by]), str(r[RESOURCE]), str(r["containers"]), *amounts, slack, risk)
-    return table
-
-
-def _usage_error(exc: UsageError, usage: Path, ooms: Path | None) -> UsageError:
-    """The message with the file names instead of "usage frame" / "OOM frame"."""
-    msg = str(exc).replace("usage frame", usage.name)
-    if ooms is not None:
-        msg = msg.replace("OOM frame", ooms.name)
-    return UsageError(msg if usage.name in msg or (ooms and ooms.name in msg) else f"{usage.name}: {msg}")
-
-
-@app.command()
-def rightsize(
-    input: Annotated[
-        Path,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Usage file (.csv/.parquet): unique_id, ds, cpu (cores), memory (bytes), cpu_request (cores), "
-            "memory_request (bytes); optional cpu_limit, memory_limit, namespace, team.",
-        ),
-    ],
-    ooms: Annotated[
-        Path | None, typer.Option(help="OOM kills (.csv/.parquet): unique_id, ds, optional memory (bytes).")
-    ] = None,
-    policy: Annotated[
-        str,
-        typer.Option(
-            help="Recommender: forecaster (engine forecast of next-window use; slower, it fits the engine), "
-            "vpa (the Kubernetes VPA rule, the baseline), cost-selected (the VPA rule with each container's CPU "
-            "target picked from a bank of rules by its cost over the container's last 14 days), "
-            "forecast-scaled-vpa, autopilot (moving window), keep (current requests)."
-        ),
-    ] = "forecaster",
-    now: Annotated[
-        str | None,
-        typer.Option(help="Decision time, ISO 8601 (default: one step after the last sample); only data before it."),
-    ] = None,
-    window: Annotated[str, typer.Option(help="Window the use figures and the recommendation cover.")] = "24h",
-    output_csv: Annotated[
-        Path | None, typer.Option(help="Write the recommendations (cores, bytes, reason) as CSV.")
-    ] = None,
-    output_json: Annotated[
-        Path | None,
-        typer.Option(help="Write policy, decision time, recommendations, container and group reports as JSON."),
-    ] = None,
-    plots_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--plots", help="Folder for a PNG per container (use, request, recommendation) and requested_vs_actual.png."
-        ),
-    ] = None,
-    by: Annotated[str, typer.Option(help="Group the summary by namespace or team.")] = NAMESPACE,
-    planned_memory_overruns: Annotated[
-        float,
-        typer.Option(
-            help="Fraction of the policy's memory-window samples you accept above the memory target (each an OOM "
-            "risk), e.g. 0.01; default 0: the memory target covers the window's peak."
-        ),
-    ] = 0.0,
-    tz: TzOpt = None,
-) -> None:
-    """Right-size CPU and memory requests: predicted (or observed) use against requests, targets, savings, risk."""
-    console = _console()
-    with _bad_input_exits():
-        chosen = _choice("--policy", policy, tuple(sorted(POLICIES)))
-        group = _choice("--by", by, (NAMESPACE, TEAM))
-        _output("--output-csv", output_csv, ".csv")
-        _output("--output-json", output_json, ".json")
-        when, span = _timestamp("--now", now, tz), _duration("--window", window)
-        if not 0.0 <= planned_memory_overruns < 1.0:
-            raise InputError(f"--planned-memory-overruns {planned_memory_overruns:g}: give a fraction in [0, 1) "
-                             "of the memory window's samples, e.g. 0.01")
-        usage = _read_table(input, "usage", tz)
-        kills = _read_table(ooms, "OOM", tz) if ooms is not None else None
-        try:  # the columns first: everything below reads them
-            check_columns(usage, "usage frame")
-            if kills is not None:
-                check_columns(kills, "OOM frame", (ID, DS))
-        except UsageError as exc:
-            raise _usage_error(exc, input, ooms) from exc
-        if group == TEAM and TEAM not in usage.columns:
-            raise InputError(f"--by team: {input.name} has no 'team' column (columns: {list(usage.columns)})")
-        started = time.perf_counter()
-        predicting = chosen in PREDICTIVE_POLICIES
-        label = "predicting next-window use with the forecasting engine" if predicting else "recommending"
-        with console.status(f"{label} ({usage[ID].nunique()} containers)"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", LowConfidenceWarning)  # printed below from result.warnings
-            try:
-                result = rightsize_usage(usage, kills, policy=chosen, now=when, window=span,
-                                         planned_memory_overruns=planned_memory_overruns)
-            except UsageError as exc:
-                raise _usage_error(exc, input, ooms) from exc
-        n = result.recommendations[ID].nunique()
-        console.print(
-            f"[dim]{input.name}: {len(usage)} samples, {n} containers; {time.perf_counter() - started:.1f} s[/]"
-        )
-        for note in result.warnings:
-            console.print(Text(f"warning: {note}", "yellow"), soft_wrap=True)
-        console.print(recommendations_table(result))
-        groups = result.teams if group == TEAM else result.namespaces
-        console.print(groups_table(groups, group))
-        saved = groups.groupby(RESOURCE)["savings"].sum()
-        console.print(
-            f"total saved: {saved.get(CPU, 0.0):,.3f} cores, {saved.get('memory', 0.0):,.2f} GiB "
-            "(negative: the containers need more than they request)"
-        )
-        if output_csv is not None:
-            console.print(f"wrote {io.write_frame(result.recommendations, output_csv)}")
-        if output_json is not None:
-            doc = {
-                "input": str(input), "policy": result.policy, "now": result.now,
-                "window_h": result.window / pd.Timedelta("1h"),
-                "recommendations": result.recommendations.to_dict("records"),
-                "containers": result.containers.to_dict("records"), group: groups.to_dict("records"),
-            }  # fmt: skip
-            console.print(f"wrote {io.write_json(doc, output_json)}")
-        if plots_dir is not None:
-            ids = [str(v) for v in pd.unique(result.recommendations[ID])]
-            files: dict[str, str] = {}
-            for uid in ids:  # distinct file names even when two ids slug alike ("a/b" and "a_b")
-                name = _slug(uid)
-                files[uid] = name if name not in files.values() else f"{name}-{len(files)}"
-            with _progress(console, "plots") as cb:
-                for k, uid in enumerate(ids):
-                    fig = plots.rightsizing_chart(usage, result.recommendations, uid, now=result.now, window=span)
-                    plots.save_png(fig, plots_dir / f"{files[uid]}.png")
-                    cb(k + 1, len(ids) + 1)
-                plots.save_png(
-                    plots.requested_vs_actual_chart(result.containers), plots_dir / "requested_vs_actual.png"
-                )
-                cb(len(ids) + 1, len(ids) + 1)
-            console.print(f"wrote {len(ids) + 1} charts to {plots_dir}/")
 
 
 # -- simulate --------------------------------------------------------------------------------------------

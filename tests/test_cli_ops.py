@@ -69,9 +69,18 @@ def test_top_level_help_lists_the_new_commands() -> None:
 
 
 # -- rightsize -------------------------------------------------------------------------------------------
-def test_rightsize_default_policy_prints_tables_and_writes_csv_json_and_charts(tmp_path: Path) -> None:
+def test_rightsize_default_policy_is_calibrated(tmp_path: Path) -> None:
+    csv = tmp_path / "recs.csv"
+    result = run("rightsize", "-i", USAGE, "--output-csv", csv)
+    assert result.exit_code == 0, result.output
+    assert "Right-sizing: policy calibrated" in result.output and "use (observed)" in result.output
+    assert set(pd.read_csv(csv)["policy"]) == {"calibrated"}
+
+
+def test_rightsize_forecaster_policy_prints_tables_and_writes_csv_json_and_charts(tmp_path: Path) -> None:
     csv, js, charts = tmp_path / "recs.csv", tmp_path / "recs.json", tmp_path / "charts"
-    result = run("rightsize", "-i", USAGE, "--output-csv", csv, "--output-json", js, "--plots", charts)
+    result = run("rightsize", "-i", USAGE, "--policy", "forecaster", "--output-csv", csv, "--output-json", js,
+                 "--plots", charts)
     assert result.exit_code == 0, result.output
     for text in (
         "Right-sizing: policy forecaster",

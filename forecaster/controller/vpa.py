@@ -8,7 +8,7 @@ Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock r
 2. ``pool_by_container`` folds the pods of one container name into one series (the busiest pod at each time: the
    max of CPU, memory and requests), so a recommendation holds for every replica and a rolling update's new pod
    names do not restart the history.
-3. ``forecaster.rightsize(usage, ooms, policy=spec.vpa.policy, now=now)`` recommends target, lower and upper
+3. ``forecaster.RightSizer(spec.vpa.policy).fit(usage, ooms, now).decide()`` recommends target, lower and upper
    bound and uncapped target per container and resource (cores, bytes). A container with less history than the
    policy needs is ``low_confidence``: ``auto_hold`` names it, and ``write.apply_vpa`` never writes such a
    recommendation in Auto (it is recorded as recommend-only with that reason).
@@ -33,7 +33,7 @@ from forecaster.controller.state import fmt_time
 from forecaster.errors import InputError
 from forecaster.frames import DS, ID
 from forecaster.ports import MetricsSource
-from forecaster.rightsizing import rightsize
+from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import (
     CPU,
     CPU_REQUEST,
@@ -136,10 +136,10 @@ class ContainerRecommendation:
 
 def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
               now: pd.Timestamp) -> list[ContainerRecommendation]:
-    """Recommendations of every pooled container (``forecaster.rightsize``), sorted by container name."""
+    """Recommendations of every pooled container (one ``forecaster.RightSizer`` decision), sorted by name."""
     with warnings.catch_warnings():  # low confidence is handled explicitly: auto_hold, the decision record
         warnings.simplefilter("ignore", LowConfidenceWarning)
-        result = rightsize(usage, ooms, policy=policy, now=now)
+        result = RightSizer(policy, retention=None).fit(usage, ooms, now).decide()
     recs = result.recommendations
     out: list[ContainerRecommendation] = []
     for uid, rows in recs.groupby(ID, sort=True):

@@ -1,5 +1,6 @@
 """Recommend-mode decisions of one refresh: the replica floor (``forecaster.scaling``) and container requests
-(``forecaster.rightsize``), recorded as ``DecisionRecord``s with deterministic ids and exported as gauges.
+(``forecaster.RightSizer``, one per workload, updated with each refresh's use), recorded as ``DecisionRecord``s
+with deterministic ids and exported as gauges.
 
 Replicas. The reactive floor is what the HPA's ratio rule wants for the current demand,
 ``ceil(demand / (capacity_per_pod * target_utilisation))``; the workload's ``ScalingPolicy`` (kept on the service
@@ -22,7 +23,7 @@ import pandas as pd
 
 from forecaster.frames import DS, Y
 from forecaster.ports import DecisionRecord, ForecastRun
-from forecaster.rightsizing import rightsize
+from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 from forecaster.scaling.rules import clamp
@@ -102,7 +103,8 @@ def replicas(service: Service, spec: WorkloadSpec, run: ForecastRun, history: pd
 
 
 def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.Timestamp) -> DecisionRecord | None:
-    """Recommend container requests from their use (``forecaster.rightsize``) and record them; None without
+    """Recommend container requests from their use (the workload's ``RightSizer``: fitted the first time, or when
+    the policy or the set of containers changed, else updated with the new samples) and record them; None without
     containers or without usage data."""
     if not spec.containers:
         return None
@@ -110,7 +112,13 @@ def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.
     usage = container_usage(service.source, spec, start, now)
     if len(usage) == 0:
         return None
-    result = rightsize(usage, policy=service.settings.rightsize_policy, now=now + pd.Timedelta("1ns"))
+    policy, after = service.settings.rightsize_policy, now + pd.Timedelta("1ns")
+    sizer = service.rightsizers.get(spec.id)
+    if sizer is None or sizer.policy_name != policy or set(sizer.containers) != set(usage["unique_id"].astype(str)):
+        sizer = service.rightsizers[spec.id] = RightSizer(policy).fit(usage, now=after)
+    else:
+        sizer.update(usage, now=after)
+    result = sizer.decide(after)
     recs = result.recommendations
     containers: dict[str, dict[str, dict[str, float]]] = {}
     reasons = []

@@ -27,6 +27,7 @@ import pandas as pd
 
 from forecaster.errors import ForecasterError, InputError
 from forecaster.ports import MetricsSource, Store
+from forecaster.rightsizing import RightSizer
 from forecaster.scaling import ScalingPolicy
 from forecaster.service.models import FittedModel
 from forecaster.service.registry import Registry, load_workloads
@@ -69,6 +70,8 @@ class Service:
     """Fitted model by workload id (workloads of one frequency share one model object)."""
     policies: dict[str, ScalingPolicy] = field(default_factory=dict)
     """Recommend-mode scaling policy state by workload id (cool-down, rate limit, last value)."""
+    rightsizers: dict[str, RightSizer] = field(default_factory=dict)
+    """Right-sizing state by workload id (``forecaster.RightSizer``: updated with each refresh's container use)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
     """Held by every job: jobs of one service never interleave (APScheduler runs them on a thread pool)."""
     sleep: Callable[[float], None] = time.sleep

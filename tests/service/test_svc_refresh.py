@@ -195,3 +195,15 @@ def test_svc_refresh_records_and_exports_predicted_use_in_contract_units(make_de
                   workload_container="app") == predicted["app/memory"]
     assert sample(service, "forecaster_predicted_cpu_cores", workload_namespace="nasa", workload_pod="www",
                   workload_container="app") == predicted["app/cpu"]
+
+
+def test_svc_refresh_keeps_one_rightsizer_per_workload_and_updates_it(make_demo: MakeDemo) -> None:
+    service = make_demo()
+    service.refresh()
+    sizer = service.rightsizers["nasa/www"]
+    first = sizer.now
+    service.source.now = DEMO_NOW + pd.Timedelta("5min")  # type: ignore[attr-defined]
+    service.refresh()
+    assert service.rightsizers["nasa/www"] is sizer  # updated with the new samples, not fitted again
+    assert sizer.now is not None and first is not None and sizer.now > first
+    assert sizer.containers == ["app", "cache", "worker"]
