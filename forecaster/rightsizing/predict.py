@@ -49,6 +49,7 @@ from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
 from forecaster.rightsizing.estimators import Estimate, Estimator, fmt_amount
 from forecaster.rightsizing.frames import CPU, MEMORY
 from forecaster.rightsizing.history import ContainerHistory
+from forecaster.series import ShortHistoryWarning
 
 STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "p95", "p90", "mean"), MEMORY: ("peak", "mean")}
 """Window statistics predicted per resource (the first one sets the request)."""
@@ -212,9 +213,11 @@ class UsagePredictor:
         fc = Forecaster(freq=self.window, levels=self.levels, horizon=7, **self._kwargs())
         try:
             with warnings.catch_warnings():
-                # daily statistics rarely give 3 calibration windows: the default weights are expected here, and
-                # the per-series residual calibration below (not the ensemble's weights) sets the headroom
+                # daily statistics rarely give 3 calibration windows: the default weights and short-history rules
+                # are expected here, and the per-series residual calibration below (not the ensemble's weights or
+                # bands) sets the headroom
                 warnings.simplefilter("ignore", DefaultWeightsWarning)
+                warnings.simplefilter("ignore", ShortHistoryWarning)
                 self._fc = fc.fit(stats)
         except (ForecasterError, ValueError) as exc:
             self.error_ = f"engine fit failed: {exc}"
