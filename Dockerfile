@@ -7,7 +7,8 @@
 #
 # Two stages. `build` installs the package the way the README does, against the tested versions in constraints.txt
 # (`pip install -c constraints.txt .`: the README's command without `-e`, since an image keeps no source tree),
-# into a virtual environment. The final stage copies only that environment: no compiler, no pip cache, no source.
+# into a virtual environment. The final stage adds only the OpenMP runtime LightGBM needs and copies that
+# environment: no compiler, no pip cache, no source.
 # It runs as the non-root user 65532 (the Deployments' runAsUser) and never writes below / at run time, so
 # `readOnlyRootFilesystem: true` holds: bytecode is compiled at build time and HOME / MPLCONFIGDIR point to /tmp,
 # the one writable emptyDir the Deployments mount.
@@ -31,6 +32,12 @@ LABEL org.opencontainers.image.title="forecaster" \
       org.opencontainers.image.description="Predictive autoscaling and resource prediction for Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
+# LightGBM's wheel links the OpenMP runtime, which slim Debian images leave out (libgomp.so.1). Not pinned: the
+# version is Debian's, and bookworm's security updates replace it.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/forecaster /opt/forecaster
 ENV PATH=/opt/forecaster/bin:$PATH \
     HOME=/tmp \
