@@ -1,9 +1,14 @@
 """Helpers of the notebook tests: where the notebooks are, what a committed notebook must look like, and how to
 execute one on bundled data (nbclient, the ``python3`` kernel of this interpreter, ``MPLBACKEND=Agg``,
-``FORECASTER_NB_FAST=1``)."""
+``FORECASTER_NB_FAST=1``), always from a clean state (outputs and counts cleared first).
+
+Notebooks are committed *with* the outputs of one clean top-to-bottom run in the default (not fast) mode, so the
+charts show on the repository page: ``python tests/notebooks/render.py`` makes them and records the digest of the
+code it ran (``source_digest``) in the notebook's metadata, so an edited cell that was not re-run is noticed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -31,16 +36,43 @@ def load(name: str) -> NotebookNode:
     return nbformat.read(path_of(name), as_version=4)
 
 
+DIGEST_KEY = "forecaster"
+"""Notebook metadata key holding ``{"source_sha256": ...}`` of the code the committed outputs came from."""
+
+
+def source_digest(nb: NotebookNode) -> str:
+    """SHA-256 of the code cells' sources, in order: what the committed outputs must have been made from."""
+    code = "\n\x00".join(c.source for c in nb.cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+
+
+def clear(nb: NotebookNode) -> NotebookNode:
+    """``nb`` with every code cell's outputs and execution count removed (the clean state a run starts from)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
 def committed_problems(nb: NotebookNode) -> list[str]:
-    """Why a notebook may not be committed as is: outputs, execution counts, a wrong kernel, no prose."""
+    """Why a notebook may not be committed as is: not the outputs of one clean top-to-bottom run of its code (counts
+    1, 2, 3, ... in order; no error; the code digest recorded by ``render.py``), no chart, a wrong kernel, no
+    prose."""
     problems = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        if cell.get("outputs"):
-            problems.append(f"cell {i} has {len(cell.outputs)} output(s)")
-        if cell.get("execution_count") is not None:
-            problems.append(f"cell {i} has execution_count {cell.execution_count}")
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for n, (i, cell) in enumerate(code, start=1):
+        if cell.get("execution_count") != n:
+            problems.append(f"cell {i} has execution_count {cell.get('execution_count')}, not {n}: run all cells "
+                            "from a clean kernel (python tests/notebooks/render.py)")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"cell {i} failed: {out.get('ename')}: {out.get('evalue')}")
+    if not any("image/png" in o.get("data", {}) for _, c in code for o in c.get("outputs", [])):
+        problems.append("no chart in the outputs")
+    recorded = nb.metadata.get(DIGEST_KEY, {}).get("source_sha256")
+    if recorded != source_digest(nb):
+        problems.append("outputs are not from the current code (re-run: python tests/notebooks/render.py)")
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     if kernel != KERNEL:
         problems.append(f"kernelspec is {kernel!r}, not {KERNEL!r}")
@@ -68,7 +100,7 @@ def execute(name: str) -> NotebookNode:
     from nbclient import NotebookClient
 
     ensure_kernel()
-    nb = load(name)
+    nb = clear(load(name))
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=TIMEOUT_S, resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
     return nb

@@ -1,16 +1,18 @@
-"""The committed notebooks, without running them: no outputs or execution counts, valid nbformat, parameters in
+"""The committed notebooks, without running them: the outputs of one clean run of their current code (charts
+included, no local paths), valid nbformat, parameters in
 the first cell, code that compiles, charts only from ``forecaster.plots`` and each followed by prose, the
 Prometheus source optional, and a README that lists every notebook (every notebook in the folder is tested)."""
 
 from __future__ import annotations
 
 import ast
+import json
 from types import CodeType
 
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
-from nb_runner import NAMES, NOTEBOOKS, committed_problems, load
+from nb_runner import DIGEST_KEY, NAMES, NOTEBOOKS, clear, committed_problems, load, source_digest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 CHART_CALLS = ("fan_chart", "members_chart", "replay_chart", "pareto_chart", "rightsizing_chart",
@@ -31,22 +33,42 @@ def test_every_notebook_in_the_folder_is_tested() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_is_committed_without_outputs(name: str) -> None:
+def test_notebook_is_committed_with_the_outputs_of_a_clean_run(name: str) -> None:
     nb = load(name)
     nbformat.validate(nb)
     assert committed_problems(nb) == []
 
 
-def test_committed_problems_catches_outputs_counts_kernel_and_missing_prose() -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_outputs_hold_nothing_of_the_machine_that_made_them(name: str) -> None:
+    text = json.dumps([c.get("outputs", []) for c in load(name).cells if c.cell_type == "code"])
+    for local in ("/work/", "/root/", "/home/", "/tmp/", "site-packages"):
+        assert local not in text, f"{name}: a local path ({local}) in the outputs"
+
+
+def test_a_run_starts_from_a_clean_state() -> None:
+    cell = new_code_cell("print(1)", execution_count=3, outputs=[new_output("stream", name="stdout", text="1\n")])
+    cleared = clear(new_notebook(cells=[cell]))
+    assert (cleared.cells[0].outputs, cleared.cells[0].execution_count) == ([], None)
+
+
+def test_committed_problems_catches_stale_or_partial_runs_missing_charts_kernel_and_prose() -> None:
     cell = new_code_cell("print(1)", execution_count=3, outputs=[new_output("stream", name="stdout", text="1\n")])
     nb = new_notebook(cells=[cell])
     nb.metadata["kernelspec"] = {"name": "other", "display_name": "Other"}
     problems = committed_problems(nb)
-    assert problems == ["cell 0 has 1 output(s)", "cell 0 has execution_count 3", "kernelspec is 'other', not "
-                        "'python3'", "no markdown cell: a notebook must explain what to conclude"]  # fmt: skip
-    clean = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("x = 1")])
-    clean.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    assert committed_problems(clean) == []
+    assert [p.split(":")[0] for p in problems] == [
+        "cell 0 has execution_count 3, not 1", "no chart in the outputs",
+        "outputs are not from the current code (re-run", "kernelspec is 'other', not 'python3'",
+        "no markdown cell"]
+    png = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    good = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("x = 1", execution_count=1, outputs=[png])])
+    good.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    good.metadata[DIGEST_KEY] = {"source_sha256": source_digest(good)}
+    assert committed_problems(good) == []
+    good.cells[1].source = "x = 2"
+    assert committed_problems(good) == ["outputs are not from the current code (re-run: python "
+                                        "tests/notebooks/render.py)"]
 
 
 @pytest.mark.parametrize("name", NAMES)
