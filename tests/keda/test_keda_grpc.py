@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pandas as pd
 import pytest
-from conftest import NOW, Scaler, keda_policy, repo_root
+from keda_support import NOW, Scaler, keda_policy, repo_root
 
 from forecaster.adapters.keda.codegen import OUTPUTS, generate, proto_dir
 from forecaster.errors import TemporaryError
