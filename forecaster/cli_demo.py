@@ -71,7 +71,7 @@ COVERAGE_TARGETS: dict[int, tuple[float, float]] = {80: (0.75, 0.85), 95: (0.92,
 
 def coverage_line(metrics: pd.DataFrame, levels: tuple[int, ...]) -> str:
     """One line: how much of the actuals each ensemble band held in the backtest, against its target range."""
-    row = metrics.set_index("model").loc[ENSEMBLE]
+    row = metrics[metrics["model"] == ENSEMBLE].iloc[0]
     parts = []
     for level in levels:
         cov = float(row[coverage_col(level)])
