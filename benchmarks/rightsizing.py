@@ -27,8 +27,11 @@ Protocol (DESIGN.md "Measuring / Right-sizing"; issues 3 and 20):
 
 Run: ``nice -n 10 python benchmarks/rightsizing.py`` (all 250 VMs and the aggregates), ``--quick`` (25 VMs, 3
 weeks), ``--n-vms N``, ``--days N``, ``--engine`` (adds the engine's ``forecaster`` policy; ``--vm-step 5`` for every
-5th VM). Writes ``benchmarks/results/rightsizing.json`` and ``rightsizing.md`` (``rightsizing_quick`` for
-``--quick``). The acceptance figures and the trade-off curve are rendered by ``rightsizing_report.py``.
+5th VM), ``--timing`` (only the default policy's daily decision, timed alone: fit before day 35, then 10 days; also
+refreshes the perfect-foresight bound from ``results/rightsizing_bounds.json``).
+Writes ``benchmarks/results/rightsizing.json`` and ``rightsizing.md`` (``rightsizing_quick`` for ``--quick``,
+``rightsizing_engine`` with ``--engine``, ``rightsizing_subset`` for fewer VMs or days). The
+acceptance figures and the trade-off curve are rendered by ``rightsizing_report.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
@@ -47,7 +51,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import traces  # noqa: E402
-from common import progress, run_meta, write_results  # noqa: E402
+from common import RESULTS, progress, run_meta, write_results  # noqa: E402
 from rightsizing_report import checks, cold_start, render, tradeoff  # noqa: E402
 
 from forecaster import RightSizer  # noqa: E402
@@ -200,11 +204,14 @@ def replay(usage: pd.DataFrame, days: list[pd.Timestamp], *, engine: bool, refit
                     day[name] = sizer.decide(policy=pol, reports=False).recommendations
             day[VPA_REFERENCE] = vpa_reference(sizer.histories(t), vpa)
             if engine:
+                t3 = time.perf_counter()
                 if prev is None or i % refit_every == 0:
                     engine_sizer.fit(by_ds.iloc[:at], now=t)
                 else:
                     engine_sizer.update(by_ds.iloc[prev:at], now=t)
                 day["forecaster"] = engine_sizer.decide(reports=False).recommendations
+                timing[-1]["engine_s"] = time.perf_counter() - t3
+                timing[-1]["engine_refit"] = float(prev is None or i % refit_every == 0)
             day["oracle"] = oracle(nxt, default)
             for name, recs in day.items():
                 recs = recs[recs[ID].isin(ids)]
@@ -257,7 +264,48 @@ def timing_summary(timing: list[dict[str, float]]) -> dict[str, Any]:
         "daily_s_max": round(float(total.max()), 2) if len(later) else None,
         "update_s_median": round(float(later["update_s"].median()), 2) if len(later) else None,
         "decide_s_median": round(float(later["decide_s"].median()), 2) if len(later) else None,
+        **(engine_timing(t) if "engine_s" in t else {}),
     }
+
+
+def time_decisions(usage: pd.DataFrame, days: list[pd.Timestamp], first: int, count: int) -> dict[str, Any]:
+    """Only the default policy: fit before day ``first``, then ``count`` daily ``update`` + ``decide`` (with and
+    without the reports), each timed; the same calls as the replay, without the other rows competing."""
+    by_ds = usage.sort_values(DS, kind="stable")
+    stamps = by_ds[DS].to_numpy("datetime64[ns]")
+    cut = [int(np.searchsorted(stamps, t.to_datetime64(), "left")) for t in days[first:first + count + 1]]
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowConfidenceWarning)
+        t0 = time.perf_counter()
+        sizer = RightSizer(DEFAULT).fit(by_ds.iloc[:cut[0]], now=days[first])
+        sizer.decide(reports=False)
+        fit_s = time.perf_counter() - t0
+        for k in range(1, len(cut)):
+            load = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            sizer.update(by_ds.iloc[cut[k - 1]:cut[k]], now=days[first + k])
+            t1 = time.perf_counter()
+            recs = sizer.decide(reports=False).recommendations
+            t2 = time.perf_counter()
+            sizer.decide()
+            t3 = time.perf_counter()
+            rows.append({"containers": recs[ID].nunique(), "update_s": t1 - t0, "decide_s": t2 - t1,
+                         "decide_with_reports_s": t3 - t2, "load_1min": load})
+    t = pd.DataFrame(rows)
+    daily = t["update_s"] + t["decide_s"]
+    return {"first_day": first, "days": len(t), "containers": int(t["containers"].median()),
+            "first_fit_and_decide_s": round(fit_s, 2), "daily_s_median": round(float(daily.median()), 2),
+            "daily_s_max": round(float(daily.max()), 2),
+            "daily_with_reports_s_median": round(float((daily + t["decide_with_reports_s"]).median()), 2),
+            "load_1min_median": round(float(t["load_1min"].median()), 2)}
+
+
+def engine_timing(t: pd.DataFrame) -> dict[str, float]:
+    """The engine policy's seconds a day: median of the update days and of the (weekly) refit days."""
+    update, refit = t.loc[t["engine_refit"] == 0, "engine_s"], t.loc[t["engine_refit"] == 1, "engine_s"]
+    return {"engine_update_and_decide_s_median": round(float(update.median()), 2),
+            "engine_fit_and_decide_s_median": round(float(refit.median()), 2)}
 
 
 def aggregate_usage(trace: traces.Trace, scale: float, request: float) -> pd.DataFrame:
@@ -292,18 +340,28 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="25 VMs, 21 decision days, no aggregates")
     ap.add_argument("--no-aggregates", action="store_true", help="skip the Azure/Alibaba aggregates")
     ap.add_argument("--engine", action="store_true", help="add the engine's forecaster policy (slow)")
+    ap.add_argument("--timing", action="store_true",
+                    help="only time the default policy's daily decision (fit at day 35, 10 days) into the stored "
+                         "results/rightsizing.json (a few minutes)")
     args = ap.parse_args()
-    started = time.time()
+    started, meta = time.time(), run_meta()  # the commit the run started from
     n_vms, n_days = (25, 21) if args.quick else (args.n_vms, args.days)
     load = os.getloadavg()
     usage = bitbrains_usage(n_vms, args.vm_step)
     days = decision_days(usage, n_days)
+    if args.timing:
+        stored = json.loads((RESULTS / "rightsizing.json").read_text())
+        stored["timing_alone"] = {**run_meta(), **time_decisions(usage, days, 35, 10)}
+        stored["tradeoff"] = tradeoff(stored["bitbrains"]["policies"], VPA_REFERENCE)  # with the latest bound
+        write_results("rightsizing", stored, render(stored))
+        print(stored["timing_alone"])
+        return
     res = replay(usage, days, engine=args.engine)
     rows = {name: summarise(res["scores"][name], res["decisions"][name]) for name in res["scores"]}
     first_seen = usage.groupby(ID)[DS].min()
     late = sorted(first_seen[first_seen >= usage[DS].min() + pd.Timedelta("7D")].index)
     results: dict[str, Any] = {
-        **run_meta(),
+        **meta,
         "load_average_at_start": [round(x, 2) for x in load],
         "bitbrains": {"vm_count": int(usage[ID].nunique()), "days": len(days), "policies": rows},
         "timing": timing_summary(res["timing"]),
@@ -311,10 +369,12 @@ def main() -> None:
     }
     results["tradeoff"] = tradeoff(rows, VPA_REFERENCE)
     results["checks"] = checks(rows, VPA_REFERENCE, DEFAULT, results["timing"])
-    name = "rightsizing_quick" if args.quick else "rightsizing"
+    full = n_vms == 250 and args.vm_step == 1 and n_days is None
+    name = "rightsizing_quick" if args.quick else "rightsizing_engine" if args.engine else (
+        "rightsizing" if full else "rightsizing_subset")
     results["seconds"] = round(time.time() - started, 1)
     write_results(name, results, render(results))  # the fleet figures are safe even if the aggregates fail
-    if not (args.quick or args.no_aggregates):
+    if full and not args.no_aggregates:
         results["aggregates"] = run_aggregates()
         results["seconds"] = round(time.time() - started, 1)
         write_results(name, results, render(results))

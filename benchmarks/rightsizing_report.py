@@ -148,7 +148,8 @@ def render(results: Mapping[str, Any]) -> str:
         if b:
             lines.append(f"Perfect-foresight bound (`rightsizing_bounds.py`, commit {b.get('git_commit')}): lowest "
                          f"median CPU slack {pct(b.get('slack_at_vpa_risk'))} at the VPA rule's time above request, "
-                         f"{pct(b.get('slack_at_half_vpa_risk'))} at half of it.")
+                         f"{pct(b.get('slack_at_half_vpa_risk'))} at half of it; least time above request at the VPA "
+                         f"rule's median slack {pct(b.get('risk_at_vpa_slack'), 2)}.")
     cs = results.get("cold_start") or {}
     if cs:
         lines += ["", "Cold start: each VM's first three decision days, siblings against the fixed fallback "
@@ -167,6 +168,17 @@ def render(results: Mapping[str, Any]) -> str:
                   f"then median {tm['daily_s_median']} s a day (update {tm['update_s_median']} s, decide "
                   f"{tm['decide_s_median']} s), p90 {tm['daily_s_p90']} s, max {tm['daily_s_max']} s; load average "
                   f"at the start {results.get('load_average_at_start')} on {results.get('cpus')} CPUs."]
+        if "engine_update_and_decide_s_median" in tm:
+            lines.append(f"The engine's `forecaster` policy (a second RightSizer, refitted weekly): median "
+                         f"{tm['engine_update_and_decide_s_median']} s on update days, "
+                         f"{tm['engine_fit_and_decide_s_median']} s on refit days.")
+    ta = results.get("timing_alone")
+    if ta:
+        lines += ["", f"Timed alone (`{ta['command']}`, commit {ta['git_commit']}): the default policy's daily "
+                  f"`update` + `decide` for {ta['containers']} containers after a fit on {ta['first_day']} days: "
+                  f"median {ta['daily_s_median']} s, max {ta['daily_s_max']} s over {ta['days']} days "
+                  f"({ta['daily_with_reports_s_median']} s with the reports); first fit and decision "
+                  f"{ta['first_fit_and_decide_s']} s; 1-minute load average {ta['load_1min_median']} on 2 CPUs."]
     aggs = results.get("aggregates") or {}
     if aggs:
         lines += ["", "| aggregate | policy | CPU slack | CPU time above request | changes |",
