@@ -10,8 +10,8 @@ bumps, caps and rounding are separate wrappers (``wrappers.py``) composed in ``p
   one peak per 24 h aggregation interval, 8 intervals, decaying histogram of the peaks, OOM kills entering
   as bumped peaks (``model/container.go``, ``RecordOOM``).
 * ``MovingWindowPercentile`` / ``MovingWindowPeak`` / ``LoadAdjustedPercentile`` - moving-window statistics in
-  the manner of Autopilot's (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3.2:
-  the peak over recent windows, percentiles of a decayed histogram weighted by the load).
+  the manner of Autopilot's (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3,
+  "Moving window recommenders": the peak over recent windows, percentiles of a decayed load-adjusted histogram).
 * ``CurrentRequest`` - keep what the container asks for now.
 
 Pure: numpy and pandas. Called by ``policies.py`` (composition) and ``wrappers.py`` (the ``Estimate`` type).
@@ -277,8 +277,8 @@ class DailyPeaks:
 class MovingWindowPercentile:
     """Exact weighted percentile of the samples in ``[now - window, now)`` (Autopilot's ``S_p``).
 
-    Sample weights decay as ``2**((t - now) / half_life)`` (Autopilot section 3.2.1: 12 h half-life for
-    CPU); ``half_life=None`` weighs all samples alike and ``window=None`` uses the whole history. No buckets:
+    Sample weights decay as ``2**((t - now) / half_life)`` (as Autopilot's moving-window recommenders weigh
+    samples); ``half_life=None`` weighs all samples alike and ``window=None`` uses the whole history. No buckets:
     the answer is one of the samples.
     """
 

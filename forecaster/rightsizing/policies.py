@@ -107,7 +107,7 @@ VPA_LOWER_CONFIDENCE = (0.001, -2.0)
 VPA_CPU_STEP = 0.001
 """``--round-cpu-millicores`` = 1."""
 
-# Moving window (Autopilot-style statistics, Rzadca et al., EuroSys 2020, section 3.2; parameters are ours)
+# Moving window (Autopilot-style statistics, Rzadca et al., EuroSys 2020, section 3; parameters are ours)
 MOVING_WINDOW_CPU_PERCENTILE = 0.95
 """CPU target: the 95th percentile of the load-adjusted decayed histogram (Autopilot's ``S_p95``)."""
 MOVING_WINDOW_CPU_HALF_LIFE = pd.Timedelta("12h")
@@ -355,7 +355,7 @@ def moving_window_policy(
     margin: float = MOVING_WINDOW_MARGIN,
 ) -> Policy:
     """A moving-window recommender built from the statistics of Autopilot's (Rzadca et al., "Autopilot: workload
-    autoscaling at Google", EuroSys 2020, section 3.2 "Moving window recommenders")::
+    autoscaling at Google", EuroSys 2020, section 3, "Moving window recommenders")::
 
         cpu target    = MinResources(Margin(S_p95, 0.10), 1m)     S_p95: p95 of the load-adjusted histogram,
                                                                    sample weights halving every 12 h

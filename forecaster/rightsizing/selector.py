@@ -1,8 +1,8 @@
 """Per-container rule selection by recent cost, after Autopilot's ML recommender, with siblings for new containers.
 
-Autopilot (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3.3) runs a bank
-of simple recommenders for every job and, each time, follows the one that would have cost least on the job's
-own recent past. ``CostSelected`` does that for one resource with a bank of ``Rule`` values::
+Autopilot (Rzadca et al., "Autopilot: workload autoscaling at Google", EuroSys 2020, section 3, its ML
+recommender) runs a bank of simple recommenders for every job and, each time, follows the one that would have cost
+least on the job's own recent past. ``CostSelected`` does that for one resource with a bank of ``Rule`` values::
 
     rule (h, p, m)   value at time b = m * Q_p(samples in [b - lookback, b), weight 2**(-age / h))
                      (p = 1: the peak of the samples no older than 2 h; ``Rule.peak(w, m)`` = m x the peak of w)

@@ -1,6 +1,7 @@
 """The ``moving-window`` policy and its statistics, after Autopilot's moving-window recommenders (Rzadca et al.,
-EuroSys 2020, section 3.2): decayed weights ``2**(-age / half_life)``, the load-adjusted percentile ``S_pj`` and the
-peak ``S_max``, plus a margin; ``autopilot`` is its deprecated former name."""
+EuroSys 2020, section 3, "Moving window recommenders"): decayed weights ``2**(-age / half_life)``, the
+load-adjusted percentile ``S_pj`` and the peak ``S_max``, plus a margin; ``autopilot`` is its deprecated former
+name."""
 
 from __future__ import annotations
 
