@@ -78,7 +78,7 @@ class ServiceSettings:
     """Scored points needed before drift may be declared (6)."""
     pod_startup_s: float = 120.0
     """Pod start-up time; the scaling lead time is this plus the refresh interval (120)."""
-    rightsize_policy: str = "vpa"
+    rightsize_policy: str = "calibrated"
     """Right-sizing policy name for container recommendations (``vpa``; see ``forecaster.rightsizing.POLICIES``)."""
     workload_pause_s: float = 0.0
     """Pause between workloads inside one job, spreading load on the metrics source (0). Tests use it to kill a

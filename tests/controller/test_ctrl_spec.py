@@ -156,7 +156,7 @@ def test_to_settings_carries_every_knob() -> None:
     assert s.column == "ensemble-hi-80"
 
 
-@pytest.mark.parametrize("name", ["forecaster", "vpa", "cost-selected", "autopilot"])
+@pytest.mark.parametrize("name", ["calibrated", "forecaster", "vpa", "cost-selected", "moving-window", "autopilot"])
 def test_every_rightsizing_policy_of_the_crd_is_accepted_and_registered(name: str) -> None:
     """The CRD's enum, the spec parser and the policy registry agree (the controller calls rightsize by name)."""
     from forecaster.rightsizing.policies import POLICIES
