@@ -34,7 +34,9 @@ ACTUATIONS: tuple[str, ...] = ("HPA", "KEDA")
 ``external`` trigger (``forecaster.controller.keda``) and only reads the HPA KEDA made."""
 KEDA_HPA_PREFIX = "keda-hpa-"
 """KEDA names the HPA of ScaledObject ``x`` ``keda-hpa-x``."""
-RIGHTSIZING_POLICIES: tuple[str, ...] = ("calibrated", "forecaster", "vpa", "cost-selected", "moving-window", "autopilot")
+RIGHTSIZING_POLICIES: tuple[str, ...] = (
+    "calibrated", "forecaster", "vpa", "cost-selected", "moving-window", "autopilot",
+)
 """Policies a ``PredictiveScalingPolicy`` may name (``autopilot``: deprecated alias of ``moving-window``)."""
 _UNIT_S: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
