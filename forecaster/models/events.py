@@ -1,6 +1,7 @@
 """The ``events`` member: the seasonal baseline forecast times a learned business-event uplift profile.
 
-Fit (per event kind, pooled over the kind's past events and the series they apply to):
+Fit (per event kind, pooled over the kind's past events and the series they apply to; ``custom`` events are a
+kind per name, ``learning_kind``):
 
 1. No-event reference ``b_t`` for each history point: the median of ``y`` at the same time of day on the
    nearest days on either side (``t +/- k days``, ``k = 1..donor_days``) that are touched by no event window
@@ -41,7 +42,7 @@ from forecaster.frames import DS, EVENTS, ID, OUTAGE, SEASONAL, Y, hi, lo
 from forecaster.models.base import FitData, PredictData, future_index, order_bands
 from forecaster.series import freq_to_timedelta
 from signals.events import events_for, validate_events
-from signals.frames import END, EVENT_ID, KIND, START, UPLIFT
+from signals.frames import END, EVENT_ID, KIND, NAME, START, UPLIFT
 
 PHASES: tuple[str, ...] = ("lead", "event", "decay")
 UPLIFT_COLUMNS: tuple[str, ...] = ("kind", "phase", "bin", "hour", "uplift", "factor", "n_obs", "n_events")
@@ -69,6 +70,13 @@ def baseline_rows(
             f"ds={rows[DS].iloc[i]} ({int(bad.sum())} rows missing or NaN)"
         )
     return rows
+
+
+def learning_kind(event: object) -> str:
+    """What an event learns from and lends to: its ``kind``, except ``custom`` events, which are one kind per
+    ``name`` (a marathon and a blizzard travel ban are both "custom" and move demand in opposite directions)."""
+    kind = str(getattr(event, KIND))
+    return f"custom:{getattr(event, NAME)}" if kind == "custom" else kind
 
 
 def shrunk_uplift(m: np.ndarray, var: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -191,7 +199,7 @@ class EventsMember:
             windows = []
             for e in ev.itertuples(index=False):
                 s, en = pd.Timestamp(getattr(e, START)).value, pd.Timestamp(getattr(e, END)).value
-                windows.append((str(getattr(e, EVENT_ID)), str(getattr(e, KIND)), s, en))
+                windows.append((str(getattr(e, EVENT_ID)), learning_kind(e), s, en))
                 touched |= (t >= s - self.lead_in.value) & (t < en + self.decay.value)
             ref = self._reference(y, ~touched & ~outage, day_steps) if day_steps else np.full(len(g), np.nan)
             if base is not None:
@@ -268,7 +276,7 @@ class EventsMember:
             return total
         t = ds.as_unit("ns").asi8
         for e in events_for(events, unique_id).itertuples(index=False):
-            kind = str(getattr(e, KIND))
+            kind = learning_kind(e)
             s, en = pd.Timestamp(getattr(e, START)).value, pd.Timestamp(getattr(e, END)).value
             phase, b = self._bins(t, s, en)
             if kind in self._profile:

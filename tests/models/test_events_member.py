@@ -290,3 +290,19 @@ def test_an_event_under_way_at_the_end_of_the_history_teaches_nothing_about_itse
     done = sale(last_day, kind="launch")  # the same sale, ended at 22:00 before the history's end: learned
     hist2, base2 = history([done])
     assert not fit(hist2, base2, [done]).uplifts_.empty
+
+
+def test_custom_events_learn_per_name_not_from_other_custom_events() -> None:
+    """A marathon (custom) lifts demand; a blizzard ban (also custom) must not borrow that lift, while the next
+    marathon does."""
+    past = [{**sale(4, kind="custom"), "name": "marathon"}]
+    hist, base = history(past)
+    blizzard = {**sale(21, kind="custom"), "name": "blizzard"}
+    again = {**sale(21, kind="custom"), "name": "marathon"}
+    pb = seasonal_forecast(hist)
+    r_blizzard = ratio(fit(hist, base, [*past, blizzard]).predict(288, PredictData(baseline=pb)), pb)
+    assert np.allclose(r_blizzard.to_numpy(), 1.0)
+    member = fit(hist, base, [*past, again])
+    r_again = ratio(member.predict(288, PredictData(baseline=pb)), pb)
+    assert r_again.max() > 1.3
+    assert set(member.uplifts_["kind"]) == {"custom:marathon"}
