@@ -320,9 +320,9 @@ def test_country_holidays_become_events_and_are_learned(make_series: Any) -> Non
     assert during["factor"].median() == pytest.approx(0.5, abs=0.1)  # demand halved on the day
 
 
-def test_events_at_predict_time_apply_their_expected_uplift(fresh_copy: Forecaster) -> None:
-    start = T0 + pd.Timedelta("4D15min")  # steps 4 .. 9 of the forecast
-    launch = pd.DataFrame(
+def launch_at(start: pd.Timestamp) -> pd.DataFrame:
+    """A planned 30-minute launch from ``start`` with an expected uplift of +50 % (a kind never seen in history)."""
+    return pd.DataFrame(
         {
             "name": ["v2"],
             "kind": ["launch"],
@@ -331,6 +331,11 @@ def test_events_at_predict_time_apply_their_expected_uplift(fresh_copy: Forecast
             "expected_uplift": [0.5],
         }
     )
+
+
+def test_events_at_predict_time_apply_their_expected_uplift(fresh_copy: Forecaster) -> None:
+    start = T0 + pd.Timedelta("4D15min")  # steps 4 .. 9 of the forecast
+    launch = launch_at(start)
     out = fresh_copy.predict(events=launch)
     inside = (out["ds"] >= start) & (out["ds"] < start + pd.Timedelta("30min"))
     assert inside.sum() == 2 * 6
@@ -426,15 +431,7 @@ def test_predict_time_events_with_country_holidays(make_series: Any) -> None:
     df = make_series(3, start=pd.Timestamp("2024-07-02T00:00Z"))  # ends 4 July 23:55 UTC
     fc = Forecaster(FREQ, LEVELS, H, members=("seasonal", "events"), n_windows=0, country="US").fit(df)
     start = pd.Timestamp("2024-07-05T00:15Z")
-    launch = pd.DataFrame(
-        {
-            "name": ["v2"],
-            "kind": ["launch"],
-            "start": [start],
-            "end": [start + pd.Timedelta("30min")],
-            "expected_uplift": [0.5],
-        }
-    )
+    launch = launch_at(start)
     out = fc.predict(events=launch)
     inside = (out["ds"] >= start) & (out["ds"] < start + pd.Timedelta("30min"))
     np.testing.assert_allclose(out.loc[inside, "events"], 1.5 * out.loc[inside, "seasonal"])
@@ -486,15 +483,7 @@ def test_a_future_event_lifts_every_member_not_only_the_events_member(
     fc = make(fast_lgbm).fit(df)
     assert fc.weights_["event_adjust"].all()  # no event in the calibration windows: nothing vetoes the factor
     start = df["ds"].max() + pd.Timedelta("15min")
-    launch = pd.DataFrame(
-        {
-            "name": ["v2"],
-            "kind": ["launch"],
-            "start": [start],
-            "end": [start + pd.Timedelta("30min")],
-            "expected_uplift": [0.5],
-        }
-    )
+    launch = launch_at(start)
     out = fc.predict(events=launch)
     w = fc.weights_.iloc[0]
     inside = ((out["ds"] >= start) & (out["ds"] < start + pd.Timedelta("30min"))).to_numpy()
