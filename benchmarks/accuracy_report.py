@@ -24,6 +24,10 @@ from forecaster.models.baselines import BASELINES, SNAIVE_DAY
 from forecaster.series import freq_to_timedelta
 
 LEVELS = (80, 95)
+INPUT_COLUMNS: tuple[str, ...] = (
+    "trace", "horizon", "input", "windows", "n_windows", "n_rows", "mae_with", "mae_without", "ratio", "target",
+)
+"""Columns of an input-worth row, in the JSON and the markdown."""
 
 # issue 17's acceptance
 MAX_OVER_BEST_MEMBER = 1.03
@@ -134,19 +138,7 @@ def acceptance(results: list[dict[str, Any]], inputs: list[dict[str, Any]], fits
             {
                 **{
                     k: row.get(k)
-                    for k in (
-                        "trace",
-                        "horizon",
-                        "input",
-                        "windows",
-                        "n_windows",
-                        "n_rows",
-                        "mae_with",
-                        "mae_without",
-                        "ratio",
-                        "target",
-                        "binding",
-                    )
+                    for k in (*INPUT_COLUMNS, "binding")
                 },
                 "pass": None if target is None or ratio_v is None else ratio_v <= target,
                 "error": row.get("error"),
@@ -252,19 +244,7 @@ def acceptance_markdown(acc: dict[str, Any]) -> str:
             "\n### Each input's worth (same engine with and without it, ensemble MAE with / without)\n\n"
             + md_table(
                 irows,
-                [
-                    "trace",
-                    "horizon",
-                    "input",
-                    "windows",
-                    "n_windows",
-                    "n_rows",
-                    "mae_with",
-                    "mae_without",
-                    "ratio",
-                    "target",
-                    "error",
-                ],
+                [*INPUT_COLUMNS, "error"],
             )
         )
     if acc.get("fit_time"):
