@@ -70,10 +70,10 @@ from accuracy_report import (
 )
 from common import fmt, load_forecaster, progress, run_meta, write_results
 
+from forecaster.contracts.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns
 from forecaster.evaluation import evaluate, rolling_cutoffs
-from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns
+from forecaster.forecasting.history import freq_to_timedelta, prepare_history, steps_per
 from forecaster.models.baselines import BASELINES, SNAIVE_DAY, baseline_backtest
-from forecaster.series import freq_to_timedelta, prepare_history, steps_per
 
 HORIZONS = ("1h", "1D")
 STEP = "1D"

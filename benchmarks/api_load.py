@@ -50,9 +50,9 @@ import pandas as pd
 from common import md_table, run_meta, write_results
 
 from forecaster.adapters.store import SqlStore
+from forecaster.contracts.frames import DS, ENSEMBLE, MEMBERS, Y, hi, lo
+from forecaster.contracts.ports import ForecastRun, Workload
 from forecaster.datasets import load_nasa_5min
-from forecaster.frames import DS, ENSEMBLE, MEMBERS, Y, hi, lo
-from forecaster.ports import ForecastRun, Workload
 
 ENTRY = "from forecaster.cli import main; main()"
 STEPS = 288

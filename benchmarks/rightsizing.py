@@ -55,7 +55,7 @@ from common import RESULTS, progress, run_meta, write_results  # noqa: E402
 from rightsizing_report import checks, cold_start, render, tradeoff  # noqa: E402
 
 from forecaster import RightSizer  # noqa: E402
-from forecaster.frames import DS, ID  # noqa: E402
+from forecaster.contracts.frames import DS, ID  # noqa: E402
 from forecaster.rightsizing.frames import (  # noqa: E402
     CPU,
     GIB,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from common import RESULTS
 
-from forecaster.frames import ID
+from forecaster.contracts.frames import ID
 
 CURVE_PREFIX = "calibrated"
 """Rows whose name starts with this (except the fixed-fallback one) form the default policy's trade-off curve."""

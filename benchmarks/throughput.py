@@ -3,7 +3,7 @@
 The series (``build_series``): ``--n-series`` (default 1,000) windows of 14 days + 1 hour at 5 minutes cut
 from real traces, so every shape is real: 60 % Bitbrains VM CPU (random VM and start), 20 % NASA requests
 and 20 % Azure CPU (random start, i.e. time-shifted, times a log-normal scale factor so the level varies).
-Outages and gaps are first imputed by ``forecaster.series.prepare_history``'s rule. All windows are re-timed
+Outages and gaps are first imputed by ``forecasting.history.prepare_history``'s rule. All windows are re-timed
 onto one calendar starting 2024-01-01 00:00 UTC. Seeded, so every run uses the same series.
 
 Measured, each in a fresh child process (``--repeats`` times, median reported):
@@ -40,7 +40,7 @@ import pandas as pd
 import traces
 from common import load_forecaster, md_table, progress, run_meta, write_results
 
-from forecaster.series import prepare_history
+from forecaster.forecasting.history import prepare_history
 
 FREQ = "5min"
 FIT_STEPS = 14 * 288

@@ -12,11 +12,11 @@ Four dashboards (Grafana schemaVersion 39, time-series panels, a ``${datasource}
 - ``forecaster-operations.json``  scheduled jobs (durations, outcomes, last success), controller leadership,
                                   cycle step durations and per-policy errors.
 
-Queries use only the metric names of ``forecaster/metric_names.py`` (``allowed_series()``): the service's own
+Queries use only the metric names of ``forecaster/contracts/metric_names.py`` (``allowed_series()``): the service's own
 series and the standard kube-state-metrics and cAdvisor names listed there; ``tests/dashboards`` checks that.
-Label conventions: the service's ``workload`` label is ``namespace/name`` (``forecaster.ports.Workload.id``); the
+Label conventions: the service's ``workload`` label is ``namespace/name`` (``contracts.ports.Workload.id``); the
 kube-state-metrics series are joined to it with ``label_join`` (the HPA is assumed to be named like its
-workload). The service's own labels never collide with scrape target labels (``forecaster.metric_names``:
+workload). The service's own labels never collide with scrape target labels (``forecaster.contracts.metric_names``:
 ``workload_namespace``, ``workload_pod``, ``workload_container``, ``job_name``), so the ServiceMonitors keep
 ``honorLabels: false``; panels that put the service's per-container series next to kube-state-metrics and cAdvisor
 ones copy them to ``namespace``/``pod``/``container`` with ``label_replace`` (``as_target_labels``).

@@ -8,8 +8,7 @@ policies; the rest are the contracts (column helpers, errors) a caller needs.
 """
 
 from forecaster import simulate
-from forecaster.core import Explanation, Forecaster
-from forecaster.errors import (
+from forecaster.contracts.errors import (
     ArtefactError,
     ForecasterError,
     FrequencyError,
@@ -20,9 +19,10 @@ from forecaster.errors import (
     SeriesError,
     TemporaryError,
 )
-from forecaster.frames import band_columns, hi, lo
+from forecaster.contracts.frames import band_columns, hi, lo
+from forecaster.forecasting.forecaster import Explanation, Forecaster
+from forecaster.forecasting.history import prepare_history
 from forecaster.rightsizing import RightSizer, rightsize
-from forecaster.series import prepare_history
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecaster.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 
 NASA_FILE = "nasa_5min.csv"
 NASA_ID = "nasa-http"

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, ID, Y
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y
 from forecaster.scaling.capacity import EPS_PODS
 
 EPOCH = pd.Timestamp("1970-01-05T00:00Z")

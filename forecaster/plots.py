@@ -14,7 +14,7 @@ as the input had them), replicas are pods, CPU cores and memory GiB. Lines that 
 
 Figures are built with ``matplotlib.figure.Figure`` on the Agg canvas, never through ``pyplot``, so no
 global figure registry grows and nothing needs closing; a figure is freed when its last reference goes.
-Band column names come from ``forecaster.frames``. Called by ``forecaster.cli``, ``forecaster.cli_ops``,
+Band column names come from ``forecaster.contracts.frames``. Called by ``forecaster.cli``, ``forecaster.cli.simulate``,
 the benchmarks and the notebooks.
 """
 
@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, hi, lo
 from forecaster.rightsizing.frames import (
     CPU,
     GIB,

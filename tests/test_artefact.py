@@ -1,4 +1,4 @@
-"""``forecaster.artefact`` and ``Forecaster.save/load``: round trip, metadata, version checks, atomic writes."""
+"""``forecasting.artefact`` and ``Forecaster.save/load``: round trip, metadata, version checks, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from forecaster import ArtefactError, Forecaster, artefact
-from forecaster.artefact import FORMAT_VERSION, LIBRARIES, ArtefactWarning, library_versions, read_meta
+from forecaster import ArtefactError, Forecaster
+from forecaster.forecasting import artefact
+from forecaster.forecasting.artefact import FORMAT_VERSION, LIBRARIES, ArtefactWarning, library_versions, read_meta
 
 
 @pytest.fixture(scope="module")

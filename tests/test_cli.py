@@ -18,8 +18,8 @@ import typer
 from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, MEMBERS, Y, forecast_columns, hi, lo
 from forecaster.datasets import load_nasa_5min
-from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y, forecast_columns, hi, lo
 from forecaster.models.baselines import BASELINES
 
 LEVELS = (80, 95)
@@ -298,12 +298,12 @@ def test_reading_and_validating_show_progress_on_a_terminal_only(
 ) -> None:
     from rich.console import Console
 
-    import forecaster.cli as cli
+    import forecaster.cli.forecast as cli
 
     path = _nasa_csv(tmp_path / "short.csv", 10)
     plain = run("forecast", "-i", str(path))
     assert "reading short.csv" not in plain.output and "validating" not in plain.output
-    monkeypatch.setattr(cli, "_console", lambda: Console(force_terminal=True, width=120))
+    monkeypatch.setattr(cli, "make_console", lambda: Console(force_terminal=True, width=120))
     shown = run("forecast", "-i", str(path))
     assert "reading short.csv" in shown.output and "validating" in shown.output
     assert shown.exit_code == 2  # progress first, then the one-line error
@@ -339,7 +339,7 @@ def test_help_shows_every_option_name_whole_at_80_columns(command: str) -> None:
 
 
 def test_demo_coverage_line_reads_the_backtest_metrics() -> None:
-    from forecaster.cli_demo import coverage_line
+    from forecaster.cli.demo import coverage_line
 
     metrics = pd.DataFrame({"model": ["ensemble", "lgbm"], "coverage-80": [0.8, 0.5], "coverage-95": [0.99, 0.9]})
     line = coverage_line(metrics, (80, 95))

@@ -17,10 +17,11 @@ import typer
 from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
-from forecaster.cli_ops import _amount, _slug, replay_window
+from forecaster.cli.inputs import file_slug, format_amount
+from forecaster.cli.simulate import replay_window
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID, Y
 from forecaster.datasets import load_nasa_5min
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID, Y
 from forecaster.rightsizing import RECOMMENDATION_COLUMNS, rightsize
 
 USAGE = Path(__file__).parent / "fixtures" / "usage_small.csv"
@@ -123,10 +124,10 @@ def test_rightsize_baseline_policies_match_the_python_api(policy: str, tmp_path:
 
 
 def test_rightsize_table_units_cores_and_mib_gib() -> None:
-    assert _amount(2.0, "cpu") == "2.000" and _amount(0.025, "cpu") == "0.025"
-    assert _amount(600 * 2**20, "memory") == "600 MiB" and _amount(8 * 2**30, "memory") == "8.00 GiB"
-    assert _amount(float("nan"), "cpu") == "—"
-    assert _slug("shop/cart/app") == "shop_cart_app" and _slug("///") == "container"
+    assert format_amount(2.0, "cpu") == "2.000" and format_amount(0.025, "cpu") == "0.025"
+    assert format_amount(600 * 2**20, "memory") == "600 MiB" and format_amount(8 * 2**30, "memory") == "8.00 GiB"
+    assert format_amount(float("nan"), "cpu") == "—"
+    assert file_slug("shop/cart/app") == "shop_cart_app" and file_slug("///") == "container"
 
 
 def test_rightsize_now_window_and_team_summary(tmp_path: Path) -> None:

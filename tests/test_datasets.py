@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 from forecaster.datasets import data_file, load_nasa_5min, nasa_events, read_long_csv
-from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.series import prepare_history
+from forecaster.forecasting.history import prepare_history
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UTC = "datetime64[ns, UTC]"

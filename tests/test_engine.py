@@ -1,4 +1,4 @@
-"""``forecaster.engine``: building, fitting and predicting members, failure isolation, and the leak-free
+"""``forecaster.forecasting.members``: building, fitting and predicting members, failure isolation, and the leak-free
 rolling-origin member backtest."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import pytest
 
 import forecaster.models.events as events_module
 import forecaster.models.lgbm as lgbm_module
-from forecaster.engine import (
+from forecaster.contracts.errors import InputError, LeakageError
+from forecaster.contracts.frames import band_columns
+from forecaster.forecasting.history import prepare_history
+from forecaster.forecasting.members import (
     EngineConfig,
     build_members,
     fit_members,
@@ -20,11 +23,8 @@ from forecaster.engine import (
     split_signals,
     update_members,
 )
-from forecaster.errors import InputError, LeakageError
-from forecaster.frames import band_columns
 from forecaster.models.base import FitData, PredictData
 from forecaster.models.seasonal import SeasonalMember
-from forecaster.series import prepare_history
 from signals.errors import EventsError
 from signals.errors import LeakageError as SignalsLeakageError
 

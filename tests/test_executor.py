@@ -1,4 +1,4 @@
-"""``forecaster.executor``: serial and process-pool maps keep input order and cover every item once."""
+"""``forecaster.forecasting.executor``: serial and process-pool maps keep input order and cover every item once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from forecaster.executor import ProcessExecutor, SerialExecutor, _run_chunk, make_executor
+from forecaster.forecasting.executor import ProcessExecutor, SerialExecutor, _run_chunk, make_executor
 
 
 def test_serial_map_keeps_order() -> None:

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from forecaster import Forecaster
-from forecaster.errors import DefaultWeightsWarning, FrequencyError, InputError, NotFittedError, SeriesError
-from forecaster.frames import MEMBERS, band_columns, forecast_columns, hi, lo
+from forecaster.contracts.errors import DefaultWeightsWarning, FrequencyError, InputError, NotFittedError, SeriesError
+from forecaster.contracts.frames import MEMBERS, band_columns, forecast_columns, hi, lo
 
 FREQ, H, LEVELS = "5min", 12, (80, 95)
 STEP = pd.Timedelta(FREQ)
@@ -461,7 +461,7 @@ def test_a_holiday_also_given_as_an_event_is_kept_once() -> None:
 def test_no_negative_forecast_or_band_for_a_non_negative_series(fast_lgbm: dict[str, Any]) -> None:
     """A demand series that sits at 0 half of every day: the members' own forecasts and bands dip below 0
     there, the forecaster's output (ensemble, bands, members and member bands) never does."""
-    from forecaster.engine import predict_members
+    from forecaster.forecasting.members import predict_members
 
     ds = pd.date_range("2024-01-01", periods=6 * 288, freq="5min", tz="UTC")
     phase = 2 * np.pi * np.arange(len(ds)) / 288

@@ -1,11 +1,11 @@
-"""``forecaster.frames``: the one place column names come from, and the level validation."""
+"""``forecaster.contracts.frames``: the one place column names come from, and the level validation."""
 
 from __future__ import annotations
 
 import pytest
 
-from forecaster import frames
-from forecaster.frames import band_columns, forecast_columns, hi, lo, validate_levels
+from forecaster.contracts import frames
+from forecaster.contracts.frames import band_columns, forecast_columns, hi, lo, validate_levels
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests of ``forecaster.io``: history files in (columns, timezones, clear errors), outputs out."""
+"""Tests of ``forecaster.cli.files``: history files in (columns, timezones, clear errors), outputs out."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.io import history_origin, jsonable, read_history, write_frame, write_json
+from forecaster.cli.files import history_origin, jsonable, read_history, write_frame, write_json
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 
 
 def _csv(tmp_path: Path, text: str, name: str = "api.csv") -> Path:

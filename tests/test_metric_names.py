@@ -1,4 +1,4 @@
-"""Exported metric names and labels follow Prometheus conventions (``forecaster.metric_names``): no label collides
+"""Exported metric names and labels follow Prometheus conventions (``contracts.metric_names``): no label collides
 with a scrape target label (so no ``exported_`` label and ``honorLabels: false``), ratios end in ``_ratio``, units
 are in the names; and the API's cardinality limit counts what it leaves out instead of dropping it silently."""
 
@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from forecaster.api.gauges import count_dropped, iter_workloads
-from forecaster.metric_names import EXPORTED, MAX_EXPORTED_WORKLOADS, TARGET_LABELS, MetricSpec
-from forecaster.ports import Page, Workload
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.metric_names import EXPORTED, MAX_EXPORTED_WORKLOADS, TARGET_LABELS, MetricSpec
+from forecaster.contracts.ports import Page, Workload
+from forecaster.runtime.telemetry import Telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = ("_seconds", "_bytes", "_cores", "_ratio", "_timestamp_seconds")

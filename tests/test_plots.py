@@ -13,7 +13,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y, hi, lo
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, MEMBERS, Y, hi, lo
 from forecaster.plots import (
     fan_chart,
     members_chart,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import forecaster
-from forecaster import errors
+from forecaster.contracts import errors
 
 PUBLIC = [
     "ArtefactError",

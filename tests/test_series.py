@@ -1,4 +1,4 @@
-"""``forecaster.series.prepare_history``: the Series contract and every bad-input case it promises."""
+"""``forecaster.forecasting.history.prepare_history``: the Series contract and every bad-input case it promises."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.core import Forecaster
+from forecaster.contracts.errors import FrequencyError, InputError, SeriesError
 from forecaster.datasets import read_long_csv
-from forecaster.errors import FrequencyError, InputError, SeriesError
-from forecaster.series import (
+from forecaster.forecasting.forecaster import Forecaster
+from forecaster.forecasting.history import (
     MAX_ABS_Y,
     Origin,
     ShortHistoryWarning,
@@ -460,7 +460,7 @@ def test_a_backtest_needs_two_days_plus_its_horizon() -> None:
     assert require_history(clean, "1h", 12, report, need="backtest") == {}
 
 
-@pytest.mark.filterwarnings("ignore::forecaster.errors.DefaultWeightsWarning")
+@pytest.mark.filterwarnings("ignore::forecaster.contracts.errors.DefaultWeightsWarning")
 def test_forecaster_fit_marks_a_short_history_low_confidence_and_backtest_refuses_it() -> None:
     fc = Forecaster("1h", (80,), 6, members=("seasonal",), n_windows=0)
     with pytest.warns(ShortHistoryWarning, match="'a'"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from forecaster.metric_names import EXPORTED, allowed_series, series_names
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.metric_names import EXPORTED, allowed_series, series_names
+from forecaster.runtime.telemetry import Telemetry
 
 
 def _sample(t: Telemetry, name: str, labels: dict[str, str]) -> float | None:

@@ -1,4 +1,4 @@
-"""Kubernetes adapter: ``ClusterApi`` and ``LeaseApi`` (``forecaster.ports``) over the official ``kubernetes`` client.
+"""Kubernetes adapter: ``ClusterApi`` and ``LeaseApi`` (``contracts.ports``) over the official ``kubernetes`` client.
 
 Called by the controller (reconcile, leader election) and by the CLI's cluster commands. Not pure: every method is
 one HTTP request (or one paginated list) to the kube-apiserver. It holds no policy: it reads and writes exactly
@@ -36,7 +36,7 @@ Lease and Event writes go through ``ApiClient.call_api`` with the JSON body as g
 ``MicroTime`` fields with ``datetime.isoformat()``. That drops the fraction when the microseconds are zero, and the
 kube-apiserver rejects a ``MicroTime`` without its six fractional digits. Reads use the typed APIs.
 
-Errors (``forecaster.errors``): 404 -> ``NotFoundError``; 409 -> ``ConflictError`` (re-read and retry); 400, 401,
+Errors (``contracts.errors``): 404 -> ``NotFoundError``; 409 -> ``ConflictError`` (re-read and retry); 400, 401,
 403, 405, 415, 422 -> ``PermanentError`` with the server's Status message and its field causes; 410, 429, 5xx,
 timeouts and connection errors -> ``TemporaryError`` (``delay_s`` from ``Retry-After`` when the server sends one).
 Every call has a client-side ``(connect, read)`` timeout. The client's own urllib3 retries (``Configuration.retries``)
@@ -57,10 +57,10 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from forecaster.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
+from forecaster.contracts.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
 
 if TYPE_CHECKING:
-    from forecaster.ports import ClusterApi, LeaseApi
+    from forecaster.contracts.ports import ClusterApi, LeaseApi
 
 __all__ = [
     "APPLY_PATCH",
@@ -355,7 +355,7 @@ class KubeCluster:
 
 
 def translate_api_exception(exc: ApiException, what: str) -> Exception:
-    """The ``forecaster.errors`` exception for an ``ApiException`` (see the module docstring for the mapping).
+    """The ``forecaster.contracts.errors`` exception for an ``ApiException`` (see the module docstring for the mapping).
 
     The message names the call, the HTTP status, the Status ``reason`` and ``message`` and each field cause."""
     code = int(exc.status or 0)

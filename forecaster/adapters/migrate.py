@@ -20,7 +20,7 @@ change should be one deliberate step (an init container or a job running ``forec
 the migration runs under a transaction-scoped advisory lock, so replicas starting together never race; the whole
 upgrade is one transaction on both back ends (DDL is transactional in SQLite and PostgreSQL).
 
-Not pure (Alembic, database I/O). Called by ``forecaster.adapters.store.SqlStore`` and ``forecaster.cli_db``.
+Not pure (Alembic, database I/O). Called by ``forecaster.adapters.store.SqlStore`` and ``forecaster.cli.db``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, inspect, select, text
 
-from forecaster.errors import PermanentError
+from forecaster.contracts.errors import PermanentError
 
 BASELINE = "v0001"
 """The revision a database made before Alembic is stamped at."""

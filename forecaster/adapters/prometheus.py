@@ -16,7 +16,7 @@ frames, plus two frame helpers for what comes back (``regularise``, ``counter_ra
   with ``id_labels=None``, all labels sorted by name. Two different series with the same ``unique_id`` are a
   ``PermanentError`` (aggregate, or pass labels that tell them apart). Real gaps stay gaps: no row is invented.
 
-Errors (``forecaster.errors``): every message names the URL and the query.
+Errors (``forecaster.contracts.errors``): every message names the URL and the query.
 
 ==============================================  ====================================================
 what happened                                   outcome
@@ -53,9 +53,9 @@ import numpy as np
 import pandas as pd
 
 from forecaster.adapters.promql import rate_window, step_for
-from forecaster.errors import InputError, PermanentError, TemporaryError
-from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.series import SeriesReport, prepare_history
+from forecaster.contracts.errors import InputError, PermanentError, TemporaryError
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.forecasting.history import SeriesReport, prepare_history
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ that run them through any ``MetricsSource`` and shape the answers into our frame
 
 Query builders are pure string functions; every label value goes through ``quote`` (PromQL string escaping),
 so a namespace or regex can never break out of its matcher. The queries (cAdvisor and kube-state-metrics names
-from ``forecaster.metric_names``):
+from ``forecaster.contracts.metric_names``):
 
 =================  ==========================================================================================
 demand             the policy's own PromQL, passed through (``demand_query``)
@@ -35,11 +35,11 @@ import re
 
 import pandas as pd
 
-from forecaster.errors import PermanentError
-from forecaster.frames import DS, ID, Y
-from forecaster.ports import MetricsSource
+from forecaster.contracts.errors import PermanentError
+from forecaster.contracts.frames import DS, ID, Y
+from forecaster.contracts.ports import MetricsSource
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing.frames import CPU, CPU_REQUEST, MEMORY, MEMORY_REQUEST, NAMESPACE
-from forecaster.series import freq_to_timedelta
 
 log = logging.getLogger(__name__)
 

@@ -61,8 +61,8 @@ from sqlalchemy.pool import StaticPool
 
 from forecaster.adapters import migrate
 from forecaster.adapters import store_schema as s
-from forecaster.errors import ForecasterError, InputError, PermanentError, TemporaryError
-from forecaster.ports import (
+from forecaster.contracts.errors import ForecasterError, InputError, PermanentError, TemporaryError
+from forecaster.contracts.ports import (
     AccuracyRecord,
     ArtefactMeta,
     DecisionRecord,

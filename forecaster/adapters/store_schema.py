@@ -53,9 +53,9 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID
-from forecaster.ports import EventRecord, ForecastRun
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID
+from forecaster.contracts.ports import EventRecord, ForecastRun
 
 SCHEMA_VERSION = 2
 """Layout version written to ``schema_version``; bump it with every change of the tables below, in the same change

@@ -5,7 +5,7 @@ scopes), ``problems`` (RFC 9457 errors), ``limits`` (body size), ``schemas`` / `
 ``convert`` (records <-> bodies), ``params`` (shared parameters), ``gauges`` (``/metrics`` values from the store),
 ``whatif`` (scenario replay), ``routes_*`` (one group of endpoints each), ``static/`` (the page).
 
-Not pure (FastAPI). Called by ``forecaster serve`` (``forecaster.cli_service``), tests and ``benchmarks/api_load.py``.
+Not pure (FastAPI). Called by ``forecaster serve`` (``forecaster.cli.serve``), tests and ``benchmarks/api_load.py``.
 """
 
 from forecaster.api.app import create_app

@@ -9,7 +9,7 @@ OpenAPI: every route lists each status it can answer; error bodies are ``Problem
 Read operations declare ``bearerAuth``; with anonymous reads on they also declare the empty requirement (``{}``),
 which is how OpenAPI says "a token is optional".
 
-Not pure (FastAPI). Called by ``forecaster.cli_service`` (``forecaster serve``), tests and the API benchmark.
+Not pure (FastAPI). Called by ``forecaster.cli.serve`` (``forecaster serve``), tests and the API benchmark.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from forecaster.api import (
 from forecaster.api.config import ApiSettings, api_settings
 from forecaster.api.context import ApiContext, utc_now
 from forecaster.api.limits import BodyLimit
-from forecaster.ports import Store
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.ports import Store
+from forecaster.runtime.telemetry import Telemetry
 
 DESCRIPTION = """Forecasts with calibrated bands, scaling and resource decisions, business events and what-if replays
 for Kubernetes workloads.

@@ -2,10 +2,10 @@
 
 ``ApiSettings`` is built once at the edge (``forecaster serve`` from ``ServiceSettings``, tests directly) and handed
 to ``create_app``; nothing here reads the environment. ``api_settings(obj)`` accepts an ``ApiSettings`` or any
-settings object with the same attribute names (e.g. ``forecaster.settings.ServiceSettings``) and copies the fields
+settings object with the same attribute names (e.g. ``runtime.settings.ServiceSettings``) and copies the fields
 it has, so the API does not import the service layer.
 
-Pure: standard library only. Called by ``forecaster.api.app`` and ``forecaster.cli_service``.
+Pure: standard library only. Called by ``forecaster.api.app`` and ``forecaster.cli.serve``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from forecaster.metric_names import MAX_EXPORTED_WORKLOADS
+from forecaster.contracts.metric_names import MAX_EXPORTED_WORKLOADS
 
 READ = "read"
 WRITE = "write"

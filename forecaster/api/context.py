@@ -1,6 +1,6 @@
 """The objects every route reads, held on ``app.state.api`` and handed to routes as one ``Ctx`` dependency.
 
-``ApiContext`` carries the store (``forecaster.ports.Store``), the process's ``Telemetry``, the frozen
+``ApiContext`` carries the store (``forecaster.contracts.ports.Store``), the process's ``Telemetry``, the frozen
 ``ApiSettings``, the clock, and the few pieces of per-process state the API keeps (the what-if slots, the gauge
 refresher, the forecast cache). Nothing here is a module-level global, so several apps can live in one process (tests).
 
@@ -19,8 +19,8 @@ from fastapi import Depends, Request
 
 from forecaster.api.cache import ResponseCache
 from forecaster.api.config import ApiSettings
-from forecaster.ports import Store
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.ports import Store
+from forecaster.runtime.telemetry import Telemetry
 
 Rendered = tuple[bytes, str, dict[str, str]]
 """A rendered answer: body, media type, extra headers."""

@@ -1,4 +1,4 @@
-"""Records of ``forecaster.ports`` -> response bodies, request bodies -> records, and page links.
+"""Records of ``forecaster.contracts.ports`` -> response bodies, request bodies -> records, and page links.
 
 ``forecast_columns`` picks the requested steps, levels and members of a stored run; ``forecast_json`` and
 ``forecast_csv`` write them (the CSV has the Forecast contract's columns plus ``issued_at`` and ``model_version``,
@@ -32,8 +32,8 @@ from forecaster.api.schemas import (
     Links,
     WorkloadOut,
 )
-from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, hi, lo
-from forecaster.ports import AccuracyRecord, DecisionRecord, EventRecord, ForecastRun, Workload
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, MEMBERS, hi, lo
+from forecaster.contracts.ports import AccuracyRecord, DecisionRecord, EventRecord, ForecastRun, Workload
 
 
 def ts(value: pd.Timestamp | datetime) -> datetime:

@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.api.context import ApiContext
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, Y
-from forecaster.metric_names import MAX_EXPORTED_WORKLOADS
-from forecaster.ports import AccuracyRecord, ForecastRun, Store, Workload
-from forecaster.series import freq_to_timedelta
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, Y
+from forecaster.contracts.metric_names import MAX_EXPORTED_WORKLOADS
+from forecaster.contracts.ports import AccuracyRecord, ForecastRun, Store, Workload
+from forecaster.forecasting.history import freq_to_timedelta
+from forecaster.runtime.telemetry import Telemetry
 
 MAX_WORKLOADS = MAX_EXPORTED_WORKLOADS
 PAGE = 500

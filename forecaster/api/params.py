@@ -11,7 +11,7 @@ from fastapi import Path, Query
 
 from forecaster.api.context import ApiContext
 from forecaster.api.problems import ProblemError
-from forecaster.ports import Workload
+from forecaster.contracts.ports import Workload
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

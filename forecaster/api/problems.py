@@ -33,7 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from forecaster.errors import ConflictError, ForecasterError, InputError, NotFoundError, TemporaryError
+from forecaster.contracts.errors import ConflictError, ForecasterError, InputError, NotFoundError, TemporaryError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://forecaster.io/problems/"
@@ -153,7 +153,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
-    """Our error tree -> statuses (``forecaster.errors``)."""
+    """Our error tree -> statuses (``forecaster.contracts.errors``)."""
     if isinstance(exc, NotFoundError):
         return problem_response(request, 404, str(exc))
     if isinstance(exc, ConflictError):

@@ -19,7 +19,7 @@ from forecaster.api.convert import decision_out, page_links
 from forecaster.api.params import DEFAULT_LIMIT, Limit, Offset, WorkloadId, workload_or_404
 from forecaster.api.problems import responses
 from forecaster.api.schemas import DecisionPage, RecommendationOut, UtcTime
-from forecaster.ports import DecisionRecord
+from forecaster.contracts.ports import DecisionRecord
 
 router = APIRouter(prefix="/v1", tags=["decisions"], dependencies=[ReadAccess])
 KINDS = ("replicas", "resources")

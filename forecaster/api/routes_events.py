@@ -17,7 +17,7 @@ from forecaster.api.convert import event_out, event_record, page_links
 from forecaster.api.params import DEFAULT_LIMIT, Limit, Offset
 from forecaster.api.problems import responses
 from forecaster.api.schemas import EventIn, EventOut, EventPage
-from forecaster.ports import EventRecord
+from forecaster.contracts.ports import EventRecord
 
 read_router = APIRouter(prefix="/v1", tags=["events"], dependencies=[ReadAccess])
 PAGE, SCAN_MAX = 500, 5_000

@@ -21,13 +21,13 @@ from forecaster.api.convert import forecast_csv, forecast_json, forecast_view, i
 from forecaster.api.params import WorkloadId, workload_or_404
 from forecaster.api.problems import ProblemError, field_problem, responses
 from forecaster.api.schemas import ActualsOut, ForecastOut, UtcTime
-from forecaster.frames import DS, Y
+from forecaster.contracts.frames import DS, Y
 
 router = APIRouter(prefix="/v1", tags=["forecasts"], dependencies=[ReadAccess])
 CSV = "text/csv"
 MAX_HORIZON = 100_000
 MemberName = Literal["seasonal", "events", "signals", "lgbm", "none"]
-"""``forecaster.frames.MEMBERS`` plus ``none`` (a test keeps them equal)."""
+"""``forecaster.contracts.frames.MEMBERS`` plus ``none`` (a test keeps them equal)."""
 
 
 def wants_csv(request: Request, fmt: str | None) -> bool:

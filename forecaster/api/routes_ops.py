@@ -75,7 +75,7 @@ def readyz(ctx: Ctx) -> ReadyOut:
     200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
           "description": "Prometheus text exposition format."}, **responses(500)})
 def metrics(ctx: Ctx) -> Response:
-    """Every metric of ``forecaster.metric_names``, forecast gauges refreshed from the store first."""
+    """Every metric of ``forecaster.contracts.metric_names``, forecast gauges refreshed from the store first."""
     try:
         gauges.refresh(ctx)
     except Exception as exc:

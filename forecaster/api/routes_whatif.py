@@ -16,7 +16,7 @@ from forecaster.api.auth import ReadAccess, ReadBodyRoute
 from forecaster.api.context import Ctx
 from forecaster.api.problems import ProblemError, field_error, responses
 from forecaster.api.schemas_whatif import PolicyKnobs, WhatIfIn, WhatIfOut
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 
 router = APIRouter(prefix="/v1", tags=["what-if"], dependencies=[ReadAccess], route_class=ReadBodyRoute)
 SLOT_WAIT_S = 30.0

@@ -1,4 +1,4 @@
-"""Request and response bodies of ``/v1`` (pydantic), kept apart from the ``forecaster.ports`` records they carry.
+"""Request and response bodies of ``/v1`` (pydantic), kept apart from the ``contracts.ports`` records they carry.
 
 Conventions: timestamps are ISO 8601 in UTC (``2024-03-04T00:00:00Z``); requests must give an offset and a year in
 1970..2200 (pandas' range, and the store's); numbers that do not exist (a member that failed, NaN) are ``null``.
@@ -67,7 +67,7 @@ class PageOut(BaseModel):
 
 # -- workloads ---------------------------------------------------------------------------------------------------
 class WorkloadOut(BaseModel):
-    """A forecast subject (``forecaster.ports.Workload``) and where to read about it."""
+    """A forecast subject (``forecaster.contracts.ports.Workload``) and where to read about it."""
 
     id: str
     namespace: str
@@ -123,7 +123,7 @@ class ActualsOut(BaseModel):
 
 # -- decisions, recommendations, accuracy ------------------------------------------------------------------------
 class DecisionOut(BaseModel):
-    """A recorded scaling or resource decision (``forecaster.ports.DecisionRecord``).
+    """A recorded scaling or resource decision (``forecaster.contracts.ports.DecisionRecord``).
 
     ``replicas``: ``value = {"min_replicas": n}``; ``details`` has the band, capacity per pod, reactive floor, bounds.
     ``resources``: ``value = {"containers": {name: {"cpu": {...}, "memory": {...}}}}`` with ``target``,
@@ -156,7 +156,7 @@ class RecommendationOut(BaseModel):
 
 
 class AccuracyOut(BaseModel):
-    """Realised accuracy of a workload's forecasts over one window (``forecaster.ports.AccuracyRecord``)."""
+    """Realised accuracy of a workload's forecasts over one window (``forecaster.contracts.ports.AccuracyRecord``)."""
 
     workload: str
     evaluated_at: datetime

@@ -39,9 +39,9 @@ from pydantic import ValidationError
 
 from forecaster.api.config import ApiSettings
 from forecaster.api.schemas_whatif import MAX_REPLICAS, ComparisonOut, OutcomesOut, PolicyKnobs, WhatIfIn, WhatIfOut
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, Y
-from forecaster.ports import ForecastRun, Store
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, Y
+from forecaster.contracts.ports import ForecastRun, Store
 from forecaster.scaling.settings import band_column
 from forecaster.simulate import ISSUED_AT, capacity_for_peak, replay
 from forecaster.simulate.result import Outcomes

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ENSEMBLE, Y
+from forecaster.contracts.frames import DS, ENSEMBLE, Y
 
 WINDOW = pd.Timedelta("1h")
 """The recent window's length (at least ``breaker_min_points`` buckets)."""

@@ -33,11 +33,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID, Y
 from forecaster.controller.accuracy import backtest_mae
 from forecaster.controller.spec import ForecastSpec
-from forecaster.core import Forecaster
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID, Y
+from forecaster.forecasting.forecaster import Forecaster
 from signals.frames import START
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

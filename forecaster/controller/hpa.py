@@ -29,8 +29,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.controller.quantity import parse_quantity
-from forecaster.errors import InputError, PermanentError
 
 ORIGINAL_ANNOTATION = "forecaster.io/original-min-replicas"
 POLICY_ANNOTATION = "forecaster.io/policy"

@@ -39,9 +39,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller.spec import parse_duration
 from forecaster.controller.state import parse_time
-from forecaster.errors import InputError
 
 KEDA_ACTUATION = "KEDA"
 DEFAULT_STALE_AFTER_S = 1800.0

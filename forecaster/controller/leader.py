@@ -27,9 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.errors import ForecasterError
-from forecaster.ports import LeaseApi
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.errors import ForecasterError
+from forecaster.contracts.ports import LeaseApi
+from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

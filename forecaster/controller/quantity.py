@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 
 _SUFFIX: dict[str, float] = {
     "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,

@@ -26,14 +26,14 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.ports import DecisionRecord, Store
 from forecaster.controller import hpa as hpa_
 from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.cycle import PolicyWork
 from forecaster.controller.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.controller.vpa import BOUNDS, auto_hold
-from forecaster.ports import DecisionRecord, Store
 from forecaster.rightsizing.frames import CPU, MEMORY
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 _BOUND_LABEL = {"target": "target", "lowerBound": "lower", "upperBound": "upper", "uncappedTarget": "uncapped"}
 

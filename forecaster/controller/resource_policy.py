@@ -38,8 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller.quantity import parse_quantity
-from forecaster.errors import InputError
 
 CPU, MEMORY = "cpu", "memory"
 DEFAULT_CONTROLLED: tuple[str, ...] = (CPU, MEMORY)

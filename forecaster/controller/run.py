@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecaster.contracts.errors import ForecasterError
+from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Store
 from forecaster.controller import steps
 from forecaster.controller.accuracy import ForecastLog
 from forecaster.controller.cycle import Cycle, WriteGuard
@@ -35,9 +37,7 @@ from forecaster.controller.forecasting import EngineForecastProvider, ForecastPr
 from forecaster.controller.leader import LeaderElector, utc_now
 from forecaster.controller.report import CycleReport
 from forecaster.controller.vpa import UsageSource, prometheus_usage_source
-from forecaster.errors import ForecasterError
-from forecaster.ports import ClusterApi, LeaseApi, MetricsSource, Store
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

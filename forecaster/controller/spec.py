@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from forecaster.errors import InputError
-from forecaster.frames import validate_levels
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import validate_levels
 from forecaster.scaling import PolicySettings, band_column
 
 MODES: tuple[str, ...] = ("Off", "Recommend", "Auto")

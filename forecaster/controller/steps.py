@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from forecaster.contracts.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
+from forecaster.contracts.ports import ClusterApi
 from forecaster.controller import hpa as hpa_
 from forecaster.controller import record, stored, vpa, write
 from forecaster.controller.accuracy import ErrorSummary, window_for
@@ -41,8 +43,6 @@ from forecaster.controller.report import PolicyReport
 from forecaster.controller.resource_policy import apply_resource_policy
 from forecaster.controller.spec import PolicySpec
 from forecaster.controller.stored import fingerprint
-from forecaster.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
-from forecaster.ports import ClusterApi
 
 if TYPE_CHECKING:
     from forecaster.controller.run import Controller

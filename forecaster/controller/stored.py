@@ -38,10 +38,10 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.frames import ID
+from forecaster.contracts.ports import EventRecord, ForecastRun, Store
 from forecaster.controller.forecasting import IssuedForecast
 from forecaster.controller.spec import PolicySpec
-from forecaster.frames import ID
-from forecaster.ports import EventRecord, ForecastRun, Store
 from signals.frames import END, EVENT_ID, KIND, NAME, SCOPE, START, UPLIFT
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID
+from forecaster.contracts.ports import MetricsSource
 from forecaster.controller.quantity import format_cpu, format_memory, parse_quantity
 from forecaster.controller.state import fmt_time
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID
-from forecaster.ports import MetricsSource
 from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import (
     CPU,

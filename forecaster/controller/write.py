@@ -21,12 +21,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from forecaster.contracts.errors import ConflictError, ForecasterError
+from forecaster.contracts.ports import ClusterApi
 from forecaster.controller import hpa as hpa_
 from forecaster.controller.cycle import PolicyWork, WriteGuard
 from forecaster.controller.decide import FloorPlan
 from forecaster.controller.vpa import auto_hold, recommendation_changed
-from forecaster.errors import ConflictError, ForecasterError
-from forecaster.ports import ClusterApi
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ plain one's (weights learned each way) by more than ``TOLERANCE``; with fewer ev
 either way (a lead-in of a few rows before the forecast's own event is no test of it), and the uplift is already
 shrunk toward none when its own evidence is thin. Column ``event_adjust`` of the weights records the choice.
 
-Pure: numpy/pandas. Called by ``forecaster.core``.
+Pure: numpy/pandas. Called by ``forecaster.forecasting.forecaster``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import EVENTS, ID, OUTAGE, SEASONAL, Y, band_columns
+from forecaster.contracts.frames import EVENTS, ID, OUTAGE, SEASONAL, Y, band_columns
 
 ADJUST = "event_adjust"
 """Weights column: True where the series' members are multiplied by the event factor before combining."""

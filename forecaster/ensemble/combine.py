@@ -6,7 +6,7 @@
 (the weighted average of quantiles, which is a valid, if conservative, quantile combination), with the
 weights of the row's lead-time bucket (``lead_to`` of ``forecaster.ensemble.weights``) when ``steps`` gives
 each row's horizon step. The combined
-bands are then calibrated by ``forecaster.ensemble.intervals``. Pure: numpy/pandas. Called by ``forecaster.core``.
+bands are then calibrated by ``forecaster.ensemble.intervals``. Pure: numpy/pandas. Called by the Forecaster.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.frames import ENSEMBLE, ID, hi, lo
 from forecaster.ensemble.leads import LEAD, bucket_of
-from forecaster.frames import ENSEMBLE, ID, hi, lo
 
 
 def row_weights(frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray | None) -> pd.DataFrame:

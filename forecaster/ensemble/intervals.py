@@ -34,7 +34,7 @@ and the series' band uses ``f_{k,L} * a_{s,b,L}``. Worked example: a series whos
 pooled width (q = 2) with n = 50 rows in the bucket gets 2 ** (50 / 100) = 1.41; with 450 rows 2 ** 0.9 = 1.87.
 A series absent from the backtest keeps the pooled factors.
 
-Pure: numpy/pandas. Called by ``forecaster.core``.
+Pure: numpy/pandas. Called by ``forecaster.forecasting.forecaster``.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.frames import CUTOFF, ENSEMBLE, ID, OUTAGE, REFIT, Y, hi, lo
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
-from forecaster.frames import CUTOFF, ENSEMBLE, ID, OUTAGE, REFIT, Y, hi, lo
 
 MAX_FACTOR = 100.0
 SHRINK_OBS = 50

@@ -5,7 +5,7 @@ calibration depend on ``k``: the first hour decides replica floors, the whole da
 1 hour and 6 hours ahead (each at least ``MIN_BUCKET_STEPS`` wide) and at the horizon.
 
 Pure: numpy/pandas. Called by ``forecaster.ensemble.weights``, ``forecaster.ensemble.intervals`` and
-``forecaster.core``.
+``forecaster.forecasting.forecaster``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import CUTOFF, DS
-from forecaster.series import freq_to_timedelta
+from forecaster.contracts.frames import CUTOFF, DS
+from forecaster.forecasting.history import freq_to_timedelta
 
 LEAD = "lead_to"
 """Column of a weights or calibration row: the last horizon step (inclusive) of its lead bucket."""

@@ -31,7 +31,7 @@ for that series: one of them is kept (``events`` before ``signals`` before the r
 the forecast when a planned event comes), the others get weight 0 and column ``dropped`` names what each
 duplicates, so nothing is weighted twice; the default weights are renormalised over the members that remain.
 
-Pure: numpy, pandas, scipy. Called by ``forecaster.core`` (fit and backtest).
+Pure: numpy, pandas, scipy. Called by ``forecaster.forecasting.forecaster`` (fit and backtest).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
 
+from forecaster.contracts.frames import CUTOFF, DEFAULT_WEIGHTS, EVENTS, ID, OUTAGE, REFIT, SIGNALS, Y
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
-from forecaster.frames import CUTOFF, DEFAULT_WEIGHTS, EVENTS, ID, OUTAGE, REFIT, SIGNALS, Y
 
 SOURCE = "source"
 METHOD = "method"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecaster.series import freq_to_timedelta
+from forecaster.forecasting.history import freq_to_timedelta
 
 
 def rolling_cutoffs(

@@ -6,7 +6,7 @@ frame (DESIGN.md "Contracts": ``unique_id, ds, cutoff, y`` plus ``m``, ``m-lo-L`
 leaving out outage rows (``is_outage``), and returns one row per (group, model). Called by the engine's
 weight learning and reports, the CLI ``backtest`` command and ``benchmarks/accuracy.py``.
 
-Pure: numpy and pandas only. Band column names come only from ``forecaster.frames.lo/hi``.
+Pure: numpy and pandas only. Band column names come only from ``forecaster.contracts.frames.lo/hi``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
+from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 
 ArrayLike = np.ndarray | pd.Series | Sequence[float]
 
@@ -124,7 +124,7 @@ def width_col(level: int) -> str:
 def mase_scales(cv: pd.DataFrame, history: pd.DataFrame, season_steps: int) -> pd.Series:
     """``seasonal_naive_scale`` of each ``(unique_id, cutoff)`` training history, aligned with ``cv``'s rows.
 
-    ``history`` is the clean long frame (regular grid, sorted, see ``forecaster.series``); its outage rows
+    ``history`` is the clean long frame (regular grid, sorted, see ``forecaster.forecasting.history``); its outage rows
     are left out of the scale. Computed once per series with cumulative sums, so cheap for many cutoffs.
     """
     pairs = cv[[ID, CUTOFF]].drop_duplicates()

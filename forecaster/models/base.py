@@ -2,7 +2,7 @@
 
 Members are small classes: ``fit(data) -> self``, ``predict(h, data) -> frame``, ``update(data) -> self``.
 The frame a member returns has ``unique_id, ds, <name>`` and ``<name>-lo-<L>``, ``<name>-hi-<L>`` for every
-level, bands nested and ordered, no NaN. ``forecaster/engine.py`` calls them in order: the seasonal
+level, bands nested and ordered, no NaN. ``forecaster/forecasting/members.py`` calls them in order: the seasonal
 member first, then the members that adjust its baseline (events, signals), then lgbm.
 
 Pure: pandas/numpy only.
@@ -16,14 +16,14 @@ from typing import Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ID, hi, lo
+from forecaster.contracts.frames import DS, ID, hi, lo
 
 
 @dataclass(frozen=True)
 class FitData:
     """Everything a member may learn from.
 
-    history   clean long frame ``unique_id, ds, y, is_outage`` (see ``forecaster.series``), sorted, on the
+    history   clean long frame ``unique_id, ds, y, is_outage`` (see ``forecaster.forecasting.history``), sorted, on the
               ``freq`` grid, outage rows imputed (never use them as targets).
     freq      pandas frequency string of the grid, e.g. ``"5min"``.
     levels    band levels in integer percent, sorted, e.g. ``(80, 95)``.

@@ -10,7 +10,7 @@ in the same phase of the season). Its band at step ``k`` adds to the point the e
 rule's own in-sample ``k``-step errors ``e_k(t) = y[t] - y[t - lag(k)]`` over the trailing
 ``error_window`` of history before the cutoff (outage points left out).
 
-Input histories are clean frames from ``forecaster.series.prepare_history`` (sorted, on the ``freq``
+Input histories are clean frames from ``forecaster.forecasting.history.prepare_history`` (sorted, on the ``freq``
 grid, optional ``is_outage``). Pure: numpy/pandas only.
 """
 
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 from forecaster.evaluation.metrics import band_quantiles
-from forecaster.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
+from forecaster.forecasting.history import freq_to_timedelta, steps_per
 from forecaster.models.base import future_index
-from forecaster.series import freq_to_timedelta, steps_per
 
 NAIVE = "naive"
 SNAIVE_DAY = "snaive_day"

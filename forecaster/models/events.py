@@ -27,7 +27,7 @@ events in scope at that time, the learned bin value of the event's kind (``event
 seen use the mean of the ``event`` bins; lead/decay bins not learned are 0). A kind never seen in history
 uses ``log(1 + expected_uplift)`` over ``[start, end)`` when given, else 0. No events -> the baseline.
 
-Pure: pandas/numpy and ``signals``. Called by ``forecaster.engine`` after the seasonal member.
+Pure: pandas/numpy and ``signals``. Called by ``forecaster.forecasting.members`` after the seasonal member.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError, NotFittedError
-from forecaster.frames import DS, EVENTS, ID, OUTAGE, SEASONAL, Y, hi, lo
+from forecaster.contracts.errors import InputError, NotFittedError
+from forecaster.contracts.frames import DS, EVENTS, ID, OUTAGE, SEASONAL, Y, hi, lo
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, PredictData, future_index, order_bands
-from forecaster.series import freq_to_timedelta
 from signals.events import events_for, validate_events
 from signals.frames import END, EVENT_ID, KIND, NAME, START, UPLIFT
 

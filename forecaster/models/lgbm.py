@@ -1,6 +1,6 @@
 """The ``lgbm`` ensemble member: one global LightGBM model over every series (direct multi-step).
 
-Called by ``forecaster/engine.py`` (after the seasonal, events and signals members) and by the backtest
+Called by ``forecaster/forecasting/members.py`` (after the seasonal, events and signals members) and by the backtest
 through the ``forecaster.models.base.Member`` protocol: ``fit(FitData)``, ``predict(h, PredictData)``,
 ``update(FitData)``.
 
@@ -52,11 +52,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import NotFittedError
-from forecaster.frames import LGBM, hi, lo
+from forecaster.contracts.errors import NotFittedError
+from forecaster.contracts.frames import LGBM, hi, lo
+from forecaster.forecasting.history import freq_to_timedelta, steps_per
 from forecaster.models.base import FitData, PredictData, future_index, order_bands
 from forecaster.models.features import FeatureSpec, Panel, build_features, row_base
-from forecaster.series import freq_to_timedelta, steps_per
 
 MIN_TRAIN_ROWS = 50
 """Fewer sampled training rows than this and every series falls back (nothing worth learning)."""

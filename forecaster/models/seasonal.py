@@ -17,7 +17,7 @@ Fallbacks (reason recorded in ``fallbacks_``): under two days of history -> seas
 (or last value under one day) with bands from its own in-sample errors; a series that is constant, or that
 statsmodels cannot fit -> the same seasonal naive.
 
-Pure: statsmodels, numpy, pandas. Called by ``forecaster.engine``.
+Pure: statsmodels, numpy, pandas. Called by ``forecaster.forecasting.members``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from forecaster.executor import make_executor, single_threaded_blas
-from forecaster.frames import DS, ID, SEASONAL, Y, hi, lo
+from forecaster.contracts.frames import DS, ID, SEASONAL, Y, hi, lo
+from forecaster.forecasting.executor import make_executor, single_threaded_blas
+from forecaster.forecasting.history import freq_to_timedelta, steps_per
 from forecaster.models.base import FitData, PredictData, order_bands, symmetric_bands
-from forecaster.series import freq_to_timedelta, steps_per
 
 
 @dataclass

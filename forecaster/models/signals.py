@@ -24,7 +24,7 @@ factor. Worked example: coef -0.7 per unit of ``weathersit`` above a mean of 1.4
 seasonal 200 rentals/h and eps 2: factor exp(-0.7) = 0.497 -> 202 * 0.497 - 2 = 98.3. ``relative=False`` keeps the
 additive model above.
 
-No signals -> the baseline unchanged. Pure: numpy/pandas and ``signals``. Called by ``forecaster.engine``.
+No signals -> the baseline unchanged. Pure: numpy/pandas and ``signals``. Called by ``forecaster.forecasting.members``.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError, NotFittedError
-from forecaster.frames import DS, ID, OUTAGE, SEASONAL, SIGNALS, Y, hi, lo
+from forecaster.contracts.errors import InputError, NotFittedError
+from forecaster.contracts.frames import DS, ID, OUTAGE, SEASONAL, SIGNALS, Y, hi, lo
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, PredictData, order_bands
 from forecaster.models.events import baseline_rows
-from forecaster.series import freq_to_timedelta
 from signals.align import Fill, to_grid
 from signals.errors import LeakageError
 from signals.frames import DS as SDS

@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import ForecasterWarning, InputError
-from forecaster.frames import DS, ID
+from forecaster.contracts.errors import ForecasterWarning, InputError
+from forecaster.contracts.frames import DS, ID
 
 CPU = "cpu"
 MEMORY = "memory"

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing.frames import MEMORY, REQUEST_OF, RESOURCES, SIBLING_COLUMNS
 
 MINUTE_NS = 60 * 10**9

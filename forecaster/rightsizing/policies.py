@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.frames import hi
+from forecaster.contracts.frames import hi
 from forecaster.rightsizing.estimators import (
     HISTOGRAM_HALF_LIFE,
     MEMORY_AGGREGATION_INTERVAL,

@@ -43,13 +43,13 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from forecaster.core import Forecaster
-from forecaster.errors import DefaultWeightsWarning, ForecasterError, InputError, NotFittedError
-from forecaster.frames import DS, ENSEMBLE, ID, Y, hi, lo
+from forecaster.contracts.errors import DefaultWeightsWarning, ForecasterError, InputError, NotFittedError
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, hi, lo
+from forecaster.forecasting.forecaster import Forecaster
+from forecaster.forecasting.history import ShortHistoryWarning
 from forecaster.rightsizing.estimators import Estimate, Estimator, fmt_amount
 from forecaster.rightsizing.frames import CPU, MEMORY
 from forecaster.rightsizing.history import ContainerHistory
-from forecaster.series import ShortHistoryWarning
 
 STATISTICS: dict[str, tuple[str, ...]] = {CPU: ("p99", "p95", "p90", "mean"), MEMORY: ("peak", "mean")}
 """Window statistics predicted per resource (the first one sets the request)."""

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing.estimators import fmt_amount
 from forecaster.rightsizing.frames import (
     GROUP_COLUMNS,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import CUTOFF, DS, ID
+from forecaster.contracts.frames import CUTOFF, DS, ID
 from forecaster.rightsizing.estimators import fmt_duration
 from forecaster.rightsizing.frames import (
     CPU,

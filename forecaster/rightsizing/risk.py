@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import ID, hi, lo
+from forecaster.contracts.frames import ID, hi, lo
 from forecaster.rightsizing.frames import CPU, MEMORY, QUANTILE, QUANTILE_COLUMNS, RESOURCE, VALUE, UsageError
 
 OVERRUN: dict[str, str] = {CPU: "throttling", MEMORY: "OOM"}
@@ -102,7 +102,7 @@ def risk_from_quantiles(table: pd.DataFrame, requests: pd.DataFrame, column: str
 
 
 def quantile_table(frame: pd.DataFrame, point: str, levels: tuple[int, ...] = (80, 95)) -> pd.DataFrame:
-    """Long quantile table from band columns ``point``, ``point-lo-L``, ``point-hi-L`` (``forecaster.frames``).
+    """Long quantile table from band columns ``point``, ``point-lo-L``, ``point-hi-L`` (``contracts.frames``).
 
     ``frame`` has ``unique_id`` and ``resource`` plus those columns (e.g. a prediction frame). The point is
     taken as the median (quantile 0.5); a central band of ``L`` % gives quantiles ``(100 - L) / 200`` (lo)

@@ -32,7 +32,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing.frames import (
     CPU,
     GROUP_COLUMNS,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE
 
 
 def _band_names(frame: pd.DataFrame) -> list[str]:

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 
 EPS_PODS = 1e-9
 """Float noise tolerated before rounding a replica count up (see module docstring)."""

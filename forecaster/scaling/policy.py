@@ -26,7 +26,7 @@ import math
 
 import pandas as pd
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.scaling.band import ForecastBand, peak_in_window
 from forecaster.scaling.breaker import CircuitBreaker
 from forecaster.scaling.capacity import replicas_for_demand

@@ -2,7 +2,7 @@
 
 Every field says its unit and default. ``PolicySettings.validate`` runs at construction and raises an
 ``InputError`` naming the offending field. ``band_column`` maps the ``quantile`` knob to a Forecast column
-name (from ``forecaster.frames``, never an ad-hoc string).
+name (from ``forecaster.contracts.frames``, never an ad-hoc string).
 
 Pure: stdlib only. Called by ``forecaster.scaling.policy`` and ``forecaster.simulate``.
 """
@@ -13,8 +13,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from forecaster.errors import InputError
-from forecaster.frames import ENSEMBLE, hi, lo
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import ENSEMBLE, hi, lo
 
 _BAND = re.compile(r"^(?:ensemble-)?(lo|hi)-(\d{1,2})$")
 

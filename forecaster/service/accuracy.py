@@ -27,8 +27,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ENSEMBLE, Y, hi, lo
-from forecaster.ports import AccuracyRecord, ForecastRun
+from forecaster.contracts.frames import DS, ENSEMBLE, Y, hi, lo
+from forecaster.contracts.ports import AccuracyRecord, ForecastRun
 from forecaster.service.gauges import set_accuracy
 from forecaster.service.service import Service, WorkloadError
 

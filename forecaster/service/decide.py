@@ -21,8 +21,8 @@ import math
 
 import pandas as pd
 
-from forecaster.frames import DS, Y
-from forecaster.ports import DecisionRecord, ForecastRun
+from forecaster.contracts.frames import DS, Y
+from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
 from forecaster.scaling import ScalingPolicy, replicas_for_demand

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecaster.contracts.errors import PermanentError
+from forecaster.contracts.frames import DS, ID, Y
+from forecaster.contracts.ports import EventRecord
 from forecaster.datasets import data_file, load_nasa_5min, nasa_events
-from forecaster.errors import PermanentError
-from forecaster.frames import DS, ID, Y
-from forecaster.ports import EventRecord
 from forecaster.service.registry import ContainerSpec, Registry, WorkloadSpec
 
 USAGE_FILE = "usage_small.csv"

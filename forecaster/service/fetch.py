@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecaster.frames import DS, ID, Y
-from forecaster.ports import MetricsSource, Store
+from forecaster.contracts.frames import DS, ID, Y
+from forecaster.contracts.ports import MetricsSource, Store
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing.frames import CPU, CPU_REQUEST, MEMORY, MEMORY_REQUEST, NAMESPACE
-from forecaster.series import freq_to_timedelta
 from forecaster.service.registry import WorkloadSpec
 
 EVENTS_PAGE = 500

@@ -21,9 +21,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ENSEMBLE, ID
-from forecaster.ports import AccuracyRecord, ForecastRun
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.frames import DS, ENSEMBLE, ID
+from forecaster.contracts.ports import AccuracyRecord, ForecastRun
+from forecaster.runtime.telemetry import Telemetry
 
 
 def band_label(column: str) -> str:

@@ -6,7 +6,7 @@ can serialise a reference to a function, not the service object). Every run goes
 counted by ``Telemetry.timed(job)`` (duration histogram, ``forecaster_job_runs{outcome}``, last success), its
 exception logged and swallowed, so a failed run never stops the scheduler or the next run.
 
-Not pure (process-wide binding, runs the service's jobs). Called by APScheduler (``forecaster.scheduler``) and the
+Not pure (process-wide binding, runs the service's jobs). Called by APScheduler (``runtime.scheduler``) and the
 worker.
 """
 
@@ -45,7 +45,7 @@ def unbind() -> None:
 
 
 def current() -> Service:
-    """The bound service; ``RuntimeError`` when none is (``forecaster.scheduler.build_scheduler`` binds it)."""
+    """The bound service; ``RuntimeError`` when none is (``forecaster.runtime.scheduler.build_scheduler`` binds it)."""
     with _bound_lock:
         service = _bound.get("service")
     if service is None:

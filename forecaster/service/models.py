@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.artefact import library_versions
-from forecaster.core import Forecaster
-from forecaster.errors import ArtefactError
-from forecaster.frames import DS, ENSEMBLE, ID, OUTAGE, Y, hi, lo
-from forecaster.ports import ArtefactMeta, Store
-from forecaster.series import freq_to_timedelta
-from forecaster.settings import ServiceSettings
+from forecaster.contracts.errors import ArtefactError
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, OUTAGE, Y, hi, lo
+from forecaster.contracts.ports import ArtefactMeta, Store
+from forecaster.forecasting.artefact import library_versions
+from forecaster.forecasting.forecaster import Forecaster
+from forecaster.forecasting.history import freq_to_timedelta
+from forecaster.runtime.settings import ServiceSettings
 
 log = logging.getLogger("forecaster.service")
 

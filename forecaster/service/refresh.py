@@ -24,8 +24,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import DS, ID, Y
-from forecaster.ports import ForecastRun
+from forecaster.contracts.frames import DS, ID, Y
+from forecaster.contracts.ports import ForecastRun
 from forecaster.service import decide
 from forecaster.service.fetch import demand_history, events_frame
 from forecaster.service.gauges import set_forecast

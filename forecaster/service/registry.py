@@ -34,10 +34,10 @@ from typing import Any
 
 import yaml
 
-from forecaster.errors import InputError
-from forecaster.ports import Workload
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.ports import Workload
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.scaling import PolicySettings
-from forecaster.series import freq_to_timedelta
 
 USAGE_FIELDS: tuple[str, ...] = ("cpu", "memory", "cpu_request", "memory_request")
 """Queries of a container: use (cores, working-set bytes) and requests (cores, bytes)."""

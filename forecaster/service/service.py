@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from forecaster.errors import ForecasterError, InputError
-from forecaster.ports import MetricsSource, Store
+from forecaster.contracts.errors import ForecasterError, InputError
+from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.rightsizing import RightSizer
+from forecaster.runtime.settings import ServiceSettings
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.scaling import ScalingPolicy
 from forecaster.service.models import FittedModel
 from forecaster.service.registry import Registry, load_workloads
-from forecaster.settings import ServiceSettings
-from forecaster.telemetry import Telemetry
 
 log = logging.getLogger("forecaster.service")
 Clock = Callable[[], pd.Timestamp]

@@ -6,7 +6,7 @@
     python -m forecaster.service.worker --demo --once refresh --once accuracy   # run jobs once and exit (0 = ok)
 
 Settings come from ``ServiceSettings.from_env()`` (``FORECASTER_*`` variables, ``FORECASTER_SECRETS_DIR``).
-Without ``--once`` it runs ``forecaster.scheduler.build_scheduler(service, background=False)`` until SIGTERM/SIGINT;
+Without ``--once`` it runs ``runtime.scheduler.build_scheduler(service, background=False)`` until SIGTERM/SIGINT;
 ``--metrics-port`` serves the telemetry registry for Prometheus. With ``--demo`` the source is the bundled trace
 (``forecaster.service.demo``) with its clock frozen at ``--now`` (default: day 8 of the trace), the registry the
 demo's (``--demo-copies`` workloads). The restart-safety test kills this process with SIGKILL in the middle of a
@@ -26,9 +26,9 @@ from types import FrameType
 
 import pandas as pd
 
+from forecaster.runtime.settings import ServiceSettings
 from forecaster.service.jobs import JOBS, run_job
 from forecaster.service.service import Service, build_service, demo_service
-from forecaster.settings import ServiceSettings
 
 log = logging.getLogger("forecaster.worker")
 BODIES = {
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = [run_job(name, BODIES[name], service) for name in args.once]
         return 0 if all(ok) else 1
 
-    from forecaster.scheduler import build_scheduler
+    from forecaster.runtime.scheduler import build_scheduler
 
     scheduler = build_scheduler(service, background=False)
 

@@ -46,7 +46,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.simulate.trace import BadValues, MinuteTrace, minute_trace
 
 

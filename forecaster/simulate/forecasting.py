@@ -29,10 +29,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.core import Forecaster
-from forecaster.errors import ForecasterError, InputError
-from forecaster.frames import DS, ENSEMBLE, ID, Y, band_columns
-from forecaster.series import freq_to_timedelta
+from forecaster.contracts.errors import ForecasterError, InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, band_columns
+from forecaster.forecasting.forecaster import Forecaster
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.simulate.providers import ISSUED_AT
 
 Progress = Callable[[int, int], None]

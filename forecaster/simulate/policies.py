@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecaster.frames import ENSEMBLE
+from forecaster.contracts.frames import ENSEMBLE
 from forecaster.scaling.band import ForecastBand
 from forecaster.scaling.breaker import ErrorTracker
 from forecaster.scaling.decision import ScalingDecision

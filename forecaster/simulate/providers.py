@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, hi, lo
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, hi, lo
 from forecaster.scaling.band import ForecastBand
 from forecaster.simulate.trace import MinuteTrace, minute_trace
 

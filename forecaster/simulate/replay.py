@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.scaling.capacity import replicas_for_demand
 from forecaster.scaling.settings import PolicySettings
 from forecaster.simulate.cluster import Pods

@@ -25,8 +25,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import FrequencyError, InputError
-from forecaster.frames import DS, ID, Y
+from forecaster.contracts.errors import FrequencyError, InputError
+from forecaster.contracts.frames import DS, ID, Y
 
 MINUTE_NS = 60_000_000_000
 Resample = Literal["hold", "linear"]

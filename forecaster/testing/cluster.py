@@ -20,7 +20,7 @@ import fnmatch
 from collections.abc import Callable
 from typing import Any
 
-from forecaster.errors import ConflictError, NotFoundError
+from forecaster.contracts.errors import ConflictError, NotFoundError
 
 WRITES: frozenset[str] = frozenset({
     "patch_policy_status", "patch_hpa", "patch_vpa_status", "create_event", "create_lease", "replace_lease",

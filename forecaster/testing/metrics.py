@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import PermanentError, TemporaryError
-from forecaster.frames import DS, ID, Y
+from forecaster.contracts.errors import PermanentError, TemporaryError
+from forecaster.contracts.frames import DS, ID, Y
 
 LOOKBACK = pd.Timedelta("5min")
 """Prometheus' default lookback delta: a sample older than this at an evaluation time is not returned."""

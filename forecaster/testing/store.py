@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from forecaster.adapters import store_schema as s
-from forecaster.errors import InputError
-from forecaster.ports import (
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.ports import (
     AccuracyRecord,
     ArtefactMeta,
     DecisionRecord,

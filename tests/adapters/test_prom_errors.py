@@ -19,7 +19,7 @@ import pytest
 from support.promserver import start_prometheus
 
 from forecaster.adapters.prometheus import MAX_BACKOFF_S, PrometheusSource
-from forecaster.errors import InputError, PermanentError, TemporaryError
+from forecaster.contracts.errors import InputError, PermanentError, TemporaryError
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")
 STEP = pd.Timedelta("1min")

@@ -12,7 +12,7 @@ import pytest
 
 from forecaster.adapters import promql
 from forecaster.adapters.prometheus import counter_rate, regularise
-from forecaster.errors import FrequencyError, PermanentError
+from forecaster.contracts.errors import FrequencyError, PermanentError
 from forecaster.rightsizing.frames import validate_usage
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")

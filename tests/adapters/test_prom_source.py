@@ -12,7 +12,7 @@ from support.promserver import NASA_BUCKET, USAGE_BUCKET, PromData, PromServer
 
 from forecaster.adapters.prometheus import PrometheusSource, regularise
 from forecaster.adapters.promql import fetch_demand
-from forecaster.errors import PermanentError
+from forecaster.contracts.errors import PermanentError
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import pandas as pd
 import uvicorn
 from fastapi import FastAPI
 
+from forecaster.contracts.frames import DS, ENSEMBLE, Y, hi, lo
+from forecaster.contracts.ports import AccuracyRecord, DecisionRecord, ForecastRun, Workload
 from forecaster.datasets import NASA_ID, load_nasa_5min, nasa_events
-from forecaster.frames import DS, ENSEMBLE, Y, hi, lo
-from forecaster.ports import AccuracyRecord, DecisionRecord, ForecastRun, Workload
 from forecaster.testing.store import InMemoryStore
 
 READ, WRITE = "read-token-0123", "write-token-4567"

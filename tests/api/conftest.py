@@ -35,8 +35,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from forecaster.api import ApiSettings, create_app
-from forecaster.ports import ForecastRun, Workload
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.ports import ForecastRun, Workload
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.store import InMemoryStore
 
 

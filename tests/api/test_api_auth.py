@@ -10,7 +10,7 @@ from api_support import READ, WRITE, AppMaker, Seeded, auth
 from fastapi.testclient import TestClient
 
 from forecaster.api import ApiSettings, api_settings, parse_tokens
-from forecaster.settings import ServiceSettings
+from forecaster.runtime.settings import ServiceSettings
 
 EVENT = {"id": "sale-1", "name": "Summer sale", "kind": "sale", "start": "2024-06-01T00:00:00Z",
          "end": "2024-06-03T00:00:00Z", "scope": ["shop/*"], "expected_uplift": 0.4}

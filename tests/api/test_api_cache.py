@@ -10,7 +10,7 @@ from api_support import READ, SHOP_ISSUED, AppMaker, auth, shop_forecast
 from fastapi.testclient import TestClient
 
 from forecaster.api.cache import ResponseCache
-from forecaster.ports import ForecastRun
+from forecaster.contracts.ports import ForecastRun
 from forecaster.testing.store import InMemoryStore
 
 

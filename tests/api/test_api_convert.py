@@ -23,7 +23,7 @@ from forecaster.api.convert import (
 )
 from forecaster.api.gauges import band_label, current_row
 from forecaster.api.schemas import EventIn
-from forecaster.ports import ForecastRun
+from forecaster.contracts.ports import ForecastRun
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -11,7 +11,7 @@ import pytest
 from api_support import READ, WRITE, AppMaker, auth
 from fastapi.testclient import TestClient
 
-from forecaster.errors import ConflictError, TemporaryError
+from forecaster.contracts.errors import ConflictError, TemporaryError
 from forecaster.testing.store import InMemoryStore
 
 W = auth(WRITE)

@@ -20,8 +20,8 @@ from api_support import ISSUED, NOW, READ, TOKENS, LiveServer, Seeded
 from support.binaries import require_binary
 
 from forecaster.api import ApiSettings, create_app
+from forecaster.contracts.ports import ForecastRun, Workload
 from forecaster.datasets import NASA_ID
-from forecaster.ports import ForecastRun, Workload
 from forecaster.testing.store import InMemoryStore
 
 pytestmark = pytest.mark.integration

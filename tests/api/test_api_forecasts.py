@@ -12,9 +12,9 @@ from api_support import ISSUED, MODEL_VERSION, READ, SHOP_ISSUED, AppMaker, Seed
 from fastapi.testclient import TestClient
 
 from forecaster.api.routes_forecasts import MemberName
+from forecaster.contracts.frames import DS, ENSEMBLE, MEMBERS, hi, lo
+from forecaster.contracts.ports import DecisionRecord, Workload
 from forecaster.datasets import NASA_ID
-from forecaster.frames import DS, ENSEMBLE, MEMBERS, hi, lo
-from forecaster.ports import DecisionRecord, Workload
 from forecaster.testing.store import InMemoryStore
 
 H = auth(READ)
@@ -126,7 +126,7 @@ def test_bad_selection_is_a_422_naming_the_parameter(client: TestClient, query: 
 
 
 def test_nan_values_are_sent_as_null(client: TestClient, seeded: Seeded, make_app) -> None:  # type: ignore[no-untyped-def]
-    from forecaster.ports import ForecastRun
+    from forecaster.contracts.ports import ForecastRun
     from forecaster.testing.store import InMemoryStore
 
     frame = seeded.shop_run.frame.drop(columns=["unique_id"], errors="ignore")

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from forecaster.api import ApiSettings, create_app
+from forecaster.contracts.errors import TemporaryError
+from forecaster.contracts.frames import ENSEMBLE, hi
 from forecaster.datasets import NASA_ID
-from forecaster.errors import TemporaryError
-from forecaster.frames import ENSEMBLE, hi
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.store import InMemoryStore
 
 

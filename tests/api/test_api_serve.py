@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from forecaster.adapters.store import SqlStore
 from forecaster.cli import app
-from forecaster.cli_service import anonymous_reads, is_loopback
-from forecaster.ports import ForecastRun, Workload
-from forecaster.settings import ServiceSettings
+from forecaster.cli.serve import anonymous_reads, is_loopback
+from forecaster.contracts.ports import ForecastRun, Workload
+from forecaster.runtime.settings import ServiceSettings
 
 ENTRY = "from forecaster.cli import main; main()"
 FAST_DEMO = {"FORECASTER_HISTORY_DAYS": "6", "FORECASTER_MODEL_OPTIONS": json.dumps(

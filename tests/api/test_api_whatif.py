@@ -11,9 +11,9 @@ from api_support import ISSUED, READ, Seeded, auth, seed
 from fastapi.testclient import TestClient
 
 from forecaster.api.whatif import thin
+from forecaster.contracts.frames import DS, ENSEMBLE, Y
+from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.datasets import NASA_ID
-from forecaster.frames import DS, ENSEMBLE, Y
-from forecaster.ports import DecisionRecord, ForecastRun
 from forecaster.simulate import ISSUED_AT, replay
 from forecaster.testing.store import InMemoryStore
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, hi, lo
 from forecaster.controller import Controller, ControllerConfig
 from forecaster.controller.spec import ForecastSpec
-from forecaster.frames import DS, ENSEMBLE, ID, hi, lo
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 from forecaster.testing.metrics import FakeMetricsSource
 from forecaster.testing.store import InMemoryStore

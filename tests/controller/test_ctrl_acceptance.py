@@ -33,6 +33,7 @@ from support.promserver import PromServer, container_families, demand_family, st
 
 from forecaster.adapters.kube import KubeCluster
 from forecaster.adapters.prometheus import PrometheusSource
+from forecaster.contracts.frames import DS, ID
 from forecaster.controller import Controller, ControllerConfig, EngineForecastProvider, PolicySpec
 from forecaster.controller.forecasting import grid_end
 from forecaster.controller.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
@@ -40,7 +41,6 @@ from forecaster.controller.quantity import parse_quantity
 from forecaster.controller.spec import ForecastSpec
 from forecaster.controller.vpa import pool_by_container, prometheus_usage_source, recommend
 from forecaster.datasets import load_nasa_5min
-from forecaster.frames import DS, ID
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from ctrl_builders import NOW, QUERY, Rig, check_status, condition, constant, policy_object
 
+from forecaster.contracts.frames import DS, ENSEMBLE, Y
 from forecaster.controller import Controller, PolicySpec
 from forecaster.controller.accuracy import ForecastLog, backtest_mae, window_for
 from forecaster.controller.state import restore_policy
-from forecaster.frames import DS, ENSEMBLE, Y
 
 SHIFT = NOW + pd.Timedelta("30min")
 BACK = NOW + pd.Timedelta("60min")

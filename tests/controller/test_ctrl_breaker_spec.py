@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from ctrl_builders import policy_object
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller import PolicySpec
-from forecaster.errors import InputError
 
 
 def test_defaults_match_the_scaling_policy_settings() -> None:

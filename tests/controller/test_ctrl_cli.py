@@ -13,13 +13,13 @@ import pytest
 from ctrl_builders import QUERY, Rig, constant, demand_history, policy_object
 from typer.testing import CliRunner
 
-from forecaster import cli_controller
 from forecaster.cli import app
+from forecaster.cli import controller as cli_controller
+from forecaster.contracts.errors import PermanentError
+from forecaster.contracts.ports import ForecastRun
 from forecaster.controller.health import HealthServer
 from forecaster.controller.loop import CYCLE_JOB, LEASE_JOB, build_scheduler
-from forecaster.errors import PermanentError
-from forecaster.ports import ForecastRun
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from ctrl_builders import NOW, QUERY, Clock, Rig, condition, daily_series, make_rig, policy_object
 
+from forecaster.contracts.errors import TemporaryError
+from forecaster.contracts.frames import DS, ENSEMBLE
+from forecaster.contracts.ports import EventRecord, Page
 from forecaster.controller import EngineForecastProvider, PolicySpec
 from forecaster.controller import stored as stored_
-from forecaster.errors import TemporaryError
-from forecaster.frames import DS, ENSEMBLE
-from forecaster.ports import EventRecord, Page
 from forecaster.testing.store import InMemoryStore
 
 SOON = NOW + pd.Timedelta("20min")

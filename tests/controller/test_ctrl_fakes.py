@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
-from forecaster.frames import DS, ID, Y
+from forecaster.contracts.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
+from forecaster.contracts.frames import DS, ID, Y
 from forecaster.testing.cluster import FakeCluster, merge_patch
 from forecaster.testing.metrics import FakeMetricsSource
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from ctrl_builders import NOW, QUERY, Rig, condition, constant, policy_object
 
-from forecaster.errors import ConflictError, InputError, TemporaryError
+from forecaster.contracts.errors import ConflictError, InputError, TemporaryError
 from forecaster.testing.cluster import FakeCluster
 
 

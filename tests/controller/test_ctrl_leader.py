@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 from ctrl_builders import NOW, Clock
 
+from forecaster.contracts.errors import TemporaryError
 from forecaster.controller.leader import LeaderElector, micro_time
-from forecaster.errors import TemporaryError
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 
 

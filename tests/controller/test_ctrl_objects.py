@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.controller.hpa import (
     ORIGINAL_ANNOTATION,
     POLICY_ANNOTATION,
@@ -16,7 +17,6 @@ from forecaster.controller.hpa import (
 )
 from forecaster.controller.quantity import format_cpu, format_memory, parse_quantity
 from forecaster.controller.state import fmt_time, parse_time, set_condition
-from forecaster.errors import InputError, PermanentError
 
 
 def hpa(min_replicas: int | None = 2, annotations: dict[str, str] | None = None, **status: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from ctrl_builders import Rig, check_status, condition, constant, policy_object
 
+from forecaster.contracts.errors import TemporaryError
+from forecaster.contracts.ports import DecisionRecord
 from forecaster.controller.run import STEPS
-from forecaster.errors import TemporaryError
-from forecaster.ports import DecisionRecord
 from forecaster.testing.store import InMemoryStore
 
 

@@ -12,6 +12,7 @@ from ctrl_builders import QUERY, Clock, Rig, constant, demand_history, make_rig,
 from support.k8s_schemas import VPA_CRD_PATH, load_crd, validate_custom
 from test_ctrl_vpa import END, Usage, container_usage
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller.quantity import parse_quantity
 from forecaster.controller.resource_policy import (
     ContainerPolicy,
@@ -21,7 +22,6 @@ from forecaster.controller.resource_policy import (
     policy_for,
 )
 from forecaster.controller.vpa import ContainerRecommendation, vpa_status
-from forecaster.errors import InputError
 
 MIB = 1024.0**2
 GIB = 1024.0**3

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 from ctrl_builders import NOW, Rig, constant, policy_object
 
+from forecaster.contracts.frames import DS
 from forecaster.controller import PolicySpec
 from forecaster.controller.state import restore_policy
-from forecaster.frames import DS
 from forecaster.scaling import ScalingPolicy
 
 SCHEDULE = [  # minutes after NOW, forecast demand (hi-80 = 1.2 x)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from ctrl_builders import NOW, Rig, constant
 
-from forecaster.errors import TemporaryError
+from forecaster.contracts.errors import TemporaryError
 
 
 def run_ids(rig: Rig) -> list[str]:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from ctrl_builders import policy_object
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller.spec import PolicySpec, pandas_freq, parse_duration
-from forecaster.errors import InputError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "k8s" / "examples" / "policy-web.yaml"
 

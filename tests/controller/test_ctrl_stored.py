@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from ctrl_builders import NOW, Rig, condition, constant, policy_object
 
+from forecaster.contracts.frames import ENSEMBLE, ID
+from forecaster.contracts.ports import ForecastRun
 from forecaster.controller import PolicySpec
 from forecaster.controller.stored import fingerprint, model_version, run_id
-from forecaster.frames import ENSEMBLE, ID
-from forecaster.ports import ForecastRun
 
 
 def test_each_forecast_is_stored_as_a_forecast_run(rig: Rig) -> None:

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from ctrl_builders import QUERY, Clock, Rig, condition, constant, demand_history, make_rig, policy_object
 
+from forecaster.contracts.errors import ConflictError, TemporaryError
+from forecaster.contracts.frames import DS, ID
 from forecaster.controller.quantity import format_cpu, format_memory
 from forecaster.controller.vpa import pod_regex, pool_by_container
-from forecaster.errors import ConflictError, TemporaryError
-from forecaster.frames import DS, ID
 from forecaster.rightsizing import rightsize
 
 USAGE_CSV = Path(__file__).resolve().parents[1] / "fixtures" / "usage_small.csv"

@@ -175,7 +175,7 @@ def metric_problems(doc: dict[str, Any], allowed: frozenset[str]) -> list[str]:
         unknown = sorted(names - allowed)
         if unknown:
             problems.append(f"{where}: metric(s) {unknown} are not exported by the service nor standard "
-                            f"kube-state-metrics/cAdvisor names (forecaster.metric_names): {expr!r}")  # fmt: skip
+                            f"kube-state-metrics/cAdvisor names (contracts.metric_names): {expr!r}")  # fmt: skip
     return problems
 
 

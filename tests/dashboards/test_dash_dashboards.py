@@ -28,7 +28,7 @@ from dash_checks import (
 )
 from support.binaries import require_binary
 
-from forecaster.metric_names import allowed_series
+from forecaster.contracts.metric_names import allowed_series
 
 ALLOWED = allowed_series()
 NAMES = ("forecaster-demand.json", "forecaster-scaling.json", "forecaster-resources.json", "forecaster-operations.json")
@@ -77,7 +77,7 @@ def test_uids_and_titles_are_unique_and_cover_the_issue(docs: dict[str, dict[str
 
 
 def test_every_metric_the_service_exports_has_a_panel(docs: dict[str, dict[str, Any]]) -> None:
-    from forecaster.metric_names import EXPORTED
+    from forecaster.contracts.metric_names import EXPORTED
 
     exprs = " ".join(e for d in docs.values() for _, e in queries(d))
     missing = [spec.name for spec in EXPORTED if spec.name not in exprs]

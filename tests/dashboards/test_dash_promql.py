@@ -9,7 +9,7 @@ import re
 import pytest
 from dash_promql import PromQLError, metric_names, split_arguments, tokenize, unknown_metrics, variable_query_metrics
 
-from forecaster.metric_names import allowed_series
+from forecaster.contracts.metric_names import allowed_series
 
 CASES = [
     ("up", {"up"}),

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.contracts.frames import band_columns
 from forecaster.ensemble.combine import combine
-from forecaster.frames import band_columns
 
 T = pd.Timestamp("2024-01-01T00:00Z")
 LEVELS = (80, 95)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.contracts.frames import hi, lo
 from forecaster.ensemble.intervals import (
     MAX_FACTOR,
     Calibration,
@@ -20,7 +21,6 @@ from forecaster.ensemble.intervals import (
     series_adjustments,
 )
 from forecaster.ensemble.leads import LEAD
-from forecaster.frames import hi, lo
 
 T = pd.Timestamp("2024-01-01T00:00Z")
 LEVELS = (80, 95)

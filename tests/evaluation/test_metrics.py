@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 from forecaster.datasets import read_long_csv
 from forecaster.evaluation import (
     band_quantiles,
@@ -28,7 +29,6 @@ from forecaster.evaluation import (
     seasonal_naive_scale,
     width_col,
 )
-from forecaster.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

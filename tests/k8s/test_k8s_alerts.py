@@ -1,5 +1,5 @@
 """``k8s/prometheusrule.yaml``: the alerts the issue lists exist, read only metrics and labels forecaster exports
-(``forecaster.metric_names``), pass ``promtool check rules``, and ``promtool test rules`` shows each one firing on
+(``contracts.metric_names``), pass ``promtool check rules``, and ``promtool test rules`` shows each one firing on
 the failure it names (rendered annotations included) and none on a healthy system (``tests/k8s/alerts_test.yaml``).
 
 By hand: ``python -c "import yaml,sys; yaml.safe_dump(yaml.safe_load(open('k8s/prometheusrule.yaml'))['spec'],
@@ -21,7 +21,7 @@ from support.binaries import require_binary
 from support.crd_subsets import PROMETHEUS_RULE_CRD
 from support.k8s_schemas import K8S_DIR, kustomize_resources, validate_custom
 
-from forecaster.metric_names import EXPORTED, series_names
+from forecaster.contracts.metric_names import EXPORTED, series_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboards"))
 from dash_promql import metric_names
@@ -55,7 +55,7 @@ def test_alerts_read_only_exported_metrics_and_their_labels(name: str) -> None:
     expr = ALERTS[name]["expr"]
     used = metric_names(expr)
     assert used, f"{name} reads no metric"
-    assert used <= set(LABELS), f"{name}: {used - set(LABELS)} is not exported (forecaster/metric_names.py)"
+    assert used <= set(LABELS), f"{name}: {used - set(LABELS)} is not exported (forecaster/contracts/metric_names.py)"
     known = set().union(*(LABELS[m] for m in used)) | {"le"}
     for clause in re.findall(r"\bby \(([^)]*)\)", expr):
         assert {label.strip() for label in clause.split(",")} <= known, f"{name}: by ({clause})"

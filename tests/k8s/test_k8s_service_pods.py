@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
+from forecaster.contracts.errors import InputError
 from forecaster.controller.quantity import parse_quantity as quantity
-from forecaster.errors import InputError
+from forecaster.runtime.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
 from forecaster.service.registry import load_workloads
-from forecaster.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
 
 SERVICE_DIR = K8S_DIR / "service"
 
@@ -278,7 +278,7 @@ def served() -> Iterator[Any]:
     testclient = pytest.importorskip("fastapi.testclient")
     from forecaster.adapters.store import SqlStore
     from forecaster.api import api_settings, create_app
-    from forecaster.telemetry import Telemetry
+    from forecaster.runtime.telemetry import Telemetry
 
     with testclient.TestClient(create_app(SqlStore("sqlite://"), Telemetry(), api_settings())) as client:
         yield client

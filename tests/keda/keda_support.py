@@ -18,9 +18,9 @@ import pytest
 
 from forecaster.adapters.keda.codegen import generate
 from forecaster.adapters.keda.server import KedaScalerServer
-from forecaster.cli_keda import floor_source
+from forecaster.cli.keda import floor_source
 from forecaster.controller.keda import PolicyFloors
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 
 NOW = pd.Timestamp("2024-03-10T12:00:00Z")

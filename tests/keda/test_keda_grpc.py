@@ -16,7 +16,7 @@ import pytest
 from keda_support import NOW, Scaler, keda_policy, repo_root
 
 from forecaster.adapters.keda.codegen import OUTPUTS, generate, proto_dir
-from forecaster.errors import TemporaryError
+from forecaster.contracts.errors import TemporaryError
 
 
 def test_get_metric_spec_asks_for_one_pod_per_unit_of_floor(scaler: Scaler) -> None:

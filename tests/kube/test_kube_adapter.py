@@ -17,7 +17,7 @@ from forecaster.adapters.kube import (
     micro_time,
     object_reference,
 )
-from forecaster.errors import ConflictError, NotFoundError, PermanentError
+from forecaster.contracts.errors import ConflictError, NotFoundError, PermanentError
 
 HPA_PATH = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web"
 VPA_STATUS_PATH = "/apis/autoscaling.k8s.io/v1/namespaces/shop/verticalpodautoscalers/web/status"

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from support.kube_apiserver import KubeApiServer
 
 from forecaster.adapters.kube import KubeCluster, translate_api_exception
-from forecaster.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
+from forecaster.contracts.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
 
 HPA = r"/horizontalpodautoscalers/web$"
 LEASES = r"/leases"

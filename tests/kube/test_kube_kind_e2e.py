@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from support.kube_store import VPA_CRD_PATH
 
 from forecaster.adapters.kube import KubeCluster, micro_time
-from forecaster.errors import ConflictError, NotFoundError, PermanentError
+from forecaster.contracts.errors import ConflictError, NotFoundError, PermanentError
 
 pytestmark = pytest.mark.kind  # skipped by tests/kube/conftest.py unless enabled
 

@@ -11,7 +11,7 @@ import pytest
 from support.kube_apiserver import KubeApiServer
 
 from forecaster.adapters.kube import KubeCluster, micro_time
-from forecaster.errors import ConflictError
+from forecaster.contracts.errors import ConflictError
 
 NS, NAME = "forecaster-system", "forecaster-controller"
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 from forecaster.datasets import read_long_csv
 from forecaster.evaluation import coverage_col, evaluate, rolling_cutoffs
-from forecaster.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
+from forecaster.forecasting.history import prepare_history
 from forecaster.models.baselines import (
     BASELINES,
     NAIVE,
@@ -23,7 +24,6 @@ from forecaster.models.baselines import (
     naive_forecast,
     seasonal_naive_forecast,
 )
-from forecaster.series import prepare_history
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError, NotFittedError
-from forecaster.frames import hi, lo
+from forecaster.contracts.errors import InputError, NotFittedError
+from forecaster.contracts.frames import hi, lo
 from forecaster.models.base import FitData, PredictData, future_index
 from forecaster.models.events import EventsMember, shrunk_uplift
 from signals.errors import EventsError

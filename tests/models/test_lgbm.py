@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import NotFittedError
-from forecaster.frames import LGBM, band_columns, hi, lo
+from forecaster.contracts.errors import NotFittedError
+from forecaster.contracts.frames import LGBM, band_columns, hi, lo
 from forecaster.models.base import FitData, Member, PredictData
 from forecaster.models.lgbm import LGBMMember, band_widths, bucket_edges, naive_forecast
 

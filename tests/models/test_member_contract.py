@@ -1,6 +1,6 @@
 """One contract every ensemble member passes, and the whole ``Forecaster`` with it.
 
-For each of ``seasonal``, ``events``, ``signals``, ``lgbm`` (wired exactly as ``forecaster.engine`` wires
+For each of ``seasonal``, ``events``, ``signals``, ``lgbm`` (wired exactly as ``forecaster.forecasting.members`` wires
 them: the baseline members get the seasonal member's ``fitted_`` at fit time and its forecast at predict
 time) and for ``Forecaster``: ``predict(h)`` has exactly ``h`` rows per series on the grid right after the
 history, the contract's columns, no NaN, nested ordered bands, and the same output from a fresh instance
@@ -19,14 +19,14 @@ import pandas as pd
 import pytest
 
 from forecaster import Forecaster
-from forecaster.engine import split_signals
-from forecaster.frames import ENSEMBLE, band_columns, forecast_columns, hi, lo
+from forecaster.contracts.frames import ENSEMBLE, band_columns, forecast_columns, hi, lo
+from forecaster.forecasting.history import prepare_history
+from forecaster.forecasting.members import split_signals
 from forecaster.models.base import FitData, Member, PredictData
 from forecaster.models.events import EventsMember
 from forecaster.models.lgbm import LGBMMember
 from forecaster.models.seasonal import SeasonalMember
 from forecaster.models.signals import SignalsMember
-from forecaster.series import prepare_history
 
 FREQ, H, LEVELS, SEED = "5min", 24, (80, 95), 11
 STEP = pd.Timedelta(FREQ)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.frames import band_columns, hi, lo
+from forecaster.contracts.frames import band_columns, hi, lo
+from forecaster.forecasting.history import prepare_history
 from forecaster.models.base import FitData
 from forecaster.models.seasonal import SeasonalMember
-from forecaster.series import prepare_history
 
 LEVELS = (80, 95)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError, NotFittedError
-from forecaster.frames import hi, lo
+from forecaster.contracts.errors import InputError, NotFittedError
+from forecaster.contracts.frames import hi, lo
 from forecaster.models.base import FitData, PredictData, future_index
 from forecaster.models.signals import SignalsMember, choose_penalty, ridge
 from signals.errors import LeakageError

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from forecaster.cli import app
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing.frames import UsageError, validate_usage
 
 USAGE = Path(__file__).resolve().parents[1] / "fixtures" / "usage_small.csv"

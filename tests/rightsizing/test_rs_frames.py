@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from rs_builders import GIB, MIB, T0, two_containers, usage_frame
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.rightsizing.frames import UsageError, validate_ooms, validate_usage
 
 UID = "shop/cart/app"

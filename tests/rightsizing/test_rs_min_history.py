@@ -17,7 +17,7 @@ from rs_builders import T0, history, usage_frame
 from typer.testing import CliRunner
 
 from forecaster.cli import app
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing import LowConfidenceWarning, rightsize
 from forecaster.rightsizing.api import PREDICTIVE_POLICIES
 from forecaster.rightsizing.frames import LOW_CONFIDENCE, RECOMMENDATION_COLUMNS

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rs_builders import GIB, MIB, T0, history, usage_frame
 
-from forecaster.frames import DS, ID
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing import rightsize
 from forecaster.rightsizing.api import PREDICTIVE_POLICIES
 from forecaster.rightsizing.estimators import Estimate

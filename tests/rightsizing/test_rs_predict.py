@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from rs_builders import GIB, MIB, T0, history, usage_frame
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.rightsizing import rightsize
 from forecaster.rightsizing.frames import UsageError
 from forecaster.rightsizing.policies import forecaster_policy, get_policy

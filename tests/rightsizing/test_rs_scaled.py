@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from rs_builders import history, usage_frame
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.rightsizing import rightsize
 from forecaster.rightsizing.estimators import Estimate
 from forecaster.rightsizing.frames import UsageError

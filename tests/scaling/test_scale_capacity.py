@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.scaling import learn_capacity_per_pod, replicas_for_demand
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, hi, lo
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, hi, lo
 from forecaster.scaling import PolicySettings, ScalingPolicy, decisions_frame
 
 T0 = pd.Timestamp("2024-03-04T10:00Z")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from forecaster.errors import InputError
-from forecaster.frames import ENSEMBLE, hi, lo
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.scaling import PolicySettings, band_column, lead_time_s
 
 

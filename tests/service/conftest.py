@@ -11,9 +11,9 @@ import pytest
 from support.postgres import pg_server  # noqa: F401  (fixture)
 from svc_support import DEMO_NOW, MakeDemo, model_options
 
-from forecaster.ports import Store
+from forecaster.contracts.ports import Store
+from forecaster.runtime.settings import ServiceSettings
 from forecaster.service.service import Service, demo_service
-from forecaster.settings import ServiceSettings
 from forecaster.testing.store import InMemoryStore
 
 

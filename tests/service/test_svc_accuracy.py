@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 
-from forecaster.frames import ENSEMBLE, hi, lo
-from forecaster.ports import AccuracyRecord, ForecastRun
+from forecaster.contracts.frames import ENSEMBLE, hi, lo
+from forecaster.contracts.ports import AccuracyRecord, ForecastRun
 from forecaster.service.accuracy import is_drift, pairs, score, thin
 from forecaster.service.models import member_as_ensemble, member_errors, most_reliable_member
 

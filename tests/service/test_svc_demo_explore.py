@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from svc_support import DEMO_NOW, MakeDemo
 
-from forecaster.cli_demo import explore_command
+from forecaster.cli.demo import explore_command
 from forecaster.service.service import WorkloadError
 from forecaster.testing.store import InMemoryStore
 

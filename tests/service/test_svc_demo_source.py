@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from forecaster.contracts.errors import PermanentError
 from forecaster.datasets import load_nasa_5min
-from forecaster.errors import PermanentError
 from forecaster.service.demo import DemoSource, demo_events, usage_path
 
 NOW = pd.Timestamp("1995-07-09T12:00Z")

@@ -10,7 +10,7 @@ from support.postgres import PostgresServer
 from svc_support import DEMO_NOW, MakeDemo
 
 from forecaster.adapters.store import SqlStore
-from forecaster.scheduler import JOBS_TABLE, build_scheduler
+from forecaster.runtime.scheduler import JOBS_TABLE, build_scheduler
 from forecaster.service import jobs
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from svc_support import DEMO_NOW, MakeDemo, model_options
 
-from forecaster.core import Forecaster
+from forecaster.forecasting.forecaster import Forecaster
 from forecaster.service.registry import Registry, WorkloadSpec
 from forecaster.service.service import WorkloadError
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 
+from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.datasets import load_nasa_5min
-from forecaster.frames import ENSEMBLE, hi, lo
 from forecaster.service import models as models_module
 from forecaster.service import refresh as refresh_module
 from forecaster.service.registry import Registry, WorkloadSpec

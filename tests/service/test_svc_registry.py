@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.service.demo import demo_registry
 from forecaster.service.registry import load_workloads, workload_spec
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from svc_support import MakeDemo, sample
 
-from forecaster.scheduler import ANCHOR, JOBS_TABLE, build_scheduler
+from forecaster.runtime.scheduler import ANCHOR, JOBS_TABLE, build_scheduler
 from forecaster.service import jobs
 from forecaster.service.jobs import JOB_REFS, run_job
 

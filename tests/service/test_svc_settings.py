@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from forecaster.api.config import READ, WRITE, api_settings
-from forecaster.errors import InputError
-from forecaster.settings import ServiceSettings
+from forecaster.contracts.errors import InputError
+from forecaster.runtime.settings import ServiceSettings
 
 
 def test_svc_settings_defaults() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.simulate import replay
 from forecaster.simulate.bounds import ideal_curve, ideal_replica_minutes, max_saving, minute_needs
 

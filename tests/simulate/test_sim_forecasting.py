@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.simulate import FrameProvider, replay
 from forecaster.simulate.forecasting import (
     ISSUED_AT,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 from forecaster.simulate.bounds import cheapest_within, ideal_replica_minutes, level_foresight_curve
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ENSEMBLE, hi, lo
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, hi, lo
 from forecaster.simulate import FRAME_COLUMNS, ISSUED_AT, FrameProvider, MinuteTrace, replay
 from forecaster.simulate.policies import PredictivePolicy
 

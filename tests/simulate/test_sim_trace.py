@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import FrequencyError, InputError
-from forecaster.frames import DS, ID, Y
+from forecaster.contracts.errors import FrequencyError, InputError
+from forecaster.contracts.frames import DS, ID, Y
 from forecaster.simulate import capacity_for_peak, minute_trace
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")

@@ -7,8 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.errors import InputError
-from forecaster.ports import AccuracyRecord, ArtefactMeta, DecisionRecord, EventRecord, ForecastRun, Store, Workload
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.ports import (
+    AccuracyRecord,
+    ArtefactMeta,
+    DecisionRecord,
+    EventRecord,
+    ForecastRun,
+    Store,
+    Workload,
+)
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")
 COLUMNS = ["ensemble", "ensemble-lo-80", "ensemble-hi-80", "seasonal", "lgbm"]

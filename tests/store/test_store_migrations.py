@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from forecaster.adapters import migrate, store_schema
 from forecaster.adapters.store import SqlStore, make_engine
 from forecaster.cli import app
-from forecaster.errors import PermanentError
-from forecaster.ports import AccuracyRecord
+from forecaster.contracts.errors import PermanentError
+from forecaster.contracts.ports import AccuracyRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "store"
 T = pd.Timestamp("2024-03-04T05:00:00Z")

@@ -17,8 +17,8 @@ from test_store_contract import T0, frame, run
 from forecaster.adapters import store as store_module
 from forecaster.adapters import store_schema
 from forecaster.adapters.store import SqlStore
-from forecaster.errors import InputError, PermanentError, TemporaryError
-from forecaster.ports import DecisionRecord
+from forecaster.contracts.errors import InputError, PermanentError, TemporaryError
+from forecaster.contracts.ports import DecisionRecord
 
 
 def count(store: SqlStore, table: str) -> int:

@@ -13,5 +13,5 @@
 - ``server.py``: ``KedaScalerServer``, the servicer over a floor source (no policy here: what to serve is
   ``forecaster.controller.keda``).
 
-Not pure (gRPC). Wired by ``forecaster keda-scaler`` (``forecaster.cli_keda``).
+Not pure (gRPC). Wired by ``forecaster keda-scaler`` (``forecaster.cli.keda``).
 """

@@ -19,7 +19,7 @@ Errors: ``NotFoundError`` -> ``NOT_FOUND``, ``InputError`` / ``PermanentError`` 
 treats the metric as missing (it then never scales down on account of it). Each call is counted in
 ``forecaster_keda_requests_total{method, outcome}`` when a ``Telemetry`` is given.
 
-Not pure (gRPC server, threads). Wired by ``forecaster keda-scaler`` (``forecaster.cli_keda``).
+Not pure (gRPC server, threads). Wired by ``forecaster keda-scaler`` (``forecaster.cli.keda``).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import grpc
 
 from forecaster.adapters.keda import externalscaler_pb2 as pb
 from forecaster.adapters.keda import externalscaler_pb2_grpc as pb_grpc
-from forecaster.errors import InputError, NotFoundError, PermanentError, TemporaryError
-from forecaster.telemetry import Telemetry
+from forecaster.contracts.errors import InputError, NotFoundError, PermanentError, TemporaryError
+from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ then environment variables ``FORECASTER_<FIELD>`` (upper case). Lists (tokens, l
 variable or file.
 
 Pure (reads only the mapping and directory it is given; ``from_env()`` defaults to ``os.environ``). Called by
-``forecaster.service``, ``forecaster.scheduler``, the worker and the CLI; the API copies its fields through
+``forecaster.service``, ``forecaster.runtime.scheduler``, the worker and the CLI; the API copies its fields through
 ``forecaster.api.config.api_settings``.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from forecaster.errors import InputError
+from forecaster.contracts.errors import InputError
 
 ENV_PREFIX = "FORECASTER_"
 SECRETS_DIR_ENV = "FORECASTER_SECRETS_DIR"

@@ -22,11 +22,12 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from forecaster.cli import _bad_input_exits, _console, app
+from forecaster.cli.app import app, bad_input_exits, make_console
+from forecaster.cli.inputs import parse_duration
+from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider
 from forecaster.controller.run import Controller, ControllerConfig, default_identity
-from forecaster.errors import InputError, PermanentError
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 EXIT_FAILED = 1
 EXIT_NOT_LEADER = 3
@@ -54,64 +55,78 @@ def _make_forecasts(refit_every: pd.Timedelta) -> ForecastProvider:
     return EngineForecastProvider(refit_every=refit_every)
 
 
-def _duration(text: str, option: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(text)
-    except ValueError:
-        raise InputError(f"{option} {text!r} is not a duration such as 1D or 6h") from None
-    if td <= pd.Timedelta(0):
-        raise InputError(f"{option} {text!r} must be positive")
-    return td
-
-
 @app.command("controller")
 def controller(
     once: Annotated[bool, typer.Option("--once", help="Run one cycle, print what it did and exit.")] = False,
-    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file (default: in-cluster, else "
-                                                         "$KUBECONFIG or ~/.kube/config).")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config).")
+    ] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
-    prometheus_url: Annotated[str, typer.Option(envvar="PROMETHEUS_URL",
-                                                help="Prometheus base URL.")] = "http://localhost:9090",
+    prometheus_url: Annotated[
+        str, typer.Option(envvar="PROMETHEUS_URL", help="Prometheus base URL.")
+    ] = "http://localhost:9090",
     interval: Annotated[float, typer.Option(help="Seconds between cycles.", min=1.0)] = 60.0,
-    identity: Annotated[str | None, typer.Option(help="Lease holder identity (default $POD_NAME or the "
-                                                      "host name).")] = None,
-    lease_namespace: Annotated[str, typer.Option(envvar="POD_NAMESPACE",
-                                                 help="Namespace of the leader-election Lease.")] = "forecaster",
+    identity: Annotated[
+        str | None, typer.Option(help="Lease holder identity (default $POD_NAME or the host name).")
+    ] = None,
+    lease_namespace: Annotated[
+        str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader-election Lease.")
+    ] = "forecaster",
     lease_name: Annotated[str, typer.Option(help="Name of the Lease.")] = "forecaster-controller",
-    leader_elect: Annotated[bool, typer.Option("--leader-elect/--no-leader-elect",
-                                               help="Elect a leader on the Lease (off: act alone).")] = True,
-    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store: decisions, forecasts "
-                                                       "(last good across restarts), business events "
-                                                       "(e.g. sqlite:///forecaster.db).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy "
-                                                            "status.")] = False,
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect/--no-leader-elect", help="Elect a leader on the Lease (off: act alone).")
+    ] = True,
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the store: decisions, forecasts "
+            "(last good across restarts), business events "
+            "(e.g. sqlite:///forecaster.db)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy status.")
+    ] = False,
     refit_every: Annotated[str, typer.Option(help="Refit each policy's model this often.")] = "1D",
-    retention: Annotated[str, typer.Option(help="With --store-url: delete forecast runs, actuals and accuracy "
-                                                "older than this (never a policy's latest forecast; decisions "
-                                                "and events are kept); 'none' keeps everything.")] = "30D",
-    health_port: Annotated[int, typer.Option("--health-port", "--http-port",
-                                             help="Port of /healthz, /readyz, /metrics (0: off).")] = 8080,
+    retention: Annotated[
+        str,
+        typer.Option(
+            help="With --store-url: delete forecast runs, actuals and accuracy "
+            "older than this (never a policy's latest forecast; decisions "
+            "and events are kept); 'none' keeps everything."
+        ),
+    ] = "30D",
+    health_port: Annotated[
+        int, typer.Option("--health-port", "--http-port", help="Port of /healthz, /readyz, /metrics (0: off).")
+    ] = 8080,
     metrics_port: Annotated[int | None, typer.Option(help="Also serve /metrics on this port.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --once: print the report as JSON.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Raise HPA floors ahead of forecast load and write VPA recommendations for every PredictiveScalingPolicy."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    console = _console()
-    with _bad_input_exits():
-        refit = _duration(refit_every, "--refit-every")
-        keep_for = None if retention.strip().lower() == "none" else _duration(retention, "--retention")
+    console = make_console()
+    with bad_input_exits():
+        refit = parse_duration("--refit-every", refit_every)
+        keep_for = None if retention.strip().lower() == "none" else parse_duration("--retention", retention)
         try:
             cluster = _make_cluster(kubeconfig, context)
         except PermanentError as exc:
             raise InputError(str(exc)) from exc
         metrics = _make_metrics(prometheus_url)
         store = _make_store(store_url) if store_url else None
-    config = ControllerConfig(identity=identity or default_identity(), lease_namespace=lease_namespace,
-                              lease_name=lease_name, elect=leader_elect, dry_run=dry_run, retention=keep_for)
+    config = ControllerConfig(
+        identity=identity or default_identity(),
+        lease_namespace=lease_namespace,
+        lease_name=lease_name,
+        elect=leader_elect,
+        dry_run=dry_run,
+        retention=keep_for,
+    )
     telemetry = Telemetry()
-    ctl = Controller(cluster, metrics, config=config, forecasts=_make_forecasts(refit), store=store,
-                     telemetry=telemetry)
+    ctl = Controller(
+        cluster, metrics, config=config, forecasts=_make_forecasts(refit), store=store, telemetry=telemetry
+    )
     if once:
         report = ctl.run_once()
         if as_json:
@@ -127,8 +142,7 @@ def controller(
     _serve(ctl, telemetry, interval, health_port, metrics_port)
 
 
-def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int,
-           metrics_port: int | None) -> None:
+def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int, metrics_port: int | None) -> None:
     from forecaster.controller.health import HealthServer
     from forecaster.controller.loop import run_forever
 

@@ -12,7 +12,6 @@ Registered on ``forecaster.cli.app``: ``cli.py`` imports this module at its end.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,107 +22,45 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from forecaster import io, plots
-from forecaster.cli import (
+from forecaster import plots
+from forecaster.cli import files as io
+from forecaster.cli.app import (
     CalOpt,
     ParamOpt,
     TzOpt,
-    _bad_input_exits,
-    _console,
-    _loading,
-    _member_params,
-    _progress,
     app,
+    bad_input_exits,
+    loading_bars,
+    make_console,
+    parse_member_params,
+    progress_bar,
 )
-from forecaster.engine import EngineConfig, build_members
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID, MEMBERS, Y
-from forecaster.rightsizing.frames import CPU, GIB, MIB
+from forecaster.cli.inputs import (
+    check_output,
+    parse_choice,
+)
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID, MEMBERS, Y
+from forecaster.forecasting.history import MAX_ABS_Y, implausible
+from forecaster.forecasting.members import EngineConfig, build_members
 from forecaster.scaling.settings import PolicySettings
-from forecaster.series import MAX_ABS_Y, implausible
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
 from forecaster.simulate.bounds import ideal_curve
 from forecaster.simulate.forecasting import ForecastSchedule, rolling_forecasts
 
-TABLE_SUFFIXES = (".csv", ".parquet")
 SIM_POLICIES: tuple[str, ...] = ("reactive", "predictive", "oracle")
+
+
 REFRESH_S = 300
-"""The predictive floor is refreshed every 5 minutes; its lead time is start-up plus this."""
+
+
 TRAIN_DAYS = 7.0
-"""Default history before the replayed span: the first 7 days train the forecaster (less on short traces)."""
+
+
 MIN_TRAIN_DAYS = 2.0
-"""The forecaster needs at least two days of history before the replayed span (daily seasonality)."""
+
+
 DEFAULT_PEAK_PODS = 40
-
-
-# -- reading and parsing ---------------------------------------------------------------------------------
-def _read_table(path: Path, what: str, tz: str | None) -> pd.DataFrame:
-    """A CSV/Parquet file as a frame; ``ds`` (when present) parsed to UTC by ``io.parse_timestamps``."""
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"{path.name}: unsupported {what} file type {suffix!r}; use one of {list(TABLE_SUFFIXES)}")
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file")
-    try:
-        raw = pd.read_csv(path, dtype={ID: str, DS: str}) if suffix == ".csv" else pd.read_parquet(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
-        raise InputError(f"{path.name}: cannot read ({exc})") from exc
-    if len(raw) == 0:
-        raise InputError(f"{path.name}: no data rows")
-    if DS in raw.columns:
-        raw[DS] = io.parse_timestamps(raw[DS].reset_index(drop=True), path, tz).to_numpy()
-    return raw
-
-
-def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    v = value.strip().lower()
-    if v not in allowed:
-        raise InputError(f"{option} {value!r}: choose one of {', '.join(allowed)}")
-    return v
-
-
-def _timestamp(option: str, text: str | None, tz: str | None) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError as exc:
-        raise InputError(f"{option} {text!r} is not an ISO 8601 timestamp (e.g. 2024-03-01T00:00Z)") from exc
-    if ts.tzinfo is None:
-        if tz is None:
-            raise InputError(f"{option} {text!r} has no UTC offset; write e.g. {text}Z or pass --tz")
-        ts = ts.tz_localize(tz)
-    return ts.tz_convert("UTC")
-
-
-def _duration(option: str, text: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(text)
-    except ValueError as exc:
-        raise InputError(f"{option} {text!r} is not a duration such as 24h, 12h or 7D") from exc
-    if td <= pd.Timedelta(0):
-        raise InputError(f"{option} {text!r} must be positive")
-    return td
-
-
-def _output(option: str, path: Path | None, suffix: str) -> None:
-    if path is not None and path.suffix.lower() != suffix:
-        raise InputError(f"{option} {path.name}: the file name must end in {suffix}")
-
-
-def _slug(unique_id: str) -> str:
-    """A file-name-safe form of a container id: ``shop/cart/app`` -> ``shop_cart_app``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", unique_id).strip("_") or "container"
-
-
-# -- rightsize: formatting and tables --------------------------------------------------------------------
-def _amount(value: float, resource: str) -> str:
-    """A contract amount for a table: CPU in cores with 3 decimals, memory in MiB below 1 GiB, else GiB."""
-    if value is None or not np.isfinite(value):
-        return "—"
-    if resource == CPU:
-        return f"{value:,.3f}"
-    return f"{value / GIB:,.2f} GiB" if abs(value) >= GIB else f"{value / MIB:,.0f} MiB"
 
 
 # -- simulate --------------------------------------------------------------------------------------------
@@ -132,7 +69,7 @@ def _read_trace(path: Path, unique_id: str | None, tz: str | None, console: Cons
 
     Values beyond ``series.MAX_ABS_Y`` are an error naming the file line (the replay would fill NaN, not
     those); reading shows a progress bar on a terminal."""
-    with _loading(console or _console(), path) as (reading, _):
+    with loading_bars(console or make_console(), path) as (reading, _):
         frame = io.read_history(path, unique_id=unique_id, tz=tz, progress=reading)
     line = io.history_origin(path).at
     huge = implausible(frame[Y].to_numpy(float))
@@ -235,7 +172,7 @@ def _engine_members(members: str, items: list[str]) -> tuple[tuple[str, ...], di
     unknown = sorted(set(names) - set(MEMBERS)) or ([] if names else ["(none)"])
     if unknown:
         raise InputError(f"--members: unknown member(s) {unknown}; members are {list(MEMBERS)}")
-    params = _member_params(items)
+    params = parse_member_params(items)
     stray = sorted(set(params) - set(names))
     if stray:
         raise InputError(f"--member-param: member(s) {stray} not in --members {list(names)}")
@@ -291,10 +228,10 @@ def simulate(
     tz: TzOpt = None,
 ) -> None:
     """Replay a demand trace through a simulated cluster: reactive HPA vs predictive floor vs oracle."""
-    console = _console()
-    with _bad_input_exits():
+    console = make_console()
+    with bad_input_exits():
         chosen = list(SIM_POLICIES) if policy.strip().lower() == "all" else [
-            _choice("--policy", policy, (*SIM_POLICIES, "all"))]  # fmt: skip
+            parse_choice("--policy", policy, (*SIM_POLICIES, "all"))]  # fmt: skip
         if capacity_per_pod is not None and peak_pods is not None:
             raise InputError("give --capacity-per-pod or --peak-pods, not both")
         if capacity_per_pod is not None and capacity_per_pod <= 0:
@@ -302,7 +239,7 @@ def simulate(
         if forecast_days is not None and forecast_days <= 0:
             raise InputError(f"--forecast-days {forecast_days:g} must be positive")
         _check_settings(target, quantile, margin, min_replicas, max_replicas)
-        _output("--output-json", output_json, ".json")
+        check_output("--output-json", output_json, ".json")
         names, params = _engine_members(members, member_param or [])
         demand = _read_trace(input, unique_id, tz, console)
         try:
@@ -325,7 +262,7 @@ def simulate(
             horizon = max(6, math.ceil(lead / REFRESH_S) + 1)
             schedule = ForecastSchedule(horizon=horizon, forecaster=kwargs)
             refreshes = math.ceil((end - start.ceil("5min")) / pd.Timedelta(f"{REFRESH_S}s"))
-            with _progress(console, "forecasting (refit daily, refresh 5 min)") as cb:
+            with progress_bar(console, "forecasting (refit daily, refresh 5 min)") as cb:
                 # rolling_forecasts counts whole days of refreshes; the bar counts those before ``end``
                 forecasts = rolling_forecasts(
                     minutes.series(), start, end, schedule, progress=lambda done, _: cb(min(done, refreshes), refreshes)
@@ -337,7 +274,7 @@ def simulate(
                     "the predictive policy falls back to the reactive HPA throughout", "yellow"))  # fmt: skip
         results: dict[str, ReplayResult] = {}
         for name in chosen:
-            with _progress(console, f"replay {name}") as cb:
+            with progress_bar(console, f"replay {name}") as cb:
                 results[name] = replay(
                     part, name, capacity_per_pod=cap, startup_s=startup, target_utilisation=target,
                     min_replicas=min_replicas, max_replicas=max_replicas, forecasts=forecasts, quantile=quantile,
@@ -347,11 +284,14 @@ def simulate(
         worst = max(r.outcomes.under_provisioned_minutes for r in results.values())
         bound = ideal_curve(part, cap, worst, min_replicas=min_replicas, bad_values="fill")
         at_risk = {n: float(bound[r.outcomes.under_provisioned_minutes]) for n, r in results.items()}
-        spent = {n: f"{results[n].outcomes.replica_minutes / b:.2f}x spent" if b > 0 else "no pod needed"
-                 for n, b in at_risk.items()}
-        console.print("[dim]lower bound (perfect foresight, pods ready instantly) at each policy's under-provisioned "
-                      "minutes: " + "; ".join(f"{n} {b:,.0f} replica-min ({spent[n]})" for n, b in at_risk.items())
-                      + "[/]")
+        spent = {
+            n: f"{results[n].outcomes.replica_minutes / b:.2f}x spent" if b > 0 else "no pod needed"
+            for n, b in at_risk.items()
+        }
+        console.print(
+            "[dim]lower bound (perfect foresight, pods ready instantly) at each policy's under-provisioned "
+            "minutes: " + "; ".join(f"{n} {b:,.0f} replica-min ({spent[n]})" for n, b in at_risk.items()) + "[/]"
+        )
         if output_json is not None:
             doc = {
                 "input": str(input), "start": start, "end": end, "capacity_per_pod": cap, "startup_s": startup,
@@ -366,8 +306,11 @@ def simulate(
             written = [plots.save_png(plots.replay_chart(r), plots_dir / f"replay_{n}.png") for n, r in results.items()]
             title = f"{input.name}: replica-minutes vs under-provisioned minutes"
             ref = pd.DataFrame({"replica_minutes": bound, "under_provisioned_minutes": np.arange(len(bound))})
-            chart = plots.pareto_chart([r.outcomes for r in results.values()], title=title,
-                                       references={"bound: perfect foresight, instant pods": ref})
+            chart = plots.pareto_chart(
+                [r.outcomes for r in results.values()],
+                title=title,
+                references={"bound: perfect foresight, instant pods": ref},
+            )
             written.append(plots.save_png(chart, plots_dir / "pareto.png"))
             for path in written:
                 console.print(f"wrote {path}")

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from forecaster.errors import ArtefactError
+from forecaster.contracts.errors import ArtefactError
 
 FORMAT_VERSION = 1
 LIBRARIES = ("forecaster", "numpy", "pandas", "statsmodels", "lightgbm", "scipy")

@@ -39,7 +39,7 @@ from forecaster.adapters.store import make_engine
 from forecaster.service.jobs import ACCURACY, CONTROLLER, JOB_REFS, REFIT, REFRESH, bind
 from forecaster.service.service import Service
 
-log = logging.getLogger("forecaster.scheduler")
+log = logging.getLogger("forecaster.runtime.scheduler")
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 """Start of every interval trigger's grid."""
 JOBS_TABLE = "apscheduler_jobs"

@@ -27,14 +27,16 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from forecaster import io, plots
-from forecaster.cli import SeedOpt, _console, _forecaster, _progress, app, backtest_metrics, metrics_table
+from forecaster import plots
+from forecaster.cli import files as io
+from forecaster.cli.app import SeedOpt, app, build_forecaster, make_console, progress_bar
+from forecaster.cli.tables import backtest_metrics, metrics_table
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, MEMBERS, Y
+from forecaster.contracts.ports import ForecastRun
 from forecaster.datasets import load_nasa_5min, nasa_events
 from forecaster.evaluation import coverage_col
-from forecaster.frames import DS, ENSEMBLE, ID, MEMBERS, Y
-from forecaster.ports import ForecastRun
-from forecaster.series import prepare_history
-from forecaster.settings import ServiceSettings
+from forecaster.forecasting.history import prepare_history
+from forecaster.runtime.settings import ServiceSettings
 
 ATTRIBUTION = (
     "Data: NASA-HTTP trace (requests to the NASA Kennedy Space Center WWW server, July 1995), collected by "
@@ -89,8 +91,13 @@ def explore_command(db: Path, demo_now: pd.Timestamp) -> str:
 
 
 def _bar(console: Console) -> Progress:
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     return Progress(*columns, console=console)
 
 
@@ -121,10 +128,13 @@ def _recommendations_table(service: Any, workload_id: str) -> Table:
         d = latest["resources"]
         for name, rec in d.value.get("containers", {}).items():
             cpu, mem = rec["cpu"], rec["memory"]
-            table.add_row(f"container {name}", f"cpu {cpu['target'] * 1000:.0f}m, memory {mem['target'] / 2**20:.0f}Mi",
-                          "target (lower-upper): cpu "
-                          f"{cpu['lower_bound'] * 1000:.0f}-{cpu['upper_bound'] * 1000:.0f}m, memory "
-                          f"{mem['lower_bound'] / 2**20:.0f}-{mem['upper_bound'] / 2**20:.0f}Mi")
+            table.add_row(
+                f"container {name}",
+                f"cpu {cpu['target'] * 1000:.0f}m, memory {mem['target'] / 2**20:.0f}Mi",
+                "target (lower-upper): cpu "
+                f"{cpu['lower_bound'] * 1000:.0f}-{cpu['upper_bound'] * 1000:.0f}m, memory "
+                f"{mem['lower_bound'] / 2**20:.0f}-{mem['upper_bound'] / 2**20:.0f}Mi",
+            )
     return table
 
 
@@ -134,8 +144,13 @@ def _replay_table(results: dict[str, Any]) -> Table:
         table.add_column(col, justify="left" if col == "policy" else "right")
     for name, result in results.items():
         o = result.outcomes
-        table.add_row(name, f"{o.under_provisioned_minutes}", f"{o.unserved:,.0f}", f"{o.replica_minutes:,.0f}",
-                      f"{o.scaling_actions}")
+        table.add_row(
+            name,
+            f"{o.under_provisioned_minutes}",
+            f"{o.unserved:,.0f}",
+            f"{o.replica_minutes:,.0f}",
+            f"{o.scaling_actions}",
+        )
     return table
 
 
@@ -155,7 +170,7 @@ def demo(
     from forecaster.service.demo import DEMAND_UNIT
     from forecaster.simulate import replay
 
-    console = _console()
+    console = make_console()
     plan = DEMO_QUICK if quick else DEMO_FULL
     started = time.perf_counter()
     logging.getLogger("forecaster").setLevel(logging.ERROR)  # the tables below report failures
@@ -166,11 +181,13 @@ def demo(
     history = trace[trace[DS] < replay_start]
     levels = (80, 95)
 
-    console.print(f"1/4 backtest: 1-hour forecasts (12 steps) at {plan.backtest_windows} daily cutoffs, "
-                  f"{plan.history_days} days of history")
+    console.print(
+        f"1/4 backtest: 1-hour forecasts (12 steps) at {plan.backtest_windows} daily cutoffs, "
+        f"{plan.history_days} days of history"
+    )
     clean, _ = prepare_history(history, "5min")
-    fc = _forecaster("5min", levels, 12, None, plan.calibration_windows, seed, 1, plan.member_params)
-    with _progress(console, "backtesting") as cb:
+    fc = build_forecaster("5min", levels, 12, None, plan.calibration_windows, seed, 1, plan.member_params)
+    with progress_bar(console, "backtesting") as cb:
         cv = fc.backtest(history, 12, plan.backtest_windows, "1D", events=events, progress=cb)
     metrics = backtest_metrics(cv, clean, fc, 12)
     console.print(metrics_table(metrics, levels, "Accuracy at 1 h (ratios < 1 beat the seasonal-naive baseline)"))
@@ -181,15 +198,20 @@ def demo(
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)  # each demo starts from an empty store
     settings = ServiceSettings(
-        store_url=f"sqlite:///{db.resolve()}", artefact_dir=output_dir / "artefacts",
-        history_days=float(plan.history_days), refresh_interval_s=REFRESH.total_seconds(), levels=levels,
+        store_url=f"sqlite:///{db.resolve()}",
+        artefact_dir=output_dir / "artefacts",
+        history_days=float(plan.history_days),
+        refresh_interval_s=REFRESH.total_seconds(),
+        levels=levels,
         model_options={"n_windows": plan.calibration_windows, "member_params": plan.member_params, "seed": seed},
     )
     service = demo_service(settings, now=replay_start)
     workload = service.registry.ids[0]
     cycles = pd.date_range(replay_start, replay_end, freq=REFRESH)
-    console.print(f"2/4 service on {db}: fit, then {len(cycles)} refresh cycles over {plan.replay_hours} simulated "
-                  f"hours ({replay_start:%Y-%m-%d %H:%M} to {replay_end:%H:%M} UTC), hourly accuracy")
+    console.print(
+        f"2/4 service on {db}: fit, then {len(cycles)} refresh cycles over {plan.replay_hours} simulated "
+        f"hours ({replay_start:%Y-%m-%d %H:%M} to {replay_end:%H:%M} UTC), hourly accuracy"
+    )
     failures: dict[str, str] = {}
     with _bar(console) as bar:
         task = bar.add_task("refresh cycles (the first one fits)", total=len(cycles))
@@ -212,8 +234,10 @@ def demo(
         a = accuracy[0]
         cover = ", ".join(f"{lv} % band holds {v:.0%}" for lv, v in sorted(a.coverage.items()))
         backtest = "n/a" if a.backtest_mae is None else f"{a.backtest_mae:.1f}"
-        console.print(f"accuracy of stored forecasts over the last day ({a.n_points} points): MAE {a.mae:.1f} "
-                      f"requests/5 min (backtest {backtest}); {cover}; drift {'YES' if a.drift else 'no'}")
+        console.print(
+            f"accuracy of stored forecasts over the last day ({a.n_points} points): MAE {a.mae:.1f} "
+            f"requests/5 min (backtest {backtest}); {cover}; drift {'YES' if a.drift else 'no'}"
+        )
 
     console.print("3/4 simulated cluster: reactive HPA vs predictive floor on the stored forecasts")
     spec = next(s for s in service.registry if s.id == workload)
@@ -222,14 +246,21 @@ def demo(
     stored = _stored_forecasts(runs)
     value_cols = [c for c in stored.columns if c == ENSEMBLE or c.startswith(f"{ENSEMBLE}-")]
     knobs: dict[str, Any] = {
-        "capacity_per_pod": (spec.capacity_per_pod or 60.0) / MINUTES_PER_BUCKET, "startup_s": 120.0,
-        "target_utilisation": spec.target_utilisation, "min_replicas": spec.min_replicas,
+        "capacity_per_pod": (spec.capacity_per_pod or 60.0) / MINUTES_PER_BUCKET,
+        "startup_s": 120.0,
+        "target_utilisation": spec.target_utilisation,
+        "min_replicas": spec.min_replicas,
         "max_replicas": spec.max_replicas,
     }
     results = {
         "reactive HPA": replay(demand, "reactive", **knobs),
-        "predictive floor + HPA": replay(demand, "predictive", forecasts=_per_minute(stored, value_cols),
-                                         policy_settings={"stale_after_s": STALE_AFTER_S}, **knobs),
+        "predictive floor + HPA": replay(
+            demand,
+            "predictive",
+            forecasts=_per_minute(stored, value_cols),
+            policy_settings={"stale_after_s": STALE_AFTER_S},
+            **knobs,
+        ),
     }
     console.print(_replay_table(results))
 
@@ -238,15 +269,31 @@ def demo(
     actual = trace[(trace[DS] >= latest.issued_at - pd.Timedelta("2D"))].assign(**{ID: workload})
     past, future = actual[actual[DS] < latest.issued_at], actual[actual[DS] >= latest.issued_at]
     written = [
-        plots.save_png(plots.fan_chart(past, pred, workload, levels, actuals=future, unit=DEMAND_UNIT,
-                                       title=f"{workload}: forecast issued {latest.issued_at:%Y-%m-%d %H:%M} UTC"),
-                       output_dir / "fan_chart.png"),
-        plots.save_png(plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns], unit=DEMAND_UNIT),
-                       output_dir / "members_chart.png"),
-        plots.save_png(plots.replay_chart(results["predictive floor + HPA"], reactive=results["reactive HPA"],
-                                          title="predictive floor + HPA against the reactive HPA alone",
-                                          unit="requests per minute"),
-                       output_dir / "replay_chart.png"),
+        plots.save_png(
+            plots.fan_chart(
+                past,
+                pred,
+                workload,
+                levels,
+                actuals=future,
+                unit=DEMAND_UNIT,
+                title=f"{workload}: forecast issued {latest.issued_at:%Y-%m-%d %H:%M} UTC",
+            ),
+            output_dir / "fan_chart.png",
+        ),
+        plots.save_png(
+            plots.members_chart(pred, workload, [m for m in MEMBERS if m in pred.columns], unit=DEMAND_UNIT),
+            output_dir / "members_chart.png",
+        ),
+        plots.save_png(
+            plots.replay_chart(
+                results["predictive floor + HPA"],
+                reactive=results["reactive HPA"],
+                title="predictive floor + HPA against the reactive HPA alone",
+                unit="requests per minute",
+            ),
+            output_dir / "replay_chart.png",
+        ),
         io.write_frame(pred, output_dir / "forecast.csv"),
     ]
     artefact = service.store.latest_artefact()

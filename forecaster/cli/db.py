@@ -17,15 +17,19 @@ from typing import Annotated
 
 import typer
 
-from forecaster.cli import _bad_input_exits, _console, app
-from forecaster.errors import PermanentError
-from forecaster.settings import ServiceSettings
+from forecaster.cli.app import app, bad_input_exits, make_console
+from forecaster.contracts.errors import PermanentError
+from forecaster.runtime.settings import ServiceSettings
 
 db_app = typer.Typer(help="Store schema migrations (Alembic): upgrade, current.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default: FORECASTER_STORE_URL or "
-                                                   "the service settings' store_url).")]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="SQLAlchemy URL of the store (default: FORECASTER_STORE_URL or the service settings' store_url)."
+    ),
+]
 
 
 def _url(store_url: str | None) -> str:
@@ -39,14 +43,15 @@ def _safe(url: str) -> str:
 
 
 @db_app.command("upgrade")
-def upgrade(store_url: StoreUrl = None,
-            revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
+def upgrade(
+    store_url: StoreUrl = None, revision: Annotated[str, typer.Option(help="Target revision.")] = "head"
+) -> None:
     """Upgrade the store's schema to this release's newest revision (a store made before migrations included)."""
     from forecaster.adapters import migrate
     from forecaster.adapters.store import make_engine
 
-    console = _console()
-    with _bad_input_exits():
+    console = make_console()
+    with bad_input_exits():
         url = _url(store_url)
         engine = make_engine(url)
     try:
@@ -59,8 +64,7 @@ def upgrade(store_url: StoreUrl = None,
     if before == after:
         console.print(f"store {_safe(url)}: {after.describe()}, nothing to do", highlight=False, soft_wrap=True)
     else:
-        console.print(f"store {_safe(url)}: {before.describe()} -> {after.describe()}", highlight=False,
-                      soft_wrap=True)
+        console.print(f"store {_safe(url)}: {before.describe()} -> {after.describe()}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("current")
@@ -69,15 +73,18 @@ def current(store_url: StoreUrl = None) -> None:
     from forecaster.adapters import migrate
     from forecaster.adapters.store import make_engine
 
-    console = _console()
-    with _bad_input_exits():
+    console = make_console()
+    with bad_input_exits():
         url = _url(store_url)
         engine = make_engine(url)
     try:
         found = migrate.state(engine)
     finally:
         engine.dispose()
-    console.print(f"store {_safe(url)}: {found.describe()}; this release's newest revision is {migrate.head()}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"store {_safe(url)}: {found.describe()}; this release's newest revision is {migrate.head()}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if found.kind == "unknown":
         raise typer.Exit(1)

@@ -3,7 +3,7 @@
 ``read_history`` reads a history file into the Series contract's long frame ``unique_id, ds (UTC), y``
 (plus ``is_outage`` when the file has it) and raises ``InputError`` naming the file, line and column of
 the first problem. It checks what only the file can tell (columns, timestamp text, timezone, numbers);
-``forecaster.series.prepare_history`` then checks the frame (duplicates, grid, bad values), naming file
+``forecaster.forecasting.history.prepare_history`` then checks the frame (duplicates, grid, bad values), naming file
 lines through ``history_origin(path)``: the one rule (header = line 1, data row ``i`` = line ``i + 2``;
 Parquet rows by position) both modules use. CSV files are read in chunks of ``CHUNK_ROWS`` rows so a
 ``progress(bytes_read, file_bytes)`` callback can show how far a large file has got.
@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID, OUTAGE, Y
-from forecaster.series import Origin, Progress
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.forecasting.history import Origin, Progress
 
 HISTORY_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".json", ".parquet")

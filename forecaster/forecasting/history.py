@@ -47,8 +47,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import ForecasterWarning, FrequencyError, SeriesError
-from forecaster.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.errors import ForecasterWarning, FrequencyError, SeriesError
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 
 MAX_ABS_Y = 1e15
 """Largest ``|y|`` a history may hold: 10^15 requests per step, cores or bytes (a petabyte) is beyond any workload.
@@ -58,7 +58,7 @@ MIN_HISTORY = pd.Timedelta("1D")
 FULL_HISTORY = pd.Timedelta("2D")
 """Observed history per series (plus the horizon) every member and one calibration window need."""
 Progress = Callable[[int, int], None]
-"""``progress(done, total)`` callback of long steps (validation steps here, bytes in ``forecaster.io``)."""
+"""``progress(done, total)`` callback of long steps (validation steps here, bytes in ``forecaster.cli.files``)."""
 
 
 class ShortHistoryWarning(ForecasterWarning):

@@ -1,11 +1,11 @@
-"""Prometheus collectors for every metric in ``forecaster.metric_names.EXPORTED``, on one registry per process.
+"""Prometheus collectors for every metric in ``contracts.metric_names.EXPORTED``, on one registry per process.
 
 The controller, the scheduler and the API record through one ``Telemetry`` object; ``/metrics`` (API) and the
 controller's metrics port expose ``telemetry.registry``. Collectors are looked up by their ``metric_names`` name, so
 no module invents a metric name. ``timed(job)`` is the one place job durations, outcomes and last-success times are
 recorded.
 
-Not pure (``prometheus_client``); called by ``forecaster.controller``, ``forecaster.scheduler``, ``forecaster.api``.
+Not pure (``prometheus_client``); called by ``forecaster.controller``, ``runtime.scheduler``, ``forecaster.api``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from forecaster.metric_names import EXPORTED, MetricSpec
+from forecaster.contracts.metric_names import EXPORTED, MetricSpec
 
 _KINDS: dict[str, Any] = {"gauge": Gauge, "counter": Counter, "histogram": Histogram}
 
@@ -41,7 +41,7 @@ class Telemetry:
         try:
             return self._metrics[name]
         except KeyError:
-            raise KeyError(f"{name!r} is not an exported metric (add it to forecaster.metric_names)") from None
+            raise KeyError(f"{name!r} is not an exported metric (add it to contracts.metric_names)") from None
 
     def gauge(self, name: str) -> Gauge:
         return self[name]  # type: ignore[no-any-return]

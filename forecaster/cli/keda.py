@@ -22,10 +22,10 @@ from typing import Annotated, Any
 
 import typer
 
-from forecaster.cli import _bad_input_exits, app
+from forecaster.cli.app import app, bad_input_exits
+from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.controller.keda import PolicyFloors, ScalerRef, ServedFloor
-from forecaster.errors import InputError, PermanentError
-from forecaster.telemetry import Telemetry
+from forecaster.runtime.telemetry import Telemetry
 
 
 def _make_cluster(kubeconfig: Path | None, context: str | None) -> Any:
@@ -55,13 +55,14 @@ def _tls(cert: Path | None, key: Path | None) -> tuple[bytes, bytes] | None:
 def keda_scaler(
     port: Annotated[int, typer.Option(help="gRPC port of the external scaler (0: any free port).")] = 6000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
-    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig file (default: in-cluster, else "
-                                                         "$KUBECONFIG or ~/.kube/config).")] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config).")
+    ] = None,
     context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
-    cache_seconds: Annotated[float, typer.Option(help="Keep each policy read this long (KEDA and the HPA ask "
-                                                      "every few seconds).", min=0.0)] = 5.0,
-    stream_interval: Annotated[float, typer.Option(help="StreamIsActive: seconds between checks.",
-                                                   min=0.5)] = 15.0,
+    cache_seconds: Annotated[
+        float, typer.Option(help="Keep each policy read this long (KEDA and the HPA ask every few seconds).", min=0.0)
+    ] = 5.0,
+    stream_interval: Annotated[float, typer.Option(help="StreamIsActive: seconds between checks.", min=0.5)] = 15.0,
     metrics_port: Annotated[int, typer.Option(help="Port of /healthz, /readyz and /metrics (0: off).")] = 8081,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve gRPC over TLS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
@@ -72,7 +73,7 @@ def keda_scaler(
     from forecaster.controller.health import HealthServer
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with _bad_input_exits():
+    with bad_input_exits():
         tls = _tls(tls_cert, tls_key)
         try:
             cluster = _make_cluster(kubeconfig, context)
@@ -80,8 +81,14 @@ def keda_scaler(
             raise InputError(str(exc)) from exc
         telemetry = Telemetry()
         try:
-            server = KedaScalerServer(floor_source(PolicyFloors(cluster, cache_s=cache_seconds)), host=host,
-                                      port=port, telemetry=telemetry, stream_interval_s=stream_interval, tls=tls)
+            server = KedaScalerServer(
+                floor_source(PolicyFloors(cluster, cache_s=cache_seconds)),
+                host=host,
+                port=port,
+                telemetry=telemetry,
+                stream_interval_s=stream_interval,
+                tls=tls,
+            )
         except PermanentError as exc:
             raise InputError(str(exc)) from exc
     bound = server.start()

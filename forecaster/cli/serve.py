@@ -6,7 +6,7 @@
 
 Settings come from ``ServiceSettings.from_env()`` (``FORECASTER_*`` variables and the mounted Secret directory
 ``FORECASTER_SECRETS_DIR``: store URL, ``read_tokens``/``write_tokens``, intervals); the options below override
-them. The scheduler is ``forecaster.scheduler.build_scheduler`` (refresh, accuracy, refit) on the ``Service``
+them. The scheduler is ``forecaster.runtime.scheduler.build_scheduler`` (refresh, accuracy, refit) on the ``Service``
 (``build_service``, or ``demo_service`` with ``--demo``); it shares the process's ``Telemetry`` with the API, so
 ``/readyz`` sees the refresh job's last success and ``/metrics`` its job metrics.
 
@@ -33,9 +33,9 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from forecaster.cli import _bad_input_exits, _console, app
-from forecaster.errors import InputError
-from forecaster.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
+from forecaster.cli.app import app, bad_input_exits, make_console
+from forecaster.contracts.errors import InputError
+from forecaster.runtime.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
 
 log = logging.getLogger("forecaster.serve")
 ANON_ENV = f"{ENV_PREFIX}ANONYMOUS_READS"
@@ -51,8 +51,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def anonymous_reads(flag: bool | None, settings: ServiceSettings, host: str, demo: bool,
-                    environ: dict[str, str] | None = None) -> bool:
+def anonymous_reads(
+    flag: bool | None, settings: ServiceSettings, host: str, demo: bool, environ: dict[str, str] | None = None
+) -> bool:
     """Whether GET requests without a token are served (module docstring, in that order)."""
     env = os.environ if environ is None else environ
     if flag is not None:
@@ -73,10 +74,11 @@ def _demo_now(text: str | None) -> pd.Timestamp | None:
     return now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
 
 
-def build(settings: ServiceSettings, *, demo: bool, scheduler: bool, demo_now: pd.Timestamp | None,
-          demo_copies: int) -> tuple[Any, Any, Any]:
+def build(
+    settings: ServiceSettings, *, demo: bool, scheduler: bool, demo_now: pd.Timestamp | None, demo_copies: int
+) -> tuple[Any, Any, Any]:
     """``(store, service or None, telemetry)`` for the options (service only when the jobs run or ``--demo``)."""
-    from forecaster.telemetry import Telemetry
+    from forecaster.runtime.telemetry import Telemetry
 
     if demo:
         from forecaster.service import demo_service
@@ -95,23 +97,40 @@ def build(settings: ServiceSettings, *, demo: bool, scheduler: bool, demo_now: p
 
 @app.command("serve")
 def serve(
-    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store (default: "
-                                                       "FORECASTER_STORE_URL, else sqlite:///forecaster.db).")] = None,
+    store_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL of the store (default: FORECASTER_STORE_URL, else sqlite:///forecaster.db)."),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve the API only; another process runs "
-                                                                      "the jobs.")] = False,
-    demo: Annotated[bool, typer.Option("--demo", help="Bundled NASA trace as the metrics source, demo workloads, "
-                                                      "anonymous reads.")] = False,
-    demo_now: Annotated[str | None, typer.Option(help="With --demo: the trace time the demo clock is frozen at "
-                                                      "(default day 8 of the trace).")] = None,
-    demo_copies: Annotated[int, typer.Option(help="With --demo: workloads (nasa/www plus scaled copies).",
-                                             min=1, max=50)] = 1,
-    anonymous: Annotated[bool | None, typer.Option("--anonymous-reads/--no-anonymous-reads",
-                                                   help="Serve GET requests without a token (default: on for "
-                                                        "--demo or a loopback --host).", show_default=False)] = None,
-    forecast_cache_s: Annotated[float, typer.Option(help="GET /v1/forecasts answers from memory, refreshed in the "
-                                                         "background when older than this (0: off).", min=0)] = 5.0,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Serve the API only; another process runs the jobs.")
+    ] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Bundled NASA trace as the metrics source, demo workloads, anonymous reads.")
+    ] = False,
+    demo_now: Annotated[
+        str | None,
+        typer.Option(help="With --demo: the trace time the demo clock is frozen at (default day 8 of the trace)."),
+    ] = None,
+    demo_copies: Annotated[
+        int, typer.Option(help="With --demo: workloads (nasa/www plus scaled copies).", min=1, max=50)
+    ] = 1,
+    anonymous: Annotated[
+        bool | None,
+        typer.Option(
+            "--anonymous-reads/--no-anonymous-reads",
+            help="Serve GET requests without a token (default: on for --demo or a loopback --host).",
+            show_default=False,
+        ),
+    ] = None,
+    forecast_cache_s: Annotated[
+        float,
+        typer.Option(
+            help="GET /v1/forecasts answers from memory, refreshed in the background when older than this (0: off).",
+            min=0,
+        ),
+    ] = 5.0,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Serve the forecast HTTP API (OpenAPI at /docs, explorer page at /) and run the scheduled jobs."""
@@ -120,27 +139,34 @@ def serve(
     from forecaster.api import api_settings, create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    console = _console()
-    with _bad_input_exits():
+    console = make_console()
+    with bad_input_exits():
         settings = ServiceSettings.from_env()
         if store_url:
             settings = settings.with_(store_url=store_url)
         now = _demo_now(demo_now) if demo else None
-        store, service, telemetry = build(settings, demo=demo, scheduler=not no_scheduler, demo_now=now,
-                                          demo_copies=demo_copies)
+        store, service, telemetry = build(
+            settings, demo=demo, scheduler=not no_scheduler, demo_now=now, demo_copies=demo_copies
+        )
     anon = anonymous_reads(anonymous, settings, host, demo)
-    api = api_settings(settings, anonymous_reads=anon, ready_max_age_s=max(60.0, 3 * settings.refresh_interval_s),
-                       forecast_cache_s=forecast_cache_s)
+    api = api_settings(
+        settings,
+        anonymous_reads=anon,
+        ready_max_age_s=max(60.0, 3 * settings.refresh_interval_s),
+        forecast_cache_s=forecast_cache_s,
+    )
     application = create_app(store, telemetry, api, clock=service.clock if service is not None else None)
     jobs = None
     if service is not None and not no_scheduler:
-        from forecaster.scheduler import build_scheduler
+        from forecaster.runtime.scheduler import build_scheduler
 
         jobs = build_scheduler(service)
         jobs.start()
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    console.print(f"forecaster API on {where}/ (docs {where}/docs); store {settings.store_url.split('@')[-1]}; "
-                  f"scheduler {'on' if jobs else 'off'}; anonymous reads {'on' if anon else 'off'}")
+    console.print(
+        f"forecaster API on {where}/ (docs {where}/docs); store {settings.store_url.split('@')[-1]}; "
+        f"scheduler {'on' if jobs else 'off'}; anonymous reads {'on' if anon else 'off'}"
+    )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler installed before it:
     # this one, so the scheduler and the store are closed below and the exit code is 0 (not -15).
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}

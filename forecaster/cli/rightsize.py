@@ -21,11 +21,20 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from forecaster import io, plots
-from forecaster.cli import TzOpt, _bad_input_exits, _console, _progress, app
-from forecaster.cli_ops import _amount, _choice, _duration, _output, _read_table, _slug, _timestamp
-from forecaster.errors import InputError
-from forecaster.frames import DS, ID
+from forecaster import plots
+from forecaster.cli import files as io
+from forecaster.cli.app import TzOpt, app, bad_input_exits, make_console, progress_bar
+from forecaster.cli.inputs import (
+    check_output,
+    file_slug,
+    format_amount,
+    parse_choice,
+    parse_duration,
+    parse_timestamp,
+    read_table,
+)
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing import (
     DEFAULT_POLICY,
     POLICIES,
@@ -86,7 +95,7 @@ def recommendations_table(result: RightsizingResult) -> Table:
         scale = _REPORT_SCALE[res]
 
         def amount(col: str, row: Any = row, scale: float = scale, res: str = res) -> str:
-            return "—" if row is None else _amount(float(row[col]) * scale, res)
+            return "—" if row is None else format_amount(float(row[col]) * scale, res)
 
         savings = float(rec["request"]) - float(rec[TARGET])
         slack = "—" if row is None else f"{_pct(float(row['slack']))} → {_pct(float(row['projected_slack']))}"
@@ -95,10 +104,10 @@ def recommendations_table(result: RightsizingResult) -> Table:
         risk = "unknown" if low else "—" if row is None else _pct(float(row["risk"]), 1)
         last = i + 1 == len(recs) or str(recs[ID].iloc[i + 1]) != uid
         table.add_row(
-            uid, res, _amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
-            _amount(float(rec[TARGET]), res),
-            f"{_amount(float(rec[LOWER_BOUND]), res)}–{_amount(float(rec[UPPER_BOUND]), res)}",
-            _amount(savings, res), slack, risk, "—" if row is None else str(row["overrun"]),
+            uid, res, format_amount(float(rec["request"]), res), amount("usage_p90"), amount("usage_peak"),
+            format_amount(float(rec[TARGET]), res),
+            f"{format_amount(float(rec[LOWER_BOUND]), res)}–{format_amount(float(rec[UPPER_BOUND]), res)}",
+            format_amount(savings, res), slack, risk, "—" if row is None else str(row["overrun"]),
             f"{rec[SOURCE]}, low confidence" if low else str(rec[SOURCE]), style=style, end_section=last,
         )  # fmt: skip
     return table
@@ -182,18 +191,20 @@ def rightsize(
     tz: TzOpt = None,
 ) -> None:
     """Right-size CPU and memory requests: predicted (or observed) use against requests, targets, savings, risk."""
-    console = _console()
-    with _bad_input_exits():
-        chosen = _choice("--policy", policy, tuple(sorted(POLICIES)))
-        group = _choice("--by", by, (NAMESPACE, TEAM))
-        _output("--output-csv", output_csv, ".csv")
-        _output("--output-json", output_json, ".json")
-        when, span = _timestamp("--now", now, tz), _duration("--window", window)
+    console = make_console()
+    with bad_input_exits():
+        chosen = parse_choice("--policy", policy, tuple(sorted(POLICIES)))
+        group = parse_choice("--by", by, (NAMESPACE, TEAM))
+        check_output("--output-csv", output_csv, ".csv")
+        check_output("--output-json", output_json, ".json")
+        when, span = parse_timestamp("--now", now, tz), parse_duration("--window", window)
         if not 0.0 <= planned_memory_overruns < 1.0:
-            raise InputError(f"--planned-memory-overruns {planned_memory_overruns:g}: give a fraction in [0, 1) "
-                             "of the memory window's samples, e.g. 0.01")
-        usage = _read_table(input, "usage", tz)
-        kills = _read_table(ooms, "OOM", tz) if ooms is not None else None
+            raise InputError(
+                f"--planned-memory-overruns {planned_memory_overruns:g}: give a fraction in [0, 1) "
+                "of the memory window's samples, e.g. 0.01"
+            )
+        usage = read_table(input, "usage", tz)
+        kills = read_table(ooms, "OOM", tz) if ooms is not None else None
         try:  # the columns first: everything below reads them
             check_columns(usage, "usage frame")
             if kills is not None:
@@ -240,9 +251,9 @@ def rightsize(
             ids = [str(v) for v in pd.unique(result.recommendations[ID])]
             files: dict[str, str] = {}
             for uid in ids:  # distinct file names even when two ids slug alike ("a/b" and "a_b")
-                name = _slug(uid)
+                name = file_slug(uid)
                 files[uid] = name if name not in files.values() else f"{name}-{len(files)}"
-            with _progress(console, "plots") as cb:
+            with progress_bar(console, "plots") as cb:
                 for k, uid in enumerate(ids):
                     fig = plots.rightsizing_chart(usage, result.recommendations, uid, now=result.now, window=span)
                     plots.save_png(fig, plots_dir / f"{files[uid]}.png")

@@ -6,15 +6,14 @@
     cv = fc.backtest(history, h=12, n_windows=14, step="1D")
     fc.weights_, fc.explain("api"), fc.save("fc.zip"), Forecaster.load("fc.zip")
 
-Fit = (1) validate the history (``forecaster.series``), (2) a rolling-origin backtest of the members over
-the last ``n_windows`` windows of ``horizon`` steps, ``calibration_step`` apart, (3) per-series weights
-per lead-time bucket from it (``ensemble.weights``; buckets of ``ensemble.leads``: up to 1 hour, up to 6 hours,
-the rest, so one fit serves the scaling lead time and the planning horizon) and per-step conformal factors with
-per-series, per-bucket adjustments (``ensemble.intervals``), (4) the members refitted on the whole history.
-Forecasts and bands of a series that never went negative are never negative (members included).
-``backtest`` runs the members once over the union of its own cutoffs and the calibration cutoffs each needs,
-then learns weights and calibration for each cutoff only from windows that ended by that cutoff: exactly what
-``fit`` would have done at that time.
+Fit = (1) validate the history (``forecaster.forecasting.history``), (2) a rolling-origin backtest of the members over
+the last ``n_windows`` windows of ``horizon`` steps, ``calibration_step`` apart, (3) per-series weights per lead-time
+bucket from it (``ensemble.weights``; buckets of ``ensemble.leads``: up to 1 hour, up to 6 hours, the rest, so one fit
+serves the scaling lead time and the planning horizon) and per-step conformal factors with per-series, per-bucket
+adjustments (``ensemble.intervals``), (4) the members refitted on the whole history. Forecasts and bands of a series
+that never went negative are never negative (members included). ``backtest`` runs the members once over the union of
+its own cutoffs and the calibration cutoffs each needs, then learns weights and calibration for each cutoff only from
+windows that ended by that cutoff: exactly what ``fit`` would have done at that time.
 
 Pure (no outside clients). Called by the CLI, the notebooks, the service and the controller.
 """
@@ -30,18 +29,43 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 
-from forecaster import artefact
-from forecaster.engine import EngineConfig, Members, fit_members, member_cv, predict_members, update_members
+from forecaster.contracts.errors import ArtefactError, DefaultWeightsWarning, InputError, NotFittedError
+from forecaster.contracts.frames import (
+    CUTOFF,
+    DS,
+    ENSEMBLE,
+    ID,
+    MEMBERS,
+    OUTAGE,
+    REFIT,
+    Y,
+    band_columns,
+    validate_levels,
+)
 from forecaster.ensemble.adjust import ADJUST, adjusted, keeps_adjustment, rows_of
 from forecaster.ensemble.combine import combine, row_weights
 from forecaster.ensemble.intervals import Calibration, fit_calibration
 from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
 from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights, learn_weights
-from forecaster.errors import ArtefactError, DefaultWeightsWarning, InputError, NotFittedError
 from forecaster.evaluation.cutoffs import rolling_cutoffs
-from forecaster.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, REFIT, Y, band_columns, validate_levels
+from forecaster.forecasting import artefact
+from forecaster.forecasting.history import (
+    Need,
+    SeriesReport,
+    freq_to_timedelta,
+    prepare_history,
+    require_history,
+    steps_per,
+)
+from forecaster.forecasting.members import (
+    EngineConfig,
+    Members,
+    fit_members,
+    member_cv,
+    predict_members,
+    update_members,
+)
 from forecaster.models.base import order_bands
-from forecaster.series import Need, SeriesReport, freq_to_timedelta, prepare_history, require_history, steps_per
 from signals.calendar import holiday_events
 from signals.errors import SignalsError
 from signals.events import validate_events
@@ -119,7 +143,7 @@ class Forecaster:
     min_windows       fewer usable windows than this -> default weights 0.4/0.3/0.2/0.1 (default 3).
     refresh_every     in each calibration window, also replay refreshes (new data, no refit) this often and learn
                       the first lead bucket's weights and bands from them too (e.g. ``"3h"``; default None: off,
-                      see BENCHMARKS.md for why; ``forecaster.engine``, "Refresh origins").
+                      see BENCHMARKS.md for why; ``forecaster.forecasting.members``, "Refresh origins").
     calibration_half_life  weight calibration windows by recency with this half-life in windows (default None:
                       equal weights; ``forecaster.ensemble.intervals``, "Recency").
     seed              random seed; equal seeds give equal forecasts.
@@ -235,7 +259,7 @@ class Forecaster:
 
         Runs on any length of history, but a series with under 2 days + horizon of observed steps gets the
         members' naive fallbacks: it is marked in ``report_.low_confidence`` and a ``ShortHistoryWarning`` is
-        issued (``forecaster.series.require_history``).
+        issued (``forecaster.forecasting.history.require_history``).
         """
         hist, report, ev, sig = self._prepare(history, events, signals, outages, self.horizon)
         cfg = self._config(self.horizon)
@@ -554,7 +578,7 @@ class Forecaster:
 
     # -- persistence -------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write a versioned artefact (see ``forecaster.artefact``)."""
+        """Write a versioned artefact (see ``forecaster.forecasting.artefact``)."""
         st = self.state
         meta = {
             "freq": self.freq,

@@ -18,7 +18,7 @@ issue time and ``refit_at`` = ``c`` (fresh rows: ``refit_at`` = ``cutoff``). E.g
 ``refresh_every="3h"``, ``refresh_h=12``: 7 refreshed one-hour forecasts per window besides the fresh one, so
 the scaling lead time is learned from 8 times of day instead of 1, for about a fifth of a window's fit time.
 
-Pure. Called by ``forecaster.core``.
+Pure. Called by ``forecaster.forecasting.forecaster``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.errors import InputError, LeakageError
-from forecaster.executor import single_threaded_blas
-from forecaster.frames import (
+from forecaster.contracts.errors import InputError, LeakageError
+from forecaster.contracts.frames import (
     CUTOFF,
     DS,
     EVENTS,
@@ -50,8 +49,9 @@ from forecaster.frames import (
     Y,
     band_columns,
 )
+from forecaster.forecasting.executor import single_threaded_blas
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, Member, PredictData
-from forecaster.series import freq_to_timedelta
 from signals.errors import LeakageError as SignalsLeakageError
 from signals.errors import SignalsError
 
