@@ -16,7 +16,8 @@ scheduler keeps the same grid (the daily refit stays at midnight UTC, the accura
 to "an interval after the last restart"); a job run right after start (the refresh) continues one interval after that
 run. Jobs are re-added with ``replace_existing`` on every start, so changed settings take effect. The job store is an
 ``SQLAlchemyJobStore`` (table ``apscheduler_jobs``) on the store's database. Job failures are logged and counted by
-``forecaster.service.jobs.run_job`` and never stop the scheduler.
+``forecaster.service.jobs.run_job`` and never stop the scheduler; a missed run or one skipped because the previous
+run is still going is logged as a warning (``log_job_event``).
 
 Not pure (APScheduler, database). Called by the worker (``python -m forecaster.service.worker``) and ``forecaster
 serve``.
@@ -45,12 +46,21 @@ ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 JOBS_TABLE = "apscheduler_jobs"
 
 
-def _log_event(event: JobEvent) -> None:
+LISTENED_EVENTS = EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+"""The events ``log_job_event`` is registered for."""
+
+
+def log_job_event(event: JobEvent) -> None:
+    """Log a missed run (``EVENT_JOB_MISSED``: a ``JobExecutionEvent`` with ``scheduled_run_time``) or a run skipped
+    because the previous one is still going (``EVENT_JOB_MAX_INSTANCES``: a ``JobSubmissionEvent`` with a list
+    ``scheduled_run_times``). Never raises: APScheduler would log the traceback on every event."""
     if event.code == EVENT_JOB_MISSED:
         log.warning("job %s missed its run at %s (coalesced; next run on schedule)", event.job_id,
-                    event.scheduled_run_time)
+                    getattr(event, "scheduled_run_time", None))
     elif event.code == EVENT_JOB_MAX_INSTANCES:
-        log.warning("job %s skipped at %s: the previous run is still going", event.job_id, event.scheduled_run_time)
+        times = getattr(event, "scheduled_run_times", None) or []
+        when = ", ".join(str(t) for t in times) or "?"
+        log.warning("job %s skipped at %s: the previous run is still going", event.job_id, when)
 
 
 def build_scheduler(service: Service, background: bool = True, *, persistent: bool = True) -> BaseScheduler:
@@ -67,7 +77,7 @@ def build_scheduler(service: Service, background: bool = True, *, persistent: bo
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(st.misfire_grace_s))},
         timezone=dt.UTC,
     )
-    scheduler.add_listener(_log_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_listener(log_job_event, LISTENED_EVENTS)
     now = dt.datetime.now(dt.UTC)
     jobs = [(REFRESH, st.refresh_interval_s, st.run_on_start), (ACCURACY, st.accuracy_interval_s, False),
             (REFIT, st.refit_interval_s, False)]
