@@ -25,8 +25,8 @@ import typer
 from forecaster.cli.app import app, bad_input_exits, make_console
 from forecaster.cli.inputs import parse_duration
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider
 from forecaster.controller.run import Controller, ControllerConfig, default_identity
+from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider
 from forecaster.runtime.telemetry import Telemetry
 
 EXIT_FAILED = 1

@@ -12,12 +12,12 @@ store, metrics), ``cycle`` (what a cycle carries between steps, the write guard)
 Not pure: this is the loop. Called by the ``forecaster controller`` command and tests.
 """
 
-from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider, IssuedForecast, LastGood
 from forecaster.controller.leader import LeaderElector
 from forecaster.controller.report import CycleReport, PolicyReport
 from forecaster.controller.run import Controller, ControllerConfig
-from forecaster.controller.spec import ForecastSpec, PolicySpec, VpaSpec, parse_duration
 from forecaster.controller.vpa import UsageSource
+from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, IssuedForecast, LastGood
+from forecaster.cycle.spec import ForecastSpec, PolicySpec, VpaSpec, parse_duration
 
 __all__ = [
     "Controller",

@@ -19,13 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.controller.accuracy import ErrorSummary
-from forecaster.controller.decide import FloorPlan
-from forecaster.controller.forecasting import IssuedForecast
 from forecaster.controller.leader import LeaderElector
 from forecaster.controller.report import CycleReport, PolicyReport
-from forecaster.controller.spec import PolicySpec
 from forecaster.controller.vpa import ContainerRecommendation
+from forecaster.cycle.accuracy import ErrorSummary
+from forecaster.cycle.decide import FloorPlan
+from forecaster.cycle.forecast import IssuedForecast
+from forecaster.cycle.spec import PolicySpec
 
 log = logging.getLogger(__name__)
 

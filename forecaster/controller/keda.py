@@ -1,7 +1,7 @@
 """The predictive floor as a KEDA metric: what the external scaler serves for one ScaledObject, and why.
 
 A ``PredictiveScalingPolicy`` with ``spec.actuation: KEDA`` is planned by the controller exactly like one that patches
-an HPA (``forecaster.controller.decide.plan_floor`` over ``forecaster.scaling.ScalingPolicy``: forecast band, reactive
+an HPA (``forecaster.cycle.decide.plan_floor`` over ``forecaster.scaling.ScalingPolicy``: forecast band, reactive
 floor, bounds, cool-down, rate limit, stale and breaker fallbacks), but nothing is written to the HPA: in Auto the
 floor in force is recorded in the policy's ``status.floorInForce`` and served to KEDA from there. Nothing here computes
 a floor; it only decides what to *serve* of the one the controller recorded:
@@ -40,8 +40,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.spec import parse_duration
-from forecaster.controller.state import parse_time
+from forecaster.cycle.spec import parse_duration
+from forecaster.cycle.state import parse_time
 
 KEDA_ACTUATION = "KEDA"
 DEFAULT_STALE_AFTER_S = 1800.0

@@ -8,7 +8,7 @@ Status (merge patch of ``/status``; ``None`` removes a field):
     floor is in force), lastIncreaseTime / lastChangeTime (moved only by a change that was made: in Auto when the
     patch succeeded, in Recommend by the dry run), fallbackSince, lastDecision (one line), reason (CamelCase),
     breakerOpen / recentError / backtestError (the circuit breaker's state and the two errors it compared,
-    ``forecaster.controller.accuracy``), vpaRecommendationTime, conditions Ready (False with the first failure's
+    ``forecaster.cycle.accuracy``), vpaRecommendationTime, conditions Ready (False with the first failure's
     reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open).
 
 Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
@@ -27,11 +27,11 @@ from typing import Any
 import pandas as pd
 
 from forecaster.contracts.ports import DecisionRecord, Store
-from forecaster.controller import hpa as hpa_
-from forecaster.controller.accuracy import ErrorSummary
 from forecaster.controller.cycle import PolicyWork
-from forecaster.controller.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.controller.vpa import BOUNDS, auto_hold
+from forecaster.cycle import hpa as hpa_
+from forecaster.cycle.accuracy import ErrorSummary
+from forecaster.cycle.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.rightsizing.frames import CPU, MEMORY
 from forecaster.runtime.telemetry import Telemetry
 

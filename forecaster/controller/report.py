@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.controller.decide import FloorPlan
 from forecaster.controller.vpa import ContainerRecommendation
+from forecaster.cycle.decide import FloorPlan
 
 
 @dataclass

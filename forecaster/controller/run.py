@@ -31,12 +31,12 @@ import pandas as pd
 from forecaster.contracts.errors import ForecasterError
 from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Store
 from forecaster.controller import steps
-from forecaster.controller.accuracy import ForecastLog
 from forecaster.controller.cycle import Cycle, WriteGuard
-from forecaster.controller.forecasting import EngineForecastProvider, ForecastProvider, LastGood
 from forecaster.controller.leader import LeaderElector, utc_now
 from forecaster.controller.report import CycleReport
 from forecaster.controller.vpa import UsageSource, prometheus_usage_source
+from forecaster.cycle.accuracy import ForecastLog
+from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood
 from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)

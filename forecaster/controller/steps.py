@@ -33,16 +33,16 @@ import pandas as pd
 
 from forecaster.contracts.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
 from forecaster.contracts.ports import ClusterApi
-from forecaster.controller import hpa as hpa_
 from forecaster.controller import record, stored, vpa, write
-from forecaster.controller.accuracy import ErrorSummary, window_for
 from forecaster.controller.cycle import Cycle, PolicyWork, WriteGuard
-from forecaster.controller.decide import plan_floor
-from forecaster.controller.forecasting import IssuedForecast, demand_history
 from forecaster.controller.report import PolicyReport
-from forecaster.controller.resource_policy import apply_resource_policy
-from forecaster.controller.spec import PolicySpec
 from forecaster.controller.stored import fingerprint
+from forecaster.cycle import hpa as hpa_
+from forecaster.cycle.accuracy import ErrorSummary, window_for
+from forecaster.cycle.decide import plan_floor
+from forecaster.cycle.forecast import IssuedForecast, demand_history
+from forecaster.cycle.resource_policy import apply_resource_policy
+from forecaster.cycle.spec import PolicySpec
 
 if TYPE_CHECKING:
     from forecaster.controller.run import Controller

@@ -40,8 +40,8 @@ import pandas as pd
 
 from forecaster.contracts.frames import ID
 from forecaster.contracts.ports import EventRecord, ForecastRun, Store
-from forecaster.controller.forecasting import IssuedForecast
-from forecaster.controller.spec import PolicySpec
+from forecaster.cycle.forecast import IssuedForecast
+from forecaster.cycle.spec import PolicySpec
 from signals.frames import END, EVENT_ID, KIND, NAME, SCOPE, START, UPLIFT
 
 log = logging.getLogger(__name__)

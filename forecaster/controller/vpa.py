@@ -15,7 +15,7 @@ Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock r
 4. ``vpa_status`` writes them as Kubernetes quantities (CPU in millicores, memory in MiB, both rounded up) with a
    ``RecommendationProvided`` condition, in the shape of the VPA v1 CRD.
 
-Pure except for the ``UsageSource`` it is given. Called by ``forecaster.controller.decide`` and ``.write``.
+Pure except for the ``UsageSource`` it is given. Called by ``forecaster.cycle.decide`` and ``.write``.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import pandas as pd
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.ports import MetricsSource
-from forecaster.controller.quantity import format_cpu, format_memory, parse_quantity
-from forecaster.controller.state import fmt_time
+from forecaster.contracts.quantity import format_cpu, format_memory, parse_quantity
+from forecaster.cycle.state import fmt_time
 from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import (
     CPU,

@@ -23,10 +23,10 @@ from typing import Any
 
 from forecaster.contracts.errors import ConflictError, ForecasterError
 from forecaster.contracts.ports import ClusterApi
-from forecaster.controller import hpa as hpa_
 from forecaster.controller.cycle import PolicyWork, WriteGuard
-from forecaster.controller.decide import FloorPlan
 from forecaster.controller.vpa import auto_hold, recommendation_changed
+from forecaster.cycle import hpa as hpa_
+from forecaster.cycle.decide import FloorPlan
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import yaml
 
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, hi, lo
 from forecaster.controller import Controller, ControllerConfig
-from forecaster.controller.spec import ForecastSpec
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 from forecaster.testing.metrics import FakeMetricsSource

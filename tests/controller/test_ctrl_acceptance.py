@@ -34,12 +34,12 @@ from support.promserver import PromServer, container_families, demand_family, st
 from forecaster.adapters.kube import KubeCluster
 from forecaster.adapters.prometheus import PrometheusSource
 from forecaster.contracts.frames import DS, ID
+from forecaster.contracts.quantity import parse_quantity
 from forecaster.controller import Controller, ControllerConfig, EngineForecastProvider, PolicySpec
-from forecaster.controller.forecasting import grid_end
-from forecaster.controller.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
-from forecaster.controller.quantity import parse_quantity
-from forecaster.controller.spec import ForecastSpec
 from forecaster.controller.vpa import pool_by_container, prometheus_usage_source, recommend
+from forecaster.cycle.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
+from forecaster.cycle.schedule import grid_end
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.datasets import load_nasa_5min
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 
@@ -294,7 +294,7 @@ def test_auto_raises_the_floor_ahead_of_the_forecast_and_writes_vpa_status_and_e
     assert status["vpaRecommendationTime"] >= "1995-07-11T10:00:00Z"
     # the recommendation is the right-sizing policy's on what Prometheus holds for the Deployment's pods
     fetch = prometheus_usage_source(source, USAGE_STEP)
-    last = grid_end(times[-1], spec.forecast)
+    last = grid_end(times[-1], spec.forecast.frequency_s)
     got, ooms = fetch("shop", "web-[a-z0-9]{5,10}-[a-z0-9]{5}", ("app",), last - pd.Timedelta("7D"), last)
     assert set(got["pod"]) == {"web-7d4b9c8f6d-abcde", "web-7d4b9c8f6d-fghij"}
     expected = recommend(pool_by_container(got, "shop", "web", ["app"]), ooms, "forecaster", times[-1])

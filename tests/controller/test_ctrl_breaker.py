@@ -13,8 +13,8 @@ from ctrl_builders import NOW, QUERY, Rig, check_status, condition, constant, po
 
 from forecaster.contracts.frames import DS, ENSEMBLE, Y
 from forecaster.controller import Controller, PolicySpec
-from forecaster.controller.accuracy import ForecastLog, backtest_mae, window_for
-from forecaster.controller.state import restore_policy
+from forecaster.cycle.accuracy import ForecastLog, backtest_mae, window_for
+from forecaster.cycle.state import restore_policy
 
 SHIFT = NOW + pd.Timedelta("30min")
 BACK = NOW + pd.Timedelta("60min")

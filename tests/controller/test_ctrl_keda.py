@@ -11,9 +11,9 @@ import pytest
 from ctrl_builders import Rig, check_status, constant, policy_object
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller import hpa as hpa_
 from forecaster.controller.keda import PolicyFloors, ScalerRef
-from forecaster.controller.spec import PolicySpec
+from forecaster.cycle import hpa as hpa_
+from forecaster.cycle.spec import PolicySpec
 
 KEDA_HPA = "keda-hpa-web"
 

@@ -10,7 +10,7 @@ from ctrl_builders import NOW, Rig, StepForecast, condition, constant, make_rig,
 
 from forecaster.contracts.frames import DS
 from forecaster.controller import PolicySpec
-from forecaster.controller.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
+from forecaster.cycle.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 
 LEASE = {"create_lease", "replace_lease"}

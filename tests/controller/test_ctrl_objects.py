@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.controller.hpa import (
+from forecaster.contracts.quantity import format_cpu, format_memory, parse_quantity
+from forecaster.cycle.hpa import (
     ORIGINAL_ANNOTATION,
     POLICY_ANNOTATION,
     metric_replicas,
     original_floor,
     reactive_floor,
 )
-from forecaster.controller.quantity import format_cpu, format_memory, parse_quantity
-from forecaster.controller.state import fmt_time, parse_time, set_condition
+from forecaster.cycle.state import fmt_time, parse_time, set_condition
 
 
 def hpa(min_replicas: int | None = 2, annotations: dict[str, str] | None = None, **status: Any) -> dict[str, Any]:

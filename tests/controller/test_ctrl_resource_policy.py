@@ -13,15 +13,15 @@ from support.k8s_schemas import VPA_CRD_PATH, load_crd, validate_custom
 from test_ctrl_vpa import END, Usage, container_usage
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.quantity import parse_quantity
-from forecaster.controller.resource_policy import (
+from forecaster.contracts.quantity import parse_quantity
+from forecaster.controller.vpa import ContainerRecommendation, vpa_status
+from forecaster.cycle.resource_policy import (
     ContainerPolicy,
     apply_policy,
     apply_resource_policy,
     container_policies,
     policy_for,
 )
-from forecaster.controller.vpa import ContainerRecommendation, vpa_status
 
 MIB = 1024.0**2
 GIB = 1024.0**3

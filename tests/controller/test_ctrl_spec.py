@@ -12,7 +12,7 @@ import yaml
 from ctrl_builders import policy_object
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.spec import PolicySpec, pandas_freq, parse_duration
+from forecaster.cycle.spec import PolicySpec, pandas_freq, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "k8s" / "examples" / "policy-web.yaml"
 

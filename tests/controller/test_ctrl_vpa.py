@@ -13,7 +13,7 @@ from ctrl_builders import QUERY, Clock, Rig, condition, constant, demand_history
 
 from forecaster.contracts.errors import ConflictError, TemporaryError
 from forecaster.contracts.frames import DS, ID
-from forecaster.controller.quantity import format_cpu, format_memory
+from forecaster.contracts.quantity import format_cpu, format_memory
 from forecaster.controller.vpa import pod_regex, pool_by_container
 from forecaster.rightsizing import rightsize
 

@@ -244,7 +244,7 @@ def test_defaults_never_override_a_value_given() -> None:
 def test_crd_defaults_match_the_controllers_own() -> None:
     """A minimal policy parses to the same settings with or without the CRD's defaults filled in, so a cluster
     (which fills them in) and the controller's parser (which assumes them) agree."""
-    spec_module = pytest.importorskip("forecaster.controller.spec")
+    spec_module = pytest.importorskip("forecaster.cycle.spec")
     minimal = {"apiVersion": "forecaster.io/v1alpha1", "kind": "PredictiveScalingPolicy",
                "metadata": {"name": "api", "namespace": "shop", "generation": 1, "uid": "u"},
                "spec": {"targetRef": {"name": "api"}, "demand": {"query": "q", "capacityPerPod": 20},

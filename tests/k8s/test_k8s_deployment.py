@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
-from forecaster.controller.quantity import parse_quantity as quantity
+from forecaster.contracts.quantity import parse_quantity as quantity
 
 DEPLOYMENT = load_documents(K8S_DIR / "deployment.yaml")[0]
 SERVICE = load_documents(K8S_DIR / "service.yaml")[0]

@@ -16,7 +16,7 @@ import pytest
 from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, load_manifests
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.quantity import parse_quantity as quantity
+from forecaster.contracts.quantity import parse_quantity as quantity
 from forecaster.runtime.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
 from forecaster.service.registry import load_workloads
 

@@ -13,7 +13,7 @@ from support.kube_apiserver import MERGE_PATCH, KubeApiServer
 
 from forecaster.adapters.kube import APPLY_PATCH, FIELD_MANAGER, KubeCluster
 from forecaster.contracts.errors import ConflictError
-from forecaster.controller import hpa as hpa_
+from forecaster.cycle import hpa as hpa_
 
 HPA_PATH = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web"
 VPA_STATUS = {"recommendation": {"containerRecommendations": [

@@ -7,11 +7,9 @@ scope, an Events frame, when the controller has a store) into a Forecast frame (
 ``backtest_mae`` says how wrong the model was in its own backtest (``accuracy.backtest_mae``; the circuit breaker's
 reference). The default, ``EngineForecastProvider``, runs the real ``forecaster.Forecaster``:
 
-- refit (backtest, weights, conformal bands, members) on the whole ``forecast.history`` window when the policy has
-  no model yet, its forecast settings changed, the model is older than ``refit_every`` (default one day), or it has
-  seen data newer than now (a clock set back);
-- otherwise refresh: fetch only the buckets since the model's last observation, ``Forecaster.update`` with them (no
-  refit) and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits;
+- refit or refresh on the schedule of ``forecaster.cycle.schedule`` (``needs_refit``, ``history_window``): a refit
+  on the whole ``forecast.history`` window, else ``Forecaster.update`` with the buckets since the model's last
+  observation and ``predict`` the horizon again. A failed refresh drops the model, so the next cycle refits;
 - events: ``fit`` learns uplifts from the events that started by the end of the history (an event that has not
   started teaches nothing about its kind, and its lead-in alone would pass for a profile of that kind without an
   event part); every event given goes to ``predict``, so an event added after the fit (or changed: same id) moves
@@ -29,15 +27,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID, Y
-from forecaster.controller.accuracy import backtest_mae
-from forecaster.controller.spec import ForecastSpec
+from forecaster.cycle.accuracy import backtest_mae
+from forecaster.cycle.schedule import ModelAge, history_window, needs_refit
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.forecaster import Forecaster
+from forecaster.scaling.band import ForecastBand
 from signals.frames import START
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,6 @@ class ForecastProvider(Protocol):
         """Why the model behind ``key``'s last forecast is low-confidence (too little history), or ``""``.
         Optional: a provider without it is never low-confidence (``steps.forecast`` reads it with a default)."""
         ...
-
-
-def grid_end(now: pd.Timestamp, spec: ForecastSpec) -> pd.Timestamp:
-    """The last grid time at or before ``now`` (the newest bucket Prometheus can evaluate)."""
-    return pd.Timestamp(now).floor(pd.Timedelta(seconds=spec.frequency_s))
 
 
 def demand_history(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -103,22 +99,19 @@ class EngineForecastProvider:
     _models: dict[str, _Model] = field(default_factory=dict)
     _refit: dict[str, bool] = field(default_factory=dict)
 
+    def _age(self, key: str) -> ModelAge | None:
+        model = self._models.get(key)
+        return None if model is None else ModelAge(model.fitted_at, model.last_ds)
+
     def _needs_refit(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> bool:
         model = self._models.get(key)
-        if model is None or model.spec != spec:
-            return True
-        too_old = now - model.fitted_at >= self.refit_every
-        return too_old or grid_end(now, spec) < model.last_ds  # a clock that went back: the model saw the future
+        same = model is not None and model.spec == spec
+        return needs_refit(self._age(key), same, now, spec.frequency_s, self.refit_every)
 
     def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-        end = grid_end(now, spec)
         refit = self._needs_refit(key, spec, now)
         self._refit[key] = refit
-        if refit:
-            step = pd.Timedelta(seconds=spec.frequency_s)
-            return (end - pd.Timedelta(seconds=spec.history_s)).floor(step), end
-        model = self._models[key]
-        return min(model.last_ds, end), end
+        return history_window(self._age(key), refit, now, spec.frequency_s, spec.history_s)
 
     def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
                  events: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -171,6 +164,11 @@ class IssuedForecast:
     """Backtest MAE of the model that made it (``accuracy.backtest_mae``), the circuit breaker's reference."""
     low_confidence: str = ""
     """Why the model that made it had too little history (``ForecastProvider.low_confidence``); never actuated."""
+
+    @cached_property
+    def band(self) -> ForecastBand:
+        """The frame as the floor policy reads it (converted once per issued forecast, however many decisions)."""
+        return ForecastBand.from_frame(self.frame)
 
 
 @dataclass

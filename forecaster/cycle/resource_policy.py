@@ -23,11 +23,11 @@ the recommendation, and is ignored here as there. Worked example (container ``ap
     upperBound   cpu 2.5,       memory 2 GiB     ->  cpu 1, memory 1 GiB
     uncapped     cpu 1.4,       memory 512 MiB   ->  unchanged
 
-Quantities are written in millicores and MiB rounded up (``forecaster.controller.quantity``); a value capped at
+Quantities are written in millicores and MiB rounded up (``forecaster.contracts.quantity``); a value capped at
 ``maxAllowed`` is rounded down to those units instead, so what is written never exceeds the cap (it equals the cap
 for any cap that is a whole number of millicores or MiB, as caps usually are).
 
-Pure: standard library and ``forecaster.controller.quantity``. Called by ``forecaster.controller.steps`` (decide).
+Pure: standard library and ``forecaster.contracts.quantity``. Called by ``forecaster.controller.steps`` (decide).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.quantity import parse_quantity
+from forecaster.contracts.quantity import parse_quantity
 
 CPU, MEMORY = "cpu", "memory"
 DEFAULT_CONTROLLED: tuple[str, ...] = (CPU, MEMORY)

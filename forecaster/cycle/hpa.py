@@ -20,7 +20,7 @@ KEDA (``served_floor`` given: the floor reaches the HPA KEDA made as its Externa
 ``forecaster.controller.keda``): that metric is left out of rule 1 (it is our floor, not the reactive rule), and in
 rule 2 a ``desiredReplicas``/``currentReplicas`` at or below the served floor is pinned by it in the same way.
 
-Pure: standard library. Called by ``forecaster.controller.decide`` and ``forecaster.controller.write``.
+Pure: standard library. Called by ``forecaster.cycle.decide`` and ``forecaster.controller.write``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.controller.quantity import parse_quantity
+from forecaster.contracts.quantity import parse_quantity
 
 ORIGINAL_ANNOTATION = "forecaster.io/original-min-replicas"
 POLICY_ANNOTATION = "forecaster.io/policy"

@@ -33,7 +33,7 @@ With a store, a restarted controller seeds the log from the forecasts it stored 
 its recent error continues where it stopped. A change of the policy's forecast settings (its fingerprint) empties
 the log: the old forecasts answered another question.
 
-Pure: pandas/numpy. Called by ``forecaster.controller.forecasting`` (backtest MAE) and ``.steps`` (the log).
+Pure: pandas/numpy. Called by ``forecaster.cycle.forecast`` (backtest MAE) and ``.steps`` (the log).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``
    ``spec.hpa`` (``PolicySpec.to_settings``);
 2. floor in force: ``state.initial_floor``; reactive floor: ``hpa.reactive_floor``;
 3. ``ScalingPolicy.decide(now, reactive, forecast, issued_at, recent_mae=, backtest_mae=, n_errors=)`` with the
-   errors of ``forecaster.controller.accuracy``; the circuit breaker's state comes from ``status.breakerOpen``, so
+   errors of ``forecaster.cycle.accuracy``; the circuit breaker's state comes from ``status.breakerOpen``, so
    its hysteresis holds across cycles and restarts. An open breaker holds the floor in force (the reactive HPA is in
    charge), then releases it towards the reactive floor after ``release_after_s``: ``ScalingPolicy``'s fallback;
 4. KEDA (``spec.actuation: KEDA``): the floor in force is the one served to KEDA (``status.floorInForce`` in Auto,
@@ -30,11 +30,11 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.controller import hpa as hpa_
-from forecaster.controller.accuracy import ErrorSummary
-from forecaster.controller.forecasting import IssuedForecast
-from forecaster.controller.spec import PolicySpec
-from forecaster.controller.state import initial_floor, restore_policy
+from forecaster.cycle import hpa as hpa_
+from forecaster.cycle.accuracy import ErrorSummary
+from forecaster.cycle.forecast import IssuedForecast
+from forecaster.cycle.spec import PolicySpec
+from forecaster.cycle.state import initial_floor, restore_policy
 from forecaster.scaling import ScalingDecision, ScalingPolicy
 
 REASONS: tuple[tuple[str, str], ...] = (
@@ -103,6 +103,51 @@ def _summary(previous: int, value: int, restored: bool, rules: tuple[str, ...] =
     return f"keep floor {value}"
 
 
+@dataclass(frozen=True)
+class FloorOutcome:
+    """One decision of the predictive floor, whoever drives the cycle (``decide_floor``)."""
+
+    decision: ScalingDecision
+    """The ``ScalingPolicy``'s decision (before the stale fallback)."""
+    value: int
+    """The floor after this decision."""
+    restored: bool
+    """True when the stale-forecast fallback put the own floor back."""
+    low_confidence: bool
+    """True when the forecast was set aside because its model had too little history (Auto only)."""
+    reason: str
+    summary: str
+
+
+def decide_floor(policy: ScalingPolicy, now: pd.Timestamp, reactive: int, forecast: IssuedForecast | None,
+                 errors: ErrorSummary | None, *, own_floor: int, auto: bool) -> FloorOutcome:
+    """The predictive floor, the one implementation the controller, the service and the simulator call.
+
+    ``policy`` carries the state between decisions (floor in force, cool-down, breaker) and is updated in place;
+    ``reactive`` is what the reactive rule wants now (``cycle.hpa.reactive_floor`` or the demand it measures);
+    ``errors`` feed the breaker (``None``: it keeps its state); ``own_floor`` is the floor the stale fallback
+    restores (the HPA's own ``minReplicas``); ``auto``: a low-confidence forecast (too little history) is set aside
+    in Auto, as a stale one would be. Steps 3 and 5 of the module docstring."""
+    low = forecast is not None and bool(forecast.low_confidence) and auto
+    used = None if low else forecast
+    decision = policy.decide(now, reactive, None if used is None else used.band,
+                             None if used is None else used.issued_at,
+                             recent_mae=None if errors is None else errors.recent_mae,
+                             backtest_mae=None if errors is None else errors.backtest_mae,
+                             n_errors=0 if errors is None else errors.n_errors)
+    value, restored = decision.value, False
+    if decision.fell_back and "stale" in decision.rules:
+        value, restored = own_floor, True
+        if value != policy.value:
+            policy.last_change_s = pd.Timestamp(now).value / 1e9
+        policy.value = value
+    reason = ("LowConfidence" if low else "ForecastStale") if restored else _reason(decision, value)
+    summary = _summary(decision.previous, value, restored, decision.rules)
+    if low:
+        summary = f"low-confidence forecast (too little history), the HPA's own floor: {summary}"
+    return FloorOutcome(decision, value, restored, low, reason, summary)
+
+
 def plan_floor(
     spec: PolicySpec,
     status: Mapping[str, Any],
@@ -124,22 +169,7 @@ def plan_floor(
         start, served = initial_floor(spec.mode, status, in_force), None
     policy = restore_policy(settings, status, start, spec.key)
     reactive, source = hpa_.reactive_floor(hpa, spec.key, original, served)
-    # a forecast from too little history never moves an Auto floor: the reactive fallback, as for a stale one
-    low = forecast is not None and bool(forecast.low_confidence) and spec.mode == "Auto"
-    forecast = None if low else forecast
-    decision = policy.decide(now, reactive, None if forecast is None else forecast.frame,
-                             None if forecast is None else forecast.issued_at,
-                             recent_mae=None if errors is None else errors.recent_mae,
-                             backtest_mae=None if errors is None else errors.backtest_mae,
-                             n_errors=0 if errors is None else errors.n_errors)
-    value, restored = decision.value, False
-    if decision.fell_back and "stale" in decision.rules:
-        value, restored = settings.min_replicas, True
-        if value != policy.value:
-            policy.last_change_s = pd.Timestamp(now).value / 1e9
-        policy.value = value
-    reason = ("LowConfidence" if low else "ForecastStale") if restored else _reason(decision, value)
-    summary = _summary(decision.previous, value, restored, decision.rules)
-    if low:
-        summary = f"low-confidence forecast (too little history), the HPA's own floor: {summary}"
-    return FloorPlan(decision, policy, value, in_force, original, reactive, source, restored, reason, summary)
+    out = decide_floor(policy, now, reactive, forecast, errors, own_floor=settings.min_replicas,
+                       auto=spec.mode == "Auto")
+    return FloorPlan(out.decision, policy, out.value, in_force, original, reactive, source, out.restored, out.reason,
+                     out.summary)

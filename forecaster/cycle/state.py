@@ -14,7 +14,7 @@ Times are RFC 3339 strings in UTC (``2024-03-04T10:00:00Z``). ``set_condition`` 
 (``type, status, observedGeneration, lastTransitionTime, reason, message``) and moves ``lastTransitionTime`` only
 when ``status`` flips.
 
-Pure: pandas and ``forecaster.scaling``. Called by ``forecaster.controller.decide`` and ``.record``.
+Pure: pandas and ``forecaster.scaling``. Called by ``forecaster.cycle.decide`` and ``.record``.
 """
 
 from __future__ import annotations
