@@ -46,11 +46,13 @@ class ResponseCache(Generic[V]):
     """``await cache.fetch(key, compute)``: the cached value, or ``compute()`` run in a worker thread (docstring)."""
 
     def __init__(self, ttl_s: float, *, max_entries: int = 4096, max_stale_factor: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, scrub: Callable[[str], str] = str) -> None:
         self.ttl_s = float(ttl_s)
         self.max_entries = max_entries
         self.max_stale_s = max_stale_factor * self.ttl_s
         self.clock = clock
+        self.scrub = scrub
+        """Applied to a failed refresh's error before it is logged (``ApiSettings.scrub``: no secret in a log line)."""
         self._entries: dict[Hashable, _Entry[V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: dict[Hashable, asyncio.Future[V]] = {}
@@ -69,7 +71,7 @@ class ResponseCache(Generic[V]):
                 value = await run_in_threadpool(compute)
         except Exception as exc:  # keep the stale entry until max_stale_s; the next request retries
             entry.refreshing = False
-            log.warning("cache refresh of %r failed: %s", key, exc)
+            log.warning("cache refresh of %r failed: %s", key, self.scrub(f"{type(exc).__name__}: {exc}"))
             return
         self.refreshes += 1
         self._put(key, value)

@@ -5,7 +5,8 @@ to ``create_app``; nothing here reads the environment. ``api_settings(obj)`` acc
 settings object with the same attribute names (e.g. ``runtime.settings.ServiceSettings``) and copies the fields
 it has, so the API does not import the service layer.
 
-Pure: standard library only. Called by ``forecaster.api.app`` and ``forecaster.cli.serve``.
+Pure: standard library only (and ``runtime.settings.scrub``). Called by ``forecaster.api.app`` and
+``forecaster.cli.serve``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from forecaster.contracts.metric_names import MAX_EXPORTED_WORKLOADS
+from forecaster.runtime.settings import scrub
 
 READ = "read"
 WRITE = "write"
@@ -22,9 +24,10 @@ SCOPES: tuple[str, ...] = (READ, WRITE)
 """Token scopes. ``write`` implies ``read`` (a token that may change events may also look at them)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ApiSettings:
-    """Settings of the HTTP API (defaults in brackets)."""
+    """Settings of the HTTP API (defaults in brackets). ``repr``/``str`` never show a token or a secret: tokens are
+    counted per scope, ``secret_values`` only counted."""
 
     tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Bearer token -> its scopes (``read``, ``write``). Empty: every write is refused with 401 ({})."""
@@ -53,6 +56,35 @@ class ApiSettings:
     """Most stored forecast runs one what-if replays against (600); more are thinned evenly, keeping the last."""
     whatif_concurrency: int = 2
     """What-if replays running at once per process (2); further requests wait up to 30 s, then get 503."""
+    secret_values: frozenset[str] = frozenset()
+    """Other secrets of the process (the store's and Prometheus's passwords; ``api_settings`` copies
+    ``ServiceSettings.secret_values``): replaced by ``***``, like the tokens, in every error body and API log line."""
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "tokens":
+                scopes = ", ".join(sorted("+".join(sorted(s)) for s in value.values()))
+                text = f"<{len(value)} token{'s' if len(value) != 1 else ''}{': ' + scopes if scopes else ''}>"
+            elif f.name == "secret_values":
+                text = f"<{len(value)} hidden>"
+            else:
+                text = repr(value)
+            shown.append(f"{f.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every string the API must never write into an error body or a log line: the tokens and
+        ``secret_values``."""
+        return frozenset(self.tokens) | self.secret_values
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret (``secrets``) replaced by ``***``."""
+        return scrub(text, self.secrets)
 
 
 def parse_tokens(spec: str | Mapping[str, Iterable[str]] | None) -> dict[str, frozenset[str]]:
@@ -64,12 +96,12 @@ def parse_tokens(spec: str | Mapping[str, Iterable[str]] | None) -> dict[str, fr
     items: Iterable[tuple[str, Iterable[str]]]
     if isinstance(spec, str):
         pairs = []
-        for part in (p.strip() for p in spec.split(",")):
+        for n, part in enumerate((p.strip() for p in spec.split(",")), start=1):
             if not part:
                 continue
             token, sep, scope_text = part.rpartition(":")
-            if not sep or not token:
-                raise ValueError(f"tokens: {part[:4]}...: write TOKEN:SCOPES, e.g. s3cret:read+write")
+            if not sep or not token:  # the entry is not echoed: it is (or holds) a secret
+                raise ValueError(f"tokens: entry {n} has no scope; write TOKEN:SCOPES, e.g. s3cret:read+write")
             pairs.append((token, scope_text.split("+")))
         items = pairs
     else:
@@ -123,4 +155,6 @@ def api_settings(source: ApiSettings | Any | None = None, **overrides: Any) -> A
     values.update(overrides)
     if "tokens" in values and not isinstance(values["tokens"], dict):
         values["tokens"] = _tokens_of(values["tokens"])
+    if "secret_values" in values:
+        values["secret_values"] = frozenset(str(s) for s in values["secret_values"] if s)
     return ApiSettings(**values)

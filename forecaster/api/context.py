@@ -48,7 +48,7 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         self.whatif_slots = threading.BoundedSemaphore(max(1, self.settings.whatif_concurrency))
-        self.forecast_cache = ResponseCache(self.settings.forecast_cache_s)
+        self.forecast_cache = ResponseCache(self.settings.forecast_cache_s, scrub=self.settings.scrub)
 
 
 async def get_context(request: Request) -> ApiContext:

@@ -24,6 +24,8 @@ can answer. Not pure (FastAPI/Starlette types); called by ``forecaster.api.app``
 from __future__ import annotations
 
 import logging
+import traceback as tb
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -88,17 +90,58 @@ def field_problem(field: str, message: str, where: str = "query", status: int = 
     return ProblemError(status, f"{field}: {message}", errors=[field_error(field, where, message)])
 
 
+_SECRET_PARAMS = ("token", "password", "secret", "key", "auth")
+
+
+def instance_of(request: Request) -> str:
+    """The ``instance`` member: the path and query, with the values of parameters named like a secret
+    (``access_token``, ``password``, ``api_key``...) replaced by ``***``."""
+    query = request.url.query
+    if query and any(name in query.lower() for name in _SECRET_PARAMS):
+        pairs = [part.partition("=") for part in query.split("&")]
+        query = "&".join(f"{k}{eq}***" if eq and any(n in k.lower() for n in _SECRET_PARAMS) else f"{k}{eq}{v}"
+                         for k, eq, v in pairs)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def scrubber(request: Request) -> Callable[[str], str]:
+    """The app's secret scrubber (``ApiSettings.scrub``); identity outside an app built by ``create_app``."""
+    ctx = getattr(request.app.state, "api", None) if "app" in request.scope else None
+    settings = getattr(ctx, "settings", None)
+    return settings.scrub if settings is not None else str
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, scrub) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, scrub) for v in value]
+    return value
+
+
 def problem_response(request: Request, status: int, detail: str, *, headers: dict[str, str] | None = None,
-                     errors: list[FieldError] | None = None, **extensions: Any) -> JSONResponse:
-    """The problem+json response for ``status``."""
+                     errors: list[FieldError] | None = None, slug: str | None = None,
+                     **extensions: Any) -> JSONResponse:
+    """The problem+json response for ``status`` (``slug``: the problem type, default per status). Every string in
+    the body has the app's secrets replaced by ``***`` (``ApiSettings.scrub``)."""
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    instance = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    body: dict[str, Any] = {"type": TYPE_BASE + _SLUGS.get(status, str(status)), "title": title, "status": status,
-                            "detail": detail, "instance": instance}
+    body: dict[str, Any] = {"type": TYPE_BASE + (slug or _SLUGS.get(status, str(status))), "title": title,
+                            "status": status, "detail": detail, "instance": instance_of(request)}
     if errors is not None:
         body["errors"] = [e.model_dump(by_alias=True) for e in errors]
     body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return JSONResponse(_scrubbed(body, scrubber(request)), status_code=status, headers=headers,
+                        media_type=PROBLEM_JSON)
+
+
+def log_error(request: Request, message: str, exc: BaseException, *, level: int = logging.ERROR,
+              traceback: bool = True) -> None:
+    """Log ``message`` and ``exc`` (with its traceback unless ``traceback=False``) on ``forecaster.api``, secrets
+    replaced by ``***``: the traceback is formatted here, so no handler ever sees the raw exception text."""
+    text = "".join(tb.format_exception(exc)) if traceback else f"{type(exc).__name__}: {exc}"
+    log.log(level, "%s", scrubber(request)(f"{message}: {text}".rstrip()))
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -167,7 +210,7 @@ async def _on_domain(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log_error(request, f"unhandled error on {request.method} {request.url.path}", exc)
     return problem_response(request, 500, f"internal error ({type(exc).__name__}); the server log has the details")
 
 

@@ -20,17 +20,16 @@ import time
 from typing import Literal
 
 import pandas as pd
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from forecaster.api import gauges
 from forecaster.api.context import Ctx
-from forecaster.api.problems import ProblemError, responses
+from forecaster.api.problems import ProblemError, log_error, responses
 from forecaster.api.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
 JOB = "refresh"
-log = logging.getLogger("forecaster.api")
 
 
 @router.get("/healthz", response_model=HealthOut, responses=responses(500), summary="Liveness")
@@ -49,15 +48,15 @@ def last_cycle(ctx: Ctx) -> tuple[float | None, Literal["job", "store"]]:
 
 
 @router.get("/readyz", response_model=ReadyOut, responses=responses(500, 503), summary="Readiness")
-def readyz(ctx: Ctx) -> ReadyOut:
+def readyz(ctx: Ctx, request: Request) -> ReadyOut:
     """200 when the last forecast cycle is recent enough, else 503 with the reason."""
     max_age = ctx.settings.ready_max_age_s
     try:
         when, source = last_cycle(ctx)
-    except Exception as exc:
-        log.warning("readyz: the store cannot be read: %s", exc)
-        raise ProblemError(503, f"the store cannot be read ({type(exc).__name__}: {exc})",
-                         headers={"Retry-After": "10"}) from exc
+    except Exception as exc:  # the body names the kind of error only; the log line has the (scrubbed) message
+        log_error(request, "readyz: the store cannot be read", exc, level=logging.WARNING, traceback=False)
+        raise ProblemError(503, f"the store cannot be read ({type(exc).__name__}; the server log has the details)",
+                           headers={"Retry-After": "10"}) from exc
     if when is None:
         raise ProblemError(503, "no forecast cycle has completed yet", headers={"Retry-After": "10"},
                          max_age_s=max_age)
@@ -74,10 +73,11 @@ def readyz(ctx: Ctx) -> ReadyOut:
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics", responses={
     200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
           "description": "Prometheus text exposition format."}, **responses(500)})
-def metrics(ctx: Ctx) -> Response:
+def metrics(ctx: Ctx, request: Request) -> Response:
     """Every metric of ``forecaster.contracts.metric_names``, forecast gauges refreshed from the store first."""
     try:
         gauges.refresh(ctx)
     except Exception as exc:
-        log.warning("metrics: gauges not refreshed, the store cannot be read: %s", exc)
+        log_error(request, "metrics: gauges not refreshed, the store cannot be read", exc, level=logging.WARNING,
+                  traceback=False)
     return Response(ctx.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)

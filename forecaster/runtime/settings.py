@@ -18,20 +18,76 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from forecaster.contracts.errors import InputError
 
 ENV_PREFIX = "FORECASTER_"
 SECRETS_DIR_ENV = "FORECASTER_SECRETS_DIR"
+MASK = "***"
+SECRET_FIELDS = ("read_tokens", "write_tokens")
+"""Fields that are secrets as a whole; ``store_url`` and ``prometheus_url`` hide only their password."""
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "token", "secret", "key", "auth")
 
 
-@dataclass(frozen=True)
+def url_secrets(url: str | None) -> tuple[str, ...]:
+    """The secret parts of ``url``: the password of ``user:password@host`` (as written and percent-decoded) and the
+    values of query parameters named like a secret (``password``, ``sslpassword``, ``token``...)."""
+    if not url:
+        return ()
+    out: list[str] = []
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return ()
+    if ":" in userinfo:
+        password = userinfo.split(":", 1)[1]
+        out += [password, unquote(password)]
+    out += [value for key, value in query if any(k in key.lower() for k in _SECRET_QUERY_KEYS)]
+    return tuple(dict.fromkeys(s for s in out if s))
+
+
+def mask_url(url: str | None) -> str | None:
+    """``url`` with its secrets (``url_secrets``) replaced by ``***``: ``postgresql+psycopg://u:***@db/forecaster``."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if not url_secrets(url):
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":" + MASK
+    query = "&".join(f"{key}={MASK}" if any(k in key.lower() for k in _SECRET_QUERY_KEYS) else f"{key}={value}"
+                     for key, value in parse_qsl(parts.query, keep_blank_values=True))
+    return (f"{parts.scheme}://{userinfo}{at}{host}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
+
+
+SCRUB_MIN_CHARS = 4
+"""Shorter secrets are not searched for in free text (replacing every "b" would garble the text and hide nothing)."""
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret of at least ``SCRUB_MIN_CHARS`` characters replaced by ``***``
+    (longest first)."""
+    for secret in sorted({s for s in secrets if len(s) >= SCRUB_MIN_CHARS}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass(frozen=True, repr=False)
 class ServiceSettings:
-    """Settings of the service (defaults in brackets; durations in seconds)."""
+    """Settings of the service (defaults in brackets; durations in seconds). ``repr``/``str`` never show a token or
+    a password: tokens are counted, URLs shown with ``***`` for their password (``mask_url``)."""
 
     store_url: str = "sqlite:///forecaster.db"
     """SQLAlchemy URL of the store: a SQLite file (default ``sqlite:///forecaster.db``) or
@@ -118,6 +174,28 @@ class ServiceSettings:
             if int(level) != level or not 0 < level < 100:
                 raise InputError(f"levels: {level!r} is not an integer percentage in 1..99")
 
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                text = f"<{len(value)} token{'s' if len(value) != 1 else ''}>"
+            elif f.name in ("store_url", "prometheus_url"):
+                text = repr(mask_url(value))
+            else:
+                text = repr(value)
+            shown.append(f"{f.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """Every secret these settings hold (tokens, the store's and Prometheus's passwords): the API scrubs them
+        from error bodies and log lines (``forecaster.api.config.ApiSettings.secret_values``)."""
+        return frozenset([*self.read_tokens, *self.write_tokens, *url_secrets(self.store_url),
+                          *url_secrets(self.prometheus_url)])
+
     @property
     def lead_time_s(self) -> float:
         """Scaling lead time: pod start-up plus the refresh interval (a floor stays until the next refresh)."""
@@ -182,4 +260,4 @@ def _parse(name: str, text: str, source: str) -> Any:
             return text.strip() or None
         return text.strip()
     except ValueError as exc:
-        raise InputError(f"{source}: {text[:40]!r} is not a valid {name} ({exc})") from None
+        raise InputError(f"{source}: {scrub(text[:40], url_secrets(text))!r} is not a valid {name} ({exc})") from None
