@@ -226,7 +226,7 @@ def test_simulate_all_policies_prints_outcomes_and_writes_json_and_charts(trace:
     assert result.exit_code == 0, result.output
     for text in (
         "replaying 1995-07-04 22:00 .. 1995-07-05 04:00 UTC",
-        "lead time 420 s",
+        "lead time 180 s, HPA on cpu metrics 60 s late",
         "under-prov. min",
         "replica-min",
         "reactive",
@@ -239,7 +239,8 @@ def test_simulate_all_policies_prints_outcomes_and_writes_json_and_charts(trace:
     outcomes = {o["policy"]: o for o in doc["outcomes"]}
     assert set(outcomes) == {"reactive", "predictive", "oracle"}
     assert all(o["minutes"] == 360 for o in outcomes.values())
-    assert doc["lead_time_s"] == 420 and doc["members"] == ["seasonal"] and doc["forecasts_issued"] == 72
+    assert doc["lead_time_s"] == 180 and doc["metric"] == "cpu"
+    assert doc["members"] == ["seasonal"] and doc["forecasts_issued"] == 72
     assert outcomes["oracle"]["under_provisioned_minutes"] <= outcomes["reactive"]["under_provisioned_minutes"]
     assert outcomes["predictive"]["fallback_decisions"] == 0  # every decision had a fresh forecast
     assert "lower bound (perfect foresight" in result.output

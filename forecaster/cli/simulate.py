@@ -43,10 +43,12 @@ from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID, MEMBERS, Y
 from forecaster.forecasting.history import MAX_ABS_Y, implausible
 from forecaster.forecasting.members import EngineConfig, build_members
-from forecaster.scaling.settings import PolicySettings
+from forecaster.scaling.settings import DEFAULT_DECISION_INTERVAL_S, DEFAULT_STARTUP_S, PolicySettings, lead_time_s
 from forecaster.simulate import ReplayResult, capacity_for_peak, minute_trace, replay
 from forecaster.simulate.bounds import ideal_curve
 from forecaster.simulate.forecasting import ForecastSchedule, rolling_forecasts
+from forecaster.simulate.hpa import METRICS, Metric
+from forecaster.simulate.replay import DEFAULT_METRIC_DELAY_S
 
 SIM_POLICIES: tuple[str, ...] = ("reactive", "predictive", "oracle")
 
@@ -203,7 +205,16 @@ def simulate(
         int | None,
         typer.Option(min=1, help="Size pods so the replayed peak needs this many at 100 % (default 40)."),
     ] = None,
-    startup: Annotated[float, typer.Option(min=0.0, help="Seconds from asking for a pod to it being ready.")] = 120.0,
+    startup: Annotated[
+        float, typer.Option(min=0.0, help="Seconds from asking for a pod to it being ready.")
+    ] = DEFAULT_STARTUP_S,
+    metric: Annotated[
+        str, typer.Option(help="What the HPA scales on: cpu (utilisation, capped at 100 % per pod) or requests "
+                               "(request rate per pod, uncapped).")
+    ] = "cpu",
+    metric_delay: Annotated[
+        int, typer.Option(min=0, help="Seconds the metrics reach the HPA late (a multiple of 15).")
+    ] = DEFAULT_METRIC_DELAY_S,
     target: Annotated[float, typer.Option(help="The HPA's target utilisation, in (0, 1].")] = 0.7,
     quantile: Annotated[
         str, typer.Option(help="Forecast band that sets the floor: median, hi-80, hi-95, ...")
@@ -239,6 +250,9 @@ def simulate(
         if forecast_days is not None and forecast_days <= 0:
             raise InputError(f"--forecast-days {forecast_days:g} must be positive")
         _check_settings(target, quantile, margin, min_replicas, max_replicas)
+        hpa_metric: Metric = "requests" if parse_choice("--metric", metric, METRICS) == "requests" else "cpu"
+        if metric_delay % 15:
+            raise InputError(f"--metric-delay {metric_delay} must be a multiple of 15 s (the HPA's sync period)")
         check_output("--output-json", output_json, ".json")
         names, params = _engine_members(members, member_param or [])
         demand = _read_trace(input, unique_id, tz, console)
@@ -252,10 +266,11 @@ def simulate(
             raise InputError(f"{input.name}: {exc}") from exc
         part = demand[demand.index >= start]
         cap = capacity_per_pod or capacity_for_peak(part, peak_pods or DEFAULT_PEAK_PODS)
-        lead = startup + REFRESH_S
+        lead = lead_time_s(startup, DEFAULT_DECISION_INTERVAL_S)  # one decision a minute (DEFAULT_LEAD_TIME_S)
         span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
         console.print(f"[dim]{input.name}: replaying {span} ({(end - start) / pd.Timedelta('1D'):.2f} days); "
-                      f"capacity per pod {cap:,.4g}, start-up {startup:g} s, lead time {lead:g} s[/]")  # fmt: skip
+                      f"capacity per pod {cap:,.4g}, start-up {startup:g} s, lead time {lead:g} s, HPA on {hpa_metric} "
+                      f"metrics {metric_delay} s late[/]")  # fmt: skip
         forecasts = None
         if "predictive" in chosen:
             kwargs = {"members": names, "n_windows": calibration_windows, "member_params": params, "seed": 0}
@@ -279,6 +294,7 @@ def simulate(
                     part, name, capacity_per_pod=cap, startup_s=startup, target_utilisation=target,
                     min_replicas=min_replicas, max_replicas=max_replicas, forecasts=forecasts, quantile=quantile,
                     margin=margin, lead_time_s=None if name == "reactive" else lead, bad_values="fill", progress=cb,
+                    metric=hpa_metric, metric_delay_s=metric_delay,
                 )  # fmt: skip
         console.print(outcomes_table(results, f"Replay of {input.name}: {span}, HPA target {target:g}"))
         worst = max(r.outcomes.under_provisioned_minutes for r in results.values())
@@ -295,7 +311,8 @@ def simulate(
         if output_json is not None:
             doc = {
                 "input": str(input), "start": start, "end": end, "capacity_per_pod": cap, "startup_s": startup,
-                "lead_time_s": lead, "target_utilisation": target, "quantile": quantile, "margin": margin,
+                "lead_time_s": lead, "metric": hpa_metric, "metric_delay_s": metric_delay,
+                "target_utilisation": target, "quantile": quantile, "margin": margin,
                 "min_replicas": min_replicas, "max_replicas": max_replicas, "members": list(names),
                 "forecasts_issued": 0 if forecasts is None else int(forecasts["issued_at"].nunique()),
                 "outcomes": [r.outcomes.as_dict() for r in results.values()],

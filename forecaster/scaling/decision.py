@@ -18,6 +18,7 @@ RULES: tuple[str, ...] = (
     "max",
     "cooldown",
     "rate_limit",
+    "confident",
     "stale",
     "uncovered",
     "breaker_open",
@@ -26,10 +27,11 @@ RULES: tuple[str, ...] = (
 )
 """Names that may appear in ``ScalingDecision.rules``, in the order the policy applies them:
 ``reactive_floor`` raised the value to what the reactive rule wants; ``min``/``max`` clamped; ``cooldown`` blocked a
-decrease soon after an increase; ``rate_limit`` slowed a decrease; ``stale`` (forecast too old or absent),
-``uncovered`` (no forecast row in the lead window) and ``breaker_open`` (recent error far above backtest error)
-are fallbacks, answered by ``hold`` (keep the last safe value) or, after ``release_after_s``, ``release`` (step the
-held floor down towards the reactive floor)."""
+decrease soon after an increase; ``rate_limit`` slowed a decrease; ``confident`` let a confident forecast of falling
+load lower what the cool-down or rate limit held (``PolicySettings.confident_scale_down``); ``stale`` (forecast too old
+or absent), ``uncovered`` (no forecast row in the lead window) and ``breaker_open`` (recent error far above backtest
+error) are fallbacks, answered by ``hold`` (keep the last safe value) or, after ``release_after_s``, ``release`` (step
+the held floor down towards the reactive floor)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,22 @@ is fixed. Worked example (capacity 10/pod, target 0.7, margin 0, min 2, max 50, 
     floor in force was 25, raised 200 s ago (< 300 s)   -> 25 written (cool-down: no decrease yet)
     10 min later: forecast still wants 14, reactive 12; the previous decision, 60 s ago, kept 25
                                                         -> 23 written (rate limit: max(1, 10 % of 25) = 2.5/min)
+    same, with confident_scale_down and hi-95 peaking at 110 -> ceil(110 / 7) = 16 pods: even the upper band needs
+    no more than 16                                     -> 16 written (confident: max(14, 16); the rate limit
+                                                           alone would have kept 23)
 
 Fallback: when the forecast is stale (issued more than ``stale_after_s`` ago, or absent), does not cover the lead
 window, or the circuit breaker is open, nothing is changed: the last safe value is held and the reactive HPA,
 which always runs, handles load. After ``release_after_s`` of continuous fallback the held floor is released
 towards the reactive floor through the same rate limit.
+
+Confident scale-down (``PolicySettings.confident_scale_down``, off by default): a decrease held back by the cool-down
+or the rate limit may go straight down to ``max(value, replicas the confident band needs)``, the confident band
+(``confident_quantile``, default ``hi-95``, with the same margin) being read over the same lead window. It only acts
+on a usable forecast, never raises a value and never goes below the value the forecast and the reactive rule want, so
+the floor stays within bounds and at or above the reactive floor.
+
+Counters ``decisions``, ``changes`` and ``fallbacks`` tally every decision, kept or not (the simulator's outcomes).
 
 Pure: numpy/pandas. Called by the controller (one policy object per workload) and ``forecaster.simulate``.
 """
@@ -61,6 +72,22 @@ class ScalingPolicy:
         self.fallback_since_s: float | None = None
         self._drop_ref: tuple[int, float] | None = None
         self._issued: tuple[int, pd.Timestamp] | None = None
+        self.decisions = 0
+        """Decisions made so far."""
+        self.changes = 0
+        """Decisions that moved the floor."""
+        self.fallbacks = 0
+        """Decisions that did not use the forecast (stale, uncovered, breaker open)."""
+
+    def reconfigure(self, settings: PolicySettings) -> None:
+        """New settings (e.g. the joint policy's choice on a refit) without forgetting the floor in force, its
+        cool-down and rate-limit references, the fallback timer or the breaker's state; the next decision applies
+        them (including new bounds)."""
+        self.settings = settings
+        self.column = settings.column
+        b = self.breaker
+        b.open_ratio, b.close_ratio, b.min_points = (settings.breaker_open_ratio, settings.breaker_close_ratio,
+                                                     settings.breaker_min_points)
 
     def _issued_ts(self, ns: int | None) -> pd.Timestamp | None:
         """UTC timestamp of ``ns``, reusing the last one (many decisions share one forecast issue time)."""
@@ -104,15 +131,21 @@ class ScalingPolicy:
     ) -> ScalingDecision:
         """``decide`` on nanosecond timestamps and a converted band (the simulator's fast path)."""
         peak: float | None = None
+        confident: float | None = None
         values: dict[str, float] = {}
+        st = self.settings
         if band is not None:
-            found = peak_in_window(band, band.column_index(self.column), now_ns, int(self.settings.lead_time_s * NS))
+            lead_ns = int(st.lead_time_s * NS)
+            found = peak_in_window(band, band.column_index(self.column), now_ns, lead_ns)
             if found is not None:
                 peak, row = found
                 values = band.row(row)
+            if st.confident_scale_down and st.confident_column in band.columns:
+                got = peak_in_window(band, band.columns.index(st.confident_column), now_ns, lead_ns)
+                confident = None if got is None else got[0]
         open_ = self.breaker.update(recent_mae, backtest_mae, n_errors)
         return self.decide_peak(now_ns, reactive_floor, issued_ns, peak, values, breaker_open=open_,
-                                has_forecast=band is not None)
+                                has_forecast=band is not None, confident_peak=confident)
 
     # -- the composition ----------------------------------------------------------------------------------------
     def decide_peak(
@@ -125,8 +158,10 @@ class ScalingPolicy:
         *,
         breaker_open: bool = False,
         has_forecast: bool = True,
+        confident_peak: float | None = None,
     ) -> ScalingDecision:
-        """Decide from the peak demand of the chosen band over the lead window (``None``: not covered)."""
+        """Decide from the peak demand of the chosen band over the lead window (``None``: not covered);
+        ``confident_peak``: the peak of the confident band (used only with ``confident_scale_down``)."""
         st = self.settings
         now_s = now_ns / NS
         prev = self.value
@@ -181,7 +216,9 @@ class ScalingPolicy:
             notes.append(f"clamped to [{st.min_replicas}, {st.max_replicas}]")
         value = bounded
         # 3. Decreases: cool-down after an increase, then the scale-down rate limit. Both only hold the value
-        #    between the bounded target and the previous value, which was itself within bounds.
+        #    between the bounded target and the previous value, which was itself within bounds. A confident forecast
+        #    (step 3b) may then lower what they held, never below the bounded target.
+        target = value
         if value < prev:
             if in_cooldown(now_s, self.last_increase_s, st.cooldown_s):
                 value = prev
@@ -202,6 +239,15 @@ class ScalingPolicy:
                     value = limit
                     rules.append("rate_limit")
                     notes.append(f"scale-down limited to {limit}")
+            # 3b. Confident scale-down: down to what even the confident band needs (never below the target).
+            if st.confident_scale_down and not fallback and confident_peak is not None and value > target:
+                need = replicas_for_demand(confident_peak, st.capacity_per_pod, st.target_utilisation, st.margin)
+                confident = max(target, need)
+                if confident < value:
+                    value = confident
+                    rules.append("confident")
+                    notes.append(f"{st.confident_column} peaks at {confident_peak:.4g} -> {need} pods: "
+                                 f"scale-down follows the forecast to {confident}")
         else:
             self._drop_ref = None
         return self._record(now_ns, issued_ns, peak, band, forecast_replicas, reactive_floor, prev, value, rules,
@@ -223,6 +269,9 @@ class ScalingPolicy:
         fell_back: bool,
     ) -> ScalingDecision:
         now_s = now_ns / NS
+        self.decisions += 1
+        self.changes += value != prev
+        self.fallbacks += fell_back
         if value != prev:
             self.last_change_s = now_s
             self._drop_ref = None

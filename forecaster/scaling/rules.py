@@ -5,6 +5,9 @@ reactive floor -> clamp to [min, max] -> cool-down -> scale-down rate limit (the
 decrease back towards the previous value, which was within bounds, so the result stays within bounds).
 Each returns the new value; the caller compares it with its input to record which rule acted.
 
+``hpa_ratio_rule`` is the reactive HPA's own rule, the one function the simulated HPA
+(``forecaster.simulate.hpa``) and the controller's reading of a live HPA apply.
+
 Pure: stdlib only.
 """
 
@@ -13,6 +16,26 @@ from __future__ import annotations
 import math
 
 EPS = 1e-9
+HPA_TOLERANCE = 0.1
+"""The HPA controller's default ``--horizontal-pod-autoscaler-tolerance``: a usage ratio within 10 % of 1 leaves
+the replica count alone."""
+
+
+def hpa_ratio_rule(current_replicas: int, ratio: float, tolerance: float = HPA_TOLERANCE, *,
+                   counted: int | None = None) -> int:
+    """The HPA's ratio rule (``replica_calculator.go``; docs "Horizontal Pod Autoscaling" -> "Algorithm details"):
+
+        current_replicas                 when |1 - ratio| <= tolerance
+        ceil(ratio * counted)            otherwise
+
+    where ``ratio`` = current metric / target (e.g. 105 % CPU over a 70 % target = 1.5) and ``counted`` the pods the
+    metric was averaged over (the ready pods with a metric; default ``current_replicas``). Worked examples: 4 pods,
+    ratio 1.5 -> ceil(6.0) = 6; 10 pods, ratio 1.04 -> 10 (within tolerance); ratio 0.9 -> 10 (the boundary is
+    inclusive); ratio 0.88 -> ceil(8.8) = 9; 6 pods of which 4 were counted, ratio 0.5 -> ceil(2.0) = 2. No float
+    slack: Go computes the same doubles and rounds the same way."""
+    if abs(1.0 - ratio) <= tolerance:
+        return int(current_replicas)
+    return math.ceil(ratio * (current_replicas if counted is None else counted))
 
 
 def apply_reactive_floor(value: int, reactive_floor: int) -> int:

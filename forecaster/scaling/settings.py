@@ -35,10 +35,25 @@ def band_column(quantile: str) -> str:
 
 
 def lead_time_s(startup_s: float, refresh_s: float) -> float:
-    """Lead time of the floor: pod start-up plus the refresh interval. A floor written now stays in force until the
-    next decision ``refresh_s`` later, and pods asked for then are ready ``startup_s`` after that, so the forecast
-    must cover ``[now, now + startup_s + refresh_s]``. Worked example: 120 s start-up, 60 s refresh -> 180 s."""
+    """Lead time of the floor: pod start-up plus the interval between decisions. A floor written now stays in force
+    until the next decision ``refresh_s`` later, and pods asked for then are ready ``startup_s`` after that, so the
+    forecast must cover ``[now, now + startup_s + refresh_s]``. Worked example: 120 s start-up, 60 s between
+    decisions -> 180 s."""
     return float(startup_s) + float(refresh_s)
+
+
+DEFAULT_STARTUP_S = 120.0
+"""Pod start-up assumed when none is given: scheduling, image pull and readiness of a typical web pod (120 s)."""
+DEFAULT_DECISION_INTERVAL_S = 60.0
+"""Seconds between two decisions of the floor: the controller's cycle (``controller_interval_s`` 60) and the
+simulator's ``decision_interval_s`` (60). Forecasts are refreshed less often (every 5 min); a decision reads the
+latest one, which still covers the window ahead (its horizon is 30 min)."""
+DEFAULT_LEAD_TIME_S = lead_time_s(DEFAULT_STARTUP_S, DEFAULT_DECISION_INTERVAL_S)
+"""The one lead-time default (180 s = 120 s start-up + 60 s between decisions), used by ``PolicySettings``,
+``forecaster.simulate.replay``, ``forecaster simulate`` and ``benchmarks/autoscaling.py``. Why not start-up +
+forecast refresh (120 + 300 = 420 s): the floor is re-decided every minute from the latest forecast, so it only has
+to hold until the next decision's pods are ready; looking 7 minutes ahead covers the peak of a window the next five
+decisions will see anyway, and pays for it in replica-minutes. (The CRD's ``leadTime`` default is 3 min too.)"""
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,9 @@ class PolicySettings:
     ``forecaster.scaling.learn_capacity_per_pod`` estimates it from history."""
     target_utilisation: float = 0.7
     """Utilisation the floor plans for, in (0, 1]; usually the HPA's own target (default 0.7)."""
-    lead_time_s: float = 180.0
-    """Seconds ahead the floor covers: pod start-up plus refresh interval (default 120 + 60 = 180 s)."""
+    lead_time_s: float = DEFAULT_LEAD_TIME_S
+    """Seconds ahead the floor covers: pod start-up plus the interval between decisions (default 120 + 60 = 180 s,
+    ``DEFAULT_LEAD_TIME_S``)."""
     quantile: str = "hi-80"
     """Band column that sets the floor: ``"ensemble"`` (median), ``"hi-80"``, ``"hi-95"``, ... (default ``hi-80``)."""
     margin: float = 0.0
@@ -67,6 +83,13 @@ class PolicySettings:
     """Scale-down rate limit as a fraction per minute of the value being lowered (default 0.1 = 10 %/min)."""
     cooldown_s: float = 300.0
     """No decrease of the floor within this many seconds of its last increase (default 300 s)."""
+    confident_scale_down: bool = False
+    """Let a confident forecast of falling load lower the floor faster than the cool-down and rate limit allow: down
+    to what ``confident_quantile`` needs over the lead window, never below the reactive floor (``ScalingPolicy``,
+    step 3; default False: the fixed pace only)."""
+    confident_quantile: str = "hi-95"
+    """The band a confident scale-down must clear: the floor may fall at once only to the replicas this band
+    (with ``margin``) needs (default ``hi-95``)."""
     stale_after_s: float = 1800.0
     """A forecast issued longer ago than this is stale: hold the last value, the reactive HPA handles the rest
     (default 1800 s = 30 min)."""
@@ -88,6 +111,11 @@ class PolicySettings:
         """The Forecast column named by ``quantile``."""
         return band_column(self.quantile)
 
+    @property
+    def confident_column(self) -> str:
+        """The Forecast column named by ``confident_quantile``."""
+        return band_column(self.confident_quantile)
+
     def validate(self) -> None:
         """Raise ``InputError`` naming the first bad field."""
         _positive("capacity_per_pod", self.capacity_per_pod)
@@ -105,6 +133,10 @@ class PolicySettings:
         _non_negative("scale_down_pods_per_min", self.scale_down_pods_per_min)
         _non_negative("scale_down_fraction_per_min", self.scale_down_fraction_per_min)
         _non_negative("cooldown_s", self.cooldown_s)
+        try:
+            band_column(self.confident_quantile)
+        except InputError as exc:
+            raise InputError(f"confident_{exc}") from None
         _positive("stale_after_s", self.stale_after_s)
         if self.release_after_s is not None:
             _non_negative("release_after_s", self.release_after_s)

@@ -1,4 +1,4 @@
-"""The reactive Horizontal Pod Autoscaler, simulated from its source for one resource metric (CPU-like).
+"""The reactive Horizontal Pod Autoscaler, simulated from its source for one metric: CPU or a request rate.
 
 Sources: ``pkg/controller/podautoscaler/horizontal.go`` (``reconcileAutoscaler``,
 ``stabilizeRecommendationWithBehaviors``, ``convertDesiredReplicasWithBehaviorRate``,
@@ -11,11 +11,19 @@ Sources: ``pkg/controller/podautoscaler/horizontal.go`` (``reconcileAutoscaler``
    are asked for). If it is above ``maxReplicas`` the HPA writes ``maxReplicas``; if below ``minReplicas`` it
    writes ``minReplicas`` at once - no metrics, no stabilisation, no rate limit. This is the door the predictive
    floor uses: raising ``minReplicas`` scales the workload up within one sync.
-2. Otherwise the replica calculator: utilisation ``U = floor(100 * sum(usage) / sum(requests))`` (an integer
-   percent) over pods that have metrics; ratio ``r = U / target``. Without unready/missing pods: no change if
+2. Otherwise the replica calculator, for the metric of ``HPAConfig.metric``:
+
+   - ``"cpu"``, a Resource metric (``averageUtilization`` of CPU requests; ``GetResourceReplicas``): utilisation
+     ``U = floor(100 * sum(usage) / sum(requests))`` (an integer percent) over pods that have metrics, ratio
+     ``r = U / target``; a pod with no metric counts as ``max(100 %, target)`` on a scale-down;
+   - ``"requests"``, a Pods metric (``averageValue`` of the request rate per pod, e.g. through a Prometheus
+     adapter; ``GetMetricReplicas`` -> ``calcPlainMetricReplicas``): ratio ``r = mean value per pod / target
+     value`` (no integer percent); a pod with no metric counts as the target value on a scale-down.
+
+   Without unready/missing pods: ``hpa_ratio_rule`` (``forecaster.scaling.rules``): no change if
    ``|1 - r| <= tolerance`` (0.1), else ``ceil(r * readyPods)``. With unready (pending) pods on a scale-up they
-   count as 0 % usage; pods with no metric count as 0 % on a scale-up and ``max(100 %, target)`` on a
-   scale-down; the ratio is recomputed and no change is made if it is within tolerance or flips direction.
+   count as 0 usage; pods with no metric count as 0 on a scale-up and as above on a scale-down; the ratio is
+   recomputed and no change is made if it is within tolerance or flips direction.
 3. Stabilisation: recommendations of the last ``stabilizationWindowSeconds`` are kept; the result is the current
    replica count brought within ``[min of recent (scale-up window), max of recent (scale-down window)]``.
    Defaults: scale-up window 0 s, scale-down 300 s (``--horizontal-pod-autoscaler-downscale-stabilization``).
@@ -23,27 +31,33 @@ Sources: ``pkg/controller/podautoscaler/horizontal.go`` (``reconcileAutoscaler``
    may reach ``max(start + 4, ceil(start * 2))`` per 15 s and scale-down ``floor(start * 0)`` per 15 s, where
    ``start = current - added + removed`` in the period; then ``[minReplicas, maxReplicas]``.
 
-Metrics lag: the caller passes the utilisation measured at the previous sync (the metrics pipeline is at least
-one resolution behind). Sync period 15 s (``--horizontal-pod-autoscaler-sync-period``). Events and
-recommendations use strict "after cutoff" comparisons, as in Go, so an event exactly one period old no longer
-counts: from 2 pods under a huge spike the HPA goes 2 -> 6 -> 12 -> 24 in three syncs.
-The CPU initialisation period and readiness delay are modelled by the caller: a pod has a metric only once it
-was ready at the previous sync.
+Metrics: the caller passes what the metrics pipeline delivers (``forecaster.simulate.replay``: the utilisation of the
+minute that was current ``metric_delay_s`` ago, capped at 100 % per pod for CPU, uncapped for a request rate). Sync
+period 15 s (``--horizontal-pod-autoscaler-sync-period``). Events and recommendations use strict "after cutoff"
+comparisons, as in Go, so an event exactly one period old no longer counts: from 2 pods under a huge spike the HPA goes
+2 -> 6 -> 12 -> 24 in three syncs. The CPU initialisation period and readiness delay are modelled by the caller: a pod
+has a metric only once it was ready when the sample the HPA reads was taken.
 
-Pure: stdlib only. Called by ``forecaster.simulate.replay``.
+Pure: stdlib and ``forecaster.scaling.rules``. Called by ``forecaster.simulate.replay``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from forecaster.scaling.rules import HPA_TOLERANCE, hpa_ratio_rule
+
+Metric = Literal["cpu", "requests"]
+"""What the HPA scales on: ``"cpu"`` (utilisation of CPU requests, capped at 100 % per pod by the pod's limit) or
+``"requests"`` (request rate per pod, uncapped: a saturated pod still counts every request sent to it)."""
+METRICS: tuple[Metric, ...] = ("cpu", "requests")
 SYNC_PERIOD_S = 15
 """``--horizontal-pod-autoscaler-sync-period`` default."""
-TOLERANCE = 0.1
-"""``--horizontal-pod-autoscaler-tolerance`` default."""
+TOLERANCE = HPA_TOLERANCE
+"""``--horizontal-pod-autoscaler-tolerance`` default (0.1)."""
 DOWNSCALE_STABILISATION_S = 300
 """``--horizontal-pod-autoscaler-downscale-stabilization`` default (5 min)."""
 EPS_PCT = 1e-9
@@ -97,6 +111,8 @@ class HPAConfig:
     tolerance: float = TOLERANCE
     scale_up: ScalingRules = DEFAULT_SCALE_UP
     scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+    metric: Metric = "cpu"
+    """The metric type (module docstring, step 2): ``"cpu"`` (default) or ``"requests"``."""
 
     @property
     def target_pct(self) -> int:
@@ -118,30 +134,36 @@ def replica_count(
     unready: int = 0,
     missing: int = 0,
     tolerance: float = TOLERANCE,
+    metric: Metric = "cpu",
 ) -> int | None:
-    """``GetResourceReplicas`` for pods of equal request: ``measured`` ready pods with a metric, each at
-    ``utilisation`` (fraction of request), ``unready`` pending pods and ``missing`` ready pods without a metric.
+    """``GetResourceReplicas`` (``metric="cpu"``) or ``calcPlainMetricReplicas`` (``"requests"``) for pods of equal
+    request: ``measured`` ready pods with a metric, each at ``utilisation`` (demand per pod / capacity per pod: a
+    fraction of the CPU request, or of the request rate one pod serves at 100 %), ``unready`` pending pods and
+    ``missing`` ready pods without a metric, against a ``target_pct`` percent target (module docstring, step 2).
     ``None`` when no pod has a metric (the HPA then reports an error and does not scale)."""
     if measured <= 0:
         return None
+    target = target_pct / 100.0
+
+    def ratio_of(total: float, pods: int) -> float:
+        return utilisation_pct(total, pods) / target_pct if metric == "cpu" else total / pods / target
+
     usage = measured * utilisation
-    ratio = utilisation_pct(usage, measured) / target_pct
+    ratio = ratio_of(usage, measured)
     scale_up_with_unready = unready > 0 and ratio > 1.0
     if not scale_up_with_unready and missing == 0:
-        if abs(1.0 - ratio) <= tolerance:
-            return current
-        return math.ceil(ratio * measured)
+        return hpa_ratio_rule(current, ratio, tolerance, counted=measured)
     n = measured
     if missing > 0 and ratio != 1.0:
         n += missing
         if ratio < 1.0:
-            usage += missing * max(100, target_pct) / 100.0
+            usage += missing * (max(100, target_pct) / 100.0 if metric == "cpu" else target)
     if scale_up_with_unready:
         n += unready
-    new_ratio = utilisation_pct(usage, n) / target_pct
+    new_ratio = ratio_of(usage, n)
     if abs(1.0 - new_ratio) <= tolerance or (ratio < 1.0 < new_ratio) or (new_ratio < 1.0 < ratio):
         return current
-    new = math.ceil(new_ratio * n)
+    new = hpa_ratio_rule(current, new_ratio, tolerance, counted=n)
     if (new_ratio < 1.0 and new > current) or (new_ratio > 1.0 and new < current):
         return current
     return new
@@ -185,7 +207,7 @@ class HPA:
             desired = low
         else:
             proposal = replica_count(current, measured, utilisation, cfg.target_pct, unready=unready,
-                                     missing=missing, tolerance=cfg.tolerance)
+                                     missing=missing, tolerance=cfg.tolerance, metric=cfg.metric)
             if proposal is None:
                 return current
             self.proposal = proposal
@@ -194,6 +216,11 @@ class HPA:
         if desired != current:
             self._store_event(now_s, current, desired)
         return desired
+
+    def retarget(self, target_utilisation: float) -> None:
+        """A new target utilisation written to the HPA (the joint policy's choice); recent recommendations and scale
+        events are kept, as the HPA controller keeps them across a spec update."""
+        self.config = replace(self.config, target_utilisation=float(target_utilisation))
 
     def _stabilise(self, now_s: float, current: int, desired: int) -> int:
         """``stabilizeRecommendationWithBehaviors``: bring ``current`` within [lowest recommendation of the

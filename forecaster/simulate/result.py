@@ -42,8 +42,10 @@ class Outcomes:
 
     @classmethod
     def from_frame(cls, policy: str, frame: pd.DataFrame, decisions: list[ScalingDecision], *,
-                   scaling_actions: int, filled_minutes: int = 0) -> Outcomes:
-        """Score a per-minute frame."""
+                   scaling_actions: int, filled_minutes: int = 0, floor_changes: int | None = None,
+                   fallback_decisions: int | None = None) -> Outcomes:
+        """Score a per-minute frame. ``floor_changes``/``fallback_decisions``: counted during the run (so they hold
+        when the decisions were not kept); by default counted from ``decisions``."""
         excess = np.maximum(frame["demand"].to_numpy(float) - frame["capacity"].to_numpy(float), 0.0)
         return cls(
             policy=policy,
@@ -53,8 +55,9 @@ class Outcomes:
             replica_minutes=float(frame["billed"].sum()),
             scaling_actions=scaling_actions,
             peak_replicas=int(frame["desired"].max()) if len(frame) else 0,
-            floor_changes=sum(d.changed for d in decisions),
-            fallback_decisions=sum(d.fell_back for d in decisions),
+            floor_changes=sum(d.changed for d in decisions) if floor_changes is None else int(floor_changes),
+            fallback_decisions=(sum(d.fell_back for d in decisions) if fallback_decisions is None
+                                else int(fallback_decisions)),
             filled_minutes=filled_minutes,
         )
 

@@ -142,3 +142,75 @@ def test_decisions_frame() -> None:
     assert frame["changed"].tolist() == [True, False, False]
     assert frame["workload"].eq("api").all()
     assert decisions_frame([]).empty
+
+
+def test_docstring_worked_example_with_a_confident_scale_down() -> None:
+    """The module docstring's last line: the floor at 25, a minute after a kept decision; the forecast wants 14,
+    hi-95 peaks at 110 -> 16 pods: the floor falls to 16 where the rate limit alone would keep 23."""
+    p = ScalingPolicy(_settings(confident_scale_down=True))
+    p.decide_peak(_at(0), 3, _at(0), 175.0)
+    p.decide_peak(_at(740), 3, _at(740), 175.0, confident_peak=180.0)  # hi-95 needs 26 > 25: no drop
+    d = p.decide_peak(_at(800), 12, _at(800), 95.0, confident_peak=110.0)
+    assert (d.forecast_replicas, d.value) == (14, 16)
+    assert d.rules == ("rate_limit", "confident")
+    assert "ensemble-hi-95 peaks at 110 -> 16 pods" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("confident_peak", "reactive", "value", "rules"),
+    [
+        (50.0, 3, 14, ("cooldown", "confident")),  # hi-95 needs 8: down to the forecast's own 14, not 8
+        (50.0, 20, 20, ("reactive_floor", "cooldown", "confident")),  # never below the reactive floor
+        (170.0, 3, 25, ("cooldown",)),  # hi-95 needs 25: not confident, the cool-down holds
+        (None, 3, 25, ("cooldown",)),  # no confident band: the fixed pace
+    ],
+    ids=["down-to-forecast", "reactive-floor", "not-confident", "no-band"],
+)
+def test_confident_scale_down_bypasses_the_cooldown_only_as_far_as_the_band_allows(
+    confident_peak: float | None, reactive: int, value: int, rules: tuple[str, ...]
+) -> None:
+    p = ScalingPolicy(_settings(confident_scale_down=True))
+    p.decide_peak(_at(0), 3, _at(0), 175.0)  # 25, raised now: in cool-down for 300 s
+    d = p.decide_peak(_at(60), reactive, _at(60), 95.0, confident_peak=confident_peak)
+    assert (d.value, d.rules) == (value, rules)
+
+
+def test_confident_scale_down_is_off_by_default_and_never_on_stale_input() -> None:
+    p = ScalingPolicy(_settings())
+    p.decide_peak(_at(0), 3, _at(0), 175.0)
+    assert p.decide_peak(_at(60), 3, _at(60), 95.0, confident_peak=10.0).value == 25
+    q = ScalingPolicy(_settings(confident_scale_down=True))
+    q.decide_peak(_at(0), 3, _at(0), 175.0)
+    stale = q.decide_peak(_at(4000), 3, _at(0), 95.0, confident_peak=10.0)
+    assert stale.value == 25 and stale.fell_back
+
+
+def test_confident_band_is_read_from_the_forecast_frame() -> None:
+    p = ScalingPolicy(_settings(confident_scale_down=True, quantile="ensemble"))
+    frame = _forecast(175.0)
+    frame[hi(ENSEMBLE, 95)] = frame[ENSEMBLE] * 1.1
+    assert p.decide(T0, 3, frame, T0).value == 25
+    low = _forecast(60.0, issued=T0 + pd.Timedelta("1min"))
+    low[hi(ENSEMBLE, 95)] = low[ENSEMBLE] * 1.1  # 66 -> 10 pods; the ensemble wants ceil(60 / 7) = 9
+    d = p.decide(T0 + pd.Timedelta("1min"), 3, low, T0 + pd.Timedelta("1min"))
+    assert (d.value, d.rules[-1]) == (10, "confident")
+    without = ScalingPolicy(_settings(confident_scale_down=True, quantile="ensemble"))
+    without.decide(T0, 3, _forecast(175.0), T0)  # no hi-95 column: the fixed pace
+    assert without.decide(T0 + pd.Timedelta("1min"), 3, _forecast(60.0), T0).value == 25
+
+
+def test_counters_tally_decisions_changes_and_fallbacks() -> None:
+    p = ScalingPolicy(_settings())
+    p.decide_peak(_at(0), 3, _at(0), 175.0)  # change
+    p.decide_peak(_at(60), 3, _at(60), 175.0)  # kept
+    p.decide_peak(_at(4000), 3, _at(0), 175.0)  # stale: fallback
+    assert (p.decisions, p.changes, p.fallbacks) == (3, 1, 1)
+
+
+def test_reconfigure_keeps_the_floor_and_its_cooldown() -> None:
+    p = ScalingPolicy(_settings())
+    p.decide_peak(_at(0), 3, _at(0), 175.0)  # 25 pods at target 0.7
+    p.reconfigure(_settings(target_utilisation=0.9, quantile="hi-95", breaker_open_ratio=5.0))
+    assert p.column == hi(ENSEMBLE, 95) and p.breaker.open_ratio == 5.0
+    d = p.decide_peak(_at(60), 3, _at(60), 175.0)  # ceil(175 / 9) = 20 wanted, but raised 60 s ago
+    assert (d.previous, d.value, d.rules) == (25, 25, ("cooldown",))

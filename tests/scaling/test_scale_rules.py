@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from forecaster.scaling.rules import apply_reactive_floor, clamp, in_cooldown, is_stale, scale_down_limit
+from forecaster.scaling.rules import (
+    apply_reactive_floor,
+    clamp,
+    hpa_ratio_rule,
+    in_cooldown,
+    is_stale,
+    scale_down_limit,
+)
 
 
 @pytest.mark.parametrize(("value", "floor", "out"), [(8, 11, 11), (12, 11, 12), (0, 0, 0)])
@@ -50,3 +57,24 @@ def test_scale_down_limit(ref: int, elapsed: float, limit: int) -> None:
 )
 def test_is_stale(issued: float | None, now: float, stale: bool) -> None:
     assert is_stale(issued, now, 1800.0) is stale
+
+
+@pytest.mark.parametrize(
+    ("current", "ratio", "counted", "expected"),
+    [
+        (4, 1.5, None, 6),  # 4 pods at 105 % CPU for a 70 % target
+        (10, 1.04, None, 10),  # within the tolerance
+        (10, 0.9, None, 10),  # the boundary is inclusive
+        (10, 0.88, None, 9),
+        (6, 0.5, 4, 2),  # 4 of 6 pods counted (2 pending): the ratio multiplies the counted pods
+        (10, 1.1000000000000001, None, 11),  # 77 % / 70 % in float64 is just outside the tolerance; 11.0 -> 11
+    ],
+    ids=["docstring-6", "tolerance", "boundary", "down", "counted", "float-boundary"],
+)
+def test_hpa_ratio_rule(current: int, ratio: float, counted: int | None, expected: int) -> None:
+    assert hpa_ratio_rule(current, ratio, counted=counted) == expected
+
+
+def test_hpa_ratio_rule_tolerance_is_a_parameter() -> None:
+    assert hpa_ratio_rule(10, 1.04, tolerance=0.0) == 11
+    assert hpa_ratio_rule(10, 1.25, tolerance=0.3) == 10

@@ -7,6 +7,7 @@ import pytest
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.scaling import PolicySettings, band_column, lead_time_s
+from forecaster.scaling.settings import DEFAULT_DECISION_INTERVAL_S, DEFAULT_LEAD_TIME_S, DEFAULT_STARTUP_S
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,12 @@ def test_lead_time_is_startup_plus_refresh() -> None:
     assert lead_time_s(120, 60) == 180.0
 
 
+def test_one_lead_time_default() -> None:
+    """120 s start-up + one decision a minute; the policy's default is the same constant."""
+    assert DEFAULT_LEAD_TIME_S == lead_time_s(DEFAULT_STARTUP_S, DEFAULT_DECISION_INTERVAL_S) == 180.0
+    assert PolicySettings(capacity_per_pod=1.0).lead_time_s == DEFAULT_LEAD_TIME_S
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -51,6 +58,7 @@ def test_lead_time_is_startup_plus_refresh() -> None:
         ("stale_after_s", 0.0),
         ("breaker_close_ratio", 5.0),
         ("breaker_min_points", 0),
+        ("confident_quantile", "p95"),
     ],
 )
 def test_bad_settings_name_the_field(field: str, value: object) -> None:
@@ -64,3 +72,8 @@ def test_settings_are_frozen_and_expose_the_column() -> None:
     assert st.column == hi(ENSEMBLE, 95)
     with pytest.raises(AttributeError):
         st.margin = 1.0  # type: ignore[misc]
+
+
+def test_confident_column() -> None:
+    st = PolicySettings(capacity_per_pod=10.0, confident_scale_down=True)
+    assert st.confident_column == hi(ENSEMBLE, 95)

@@ -145,3 +145,30 @@ def test_disabled_policy_never_scales_that_way() -> None:
 def test_min_select_policy_takes_the_smaller_change() -> None:
     rules = ScalingRules(0, (ScalingPolicyRule("Percent", 100, 15), ScalingPolicyRule("Pods", 4, 15)), "Min")
     assert _hpa(scale_up=rules).sync(0, 10, 10, 5.0) == 14
+
+
+@pytest.mark.parametrize(
+    ("current", "measured", "utilisation", "missing", "metric", "expected"),
+    [
+        (10, 10, 0.7799, 0, "cpu", 11),  # integer percent: 77 % / 70 % -> 1.1 -> 11
+        (10, 10, 0.7799, 0, "requests", 12),  # a request rate is not truncated: 1.114 -> ceil(11.14)
+        # 5 pods at 35 % (ratio 0.5) and 5 without a metric, scale-down: CPU counts them at max(100 %, target):
+        # (5 x 35 + 5 x 100) / 10 = 67 % -> 0.957, within tolerance; a request rate counts them at the target:
+        # (5 x 35 + 5 x 70) / 10 = 52.5 % -> 0.75 -> ceil(7.5) = 8
+        (10, 5, 0.35, 5, "cpu", 10),
+        (10, 5, 0.35, 5, "requests", 8),
+    ],
+    ids=["cpu-truncates", "requests-exact", "cpu-missing-down", "requests-missing-down"],
+)
+def test_metric_types(current: int, measured: int, utilisation: float, missing: int, metric: str,
+                      expected: int) -> None:
+    assert replica_count(current, measured, utilisation, 70, missing=missing, metric=metric) == expected  # type: ignore[arg-type]
+
+
+def test_retarget_keeps_the_stabilisation_window() -> None:
+    hpa = _hpa(target_utilisation=0.5)
+    assert hpa.sync(0, 10, 10, 0.5) == 10
+    hpa.retarget(0.9)  # 50 % against 90 %: ratio 0.56 -> 6 wanted, but 10 was recommended 15 s ago
+    assert hpa.config.target_pct == 90
+    assert hpa.sync(15, 10, 10, 0.5) == 10
+    assert hpa.sync(315, 10, 10, 0.5) == 6  # after the 300-s window

@@ -47,17 +47,19 @@ def test_steady_demand_at_target_never_scales() -> None:
     assert result.frame["desired"].eq(20).all()
 
 
-def test_reactive_hpa_lags_a_step_by_start_up_plus_one_sync() -> None:
-    """100 -> 300 at minute 30 (20 -> 60 pods). The 30:00 sync still sees minute 29's metric; 30:15 sees the step
-    and scales 20 -> 40 (+100 %), 30:30 -> 60. Pods are ready 2 min later, so minutes 30 and 31 run on 20 pods
-    (200 of 300 served) and minute 32 averages 45 ready pods."""
+def test_reactive_hpa_lags_a_step_by_start_up_plus_the_metric_delay() -> None:
+    """100 -> 300 at minute 30 (20 -> 60 pods). Metrics arrive a minute late: the syncs of minute 31 read minute 30,
+    CPU capped at 100 % -> ratio 2 -> 40 pods at 31:00; then 20 pods at 100 % and 20 pending at 0 % average the
+    target: no change. The 40 are ready at 33:00 (400 >= 300); minute 33 read at 34:00 is 75 % -> 60 pods. Minutes
+    30-32 run on 20 pods (200 of 300 served)."""
     result = _run(_step())
     o = result.outcomes
-    assert o.under_provisioned_minutes == 2
-    assert o.unserved == pytest.approx(200.0)
+    assert o.under_provisioned_minutes == 3
+    assert o.unserved == pytest.approx(300.0)
     frame = result.frame.set_index(DS)
-    assert frame.loc[T0 + pd.Timedelta("30min"), "desired"] == 60
-    assert frame.loc[T0 + pd.Timedelta("32min"), "ready"] == pytest.approx(45.0)
+    assert frame.loc[T0 + pd.Timedelta("31min"), "desired"] == 40
+    assert frame.loc[T0 + pd.Timedelta("33min"), "ready"] == pytest.approx(40.0)
+    assert frame.loc[T0 + pd.Timedelta("34min"), "desired"] == 60
     assert o.scaling_actions == 2
     assert result.decisions == []
 
