@@ -1,0 +1,200 @@
+"""The joint policy's selection from a replay of a workload's own recent history.
+
+``select`` is the entry point the refit step calls (once per workload per refit): it replays the last ``days`` days
+of minute demand with the forecasts that were issued over them (the ``issued_at`` frame
+``forecaster.simulate.forecasting.rolling_forecasts`` returns, or the stored forecasts) under every setting of the
+bank (``forecaster.scaling.joint.default_bank``) and under the reactive HPA alone at the budget's reference target,
+then lets ``forecaster.scaling.joint.choose`` pick the cheapest setting within the risk budget and explain it.
+
+It is split in two so that a benchmark can replay each setting once over a long span and choose day after day from
+the same replays: ``bank_outcomes`` (one replay per setting, outcomes per UTC day) and ``choose_on`` (the choice at
+one moment from the days before it). Replaying a longer span than ``days`` only warms the replay's state (pods, HPA
+window, floor) up before the days that count.
+
+Input checks (``choose_on``): at least ``min_days`` (1) of the window replayed, and a fresh forecast (issued at most
+``stale_after_s`` before, 30 min) for at least ``min_coverage`` (90 %) of its minutes; otherwise the setting in
+force is kept ("no change on stale input").
+
+Pure: numpy/pandas, replays through ``forecaster.simulate.replay``. Called by ``benchmarks/autoscaling.py`` and the
+decision cycle's refit step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecaster.contracts.errors import InputError
+from forecaster.scaling.joint import (
+    DEFAULT_BUDGET,
+    JointChoice,
+    JointSetting,
+    RiskBudget,
+    TargetBounds,
+    Trial,
+    choose,
+    default_bank,
+    keep,
+)
+from forecaster.simulate.providers import ISSUED_AT, FrameProvider
+from forecaster.simulate.replay import replay
+from forecaster.simulate.trace import MINUTE_NS, MinuteTrace, minute_trace
+
+REFERENCE = "reactive"
+DAY = pd.Timedelta("1D")
+OUTCOME_COLUMNS = ("label", "kind", "target_utilisation", "day", "minutes", "replica_minutes", "under_minutes")
+"""``bank_outcomes`` rows: the setting's label (``reactive at 70%`` for a reference), ``kind`` (``joint`` or
+``reactive``), its HPA target, the UTC day, minutes replayed that day, replica-minutes and under-provisioned minutes."""
+
+
+def reference_label(target: float) -> str:
+    """Label of the reactive reference at ``target``: ``reactive at 70%``."""
+    return f"reactive at {target:.0%}"
+
+
+def _per_day(frame: pd.DataFrame) -> pd.DataFrame:
+    day = pd.DatetimeIndex(frame["ds"]).floor("1D")
+    short = (frame["demand"].to_numpy(float) - frame["capacity"].to_numpy(float)) > 1e-9
+    g = pd.DataFrame({"day": day, "billed": frame["billed"].to_numpy(float), "short": short}).groupby("day")
+    return pd.DataFrame({"minutes": g.size(), "replica_minutes": g["billed"].sum(),
+                         "under_minutes": g["short"].sum().astype(float)}).reset_index()
+
+
+def bank_outcomes(
+    demand: pd.Series | pd.DataFrame | MinuteTrace,
+    forecasts: pd.DataFrame | FrameProvider,
+    *,
+    capacity_per_pod: float,
+    bank: Sequence[JointSetting] | None = None,
+    reference_targets: Sequence[float] = (DEFAULT_BUDGET.reference_target,),
+    policy_settings: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **replay_kw: Any,
+) -> pd.DataFrame:
+    """Replay ``demand`` under every setting of ``bank`` (default ``default_bank()``) with ``forecasts``, and under the
+    reactive HPA alone at each of ``reference_targets``; outcomes per UTC day (``OUTCOME_COLUMNS``).
+
+    ``policy_settings``: other ``PolicySettings`` fields for every setting (e.g. ``stale_after_s``); ``replay_kw``: the
+    cluster (``startup_s``, ``metric``, ``metric_delay_s``, ``min_replicas``, ``max_replicas``, ...), as ``replay``.
+    """
+    trace = minute_trace(demand, bad_values=replay_kw.pop("bad_values", "fill"))
+    provider = forecasts if isinstance(forecasts, FrameProvider) else FrameProvider(forecasts)
+    settings = list(default_bank() if bank is None else bank)
+    runs: list[tuple[str, str, float, dict[str, Any]]] = [
+        (reference_label(t), REFERENCE, t, {"policy": "reactive", "target_utilisation": t}) for t in reference_targets]
+    for s in settings:
+        fields = {**(policy_settings or {}), **s.overrides()}
+        runs.append((s.label, "joint", s.target_utilisation, {
+            "policy": "predictive", "forecasts": provider, "target_utilisation": s.target_utilisation,
+            "quantile": s.quantile, "margin": s.margin, "policy_settings": fields}))
+    parts = []
+    for k, (label, kind, target, kw) in enumerate(runs):
+        res = replay(trace, capacity_per_pod=capacity_per_pod, keep_decisions=False, **replay_kw, **kw)
+        rows = _per_day(res.frame)
+        rows.insert(0, "target_utilisation", target)
+        rows.insert(0, "kind", kind)
+        rows.insert(0, "label", label)
+        parts.append(rows)
+        if progress is not None:
+            progress(k + 1, len(runs))
+    return pd.concat(parts, ignore_index=True)[list(OUTCOME_COLUMNS)]
+
+
+def forecast_coverage(forecasts: pd.DataFrame | FrameProvider, start: pd.Timestamp, end: pd.Timestamp, *,
+                      stale_after_s: float = 1800.0) -> pd.Series:
+    """Per UTC day of ``[start, end)``: the fraction of minutes with a fresh forecast (the latest issue at most
+    ``stale_after_s`` old). Worked example: forecasts issued every 5 min until noon, stale after 30 min -> the day's
+    minutes up to 12:30 are covered: 750 / 1440 = 0.52."""
+    if isinstance(forecasts, FrameProvider):
+        issued = np.asarray(forecasts.issued_ns, dtype=np.int64)
+    else:
+        issued = np.unique(pd.DatetimeIndex(forecasts[ISSUED_AT]).tz_convert("UTC").as_unit("ns").asi8)
+    minutes = pd.date_range(pd.Timestamp(start).tz_convert("UTC").floor("1min"), pd.Timestamp(end).tz_convert("UTC"),
+                            freq="1min", inclusive="left")
+    t = minutes.as_unit("ns").asi8
+    i = np.searchsorted(issued, t, side="right") - 1
+    fresh = (i >= 0) & (t - issued[np.maximum(i, 0)] <= stale_after_s * 1e9) if len(issued) else np.zeros(len(t), bool)
+    return pd.Series(fresh, index=minutes).groupby(minutes.floor("1D")).mean()
+
+
+def choose_on(
+    outcomes: pd.DataFrame,
+    until: pd.Timestamp,
+    *,
+    days: int = 3,
+    coverage: pd.Series | None = None,
+    budget: RiskBudget = DEFAULT_BUDGET,
+    bounds: TargetBounds | None = None,
+    current: JointSetting | None = None,
+    bank: Sequence[JointSetting] | None = None,
+    min_days: float = 1.0,
+    min_coverage: float = 0.9,
+) -> JointChoice:
+    """The choice at ``until`` from the ``days`` UTC days before it in ``outcomes`` (``bank_outcomes``); ``coverage``
+    (``forecast_coverage``) per day, checked as the module docstring says; ``bank``: the settings the outcomes came
+    from (default: every joint label in ``outcomes`` that ``default_bank`` knows)."""
+    b = bounds or TargetBounds()
+    stop = pd.Timestamp(until).tz_convert("UTC").floor("1D")
+    window = outcomes[(outcomes["day"] >= stop - days * DAY) & (outcomes["day"] < stop)]
+    if window.empty:
+        return keep(current, b, f"no replayed day in the {days} days before {stop:%Y-%m-%d}")
+    sums = window.groupby(["label", "kind"], as_index=False)[["minutes", "replica_minutes", "under_minutes"]].sum()
+    replayed_days = float(sums["minutes"].max()) / 1440.0
+    if replayed_days < min_days:
+        return keep(current, b, f"{replayed_days:.2f} days replayed (need {min_days:g})")
+    if coverage is not None:
+        cov = coverage[(coverage.index >= stop - days * DAY) & (coverage.index < stop)]
+        share = float(cov.mean()) if len(cov) else 0.0
+        if share < min_coverage:
+            return keep(current, b, f"forecasts were fresh for {share:.0%} of the last {days} days "
+                                    f"(need {min_coverage:.0%})")
+    by_label = {s.label: s for s in (default_bank(b) if bank is None else bank)}
+    joint = sums[(sums["kind"] == "joint") & sums["label"].isin(list(by_label))]
+    trials = [Trial(str(label), float(cost), float(under), by_label[str(label)])
+              for label, cost, under in zip(joint["label"], joint["replica_minutes"], joint["under_minutes"],
+                                            strict=True)]
+    ref_label = reference_label(budget.reference_target)
+    ref_rows = sums[(sums["kind"] == REFERENCE) & (sums["label"] == ref_label)]
+    reference = (Trial(ref_label, float(ref_rows["replica_minutes"].iloc[0]), float(ref_rows["under_minutes"].iloc[0]))
+                 if len(ref_rows) else None)
+    if reference is None and budget.relative:
+        raise InputError(f"outcomes: no {ref_label!r} rows for the relative risk budget")
+    return choose(trials, reference, budget, b, current, days=round(replayed_days, 2))
+
+
+def select(
+    demand: pd.Series | pd.DataFrame | MinuteTrace,
+    forecasts: pd.DataFrame,
+    *,
+    capacity_per_pod: float,
+    now: pd.Timestamp | None = None,
+    days: int = 3,
+    budget: RiskBudget = DEFAULT_BUDGET,
+    bounds: TargetBounds | None = None,
+    current: JointSetting | None = None,
+    bank: Sequence[JointSetting] | None = None,
+    stale_after_s: float = 1800.0,
+    **replay_kw: Any,
+) -> JointChoice:
+    """The joint setting for one workload at ``now`` (default: the end of ``demand``), from a replay of the ``days``
+    whole UTC days before it (module docstring). ``replay_kw``: the cluster, as ``replay`` takes it."""
+    b = bounds or TargetBounds()
+    trace = minute_trace(demand, bad_values="fill")
+    end = pd.Timestamp(trace.start) + len(trace.demand) * pd.Timedelta("1min")
+    stop = (pd.Timestamp(now).tz_convert("UTC") if now is not None else end).floor("1D")
+    first = max(stop - days * DAY, pd.Timestamp(trace.start))
+    if stop <= first:
+        return keep(current, b, f"no whole day of history before {stop:%Y-%m-%d}")
+    lo = int((first.value - trace.start_ns) // MINUTE_NS)
+    hi = int((stop.value - trace.start_ns) // MINUTE_NS)
+    part = MinuteTrace(start=pd.Timestamp(first), demand=trace.demand[lo:hi])
+    settings = list(default_bank(b) if bank is None else bank)
+    outcomes = bank_outcomes(part, forecasts, capacity_per_pod=capacity_per_pod, bank=settings,
+                             reference_targets=(budget.reference_target,),
+                             policy_settings={"stale_after_s": stale_after_s}, **replay_kw)
+    coverage = forecast_coverage(forecasts, first, stop, stale_after_s=stale_after_s)
+    return choose_on(outcomes, stop, days=days, coverage=coverage, budget=budget, bounds=b, current=current,
+                     bank=settings)
