@@ -266,9 +266,12 @@ def _retune_minutes(start_ns: int, n: int, retune: Retune | None,
 
 def _reconfigure(floor_policy: FloorPolicy, trace: MinuteTrace, settings: PolicySettings) -> None:
     """New settings for a bound policy: a policy driving a ``ScalingPolicy`` (as ``.policy``) keeps its state (the
-    floor in force, cool-down, breaker); any other policy is bound again."""
+    floor in force, cool-down, breaker) and gets the settings in place (``.settings`` too, if it keeps a copy); any
+    other policy is bound again."""
     inner = getattr(floor_policy, "policy", None)
     if isinstance(inner, ScalingPolicy):
         inner.reconfigure(settings)
+        if isinstance(getattr(floor_policy, "settings", None), PolicySettings):
+            floor_policy.settings = settings  # type: ignore[attr-defined]
     else:
         floor_policy.bind(trace, settings)
