@@ -25,7 +25,7 @@ Pure. Called by ``forecaster.controller.steps``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -117,6 +117,14 @@ class FloorOutcome:
     """True when the forecast was set aside because its model had too little history (Auto only)."""
     reason: str
     summary: str
+
+    @property
+    def final(self) -> ScalingDecision:
+        """The decision as applied: the stale fallback's restored floor as its value (rule ``restore``)."""
+        if not self.restored:
+            return self.decision
+        return replace(self.decision, value=self.value, rules=(*self.decision.rules, "restore"),
+                       reason=f"{self.decision.reason}; {self.summary}")
 
 
 def decide_floor(policy: ScalingPolicy, now: pd.Timestamp, reactive: int, forecast: IssuedForecast | None,

@@ -25,7 +25,7 @@ Pure except for the models it caches; imports the engine and pandas. Called by `
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -81,29 +81,51 @@ def demand_history(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 @dataclass
-class _Model:
+class Model:
+    """A fitted engine kept by the provider, and what the schedule and the records need to know of it."""
+
     forecaster: Forecaster
     spec: ForecastSpec
     fitted_at: pd.Timestamp
     last_ds: pd.Timestamp
     backtest_mae: float | None = None
+    version: str = ""
+    """The model's version for the records (the artefact's, when ``on_fit`` saved one)."""
+
+
+FitHook = Callable[[str, Model], str | None]
+"""``on_fit(key, model)``: called after every refit (e.g. save the artefact); returns the model version, or None."""
+RestoreHook = Callable[[str, ForecastSpec, pd.Timestamp], Model | None]
+"""``restore(key, spec, now)``: a model to start from when the provider has none (e.g. the newest stored artefact
+after a restart), or None."""
 
 
 @dataclass
 class EngineForecastProvider:
     """``ForecastProvider`` over the real engine (module docstring). ``options`` go to ``Forecaster`` (members,
-    n_windows, member_params, seed, ...)."""
+    n_windows, member_params, seed, ...). A key may cover several series (the service keys one model per frequency
+    group); ``on_fit`` and ``restore`` persist models across restarts (``FitHook``, ``RestoreHook``)."""
 
     refit_every: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("1D"))
     options: Mapping[str, Any] = field(default_factory=dict)
-    _models: dict[str, _Model] = field(default_factory=dict)
+    on_fit: FitHook | None = None
+    restore: RestoreHook | None = None
+    _models: dict[str, Model] = field(default_factory=dict)
     _refit: dict[str, bool] = field(default_factory=dict)
+
+    def model(self, key: str) -> Model | None:
+        """The model behind ``key``'s forecasts (None before the first fit)."""
+        return self._models.get(key)
 
     def _age(self, key: str) -> ModelAge | None:
         model = self._models.get(key)
         return None if model is None else ModelAge(model.fitted_at, model.last_ds)
 
     def _needs_refit(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> bool:
+        if key not in self._models and self.restore is not None:
+            restored = self.restore(key, spec, now)
+            if restored is not None:
+                self._models[key] = restored
         model = self._models.get(key)
         same = model is not None and model.spec == spec
         return needs_refit(self._age(key), same, now, spec.frequency_s, self.refit_every)
@@ -113,31 +135,49 @@ class EngineForecastProvider:
         self._refit[key] = refit
         return history_window(self._age(key), refit, now, spec.frequency_s, spec.history_s)
 
+    def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+              events: pd.DataFrame | None = None) -> Model:
+        """Fit a new model on ``history`` (the whole training window) and keep it for ``key``. Events learn only
+        from occurrences that started by the end of the history (module docstring)."""
+        fc = Forecaster(**{"freq": spec.frequency, "levels": spec.levels, "horizon": spec.horizon_steps,
+                           **dict(self.options)})
+        last = pd.Timestamp(history[DS].max())
+        started = None if events is None else events.loc[pd.to_datetime(events[START], utc=True) <= last]
+        fc.fit(history, events=started if started is not None and len(started) else None)
+        model = Model(fc, spec, pd.Timestamp(now), last, backtest_mae(fc.calibration_cv_))
+        if self.on_fit is not None:
+            model.version = self.on_fit(key, model) or ""
+        self._models[key] = model
+        self._refit.pop(key, None)
+        log.info("%s: fitted on %d points up to %s", key, len(history), last)
+        return model
+
     def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
                  events: pd.DataFrame | None = None) -> pd.DataFrame:
         refit = self._refit.pop(key, True) or key not in self._models
         events = events if events is not None and len(events) else None
         try:
+            model = self._models.get(key)
             if refit:
-                fc = Forecaster(freq=spec.frequency, levels=spec.levels, horizon=spec.horizon_steps,
-                                **dict(self.options))
-                last = pd.Timestamp(history[DS].max())
-                started = None if events is None else events.loc[pd.to_datetime(events[START], utc=True) <= last]
-                fc.fit(history, events=started if started is not None and len(started) else None)
-                self._models[key] = _Model(fc, spec, pd.Timestamp(now), last, backtest_mae(fc.calibration_cv_))
-                log.info("%s: fitted on %d points up to %s", key, len(history), history[DS].max())
+                model = self.refit(key, spec, history, now, events)
             else:
-                model = self._models[key]
+                assert model is not None
                 model.forecaster.update(history)
                 model.last_ds = max(model.last_ds, pd.Timestamp(history[DS].max()))
-            return self._models[key].forecaster.predict(spec.horizon_steps, events=events)
+            return model.forecaster.predict(spec.horizon_steps, events=events)
         except Exception:
             self._models.pop(key, None)
             raise
 
-    def backtest_mae(self, key: str) -> float | None:
+    def backtest_mae(self, key: str, series: str | None = None) -> float | None:
+        """Ensemble MAE of ``key``'s model in its calibration backtest; of one of its series with ``series``."""
         model = self._models.get(key)
-        return None if model is None else model.backtest_mae
+        if model is None:
+            return None
+        if series is None:
+            return model.backtest_mae
+        cv = model.forecaster.calibration_cv_
+        return None if cv is None or ID not in cv.columns else backtest_mae(cv[cv[ID].astype(str) == series])
 
     def low_confidence(self, key: str) -> str:
         model = self._models.get(key)

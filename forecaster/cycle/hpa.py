@@ -31,6 +31,7 @@ from typing import Any
 
 from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.contracts.quantity import parse_quantity
+from forecaster.scaling.capacity import replicas_for_demand
 
 ORIGINAL_ANNOTATION = "forecaster.io/original-min-replicas"
 POLICY_ANNOTATION = "forecaster.io/policy"
@@ -163,3 +164,12 @@ def reactive_floor(hpa: Mapping[str, Any], key: str, own_floor: int,
                 return own_floor, f"HPA's own floor ({field} {value} is pinned at the floor served to KEDA)"
             return value, field
     return min_replicas(hpa), "spec.minReplicas"
+
+
+def reactive_for_demand(demand: float, capacity_per_pod: float, target_utilisation: float) -> int:
+    """What the HPA's ratio rule settles on for ``demand`` when there is no HPA object to read (the standalone
+    service, the simulator's measured demand): its fixed point ``ceil(demand / (capacity_per_pod * target))``
+    (``forecaster.scaling.replicas_for_demand``, the one place demand becomes pods). A missing or non-finite demand
+    counts as 0. Worked example: 95 req/s, 10 per pod, target 0.7 -> ceil(13.57) = 14."""
+    value = float(demand) if demand is not None and math.isfinite(float(demand)) else 0.0
+    return replicas_for_demand(value, capacity_per_pod, target_utilisation)

@@ -1,5 +1,5 @@
 """The accuracy job (hourly): realised error and band coverage of the stored forecasts against the actuals, and
-the drift flag that makes the next refresh fall back.
+the drift flag operators are alerted on.
 
 Every stored run is scored at every lead time: a pair is an actual ``y`` at ``ds`` in the window
 ``[now - accuracy_window_s, now]`` and the value a run issued before ``ds`` forecast for it. Scoring all leads makes
@@ -13,8 +13,9 @@ points with ``|y - ensemble|`` 2 and 4, one inside its 80 % band):
     drift        = n >= drift_min_points and mae > drift_multiple x backtest MAE   (backtest MAE of the newest run)
 
 ``n_points`` counts distinct actual times scored. Each evaluation is one ``AccuracyRecord`` (also when nothing
-could be scored: ``n_points`` 0, no drift, which clears a previous drift). The refresh reads the newest record:
-drift means the most reliable member replaces the ensemble and the replica floor falls back to the reactive rule.
+could be scored: ``n_points`` 0, no drift, which clears a previous drift). The drift flag is a report (the API, the
+``drift`` metric and its alert); it changes no decision: the one fallback rule is the circuit breaker inside the
+cycle's floor decision (``forecaster.service.decide``), as in the controller and the simulator.
 
 ``pairs``/``score``/``is_drift`` are pure; ``evaluate`` reads and writes the store. Called by ``Service.accuracy``
 (scheduled through ``forecaster.service.jobs.accuracy_job``).

@@ -1,12 +1,16 @@
-"""Recommend-mode decisions of one refresh: the replica floor (``forecaster.scaling``) and container requests
-(``forecaster.RightSizer``, one per workload, updated with each refresh's use), recorded as ``DecisionRecord``s
-with deterministic ids and exported as gauges.
+"""Recommend-mode decisions of one refresh: the replica floor and container requests (``forecaster.RightSizer``,
+one per workload, updated with each refresh's use), recorded as ``DecisionRecord``s with deterministic ids and
+exported as gauges.
 
-Replicas. The reactive floor is what the HPA's ratio rule wants for the current demand,
-``ceil(demand / (capacity_per_pod * target_utilisation))``; the workload's ``ScalingPolicy`` (kept on the service
-between refreshes; after a restart it starts from the last recorded floor) turns the stored forecast into a floor
-never below it. When the workload's accuracy is drifting the forecast is not used: the floor is the reactive floor
-clamped to the bounds, and the reason says so (``forecaster_fallbacks{reason="drift"}``).
+Replicas: the decision cycle's ``decide_floor`` (``forecaster.cycle.decide``, the call the controller and the
+simulator make). The reactive floor is what the HPA's ratio rule settles on for the current demand
+(``cycle.hpa.reactive_for_demand``: ``ceil(demand / (capacity_per_pod * target_utilisation))``); the workload's
+``ScalingPolicy`` (kept on the service between refreshes; after a restart it starts from the last recorded floor)
+turns the stored forecast into a floor never below it. The fallback rule is the circuit breaker, fed by the cycle's
+error log (``cycle.accuracy.ForecastLog``: each finished bucket scored against the forecast that provisioned it,
+over the recent window, against the model's backtest MAE): while it is open the floor holds and the reactive HPA is
+in charge, as in the controller (``forecaster_fallbacks{reason="breaker"}``). After a restart the log is seeded from
+the runs stored over the recent window.
 
 Ids: ``<workload>/replicas/<issue slot>`` and ``<workload>/resources/<issue slot>``; a job re-run for the same slot
 (retry, restart) records nothing twice (``Store.record_decision`` is insert-once).
@@ -23,10 +27,15 @@ import pandas as pd
 
 from forecaster.contracts.frames import DS, Y
 from forecaster.contracts.ports import DecisionRecord, ForecastRun
+from forecaster.cycle.accuracy import ErrorSummary, window_for
+from forecaster.cycle.decide import decide_floor
+from forecaster.cycle.forecast import IssuedForecast
+from forecaster.cycle.hpa import reactive_for_demand
+from forecaster.cycle.schedule import slot_id
+from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
-from forecaster.scaling import ScalingPolicy, replicas_for_demand
-from forecaster.scaling.rules import clamp
+from forecaster.scaling import PolicySettings, ScalingPolicy
 from forecaster.service.fetch import container_usage
 from forecaster.service.registry import WorkloadSpec
 from forecaster.service.service import Service
@@ -37,7 +46,7 @@ BOUNDS: dict[str, str] = {TARGET: "target", LOWER_BOUND: "lower", UPPER_BOUND: "
 
 
 def decision_id(workload_id: str, kind: str, slot: pd.Timestamp) -> str:
-    return f"{workload_id}/{kind}/{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return slot_id(workload_id, slot, kind)
 
 
 def _record(service: Service, decision: DecisionRecord) -> bool:
@@ -66,38 +75,51 @@ def _policy(service: Service, spec: WorkloadSpec) -> ScalingPolicy | None:
     return policy
 
 
+def errors_of(service: Service, spec: WorkloadSpec, run: ForecastRun, history: pd.DataFrame,
+              settings: PolicySettings) -> ErrorSummary:
+    """Score the fetched history against the forecasts issued before and log this run (``cycle.accuracy``); on a
+    cold start the log is first seeded from the runs stored over the recent window."""
+    log, fp = service.accuracy_log, (spec.freq, tuple(run.levels))
+    window = window_for(freq_to_timedelta(spec.freq).total_seconds(), settings.breaker_min_points)
+    if not log.knows(spec.id, fp):
+        log.start(spec.id, fp)
+        span = window + pd.Timedelta(seconds=settings.lead_time_s + service.settings.horizon_s)
+        for old in service.store.forecasts_issued_between(spec.id, run.issued_at - span, run.issued_at):
+            if old.issued_at < run.issued_at:
+                log.add(spec.id, fp, old.issued_at, old.frame)
+    log.score(spec.id, fp, history, settings.lead_time_s, window)
+    log.add(spec.id, fp, run.issued_at, run.frame)
+    recent, n = log.summary(spec.id, fp)
+    return ErrorSummary(recent, n, run.backtest_mae)
+
+
 def replicas(service: Service, spec: WorkloadSpec, run: ForecastRun, history: pd.DataFrame, now: pd.Timestamp,
-             slot: pd.Timestamp, drift: str | None) -> DecisionRecord | None:
+             slot: pd.Timestamp) -> DecisionRecord | None:
     """Decide and record the replica floor; None for a workload without ``capacity_per_pod``."""
     policy = _policy(service, spec)
     if policy is None:
         return None
     st = policy.settings
     demand = float(history[Y].iloc[-1]) if len(history) else 0.0
-    demand = demand if math.isfinite(demand) else 0.0
-    reactive = replicas_for_demand(demand, st.capacity_per_pod, st.target_utilisation)
-    if drift is None:
-        d = policy.decide(now, reactive, run.frame, run.issued_at)
-        value, reason = d.value, d.reason
-        details = dataclasses.asdict(d)
-        details["forecast_model"] = run.model_version
-    else:
-        value = clamp(reactive, st.min_replicas, st.max_replicas)
-        reason = f"{drift}; scaling falls back to the reactive floor {reactive} -> {value}"
-        details = {"fell_back": True, "fallback": "drift", "reactive_floor": reactive, "previous": policy.value,
-                   "value": value, "bounds": [st.min_replicas, st.max_replicas], "forecast_model": run.model_version}
-        policy.value = value
-        service.telemetry.counter("forecaster_fallbacks").labels(workload=spec.id, reason="drift").inc()
-    details["current_demand"] = demand
+    reactive = reactive_for_demand(demand, st.capacity_per_pod, st.target_utilisation)
+    errors = errors_of(service, spec, run, history, st)
+    issued = IssuedForecast(run.frame, run.issued_at, (spec.freq,), run.backtest_mae)
+    out = decide_floor(policy, now, reactive, issued, errors, own_floor=st.min_replicas, auto=False)
+    d = out.decision
+    details = dataclasses.asdict(d)
+    details.update(forecast_model=run.model_version, current_demand=demand if math.isfinite(demand) else 0.0,
+                   recent_mae=errors.recent_mae, n_errors=errors.n_errors, backtest_mae=errors.backtest_mae,
+                   breaker_open=policy.breaker.is_open)
+    if "breaker_open" in d.rules:
+        service.telemetry.counter("forecaster_fallbacks").labels(workload=spec.id, reason="breaker").inc()
     t = service.telemetry
-    forecast_replicas = details.get("forecast_replicas")
-    if forecast_replicas is not None:
-        t.gauge("forecaster_replicas_forecast").labels(workload=spec.id).set(forecast_replicas)
+    if d.forecast_replicas is not None:
+        t.gauge("forecaster_replicas_forecast").labels(workload=spec.id).set(d.forecast_replicas)
     t.gauge("forecaster_replicas_reactive").labels(workload=spec.id).set(reactive)
-    t.gauge("forecaster_replicas_floor").labels(workload=spec.id, mode=MODE).set(value)
+    t.gauge("forecaster_replicas_floor").labels(workload=spec.id, mode=MODE).set(out.value)
     record = DecisionRecord(id=decision_id(spec.id, "replicas", slot), workload_id=spec.id, time=now, kind="replicas",
-                            mode=MODE, applied=False, value={"min_replicas": int(value)}, reason=reason,
-                            details=details)
+                            mode=MODE, applied=False, value={"min_replicas": int(out.value)},
+                            reason=f"{out.summary}: {d.reason}", details=details)
     _record(service, record)
     return record
 

@@ -1,94 +1,68 @@
-"""The service's fitted models: one ``Forecaster`` per frequency over all workloads of that frequency (the global
-LightGBM member learns from their union), its per-workload backtest errors, and its artefact.
+"""The service's models: the cycle's engine provider (``forecaster.cycle.forecast.EngineForecastProvider``) keyed by
+frequency group, with the service's persistence.
 
-    model = fit_model(histories, freq, settings, events, now)    # backtest-learned weights + calibration
-    meta = save_model(model, store, settings.artefact_dir)        # Forecaster.save + ArtefactMeta in the store
-    model = load_latest(store)                                    # after a restart (None when absent/unreadable)
+One model per frequency covers every workload of that frequency (the global LightGBM member learns from their union);
+its key is ``freq/<frequency>`` (``group_key``). The provider refits and refreshes it on the cycle's schedule
+(``forecaster.cycle.schedule``: refit when there is no model, when it is ``refit_interval_s`` old, or when the clock
+went back; else refresh with the newest buckets), exactly as the controller's models. The service adds persistence
+through the provider's two hooks:
 
-``member_mae`` (per workload: MAE of every member and of the ensemble over the calibration backtest that learned the
-weights) is what drift falls back on: ``most_reliable_member`` picks the member with the lowest error and
-``member_as_ensemble`` stores its values as the ensemble, its bands the ensemble's widths moved onto it.
+- ``on_fit`` (``save_artefact``): every fit is saved as an artefact file (``<artefact_dir>/<version>.zip``,
+  ``Forecaster.save``) and its metadata row in the store, before the model serves any forecast;
+- ``restore`` (``restore_latest``): a provider without a model for a group (a restarted process) starts from the
+  newest stored artefact when it has the group's frequency and levels and covers its workloads; its age counts from
+  its creation, so a young artefact is refreshed, an old one refitted.
 
-Not pure (fits models, writes artefact files). Called by ``forecaster.service.refresh`` and ``.refit``.
+Version: ``ens-<freq>-<training end>-<hash of the workload ids>`` (``model_version``), deterministic.
+
+Not pure (fits models, writes artefact files). Called by ``forecaster.service.service`` (the provider),
+``.refresh`` and ``.refit``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import ArtefactError
-from forecaster.contracts.frames import DS, ENSEMBLE, ID, OUTAGE, Y, hi, lo
-from forecaster.contracts.ports import ArtefactMeta, Store
+from forecaster.contracts.frames import ID
+from forecaster.contracts.ports import ArtefactMeta
+from forecaster.cycle.accuracy import backtest_mae
+from forecaster.cycle.forecast import EngineForecastProvider, Model
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.artefact import library_versions
 from forecaster.forecasting.forecaster import Forecaster
 from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.runtime.settings import ServiceSettings
+from forecaster.service.registry import Registry, WorkloadSpec
+
+if TYPE_CHECKING:  # the service holds the provider these hooks serve
+    from forecaster.service.service import Service
 
 log = logging.getLogger("forecaster.service")
+GROUP = "freq/"
 
 
-@dataclass
-class FittedModel:
-    """A fitted ``Forecaster`` and what the service needs to know about it."""
-
-    forecaster: Forecaster
-    version: str
-    workload_ids: tuple[str, ...]
-    member_mae: dict[str, dict[str, float]]
-    """Workload -> {member or ``ensemble``: MAE over the calibration backtest}; empty without backtest windows."""
-    train_start: pd.Timestamp
-    train_end: pd.Timestamp
-
-    @property
-    def freq(self) -> str:
-        return self.forecaster.freq
-
-    def backtest_mae(self, workload_id: str) -> float | None:
-        value = self.member_mae.get(workload_id, {}).get(ENSEMBLE)
-        return value if value is not None and math.isfinite(value) else None
-
-    def last_seen(self, workload_id: str) -> pd.Timestamp | None:
-        """Last observation the model has of ``workload_id`` (None when it does not know it)."""
-        span = self.forecaster.state.span.get(workload_id)
-        return None if span is None else span[1]
+def group_key(freq: str) -> str:
+    """The provider key of the model of every workload of frequency ``freq``: ``freq/5min``."""
+    return f"{GROUP}{freq}"
 
 
-def horizon_steps(settings: ServiceSettings, freq: str) -> int:
-    """Forecast steps covering ``settings.horizon_s`` at ``freq`` (at least 1)."""
-    return max(1, math.ceil(settings.horizon_s / freq_to_timedelta(freq).total_seconds()))
+def groups(registry: Registry) -> Iterator[tuple[str, list[WorkloadSpec]]]:
+    """``(frequency, its workloads)`` in frequency order."""
+    for freq in sorted({spec.freq for spec in registry}):
+        yield freq, [spec for spec in registry if spec.freq == freq]
 
 
-def new_forecaster(settings: ServiceSettings, freq: str) -> Forecaster:
-    """A ``Forecaster`` with the service's levels and horizon; ``settings.model_options`` override the rest."""
-    options = {"freq": freq, "levels": settings.levels, "horizon": horizon_steps(settings, freq),
-               "bad_values": "outage", **dict(settings.model_options)}
-    return Forecaster(**options)
-
-
-def member_errors(cv: pd.DataFrame | None, members: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Per workload, the MAE of each member and of the ensemble in a calibration backtest frame (outages out)."""
-    if cv is None or len(cv) == 0:
-        return {}
-    frame = cv[~cv[OUTAGE].astype(bool)] if OUTAGE in cv.columns else cv
-    out: dict[str, dict[str, float]] = {}
-    for uid, group in frame.groupby(ID, sort=False):
-        y = group[Y].to_numpy(dtype=float)
-        scores = {}
-        for col in (*members, ENSEMBLE):
-            if col in group.columns:
-                err = np.abs(group[col].to_numpy(dtype=float) - y)
-                err = err[np.isfinite(err)]
-                if len(err):
-                    scores[col] = float(err.mean())
-        out[str(uid)] = scores
-    return out
+def forecast_spec(settings: ServiceSettings, freq: str) -> ForecastSpec:
+    """The cycle's ``ForecastSpec`` of a frequency group: the service's history, horizon and levels."""
+    step_s = freq_to_timedelta(freq).total_seconds()
+    return ForecastSpec(frequency=freq, frequency_s=step_s, history_s=settings.history_days * 86_400.0,
+                        horizon_s=max(settings.horizon_s, step_s), levels=tuple(settings.levels))
 
 
 def model_version(freq: str, ids: tuple[str, ...], train_end: pd.Timestamp) -> str:
@@ -97,32 +71,32 @@ def model_version(freq: str, ids: tuple[str, ...], train_end: pd.Timestamp) -> s
     return f"ens-{freq}-{train_end.strftime('%Y%m%dT%H%MZ')}-{digest}"
 
 
-def fit_model(histories: dict[str, pd.DataFrame], freq: str, settings: ServiceSettings,
-              events: pd.DataFrame | None) -> FittedModel:
-    """Fit one ``Forecaster`` on the histories (``unique_id, ds, y``) of the workloads of one frequency."""
-    history = pd.concat(list(histories.values()), ignore_index=True)
-    fc = new_forecaster(settings, freq).fit(history, events=events)
-    ids = tuple(sorted(histories))
-    start, end = history[DS].min(), history[DS].max()
-    return FittedModel(fc, model_version(freq, ids, end), ids, member_errors(fc.calibration_cv_, fc.members),
-                       start, end)
+def model_ids(model: Model) -> tuple[str, ...]:
+    """The workloads a model covers."""
+    return tuple(sorted(model.forecaster.state.span))
 
 
-def save_model(model: FittedModel, store: Store, folder: Path) -> ArtefactMeta:
-    """Write the artefact file (``<folder>/<version>.zip``) then its metadata row; the metadata."""
+def save_artefact(service: Service, key: str, model: Model) -> str:
+    """``on_fit``: write the artefact file then its metadata row (module docstring); the version."""
+    ids = model_ids(model)
+    version = model_version(model.spec.frequency, ids, model.last_ds)
+    folder = service.settings.artefact_dir
     folder.mkdir(parents=True, exist_ok=True)
-    path = model.forecaster.save(folder / f"{model.version}.zip")
-    meta = ArtefactMeta(id=model.version, created_at=pd.Timestamp.now(tz="UTC"), model_version=model.version,
-                        path=str(path.resolve()), workload_ids=model.workload_ids, train_start=model.train_start,
-                        train_end=model.train_end, library_versions=library_versions())
-    store.save_artefact(meta)
-    return meta
+    path = model.forecaster.save(folder / f"{version}.zip")
+    spans = [span for span in model.forecaster.state.span.values()]
+    start = min(s for s, _ in spans) if spans else model.last_ds
+    service.store.save_artefact(ArtefactMeta(
+        id=version, created_at=pd.Timestamp(model.fitted_at), model_version=version, path=str(path.resolve()),
+        workload_ids=ids, train_start=start, train_end=model.last_ds, library_versions=library_versions()))
+    log.info("model %s (%d workloads) saved at %s", version, len(ids), path)
+    return version
 
 
-def load_latest(store: Store) -> FittedModel | None:
-    """The newest stored model, or None when there is none or its file cannot be loaded (logged)."""
-    meta = store.latest_artefact()
-    if meta is None:
+def restore_latest(service: Service, key: str, spec: ForecastSpec, now: pd.Timestamp) -> Model | None:
+    """``restore``: the newest stored artefact as the group's model when it fits (module docstring), else None."""
+    meta = service.store.latest_artefact()
+    wanted = {s.id for s in service.registry if group_key(s.freq) == key}
+    if meta is None or not wanted <= set(meta.workload_ids):
         return None
     try:
         fc = Forecaster.load(meta.path)
@@ -130,28 +104,25 @@ def load_latest(store: Store) -> FittedModel | None:
         log.warning("artefact %s at %s cannot be loaded (%s); the next refresh fits a new model", meta.id,
                     meta.path, exc)
         return None
-    return FittedModel(fc, meta.model_version, tuple(meta.workload_ids), member_errors(fc.calibration_cv_, fc.members),
-                       meta.train_start, meta.train_end)
+    if fc.freq != spec.frequency or tuple(fc.levels) != tuple(spec.levels):
+        return None
+    log.info("refresh: using stored model %s for %d workload(s)", meta.model_version, len(wanted))
+    return Model(fc, spec, pd.Timestamp(meta.created_at), pd.Timestamp(meta.train_end),
+                 backtest_mae(fc.calibration_cv_), meta.model_version)
 
 
-def most_reliable_member(errors: dict[str, float], members: tuple[str, ...]) -> str:
-    """The member with the lowest backtest MAE (``seasonal`` when no member was scored)."""
-    scored = {m: errors[m] for m in members if m in errors and math.isfinite(errors[m])}
-    return min(scored, key=lambda m: (scored[m], m)) if scored else "seasonal"
+def provider_for(service: Service) -> EngineForecastProvider:
+    """The service's provider: the cycle's, refit every ``refit_interval_s``, with the service's persistence."""
+    st = service.settings
+    return EngineForecastProvider(
+        refit_every=pd.Timedelta(seconds=st.refit_interval_s),
+        options={"bad_values": "outage", **dict(st.model_options)},
+        on_fit=lambda key, model: save_artefact(service, key, model),
+        restore=lambda key, spec, now: restore_latest(service, key, spec, now),
+    )
 
 
-def member_as_ensemble(frame: pd.DataFrame, member: str, levels: tuple[int, ...]) -> pd.DataFrame:
-    """``frame`` with ``member``'s values as the ensemble; each band keeps its width around the new centre (lower
-    bands clipped at 0 when the ensemble was non-negative), so bands stay nested and ordered."""
-    out = frame.copy()
-    centre = out[member].to_numpy(dtype=float)
-    old = out[ENSEMBLE].to_numpy(dtype=float)
-    nonneg = bool((out[[c for c in out.columns if c.startswith(ENSEMBLE)]].to_numpy(dtype=float) >= 0).all())
-    for level in levels:
-        low, high = lo(ENSEMBLE, level), hi(ENSEMBLE, level)
-        if low in out.columns and high in out.columns:
-            lower = centre - (old - out[low].to_numpy(dtype=float))
-            out[low] = np.clip(lower, 0.0, None) if nonneg else lower
-            out[high] = centre + (out[high].to_numpy(dtype=float) - old)
-    out[ENSEMBLE] = centre
-    return out
+def concat(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The histories of a group as one long frame, ordered by workload id."""
+    return pd.concat([histories[k] for k in sorted(histories)], ignore_index=True).sort_values(
+        [ID], kind="stable").reset_index(drop=True)

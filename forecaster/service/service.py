@@ -27,11 +27,13 @@ import pandas as pd
 
 from forecaster.contracts.errors import ForecasterError, InputError
 from forecaster.contracts.ports import MetricsSource, Store
+from forecaster.cycle.accuracy import ForecastLog
+from forecaster.cycle.forecast import EngineForecastProvider
 from forecaster.rightsizing import RightSizer
 from forecaster.runtime.settings import ServiceSettings
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.scaling import ScalingPolicy
-from forecaster.service.models import FittedModel
+from forecaster.service.models import provider_for
 from forecaster.service.registry import Registry, load_workloads
 
 log = logging.getLogger("forecaster.service")
@@ -66,8 +68,11 @@ class Service:
     clock: Clock = utc_now
     controller_cycle: Callable[[], object] | None = None
     """The controller's ``run_once`` when the controller runs as a scheduled job (``forecaster.controller``)."""
-    models: dict[str, FittedModel] = field(default_factory=dict)
-    """Fitted model by workload id (workloads of one frequency share one model object)."""
+    forecasts: EngineForecastProvider | None = None
+    """The cycle's engine provider, one model per frequency group (``forecaster.service.models``); made from the
+    settings when not given."""
+    accuracy_log: ForecastLog = field(default_factory=ForecastLog)
+    """Each workload's issued forecasts and their recent error: the circuit breaker's input (``cycle.accuracy``)."""
     policies: dict[str, ScalingPolicy] = field(default_factory=dict)
     """Recommend-mode scaling policy state by workload id (cool-down, rate limit, last value)."""
     rightsizers: dict[str, RightSizer] = field(default_factory=dict)
@@ -76,6 +81,16 @@ class Service:
     """Held by every job: jobs of one service never interleave (APScheduler runs them on a thread pool)."""
     sleep: Callable[[float], None] = time.sleep
     _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.forecasts is None:
+            self.forecasts = provider_for(self)
+
+    @property
+    def provider(self) -> EngineForecastProvider:
+        """``forecasts``, always set after construction."""
+        assert self.forecasts is not None
+        return self.forecasts
 
     # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
     def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:

@@ -1,23 +1,27 @@
 """Rolling forecasts for a replay: the forecasting engine refitted and refreshed on a schedule.
 
 The predictive policy in ``forecaster.simulate`` must only see forecasts that could have existed at each
-decision. This module produces them the way the controller would in production:
+decision. This module produces them with the controller's own code: the cycle's engine provider
+(``forecaster.cycle.forecast.EngineForecastProvider``) on the cycle's schedule (``forecaster.cycle.schedule``), asked
+for a forecast every ``refresh_every`` exactly as a controller cycle asks it, with the history the controller would
+have fetched at that moment (``history_window``):
 
-- every ``refit_every`` (default daily) a fresh :class:`~forecaster.Forecaster` is fitted on the last
-  ``history`` of demand that was complete at that moment (weights and conformal bands re-learned);
-- every ``refresh_every`` (default 5 minutes) the fitted model is updated with the buckets completed since
-  (no refit, :meth:`Forecaster.update`) and predicts ``horizon`` steps ahead.
+- every ``refit_every`` (default daily) the provider refits on the last ``history`` of demand complete by then
+  (weights and conformal bands re-learned); a failed fit is retried at the next refresh, as in the controller;
+- in between it refreshes: ``Forecaster.update`` with the buckets completed since, and a new prediction of
+  ``horizon`` steps.
 
 Each forecast is stamped with ``issued_at`` (the refresh time): a bucket ``[ds, ds + freq)`` enters a
 forecast only when ``ds + freq <= issued_at``. The output is one long frame
-``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ...`` that ``FrameProvider`` serves during the replay,
-so a policy sweep reuses one set of forecasts.
+``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ..., backtest_mae`` (the backtest MAE of the model behind
+each issue: the circuit breaker's reference) that ``FrameProvider`` serves during the replay, so a policy sweep reuses
+one set of forecasts. Business ``events`` (an Events frame) reach the engine as they reach the controller's.
 
 Minute demand is aggregated to the forecast grid with ``agg``: ``"max"`` (default) forecasts the busiest
 minute of each bucket, which is what capacity has to cover; ``"mean"`` forecasts the average load.
 Values stay in demand-per-minute units either way.
 
-Pure: imports the engine and pandas only. Called by ``benchmarks/autoscaling.py`` and ``forecaster simulate``.
+Pure: imports the cycle, the engine and pandas. Called by ``benchmarks/autoscaling.py`` and ``forecaster simulate``.
 """
 
 from __future__ import annotations
@@ -31,11 +35,15 @@ import pandas as pd
 
 from forecaster.contracts.errors import ForecasterError, InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, band_columns
-from forecaster.forecasting.forecaster import Forecaster
+from forecaster.cycle.forecast import EngineForecastProvider
+from forecaster.cycle.schedule import refit_times
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.history import freq_to_timedelta
-from forecaster.simulate.providers import ISSUED_AT
+from forecaster.simulate.providers import BACKTEST_MAE, ISSUED_AT
 
 Progress = Callable[[int, int], None]
+KEY = "demand"
+"""The replayed workload's key (its ``unique_id``) in the provider."""
 
 
 @dataclass(frozen=True)
@@ -103,12 +111,11 @@ def aggregate_demand(demand: pd.Series | pd.DataFrame, freq: str, agg: str, uid:
     return pd.DataFrame({ID: uid, DS: pd.DatetimeIndex(out.index).as_unit("ns"), Y: out[Y].to_numpy(float)})
 
 
-def _refit_times(start: pd.Timestamp, end: pd.Timestamp, every: pd.Timedelta) -> list[pd.Timestamp]:
-    out, t = [], start
-    while t < end:
-        out.append(t)
-        t = t + every
-    return out
+def spec_of(schedule: ForecastSchedule) -> ForecastSpec:
+    """The cycle's ``ForecastSpec`` of a replay schedule (grid, training window, horizon, levels)."""
+    step_s = freq_to_timedelta(schedule.freq).total_seconds()
+    return ForecastSpec(frequency=schedule.freq, frequency_s=step_s, history_s=pd.Timedelta(schedule.history)
+                        .total_seconds(), horizon_s=schedule.horizon * step_s, levels=tuple(schedule.levels))
 
 
 def rolling_forecasts(
@@ -117,58 +124,49 @@ def rolling_forecasts(
     end: pd.Timestamp | str | None = None,
     schedule: ForecastSchedule | None = None,
     progress: Progress | None = None,
+    *,
+    events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Forecasts issued every ``refresh_every`` in ``[start, end)``, each from data before its issue time.
 
-    Returns ``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ...`` (demand per minute). A refit
-    that fails (too little history, a member error the engine cannot absorb) leaves no forecasts until
-    the next refit: the replay then sees stale input and the policy falls back to reactive, exactly what
-    the controller does in production. ``progress(done, total)`` is called after every refresh.
+    Returns ``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ..., backtest_mae`` (demand per minute). A
+    refresh whose fit or update fails issues nothing (the replay then sees the last forecast age and the policy
+    falls back, exactly what the controller does) and the next refresh refits. ``events``: business events given to
+    the engine at every refit and prediction (scope already applied). ``progress(done, total)`` after every refresh.
     """
     sch = schedule or ForecastSchedule()
     sch.check()
-    step, refresh, refit = (freq_to_timedelta(x) for x in (sch.freq, sch.refresh_every, sch.refit_every))
+    spec = spec_of(sch)
+    step, refresh = freq_to_timedelta(sch.freq), freq_to_timedelta(sch.refresh_every)
     t0 = pd.Timestamp(start).tz_convert("UTC").ceil(sch.freq)
     buckets = aggregate_demand(demand, sch.freq, sch.agg)
     if buckets.empty:
         raise InputError("demand has no complete bucket to forecast from")
     t_end = pd.Timestamp(end).tz_convert("UTC") if end is not None else buckets[DS].max() + step
     cols = band_columns(ENSEMBLE, sch.levels)
-    refits = _refit_times(t0, t_end, refit)
-    per_refit = int(refit / refresh)
-    total, done = len(refits) * per_refit, 0
+    provider = EngineForecastProvider(refit_every=freq_to_timedelta(sch.refit_every), options=dict(sch.forecaster))
+    times = refit_times(t0, t_end, refresh)
     ds_end = buckets[DS] + step  # when each bucket is complete
     parts: list[pd.DataFrame] = []
-    for r in refits:
-        train = buckets[(ds_end <= r) & (buckets[DS] >= r - pd.Timedelta(sch.history))]
-        fc: Forecaster | None = Forecaster(freq=sch.freq, levels=sch.levels, horizon=sch.horizon, **sch.forecaster)
-        try:
-            assert fc is not None
-            fc.fit(train)
-        except (ForecasterError, ValueError):
-            fc = None
-        seen = r
-        for k in range(per_refit):
-            t = r + k * refresh
-            if t >= t_end:
-                break
-            if fc is not None:
-                new = buckets[(ds_end > seen) & (ds_end <= t)]
-                try:
-                    if len(new):
-                        fc.update(new)
-                    seen = t
-                    pred = fc.predict(sch.horizon)
-                    pred = pred[pred[DS] >= t]
-                    parts.append(pd.DataFrame({ISSUED_AT: t, DS: pred[DS].to_numpy(), **{c: pred[c] for c in cols}}))
-                except (ForecasterError, ValueError):
-                    fc = None
-            done += 1
-            if progress:
-                progress(done, total)
+    for done, t in enumerate(times, start=1):
+        begin, _ = provider.history_window(KEY, spec, t)
+        history = buckets[(buckets[DS] >= begin) & (ds_end <= t)]
+        if len(history):
+            try:
+                pred = provider.forecast(KEY, spec, history, t, events=events)
+            except (ForecasterError, ValueError):
+                pred = None  # the provider dropped the model: the next refresh refits
+            if pred is not None:
+                pred = pred[pred[DS] >= t]
+                mae = provider.backtest_mae(KEY)
+                parts.append(pd.DataFrame({ISSUED_AT: t, DS: pred[DS].to_numpy(), **{c: pred[c] for c in cols},
+                                           BACKTEST_MAE: np.nan if mae is None else mae}))
+        if progress:
+            progress(done, len(times))
     if not parts:
         return pd.DataFrame({ISSUED_AT: pd.Series(dtype="datetime64[ns, UTC]"),
-                             DS: pd.Series(dtype="datetime64[ns, UTC]"), **{c: pd.Series(dtype=float) for c in cols}})
+                             DS: pd.Series(dtype="datetime64[ns, UTC]"), **{c: pd.Series(dtype=float) for c in cols},
+                             BACKTEST_MAE: pd.Series(dtype=float)})
     out = pd.concat(parts, ignore_index=True)
     out[cols] = out[cols].clip(lower=0.0)
     return out

@@ -1,10 +1,11 @@
 """The policies a replay compares: what, if anything, writes the HPA's ``minReplicas`` at each decision.
 
 - ``ReactivePolicy``: nothing; the HPA alone at its target utilisation.
-- ``PredictivePolicy``: ``forecaster.scaling.ScalingPolicy`` fed by a forecast provider, writing the floor
-  exactly as the controller will patch ``spec.minReplicas`` of a real HPA. It also scores the forecast in force
-  against the demand that has already happened (``ErrorTracker``), so the circuit breaker works in the replay;
-  it never sees demand at or after the decision minute.
+- ``PredictivePolicy``: the decision cycle's predictive floor (``forecaster.cycle.decide.decide_floor``, the call
+  the controller and the service make) fed by a forecast provider, writing the floor exactly as the controller
+  patches ``spec.minReplicas`` of a real HPA. It scores the forecasts it used against the demand that has already
+  happened with the cycle's error log (``forecaster.cycle.accuracy.ForecastLog``: same window, same lead time), so
+  the circuit breaker trips as the controller's would; it never sees demand at or after the decision minute.
 - ``OraclePolicy``: the same ``ScalingPolicy`` with the true demand peak over the lead window (perfect
   foresight), through the same post-processing, so the gap to it is the cost of forecast error alone.
 
@@ -21,9 +22,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import ENSEMBLE
-from forecaster.scaling.band import ForecastBand
-from forecaster.scaling.breaker import ErrorTracker
+from forecaster.contracts.frames import DS, Y
+from forecaster.cycle.accuracy import ErrorSummary, ForecastLog, window_for
+from forecaster.cycle.decide import decide_floor
+from forecaster.cycle.forecast import IssuedForecast
 from forecaster.scaling.decision import ScalingDecision
 from forecaster.scaling.policy import ScalingPolicy
 from forecaster.scaling.settings import PolicySettings
@@ -47,6 +49,11 @@ class FloorPolicy(Protocol):
         ...
 
 
+KEY = "demand"
+FINGERPRINT: tuple[str, ...] = ("replay",)
+"""The replayed workload's key and forecast-settings fingerprint in the error log (one policy per replay)."""
+
+
 class ReactivePolicy:
     """The HPA alone."""
 
@@ -63,84 +70,102 @@ class ReactivePolicy:
         return None
 
 
-class _Bands:
-    """Adapter: any ``ForecastProvider`` as ``band_at(now_ns)``, converting each issue once. A one-row forecast
-    has no spacing of its own; it gets the bucket length of the last longer one."""
+class _Issues:
+    """The forecast in force at each decision, as the cycle's ``IssuedForecast`` (converted once per issue), from a
+    ``FrameProvider`` or any ``ForecastProvider``."""
 
-    def __init__(self, provider: ForecastProvider) -> None:
+    def __init__(self, provider: ForecastProvider | FrameProvider) -> None:
         self.provider = provider
-        self._key: tuple[int, int] | None = None
-        self._band: ForecastBand | None = None
-        self._step_ns = 0
+        self.current: IssuedForecast | None = None
+        self.last_step_ns = 0
 
-    def band_at(self, now_ns: int) -> tuple[int, ForecastBand] | None:
-        got = self.provider.forecast(pd.Timestamp(now_ns, tz="UTC"))
-        if got is None:
-            return None
-        issued, frame = got
-        issued_ns = int(pd.Timestamp(issued).value)
-        key = (issued_ns, id(frame))
-        if key != self._key or self._band is None:
-            band = ForecastBand.from_frame(frame)
-            if band.step_ns:
-                self._step_ns = band.step_ns
-            elif self._step_ns:
-                band = replace(band, step_ns=self._step_ns)
-            self._key, self._band = key, band
-        return issued_ns, self._band
+    def at(self, now_ns: int) -> tuple[IssuedForecast | None, bool]:
+        """``(forecast in force at now_ns, whether it was issued since the last call)``."""
+        mae: float | None
+        if isinstance(self.provider, FrameProvider):
+            i = self.provider.issue_at(now_ns)
+            if i is None:
+                return None, False
+            if self.current is not None and int(self.current.issued_at.value) == self.provider.issued_ns[i]:
+                return self.current, False
+            issued, frame = self.provider.issue(i)
+            mae = self.provider.backtest_mae_of(self.provider.issued_ns[i])
+        else:
+            got = self.provider.forecast(pd.Timestamp(now_ns, tz="UTC"))
+            if got is None:
+                return None, False
+            if self.current is not None and self.current.issued_at == pd.Timestamp(got[0]):
+                return self.current, False
+            issued, frame = got
+            mae = getattr(self.provider, "backtest_mae", None)
+        self.current = IssuedForecast(frame, pd.Timestamp(issued), FINGERPRINT, mae)
+        step = getattr(self.provider, "step_ns", 0) or (self.last_step_ns if self.current.band.step_ns == 0 else 0)
+        if self.current.band.step_ns == 0 and step:  # a one-row forecast: the bucket length of the others
+            self.current.__dict__["band"] = replace(self.current.band, step_ns=step)
+        self.last_step_ns = self.current.band.step_ns or self.last_step_ns
+        return self.current, True
 
 
 class PredictivePolicy:
-    """HPA + the scaling policy writing ``minReplicas`` from forecasts (module docstring)."""
+    """HPA + the cycle's predictive floor writing ``minReplicas`` from forecasts (module docstring)."""
 
     name = "predictive"
 
     def __init__(self, provider: ForecastProvider | FrameProvider | pd.DataFrame, *, keep_decisions: bool = True,
-                 error_window: int = 12) -> None:
+                 agg: str = "max") -> None:
         self.provider = FrameProvider(provider) if isinstance(provider, pd.DataFrame) else provider
         self.keep_decisions = keep_decisions
-        self.error_window = error_window
+        self.agg = agg
+        """How the forecasts' buckets aggregate minute demand (``ForecastSchedule.agg``): the error log scores
+        each finished bucket's ``agg`` of demand against the forecast for it."""
         self.decisions: list[ScalingDecision] = []
 
     def bind(self, trace: MinuteTrace, settings: PolicySettings | None) -> None:
-        """Fresh policy state and error tracker for a replay of ``trace``."""
+        """Fresh policy state and error log for a replay of ``trace``."""
         assert settings is not None
+        self.settings = settings
         self.policy = ScalingPolicy(settings)
-        self.tracker = ErrorTracker(self.error_window)
+        self.log = ForecastLog()
+        self.log.start(KEY, FINGERPRINT)
         self.demand = trace.demand
         self.start_ns = trace.start_ns
-        self.backtest_mae = getattr(self.provider, "backtest_mae", None)
-        self._source = self.provider if isinstance(self.provider, FrameProvider) else _Bands(self.provider)
-        self._band: ForecastBand | None = None
-        self._fed = 0
+        self._issues = _Issues(self.provider)
+        self._scored_to_ns: int | None = None
         self.decisions = []
 
-    def _feed_errors(self, minute: int) -> None:
-        """Score the forecast that was in force against the minutes that finished since the last decision."""
-        band, fed = self._band, self._fed
-        self._fed = minute
-        if band is None:
+    def _score(self, now_ns: int, step_ns: int) -> None:
+        """Score the forecast buckets finished by ``now_ns`` that lie in the recent window (``cycle.accuracy``),
+        once per finished bucket: the same error log, window and lead time as the controller's."""
+        if step_ns <= 0:
             return
-        ds, step, values = band.ds_ns, band.step_ns, band.values[:, band.column_index(ENSEMBLE)]
-        for k in range(fed, minute):
-            t = self.start_ns + k * MINUTE_NS
-            i = int(np.searchsorted(ds, t, side="right")) - 1
-            if i >= 0 and t < ds[i] + max(step, 1):
-                self.tracker.observe(int(ds[i]), float(self.demand[k]), float(values[i]))
+        done_ns = now_ns // step_ns * step_ns  # end of the last finished bucket (buckets on the epoch's grid)
+        first_ns = -(-self.start_ns // step_ns) * step_ns  # the first whole bucket of the trace
+        if done_ns == self._scored_to_ns or done_ns <= first_ns:
+            return
+        self._scored_to_ns = done_ns
+        window = window_for(step_ns / 1e9, self.settings.breaker_min_points)
+        n = int(min((done_ns - first_ns) // step_ns, window.value // step_ns + 1))
+        per = int(step_ns // MINUTE_NS)
+        first = int((done_ns - n * step_ns - self.start_ns) // MINUTE_NS)
+        minutes = self.demand[first:first + n * per].reshape(n, per)
+        y = minutes.max(axis=1) if self.agg == "max" else minutes.mean(axis=1)
+        ds = pd.DatetimeIndex(done_ns - (n - np.arange(n)) * step_ns, tz="UTC")
+        self.log.score(KEY, FINGERPRINT, pd.DataFrame({DS: ds, Y: y}), self.settings.lead_time_s, window)
 
     def floor(self, minute: int, now_ns: int, reactive_floor: int) -> int | None:
-        """One decision of the scaling policy."""
-        self._feed_errors(minute)
-        got = self._source.band_at(now_ns)
-        issued_ns, band = (None, None) if got is None else got
-        self._band = band
-        decision = self.policy.decide_band(
-            now_ns, reactive_floor, band, issued_ns, recent_mae=self.tracker.mae,
-            backtest_mae=self.backtest_mae, n_errors=self.tracker.n_points,
-        )
+        """One decision of the cycle's predictive floor (``forecaster.cycle.decide.decide_floor``)."""
+        forecast, new = self._issues.at(now_ns)
+        if forecast is not None:
+            self._score(now_ns, forecast.band.step_ns)
+            if new:
+                self.log.add(KEY, FINGERPRINT, forecast.issued_at, forecast.frame)
+        recent, n = self.log.summary(KEY, FINGERPRINT)
+        errors = ErrorSummary(recent, n, None if forecast is None else forecast.backtest_mae)
+        out = decide_floor(self.policy, pd.Timestamp(now_ns, tz="UTC"), reactive_floor, forecast, errors,
+                           own_floor=self.settings.min_replicas, auto=True)
         if self.keep_decisions:
-            self.decisions.append(decision)
-        return decision.value
+            self.decisions.append(out.final)
+        return out.value
 
 
 class OraclePolicy:

@@ -7,7 +7,7 @@ forecast available at ``now``, or ``None``. Two providers ship here:
   (``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ...``; any frequency, e.g. 5-minute buckets in
   demand-per-minute units, as written by ``forecaster.simulate.forecasting``). It returns the latest issue with
   ``issued_at <= now``, so a stale forecast emerges naturally when refreshes stop. Each issue is converted to a
-  ``ForecastBand`` once and cached. ``backtest_mae`` (optional) feeds the circuit breaker.
+  ``ForecastBand`` once and cached. A ``backtest_mae`` column (or argument) feeds the circuit breaker.
 - ``OracleProvider(demand)`` knows the future: every band column equals the true demand per minute. The
   replay's ``"oracle"`` policy uses its vectorised ``peaks`` (sliding maximum) instead of building a frame per
   minute.
@@ -30,6 +30,9 @@ from forecaster.simulate.trace import MinuteTrace, minute_trace
 
 ISSUED_AT = "issued_at"
 """Column of a long forecasts frame: when each forecast was issued (UTC)."""
+BACKTEST_MAE = "backtest_mae"
+"""Optional column of a long forecasts frame: the backtest MAE of the model behind each issue (the breaker's
+reference); the ``backtest_mae`` argument of ``FrameProvider`` applies to issues without one."""
 _BAND_PREFIXES = (f"{ENSEMBLE}-lo-", f"{ENSEMBLE}-hi-")
 
 
@@ -86,6 +89,14 @@ class FrameProvider:
         self._frame = forecasts.iloc[order].reset_index(drop=True)
         self._cached: tuple[int, ForecastBand] | None = None
         self.backtest_mae = backtest_mae
+        maes = (forecasts[BACKTEST_MAE].to_numpy(dtype=float)[order][self._starts] if BACKTEST_MAE in forecasts.columns
+                else np.full(len(self.issued_ns), np.nan))
+        self._maes: list[float | None] = [float(m) if np.isfinite(m) else backtest_mae for m in maes]
+
+    def backtest_mae_of(self, issued_ns: int) -> float | None:
+        """Backtest MAE of the model behind the issue at ``issued_ns`` (its ``backtest_mae`` row, else the default)."""
+        i = bisect_right(self.issued_ns, issued_ns) - 1
+        return self._maes[i] if i >= 0 and self.issued_ns[i] == issued_ns else self.backtest_mae
 
     def __len__(self) -> int:
         """Number of issued forecasts."""
@@ -94,13 +105,25 @@ class FrameProvider:
     def _index(self, now_ns: int) -> int:
         return bisect_right(self.issued_ns, now_ns) - 1
 
+    def issue_at(self, now_ns: int) -> int | None:
+        """Index of the latest issue with ``issued_at <= now_ns``, ``None`` before the first."""
+        i = self._index(now_ns)
+        return None if i < 0 else i
+
+    def issue(self, i: int) -> tuple[pd.Timestamp, pd.DataFrame]:
+        """Issue ``i`` as ``(issued_at, frame)``."""
+        start, stop = int(self._starts[i]), int(self._stops[i])
+        frame = self._frame.iloc[start:stop].drop(columns=[ISSUED_AT, BACKTEST_MAE], errors="ignore")
+        return pd.Timestamp(self.issued_ns[i], tz="UTC"), frame.reset_index(drop=True)
+
     def forecast(self, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.DataFrame] | None:
         """The latest issue with ``issued_at <= now`` as ``(issued_at, frame)``."""
         i = self._index(int(pd.Timestamp(now).tz_convert("UTC").value))
         if i < 0:
             return None
         start, stop = int(self._starts[i]), int(self._stops[i])
-        return pd.Timestamp(self.issued_ns[i], tz="UTC"), self._frame.iloc[start:stop].drop(columns=[ISSUED_AT])
+        frame = self._frame.iloc[start:stop].drop(columns=[ISSUED_AT, BACKTEST_MAE], errors="ignore")
+        return pd.Timestamp(self.issued_ns[i], tz="UTC"), frame
 
     def band_at(self, now_ns: int) -> tuple[int, ForecastBand] | None:
         """Fast path: ``(issued_ns, ForecastBand)`` of the latest issue at ``now_ns``, converted once per issue."""

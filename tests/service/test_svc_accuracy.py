@@ -1,6 +1,6 @@
 """The accuracy job and drift: the forecast in force at each point, MAE and coverage (worked example), the drift
-rule, evaluation against the stored runs, and the fallback a drift triggers (most reliable member as the ensemble,
-reactive replica floor), cleared when accuracy recovers."""
+rule, evaluation against the stored runs; a drift is reported and changes no decision: the one fallback rule is the
+circuit breaker inside the floor decision, which a demand shift trips."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun
 from forecaster.service.accuracy import is_drift, pairs, score, thin
-from forecaster.service.models import member_as_ensemble, member_errors, most_reliable_member
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")
 
@@ -66,20 +65,6 @@ def test_svc_accuracy_drift_rule(n: int, mae: float, backtest: float | None, exp
     assert is_drift(n, mae, backtest, multiple=3.0, min_points=6) is expected
 
 
-def test_svc_models_fallback_member_keeps_band_widths() -> None:
-    cv = pd.DataFrame({"unique_id": ["w"] * 3, "y": [10.0, 10.0, 10.0], "seasonal": [9.0, 11.0, 10.0],
-                       "lgbm": [5.0, 15.0, 10.0], ENSEMBLE: [7.0, 13.0, 10.0]})
-    errors = member_errors(cv, ("seasonal", "lgbm"))
-    assert errors["w"] == pytest.approx({"seasonal": 2 / 3, "lgbm": 10 / 3, ENSEMBLE: 2.0})
-    assert most_reliable_member(errors["w"], ("seasonal", "lgbm")) == "seasonal"
-    assert most_reliable_member({}, ("seasonal", "lgbm")) == "seasonal"
-    frame = pd.DataFrame({ENSEMBLE: [10.0, 2.0], lo(ENSEMBLE, 80): [8.0, 0.0], hi(ENSEMBLE, 80): [13.0, 3.0],
-                          "seasonal": [20.0, 1.0]})
-    out = member_as_ensemble(frame, "seasonal", (80,))
-    assert out[ENSEMBLE].tolist() == [20.0, 1.0]
-    assert out[lo(ENSEMBLE, 80)].tolist() == [18.0, 0.0] and out[hi(ENSEMBLE, 80)].tolist() == [23.0, 2.0]
-
-
 def test_svc_accuracy_job_scores_stored_forecasts(make_demo: MakeDemo) -> None:
     service = make_demo()
     for k in range(8):
@@ -96,9 +81,10 @@ def test_svc_accuracy_job_scores_stored_forecasts(make_demo: MakeDemo) -> None:
     assert sample(service, "forecaster_accuracy_coverage_ratio", workload="nasa/www", level="80") == record.coverage[80]
 
 
-def test_svc_demand_shift_is_detected_as_drift_and_falls_back(make_demo: MakeDemo) -> None:
-    """Demand ten times the trace from noon on: the evaluation flags drift, the next refresh stores the
-    most reliable member as the ensemble and the floor follows the reactive rule."""
+def test_svc_demand_shift_is_reported_as_drift_and_trips_the_breaker(make_demo: MakeDemo) -> None:
+    """Demand ten times the trace from noon on: the evaluation flags drift (a report), and the refresh's floor
+    decision opens the circuit breaker from its own error log, so the floor holds and the reactive rule is in
+    charge, as in the controller; the stored forecast stays the ensemble's."""
     service = make_demo(drift_min_points=6)
     demand = service.source.demand  # type: ignore[attr-defined]
     shifted = demand["ds"] > SLOT
@@ -112,35 +98,28 @@ def test_svc_demand_shift_is_detected_as_drift_and_falls_back(make_demo: MakeDem
     assert record.drift and record.backtest_mae is not None and record.mae > 3 * record.backtest_mae
     assert sample(service, "forecaster_drift", workload="nasa/www") == 1.0
 
-    service.refresh(now)
     latest = service.store.latest_forecast("nasa/www")
-    assert latest is not None and "+fallback-" in latest.model_version
-    member = latest.model_version.rsplit("+fallback-", 1)[1]
-    assert member in ("seasonal", "lgbm")
-    np.testing.assert_allclose(latest.frame[ENSEMBLE], latest.frame[member])
-    assert (latest.frame[lo(ENSEMBLE, 80)] <= latest.frame[ENSEMBLE]).all()
-    decision = service.store.list_decisions(workload_id="nasa/www").items
-    replicas = next(d for d in decision if d.kind == "replicas")
-    assert "drift" in replicas.reason and replicas.details["fallback"] == "drift"
-    assert replicas.value["min_replicas"] == min(50, max(2, replicas.details["reactive_floor"]))
-    assert sample(service, "forecaster_fallbacks_total", workload="nasa/www", reason="drift") == 1.0
+    assert latest is not None and "fallback" not in latest.model_version
+    decisions = [d for d in service.store.list_decisions(workload_id="nasa/www").items if d.kind == "replicas"]
+    latest_decision = decisions[0]  # newest first
+    assert latest_decision.details["breaker_open"] is True and "breaker_open" in latest_decision.details["rules"]
+    opened = [d for d in decisions if d.details["n_errors"] >= 6
+              and d.details["recent_mae"] > 3 * d.details["backtest_mae"]]  # the breaker's open rule
+    assert opened, "no decision saw the recent error above 3x the backtest error"
+    assert sample(service, "forecaster_fallbacks_total", workload="nasa/www", reason="breaker") >= 1.0
 
 
-def test_svc_drift_clears_when_accuracy_recovers(make_demo: MakeDemo) -> None:
+def test_svc_a_drift_record_changes_no_decision(make_demo: MakeDemo) -> None:
     service = make_demo()
     service.refresh()
     store = service.store
     store.record_accuracy(AccuracyRecord("nasa/www", DEMO_NOW, DEMO_NOW - pd.Timedelta("1D"), DEMO_NOW, 12, 99.0,
                                          {}, 1.0, True))
     service.refresh(DEMO_NOW + pd.Timedelta("5min"))
-    assert "+fallback-" in store.latest_forecast("nasa/www").model_version  # type: ignore[union-attr]
-    store.record_accuracy(AccuracyRecord("nasa/www", DEMO_NOW + pd.Timedelta("6min"), DEMO_NOW, DEMO_NOW, 12, 1.0,
-                                         {}, 1.0, False))
-    service.refresh(DEMO_NOW + pd.Timedelta("10min"))
     latest = store.latest_forecast("nasa/www")
-    assert latest is not None and "+fallback-" not in latest.model_version
+    assert latest is not None and "fallback" not in latest.model_version
     replicas = next(d for d in store.list_decisions(workload_id="nasa/www").items if d.kind == "replicas")
-    assert "drift" not in replicas.reason
+    assert "drift" not in replicas.reason and replicas.details["breaker_open"] is False
 
 
 def test_svc_demo_cycle_evaluates_accuracy_once_per_interval(make_demo: MakeDemo) -> None:

@@ -28,7 +28,7 @@ def test_svc_jobs_on_postgres(make_demo: MakeDemo, pg_server: PostgresServer) ->
         assert store.list_decisions().total == 3 * 3 and store.list_accuracy("nasa/www").total == 2
         restarted = make_demo(copies=2, store=store, store_url=url, now=DEMO_NOW + pd.Timedelta("15min"))
         restarted.refresh()
-        assert restarted.models["nasa/www"].version == service.models["nasa/www"].version
+        assert restarted.provider.model("freq/5min").version == service.provider.model("freq/5min").version  # type: ignore[union-attr]
         assert store.list_decisions().total == 4 * 3
 
         scheduler = build_scheduler(restarted)

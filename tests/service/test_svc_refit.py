@@ -19,7 +19,7 @@ def test_svc_refit_saves_the_artefact_and_swaps_the_model(make_demo: MakeDemo, f
     # three daily calibration windows (each after two days of training): enough to learn the weights
     service = make_demo(copies=2, history_days=6, model_options={**model_options(fast_lgbm), "n_windows": 3})
     service.refresh()
-    before = service.models["nasa/www"]
+    before = service.provider.model("freq/5min")
     later = DEMO_NOW + pd.Timedelta("1D")
     service.source.now = later  # type: ignore[attr-defined]
     saved = service.refit()
@@ -28,10 +28,10 @@ def test_svc_refit_saves_the_artefact_and_swaps_the_model(make_demo: MakeDemo, f
     assert meta.workload_ids == ("nasa/www", "nasa/www-2") and meta.train_end == pd.Timestamp("1995-07-10T12:00Z")
     assert meta.library_versions["pandas"] == pd.__version__
     assert Path(meta.path).is_file() and Path(meta.path).parent == service.settings.artefact_dir.resolve()
-    after = service.models["nasa/www"]
-    assert after is not before and after is service.models["nasa/www-2"] and after.version == meta.id
+    after = service.provider.model("freq/5min")
+    assert after is not None and after is not before and after.version == meta.id
     assert set(after.forecaster.weights_["source"]) == {"learned"}
-    assert set(after.member_mae) == {"nasa/www", "nasa/www-2"} and after.backtest_mae("nasa/www") is not None
+    assert all(service.provider.backtest_mae("freq/5min", w) is not None for w in ("nasa/www", "nasa/www-2"))
     loaded = Forecaster.load(meta.path)
     assert sorted(loaded.state.span) == ["nasa/www", "nasa/www-2"]
     service.refresh(later)

@@ -14,9 +14,8 @@ import pytest
 from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
+from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.datasets import load_nasa_5min
-from forecaster.service import models as models_module
-from forecaster.service import refresh as refresh_module
 from forecaster.service.registry import Registry, WorkloadSpec
 from forecaster.service.service import WorkloadError
 from forecaster.testing.store import InMemoryStore
@@ -26,13 +25,14 @@ from forecaster.testing.store import InMemoryStore
 def fits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """Records the workload ids of every model fitted by the refresh."""
     seen: list[tuple[str, ...]] = []
-    real = refresh_module.fit_model
+    real = EngineForecastProvider.refit
 
-    def counting(histories: dict[str, pd.DataFrame], *args: Any, **kwargs: Any) -> models_module.FittedModel:
-        seen.append(tuple(sorted(histories)))
-        return real(histories, *args, **kwargs)
+    def counting(self: EngineForecastProvider, key: str, spec: Any, history: pd.DataFrame, *args: Any,
+                 **kwargs: Any) -> Model:
+        seen.append(tuple(sorted(history["unique_id"].astype(str).unique())))
+        return real(self, key, spec, history, *args, **kwargs)
 
-    monkeypatch.setattr(refresh_module, "fit_model", counting)
+    monkeypatch.setattr(EngineForecastProvider, "refit", counting)
     return seen
 
 

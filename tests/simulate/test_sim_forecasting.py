@@ -86,12 +86,16 @@ def test_a_forecast_never_sees_data_after_its_issue_time() -> None:
     assert not np.allclose(a.loc[~before, "ensemble"], b.loc[b[ISSUED_AT] > cut, "ensemble"])
 
 
-def test_a_failed_fit_leaves_no_forecast_and_the_replay_falls_back() -> None:
+def test_a_failed_fit_leaves_no_forecast_and_is_retried_at_the_next_refresh() -> None:
+    """As in the controller (the same provider): the first refresh has no history, so its fit fails and nothing is
+    issued; the next refresh retries the fit; until then the replay has no forecast and falls back."""
     demand = minutes(1.5)
     start = T0  # nothing before the first issue: the fit fails (an empty history is refused)
     sch = ForecastSchedule(refresh_every="30min", refit_every="1D", horizon=4, history="2D", forecaster=FAST)
     out = rolling_forecasts(demand, start, start + pd.Timedelta("1h"), sch)
-    assert out.empty and ISSUED_AT in out.columns
+    assert ISSUED_AT in out.columns
+    assert sorted(out[ISSUED_AT].unique()) == [start + pd.Timedelta("30min")]
     window = demand.loc[start : start + pd.Timedelta("1h")]
-    res = replay(window, "predictive", capacity_per_pod=10.0, forecasts=FrameProvider(out) if len(out) else out)
+    res = replay(window, "predictive", capacity_per_pod=10.0, forecasts=FrameProvider(out))
     assert res.outcomes.minutes == len(window)
+    assert all(d.fell_back and "stale" in d.rules for d in res.decisions[:30])

@@ -94,7 +94,10 @@ def test_predictive_floor_is_never_below_the_reactive_floor() -> None:
         assert d.value >= min(d.reactive_floor, d.bounds[1]) or d.fell_back
 
 
-def test_stale_forecasts_hold_then_release_and_are_reported() -> None:
+def test_stale_forecasts_restore_the_own_floor_and_are_reported() -> None:
+    """The cycle's one stale rule (``cycle.decide.decide_floor``, as in the controller): once the forecast is older
+    than ``stale_after_s`` the floor goes back to the HPA's own (``min_replicas``) and the reactive HPA is in charge,
+    reported as a fallback with the rule ``restore``."""
     demand = _step(n=240, at=300)  # flat 100
     forecasts = _truth_forecasts(demand, every="5min", steps=240, scale=3.0).query(f"{ISSUED_AT} == @T0")
     result = _run(demand, "predictive", forecasts=forecasts, quantile="ensemble",
@@ -102,11 +105,10 @@ def test_stale_forecasts_hold_then_release_and_are_reported() -> None:
     rules = [d.rules for d in result.decisions]
     assert rules[5] == ()  # fresh: floor from the (too high) forecast, 60 pods
     assert result.decisions[5].value == 60
-    assert rules[10] == () and rules[11] == ("stale", "hold")  # 600 s old is fresh, 660 s stale
-    held = [d.value for d in result.decisions[11:40]]
-    assert held == [60] * len(held)  # no change on stale input ...
-    assert rules[41][:2] == ("stale", "release")  # ... until 30 min of fallback
-    assert result.decisions[-1].value == 20  # released down to the reactive floor, rate-limited on the way
+    assert rules[10] == () and rules[11] == ("stale", "hold", "restore")  # 600 s old is fresh, 660 s stale
+    own = result.decisions[11].bounds[0]
+    assert [d.value for d in result.decisions[11:]] == [own] * (240 - 11)  # the own floor, reactive HPA in charge
+    assert (result.frame["floor"].to_numpy()[11:] == own).all()
     assert result.outcomes.fallback_decisions == 240 - 11  # stale from 11 min (> 600 s) on
 
 
