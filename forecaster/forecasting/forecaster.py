@@ -58,8 +58,9 @@ from forecaster.forecasting.history import (
     steps_per,
 )
 from forecaster.forecasting.members import (
-    EngineConfig,
+    Executor,
     Members,
+    engine_config,
     fit_members,
     member_cv,
     predict_members,
@@ -147,7 +148,8 @@ class Forecaster:
     calibration_half_life  weight calibration windows by recency with this half-life in windows (default None:
                       equal weights; ``forecaster.ensemble.intervals``, "Recency").
     seed              random seed; equal seeds give equal forecasts.
-    n_jobs            workers for per-series fits (1 = this process, -1 = all cores).
+    n_jobs, executor  workers for per-series fits (1 = this process, -1 = all cores), or an ``Executor`` running
+                      them and the backtest windows instead (e.g. ``forecaster.adapters.dask.DaskExecutor``).
     member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
     bad_values        ``"error"`` (default) or ``"outage"``: what NaN/inf/negative ``y`` do.
 
@@ -175,6 +177,7 @@ class Forecaster:
         bad_values: Literal["error", "outage"] = "error",
         refresh_every: str | None = None,
         calibration_half_life: float | None = None,
+        executor: Executor | None = None,
     ) -> None:
         freq_to_timedelta(freq)
         self.freq = freq
@@ -185,7 +188,7 @@ class Forecaster:
         self.members = tuple(members)
         self.country, self.subdiv, self.holiday_tz = country, subdiv, holiday_tz
         self.n_windows, self.calibration_step, self.min_windows = n_windows, calibration_step, min_windows
-        self.seed, self.n_jobs = seed, n_jobs
+        self.seed, self.n_jobs, self.executor = seed, n_jobs, executor
         self.member_params = {k: dict(v) for k, v in (member_params or {}).items()}
         self.bad_values = bad_values
         self.refresh_every = refresh_every
@@ -196,9 +199,6 @@ class Forecaster:
         self.calibration_cv_: pd.DataFrame | None = None
 
     # -- configuration -----------------------------------------------------------------------------------
-    def _config(self, horizon: int) -> EngineConfig:
-        return EngineConfig(self.freq, self.levels, horizon, self.members, self.member_params, self.seed, self.n_jobs)
-
     def _prepare(
         self,
         history: pd.DataFrame,
@@ -262,7 +262,7 @@ class Forecaster:
         issued (``forecaster.forecasting.history.require_history``).
         """
         hist, report, ev, sig = self._prepare(history, events, signals, outages, self.horizon)
-        cfg = self._config(self.horizon)
+        cfg = engine_config(self, self.horizon)
         cuts = self._calibration_cutoffs(hist[DS].max(), hist[DS].min(), self.horizon)
         total = len(cuts) + 1
         if cuts:
@@ -476,7 +476,7 @@ class Forecaster:
         every = sorted(set(outer) | {c for cs in inner.values() for c in cs})
         calib_cuts = sorted({c for cs in inner.values() for c in cs})
         cv = member_cv(
-            self._config(h),
+            engine_config(self, h),
             hist,
             every,
             h,

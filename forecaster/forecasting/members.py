@@ -18,16 +18,30 @@ issue time and ``refit_at`` = ``c`` (fresh rows: ``refit_at`` = ``cutoff``). E.g
 ``refresh_every="3h"``, ``refresh_h=12``: 7 refreshed one-hour forecasts per window besides the fresh one, so
 the scaling lead time is learned from 8 times of day instead of 1, for about a fifth of a window's fit time.
 
+Fleet scale. ``member_cv`` splits the fleet into chunks of ``EngineConfig.chunk_series`` series (``Chunk``: numpy
+arrays, cheap to ship) and runs its work units through the executor (``forecaster.forecasting.executor``: serial,
+local processes, or Dask), each task getting only its own chunk's history (nothing forked):
+
+1. side by side: the global lgbm member at every cutoff, trained on the sampled series
+   (``models.lgbm.sample_series``: every series up to 2,000 by default, so its memory is bounded too), and per
+   chunk the seasonal member's ARIMA parameters at each *anchor* cutoff (``level_anchors``: the first cutoff,
+   then one per 7 days);
+2. chunks x cutoffs: fit the members on the chunk up to the cutoff, the lgbm model of that cutoff given the
+   chunk (``update``), the seasonal member applying the anchor's ARIMA parameters to the window's own
+   decomposition (one Kalman filter pass instead of an optimisation: a refresh, not a refit), and forecast.
+
+Chunking and sampling depend on the data and the seed only, never on the executor, so serial, process-pool and
+Dask runs give the same forecasts. One chunk (up to 500 series by default) gives the rows of an unchunked run.
+
 Pure. Called by ``forecaster.forecasting.forecaster``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import multiprocessing
-import os
+import itertools
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +63,8 @@ from forecaster.contracts.frames import (
     Y,
     band_columns,
 )
-from forecaster.forecasting.executor import single_threaded_blas
+from forecaster.forecasting.executor import Executor as Executor  # noqa: PLC0414  (re-exported to forecaster.py)
+from forecaster.forecasting.executor import SerialExecutor, make_executor
 from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, Member, PredictData
 from signals.errors import LeakageError as SignalsLeakageError
@@ -62,6 +77,10 @@ def _as_input_error(exc: SignalsError) -> InputError:
 
 
 KNOWN = "known_in_advance"
+CHUNK_SERIES = 500
+"""Default series per backtest work unit (``EngineConfig.chunk_series``)."""
+LEVEL_REFIT_EVERY = pd.Timedelta("7D")
+"""In one backtest the seasonal member's ARIMA parameters are re-estimated at most this often (``level_anchors``)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +93,12 @@ class EngineConfig:
     members         which members run (``seasonal`` is required: it is the others' baseline).
     member_params   keyword arguments per member class, e.g. ``{"lgbm": {"num_threads": 2}}``.
     seed            random seed.
-    n_jobs          workers for per-series fits (1 = this process, -1 = all cores).
+    n_jobs          workers for per-series fits (1 = this process, -1 = all cores) when ``executor`` is None.
+    executor        where per-series work and backtest windows run (``forecaster.forecasting.executor``; e.g.
+                    ``forecaster.adapters.dask.DaskExecutor``); None: a local one for ``n_jobs``. Never stored
+                    with the fitted members.
+    chunk_series    series per backtest work unit (default 500; see "Fleet scale"). Results do not depend on
+                    the executor, but the events member pools event kinds within a chunk.
     """
 
     freq: str
@@ -84,6 +108,15 @@ class EngineConfig:
     member_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
     n_jobs: int | None = 1
+    executor: Executor | None = None
+    chunk_series: int = CHUNK_SERIES
+
+
+def engine_config(fc: Any, horizon: int) -> EngineConfig:
+    """A ``Forecaster``'s settings for a run of ``horizon`` steps (artefacts saved before the executor option
+    lack ``executor``: None)."""
+    params = (fc.freq, fc.levels, horizon, fc.members, fc.member_params, fc.seed, fc.n_jobs)
+    return EngineConfig(*params, executor=getattr(fc, "executor", None))
 
 
 def build_members(cfg: EngineConfig) -> dict[str, Member]:
@@ -133,12 +166,27 @@ class Members:
 
 
 def fit_members(
-    cfg: EngineConfig, history: pd.DataFrame, events: pd.DataFrame | None, signals: pd.DataFrame | None
+    cfg: EngineConfig,
+    history: pd.DataFrame,
+    events: pd.DataFrame | None,
+    signals: pd.DataFrame | None,
+    *,
+    prefit: Mapping[str, Member | str] | None = None,
+    level_params: Mapping[str, np.ndarray] | None = None,
 ) -> Members:
-    """Fit every member on ``history`` (seasonal first, then the rest on its baseline)."""
+    """Fit every member on ``history`` (seasonal first, then the rest on its baseline).
+
+    ``prefit``: members already fitted elsewhere on this history or a superset of its series (the backtest's
+    global lgbm model; or the reason its fit failed): they only take ``history`` (``update``). ``level_params``:
+    the seasonal member's ARIMA parameters per series, applied instead of estimated (``SeasonalMember``).
+    """
     members = build_members(cfg)
-    seasonal = members[SEASONAL].fit(
-        FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, None, cfg.seed)
+    prefit = dict(prefit or {})
+    seasonal_member = members[SEASONAL]
+    if level_params is not None:
+        seasonal_member.level_params_in = dict(level_params)  # type: ignore[attr-defined]
+    seasonal = seasonal_member.fit(
+        FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, None, cfg.seed, executor=cfg.executor)
     )
     baseline = getattr(seasonal, "fitted_", None)
     fitted: dict[str, Member] = {SEASONAL: seasonal}
@@ -148,7 +196,11 @@ def fit_members(
         if name == SEASONAL:
             continue
         try:
-            fitted[name] = member.fit(data)
+            given = prefit.get(name)
+            if isinstance(given, str):
+                errors[name], fitted[name] = given, member
+                continue
+            fitted[name] = copy.copy(given).update(data) if given is not None else member.fit(data)
         except InputError:
             raise
         except SignalsError as exc:
@@ -156,7 +208,7 @@ def fit_members(
         except Exception as exc:
             errors[name] = f"fit failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
             fitted[name] = member
-    return Members(cfg, fitted, errors)
+    return Members(dataclasses.replace(cfg, executor=None), fitted, errors)
 
 
 def _as_member(frame: pd.DataFrame, name: str, levels: Sequence[int]) -> pd.DataFrame:
@@ -224,46 +276,135 @@ def split_signals(
     return signals[~after.to_numpy()], signals[after.to_numpy() & known]
 
 
-_CV_CONTEXT: dict[str, Any] = {}
-"""Inputs of the running ``member_cv``: set in this process, or once per worker by ``_init_cv_worker``
-(so the history is sent to each worker once, not once per window)."""
+@dataclass(frozen=True)
+class Chunk:
+    """The history of a few series in numpy arrays (cheap to pickle; ``frame()`` rebuilds the long frame).
+
+    ``member_cv`` splits the fleet into chunks of ``EngineConfig.chunk_series`` series: a task gets its own
+    chunk's history only, so a worker's memory is bounded by the chunk, not the fleet.
+    """
+
+    ids: np.ndarray  # unique ids, in order
+    counts: np.ndarray  # rows per id
+    ds_ns: np.ndarray
+    y: np.ndarray
+    outage: np.ndarray
+
+    @classmethod
+    def of(cls, history: pd.DataFrame) -> Chunk:
+        ids = history[ID].astype(str).to_numpy()
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+        out = history[OUTAGE].to_numpy(dtype=bool) if OUTAGE in history.columns else np.zeros(len(ids), bool)
+        return cls(
+            ids[starts].astype("U"),
+            np.diff(np.r_[starts, len(ids)]).astype(np.int64),
+            pd.DatetimeIndex(history[DS]).as_unit("ns").asi8,
+            history[Y].to_numpy(dtype=float),
+            out,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                ID: np.repeat(self.ids.astype(object), self.counts),
+                DS: pd.to_datetime(self.ds_ns, utc=True),
+                Y: self.y,
+                OUTAGE: self.outage,
+            }
+        )
 
 
-def _init_cv_worker(context: dict[str, Any]) -> None:
-    _CV_CONTEXT.clear()
-    _CV_CONTEXT.update(context)
+def chunks_of(history: pd.DataFrame, chunk_series: int) -> list[Chunk]:
+    """Consecutive groups of ``chunk_series`` series (in order of first appearance), as ``Chunk``s."""
+    ids = history[ID].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    size = max(1, int(chunk_series))
+    edges = [*starts[::size].tolist(), len(ids)]
+    return [Chunk.of(history.iloc[a:b]) for a, b in itertools.pairwise(edges)]
 
 
-def _cv_window(cutoff: pd.Timestamp) -> pd.DataFrame | None:
-    """Fit the members on data up to ``cutoff`` and forecast ``h`` steps (one backtest window)."""
-    with single_threaded_blas():
-        return _cv_window_inner(cutoff)
+def level_anchors(cuts: Sequence[pd.Timestamp], every: pd.Timedelta = LEVEL_REFIT_EVERY) -> list[pd.Timestamp]:
+    """Cutoffs at which the seasonal member's ARIMA parameters are estimated: the first, then the first at least
+    ``every`` after the previous anchor. E.g. 7 daily cutoffs -> 1 anchor; 21 -> 3 (days 0, 7, 14)."""
+    anchors: list[pd.Timestamp] = []
+    for c in sorted(cuts):
+        if not anchors or c - anchors[-1] >= every:
+            anchors.append(c)
+    return anchors
 
 
-def _cv_window_inner(cutoff: pd.Timestamp) -> pd.DataFrame | None:
-    ctx = _CV_CONTEXT
-    cfg, history, h = ctx["cfg"], ctx["history"], ctx["h"]
-    events, signals, min_train = ctx["events"], ctx["signals"], ctx["min_train_steps"]
+@dataclass(frozen=True)
+class _Window:
+    """What one backtest task needs besides its chunk (see ``member_cv``)."""
+
+    cfg: EngineConfig
+    cutoff: pd.Timestamp
+    h: int
+    events: pd.DataFrame | None
+    signals: pd.DataFrame | None
+    min_train: int
+    refresh: dict[str, Any] | None = None
+    global_fit: Member | str | None = None  # the lgbm member fitted at this cutoff, or why it failed
+    level_params: Mapping[str, np.ndarray] | None = None
+
+
+def _train(chunk: Chunk, cutoff: pd.Timestamp, min_train: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the chunk's history, its rows up to ``cutoff`` of the series with ``min_train`` of them)."""
+    history = chunk.frame()
     train = history[history[DS] <= cutoff]
     counts = train.groupby(ID, sort=False).size()
     keep = counts[counts >= max(min_train, 1)].index
-    train = train[train[ID].isin(keep)]
+    return history[history[ID].isin(keep)], train[train[ID].isin(keep)]
+
+
+def _global_task(chunk: Chunk, w: _Window) -> Member | str | None:
+    """Phase 1: the global (lgbm) member fitted at ``w.cutoff`` on the sampled series; the error text if it fails."""
+    _, train = _train(chunk, w.cutoff, w.min_train)
     if len(train) == 0:
         return None
-    sig_train, sig_future = split_signals(signals, cutoff)
-    fitted = fit_members(cfg, train, events, sig_train)
-    pred = predict_members(fitted, h, events, sig_future)
-    step = freq_to_timedelta(cfg.freq)
-    actual_cols = [ID, DS, Y] + ([OUTAGE] if OUTAGE in history.columns else [])
-    window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + h * step)][actual_cols]
+    member = build_members(dataclasses.replace(w.cfg, members=(SEASONAL, LGBM)))[LGBM]
+    sig_train, _ = split_signals(w.signals, w.cutoff)
+    try:
+        member.fit(FitData(train, w.cfg.freq, w.cfg.levels, w.h, w.events, sig_train, None, w.cfg.seed))
+    except (InputError, SignalsError):
+        raise
+    except Exception as exc:
+        return f"fit failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
+    member.panel_ = None  # type: ignore[attr-defined]  # each window task gives it its own chunk (update)
+    return member
+
+
+def _level_task(chunk: Chunk, w: tuple[EngineConfig, list[pd.Timestamp], int]) -> dict[pd.Timestamp, dict]:
+    """Phase 1: the seasonal member's ARIMA parameters per series at each anchor cutoff."""
+    cfg, anchors, min_train = w
+    out: dict[pd.Timestamp, dict] = {}
+    for anchor in anchors:
+        _, train = _train(chunk, anchor, min_train)
+        if len(train):
+            member = build_members(dataclasses.replace(cfg, members=(SEASONAL,)))[SEASONAL]
+            member.fit(FitData(train, cfg.freq, cfg.levels, cfg.horizon, None, None, None, cfg.seed))
+            out[anchor] = member.level_params()  # type: ignore[attr-defined]
+    return out
+
+
+def _window_task(chunk: Chunk, w: _Window) -> pd.DataFrame | None:
+    """Phase 2: fit the members on the chunk up to ``w.cutoff`` and forecast ``h`` steps (one backtest window)."""
+    history, train = _train(chunk, w.cutoff, w.min_train)
+    if len(train) == 0:
+        return None
+    sig_train, sig_future = split_signals(w.signals, w.cutoff)
+    prefit = {} if w.global_fit is None else {LGBM: w.global_fit}
+    fitted = fit_members(w.cfg, train, w.events, sig_train, prefit=prefit, level_params=w.level_params)
+    pred = predict_members(fitted, w.h, w.events, sig_future)
+    step = freq_to_timedelta(w.cfg.freq)
+    window = history[(history[DS] > w.cutoff) & (history[DS] <= w.cutoff + w.h * step)][[ID, DS, Y, OUTAGE]]
     pred = pred.merge(window, on=[ID, DS], how="left")
-    pred.insert(2, CUTOFF, cutoff)
+    pred.insert(2, CUTOFF, w.cutoff)
     parts = [pred]
-    refresh = ctx.get("refresh")
-    if refresh is not None and cutoff in refresh["for"]:
-        parts += _refreshed(fitted, history[history[ID].isin(keep)], cutoff, refresh, events, signals, step)
+    if w.refresh is not None and w.cutoff in w.refresh["for"]:
+        parts += _refreshed(fitted, history, w.cutoff, w.refresh, w.events, w.signals, step)
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else pred
-    out.insert(3, REFIT, cutoff)
+    out.insert(3, REFIT, w.cutoff)
     return out
 
 
@@ -315,6 +456,16 @@ def _refresh_plan(
     return {"every": gap, "span": width, "h": rh, "for": set(cuts if refresh_for is None else refresh_for)}
 
 
+def cv_executor(cfg: EngineConfig) -> Executor:
+    """The configured executor, else a local one for ``n_jobs``; serial when lgbm runs multi-threaded (a
+    forked pool must not inherit an OpenMP thread pool, and the threads would fight the processes)."""
+    if cfg.executor is not None:
+        return cfg.executor
+    if int(cfg.member_params.get(LGBM, {}).get("num_threads", 1)) != 1:
+        return SerialExecutor()
+    return make_executor(cfg.n_jobs)
+
+
 def member_cv(
     cfg: EngineConfig,
     history: pd.DataFrame,
@@ -335,46 +486,53 @@ def member_cv(
     ``refresh_every`` / ``refresh_span`` / ``refresh_h`` / ``refresh_for``: refresh origins after the fits at
     the cutoffs in ``refresh_for`` (default: all), see the module docstring; off by default.
 
-    Windows are independent; with ``cfg.n_jobs != 1`` they run side by side in worker processes (each
-    fitting its members serially, BLAS single-threaded), which is where a backtest's parallelism pays best.
+    Work units (module docstring, "Fleet scale"), each a task of the executor (``cv_executor``):
+    phase 1, side by side: the lgbm member at every cutoff on the sampled series, and per chunk the seasonal
+    member's ARIMA parameters at each anchor; phase 2: chunks x cutoffs, every task fitting the members on its
+    chunk with those parameters and the cutoff's lgbm model, and forecasting.
     """
     cuts = sorted(set(cutoffs))
-    workers = (os.cpu_count() or 1) if cfg.n_jobs is None or cfg.n_jobs < 0 else cfg.n_jobs
-    lgbm_threads = int(cfg.member_params.get(LGBM, {}).get("num_threads", 1))
-    parallel = workers > 1 and len(cuts) > 1 and lgbm_threads == 1
-    cfg_h = dataclasses.replace(cfg, horizon=h, n_jobs=1 if parallel else cfg.n_jobs)
-    context = {
-        "cfg": cfg_h,
-        "history": history,
-        "h": h,
-        "events": events,
-        "signals": signals,
-        "min_train_steps": min_train_steps,
-        "refresh": _refresh_plan(cfg.freq, cuts, h, refresh_every, refresh_span, refresh_h, refresh_for),
-    }
-    _CV_CONTEXT.update(context)
-    parts: list[pd.DataFrame] = []
-    try:
-        if parallel:
-            # fork needs no __main__ guard in callers' scripts; it is safe because parallel windows are only
-            # used while LightGBM runs single-threaded (no OpenMP thread pool exists to be forked)
-            ctx = multiprocessing.get_context("fork")
-            n = min(workers, len(cuts))
-            with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_cv_worker, initargs=(context,)) as pool:
-                futures = [pool.submit(_cv_window, c) for c in cuts]
-                for i, _done in enumerate(as_completed(futures)):
-                    if progress is not None:
-                        progress(i + 1, len(cuts))
-                results = [f.result() for f in futures]
-        else:
-            results = []
-            for i, c in enumerate(cuts):
-                results.append(_cv_window(c))
-                if progress is not None:
-                    progress(i + 1, len(cuts))
-        parts = [r for r in results if r is not None]
-    finally:
-        _CV_CONTEXT.clear()
+    executor = cv_executor(cfg)
+    task_cfg = dataclasses.replace(cfg, horizon=h, n_jobs=1, executor=None)
+    chunks = chunks_of(history, cfg.chunk_series)
+    anchors = level_anchors(cuts)
+    phase1: list[tuple[Chunk, Any]] = [(c, (task_cfg, anchors, min_train_steps)) for c in chunks]
+    has_global = LGBM in cfg.members
+    if has_global:
+        sample = chunks[0] if len(chunks) == 1 else Chunk.of(_lgbm_sample(history, cfg))
+        phase1 += [(sample, _Window(task_cfg, c, h, events, signals, min_train_steps)) for c in cuts]
+    first = executor.map_tasks(_phase1, phase1)
+    levels: list[dict[pd.Timestamp, dict]] = first[: len(chunks)]
+    global_fits = dict(zip(cuts, first[len(chunks) :], strict=False)) if has_global else {}
+    plan = _refresh_plan(cfg.freq, cuts, h, refresh_every, refresh_span, refresh_h, refresh_for)
+    tasks = []
+    for k, chunk in enumerate(chunks):
+        for c in cuts:
+            anchor = max(a for a in anchors if a <= c)
+            w = _Window(task_cfg, c, h, events, signals, min_train_steps, plan, global_fits.get(c))
+            tasks.append((chunk, dataclasses.replace(w, level_params=levels[k].get(anchor))))
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done * len(cuts) // total, len(cuts))
+
+    results = executor.map_tasks(_window_task, tasks, report)
+    # cutoff-major, chunks in order within a cutoff: one chunk gives exactly the rows of one unchunked run
+    ordered = (results[k * len(cuts) + j] for j in range(len(cuts)) for k in range(len(chunks)))
+    parts = [r for r in ordered if r is not None]
     if not parts:
         raise InputError("backtest: no cutoff leaves any training data; use fewer windows or more history")
     return pd.concat(parts, ignore_index=True)
+
+
+def _phase1(chunk: Chunk, w: Any) -> Any:
+    return _global_task(chunk, w) if isinstance(w, _Window) else _level_task(chunk, w)
+
+
+def _lgbm_sample(history: pd.DataFrame, cfg: EngineConfig) -> pd.DataFrame:
+    """The series the lgbm member trains on (``models.lgbm.sample_series``: all up to its cap)."""
+    from forecaster.models.lgbm import DEFAULT_SAMPLE_SERIES, sample_series
+
+    cap = int(cfg.member_params.get(LGBM, {}).get("sample_series", DEFAULT_SAMPLE_SERIES))
+    keep = sample_series([str(u) for u in history[ID].unique()], cap, cfg.seed)
+    return history[history[ID].astype(str).isin(set(keep))]

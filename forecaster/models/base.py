@@ -11,7 +11,7 @@ Pure: pandas/numpy only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,8 @@ class FitData:
     baseline  in-sample fit of the seasonal member ``unique_id, ds, seasonal`` (``None`` for the seasonal
               member itself).
     seed      random seed; equal seeds give equal forecasts.
+    executor  where a member that fits per series may run those fits (``forecaster.forecasting.executor``);
+              ``None``: the member's own ``n_jobs``.
     """
 
     history: pd.DataFrame
@@ -43,6 +45,7 @@ class FitData:
     signals: pd.DataFrame | None = None
     baseline: pd.DataFrame | None = None
     seed: int = 0
+    executor: Any = None
 
 
 @dataclass(frozen=True)

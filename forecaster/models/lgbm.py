@@ -46,6 +46,7 @@ Pure: numpy, pandas, lightgbm.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Self
 
 import lightgbm as lgb
@@ -53,13 +54,25 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import NotFittedError
-from forecaster.contracts.frames import LGBM, hi, lo
+from forecaster.contracts.frames import ID, LGBM, hi, lo
 from forecaster.forecasting.history import freq_to_timedelta, steps_per
 from forecaster.models.base import FitData, PredictData, future_index, order_bands
 from forecaster.models.features import FeatureSpec, Panel, build_features, row_base
 
 MIN_TRAIN_ROWS = 50
 """Fewer sampled training rows than this and every series falls back (nothing worth learning)."""
+DEFAULT_SAMPLE_SERIES = 2000
+"""The model trains on at most this many series (``sample_series``); it forecasts every series."""
+
+
+def sample_series(ids: Sequence[str], cap: int, seed: int) -> list[str]:
+    """The series the model trains on: all of ``ids`` when there are at most ``cap``, else ``cap`` of them drawn
+    without replacement under ``seed`` (in their original order). Training rows are capped by ``max_rows``
+    anyway; this bounds the history one process holds to ``cap`` series, however large the fleet."""
+    if len(ids) <= cap:
+        return list(ids)
+    keep = np.sort(np.random.default_rng(seed).choice(len(ids), size=cap, replace=False))
+    return [ids[i] for i in keep]
 
 
 def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -158,6 +171,7 @@ class LGBMMember:
         objective: Literal["l1", "l2"] = "l1",
         refit: bool = True,
         relative: bool = True,
+        sample_series: int = DEFAULT_SAMPLE_SERIES,
     ) -> None:
         """Settings (all keyword-only):
 
@@ -176,6 +190,7 @@ class LGBMMember:
         refit                  retrain on all rows with the best round count after early stopping.
         relative               measure targets and level features from the seasonal-naive base (see
                                ``forecaster.models.features``); ``False`` predicts scaled levels directly.
+        sample_series          train on at most this many series (default 2,000; ``sample_series``).
         """
         self.num_threads = num_threads
         self.max_rows = max_rows
@@ -187,6 +202,7 @@ class LGBMMember:
         self.objective = objective
         self.refit = refit
         self.relative = relative
+        self.sample_series = sample_series
         self.fallbacks_: dict[str, str] = {}
         self.booster_: lgb.Booster | None = None
         self.best_iteration_: int = 0
@@ -233,7 +249,12 @@ class LGBMMember:
         self.freq_, self.levels_, self.horizon_ = data.freq, tuple(data.levels), int(data.horizon)
         day, week = steps_per("1D", data.freq), steps_per("7D", data.freq)
         self.min_length_ = 2 * day + self.horizon_
-        panel = Panel.from_history(data.history)
+        whole = Panel.from_history(data.history)
+        ids = [str(u) for u in whole.ids]
+        sampled = sample_series(ids, self.sample_series, data.seed)
+        panel = whole
+        if len(sampled) < len(ids):
+            panel = Panel.from_history(data.history[data.history[ID].astype(str).isin(set(sampled))])
         kinds = (
             tuple(sorted(set(data.events["kind"].astype(str))))
             if data.events is not None and len(data.events)
@@ -246,7 +267,7 @@ class LGBMMember:
             known = tuple(sorted(str(s) for s, f in flags.items() if f))
             observed = tuple(sorted(str(s) for s, f in flags.items() if not f))
         self.spec_ = FeatureSpec(day, week, freq_to_timedelta(data.freq).value, kinds, known, observed)
-        obs_y = panel.y[~panel.outage]
+        obs_y = whole.y[~whole.outage]
         self.nonneg_ = bool((obs_y >= 0).all())
         self.booster_, self.no_model_reason_ = None, ""
         self.edges_ = bucket_edges(self.horizon_)
@@ -256,7 +277,7 @@ class LGBMMember:
         eligible = panel.lengths >= self.min_length_
         if not eligible.any():
             self.no_model_reason_ = f"no series has 2 days + horizon ({self.min_length_} steps) of history"
-            self._store(data, panel)
+            self._store(data, whole)
             return self
         rng = np.random.default_rng(data.seed)
         s, t, k, is_val = sample_rows(
@@ -281,7 +302,7 @@ class LGBMMember:
         is_train = ~is_val & (t + k <= first_val)
         if is_train.sum() < MIN_TRAIN_ROWS:
             self.no_model_reason_ = f"only {int(is_train.sum())} usable training rows"
-            self._store(data, panel)
+            self._store(data, whole)
             return self
 
         params = self._params(data.seed)
@@ -309,7 +330,7 @@ class LGBMMember:
             booster = lgb.train(params, refit_set, num_boost_round=self.best_iteration_)
         self.booster_ = booster
         self.n_train_rows_ = int(len(label) if self.refit else is_train.sum())
-        self._store(data, panel)
+        self._store(data, whole)
         return self
 
     def update(self, data: FitData) -> Self:

@@ -10,6 +10,9 @@ For each series (last ``max_history`` of it):
 3. Model the deseasonalised series ``y - sum(seasonals)`` (trend + remainder) over the last ``level_days`` with
    a small ARIMA (statsmodels ``SARIMAX``); its Gaussian intervals give this member's bands.
    ``update`` extends the fitted state-space results with new observations (no refit: ``results.extend``).
+   Parameters given per series in ``level_params_in`` (the backtest's anchor fits,
+   ``forecaster.forecasting.members``) are applied to this fit's own deseasonalised series (one Kalman filter
+   pass) instead of estimated; the decomposition is always this fit's own.
 
 On a grid of a day or more per step the member is the last value (reason recorded as a fallback).
 
@@ -68,8 +71,10 @@ def _naive_state(y: np.ndarray, last_ns: int, day: int, horizon: int, reason: st
     return _SeriesState(last_ns, [], len(y), None, y[-max(period, 1) :].copy(), reason, np.array(errs))
 
 
-def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], int, int]) -> _SeriesState:
-    y, last_ns, day, week, horizon, order, level_steps, seasonal_deg = args
+def _fit_one(
+    args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], int, int, np.ndarray | None],
+) -> _SeriesState:
+    y, last_ns, day, week, horizon, order, level_steps, seasonal_deg, params = args
     n = len(y)
     if day < 2:
         # a step of a day or more (e.g. daily usage statistics): no intraday cycle to decompose. The last value
@@ -94,7 +99,10 @@ def _fit_one(args: tuple[np.ndarray, int, int, int, int, tuple[int, int, int], i
             d = y - seas.sum(axis=1)
             tail = d[-level_steps:]
             model = SARIMAX(tail, order=order, trend="n" if order[1] else "c")
-            res = model.fit(disp=False, maxiter=75)
+            if params is not None and len(params) == len(model.start_params):
+                res = model.filter(params)  # given parameters: one Kalman filter pass, no optimisation
+            else:
+                res = model.fit(disp=False, maxiter=75)
             if not np.all(np.isfinite(res.params)):
                 raise ValueError("non-finite ARIMA parameters")
     except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
@@ -132,6 +140,7 @@ class SeasonalMember:
         self.periods_: dict[str, tuple[int, ...]] = {}
         self.fitted_: pd.DataFrame | None = None
         self._states: dict[str, _SeriesState] = {}
+        self.level_params_in: dict[str, np.ndarray] = {}  # ARIMA parameters to apply instead of estimate (one fit)
         self._freq = "5min"
         self._levels: tuple[int, ...] = (80, 95)
 
@@ -141,18 +150,26 @@ class SeasonalMember:
         day, week = steps_per("1D", data.freq), steps_per("7D", data.freq)
         keep = int(self.max_history_days * day)
         level_steps = max(int(self.level_days * day), 2 * day)
+        given = getattr(self, "level_params_in", None) or {}
         ids, jobs = [], []
         for uid, g in data.history.groupby(ID, sort=False):
             y = g[Y].to_numpy(dtype=float)[-keep:]
             last_ns = int(pd.DatetimeIndex(g[DS]).as_unit("ns").asi8[-1])
             ids.append(str(uid))
-            jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps, self.seasonal_deg))
-        states = make_executor(self.n_jobs).map(_fit_one, jobs)
+            params = given.get(str(uid))
+            jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps, self.seasonal_deg, params))
+        executor = data.executor if data.executor is not None else make_executor(self.n_jobs)
+        states = executor.map(_fit_one, jobs)
+        self.level_params_in = {}
         self._states = dict(zip(ids, states, strict=True))
         self.fallbacks_ = {u: s.fallback for u, s in self._states.items() if s.fallback}
         self.periods_ = {u: tuple(len(c) for _, c in s.cycles) for u, s in self._states.items()}
         self.fitted_ = self._in_sample(data.history, keep)
         return self
+
+    def level_params(self) -> dict[str, np.ndarray]:
+        """The fitted ARIMA parameters per series (series in fallback have none); ``level_params_in`` takes them."""
+        return {u: np.asarray(s.results.params, dtype=float) for u, s in self._states.items() if s.results is not None}
 
     def _in_sample(self, history: pd.DataFrame, keep: int) -> pd.DataFrame:
         """Smooth in-sample baseline (repeated seasonal cycles + a centred daily mean as the level)."""
