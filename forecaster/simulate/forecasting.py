@@ -11,11 +11,12 @@ have fetched at that moment (``history_window``):
 - in between it refreshes: ``Forecaster.update`` with the buckets completed since, and a new prediction of
   ``horizon`` steps.
 
-Each forecast is stamped with ``issued_at`` (the refresh time): a bucket ``[ds, ds + freq)`` enters a
-forecast only when ``ds + freq <= issued_at``. The output is one long frame
-``issued_at, ds, ensemble, ensemble-lo-L, ensemble-hi-L, ..., backtest_mae`` (the backtest MAE of the model behind
-each issue: the circuit breaker's reference) that ``FrameProvider`` serves during the replay, so a policy sweep reuses
-one set of forecasts. Business ``events`` (an Events frame) reach the engine as they reach the controller's.
+Each forecast is stamped with ``issued_at`` (the refresh time): a bucket ``[ds, ds + freq)`` enters a forecast only
+when ``ds + freq <= issued_at``. The output is one long frame ``issued_at, ds, ensemble, ensemble-lo-L,
+ensemble-hi-L, ..., backtest_mae, low_confidence`` (the backtest MAE of the model behind each issue, the circuit
+breaker's reference, and why it had too little history, if so) that ``FrameProvider`` serves during the replay, so a
+policy sweep reuses one set of forecasts. Business ``events`` (an Events frame) reach the engine as they reach the
+controller's.
 
 Minute demand is aggregated to the forecast grid with ``agg``: ``"max"`` (default) forecasts the busiest
 minute of each bucket, which is what capacity has to cover; ``"mean"`` forecasts the average load.
@@ -39,7 +40,7 @@ from forecaster.cycle.forecast import EngineForecastProvider
 from forecaster.cycle.schedule import refit_times
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.history import freq_to_timedelta
-from forecaster.simulate.providers import BACKTEST_MAE, ISSUED_AT
+from forecaster.simulate.providers import BACKTEST_MAE, ISSUED_AT, LOW_CONFIDENCE
 
 Progress = Callable[[int, int], None]
 KEY = "demand"
@@ -160,13 +161,14 @@ def rolling_forecasts(
                 pred = pred[pred[DS] >= t]
                 mae = provider.backtest_mae(KEY)
                 parts.append(pd.DataFrame({ISSUED_AT: t, DS: pred[DS].to_numpy(), **{c: pred[c] for c in cols},
-                                           BACKTEST_MAE: np.nan if mae is None else mae}))
+                                           BACKTEST_MAE: np.nan if mae is None else mae,
+                                           LOW_CONFIDENCE: provider.low_confidence(KEY)}))
         if progress:
             progress(done, len(times))
     if not parts:
         return pd.DataFrame({ISSUED_AT: pd.Series(dtype="datetime64[ns, UTC]"),
                              DS: pd.Series(dtype="datetime64[ns, UTC]"), **{c: pd.Series(dtype=float) for c in cols},
-                             BACKTEST_MAE: pd.Series(dtype=float)})
+                             BACKTEST_MAE: pd.Series(dtype=float), LOW_CONFIDENCE: pd.Series(dtype=str)})
     out = pd.concat(parts, ignore_index=True)
     out[cols] = out[cols].clip(lower=0.0)
     return out

@@ -82,6 +82,7 @@ class _Issues:
     def at(self, now_ns: int) -> tuple[IssuedForecast | None, bool]:
         """``(forecast in force at now_ns, whether it was issued since the last call)``."""
         mae: float | None
+        low = ""
         if isinstance(self.provider, FrameProvider):
             i = self.provider.issue_at(now_ns)
             if i is None:
@@ -90,6 +91,7 @@ class _Issues:
                 return self.current, False
             issued, frame = self.provider.issue(i)
             mae = self.provider.backtest_mae_of(self.provider.issued_ns[i])
+            low = self.provider.low_confidence_of(i)
         else:
             got = self.provider.forecast(pd.Timestamp(now_ns, tz="UTC"))
             if got is None:
@@ -98,7 +100,7 @@ class _Issues:
                 return self.current, False
             issued, frame = got
             mae = getattr(self.provider, "backtest_mae", None)
-        self.current = IssuedForecast(frame, pd.Timestamp(issued), FINGERPRINT, mae)
+        self.current = IssuedForecast(frame, pd.Timestamp(issued), FINGERPRINT, mae, low)
         step = getattr(self.provider, "step_ns", 0) or (self.last_step_ns if self.current.band.step_ns == 0 else 0)
         if self.current.band.step_ns == 0 and step:  # a one-row forecast: the bucket length of the others
             self.current.__dict__["band"] = replace(self.current.band, step_ns=step)

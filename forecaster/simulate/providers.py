@@ -33,6 +33,10 @@ ISSUED_AT = "issued_at"
 BACKTEST_MAE = "backtest_mae"
 """Optional column of a long forecasts frame: the backtest MAE of the model behind each issue (the breaker's
 reference); the ``backtest_mae`` argument of ``FrameProvider`` applies to issues without one."""
+LOW_CONFIDENCE = "low_confidence"
+"""Optional column of a long forecasts frame: why the model behind each issue had too little history ("" if it had
+enough); such a forecast never moves a floor (``cycle.decide.decide_floor``)."""
+EXTRA = (ISSUED_AT, BACKTEST_MAE, LOW_CONFIDENCE)
 _BAND_PREFIXES = (f"{ENSEMBLE}-lo-", f"{ENSEMBLE}-hi-")
 
 
@@ -92,6 +96,13 @@ class FrameProvider:
         maes = (forecasts[BACKTEST_MAE].to_numpy(dtype=float)[order][self._starts] if BACKTEST_MAE in forecasts.columns
                 else np.full(len(self.issued_ns), np.nan))
         self._maes: list[float | None] = [float(m) if np.isfinite(m) else backtest_mae for m in maes]
+        low = forecasts[LOW_CONFIDENCE].fillna("").astype(str).to_numpy()[order][self._starts] \
+            if LOW_CONFIDENCE in forecasts.columns else np.full(len(self.issued_ns), "")
+        self._low: list[str] = [str(v) for v in low]
+
+    def low_confidence_of(self, i: int) -> str:
+        """Why the model behind issue ``i`` had too little history ("" when it had enough)."""
+        return self._low[i]
 
     def backtest_mae_of(self, issued_ns: int) -> float | None:
         """Backtest MAE of the model behind the issue at ``issued_ns`` (its ``backtest_mae`` row, else the default)."""
@@ -113,7 +124,7 @@ class FrameProvider:
     def issue(self, i: int) -> tuple[pd.Timestamp, pd.DataFrame]:
         """Issue ``i`` as ``(issued_at, frame)``."""
         start, stop = int(self._starts[i]), int(self._stops[i])
-        frame = self._frame.iloc[start:stop].drop(columns=[ISSUED_AT, BACKTEST_MAE], errors="ignore")
+        frame = self._frame.iloc[start:stop].drop(columns=list(EXTRA), errors="ignore")
         return pd.Timestamp(self.issued_ns[i], tz="UTC"), frame.reset_index(drop=True)
 
     def forecast(self, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.DataFrame] | None:
@@ -122,7 +133,7 @@ class FrameProvider:
         if i < 0:
             return None
         start, stop = int(self._starts[i]), int(self._stops[i])
-        frame = self._frame.iloc[start:stop].drop(columns=[ISSUED_AT, BACKTEST_MAE], errors="ignore")
+        frame = self._frame.iloc[start:stop].drop(columns=list(EXTRA), errors="ignore")
         return pd.Timestamp(self.issued_ns[i], tz="UTC"), frame
 
     def band_at(self, now_ns: int) -> tuple[int, ForecastBand] | None:
