@@ -32,10 +32,12 @@ from forecaster.api import (
     routes_ops,
     routes_whatif,
     routes_workloads,
+    rules,
 )
 from forecaster.api.config import ApiSettings, api_settings
 from forecaster.api.context import ApiContext, utc_now
 from forecaster.api.limits import BodyLimit
+from forecaster.api.strict import PathGuard
 from forecaster.contracts.ports import Store
 from forecaster.runtime.telemetry import Telemetry
 
@@ -46,6 +48,9 @@ for Kubernetes workloads.
   `POST /v1/what-if`, `write` for `POST /v1/events`.
 * **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems list `errors[].field`.
   A body that is not JSON is a 400, a JSON body that breaks the schema a 422, a non-JSON media type a 415.
+* **Strict**: an unknown query parameter is a 400, a control character (NUL, newline...) in a name or id a 400,
+  `Accept` without a media type the endpoint answers a 406; timestamps are RFC 3339 strings (the `pattern` says
+  exactly which). Rules across fields are listed per operation (`x-rules`).
 * **Pages**: `limit`/`offset`, `total` and `links` (`self`, `first`, `last`, `next`, `prev`).
 * The forecast explorer page is at `/`.
 """
@@ -67,6 +72,7 @@ def _openapi(app: FastAPI, settings: ApiSettings) -> Callable[[], dict[str, Any]
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
                           tags=app.openapi_tags)
         problems.add_schemas(doc)
+        rules.add_to_openapi(doc)
         for path in doc.get("paths", {}).values():
             for method, op in path.items():
                 reads = method == "get" or "what-if" in op.get("tags", ())
@@ -94,6 +100,7 @@ def create_app(
     app.state.api = ApiContext(store, telemetry or Telemetry(), api, clock or utc_now)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(PathGuard)
     for router in (routes_workloads.router, routes_forecasts.router, routes_decisions.router,
                    routes_accuracy.router, routes_events.read_router, routes_events.write_router,
                    routes_whatif.router, routes_ops.router):

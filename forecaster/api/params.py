@@ -11,6 +11,7 @@ from fastapi import Path, Query
 
 from forecaster.api.context import ApiContext
 from forecaster.api.problems import ProblemError
+from forecaster.api.schemas import NO_CONTROL
 from forecaster.contracts.ports import Workload
 
 DEFAULT_LIMIT = 50
@@ -19,8 +20,11 @@ MAX_OFFSET = 1_000_000_000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (1..{MAX_LIMIT}).")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
-WorkloadId = Annotated[str, Path(min_length=1, max_length=300,
-                                 description="Workload id, e.g. `shop/web` (slashes allowed).")]
+WorkloadId = Annotated[str, Path(min_length=1, max_length=300, pattern=NO_CONTROL,
+                                 description="Workload id, e.g. `shop/web` (slashes allowed; no control characters: "
+                                             "a 400).")]
+WorkloadFilter = Annotated[str | None, Query(min_length=1, max_length=300, pattern=NO_CONTROL,
+                                             description="Only this workload (no control characters: a 400).")]
 
 
 def workload_or_404(ctx: ApiContext, workload_id: str) -> Workload:

@@ -6,16 +6,20 @@ validation problems ``errors: [{field, in, message}]`` naming each bad field (``
 ``events.0.end``, ``limit``). Statuses and why:
 
     400 malformed-json      the body is not JSON at all (FastAPI's default 422 for this is replaced by 400)
+    400 unknown-parameter   a query parameter the endpoint does not take (``forecaster.api.strict``)
+    400 control-character   a name, id or label holding a control character (NUL...), refused before any store sees it
     401 unauthorized        no token, or one the server does not know (with ``WWW-Authenticate: Bearer``)
     403 forbidden           the token lacks the scope (``write`` for every POST)
     404 not-found           unknown workload, no stored forecast yet, or no such path
-    405 method-not-allowed  (with ``Allow``)
+    405 method-not-allowed  (with ``Allow``: every method served at that path, over all routes)
+    406 not-acceptable      ``Accept`` admits none of the endpoint's media types (``forecaster.api.strict``)
     409 conflict            the store saw a concurrent change (retry)
     413 too-large           body above ``ApiSettings.max_body_bytes``
     415 unsupported-media   a POST body that is not ``application/json``
     422 validation          well-formed JSON or query that breaks the schema or a rule (start < end, ...)
     500 internal            a bug: the detail says so and the log has the traceback
     503 unavailable         the store or a worker is busy/unreachable (with ``Retry-After``), or ``/readyz`` not ready
+    503 overloaded          admission control refused the request (with ``Retry-After``; ``forecaster.api.admission``)
 
 ``responses(*statuses)`` declares them in a route's OpenAPI ``responses`` so the schema lists every status the route
 can answer. Not pure (FastAPI/Starlette types); called by ``forecaster.api.app`` and every ``routes_*`` module.
@@ -32,17 +36,20 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from forecaster.api.schemas import CONTROL
 from forecaster.contracts.errors import ConflictError, ForecasterError, InputError, NotFoundError, TemporaryError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://forecaster.io/problems/"
 _SLUGS: dict[int, str] = {
     400: "malformed-json", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "validation", 500: "internal",
-    503: "unavailable",
+    406: "not-acceptable", 409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "validation",
+    500: "internal", 503: "unavailable",
 }
 log = logging.getLogger("forecaster.api")
 
@@ -79,10 +86,10 @@ class ProblemError(Exception):
     """Raise from a route to answer a problem with this status, detail, headers and extension members."""
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None,
-                 errors: list[FieldError] | None = None, **extensions: Any) -> None:
+                 errors: list[FieldError] | None = None, slug: str | None = None, **extensions: Any) -> None:
         super().__init__(detail)
-        self.status, self.detail, self.headers, self.errors, self.extensions = (
-            status, detail, headers or {}, errors, extensions)
+        self.status, self.detail, self.headers, self.errors, self.slug, self.extensions = (
+            status, detail, headers or {}, errors, slug, extensions)
 
 
 def field_problem(field: str, message: str, where: str = "query", status: int = 422) -> ProblemError:
@@ -178,21 +185,44 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         where = err.get("ctx", {}).get("error", "invalid JSON")
         return problem_response(request, 400, f"the request body is not valid JSON ({where})")
     errors = _field_errors(exc)
+    control = [f for f, e in zip(errors, exc.errors(), strict=True)
+               if isinstance(e.get("input"), str) and CONTROL.search(e["input"])]
+    if control:  # the same answer whichever store is behind (PostgreSQL refuses NUL, SQLite would keep it)
+        fields = [field_error(f.field, f.in_, "holds a control character (NUL, tab, newline...)") for f in control]
+        return problem_response(request, 400, "; ".join(f"{f.field}: {f.message}" for f in fields[:5]),
+                                errors=fields, slug="control-character")
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5]) + ("; ..." if len(errors) > 5 else "")
     return problem_response(request, 422, detail, errors=errors)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method served at the request's path, over all routes (Starlette's own ``Allow`` lists only the first
+    matching route's: ``GET`` and ``POST /v1/events``, two routes, answered ``Allow: GET``)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):  # routes of included routers too, with prefixes
+        route_methods = route.methods
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no such path: {request.url.path} (the API is under /v1; see /docs)"
-    return problem_response(request, exc.status_code, detail, headers=dict(exc.headers or {}))
+    if exc.status_code == 405:
+        methods = allowed_methods(request) or headers.get("Allow", "").split(", ")
+        headers["Allow"] = ", ".join(methods)
+        detail = f"{request.method} is not served at {request.url.path}; allowed: {', '.join(methods)}"
+    return problem_response(request, exc.status_code, detail, headers=headers)
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem_response(request, exc.status, exc.detail, headers=exc.headers, errors=exc.errors, **exc.extensions)
+    return problem_response(request, exc.status, exc.detail, headers=exc.headers, errors=exc.errors, slug=exc.slug,
+                            **exc.extensions)
 
 
 async def _on_domain(request: Request, exc: Exception) -> JSONResponse:

@@ -13,12 +13,13 @@ from forecaster.api.convert import accuracy_out, page_links
 from forecaster.api.params import DEFAULT_LIMIT, Limit, Offset, WorkloadId, workload_or_404
 from forecaster.api.problems import responses
 from forecaster.api.schemas import AccuracyPage
+from forecaster.api.strict import StrictRequest
 
-router = APIRouter(prefix="/v1", tags=["accuracy"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/v1", tags=["accuracy"], dependencies=[ReadAccess, StrictRequest])
 
 
 @router.get("/accuracy/{workload:path}", response_model=AccuracyPage,
-            responses=responses(401, 403, 404, 422, 500, 503), summary="Realised accuracy of a workload")
+            responses=responses(400, 401, 403, 404, 406, 422, 500, 503), summary="Realised accuracy of a workload")
 def list_accuracy(ctx: Ctx, request: Request, workload: WorkloadId, limit: Limit = DEFAULT_LIMIT,
                   offset: Offset = 0) -> AccuracyPage:
     """MAE, band coverage and drift of stored forecasts against what happened, per evaluation window."""

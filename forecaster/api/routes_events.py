@@ -17,18 +17,20 @@ from forecaster.api.convert import event_out, event_record, page_links
 from forecaster.api.params import DEFAULT_LIMIT, Limit, Offset
 from forecaster.api.problems import responses
 from forecaster.api.schemas import EventIn, EventOut, EventPage
+from forecaster.api.strict import StrictRequest
 from forecaster.contracts.ports import EventRecord
 
-read_router = APIRouter(prefix="/v1", tags=["events"], dependencies=[ReadAccess])
+read_router = APIRouter(prefix="/v1", tags=["events"], dependencies=[ReadAccess, StrictRequest])
 PAGE, SCAN_MAX = 500, 5_000
-write_router = APIRouter(prefix="/v1", tags=["events"], dependencies=[WriteAccess], route_class=WriteRoute)
+write_router = APIRouter(prefix="/v1", tags=["events"], dependencies=[WriteAccess, StrictRequest],
+                         route_class=WriteRoute)
 
 
 @write_router.post(
     "/events", status_code=201, response_model=EventOut, summary="Create or replace a business event",
     responses={200: {"model": EventOut, "description": "An event with this id existed and was replaced."},
                201: {"description": "Created."},
-               **responses(400, 401, 403, 409, 413, 415, 422, 500, 503)},
+               **responses(400, 401, 403, 406, 409, 413, 415, 422, 500, 503)},
 )
 def post_event(ctx: Ctx, body: EventIn, response: Response) -> EventOut:
     """Store a campaign, launch, sale, holiday or custom event; the events member reads them at the next refit."""
@@ -51,7 +53,7 @@ def stored_event(ctx: Ctx, record: EventRecord) -> EventRecord:
     return record
 
 
-@read_router.get("/events", response_model=EventPage, responses=responses(401, 403, 422, 500, 503),
+@read_router.get("/events", response_model=EventPage, responses=responses(400, 401, 403, 406, 422, 500, 503),
                  summary="List business events")
 def list_events(ctx: Ctx, request: Request, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> EventPage:
     """Stored business events, one page at a time."""

@@ -14,19 +14,23 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from forecaster.api.auth import ReadAccess
 from forecaster.api.context import ApiContext, Ctx, Rendered
 from forecaster.api.convert import forecast_csv, forecast_json, forecast_view, iso_list, numbers, ts
 from forecaster.api.params import WorkloadId, workload_or_404
-from forecaster.api.problems import ProblemError, field_problem, responses
+from forecaster.api.problems import ProblemError, field_error, field_problem, responses
 from forecaster.api.schemas import ActualsOut, ForecastOut, UtcTime
+from forecaster.api.strict import StrictRequest
 from forecaster.contracts.frames import DS, Y
 
-router = APIRouter(prefix="/v1", tags=["forecasts"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/v1", tags=["forecasts"], dependencies=[ReadAccess, StrictRequest])
 CSV = "text/csv"
 MAX_HORIZON = 100_000
 MemberName = Literal["seasonal", "events", "signals", "lgbm", "none"]
+Level = Annotated[int, Field(ge=1, le=99)]
+"""A band level: an integer percentage 1..99."""
 """``forecaster.contracts.frames.MEMBERS`` plus ``none`` (a test keeps them equal)."""
 
 
@@ -57,22 +61,22 @@ FORECAST_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {CSV: {"
 
 
 @router.get("/forecasts/{workload:path}", response_model=ForecastOut, summary="Latest forecast of a workload",
-            responses={**FORECAST_RESPONSES, **responses(401, 403, 404, 422, 500, 503)})
+            responses={**FORECAST_RESPONSES, **responses(400, 401, 403, 404, 406, 422, 500, 503)})
 async def get_forecast(
     ctx: Ctx,
     request: Request,
     workload: WorkloadId,
     horizon: Annotated[int | None, Query(ge=1, le=MAX_HORIZON, description="Keep the first steps only.")] = None,
-    levels: Annotated[list[int] | None, Query(description="Band levels to include (repeat: `levels=80&levels=95`); "
-                                                          "default all stored.")] = None,
+    levels: Annotated[list[Level] | None, Query(description="Band levels to include (repeat: `levels=80&levels=95`); "
+                                                            "default all stored; a level the run does not have is a "
+                                                            "404.")] = None,
     members: Annotated[list[MemberName] | None, Query(description="Members to include (repeat); `none` for none; "
-                                                                  "default all stored.")] = None,
+                                                                  "default all stored; a member the run does not "
+                                                                  "have is a 404.")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides `Accept`.")] = None,
 ) -> Response:
     """The latest stored forecast, with its issue time and model version. Answers may be up to
     `forecast_cache_s` (5 s) plus one store read older than the store (the cache refreshes in the background)."""
-    if levels and any(not 1 <= lv <= 99 for lv in levels):
-        raise field_problem("levels", "each level is an integer percentage 1..99")
     csv = wants_csv(request, format)
     key = (workload, horizon, tuple(sorted(set(levels or ()))), None if members is None else tuple(sorted(members)),
            csv)
@@ -90,9 +94,9 @@ def render_forecast(ctx: ApiContext, workload: str, horizon: int | None, levels:
         raise ProblemError(404, f"no forecast stored for workload {workload!r} yet (the refresh job writes them)")
     try:
         view = forecast_view(run, horizon, levels, members)
-    except ValueError as exc:
+    except ValueError as exc:  # a level or member this run does not have: that part of the resource does not exist
         field, _, message = str(exc).partition(": ")
-        raise field_problem(field, message) from exc
+        raise ProblemError(404, str(exc), errors=[field_error(field, "query", message)]) from exc
     headers = {"X-Forecast-Issued-At": iso_list(pd.DatetimeIndex([run.issued_at]))[0],
                "X-Model-Version": run.model_version.encode("ascii", "replace").decode()}
     if csv:
@@ -103,7 +107,7 @@ def render_forecast(ctx: ApiContext, workload: str, horizon: int | None, levels:
 
 
 @router.get("/actuals/{workload:path}", response_model=ActualsOut, summary="Observed demand of a workload",
-            responses=responses(401, 403, 404, 422, 500, 503))
+            responses=responses(400, 401, 403, 404, 406, 422, 500, 503))
 def get_actuals(
     ctx: Ctx,
     workload: WorkloadId,

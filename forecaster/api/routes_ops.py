@@ -27,12 +27,13 @@ from forecaster.api import gauges
 from forecaster.api.context import Ctx
 from forecaster.api.problems import ProblemError, log_error, responses
 from forecaster.api.schemas import HealthOut, ReadyOut
+from forecaster.api.strict import StrictRequest
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[StrictRequest])
 JOB = "refresh"
 
 
-@router.get("/healthz", response_model=HealthOut, responses=responses(500), summary="Liveness")
+@router.get("/healthz", response_model=HealthOut, responses=responses(400, 406, 500), summary="Liveness")
 async def healthz() -> HealthOut:
     """200 while the process answers HTTP."""
     return HealthOut(status="ok")
@@ -47,7 +48,7 @@ def last_cycle(ctx: Ctx) -> tuple[float | None, Literal["job", "store"]]:
     return gauges.newest_issue(ctx.telemetry), "store"
 
 
-@router.get("/readyz", response_model=ReadyOut, responses=responses(500, 503), summary="Readiness")
+@router.get("/readyz", response_model=ReadyOut, responses=responses(400, 406, 500, 503), summary="Readiness")
 def readyz(ctx: Ctx, request: Request) -> ReadyOut:
     """200 when the last forecast cycle is recent enough, else 503 with the reason."""
     max_age = ctx.settings.ready_max_age_s
@@ -72,7 +73,7 @@ def readyz(ctx: Ctx, request: Request) -> ReadyOut:
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics", responses={
     200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
-          "description": "Prometheus text exposition format."}, **responses(500)})
+          "description": "Prometheus text exposition format."}, **responses(400, 406, 500)})
 def metrics(ctx: Ctx, request: Request) -> Response:
     """Every metric of ``forecaster.contracts.metric_names``, forecast gauges refreshed from the store first."""
     try:

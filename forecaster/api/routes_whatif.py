@@ -16,15 +16,16 @@ from forecaster.api.auth import ReadAccess, ReadBodyRoute
 from forecaster.api.context import Ctx
 from forecaster.api.problems import ProblemError, field_error, responses
 from forecaster.api.schemas_whatif import PolicyKnobs, WhatIfIn, WhatIfOut
+from forecaster.api.strict import StrictRequest
 from forecaster.contracts.errors import InputError
 
-router = APIRouter(prefix="/v1", tags=["what-if"], dependencies=[ReadAccess], route_class=ReadBodyRoute)
+router = APIRouter(prefix="/v1", tags=["what-if"], dependencies=[ReadAccess, StrictRequest], route_class=ReadBodyRoute)
 SLOT_WAIT_S = 30.0
 _BODY_FIELDS = ("workload", "demand", "start", "end", "growth", "events", "policy")
 
 
 @router.post("/what-if", response_model=WhatIfOut, summary="Replay a scenario: reactive vs predictive",
-             responses=responses(400, 401, 403, 404, 413, 415, 422, 500, 503))
+             responses=responses(400, 401, 403, 404, 406, 413, 415, 422, 500, 503))
 def post_whatif(ctx: Ctx, body: WhatIfIn) -> WhatIfOut:
     """Demand from stored actuals or the latest forecast, scaled by growth and extra events, replayed minute by
     minute through a simulated cluster under the reactive HPA and with the predictive floor."""

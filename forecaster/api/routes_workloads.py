@@ -13,11 +13,12 @@ from forecaster.api.convert import page_links, workload_out
 from forecaster.api.params import DEFAULT_LIMIT, Limit, Offset
 from forecaster.api.problems import responses
 from forecaster.api.schemas import WorkloadPage
+from forecaster.api.strict import StrictRequest
 
-router = APIRouter(prefix="/v1", tags=["workloads"], dependencies=[ReadAccess])
+router = APIRouter(prefix="/v1", tags=["workloads"], dependencies=[ReadAccess, StrictRequest])
 
 
-@router.get("/workloads", response_model=WorkloadPage, responses=responses(401, 403, 422, 500, 503),
+@router.get("/workloads", response_model=WorkloadPage, responses=responses(400, 401, 403, 406, 422, 500, 503),
             summary="List workloads")
 def list_workloads(ctx: Ctx, request: Request, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> WorkloadPage:
     """Workloads ordered by id, with links to each one's forecast, actuals, decisions and accuracy."""

@@ -1,7 +1,12 @@
 """Request and response bodies of ``/v1`` (pydantic), kept apart from the ``contracts.ports`` records they carry.
 
-Conventions: timestamps are ISO 8601 in UTC (``2024-03-04T00:00:00Z``); requests must give an offset and a year in
-1970..2200 (pandas' range, and the store's); numbers that do not exist (a member that failed, NaN) are ``null``.
+Conventions: timestamps are ISO 8601 in UTC (``2024-03-04T00:00:00Z``). A request timestamp is an RFC 3339 string
+only (``RFC3339``: ``T`` and ``Z`` upper case, an offset, at most 6 fraction digits, seconds 00..59) with a year in
+1970..2200 as written; a number, or text that only looks like a time, is a 422 naming the field. Numbers and booleans
+in request bodies are JSON numbers and booleans only (``JsonFloat``, ``JsonInt``, ``JsonBool``: ``true`` is not 1).
+Names and ids in requests hold no control character (``NO_CONTROL``; a 400, ``forecaster.api.problems``). Both rules
+are ``pattern``s in the OpenAPI document, so a client or a fuzzer can tell valid from invalid without asking.
+Numbers that do not exist (a member that failed, NaN) are ``null``.
 A forecast is sent column-wise (one array per column, as the Forecast frame and the CSV have them): charts and
 notebooks read arrays, and 288 steps x 10 columns cost a tenth of the bytes and time of one object per step.
 
@@ -11,28 +16,81 @@ modules and ``forecaster.api.convert``.
 
 from __future__ import annotations
 
+import numbers
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 MIN_YEAR, MAX_YEAR = 1970, 2200
 EVENT_KINDS = ("campaign", "launch", "sale", "holiday", "custom")
 EventKind = Literal["campaign", "launch", "sale", "holiday", "custom"]
+RFC3339 = (r"^(19[7-9][0-9]|20[0-9]{2}|21[0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+           r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+"""A request timestamp: RFC 3339 ``date-time`` with upper-case ``T``/``Z``, at most microseconds, no leap second,
+the year as written in 1970..2200. The date must also exist (``format: date-time``: no 30 February)."""
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+"""Text without control characters (C0 and DEL): names, labels, ids."""
+NO_CONTROL_OR_SPACE = r"^[^\x00-\x20\x7f]+$"
+"""A token without control characters or ASCII spaces (workload ids and globs in an event's scope)."""
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Only an RFC 3339 string passes on to the datetime parser (which would read ``0`` as 1970)."""
+    if isinstance(value, datetime):  # already parsed (a model built in Python, not from a request)
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 time string with an offset and a year in {lo}..{hi}, e.g. "
+                       "2024-03-04T00:00:00Z", {"lo": MIN_YEAR, "hi": MAX_YEAR})
+    return value
 
 
 def _utc_in_range(value: datetime) -> datetime:
-    try:
-        out = value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR} (UTC)") from None
-    if not MIN_YEAR <= out.year <= MAX_YEAR:
-        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR} (UTC)")
-    return out
+    if not MIN_YEAR <= value.year <= MAX_YEAR:  # as written, before conversion (the pattern's rule)
+        raise ValueError(f"must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value.astimezone(UTC)
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
-"""A request timestamp: with an offset, converted to UTC, year 1970..2200."""
+def _json_number(value: Any) -> Any:
+    """Only a number passes on to the float/int parser (which would read ``true`` as 1 and ``"2"`` as 2)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise PydanticCustomError("number_type", "must be a JSON number")
+    return value
+
+
+def json_number_or_none(value: Any) -> Any:
+    """``_json_number`` for an optional field (a ``field_validator(mode="before")``: a ``BeforeValidator`` inside
+    ``X | None`` makes pydantic write ``ge``/``le`` instead of ``minimum``/``maximum`` into the JSON Schema)."""
+    return value if value is None else _json_number(value)
+
+
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+"""A number in a request body: a JSON number only (not ``true``, not ``"1.5"``)."""
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+"""An integer in a request body: a JSON number with no fraction (``2`` or ``2.0``, as JSON Schema's ``integer``)."""
+JsonBool = Annotated[bool, Strict()]
+"""A boolean in a request body: ``true`` or ``false`` only (not ``1``, not ``"yes"``)."""
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_utc_in_range),
+                    WithJsonSchema({"type": "string", "format": "date-time", "pattern": RFC3339})]
+"""A request timestamp (``RFC3339``), converted to UTC."""
+Name = Annotated[str, Field(pattern=NO_CONTROL)]
+"""Free text in a request (a name, a label): no control characters."""
 Number = float | None
 """A value that may be missing (NaN in the frame)."""
 
@@ -176,7 +234,7 @@ class AccuracyPage(PageOut):
 # -- events ------------------------------------------------------------------------------------------------------
 EventId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
                                description="Your id (idempotency key); default: a hash of the other fields.")]
-ScopeItem = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^\S+$")]
+ScopeItem = Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTROL_OR_SPACE)]
 
 
 class EventIn(BaseModel):
@@ -185,14 +243,17 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: EventId | None = None
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)
     kind: EventKind
     start: UtcTime
-    end: UtcTime = Field(description="Exclusive end; must be after `start`.")
+    end: UtcTime = Field(description="Exclusive end; must be after `start` (a rule across two fields, which JSON "
+                                     "Schema cannot state: a 422 naming `end`).")
     scope: list[ScopeItem] = Field(default_factory=list, max_length=100,
                                    description="Workload ids or globs (`shop/*`); empty = every workload.")
     expected_uplift: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False,
                                           description="Expected relative demand increase, e.g. 0.3 for +30 %.")
+
+    _number = field_validator("expected_uplift", mode="before")(json_number_or_none)
 
     @field_validator("end")
     @classmethod

@@ -13,7 +13,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from forecaster.api.schemas import UtcTime, end_after_start
+from forecaster.api.schemas import (
+    NO_CONTROL,
+    JsonBool,
+    JsonFloat,
+    JsonInt,
+    UtcTime,
+    end_after_start,
+    json_number_or_none,
+)
 
 MAX_EVENTS = 50
 MAX_REPLICAS = 10_000
@@ -24,10 +32,10 @@ class UpliftWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, pattern=NO_CONTROL)
     start: UtcTime
     end: UtcTime
-    uplift: float = Field(ge=0, le=100, allow_inf_nan=False, description="0.5 = +50 % demand in the window.")
+    uplift: JsonFloat = Field(ge=0, le=100, allow_inf_nan=False, description="0.5 = +50 % demand in the window.")
 
     @field_validator("end")
     @classmethod
@@ -46,17 +54,19 @@ class PolicyKnobs(BaseModel):
         default=None, ge=1e-6, le=1e12, allow_inf_nan=False,
         description="Demand one pod serves at 100 % (demand units). Default: the workload's own (as recorded in "
                     "its replicas decisions), else the peak needs `peak_replicas` pods.")
-    peak_replicas: int = Field(default=10, ge=1, le=1000,
+    peak_replicas: JsonInt = Field(default=10, ge=1, le=1000,
                                description="Used only without `capacity_per_pod`: pods the peak needs at 100 %.")
-    target_utilisation: float = Field(default=0.7, gt=0, le=1, allow_inf_nan=False)
+    target_utilisation: JsonFloat = Field(default=0.7, gt=0, le=1, allow_inf_nan=False)
     quantile: str = Field(default="hi-80", pattern=r"^(ensemble|median|(lo|hi)-[1-9][0-9]?)$",
                           description="Band that sets the predictive floor: `ensemble`, `hi-80`, `hi-95`...")
-    margin: float = Field(default=0.0, ge=0, le=10, allow_inf_nan=False, description="0.1 = plan for +10 %.")
-    startup_s: float = Field(default=120.0, ge=0, le=3600, allow_inf_nan=False,
+    margin: JsonFloat = Field(default=0.0, ge=0, le=10, allow_inf_nan=False, description="0.1 = plan for +10 %.")
+    startup_s: JsonFloat = Field(default=120.0, ge=0, le=3600, allow_inf_nan=False,
                              description="Seconds from asking for a pod to it being ready.")
-    min_replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
-    max_replicas: int = Field(default=MAX_REPLICAS, ge=1, le=MAX_REPLICAS)
-    decision_interval_s: int = Field(default=60, ge=60, le=3600, multiple_of=60)
+    min_replicas: JsonInt = Field(default=1, ge=1, le=MAX_REPLICAS)
+    max_replicas: JsonInt = Field(default=MAX_REPLICAS, ge=1, le=MAX_REPLICAS)
+    decision_interval_s: JsonInt = Field(default=60, ge=60, le=3600, multiple_of=60)
+
+    _number = field_validator("capacity_per_pod", mode="before")(json_number_or_none)
 
     @field_validator("max_replicas")
     @classmethod
@@ -72,7 +82,7 @@ class WhatIfIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    workload: str = Field(min_length=1, max_length=300)
+    workload: str = Field(min_length=1, max_length=300, pattern=NO_CONTROL)
     demand: Literal["actuals", "forecast"] = Field(
         default="actuals",
         description="`actuals`: stored observations over [start, end] (default: the day before the latest forecast), "
@@ -80,10 +90,10 @@ class WhatIfIn(BaseModel):
                     "demand (the plan), and the predictive policy reads that forecast.")
     start: UtcTime | None = None
     end: UtcTime | None = None
-    growth: float = Field(default=1.0, ge=0.01, le=100, allow_inf_nan=False,
+    growth: JsonFloat = Field(default=1.0, ge=0.01, le=100, allow_inf_nan=False,
                           description="Multiplies demand and the forecasts (a level the model would learn).")
     events: list[UpliftWindow] = Field(default_factory=list, max_length=MAX_EVENTS)
-    events_known: bool = Field(default=True, description="The extra events are registered in advance, so the "
+    events_known: JsonBool = Field(default=True, description="The extra events are registered in advance, so the "
                                                          "forecasts carry their uplift too (else only demand does).")
     policy: PolicyKnobs = Field(default_factory=PolicyKnobs)
 

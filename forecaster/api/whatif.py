@@ -23,7 +23,8 @@ of the window's minutes the outcomes count, and from when to when.
 
 Bounds: the window is at most ``whatif_max_minutes`` (7 days: ~0.1 s reactive, ~0.8 s predictive on one core);
 a peak needing more than ``MAX_REPLICAS`` pods at the target is refused. ``InputError`` messages name the field
-(``start``, ``policy.capacity_per_pod``...), which the route turns into a 422.
+(``start``, ``policy.capacity_per_pod``...), which the route turns into a 422; no data to replay (no forecast
+stored, no actuals or forecast steps in the window) is a ``NotFoundError``, a 404.
 
 Pure computation over the store port (no web types). Called by ``forecaster.api.routes_whatif``.
 """
@@ -39,7 +40,7 @@ from pydantic import ValidationError
 
 from forecaster.api.config import ApiSettings
 from forecaster.api.schemas_whatif import MAX_REPLICAS, ComparisonOut, OutcomesOut, PolicyKnobs, WhatIfIn, WhatIfOut
-from forecaster.contracts.errors import InputError
+from forecaster.contracts.errors import InputError, NotFoundError
 from forecaster.contracts.frames import DS, ENSEMBLE, Y
 from forecaster.contracts.ports import ForecastRun, Store
 from forecaster.scaling.settings import band_column
@@ -194,14 +195,14 @@ def _demand(store: Store, body: WhatIfIn, latest: ForecastRun | None, settings: 
             ) -> tuple[pd.DataFrame, list[ForecastRun], pd.Timestamp, pd.Timestamp]:
     if body.demand == "forecast":
         if latest is None:
-            raise InputError(f"demand: no forecast stored for workload {body.workload!r}; use demand=actuals")
+            raise NotFoundError(f"demand: no forecast stored for workload {body.workload!r}; use demand=actuals")
         frame = latest.frame.sort_values(DS)
         if body.start or body.end:
             lo_t = pd.Timestamp(body.start) if body.start else frame[DS].min()
             hi_t = pd.Timestamp(body.end) if body.end else frame[DS].max()
             frame = frame[(frame[DS] >= lo_t) & (frame[DS] <= hi_t)]
         if not len(frame):
-            raise InputError("start: the latest forecast has no steps in [start, end]")
+            raise NotFoundError("start: the latest forecast has no steps in [start, end]")
         start, end = frame[DS].min(), frame[DS].max()
         if (end - start) > pd.Timedelta(minutes=settings.whatif_max_minutes):
             raise InputError(f"end: the window is longer than {settings.whatif_max_minutes} minutes")
@@ -210,7 +211,7 @@ def _demand(store: Store, body: WhatIfIn, latest: ForecastRun | None, settings: 
     start, end = _window(body, latest, now, settings.whatif_max_minutes)
     demand = store.actuals(body.workload, start, end)
     if not len(demand):
-        raise InputError(f"start: no actuals stored for {body.workload!r} between {start} and {end}")
+        raise NotFoundError(f"start: no actuals stored for {body.workload!r} between {start} and {end}")
     runs = store.forecasts_issued_between(body.workload, start - LOOKBACK, end)
     return demand[[DS, Y]].sort_values(DS), thin(runs, settings.whatif_max_runs), start, end
 

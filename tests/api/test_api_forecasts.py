@@ -83,8 +83,8 @@ def test_csv_of_the_fixture_run_reads_as_written(client: TestClient) -> None:
 @pytest.mark.parametrize(("accept", "csv"), [
     ("text/csv", True), ("application/json", False), ("*/*", False), ("", False),
     ("text/csv;q=0.5, application/json", False), ("application/json;q=0.1, text/csv", True),
-    ("text/html", False),
-], ids=["csv", "json", "any", "none", "json-preferred", "csv-preferred", "other"])
+    ("text/html, */*;q=0.1", False),
+], ids=["csv", "json", "any", "none", "json-preferred", "csv-preferred", "other-or-anything"])
 def test_accept_header_negotiation(client: TestClient, accept: str, csv: bool) -> None:
     response = client.get("/v1/forecasts/shop/web", headers={**H, "Accept": accept})
     assert response.status_code == 200
@@ -113,9 +113,9 @@ def test_a_horizon_beyond_the_stored_one_returns_what_is_stored(client: TestClie
 
 
 @pytest.mark.parametrize(("query", "field"), [
-    ("levels=90", "levels"), ("levels=0", "levels"), ("horizon=0", "horizon"), ("members=arima", "members.0"),
+    ("levels=0", "levels.0"), ("levels=100", "levels.0"), ("horizon=0", "horizon"), ("members=arima", "members.0"),
     ("format=xml", "format"),
-], ids=["unstored-level", "level-0", "horizon-0", "unknown-member", "format"])
+], ids=["level-0", "level-100", "horizon-0", "unknown-member", "format"])
 def test_bad_selection_is_a_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:
     response = client.get(f"/v1/forecasts/shop/web?{query}", headers=H)
     assert response.status_code == 422
@@ -123,6 +123,15 @@ def test_bad_selection_is_a_422_naming_the_parameter(client: TestClient, query: 
     problem = response.json()
     assert problem["errors"][0]["field"] == field
     assert problem["instance"] == f"/v1/forecasts/shop/web?{query}"
+
+
+@pytest.mark.parametrize(("query", "field"), [("levels=90", "levels"), ("levels=80&levels=50", "levels")],
+                         ids=["one", "one-of-two"])
+def test_a_level_the_run_does_not_have_is_a_404_naming_it(client: TestClient, query: str, field: str) -> None:
+    """The request is valid (a level 1..99); that band of this forecast does not exist."""
+    response = client.get(f"/v1/forecasts/shop/web?{query}", headers=H)
+    assert response.status_code == 404 and response.json()["errors"][0]["field"] == field
+    assert "[80, 95]" in response.json()["detail"]
 
 
 def test_nan_values_are_sent_as_null(client: TestClient, seeded: Seeded, make_app) -> None:  # type: ignore[no-untyped-def]

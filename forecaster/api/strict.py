@@ -1,0 +1,144 @@
+"""The strict request contract, checked before a route runs: unknown query parameters, unacceptable ``Accept``, and
+control characters in the path.
+
+- An unknown query parameter is a 400 (``unknown-parameter``) naming it, never silently ignored
+  (``/v1/decisions?begin=...`` must not answer every decision). Known = the route's declared query parameters.
+- ``Accept`` that admits none of the media types a route produces is a 406 (``not-acceptable``) listing them. What a
+  route produces is read from the route itself: its response class (``application/json`` for most) plus the content
+  types its OpenAPI 200/201 response declares (``text/csv`` for forecasts, ``text/plain`` for ``/metrics``).
+  No ``Accept``, ``*/*`` and ``type/*`` ranges match as RFC 9110 says; ``q=0`` excludes.
+
+- A control character in the (decoded) path is a 400 (``control-character``), refused by ``PathGuard`` before routing:
+  Starlette's ``{workload:path}`` matches ``shop/web%0A`` as ``shop/web`` (its ``$`` accepts a final newline), so a
+  route could never see it.
+
+The dependency ``StrictRequest`` runs after the auth dependency of each router, so an anonymous request learns only
+that it needs a token. Not pure (FastAPI/Starlette types). Used by every ``routes_*`` module and
+the app factory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from forecaster.api.problems import ProblemError, field_error, problem_response
+from forecaster.api.schemas import CONTROL
+
+JSON = "application/json"
+_KNOWN: dict[int, frozenset[str]] = {}
+_PRODUCES: dict[int, tuple[str, ...]] = {}
+
+
+def known_query(route: APIRoute) -> frozenset[str]:
+    """Names of the query parameters ``route`` declares (its own and its dependencies')."""
+    key = id(route)
+    if key not in _KNOWN:
+        names: set[str] = set()
+        todo: list[Dependant] = [route.dependant]
+        while todo:
+            dependant = todo.pop()
+            names |= {p.alias for p in dependant.query_params}
+            todo += dependant.dependencies
+        _KNOWN[key] = frozenset(names)
+    return _KNOWN[key]
+
+
+def produces(route: APIRoute) -> tuple[str, ...]:
+    """Media types ``route`` can answer a success with (module docstring)."""
+    key = id(route)
+    if key not in _PRODUCES:
+        found: list[str] = []
+        response_class = route.response_class
+        if isinstance(response_class, DefaultPlaceholder):
+            response_class = response_class.value
+        media = getattr(response_class, "media_type", None)
+        if isinstance(media, str) and media:
+            found.append(media)
+        for status in (200, 201, "200", "201"):
+            content: dict[str, Any] = route.responses.get(status, {}).get("content", {})  # type: ignore[call-overload]
+            found += [m for m in content if m not in found]
+        _PRODUCES[key] = tuple(dict.fromkeys(m.split(";")[0].strip().lower() for m in found)) or (JSON,)
+    return _PRODUCES[key]
+
+
+def accept_ranges(header: str) -> list[tuple[str, float]]:
+    """``Accept`` as ``(media range, q)`` pairs, lower case; an unreadable ``q`` counts as 0."""
+    out = []
+    for part in header.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        out.append((media.lower(), q))
+    return out
+
+
+def acceptable(header: str | None, offered: tuple[str, ...]) -> bool:
+    """Whether ``Accept: header`` admits one of ``offered`` (no header, or an empty one, admits anything). The most
+    specific matching range decides a type's quality (``text/csv;q=0, */*`` excludes CSV only)."""
+    if header is None or not header.strip():
+        return True
+    ranges = accept_ranges(header)
+    for media in offered:
+        kind = media.split("/")[0]
+        best = None
+        for candidate, specificity in ((media, 3), (f"{kind}/*", 2), ("*/*", 1)):
+            qs = [q for r, q in ranges if r == candidate]
+            if qs:
+                best = (specificity, max(qs))
+                break
+        if best is not None and best[1] > 0:
+            return True
+    return False
+
+
+async def _strict(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - known_query(route))
+    if unknown:
+        known = ", ".join(sorted(known_query(route))) or "none"
+        raise ProblemError(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(map(repr, unknown))} (this endpoint takes: {known})",
+                           errors=[field_error(name, "query", "unknown parameter") for name in unknown],
+                           slug="unknown-parameter")
+    offered = produces(route)
+    accept = request.headers.get("accept")
+    if not acceptable(accept, offered):
+        raise ProblemError(406, f"cannot answer {accept!r}: this endpoint answers {', '.join(offered)}",
+                           slug="not-acceptable")
+
+
+StrictRequest = Depends(_strict)
+"""Router dependency: the checks of the module docstring, after auth."""
+
+
+class PathGuard:
+    """ASGI middleware: a control character in the path is a 400 before routing (module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and CONTROL.search(scope.get("path", "")):
+            response = problem_response(Request(scope), 400, "the path holds a control character (NUL, newline...)",
+                                        errors=[field_error("path", "path", "holds a control character")],
+                                        slug="control-character")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
