@@ -22,13 +22,17 @@ Fleet scale. ``member_cv`` splits the fleet into chunks of ``EngineConfig.chunk_
 arrays, cheap to ship) and runs its work units through the executor (``forecaster.forecasting.executor``: serial,
 local processes, or Dask), each task getting only its own chunk's history (nothing forked):
 
-1. side by side: the global lgbm member at every cutoff, trained on the sampled series
-   (``models.lgbm.sample_series``: every series up to 2,000 by default, so its memory is bounded too), and per
-   chunk the seasonal member's ARIMA parameters at each *anchor* cutoff (``level_anchors``: the first cutoff,
-   then one per 7 days);
-2. chunks x cutoffs: fit the members on the chunk up to the cutoff, the lgbm model of that cutoff given the
+1. side by side, at each *anchor* cutoff (``level_anchors``: the first cutoff, then one per 7 days): the global
+   lgbm member, trained on the sampled series (``models.lgbm.sample_series``: every series up to 2,000 by
+   default, so its memory is bounded too), and per chunk the seasonal member's ARIMA parameters;
+2. the lgbm member at every other cutoff, trained on the data up to it with its anchor's round count and bands
+   (``LGBMMember.rounds_in``: no hold-out training, about 40 % of a full fit);
+3. chunks x cutoffs: fit the members on the chunk up to the cutoff, the lgbm model of that cutoff given the
    chunk (``update``), the seasonal member applying the anchor's ARIMA parameters to the window's own
-   decomposition (one Kalman filter pass instead of an optimisation: a refresh, not a refit), and forecast.
+   decomposition (one Kalman filter pass instead of an optimisation), and forecast.
+
+Every window's models are still fitted on the data up to its cutoff only; what the anchors carry over is two
+settings per model (the ARIMA parameters, the boosting round count), estimated on data before the cutoff.
 
 Chunking and sampling depend on the data and the seed only, never on the executor, so serial, process-pool and
 Dask runs give the same forecasts. One chunk (up to 500 series by default) gives the rows of an unchunked run.
@@ -346,6 +350,7 @@ class _Window:
     refresh: dict[str, Any] | None = None
     global_fit: Member | str | None = None  # the lgbm member fitted at this cutoff, or why it failed
     level_params: Mapping[str, np.ndarray] | None = None
+    rounds: tuple[int, np.ndarray] | None = None  # the lgbm anchor's round count and bands (LGBMMember.anchor)
 
 
 def _train(chunk: Chunk, cutoff: pd.Timestamp, min_train: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -363,6 +368,7 @@ def _global_task(chunk: Chunk, w: _Window) -> Member | str | None:
     if len(train) == 0:
         return None
     member = build_members(dataclasses.replace(w.cfg, members=(SEASONAL, LGBM)))[LGBM]
+    member.rounds_in = w.rounds  # type: ignore[attr-defined]
     sig_train, _ = split_signals(w.signals, w.cutoff)
     try:
         member.fit(FitData(train, w.cfg.freq, w.cfg.levels, w.h, w.events, sig_train, None, w.cfg.seed))
@@ -486,10 +492,8 @@ def member_cv(
     ``refresh_every`` / ``refresh_span`` / ``refresh_h`` / ``refresh_for``: refresh origins after the fits at
     the cutoffs in ``refresh_for`` (default: all), see the module docstring; off by default.
 
-    Work units (module docstring, "Fleet scale"), each a task of the executor (``cv_executor``):
-    phase 1, side by side: the lgbm member at every cutoff on the sampled series, and per chunk the seasonal
-    member's ARIMA parameters at each anchor; phase 2: chunks x cutoffs, every task fitting the members on its
-    chunk with those parameters and the cutoff's lgbm model, and forecasting.
+    Work units: the three phases of the module docstring ("Fleet scale"), each task run by the executor
+    (``cv_executor``).
     """
     cuts = sorted(set(cutoffs))
     executor = cv_executor(cfg)
@@ -500,10 +504,18 @@ def member_cv(
     has_global = LGBM in cfg.members
     if has_global:
         sample = chunks[0] if len(chunks) == 1 else Chunk.of(_lgbm_sample(history, cfg))
-        phase1 += [(sample, _Window(task_cfg, c, h, events, signals, min_train_steps)) for c in cuts]
+        phase1 += [(sample, _Window(task_cfg, c, h, events, signals, min_train_steps)) for c in anchors]
     first = executor.map_tasks(_phase1, phase1)
     levels: list[dict[pd.Timestamp, dict]] = first[: len(chunks)]
-    global_fits = dict(zip(cuts, first[len(chunks) :], strict=False)) if has_global else {}
+    global_fits: dict[pd.Timestamp, Any] = dict(zip(anchors, first[len(chunks) :], strict=False))
+    if has_global and len(cuts) > len(anchors):  # the other cutoffs: lgbm with its anchor's rounds and bands
+        rest = [c for c in cuts if c not in global_fits]
+        given = [getattr(global_fits[max(a for a in anchors if a <= c)], "anchor", lambda: None)() for c in rest]
+        tasks1 = [
+            (sample, _Window(task_cfg, c, h, events, signals, min_train_steps, rounds=r))
+            for c, r in zip(rest, given, strict=True)
+        ]
+        global_fits.update(zip(rest, executor.map_tasks(_global_task, tasks1), strict=True))
     plan = _refresh_plan(cfg.freq, cuts, h, refresh_every, refresh_span, refresh_h, refresh_for)
     tasks = []
     for k, chunk in enumerate(chunks):
