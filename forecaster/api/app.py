@@ -1,6 +1,7 @@
 """The FastAPI application factory: ``create_app(store, telemetry, settings)``.
 
-Wires the routes (``routes_*``), the RFC 9457 problem handlers (``problems``), the body-size limit (``limits``),
+Wires the routes (``routes_*``), the RFC 9457 problem handlers (``problems``), admission control (``admission``),
+the strict request checks (``strict``), the body-size limit (``limits``),
 the explorer page (``routes_explorer``) and the OpenAPI document at ``/openapi.json`` with Swagger UI at ``/docs``.
 One ``ApiContext`` per app holds the store, telemetry, settings and clock, so tests and several apps in one process
 never share state.
@@ -34,8 +35,9 @@ from forecaster.api import (
     routes_workloads,
     rules,
 )
+from forecaster.api.admission import Admission, Limits
 from forecaster.api.config import ApiSettings, api_settings
-from forecaster.api.context import ApiContext, utc_now
+from forecaster.api.context import ApiContext
 from forecaster.api.limits import BodyLimit
 from forecaster.api.strict import PathGuard
 from forecaster.contracts.ports import Store
@@ -84,6 +86,24 @@ def _openapi(app: FastAPI, settings: ApiSettings) -> Callable[[], dict[str, Any]
     return build
 
 
+def admission_limits(settings: ApiSettings) -> Limits:
+    """The admission limits of ``settings`` (``forecaster.api.admission``)."""
+    return Limits(max_concurrent_requests=max(1, settings.max_concurrent_requests),
+                  max_queued_requests=max(0, settings.max_queued_requests),
+                  max_queue_wait_s=max(0.0, settings.max_queue_wait_s),
+                  max_loop_lag_s=max(0.0, settings.max_loop_lag_s), retry_after_s=max(1, settings.retry_after_s))
+
+
+def admission_of(app: FastAPI) -> Admission | None:
+    """The app's admission middleware once the app has served a request (its counters: ``stats``)."""
+    node: Any = app.middleware_stack
+    while node is not None:
+        if isinstance(node, Admission):
+            return node
+        node = getattr(node, "app", None)
+    return None
+
+
 def create_app(
     store: Store,
     telemetry: Telemetry | None = None,
@@ -97,10 +117,14 @@ def create_app(
     api = api_settings(settings)
     app = FastAPI(title="forecaster", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url="/docs", redoc_url=None)
-    app.state.api = ApiContext(store, telemetry or Telemetry(), api, clock or utc_now)
+    ctx = ApiContext(store, telemetry or Telemetry(), api)  # the context's default clock: the wall clock
+    if clock is not None:
+        ctx.clock = clock
+    app.state.api = ctx
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(PathGuard)
+    app.add_middleware(Admission, limits=admission_limits(api), scrub=api.scrub)  # outermost: refusing is cheapest
     for router in (routes_workloads.router, routes_forecasts.router, routes_decisions.router,
                    routes_accuracy.router, routes_events.read_router, routes_events.write_router,
                    routes_whatif.router, routes_ops.router):

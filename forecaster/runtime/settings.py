@@ -10,7 +10,7 @@ then environment variables ``FORECASTER_<FIELD>`` (upper case). Lists (tokens, l
 variable or file.
 
 Pure (reads only the mapping and directory it is given; ``from_env()`` defaults to ``os.environ``). Called by
-``forecaster.service``, ``forecaster.runtime.scheduler``, the worker and the CLI; the API copies its fields through
+``runtime.service``, ``forecaster.runtime.scheduler``, the worker and the CLI; the API copies its fields through
 ``forecaster.api.config.api_settings``.
 """
 
@@ -95,7 +95,7 @@ class ServiceSettings:
     prometheus_url: str | None = None
     """Base URL of the Prometheus HTTP API, e.g. ``http://prometheus:9090`` (None: no Prometheus; demo only)."""
     workloads_file: Path | None = None
-    """YAML file listing the workloads (``forecaster.service.registry``) (None: no workloads, or the demo's)."""
+    """YAML file listing the workloads (``forecaster.runtime.service.registry``) (None: no workloads, or the demo's)."""
     artefact_dir: Path = Path("artefacts")
     """Folder for fitted models written by the refit job (``artefacts``)."""
     refresh_interval_s: float = 300.0
@@ -145,6 +145,17 @@ class ServiceSettings:
     """API bearer tokens allowed to write (and read) (())."""
     anonymous_reads: bool = False
     """API: allow GET requests without a token (False)."""
+    max_concurrent_requests: int = 8
+    """API admission control: requests inside the app at once (8); ``forecaster.api.config.ApiSettings``."""
+    max_queued_requests: int = 64
+    """API admission control: requests waiting for a slot (64); more are refused at once with 503."""
+    max_queue_wait_s: float = 0.03
+    """API admission control: longest wait for a slot, in seconds (0.03), then 503."""
+    max_loop_lag_s: float = 0.03
+    """API admission control: refuse (503) while the event loop runs more than this late, in seconds (0.03; 0 =
+    never)."""
+    retry_after_s: int = 1
+    """API admission control: ``Retry-After`` of a refusal, in seconds (1)."""
 
     def __post_init__(self) -> None:
         # normalise the types a caller may pass loosely (str paths, lists), then validate
@@ -165,6 +176,12 @@ class ServiceSettings:
                      "accuracy_window_s", "drift_multiple"):
             if not float(getattr(self, name)) > 0:
                 raise InputError(f"{name}: {getattr(self, name)!r} must be > 0")
+        for name in ("max_concurrent_requests", "retry_after_s"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name}: {getattr(self, name)!r} must be >= 1")
+        for name in ("max_queued_requests", "max_queue_wait_s", "max_loop_lag_s"):
+            if float(getattr(self, name)) < 0:
+                raise InputError(f"{name}: {getattr(self, name)!r} must be >= 0")
         for name in ("pod_startup_s", "workload_pause_s"):
             if float(getattr(self, name)) < 0:
                 raise InputError(f"{name}: {getattr(self, name)!r} must be >= 0")

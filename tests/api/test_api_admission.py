@@ -1,0 +1,218 @@
+"""Admission control (issue 22, item 5): past saturation the API refuses quickly with 503 + ``Retry-After`` instead
+of queueing without bound, and never refuses ``/healthz``, ``/readyz`` or ``/metrics``.
+
+A real uvicorn server on loopback over a store fake whose ``list_events`` takes 2 s (a slow database): a flood of
+40 simultaneous ``GET /v1/events`` with two slots and a queue of two gets two answers and 38 refusals, every refusal
+back before the first answer, with ``Retry-After`` and a problem body, and no other status; the operations routes
+answer 200 throughout. A route that blocks the event loop for 1.5 s makes the requests that arrived meanwhile
+refused for loop lag, and the next ones admitted. The queue itself (FIFO hand-over, a full queue, a wait that runs
+out, a client that goes away while queued) is checked on the middleware alone. Timing bounds here are generous
+orderings (a refusal before a 2 s answer), never latency targets: those are in ``benchmarks/api_load.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from api_support import NOW, READ, SHOP_ISSUED, TOKENS, LiveServer, auth, shop_forecast
+
+from forecaster.api import ApiSettings, api_settings, create_app
+from forecaster.api.admission import EXEMPT_PATHS, Admission, Limits
+from forecaster.api.app import admission_of
+from forecaster.contracts.ports import ForecastRun, Workload
+from forecaster.runtime.settings import ServiceSettings
+from forecaster.testing.store import InMemoryStore
+
+SLOW_S = 2.0
+
+
+class SlowStore(InMemoryStore):
+    """``list_events`` takes ``SLOW_S`` (a database under strain); everything else is instant."""
+
+    def list_events(self, **kwargs: Any) -> Any:
+        time.sleep(SLOW_S)
+        return super().list_events(**kwargs)
+
+
+def slow_store() -> SlowStore:
+    store = SlowStore()
+    store.upsert_workload(Workload("shop/web", namespace="shop"))
+    store.save_forecast(ForecastRun("run-1", "shop/web", SHOP_ISSUED, "v1", (80, 95), shop_forecast()))
+    return store
+
+
+def timed_get(url: str, headers: dict[str, str] | None = None) -> tuple[float, httpx.Response]:
+    with httpx.Client(timeout=30) as client:
+        response = client.get(url, headers=headers)
+    return time.monotonic(), response
+
+
+def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
+    settings = ApiSettings(tokens=TOKENS, max_concurrent_requests=2, max_queued_requests=2, max_queue_wait_s=0.2,
+                           max_loop_lag_s=0)  # the lag check is the next test's
+    app = create_app(slow_store(), None, settings, clock=lambda: SHOP_ISSUED)
+    server = LiveServer(app).start()
+    try:
+        with ThreadPoolExecutor(max_workers=48) as pool:
+            flood = [pool.submit(timed_get, f"{server.url}/v1/events", auth(READ)) for _ in range(40)]
+            time.sleep(0.3)  # the flood is in: two requests hold the slots for 2 s
+            ops = {path: timed_get(server.url + path)[1] for path in sorted(EXEMPT_PATHS)}
+            results = [f.result() for f in flood]
+    finally:
+        server.stop()
+    statuses = sorted(r.status_code for _, r in results)
+    assert set(statuses) <= {200, 503}, statuses
+    answered = [t for t, r in results if r.status_code == 200]
+    refused = [(t, r) for t, r in results if r.status_code == 503]
+    assert len(answered) >= 2 and len(refused) >= 30, statuses
+    assert max(t for t, _ in refused) < min(answered), "every refusal came back before the first (2 s) answer"
+    for _, response in refused:
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["type"].endswith("/overloaded") and problem["status"] == 503
+        assert problem["instance"] == "/v1/events"
+    for path, response in ops.items():
+        assert response.status_code == 200, (path, response.status_code, response.text[:200])
+    stats = admission_of(app).stats  # type: ignore[union-attr]
+    assert stats["admitted"] == len(answered) and stats["max_queue"] <= 2
+    assert sum(v for k, v in stats.items() if k.startswith("refused")) == len(refused)
+
+
+def test_requests_that_waited_for_a_blocked_loop_are_refused_then_admitted_again() -> None:
+    """Kept-alive connections (as a dashboard or a load balancer holds them) send while the loop is blocked; the loop
+    cannot see a request until it reads it, but it sees how late it runs."""
+    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.05), clock=lambda: NOW)
+    blocking = threading.Event()
+
+    @app.get("/test-block-the-loop")
+    async def block() -> dict[str, str]:
+        blocking.set()
+        time.sleep(1.5)  # blocks the event loop, as a CPU-bound step on it would
+        return {"blocked": "1.5 s"}
+
+    server = LiveServer(app).start()
+    clients = [httpx.Client(base_url=server.url, headers=auth(READ), timeout=30) for _ in range(8)]
+    try:
+        assert all(c.get("/v1/workloads").status_code == 200 for c in clients), "connections open and kept alive"
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            blocker = pool.submit(timed_get, f"{server.url}/test-block-the-loop")
+            assert blocking.wait(20)
+            waiting = [pool.submit(c.get, "/v1/workloads") for c in clients]
+            health = pool.submit(timed_get, f"{server.url}/healthz")
+            results = [f.result() for f in waiting]
+            assert blocker.result()[1].status_code == 200 and health.result()[1].status_code == 200
+        time.sleep(0.3)
+        after = clients[0].get("/v1/workloads")
+    finally:
+        for c in clients:
+            c.close()
+        server.stop()
+    assert [r.status_code for r in results] == [503] * 8
+    assert all("loop lag" in r.json()["detail"] and r.headers["retry-after"] == "1" for r in results)
+    assert after.status_code == 200, "the loop caught up: admitted again"
+
+
+# -- the queue on the middleware alone ---------------------------------------------------------------------------
+class Held:
+    """An ASGI app that answers 200 once ``release`` is set (a request holding its slot)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.entered += 1
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def call(app: Any, path: str = "/v1/workloads") -> int:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": [], "root_path": ""}
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+def test_queue_hands_slots_over_in_order_refuses_when_full_and_when_the_wait_runs_out() -> None:
+    async def scenario() -> None:
+        inner = Held()
+        admission = Admission(inner, Limits(max_concurrent_requests=1, max_queued_requests=1, max_queue_wait_s=5,
+                                            max_loop_lag_s=0))
+        first = asyncio.create_task(call(admission))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(call(admission))  # queued
+        await asyncio.sleep(0.01)
+        assert await call(admission) == 503, "the queue is full"
+        inner.release.set()
+        assert await first == 200 and await second == 200
+        assert admission.active == 0 and not admission.waiting
+        assert admission.stats["refused: queue full"] == 1
+
+        short = Admission(Held(), Limits(max_concurrent_requests=1, max_queued_requests=5, max_queue_wait_s=0.05,
+                                         max_loop_lag_s=0))
+        holder = asyncio.create_task(call(short))
+        await asyncio.sleep(0.01)
+        assert await call(short) == 503 and short.stats["refused: queue wait"] == 1
+        short.app.release.set()  # type: ignore[attr-defined]
+        assert await holder == 200 and short.active == 0
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_exempt_paths_pass_even_when_everything_is_taken() -> None:
+    async def scenario() -> None:
+        inner = Held()
+        admission = Admission(inner, Limits(max_concurrent_requests=1, max_queued_requests=0, max_loop_lag_s=0))
+        holder = asyncio.create_task(call(admission))
+        await asyncio.sleep(0.01)
+        assert await call(admission, "/v1/forecasts/x") == 503
+        probes = [asyncio.create_task(call(admission, path)) for path in sorted(EXEMPT_PATHS)]
+        await asyncio.sleep(0.01)
+        assert inner.entered == 1 + len(EXEMPT_PATHS), "the probes reached the app"
+        inner.release.set()
+        assert [await p for p in probes] == [200] * len(EXEMPT_PATHS) and await holder == 200
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_a_client_that_goes_away_while_queued_leaks_no_slot() -> None:
+    async def scenario() -> None:
+        inner = Held()
+        admission = Admission(inner, Limits(max_concurrent_requests=1, max_queued_requests=5, max_queue_wait_s=5,
+                                            max_loop_lag_s=0))
+        holder = asyncio.create_task(call(admission))
+        await asyncio.sleep(0.01)
+        gone = asyncio.create_task(call(admission))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        inner.release.set()
+        assert await holder == 200
+        assert admission.active == 0 and await call(admission) == 200
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_limits_are_settings_with_documented_defaults() -> None:
+    defaults = ApiSettings()
+    assert (defaults.max_concurrent_requests, defaults.max_queued_requests, defaults.max_queue_wait_s,
+            defaults.max_loop_lag_s, defaults.retry_after_s) == (8, 64, 0.03, 0.03, 1)
+    service = ServiceSettings.from_env({"FORECASTER_MAX_CONCURRENT_REQUESTS": "3", "FORECASTER_MAX_LOOP_LAG_S": "0"})
+    api = api_settings(service)
+    assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 64
