@@ -10,7 +10,7 @@ Protocol, per trace and horizon. Horizons are 1 hour and 1 day in steps of the t
   for 14 windows after ``MIN_TRAIN_DAYS`` of training gets fewer (Alibaba: < 8 days), as recorded;
 - ``Forecaster(freq, levels=(80, 95), horizon=h).backtest(history, h, n_windows, step="1D", events,
   signals)`` with the trace's own calendar and signals (NASA, NYC taxi, bike: events; bike: weather);
-- ``naive``, ``snaive_day``, ``snaive_week`` (``forecaster.models.baselines``) at the same cutoffs;
+- ``naive``, ``snaive_day``, ``snaive_week`` (``forecaster.evaluation.baselines``) at the same cutoffs;
 - ``forecaster.evaluation.evaluate``: MAE, MASE (scaled by the in-sample daily seasonal naive before each
   cutoff), mean pinball over the 80/95 band quantiles, coverage and width of both bands; outage rows are
   not scored. Pooled over all series and windows of the trace, and per series.
@@ -67,10 +67,11 @@ from accuracy_report import (
 )
 from common import fmt, load_forecaster, progress, run_meta, write_results
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns
 from forecaster.evaluation import evaluate, rolling_cutoffs
-from forecaster.forecasting.history import freq_to_timedelta, prepare_history, steps_per
-from forecaster.models.baselines import BASELINES, SNAIVE_DAY, baseline_backtest
+from forecaster.evaluation.baselines import BASELINES, SNAIVE_DAY, baseline_backtest
+from forecaster.forecasting.history import prepare_history
 
 HORIZONS = ("1h", "1D")
 N_WINDOWS = 14

@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 import forecaster.forecasting.forecaster as engine
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, REFIT, Y
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.forecasting.members import EngineConfig, member_cv
 
 STATS = {"hits": 0, "misses": 0}

@@ -18,8 +18,8 @@ import traces
 from accuracy_report import EVENT_MIN_HISTORY_DAYS, INPUT_HORIZON, INPUT_RUNS, INPUT_TARGETS, LEVELS
 from common import fmt
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import CUTOFF, DS, ENSEMBLE, ID, OUTAGE, Y
-from forecaster.forecasting.history import freq_to_timedelta, steps_per
 
 STEP = "1D"
 QUICK_EVENTS = {"event_runs": 2, "event_min_history_days": 7}

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from common import fmt, md_table
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import ENSEMBLE, ID, MEMBERS
 from forecaster.evaluation import coverage_col, width_col
-from forecaster.forecasting.history import freq_to_timedelta
-from forecaster.models.baselines import BASELINES, SNAIVE_DAY
+from forecaster.evaluation.baselines import BASELINES, SNAIVE_DAY
 
 LEVELS = (80, 95)
 INPUT_COLUMNS: tuple[str, ...] = (

@@ -62,10 +62,10 @@ from accuracy import n_windows_for
 from common import HERE, md_table, progress, run_meta, write_results
 
 from forecaster import Forecaster
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ID, MEMBERS, OUTAGE, Y
 from forecaster.ensemble.weights import choose_weights, simplex_lad
 from forecaster.evaluation import rolling_cutoffs
-from forecaster.forecasting.history import freq_to_timedelta, steps_per
 
 LEVELS = (80, 95)
 N_SCORED = 14

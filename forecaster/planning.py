@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import as_utc
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y
 from forecaster.scaling.capacity import EPS_PODS
@@ -62,13 +63,7 @@ PLAN_COLUMNS: tuple[str, ...] = (
 
 def _utc(value: object, what: str) -> pd.Timestamp:
     """A tz-aware UTC timestamp; naive values are refused (we never guess a timezone)."""
-    try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what}: {value!r} is not a timestamp") from exc
-    if ts.tzinfo is None:
-        raise InputError(f"{what}: {value!r} has no timezone; give one, e.g. '2024-05-01T00:00Z'")
-    return ts.tz_convert("UTC")
+    return as_utc(value, what)
 
 
 # -- the weekly profile --------------------------------------------------------------------------------------

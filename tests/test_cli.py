@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 from forecaster.cli import app
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, MEMBERS, Y, forecast_columns, hi, lo
 from forecaster.datasets import load_nasa_5min
-from forecaster.models.baselines import BASELINES
+from forecaster.evaluation.baselines import BASELINES
 
 LEVELS = (80, 95)
 SMALL = [

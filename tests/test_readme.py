@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from forecaster.service.registry import load_workloads
+from forecaster.runtime.service.registry import load_workloads
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.errors import FrequencyError, InputError, SeriesError
 from forecaster.datasets import read_long_csv
 from forecaster.forecasting.forecaster import Forecaster
@@ -16,12 +17,10 @@ from forecaster.forecasting.history import (
     MAX_ABS_Y,
     Origin,
     ShortHistoryWarning,
-    freq_to_timedelta,
     impute_outages,
     outage_mask_from_windows,
     prepare_history,
     require_history,
-    steps_per,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"

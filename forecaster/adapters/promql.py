@@ -35,10 +35,10 @@ import re
 
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import PermanentError
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.contracts.ports import MetricsSource
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing.frames import CPU, CPU_REQUEST, MEMORY, MEMORY_REQUEST, NAMESPACE
 
 log = logging.getLogger(__name__)

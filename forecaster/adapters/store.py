@@ -28,7 +28,7 @@ SQLite runs in WAL mode with ``synchronous=NORMAL`` (a process crash loses nothi
 and explicit ``BEGIN`` (reads) / ``BEGIN IMMEDIATE`` (writes) instead of the sqlite3 driver's legacy implicit
 transactions, so reads see one snapshot and concurrent writers queue instead of failing.
 
-Not pure (SQLAlchemy, database I/O). Called by the scheduled jobs (``forecaster.service``), the HTTP API and the
+Not pure (SQLAlchemy, database I/O). Called by the scheduled jobs (``forecaster.runtime.service``), the HTTP API and the
 controller; tables and codec in ``forecaster.adapters.store_schema``.
 """
 
@@ -61,6 +61,7 @@ from sqlalchemy.pool import StaticPool
 
 from forecaster.adapters import migrate
 from forecaster.adapters import store_schema as s
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError, InputError, PermanentError, TemporaryError
 from forecaster.contracts.ports import (
     AccuracyRecord,
@@ -171,7 +172,7 @@ class SqlStore:
 
     def _ensure_workload(self, conn: Connection, workload_id: str) -> None:
         stmt = self._insert(s.workloads).values(
-            id=workload_id, namespace="", kind="demand", freq="5min", query="", labels={}, created_at=_now()
+            id=workload_id, namespace="", kind="demand", freq="5min", query="", labels={}, created_at=utc_now()
         )
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
@@ -180,7 +181,7 @@ class SqlStore:
         s.check_id(workload.id, "workload id")
         row = {"namespace": workload.namespace, "kind": workload.kind, "freq": workload.freq,
                "query": workload.query, "labels": s.to_json(dict(workload.labels))}
-        created = s.utc(workload.created_at, "created_at") if workload.created_at is not None else _now()
+        created = s.utc(workload.created_at, "created_at") if workload.created_at is not None else utc_now()
         with self._tx(write=True) as conn:
             stmt = self._insert(s.workloads).values(id=workload.id, created_at=created, **row)
             conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=row))
@@ -312,7 +313,7 @@ class SqlStore:
         s.check_event(event)
         row = {"name": event.name, "kind": event.kind, "start": s.utc(event.start), "end": s.utc(event.end),
                "scope": list(event.scope), "expected_uplift": s.finite_or_none(event.expected_uplift)}
-        created_at = s.utc(event.created_at, "created_at") if event.created_at is not None else _now()
+        created_at = s.utc(event.created_at, "created_at") if event.created_at is not None else utc_now()
         e = s.events
         with self._tx(write=True) as conn:
             stmt = self._insert(e).values(id=event.id, created_at=created_at, **row)
@@ -390,8 +391,6 @@ class SqlStore:
         return {"forecasts": runs, "forecast_points": points, "actuals": gone_actuals, "accuracy": gone_accuracy}
 
 
-def _now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
 
 
 def _run(rows: list[Any]) -> ForecastRun:

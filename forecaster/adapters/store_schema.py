@@ -53,6 +53,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from forecaster.contracts.clock import as_utc
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.ports import EventRecord, ForecastRun
@@ -65,15 +66,7 @@ as the Alembic migration that makes it (``forecaster/adapters/migrations/version
 # -- types ------------------------------------------------------------------------------------------------------
 def utc(value: object, field: str = "timestamp") -> pd.Timestamp:
     """``value`` as a tz-aware UTC ``pd.Timestamp``; ``InputError`` naming ``field`` when naive or unparseable."""
-    try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{field}: {value!r} is not a timestamp ({exc})") from None
-    if pd.isna(stamp):
-        raise InputError(f"{field}: missing timestamp (NaT)")
-    if stamp.tzinfo is None:
-        raise InputError(f"{field}: {stamp} must be tz-aware (UTC)")
-    return stamp.tz_convert("UTC")
+    return as_utc(value, field)
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):

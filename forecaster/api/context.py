@@ -19,16 +19,12 @@ from fastapi import Depends, Request
 
 from forecaster.api.cache import ResponseCache
 from forecaster.api.config import ApiSettings
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.ports import Store
 from forecaster.runtime.telemetry import Telemetry
 
 Rendered = tuple[bytes, str, dict[str, str]]
 """A rendered answer: body, media type, extra headers."""
-
-
-def utc_now() -> pd.Timestamp:
-    """The wall clock as a tz-aware UTC timestamp (the default clock)."""
-    return pd.Timestamp.now(tz="UTC")
 
 
 @dataclass

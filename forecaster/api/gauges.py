@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from forecaster.api.context import ApiContext
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, Y
 from forecaster.contracts.metric_names import MAX_EXPORTED_WORKLOADS
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun, Store, Workload
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.runtime.telemetry import Telemetry
 
 MAX_WORKLOADS = MAX_EXPORTED_WORKLOADS

@@ -34,16 +34,11 @@ from rich.progress import (
 from rich.text import Text
 
 from forecaster.cli import files as io
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import ArtefactError, ForecasterWarning, InputError, SeriesError
 from forecaster.contracts.frames import MEMBERS, validate_levels
 from forecaster.forecasting.forecaster import Forecaster
-from forecaster.forecasting.history import (
-    Need,
-    SeriesReport,
-    freq_to_timedelta,
-    prepare_history,
-    require_history,
-)
+from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
 from forecaster.forecasting.members import EngineConfig, build_members
 from signals.errors import SignalsError
 from signals.sources.files import load_events, load_signals

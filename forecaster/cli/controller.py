@@ -25,8 +25,8 @@ import typer
 from forecaster.cli.app import app, bad_input_exits, make_console
 from forecaster.cli.inputs import parse_duration
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.controller.run import Controller, ControllerConfig, default_identity
 from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider
+from forecaster.runtime.controller.run import Controller, ControllerConfig, default_identity
 from forecaster.runtime.telemetry import Telemetry
 
 EXIT_FAILED = 1
@@ -143,8 +143,8 @@ def controller(
 
 
 def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int, metrics_port: int | None) -> None:
-    from forecaster.controller.health import HealthServer
-    from forecaster.controller.loop import run_forever
+    from forecaster.runtime.health import HealthServer
+    from forecaster.runtime.loop import run_forever
 
     max_age = max(3 * interval, 120.0)
     servers = []

@@ -1,7 +1,7 @@
 """``forecaster demo``: the whole loop on the bundled NASA trace, with the same service ``forecaster serve`` runs.
 
 1. Backtest: 1-hour forecasts at daily cutoffs, every member and the ensemble against seasonal-naive baselines.
-2. Service: ``forecaster.service.demo_service`` on an embedded SQLite store (``forecaster.db``) replays simulated
+2. Service: ``runtime.service.demo_service`` on an embedded SQLite store (``forecaster.db``) replays simulated
    hours of the trace: fit (backtest-learned weights, calibrated bands), refresh every ``REFRESH`` (forecast,
    Recommend-mode replica floor and container requests with reasons), hourly accuracy against realised demand.
 3. Simulated cluster: the replayed window's demand (requests per minute) through the reactive HPA alone and with the
@@ -166,8 +166,8 @@ def demo(
 ) -> None:
     """The whole loop on the bundled NASA trace: backtest, the service's jobs on SQLite, a simulated cluster."""
     # imported here: the service stack (SQLAlchemy, APScheduler) loads only when the demo runs, not for every CLI call
-    from forecaster.service import WorkloadError, demo_service
-    from forecaster.service.demo import DEMAND_UNIT
+    from forecaster.runtime.service import WorkloadError, demo_service
+    from forecaster.runtime.service.demo import DEMAND_UNIT
     from forecaster.simulate import replay
 
     console = make_console()

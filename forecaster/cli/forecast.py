@@ -41,12 +41,10 @@ from forecaster.cli.app import (
     read_inputs,
 )
 from forecaster.cli.tables import backtest_metrics, metrics_table, summary_table
+from forecaster.contracts.clock import steps_per
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import CUTOFF, DS, ID
 from forecaster.forecasting.forecaster import Forecaster
-from forecaster.forecasting.history import (
-    steps_per,
-)
 from signals.sources.files import load_signals
 
 

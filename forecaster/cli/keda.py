@@ -5,7 +5,7 @@
 Every replica reads the policies' status through the Kubernetes API (``get`` on ``predictivescalingpolicies``, what
 the controller's ServiceAccount already may), so the scaler needs no leader election and any number of replicas
 may serve behind one Service (``k8s/keda-scaler.yaml``). The floor is decided by ``forecaster controller`` for
-policies with ``spec.actuation: KEDA``; what is served and when is ``forecaster.controller.keda``. A ScaledObject
+policies with ``spec.actuation: KEDA``; what is served and when is ``runtime.controller.keda``. A ScaledObject
 points at it with an ``external`` trigger (``k8s/examples/scaledobject-web.yaml``).
 
 Registered on the ``forecaster`` app by the import at the end of ``forecaster.cli``. Not pure (wiring).
@@ -24,7 +24,7 @@ import typer
 
 from forecaster.cli.app import app, bad_input_exits
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.controller.keda import PolicyFloors, ScalerRef, ServedFloor
+from forecaster.runtime.controller.keda import PolicyFloors, ScalerRef, ServedFloor
 from forecaster.runtime.telemetry import Telemetry
 
 
@@ -70,7 +70,7 @@ def keda_scaler(
 ) -> None:
     """Serve the predictive floor of PredictiveScalingPolicies (spec.actuation: KEDA) to KEDA ScaledObjects."""
     from forecaster.adapters.keda.server import KedaScalerServer
-    from forecaster.controller.health import HealthServer
+    from forecaster.runtime.health import HealthServer
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with bad_input_exits():

@@ -81,12 +81,12 @@ def build(
     from forecaster.runtime.telemetry import Telemetry
 
     if demo:
-        from forecaster.service import demo_service
+        from forecaster.runtime.service import demo_service
 
         service = demo_service(settings, now=demo_now, copies=demo_copies)
         return service.store, service, service.telemetry
     if scheduler:
-        from forecaster.service import build_service
+        from forecaster.runtime.service import build_service
 
         service = build_service(settings)
         return service.store, service, service.telemetry

@@ -5,14 +5,11 @@ from __future__ import annotations
 import pandas as pd
 from rich.table import Table
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import CUTOFF, DS, ENSEMBLE, ID, hi, lo
+from forecaster.evaluation.baselines import BASELINES, SNAIVE_DAY, SNAIVE_WEEK, baseline_backtest
 from forecaster.evaluation.metrics import coverage_col, evaluate_pooled
 from forecaster.forecasting.forecaster import Forecaster
-from forecaster.forecasting.history import (
-    freq_to_timedelta,
-    steps_per,
-)
-from forecaster.models.baselines import BASELINES, SNAIVE_DAY, SNAIVE_WEEK, baseline_backtest
 
 
 def fmt_number(value: float, digits: int = 1) -> str:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import pandas as pd
+
 ID = "unique_id"
 DS = "ds"
 Y = "y"
@@ -60,3 +63,13 @@ def validate_levels(levels: Iterable[int]) -> tuple[int, ...]:
             raise ValueError(f"levels: {level!r} is not an integer percentage between 1 and 99")
         out.append(int(level))
     return tuple(sorted(set(out)))
+
+
+def future_index(history: pd.DataFrame, h: int, freq: str) -> pd.DataFrame:
+    """``unique_id, ds`` for the ``h`` steps after each series' last timestamp (series order kept)."""
+    last = history.groupby(ID, sort=False)[DS].max()
+    step_ns = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value  # type: ignore[arg-type]
+    last_ns = pd.DatetimeIndex(last).as_unit("ns").asi8
+    ds_ns = (last_ns[:, None] + step_ns * np.arange(1, h + 1)[None, :]).ravel()
+    ids = np.repeat(last.index.to_numpy(), h)
+    return pd.DataFrame({ID: ids, DS: pd.to_datetime(ds_ns, utc=True)})

@@ -5,7 +5,7 @@ We write CPU in whole millicores rounded up (0.2501 cores -> ``"251m"``) and mem
 VPA CRD's quantity pattern. ``parse_quantity`` reads any quantity the API server may hand back (decimal and binary
 suffixes, exponents) as a float in base units (cores, bytes).
 
-Pure: standard library only. Called by ``forecaster.controller.vpa`` and ``forecaster.cycle.hpa``.
+Pure: standard library only. Called by ``forecaster.runtime.controller.vpa`` and ``forecaster.cycle.hpa``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``
    to the HPA's own floor (the lowest the policy allows) and the reactive HPA, which always runs, is in charge.
    Until then the last good forecast keeps being used, so a short Prometheus outage changes nothing.
 
-Pure. Called by ``forecaster.controller.steps``.
+Pure. Called by ``forecaster.runtime.controller.steps``.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ reference). The default, ``EngineForecastProvider``, runs the real ``forecaster.
 
 ``LastGood`` keeps each policy's latest successful forecast and its issue time. When fetching or forecasting fails,
 the controller decides from it; ``ScalingPolicy`` treats it as stale once it is older than ``staleAfter``. With a
-store it is also kept there (``forecaster.controller.stored``), so a restarted controller finds it again.
+store it is also kept there (``forecaster.runtime.controller.stored``), so a restarted controller finds it again.
 
-Pure except for the models it caches; imports the engine and pandas. Called by ``forecaster.controller.run``.
+Pure except for the models it caches; imports the engine and pandas. Called by ``forecaster.runtime.controller.run``.
 """
 
 from __future__ import annotations

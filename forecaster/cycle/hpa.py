@@ -17,10 +17,10 @@ Reactive floor (``reactive_floor``). What the HPA's own ratio rule wants now, wi
    pin itself forever.
 
 KEDA (``served_floor`` given: the floor reaches the HPA KEDA made as its External metric ``s<i>-forecaster-floor``,
-``forecaster.controller.keda``): that metric is left out of rule 1 (it is our floor, not the reactive rule), and in
+``runtime.controller.keda``): that metric is left out of rule 1 (it is our floor, not the reactive rule), and in
 rule 2 a ``desiredReplicas``/``currentReplicas`` at or below the served floor is pinned by it in the same way.
 
-Pure: standard library. Called by ``forecaster.cycle.decide`` and ``forecaster.controller.write``.
+Pure: standard library. Called by ``forecaster.cycle.decide`` and ``forecaster.runtime.controller.write``.
 """
 
 from __future__ import annotations

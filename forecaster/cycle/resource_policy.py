@@ -27,7 +27,7 @@ Quantities are written in millicores and MiB rounded up (``forecaster.contracts.
 ``maxAllowed`` is rounded down to those units instead, so what is written never exceeds the cap (it equals the cap
 for any cap that is a whole number of millicores or MiB, as caps usually are).
 
-Pure: standard library and ``forecaster.contracts.quantity``. Called by ``forecaster.controller.steps`` (decide).
+Pure: standard library and ``forecaster.contracts.quantity``. Called by ``runtime.controller.steps`` (decide).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ _MIB = 1024.0 * 1024.0
 
 
 class Recommendation(Protocol):
-    """What is capped: ``forecaster.controller.vpa.ContainerRecommendation`` (a frozen dataclass)."""
+    """What is capped: ``forecaster.runtime.controller.vpa.ContainerRecommendation`` (a frozen dataclass)."""
 
     @property
     def container(self) -> str: ...

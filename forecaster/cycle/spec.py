@@ -13,7 +13,7 @@ leadTime 3m; floor.quantile ``hi-80``, margin 0; scaleDown 1 pod/min, 10 %/min, 
 vpa.name = targetRef.name, containers all, policy ``forecaster``; forecast frequency 5m, history 14d, horizon 1h,
 levels [80, 95]; events.scope [targetRef.name].
 
-Pure: standard library and ``forecaster.scaling``. Called by ``forecaster.controller.reconcile`` and the tests.
+Pure: standard library and ``forecaster.scaling``. Called by ``forecaster.runtime.controller.reconcile`` and the tests.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from forecaster.scaling import PolicySettings, band_column
 MODES: tuple[str, ...] = ("Off", "Recommend", "Auto")
 ACTUATIONS: tuple[str, ...] = ("HPA", "KEDA")
 """``spec.actuation``: ``HPA`` patches the HPA's ``minReplicas``; ``KEDA`` serves the floor to a ScaledObject's
-``external`` trigger (``forecaster.controller.keda``) and only reads the HPA KEDA made."""
+``external`` trigger (``forecaster.runtime.controller.keda``) and only reads the HPA KEDA made."""
 KEDA_HPA_PREFIX = "keda-hpa-"
 """KEDA names the HPA of ScaledObject ``x`` ``keda-hpa-x``."""
 RIGHTSIZING_POLICIES: tuple[str, ...] = (

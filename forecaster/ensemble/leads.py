@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import CUTOFF, DS
-from forecaster.forecasting.history import freq_to_timedelta
 
 LEAD = "lead_to"
 """Column of a weights or calibration row: the last horizon step (inclusive) of its lead bucket."""

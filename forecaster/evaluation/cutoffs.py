@@ -3,7 +3,7 @@
 A *cutoff* is the last timestamp used for training; the window's forecasts are for ``cutoff + 1 step`` …
 ``cutoff + h steps``. ``rolling_cutoffs`` places ``n_windows`` cutoffs ``step`` apart so that the last
 window's last target is ``history_end``. Called by the engine's ``backtest``, by
-``forecaster.models.baselines.baseline_backtest`` and by ``benchmarks/accuracy.py``.
+``forecaster.evaluation.baselines.baseline_backtest`` and by ``benchmarks/accuracy.py``.
 
 Pure: pandas only.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecaster.forecasting.history import freq_to_timedelta
+from forecaster.contracts.clock import freq_to_timedelta
 
 
 def rolling_cutoffs(

@@ -29,6 +29,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.errors import ArtefactError, DefaultWeightsWarning, InputError, NotFittedError
 from forecaster.contracts.frames import (
     CUTOFF,
@@ -49,14 +50,7 @@ from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
 from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights, learn_weights
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.forecasting import artefact
-from forecaster.forecasting.history import (
-    Need,
-    SeriesReport,
-    freq_to_timedelta,
-    prepare_history,
-    require_history,
-    steps_per,
-)
+from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
 from forecaster.forecasting.members import (
     Executor,
     Members,

@@ -47,6 +47,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.errors import ForecasterWarning, FrequencyError, SeriesError
 from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 
@@ -120,22 +121,6 @@ def implausible(y: np.ndarray) -> np.ndarray:
     values = np.asarray(y, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.isfinite(values) & (np.abs(values) > MAX_ABS_Y)
-
-
-def freq_to_timedelta(freq: str) -> pd.Timedelta:
-    """``"5min"`` -> ``Timedelta(minutes=5)``; raise ``FrequencyError`` for non-fixed frequencies."""
-    try:
-        td = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
-        raise FrequencyError(f"freq={freq!r} is not a fixed frequency such as '5min' or '1h'") from exc
-    if td <= pd.Timedelta(0):
-        raise FrequencyError(f"freq={freq!r} must be positive")
-    return td
-
-
-def steps_per(period: str | pd.Timedelta, freq: str) -> int:
-    """Number of ``freq`` steps in ``period`` (e.g. ``steps_per("1D", "5min") == 288``)."""
-    return int(pd.Timedelta(period) // freq_to_timedelta(freq))
 
 
 def _to_utc(ds: pd.Series) -> pd.Series:

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError, LeakageError
 from forecaster.contracts.frames import (
     CUTOFF,
@@ -69,7 +70,6 @@ from forecaster.contracts.frames import (
 )
 from forecaster.forecasting.executor import Executor as Executor  # noqa: PLC0414  (re-exported to forecaster.py)
 from forecaster.forecasting.executor import SerialExecutor, make_executor
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, Member, PredictData
 from signals.errors import LeakageError as SignalsLeakageError
 from signals.errors import SignalsError

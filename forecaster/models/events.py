@@ -37,10 +37,10 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError, NotFittedError
-from forecaster.contracts.frames import DS, EVENTS, ID, OUTAGE, SEASONAL, Y, hi, lo
-from forecaster.forecasting.history import freq_to_timedelta
-from forecaster.models.base import FitData, PredictData, future_index, order_bands
+from forecaster.contracts.frames import DS, EVENTS, ID, OUTAGE, SEASONAL, Y, future_index, hi, lo
+from forecaster.models.base import FitData, PredictData, order_bands
 from signals.events import events_for, validate_events
 from signals.frames import END, EVENT_ID, KIND, NAME, START, UPLIFT
 

@@ -57,10 +57,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.errors import NotFittedError
-from forecaster.contracts.frames import ID, LGBM, hi, lo
-from forecaster.forecasting.history import freq_to_timedelta, steps_per
-from forecaster.models.base import FitData, PredictData, future_index, order_bands
+from forecaster.contracts.frames import ID, LGBM, future_index, hi, lo
+from forecaster.models.base import FitData, PredictData, order_bands
 from forecaster.models.features import FeatureSpec, Panel, build_features, row_base
 
 MIN_TRAIN_ROWS = 50

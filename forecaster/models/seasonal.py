@@ -32,9 +32,9 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import DS, ID, SEASONAL, Y, hi, lo
 from forecaster.forecasting.executor import make_executor, single_threaded_blas
-from forecaster.forecasting.history import freq_to_timedelta, steps_per
 from forecaster.models.base import FitData, PredictData, order_bands, symmetric_bands
 
 

@@ -34,9 +34,9 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError, NotFittedError
 from forecaster.contracts.frames import DS, ID, OUTAGE, SEASONAL, SIGNALS, Y, hi, lo
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.models.base import FitData, PredictData, order_bands
 from forecaster.models.events import baseline_rows
 from signals.align import Fill, to_grid

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import as_utc as utc_stamp
 from forecaster.contracts.frames import DS, ID
 from forecaster.rightsizing.estimators import fmt_amount
 from forecaster.rightsizing.frames import (
@@ -71,14 +72,8 @@ def default_now(usage: pd.DataFrame) -> pd.Timestamp:
 
 
 def as_utc(now: object) -> pd.Timestamp:
-    """A tz-aware UTC timestamp; tz-naive input is an error (we never guess a timezone)."""
-    try:
-        ts = pd.Timestamp(now)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"now={now!r} is not a timestamp") from exc
-    if ts.tzinfo is None:
-        raise UsageError(f"now={now!r} is tz-naive; give an offset such as '2024-01-01T00:00Z'")
-    return ts.tz_convert("UTC")
+    """A tz-aware UTC timestamp; tz-naive input is a ``UsageError`` (we never guess a timezone)."""
+    return utc_stamp(now, "now", UsageError)
 
 
 def recommend(

@@ -1,9 +1,9 @@
-"""APScheduler wiring of the service's jobs, and nothing else (the jobs live in ``forecaster.service``).
+"""APScheduler wiring of the service's jobs, and nothing else (the jobs live in ``forecaster.runtime.service``).
 
     scheduler = build_scheduler(service)              # BackgroundScheduler; scheduler.start(); ...; .shutdown()
     build_scheduler(service, background=False).start()  # blocks (the worker)
 
-Jobs, by textual reference so the persistent job store can keep them (``forecaster.service.jobs``):
+Jobs, by textual reference so the persistent job store can keep them (``forecaster.runtime.jobs``):
 
     refresh     every refresh_interval_s (300)      first run right after start when settings.run_on_start
     accuracy    every accuracy_interval_s (3,600)
@@ -16,10 +16,10 @@ scheduler keeps the same grid (the daily refit stays at midnight UTC, the accura
 to "an interval after the last restart"); a job run right after start (the refresh) continues one interval after that
 run. Jobs are re-added with ``replace_existing`` on every start, so changed settings take effect. The job store is an
 ``SQLAlchemyJobStore`` (table ``apscheduler_jobs``) on the store's database. Job failures are logged and counted by
-``forecaster.service.jobs.run_job`` and never stop the scheduler; a missed run or one skipped because the previous
+``forecaster.runtime.jobs.run_job`` and never stop the scheduler; a missed run or one skipped because the previous
 run is still going is logged as a warning (``log_job_event``).
 
-Not pure (APScheduler, database). Called by the worker (``python -m forecaster.service.worker``) and ``forecaster
+Not pure (APScheduler, database). Called by the worker (``python -m forecaster.runtime.worker``) and ``forecaster
 serve``.
 """
 
@@ -37,8 +37,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from forecaster.adapters.store import make_engine
-from forecaster.service.jobs import ACCURACY, CONTROLLER, JOB_REFS, REFIT, REFRESH, bind
-from forecaster.service.service import Service
+from forecaster.runtime.jobs import ACCURACY, CONTROLLER, JOB_REFS, REFIT, REFRESH, bind
+from forecaster.runtime.service.service import Service
 
 log = logging.getLogger("forecaster.runtime.scheduler")
 ANCHOR = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

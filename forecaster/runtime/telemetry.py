@@ -5,7 +5,7 @@ controller's metrics port expose ``telemetry.registry``. Collectors are looked u
 no module invents a metric name. ``timed(job)`` is the one place job durations, outcomes and last-success times are
 recorded.
 
-Not pure (``prometheus_client``); called by ``forecaster.controller``, ``runtime.scheduler``, ``forecaster.api``.
+Not pure (``prometheus_client``); called by ``runtime.controller``, ``runtime.scheduler``, ``forecaster.api``.
 """
 
 from __future__ import annotations

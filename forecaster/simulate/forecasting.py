@@ -34,12 +34,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import ForecasterError, InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, band_columns
 from forecaster.cycle.forecast import EngineForecastProvider
 from forecaster.cycle.schedule import refit_times
 from forecaster.cycle.spec import ForecastSpec
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.simulate.providers import BACKTEST_MAE, ISSUED_AT, LOW_CONFIDENCE
 
 Progress = Callable[[int, int], None]

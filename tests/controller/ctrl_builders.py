@@ -22,8 +22,8 @@ import pandas as pd
 import yaml
 
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, hi, lo
-from forecaster.controller import Controller, ControllerConfig
 from forecaster.cycle.spec import ForecastSpec
+from forecaster.runtime.controller import Controller, ControllerConfig
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 from forecaster.testing.metrics import FakeMetricsSource

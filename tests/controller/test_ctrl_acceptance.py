@@ -35,12 +35,12 @@ from forecaster.adapters.kube import KubeCluster
 from forecaster.adapters.prometheus import PrometheusSource
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.quantity import parse_quantity
-from forecaster.controller import Controller, ControllerConfig, EngineForecastProvider, PolicySpec
-from forecaster.controller.vpa import pool_by_container, prometheus_usage_source, recommend
 from forecaster.cycle.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
 from forecaster.cycle.schedule import grid_end
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.datasets import load_nasa_5min
+from forecaster.runtime.controller import Controller, ControllerConfig, EngineForecastProvider, PolicySpec
+from forecaster.runtime.controller.vpa import pool_by_container, prometheus_usage_source, recommend
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ import pytest
 from ctrl_builders import NOW, QUERY, Rig, check_status, condition, constant, policy_object
 
 from forecaster.contracts.frames import DS, ENSEMBLE, Y
-from forecaster.controller import Controller, PolicySpec
 from forecaster.cycle.accuracy import ForecastLog, backtest_mae, window_for
 from forecaster.cycle.state import restore_policy
+from forecaster.runtime.controller import Controller, PolicySpec
 
 SHIFT = NOW + pd.Timedelta("30min")
 BACK = NOW + pd.Timedelta("60min")

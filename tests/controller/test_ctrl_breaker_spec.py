@@ -9,7 +9,7 @@ import pytest
 from ctrl_builders import policy_object
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller import PolicySpec
+from forecaster.runtime.controller import PolicySpec
 
 
 def test_defaults_match_the_scaling_policy_settings() -> None:

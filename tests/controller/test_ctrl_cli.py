@@ -17,8 +17,8 @@ from forecaster.cli import app
 from forecaster.cli import controller as cli_controller
 from forecaster.contracts.errors import PermanentError
 from forecaster.contracts.ports import ForecastRun
-from forecaster.controller.health import HealthServer
-from forecaster.controller.loop import CYCLE_JOB, LEASE_JOB, build_scheduler
+from forecaster.runtime.health import HealthServer
+from forecaster.runtime.loop import CYCLE_JOB, LEASE_JOB, build_scheduler
 from forecaster.runtime.telemetry import Telemetry
 
 

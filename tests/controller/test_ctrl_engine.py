@@ -12,8 +12,8 @@ from ctrl_builders import QUERY, Clock, daily_series, make_rig, policy_object
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, band_columns
-from forecaster.controller import EngineForecastProvider, PolicySpec
 from forecaster.cycle.spec import ForecastSpec
+from forecaster.runtime.controller import EngineForecastProvider, PolicySpec
 
 START = pd.Timestamp("2024-03-04T00:00Z")
 SPEC = ForecastSpec("5min", 300.0, 4 * 86400.0, 3600.0, (80, 95))

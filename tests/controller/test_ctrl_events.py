@@ -13,8 +13,8 @@ from ctrl_builders import NOW, QUERY, Clock, Rig, condition, daily_series, make_
 from forecaster.contracts.errors import TemporaryError
 from forecaster.contracts.frames import DS, ENSEMBLE
 from forecaster.contracts.ports import EventRecord, Page
-from forecaster.controller import EngineForecastProvider, PolicySpec
-from forecaster.controller import stored as stored_
+from forecaster.runtime.controller import EngineForecastProvider, PolicySpec
+from forecaster.runtime.controller import stored as stored_
 from forecaster.testing.store import InMemoryStore
 
 SOON = NOW + pd.Timedelta("20min")

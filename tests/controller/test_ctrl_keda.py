@@ -11,9 +11,9 @@ import pytest
 from ctrl_builders import Rig, check_status, constant, policy_object
 
 from forecaster.contracts.errors import InputError
-from forecaster.controller.keda import PolicyFloors, ScalerRef
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.spec import PolicySpec
+from forecaster.runtime.controller.keda import PolicyFloors, ScalerRef
 
 KEDA_HPA = "keda-hpa-web"
 
@@ -136,7 +136,7 @@ def test_off_leaves_kedas_hpa_alone(rig: Rig) -> None:
 
 def test_served_floor_worked_example() -> None:
     """The module docstring's numbers: floor 7 decided 60 s ago, forecast peak 80 -> 7, active."""
-    from forecaster.controller.keda import served_floor
+    from forecaster.runtime.controller.keda import served_floor
 
     now = pd.Timestamp("2024-03-10T12:01:00Z")
     policy = {"metadata": {"namespace": "shop", "name": "web"},

@@ -7,7 +7,7 @@ import pandas as pd
 from ctrl_builders import NOW, Clock
 
 from forecaster.contracts.errors import TemporaryError
-from forecaster.controller.leader import LeaderElector, micro_time
+from forecaster.runtime.leader import LeaderElector, micro_time
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 

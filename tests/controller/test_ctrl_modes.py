@@ -9,8 +9,8 @@ import pytest
 from ctrl_builders import NOW, Rig, StepForecast, condition, constant, make_rig, peak_at, policy_object
 
 from forecaster.contracts.frames import DS
-from forecaster.controller import PolicySpec
 from forecaster.cycle.hpa import ORIGINAL_ANNOTATION, POLICY_ANNOTATION
+from forecaster.runtime.controller import PolicySpec
 from forecaster.scaling import ScalingPolicy, replicas_for_demand
 
 LEASE = {"create_lease", "replace_lease"}

@@ -10,7 +10,7 @@ from ctrl_builders import Rig, check_status, condition, constant, policy_object
 
 from forecaster.contracts.errors import TemporaryError
 from forecaster.contracts.ports import DecisionRecord
-from forecaster.controller.run import STEPS
+from forecaster.runtime.controller.run import STEPS
 from forecaster.testing.store import InMemoryStore
 
 

@@ -14,7 +14,6 @@ from test_ctrl_vpa import END, Usage, container_usage
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.quantity import parse_quantity
-from forecaster.controller.vpa import ContainerRecommendation, vpa_status
 from forecaster.cycle.resource_policy import (
     ContainerPolicy,
     apply_policy,
@@ -22,6 +21,7 @@ from forecaster.cycle.resource_policy import (
     container_policies,
     policy_for,
 )
+from forecaster.runtime.controller.vpa import ContainerRecommendation, vpa_status
 
 MIB = 1024.0**2
 GIB = 1024.0**3

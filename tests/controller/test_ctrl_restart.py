@@ -7,8 +7,8 @@ import pandas as pd
 from ctrl_builders import NOW, Rig, constant, policy_object
 
 from forecaster.contracts.frames import DS
-from forecaster.controller import PolicySpec
 from forecaster.cycle.state import restore_policy
+from forecaster.runtime.controller import PolicySpec
 from forecaster.scaling import ScalingPolicy
 
 SCHEDULE = [  # minutes after NOW, forecast demand (hi-80 = 1.2 x)

@@ -9,8 +9,8 @@ from ctrl_builders import NOW, Rig, condition, constant, policy_object
 
 from forecaster.contracts.frames import ENSEMBLE, ID
 from forecaster.contracts.ports import ForecastRun
-from forecaster.controller import PolicySpec
-from forecaster.controller.stored import fingerprint, model_version, run_id
+from forecaster.runtime.controller import PolicySpec
+from forecaster.runtime.controller.stored import fingerprint, model_version, run_id
 
 
 def test_each_forecast_is_stored_as_a_forecast_run(rig: Rig) -> None:

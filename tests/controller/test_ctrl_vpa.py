@@ -14,8 +14,8 @@ from ctrl_builders import QUERY, Clock, Rig, condition, constant, demand_history
 from forecaster.contracts.errors import ConflictError, TemporaryError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.quantity import format_cpu, format_memory
-from forecaster.controller.vpa import pod_regex, pool_by_container
 from forecaster.rightsizing import rightsize
+from forecaster.runtime.controller.vpa import pod_regex, pool_by_container
 
 USAGE_CSV = Path(__file__).resolve().parents[1] / "fixtures" / "usage_small.csv"
 END = pd.Timestamp("2013-08-11T00:00Z")
@@ -129,7 +129,7 @@ def test_a_changed_target_is_written_again(vrig: Rig) -> None:
     ids=["same", "target", "bound-drift", "bound-moved", "new-field"],
 )
 def test_recommendation_changed(old: dict[str, str], new: dict[str, str], changed: bool) -> None:
-    from forecaster.controller.vpa import recommendation_changed
+    from forecaster.runtime.controller.vpa import recommendation_changed
 
     def status(fields: dict[str, str]) -> dict[str, object]:
         item = {"containerName": "app", **{k: {"cpu": v, "memory": "1Gi"} for k, v in fields.items()}}

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.frames import DS, ID, Y
-from forecaster.controller import Controller, ControllerConfig, EngineForecastProvider
 from forecaster.cycle.spec import PolicySpec
+from forecaster.runtime.controller import Controller, ControllerConfig, EngineForecastProvider
 from forecaster.scaling import PolicySettings
 from forecaster.simulate import replay
 from forecaster.simulate.forecasting import ForecastSchedule, aggregate_demand, rolling_forecasts

@@ -17,8 +17,8 @@ from support.k8s_schemas import K8S_DIR, assert_pod_hardened, load_documents, lo
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.quantity import parse_quantity as quantity
+from forecaster.runtime.service.registry import load_workloads
 from forecaster.runtime.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
-from forecaster.service.registry import load_workloads
 
 SERVICE_DIR = K8S_DIR / "service"
 

@@ -19,7 +19,7 @@ import pytest
 from forecaster.adapters.keda.codegen import generate
 from forecaster.adapters.keda.server import KedaScalerServer
 from forecaster.cli.keda import floor_source
-from forecaster.controller.keda import PolicyFloors
+from forecaster.runtime.controller.keda import PolicyFloors
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.testing.cluster import FakeCluster
 

@@ -127,7 +127,7 @@ def test_a_stopping_server_ends_open_streams(scaler: Scaler) -> None:
 
 
 def test_policy_reads_are_cached_between_keda_and_hpa_polls(client_modules: Any) -> None:
-    from forecaster.controller.keda import PolicyFloors, ScalerRef
+    from forecaster.runtime.controller.keda import PolicyFloors, ScalerRef
     from forecaster.testing.cluster import FakeCluster
 
     cluster = FakeCluster()

@@ -1,4 +1,4 @@
-"""Tests of forecaster.models.baselines: worked forecasts, lags, empirical bands, backtest layout."""
+"""Tests of forecaster.evaluation.baselines: worked forecasts, lags, empirical bands, backtest layout."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
 from forecaster.datasets import read_long_csv
 from forecaster.evaluation import coverage_col, evaluate, rolling_cutoffs
-from forecaster.forecasting.history import prepare_history
-from forecaster.models.baselines import (
+from forecaster.evaluation.baselines import (
     BASELINES,
     NAIVE,
     SNAIVE_DAY,
@@ -24,6 +23,7 @@ from forecaster.models.baselines import (
     naive_forecast,
     seasonal_naive_forecast,
 )
+from forecaster.forecasting.history import prepare_history
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -12,8 +12,8 @@ from support.postgres import pg_server  # noqa: F401  (fixture)
 from svc_support import DEMO_NOW, MakeDemo, model_options
 
 from forecaster.contracts.ports import Store
+from forecaster.runtime.service.service import Service, demo_service
 from forecaster.runtime.settings import ServiceSettings
-from forecaster.service.service import Service, demo_service
 from forecaster.testing.store import InMemoryStore
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.service.service import Service
+from forecaster.runtime.service.service import Service
 
 DEMO_NOW = pd.Timestamp("1995-07-09T12:02Z")
 """A Sunday noon of the NASA trace, eight days in: enough history for a small backtest."""

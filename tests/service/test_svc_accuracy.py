@@ -13,7 +13,7 @@ from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun
-from forecaster.service.accuracy import is_drift, pairs, score, thin
+from forecaster.runtime.service.accuracy import is_drift, pairs, score, thin
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")
 

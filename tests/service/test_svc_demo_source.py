@@ -8,7 +8,7 @@ import pytest
 
 from forecaster.contracts.errors import PermanentError
 from forecaster.datasets import load_nasa_5min
-from forecaster.service.demo import DemoSource, demo_events, usage_path
+from forecaster.runtime.service.demo import DemoSource, demo_events, usage_path
 
 NOW = pd.Timestamp("1995-07-09T12:00Z")
 STEP = pd.Timedelta("5min")

@@ -10,8 +10,8 @@ from support.postgres import PostgresServer
 from svc_support import DEMO_NOW, MakeDemo
 
 from forecaster.adapters.store import SqlStore
+from forecaster.runtime import jobs
 from forecaster.runtime.scheduler import JOBS_TABLE, build_scheduler
-from forecaster.service import jobs
 
 
 @pytest.mark.integration

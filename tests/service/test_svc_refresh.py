@@ -16,8 +16,8 @@ from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.datasets import load_nasa_5min
-from forecaster.service.registry import Registry, WorkloadSpec
-from forecaster.service.service import WorkloadError
+from forecaster.runtime.service.registry import Registry, WorkloadSpec
+from forecaster.runtime.service.service import WorkloadError
 from forecaster.testing.store import InMemoryStore
 
 

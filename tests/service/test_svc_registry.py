@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from forecaster.contracts.errors import InputError
-from forecaster.service.demo import demo_registry
-from forecaster.service.registry import load_workloads, workload_spec
+from forecaster.runtime.service.demo import demo_registry
+from forecaster.runtime.service.registry import load_workloads, workload_spec
 
 FULL = """
 workloads:

@@ -1,4 +1,4 @@
-"""Restart safety: a worker process (``python -m forecaster.service.worker``) is killed with SIGKILL in the middle of
+"""Restart safety: a worker process (``python -m forecaster.runtime.worker``) is killed with SIGKILL in the middle of
 a refresh of several workloads, restarted, and run to completion: every forecast, decision and event is in the
 SQLite file exactly once (deterministic ids), the model was fitted and saved once."""
 
@@ -72,7 +72,7 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     def start(n: int) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"worker-{n}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "forecaster.service.worker", "--demo", "--demo-copies", str(COPIES), "--now", NOW],
+            [sys.executable, "-m", "forecaster.runtime.worker", "--demo", "--demo-copies", str(COPIES), "--now", NOW],
             env=worker_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         return proc

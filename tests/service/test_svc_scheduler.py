@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from svc_support import MakeDemo, sample
 
+from forecaster.runtime import jobs
+from forecaster.runtime.jobs import JOB_REFS, run_job
 from forecaster.runtime.scheduler import ANCHOR, JOBS_TABLE, build_scheduler
-from forecaster.service import jobs
-from forecaster.service.jobs import JOB_REFS, run_job
 
 
 @pytest.fixture(autouse=True)

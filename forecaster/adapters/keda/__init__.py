@@ -11,7 +11,7 @@
   The stubs require ``grpcio`` at least the generating ``grpcio-tools`` version and ``protobuf`` 7.35.1 or newer
   (both checked at import by the generated code; pinned in ``pyproject.toml``).
 - ``server.py``: ``KedaScalerServer``, the servicer over a floor source (no policy here: what to serve is
-  ``forecaster.controller.keda``).
+  ``forecaster.runtime.controller.keda``).
 
 Not pure (gRPC). Wired by ``forecaster keda-scaler`` (``forecaster.cli.keda``).
 """

@@ -4,7 +4,7 @@
     port = server.start(); ...; server.stop()
 
 ``floor_source(namespace, name, scaler_metadata)`` answers for one ScaledObject with an object carrying ``replicas``,
-``active`` and ``reason`` (``forecaster.controller.keda.PolicyFloors`` in production). This adapter holds no policy:
+``active`` and ``reason`` (``runtime.controller.keda.PolicyFloors`` in production). This adapter holds no policy:
 it translates KEDA's four calls to that one question and the answer back, and errors to gRPC status codes.
 
 | RPC | answer |

@@ -15,7 +15,7 @@ Lease's ``resourceVersion``, so of two replicas racing for it exactly one wins (
 
 The gauge ``forecaster_controller_leader{identity}`` is 1 while we hold the Lease, else 0.
 
-Not pure (API calls, a lock). Called by ``forecaster.controller.run`` and the ``controller`` CLI command.
+Not pure (API calls, a lock). Called by ``forecaster.runtime.controller.run`` and the ``controller`` CLI command.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError
 from forecaster.contracts.ports import LeaseApi
 from forecaster.runtime.telemetry import Telemetry
@@ -49,10 +50,6 @@ def _parse(text: object) -> pd.Timestamp | None:
     if ts is None:
         return None
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def utc_now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
 
 
 class LeaderElector:

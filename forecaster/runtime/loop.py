@@ -20,7 +20,7 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from forecaster.controller.run import Controller
+from forecaster.runtime.controller.run import Controller
 
 log = logging.getLogger(__name__)
 

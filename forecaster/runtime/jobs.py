@@ -1,5 +1,5 @@
 """The scheduled jobs as importable, argument-free functions, so a persistent APScheduler job store can keep them as
-textual references (``forecaster.service.jobs:refresh_job``) across restarts.
+textual references (``forecaster.runtime.jobs:refresh_job``) across restarts.
 
 A job finds its ``Service`` through ``bind``/``current`` (the one piece of process-wide state here: the job store
 can serialise a reference to a function, not the service object). Every run goes through ``run_job``: timed and
@@ -16,16 +16,16 @@ import logging
 import threading
 from collections.abc import Callable
 
-from forecaster.service.service import Service
+from forecaster.runtime.service.service import Service
 
-log = logging.getLogger("forecaster.service")
+log = logging.getLogger("forecaster.runtime.service")
 
 REFRESH, REFIT, ACCURACY, CONTROLLER = "refresh", "refit", "accuracy", "controller"
 JOB_REFS: dict[str, str] = {
-    REFRESH: "forecaster.service.jobs:refresh_job",
-    REFIT: "forecaster.service.jobs:refit_job",
-    ACCURACY: "forecaster.service.jobs:accuracy_job",
-    CONTROLLER: "forecaster.service.jobs:controller_job",
+    REFRESH: "forecaster.runtime.jobs:refresh_job",
+    REFIT: "forecaster.runtime.jobs:refit_job",
+    ACCURACY: "forecaster.runtime.jobs:accuracy_job",
+    CONTROLLER: "forecaster.runtime.jobs:controller_job",
 }
 """Job name -> textual reference APScheduler stores."""
 

@@ -9,7 +9,7 @@ left out of the fit (the others are refitted) and reported by ``WorkloadError`` 
 the group again when it finds that workload missing from the model.
 
 Not pure (source, store, artefact files). Called by ``Service.refit`` (scheduled through
-``forecaster.service.jobs.refit_job``).
+``forecaster.runtime.jobs.refit_job``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import logging
 import pandas as pd
 
 from forecaster.cycle.schedule import history_window
-from forecaster.service.fetch import demand_history, events_frame
-from forecaster.service.models import concat, forecast_spec, group_key, groups
-from forecaster.service.service import Service, WorkloadError
+from forecaster.runtime.service.fetch import demand_history, events_frame
+from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups
+from forecaster.runtime.service.service import Service, WorkloadError
 
-log = logging.getLogger("forecaster.service")
+log = logging.getLogger("forecaster.runtime.service")
 
 
 def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:

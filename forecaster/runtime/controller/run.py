@@ -2,7 +2,7 @@
 
     elect -> load_policies -> fetch_history -> forecast -> decide -> write -> record -> prune
 
-(``forecaster.controller.steps`` says what each does.) Each step's duration goes to
+(``forecaster.runtime.controller.steps`` says what each does.) Each step's duration goes to
 ``forecaster_controller_step_duration_seconds{step}``, the whole cycle to the ``controller`` job metrics
 (``Telemetry.timed``), and the returned ``CycleReport`` lists per policy the decision, the writes and the errors.
 One policy's failure never stops the others; a cycle-level failure (the policies cannot be listed) ends the
@@ -11,7 +11,7 @@ cycle early, writes nothing and is reported. A replica that does not hold the Le
 Wiring: ``cluster`` (``ClusterApi``; also the ``LeaseApi`` unless ``leases`` is given), ``metrics``
 (``MetricsSource``), ``forecasts`` (``ForecastProvider``, default the real engine), ``usage`` (``UsageSource``,
 default Prometheus container metrics), optional ``store`` (decisions, issued forecasts, business events: see
-``forecaster.controller.stored``) and ``telemetry``. ``clock`` gives "now" to the cycle and
+``forecaster.runtime.controller.stored``) and ``telemetry``. ``clock`` gives "now" to the cycle and
 the Lease (tests pass a fixed clock).
 
 Not pure. Called by the ``forecaster controller`` command (APScheduler job or ``--once``) and by tests.
@@ -28,15 +28,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError
 from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Store
-from forecaster.controller import steps
-from forecaster.controller.cycle import Cycle, WriteGuard
-from forecaster.controller.leader import LeaderElector, utc_now
-from forecaster.controller.report import CycleReport
-from forecaster.controller.vpa import UsageSource, prometheus_usage_source
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood
+from forecaster.runtime.controller import steps
+from forecaster.runtime.controller.cycle import Cycle, WriteGuard
+from forecaster.runtime.controller.report import CycleReport
+from forecaster.runtime.controller.vpa import UsageSource, prometheus_usage_source
+from forecaster.runtime.leader import LeaderElector
 from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ not applied, its reason starting ``recommend only (Auto): low confidence: ...``.
 ``forecaster_replicas_{forecast,reactive,floor}``, ``forecaster_decisions``, ``forecaster_fallbacks``,
 ``forecaster_recommendation_{cpu_cores,memory_bytes}``, ``forecaster_controller_policy_errors``.
 
-Pure except for the store and the telemetry it is given. Called by ``forecaster.controller.steps``.
+Pure except for the store and the telemetry it is given. Called by ``forecaster.runtime.controller.steps``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from typing import Any
 import pandas as pd
 
 from forecaster.contracts.ports import DecisionRecord, Store
-from forecaster.controller.cycle import PolicyWork
-from forecaster.controller.vpa import BOUNDS, auto_hold
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.rightsizing.frames import CPU, MEMORY
+from forecaster.runtime.controller.cycle import PolicyWork
+from forecaster.runtime.controller.vpa import BOUNDS, auto_hold
 from forecaster.runtime.telemetry import Telemetry
 
 _BOUND_LABEL = {"target": "target", "lowerBound": "lower", "upperBound": "upper", "uncappedTarget": "uncapped"}

@@ -12,12 +12,12 @@ store, metrics), ``cycle`` (what a cycle carries between steps, the write guard)
 Not pure: this is the loop. Called by the ``forecaster controller`` command and tests.
 """
 
-from forecaster.controller.leader import LeaderElector
-from forecaster.controller.report import CycleReport, PolicyReport
-from forecaster.controller.run import Controller, ControllerConfig
-from forecaster.controller.vpa import UsageSource
 from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, IssuedForecast, LastGood
 from forecaster.cycle.spec import ForecastSpec, PolicySpec, VpaSpec, parse_duration
+from forecaster.runtime.controller.report import CycleReport, PolicyReport
+from forecaster.runtime.controller.run import Controller, ControllerConfig
+from forecaster.runtime.controller.vpa import UsageSource
+from forecaster.runtime.leader import LeaderElector
 
 __all__ = [
     "Controller",

@@ -23,7 +23,7 @@ first 16 hex digits of the SHA-256 of the policy's demand query and forecast set
 matches the policy's settings now; it is still subject to ``staleAfter``. ``recent_forecasts`` feeds the
 ``accuracy.ForecastLog`` after a restart.
 
-Not pure (store reads and writes). Called by ``forecaster.controller.steps``.
+Not pure (store reads and writes). Called by ``forecaster.runtime.controller.steps``.
 """
 
 from __future__ import annotations

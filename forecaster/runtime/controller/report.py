@@ -5,7 +5,7 @@
 the VPA recommendation, every write made (``"patch hpa shop/web minReplicas 2 -> 7"``) or skipped, and every error
 as ``"<step>: <message>"``.
 
-Pure: standard library and pandas. Called by ``forecaster.controller.run`` and the CLI.
+Pure: standard library and pandas. Called by ``forecaster.runtime.controller.run`` and the CLI.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.controller.vpa import ContainerRecommendation
 from forecaster.cycle.decide import FloorPlan
+from forecaster.runtime.controller.vpa import ContainerRecommendation
 
 
 @dataclass

@@ -10,7 +10,7 @@
                     capped by the VPA's own resourcePolicy (``resource_policy``)
     write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored. A policy
                     with ``spec.actuation: KEDA`` writes no HPA: its floor is served to KEDA from the status the
-                    record step writes (``forecaster.controller.keda``); a change is announced by an Event
+                    record step writes (``forecaster.runtime.controller.keda``); a change is announced by an Event
     record          policy status, DecisionRecords in the store, metrics
 
 A failure is recorded on the policy (``PolicyWork.fail``: step, CamelCase reason, message) and stops only the part
@@ -20,7 +20,7 @@ a missing HPA skips the floor but not the VPA; an invalid spec skips everything 
 Error -> reason: ``InputError`` InvalidSpec / MetricsInvalid; ``TemporaryError`` *Unavailable;
 ``PermanentError`` (not found, forbidden, owned by another policy) *NotFound / *Invalid / HPAOwnedElsewhere.
 
-Not pure (cluster and metrics calls). Called by ``forecaster.controller.run.Controller.run_once``.
+Not pure (cluster and metrics calls). Called by ``forecaster.runtime.controller.run.Controller.run_once``.
 """
 
 from __future__ import annotations
@@ -33,19 +33,19 @@ import pandas as pd
 
 from forecaster.contracts.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
 from forecaster.contracts.ports import ClusterApi
-from forecaster.controller import record, stored, vpa, write
-from forecaster.controller.cycle import Cycle, PolicyWork, WriteGuard
-from forecaster.controller.report import PolicyReport
-from forecaster.controller.stored import fingerprint
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary, window_for
 from forecaster.cycle.decide import plan_floor
 from forecaster.cycle.forecast import IssuedForecast, demand_history
 from forecaster.cycle.resource_policy import apply_resource_policy
 from forecaster.cycle.spec import PolicySpec
+from forecaster.runtime.controller import record, stored, vpa, write
+from forecaster.runtime.controller.cycle import Cycle, PolicyWork, WriteGuard
+from forecaster.runtime.controller.report import PolicyReport
+from forecaster.runtime.controller.stored import fingerprint
 
 if TYPE_CHECKING:
-    from forecaster.controller.run import Controller
+    from forecaster.runtime.controller.run import Controller
 
 log = logging.getLogger(__name__)
 

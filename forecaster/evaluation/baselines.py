@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, hi, lo
+from forecaster.contracts.clock import freq_to_timedelta, steps_per
+from forecaster.contracts.frames import CUTOFF, DS, ID, OUTAGE, Y, future_index, hi, lo
 from forecaster.evaluation.metrics import band_quantiles
-from forecaster.forecasting.history import freq_to_timedelta, steps_per
-from forecaster.models.base import future_index
 
 NAIVE = "naive"
 SNAIVE_DAY = "snaive_day"

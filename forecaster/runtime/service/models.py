@@ -15,7 +15,7 @@ through the provider's two hooks:
 
 Version: ``ens-<freq>-<training end>-<hash of the workload ids>`` (``model_version``), deterministic.
 
-Not pure (fits models, writes artefact files). Called by ``forecaster.service.service`` (the provider),
+Not pure (fits models, writes artefact files). Called by ``forecaster.runtime.service.service`` (the provider),
 ``.refresh`` and ``.refit``.
 """
 
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import ArtefactError
 from forecaster.contracts.frames import ID
 from forecaster.contracts.ports import ArtefactMeta
@@ -36,14 +37,13 @@ from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.artefact import library_versions
 from forecaster.forecasting.forecaster import Forecaster
-from forecaster.forecasting.history import freq_to_timedelta
+from forecaster.runtime.service.registry import Registry, WorkloadSpec
 from forecaster.runtime.settings import ServiceSettings
-from forecaster.service.registry import Registry, WorkloadSpec
 
 if TYPE_CHECKING:  # the service holds the provider these hooks serve
-    from forecaster.service.service import Service
+    from forecaster.runtime.service.service import Service
 
-log = logging.getLogger("forecaster.service")
+log = logging.getLogger("forecaster.runtime.service")
 GROUP = "freq/"
 
 

@@ -10,7 +10,7 @@ scrape time, ``forecaster.api.gauges``; the labels are the same).
 
 ``band`` is ``ensemble``, ``lo-80``, ``hi-80``, ... or a member name.
 
-Not pure (``prometheus_client`` gauges through ``Telemetry``). Called by ``forecaster.service.refresh`` and
+Not pure (``prometheus_client`` gauges through ``Telemetry``). Called by ``forecaster.runtime.service.refresh`` and
 ``.accuracy``.
 """
 

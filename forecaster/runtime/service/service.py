@@ -7,10 +7,10 @@ workload registry, fitted models and scaling-policy state - and the entry points
     service.run_demo_cycle(now)                                      # move the demo clock, then refresh/accuracy
 
 Each job method is timed through ``Telemetry.timed(job)`` (duration, outcome, last success) by
-``forecaster.service.jobs``; inside a job every workload is isolated (``isolated``): its failure is logged and
+``forecaster.runtime.jobs``; inside a job every workload is isolated (``isolated``): its failure is logged and
 counted, the others carry on, and the job reports the failed workloads at the end (``WorkloadError``).
 
-Not pure (holds the store, the models, the policies). Called by ``forecaster.service.jobs``, the worker, the CLI
+Not pure (holds the store, the models, the policies). Called by ``forecaster.runtime.jobs``, the worker, the CLI
 (``forecaster demo``/``serve``) and tests.
 """
 
@@ -25,23 +25,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError, InputError
 from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider
 from forecaster.rightsizing import RightSizer
+from forecaster.runtime.service.models import provider_for
+from forecaster.runtime.service.registry import Registry, load_workloads
 from forecaster.runtime.settings import ServiceSettings
 from forecaster.runtime.telemetry import Telemetry
 from forecaster.scaling import ScalingPolicy
-from forecaster.service.models import provider_for
-from forecaster.service.registry import Registry, load_workloads
 
-log = logging.getLogger("forecaster.service")
+log = logging.getLogger("forecaster.runtime.service")
 Clock = Callable[[], pd.Timestamp]
-
-
-def utc_now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
 
 
 class WorkloadError(ForecasterError):
@@ -67,9 +64,9 @@ class Service:
     telemetry: Telemetry = field(default_factory=Telemetry)
     clock: Clock = utc_now
     controller_cycle: Callable[[], object] | None = None
-    """The controller's ``run_once`` when the controller runs as a scheduled job (``forecaster.controller``)."""
+    """The controller's ``run_once`` when the controller runs as a scheduled job (``forecaster.runtime.controller``)."""
     forecasts: EngineForecastProvider | None = None
-    """The cycle's engine provider, one model per frequency group (``forecaster.service.models``); made from the
+    """The cycle's engine provider, one model per frequency group (``forecaster.runtime.service.models``); made from the
     settings when not given."""
     accuracy_log: ForecastLog = field(default_factory=ForecastLog)
     """Each workload's issued forecasts and their recent error: the circuit breaker's input (``cycle.accuracy``)."""
@@ -95,21 +92,21 @@ class Service:
     # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
     def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:
         """Forecast refresh for every workload; the forecast run id per workload (see ``service.refresh``)."""
-        from forecaster.service.refresh import refresh
+        from forecaster.runtime.service.refresh import refresh
 
         with self.lock:
             return refresh(self, now)
 
     def refit(self, now: pd.Timestamp | None = None) -> list[str]:
         """Refit every model group with backtest-learned weights and save the artefacts; their ids."""
-        from forecaster.service.refit import refit
+        from forecaster.runtime.service.refit import refit
 
         with self.lock:
             return refit(self, now)
 
     def accuracy(self, now: pd.Timestamp | None = None) -> dict[str, bool]:
         """Accuracy evaluation of stored forecasts; drift flag per workload."""
-        from forecaster.service.accuracy import evaluate
+        from forecaster.runtime.service.accuracy import evaluate
 
         with self.lock:
             return evaluate(self, now)
@@ -189,7 +186,7 @@ def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, 
                  store: Store | None = None, telemetry: Telemetry | None = None) -> Service:
     """A ``Service`` over the bundled traces (``DemoSource``, ``demo_registry(copies)``), its clock the demo's, the
     trace's business events in the store."""
-    from forecaster.service.demo import DemoSource, demo_events, demo_registry
+    from forecaster.runtime.service.demo import DemoSource, demo_events, demo_registry
 
     source = DemoSource(now)
     service = build_service(settings, store=store, source=source, registry=demo_registry(copies),

@@ -5,18 +5,18 @@
 - ``container_usage``: the right-sizing usage frame of a workload's containers (``forecaster.rightsizing.frames``);
 - ``events_frame``: every stored business event as the Events frame the ``Forecaster`` takes.
 
-Not pure (queries the source and the store). Called by ``forecaster.service.refresh``, ``.refit`` and ``.decide``.
+Not pure (queries the source and the store). Called by ``runtime.service.refresh``, ``.refit`` and ``.decide``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.contracts.ports import MetricsSource, Store
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing.frames import CPU, CPU_REQUEST, MEMORY, MEMORY_REQUEST, NAMESPACE
-from forecaster.service.registry import WorkloadSpec
+from forecaster.runtime.service.registry import WorkloadSpec
 
 EVENTS_PAGE = 500
 

@@ -1,14 +1,14 @@
-"""``python -m forecaster.service.worker``: a process running the service's scheduled jobs.
+"""``python -m forecaster.runtime.worker``: a process running the service's scheduled jobs.
 
     FORECASTER_STORE_URL=sqlite:///f.db FORECASTER_PROMETHEUS_URL=http://prom:9090 \\
-    FORECASTER_WORKLOADS_FILE=workloads.yaml python -m forecaster.service.worker
-    python -m forecaster.service.worker --demo --now 1995-07-09T12:00Z          # demo trace, clock frozen at --now
-    python -m forecaster.service.worker --demo --once refresh --once accuracy   # run jobs once and exit (0 = ok)
+    FORECASTER_WORKLOADS_FILE=workloads.yaml python -m forecaster.runtime.worker
+    python -m forecaster.runtime.worker --demo --now 1995-07-09T12:00Z          # demo trace, clock frozen at --now
+    python -m forecaster.runtime.worker --demo --once refresh --once accuracy   # run jobs once and exit (0 = ok)
 
 Settings come from ``ServiceSettings.from_env()`` (``FORECASTER_*`` variables, ``FORECASTER_SECRETS_DIR``).
 Without ``--once`` it runs ``runtime.scheduler.build_scheduler(service, background=False)`` until SIGTERM/SIGINT;
 ``--metrics-port`` serves the telemetry registry for Prometheus. With ``--demo`` the source is the bundled trace
-(``forecaster.service.demo``) with its clock frozen at ``--now`` (default: day 8 of the trace), the registry the
+(``forecaster.runtime.service.demo``) with its clock frozen at ``--now`` (default: day 8 of the trace), the registry the
 demo's (``--demo-copies`` workloads). The restart-safety test kills this process with SIGKILL in the middle of a
 refresh (``FORECASTER_WORKLOAD_PAUSE_S`` slows it down) and restarts it.
 
@@ -26,9 +26,9 @@ from types import FrameType
 
 import pandas as pd
 
+from forecaster.runtime.jobs import JOBS, run_job
+from forecaster.runtime.service.service import Service, build_service, demo_service
 from forecaster.runtime.settings import ServiceSettings
-from forecaster.service.jobs import JOBS, run_job
-from forecaster.service.service import Service, build_service, demo_service
 
 log = logging.getLogger("forecaster.worker")
 BODIES = {
@@ -40,7 +40,7 @@ BODIES = {
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m forecaster.service.worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m forecaster.runtime.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--demo", action="store_true", help="use the bundled trace instead of Prometheus")
     parser.add_argument("--demo-copies", type=int, default=1, help="demo workloads (nasa/www plus scaled copies)")
     parser.add_argument("--now", help="demo clock (ISO 8601, UTC), frozen; default day 8 of the trace")

@@ -12,7 +12,7 @@ Rules every write here follows:
   ``RecommendationChanged``); a failed Event is logged, never undoes the change;
 - a low-confidence VPA recommendation (too little history for its policy) is never written, even in Auto.
 
-Not pure (cluster writes). Called by ``forecaster.controller.steps``.
+Not pure (cluster writes). Called by ``forecaster.runtime.controller.steps``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 
 from forecaster.contracts.errors import ConflictError, ForecasterError
 from forecaster.contracts.ports import ClusterApi
-from forecaster.controller.cycle import PolicyWork, WriteGuard
-from forecaster.controller.vpa import auto_hold, recommendation_changed
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.decide import FloorPlan
+from forecaster.runtime.controller.cycle import PolicyWork, WriteGuard
+from forecaster.runtime.controller.vpa import auto_hold, recommendation_changed
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ remaining steps skip only what depends on the part that failed.
 (``LeaderElector.check`` re-reads it before each write). Once false for leadership it stays false until the next
 cycle, so a cycle never writes after losing the Lease.
 
-Not pure (the guard reads the Lease). Called by ``forecaster.controller.steps`` and ``.run``.
+Not pure (the guard reads the Lease). Called by ``forecaster.runtime.controller.steps`` and ``.run``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from forecaster.controller.leader import LeaderElector
-from forecaster.controller.report import CycleReport, PolicyReport
-from forecaster.controller.vpa import ContainerRecommendation
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.decide import FloorPlan
 from forecaster.cycle.forecast import IssuedForecast
 from forecaster.cycle.spec import PolicySpec
+from forecaster.runtime.controller.report import CycleReport, PolicyReport
+from forecaster.runtime.controller.vpa import ContainerRecommendation
+from forecaster.runtime.leader import LeaderElector
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ A YAML file (``ServiceSettings.workloads_file``) lists them::
 Every entry is validated when the file is read (``InputError`` naming the entry and field); the scaling knobs are
 checked by building the ``forecaster.scaling.PolicySettings`` they become.
 
-Pure apart from reading the file. Called by ``forecaster.service.service`` and the worker.
+Pure apart from reading the file. Called by ``forecaster.runtime.service.service`` and the worker.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.ports import Workload
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.scaling import PolicySettings
 
 USAGE_FIELDS: tuple[str, ...] = ("cpu", "memory", "cpu_request", "memory_request")

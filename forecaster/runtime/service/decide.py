@@ -15,7 +15,7 @@ the runs stored over the recent window.
 Ids: ``<workload>/replicas/<issue slot>`` and ``<workload>/resources/<issue slot>``; a job re-run for the same slot
 (retry, restart) records nothing twice (``Store.record_decision`` is insert-once).
 
-Not pure (store writes, gauges). Called by ``forecaster.service.refresh``.
+Not pure (store writes, gauges). Called by ``forecaster.runtime.service.refresh``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import math
 
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, Y
 from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.cycle.accuracy import ErrorSummary, window_for
@@ -32,13 +33,12 @@ from forecaster.cycle.decide import decide_floor
 from forecaster.cycle.forecast import IssuedForecast
 from forecaster.cycle.hpa import reactive_for_demand
 from forecaster.cycle.schedule import slot_id
-from forecaster.forecasting.history import freq_to_timedelta
 from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
+from forecaster.runtime.service.fetch import container_usage
+from forecaster.runtime.service.registry import WorkloadSpec
+from forecaster.runtime.service.service import Service
 from forecaster.scaling import PolicySettings, ScalingPolicy
-from forecaster.service.fetch import container_usage
-from forecaster.service.registry import WorkloadSpec
-from forecaster.service.service import Service
 
 MODE = "Recommend"
 BOUNDS: dict[str, str] = {TARGET: "target", LOWER_BOUND: "lower", UPPER_BOUND: "upper", UNCAPPED_TARGET: "uncapped"}

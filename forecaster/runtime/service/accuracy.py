@@ -15,10 +15,10 @@ points with ``|y - ensemble|`` 2 and 4, one inside its 80 % band):
 ``n_points`` counts distinct actual times scored. Each evaluation is one ``AccuracyRecord`` (also when nothing
 could be scored: ``n_points`` 0, no drift, which clears a previous drift). The drift flag is a report (the API, the
 ``drift`` metric and its alert); it changes no decision: the one fallback rule is the circuit breaker inside the
-cycle's floor decision (``forecaster.service.decide``), as in the controller and the simulator.
+cycle's floor decision (``forecaster.runtime.service.decide``), as in the controller and the simulator.
 
 ``pairs``/``score``/``is_drift`` are pure; ``evaluate`` reads and writes the store. Called by ``Service.accuracy``
-(scheduled through ``forecaster.service.jobs.accuracy_job``).
+(scheduled through ``forecaster.runtime.jobs.accuracy_job``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pandas as pd
 
 from forecaster.contracts.frames import DS, ENSEMBLE, Y, hi, lo
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun
-from forecaster.service.gauges import set_accuracy
-from forecaster.service.service import Service, WorkloadError
+from forecaster.runtime.service.gauges import set_accuracy
+from forecaster.runtime.service.service import Service, WorkloadError
 
 ISSUED = "issued_at"
 

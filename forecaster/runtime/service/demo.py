@@ -28,7 +28,7 @@ from forecaster.contracts.errors import PermanentError
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.contracts.ports import EventRecord
 from forecaster.datasets import data_file, load_nasa_5min, nasa_events
-from forecaster.service.registry import ContainerSpec, Registry, WorkloadSpec
+from forecaster.runtime.service.registry import ContainerSpec, Registry, WorkloadSpec
 
 USAGE_FILE = "usage_small.csv"
 DEMO_NAMESPACE = "nasa"

@@ -1,6 +1,6 @@
 """The forecast refresh job (every ``refresh_interval_s``, default 5 min): the decision cycle for the workloads file.
 
-Per frequency group (one model, ``forecaster.service.models``), as named steps:
+Per frequency group (one model, ``forecaster.runtime.service.models``), as named steps:
 
 1. fetch: the history window the cycle's schedule asks for (``EngineForecastProvider.history_window``: the whole
    training window when the model is due a refit, else the buckets since its last observation) of every workload of
@@ -8,7 +8,7 @@ Per frequency group (one model, ``forecaster.service.models``), as named steps:
 2. forecast: the provider refits or refreshes the group's model on that history (``forecaster.cycle.forecast``)
    and predicts its horizon for every workload;
 3. per workload: the run is stored atomically (id ``<workload>@<issue slot>``, ``cycle.schedule.slot_id``), then
-   the Recommend-mode replica and resources decisions are recorded (``forecaster.service.decide``: the cycle's
+   the Recommend-mode replica and resources decisions are recorded (``forecaster.runtime.service.decide``: the cycle's
    ``decide_floor`` with the circuit breaker fed by the cycle's error log) and the gauges set.
 
 The issue time is ``now`` floored to the refresh interval (the issue slot): ids are deterministic, so a refresh
@@ -17,7 +17,7 @@ A workload's failure at any step is isolated (``Service.isolated``); the job rai
 when some failed, so the job's outcome counter says so.
 
 Not pure (source, store, models, gauges). Called by ``Service.refresh`` (scheduled through
-``forecaster.service.jobs.refresh_job``).
+``forecaster.runtime.jobs.refresh_job``).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import pandas as pd
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.contracts.ports import ForecastRun
 from forecaster.cycle.schedule import issue_slot, slot_id
-from forecaster.service import decide
-from forecaster.service.fetch import demand_history, events_frame
-from forecaster.service.gauges import set_forecast
-from forecaster.service.models import concat, forecast_spec, group_key, groups, model_ids
-from forecaster.service.registry import WorkloadSpec
-from forecaster.service.service import Service, WorkloadError
+from forecaster.runtime.service import decide
+from forecaster.runtime.service.fetch import demand_history, events_frame
+from forecaster.runtime.service.gauges import set_forecast
+from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups, model_ids
+from forecaster.runtime.service.registry import WorkloadSpec
+from forecaster.runtime.service.service import Service, WorkloadError
 
-log = logging.getLogger("forecaster.service")
+log = logging.getLogger("forecaster.runtime.service")
 
 
 def run_id(workload_id: str, slot: pd.Timestamp) -> str:
