@@ -78,3 +78,40 @@ def test_moving_window_knobs_and_the_deprecated_name() -> None:
     with pytest.warns(DeprecationWarning, match="now named 'moving-window'"):
         old = get_policy("autopilot")
     assert old.name == "moving-window" and old.settings == moving_window_policy().settings
+
+
+@pytest.mark.parametrize(
+    ("ages_d", "peaks_mib", "expected_mib"),
+    [
+        ([9, 1], [900.0, 600.0], 600.0),  # a peak older than the 8-day window is forgotten
+        ([7.9, 1], [900.0, 600.0], 900.0),  # ... one inside it is kept, however old within the window
+        ([1, 0.5], [600.0, 650.0], 650.0),  # the largest sample of the window, not the latest
+    ],
+    ids=["older-than-window", "inside-window", "largest-not-latest"],
+)
+def test_s_max_is_the_peak_of_the_window(ages_d: list[float], peaks_mib: list[float], expected_mib: float) -> None:
+    """S_max = max of the samples of the moving window (no decay on the peak): 8 days for memory."""
+    now = T0 + pd.Timedelta("20D")
+    h = history([p * MIB for p in peaks_mib], resource="memory", ds=[now - pd.Timedelta(days=a) for a in ages_d],
+                now=now)
+    assert MovingWindowPeak("8D").estimate(h).value == pytest.approx(expected_mib * MIB)
+
+
+def test_moving_window_bounds_worked_example() -> None:
+    """The docstring's chains on one day of hourly samples, every hour 1 core except 4 cores at 06:00 and 18:00,
+    memory 500 MiB except 600 MiB at 18:00, decided at midnight. Weights = load x 2**(-age / 12 h): the 22 one-core
+    samples weigh 11.55, the two 4-core ones (18 h and 6 h old) 4 x (0.354 + 0.707) = 4.24, of 15.79 in all. Lower =
+    load-adjusted median (7.90 is reached among the 1-core samples) = 1 core, and for memory the window's peak,
+    600 MiB; the p95 weight 15.01 is only reached by the 4-core samples, so target =
+    S_p95 x1.1 = 4.4 cores and S_max x1.1 = 660 MiB; upper = the 7-day peak (4 cores, 600 MiB), below the target,
+    so moved up to it (a recommendation's bounds always hold its target)."""
+    cpu = [4.0 if h in (6, 18) else 1.0 for h in range(24)]
+    memory = [600 * MIB if h == 18 else 500 * MIB for h in range(24)]
+    recs = recommend(usage_frame(periods=24, freq="1h", cpu=cpu, memory=memory),
+                     policy="moving-window").set_index("resource")
+    assert recs.loc["cpu", "lower_bound"] == pytest.approx(1.0)
+    assert recs.loc["cpu", "upper_bound"] == pytest.approx(4.4)
+    assert recs.loc["memory", "upper_bound"] == pytest.approx(660 * MIB)
+    assert recs.loc["cpu", "target"] == pytest.approx(4.4)
+    assert recs.loc["memory", "target"] == pytest.approx(660 * MIB)
+    assert recs.loc["memory", "lower_bound"] == pytest.approx(600 * MIB)
