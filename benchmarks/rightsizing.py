@@ -31,7 +31,9 @@ weeks), ``--n-vms N``, ``--days N``, ``--engine`` (adds the engine's ``forecaste
 refreshes the perfect-foresight bound from ``results/rightsizing_bounds.json``).
 Writes ``benchmarks/results/rightsizing.json`` and ``rightsizing.md`` (``rightsizing_quick`` for ``--quick``,
 ``rightsizing_engine`` with ``--engine``, ``rightsizing_subset`` for fewer VMs or days). The
-acceptance figures and the trade-off curve are rendered by ``rightsizing_report.py``.
+acceptance figures and the trade-off curve are rendered by ``rightsizing_report.py``; after a full run (and
+``--timing``) ``rightsizing_plot.py`` draws the curve against the VPA rule and the bounds
+(``results/rightsizing_tradeoff.png``, ``.json``, ``.md``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import rightsizing_plot  # noqa: E402
 import traces  # noqa: E402
 from common import RESULTS, progress, run_meta, write_results  # noqa: E402
 from rightsizing_report import checks, cold_start, render, tradeoff  # noqa: E402
@@ -80,6 +83,8 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     DEFAULT: (DEFAULT, {}),
     "calibrated (CPU cost 3, OOM cost 1)": (DEFAULT, {"overrun_cost": 3.0, "oom_cost": 1.0}),
     "calibrated (CPU cost 5, OOM cost 3)": (DEFAULT, {"overrun_cost": 5.0, "oom_cost": 3.0}),
+    "calibrated (CPU cost 7, OOM cost 5)": (DEFAULT, {"overrun_cost": 7.0, "oom_cost": 5.0}),
+    "calibrated (CPU cost 14, OOM cost 20)": (DEFAULT, {"overrun_cost": 14.0, "oom_cost": 20.0}),
     "calibrated (CPU cost 20, OOM cost 30)": (DEFAULT, {"overrun_cost": 20.0, "oom_cost": 30.0}),
     "calibrated (CPU cost 40, OOM cost 100)": (DEFAULT, {"overrun_cost": 40.0, "oom_cost": 100.0}),
     FIXED_FALLBACK: (DEFAULT, {"siblings": False}),
@@ -354,6 +359,7 @@ def main() -> None:
         stored["timing_alone"] = {**run_meta(), **time_decisions(usage, days, 35, 10)}
         stored["tradeoff"] = tradeoff(stored["bitbrains"]["policies"], VPA_REFERENCE)  # with the latest bound
         write_results("rightsizing", stored, render(stored))
+        rightsizing_plot.main()
         print(stored["timing_alone"])
         return
     res = replay(usage, days, engine=args.engine)
@@ -378,6 +384,8 @@ def main() -> None:
         results["aggregates"] = run_aggregates()
         results["seconds"] = round(time.time() - started, 1)
         write_results(name, results, render(results))
+    if name == "rightsizing":
+        rightsizing_plot.main()
     print(render(results))
 
 

@@ -154,8 +154,12 @@ def candidates() -> list[tuple[float, float, float]]:
     return [(hl, p, m) for hl in HALF_LIVES_DAYS for p in PERCENTILES for m in MARGINS]
 
 
-def candidate_replay(vms: list[VMDays], bank: list[tuple[float, float, float]], bar: Any, task: Any) -> dict[str, Any]:
-    """For every VM, decision day and candidate: signed slack, unused fraction and samples above request."""
+def candidate_replay(vms: list[VMDays], bank: list[tuple[float, float, float]], bar: Any, task: Any,
+                     factor: np.ndarray | None = None) -> dict[str, Any]:
+    """For every VM, decision day and candidate: signed slack, unused fraction and samples above request.
+
+    ``factor[v, d]`` (optional) multiplies every candidate's value of VM ``v`` on day ``d`` before the 25 m minimum
+    (``rightsizing_variants.py``: weekday/weekend-aware rules)."""
     n_d = len(vms[0].use)
     shape = (len(vms), n_d, len(bank))
     signed, unused, above = np.full(shape, np.nan), np.full(shape, np.nan), np.zeros(shape)
@@ -175,7 +179,7 @@ def candidate_replay(vms: list[VMDays], bank: list[tuple[float, float, float]], 
                 else:
                     cw = np.cumsum(0.5 ** (age / hl))
                     base = float(hv[min(int(np.searchsorted(cw, p * cw[-1])), len(hv) - 1)])
-                r = max(base * m, MIN_CPU)
+                r = max(base * m * (1.0 if factor is None else float(factor[i, d])), MIN_CPU)
                 signed[i, d, k] = slack(r, use)
                 unused[i, d, k] = float(np.mean(np.maximum(r - use, 0.0) / r))
                 above[i, d, k] = float((use > r).sum())
