@@ -4,10 +4,10 @@ of queueing without bound, and never refuses ``/healthz``, ``/readyz`` or ``/met
 A real uvicorn server on loopback over a store fake whose ``list_events`` takes 2 s (a slow database): a flood of
 40 simultaneous ``GET /v1/events`` with two slots and a queue of two gets two answers and 38 refusals, every refusal
 back before the first answer, with ``Retry-After`` and a problem body, and no other status; the operations routes
-answer 200 throughout. A route that blocks the event loop for 1.5 s makes the requests that arrived meanwhile
-refused for loop lag, and the next ones admitted. The queue itself (FIFO hand-over, a full queue, a wait that runs
-out, a client that goes away while queued) is checked on the middleware alone. Timing bounds here are generous
-orderings (a refusal before a 2 s answer), never latency targets: those are in ``benchmarks/api_load.py``.
+answer 200 throughout. A task that keeps the event loop saturated makes requests refused for loop lag, and admitted
+again once it stops; a single pause of the loop refuses nothing. The queue itself (FIFO hand-over, a full queue, a
+wait that runs out, a client that goes away while queued) is checked on the middleware alone. Timing bounds here are
+generous orderings (a refusal before a 2 s answer), never latency targets: those are in ``benchmarks/api_load.py``.
 """
 
 from __future__ import annotations
@@ -85,38 +85,73 @@ def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
     assert sum(v for k, v in stats.items() if k.startswith("refused")) == len(refused)
 
 
-def test_requests_that_waited_for_a_blocked_loop_are_refused_then_admitted_again() -> None:
-    """Kept-alive connections (as a dashboard or a load balancer holds them) send while the loop is blocked; the loop
-    cannot see a request until it reads it, but it sees how late it runs."""
-    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.05), clock=lambda: NOW)
+def hog_route(app: Any, started: threading.Event) -> None:
+    """``GET /test-hog?seconds=S``: a task that keeps the event loop busy in 60 ms slices for S seconds (the loop
+    saturated, as a flood of cheap requests saturates it), yielding between slices so requests still get read."""
+
+    @app.get("/test-hog")
+    async def hog(seconds: float) -> dict[str, float]:
+        async def busy() -> None:
+            end = time.monotonic() + seconds
+            started.set()
+            while time.monotonic() < end:
+                time.sleep(0.06)
+                await asyncio.sleep(0)
+
+        app.state.hog = asyncio.get_running_loop().create_task(busy())
+        return {"seconds": seconds}
+
+
+def test_a_saturated_loop_refuses_for_loop_lag_then_admits_again() -> None:
+    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.03), clock=lambda: NOW)
+    started = threading.Event()
+    hog_route(app, started)
+    server = LiveServer(app).start()
+    try:
+        with httpx.Client(base_url=server.url, headers=auth(READ), timeout=30) as client:
+            assert client.get("/v1/workloads").status_code == 200
+            assert client.get("/test-hog?seconds=2.5").status_code == 200
+            assert started.wait(20)
+            time.sleep(0.4)  # several late heartbeats
+            during = [client.get("/v1/workloads") for _ in range(5)]
+            health = client.get("/healthz")
+            time.sleep(2.5)  # the hog is over; the next beats are on time
+            after = client.get("/v1/workloads")
+    finally:
+        server.stop()
+    assert [r.status_code for r in during] == [503] * 5, [r.text[:100] for r in during]
+    assert all("loop lag" in r.json()["detail"] and r.headers["retry-after"] == "1" for r in during)
+    assert health.status_code == 200, "probes are never refused"
+    assert after.status_code == 200, "the loop caught up: admitted again"
+
+
+def test_one_pause_of_the_loop_refuses_nothing() -> None:
+    """A single late period (a garbage collection, a CPU-throttled container) is not overload: the requests that
+    waited through a 1 s block are served, not refused."""
+    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.03), clock=lambda: NOW)
     blocking = threading.Event()
 
     @app.get("/test-block-the-loop")
     async def block() -> dict[str, str]:
         blocking.set()
-        time.sleep(1.5)  # blocks the event loop, as a CPU-bound step on it would
-        return {"blocked": "1.5 s"}
+        time.sleep(1.0)
+        return {"blocked": "1 s"}
 
     server = LiveServer(app).start()
-    clients = [httpx.Client(base_url=server.url, headers=auth(READ), timeout=30) for _ in range(8)]
+    clients = [httpx.Client(base_url=server.url, headers=auth(READ), timeout=30) for _ in range(6)]
     try:
         assert all(c.get("/v1/workloads").status_code == 200 for c in clients), "connections open and kept alive"
-        with ThreadPoolExecutor(max_workers=12) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             blocker = pool.submit(timed_get, f"{server.url}/test-block-the-loop")
             assert blocking.wait(20)
             waiting = [pool.submit(c.get, "/v1/workloads") for c in clients]
-            health = pool.submit(timed_get, f"{server.url}/healthz")
             results = [f.result() for f in waiting]
-            assert blocker.result()[1].status_code == 200 and health.result()[1].status_code == 200
-        time.sleep(0.3)
-        after = clients[0].get("/v1/workloads")
+            assert blocker.result()[1].status_code == 200
     finally:
         for c in clients:
             c.close()
         server.stop()
-    assert [r.status_code for r in results] == [503] * 8
-    assert all("loop lag" in r.json()["detail"] and r.headers["retry-after"] == "1" for r in results)
-    assert after.status_code == 200, "the loop caught up: admitted again"
+    assert [r.status_code for r in results] == [200] * 6
 
 
 # -- the queue on the middleware alone ---------------------------------------------------------------------------
@@ -212,7 +247,8 @@ def test_a_client_that_goes_away_while_queued_leaks_no_slot() -> None:
 def test_limits_are_settings_with_documented_defaults() -> None:
     defaults = ApiSettings()
     assert (defaults.max_concurrent_requests, defaults.max_queued_requests, defaults.max_queue_wait_s,
-            defaults.max_loop_lag_s, defaults.retry_after_s) == (8, 64, 0.03, 0.03, 1)
+            defaults.max_loop_lag_s, defaults.retry_after_s) == (4, 32, 0.02, 0.03, 1)
+    assert Limits() == Limits(4, 32, 0.02, 0.03, 1), "the middleware's defaults are the settings' defaults"
     service = ServiceSettings.from_env({"FORECASTER_MAX_CONCURRENT_REQUESTS": "3", "FORECASTER_MAX_LOOP_LAG_S": "0"})
     api = api_settings(service)
-    assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 64
+    assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 32
