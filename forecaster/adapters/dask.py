@@ -6,8 +6,9 @@
         ...
 
 ``map(fn, items)`` sends items in batches (``executor.batches``: 4 per worker). ``map_tasks(fn, tasks)`` runs one
-Dask task per ``(shared, own)`` pair: each distinct ``shared`` object (a chunk of series' history) is scattered to
-one worker when its first task is submitted and released when its last task is done, and at most
+Dask task per ``(shared, own)`` pair: each distinct ``shared`` object (a chunk of series' history) is sent once, as
+a task of its own whose result the pair tasks take (so a worker that dies with it is recomputed elsewhere, which
+``client.scatter`` data would not be), when its first pair is submitted, and released after its last; at most
 ``2 * n_workers`` tasks are in flight, so a worker holds a couple of chunks, never the fleet
 (``forecaster.forecasting.members`` builds the chunks). Nothing is forked: a task gets only its arguments.
 
@@ -151,7 +152,9 @@ class DaskExecutor:
                 arg: Any = shared
                 if shared is not None:
                     if id(shared) not in scattered:
-                        scattered[id(shared)] = client.scatter(shared, hash=False)
+                        # a task holding the chunk, not client.scatter: scattered data dies with its worker,
+                        # while a task's result is recomputed from its spec on another worker
+                        scattered[id(shared)] = client.submit(_keep, shared, pure=False)
                     arg = scattered[id(shared)]
                 running[client.submit(run_task, fn, arg, own, pure=False)] = nxt
                 nxt += 1
@@ -172,6 +175,10 @@ class DaskExecutor:
     def worker_peak_rss_mb(self) -> dict[str, float]:
         """Peak resident memory of every worker process (``VmHWM``, MiB), by worker address."""
         return {str(k): float(v) for k, v in self.client.run(_peak_rss_mb).items()}
+
+
+def _keep(value: T) -> T:
+    return value
 
 
 def _batch(_: None, args: tuple[Callable[[T], R], Sequence[T]]) -> list[R]:
