@@ -75,6 +75,7 @@ def _openapi(app: FastAPI, settings: ApiSettings) -> Callable[[], dict[str, Any]
                           tags=app.openapi_tags)
         problems.add_schemas(doc)
         rules.add_to_openapi(doc)
+        add_links(doc)
         for path in doc.get("paths", {}).values():
             for method, op in path.items():
                 reads = method == "get" or "what-if" in op.get("tags", ())
@@ -84,6 +85,27 @@ def _openapi(app: FastAPI, settings: ApiSettings) -> Callable[[], dict[str, Any]
         return doc
 
     return build
+
+
+PER_WORKLOAD = {"forecast": ("/v1/forecasts/{workload}", "get"), "actuals": ("/v1/actuals/{workload}", "get"),
+                "recommendations": ("/v1/recommendations/{workload}", "get"),
+                "accuracy": ("/v1/accuracy/{workload}", "get"), "decisions": ("/v1/decisions", "get")}
+
+
+def add_links(doc: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI ``links`` from a page of ``GET /v1/workloads`` to the operations about its first workload (a client,
+    or schemathesis's stateful phase, can follow them with a real id)."""
+    listing = doc.get("paths", {}).get("/v1/workloads", {}).get("get")
+    if listing is None:
+        return doc
+    links = {}
+    for name, (path, method) in PER_WORKLOAD.items():
+        op = doc["paths"].get(path, {}).get(method)
+        if op is not None and "operationId" in op:
+            links[name] = {"operationId": op["operationId"], "parameters": {"workload": "$response.body#/items/0/id"},
+                           "description": f"The {name} of the first workload of the page."}
+    listing["responses"]["200"]["links"] = links
+    return doc
 
 
 def admission_limits(settings: ApiSettings) -> Limits:

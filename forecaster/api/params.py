@@ -20,10 +20,14 @@ MAX_OFFSET = 1_000_000_000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (1..{MAX_LIMIT}).")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+EXAMPLE_WORKLOAD = "shop/web"
 WorkloadId = Annotated[str, Path(min_length=1, max_length=300, pattern=NO_CONTROL,
+                                 openapi_examples={"web": {"summary": "a workload", "value": EXAMPLE_WORKLOAD}},
                                  description="Workload id, e.g. `shop/web` (slashes allowed; no control characters: "
                                              "a 400).")]
 WorkloadFilter = Annotated[str | None, Query(min_length=1, max_length=300, pattern=NO_CONTROL,
+                                             openapi_examples={"web": {"summary": "a workload",
+                                                                       "value": EXAMPLE_WORKLOAD}},
                                              description="Only this workload (no control characters: a 400).")]
 
 

@@ -240,7 +240,9 @@ ScopeItem = Annotated[str, Field(min_length=1, max_length=253, pattern=NO_CONTRO
 class EventIn(BaseModel):
     """A business event (DESIGN.md "Events"). Posting the same ``id`` again replaces the event (200)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "spring-sale-2024", "name": "spring sale", "kind": "sale", "start": "2024-03-05T00:00:00Z",
+         "end": "2024-03-06T00:00:00Z", "scope": ["shop/*"], "expected_uplift": 0.3}]})
 
     id: EventId | None = None
     name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL)

@@ -80,7 +80,8 @@ class PolicyKnobs(BaseModel):
 class WhatIfIn(BaseModel):
     """A what-if scenario for one workload."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"workload": "shop/web", "growth": 1.2, "policy": {"quantile": "hi-80", "startup_s": 120}}]})
 
     workload: str = Field(min_length=1, max_length=300, pattern=NO_CONTROL)
     demand: Literal["actuals", "forecast"] = Field(
