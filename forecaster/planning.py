@@ -44,8 +44,8 @@ import pandas as pd
 
 from forecaster.contracts.clock import as_utc
 from forecaster.contracts.errors import InputError
-from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y
-from forecaster.scaling.capacity import EPS_PODS
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, band_level, bands_in
+from forecaster.scaling.capacity import EPS_PODS, pods_for_demand
 
 EPOCH = pd.Timestamp("1970-01-05T00:00Z")
 """A Monday, 00:00 UTC: weekly slots count from it, so slot 0 is Monday 00:00 UTC."""
@@ -102,7 +102,7 @@ def _value_columns(frame: pd.DataFrame, columns: Sequence[str] | None) -> list[s
         if missing:
             raise InputError(f"columns {missing} are not in the frame (have {list(frame.columns)})")
         return list(columns)
-    bands = [c for c in frame.columns if str(c).startswith((f"{ENSEMBLE}-lo-", f"{ENSEMBLE}-hi-"))]
+    bands = bands_in(frame.columns)
     if ENSEMBLE in frame.columns:
         return [ENSEMBLE, *bands]
     if Y in frame.columns:
@@ -403,9 +403,9 @@ def _planned_column(demand: pd.DataFrame, column: str | None) -> str:
         if column not in demand.columns:
             raise InputError(f"column {column!r} is not in the demand frame (have {list(demand.columns)})")
         return column
-    highs = [c for c in demand.columns if str(c).startswith(f"{ENSEMBLE}-hi-")]
+    highs = bands_in(demand.columns, side="hi")
     if highs:
-        return max(highs, key=lambda c: int(str(c).rsplit("-", 1)[1]))
+        return max(highs, key=lambda c: (band_level(c) or ("hi", 0))[1])
     for name in (ENSEMBLE, Y):
         if name in demand.columns:
             return name
@@ -494,8 +494,7 @@ def plan_capacity(
     if ds.tz is None:
         raise InputError("demand: ds must be tz-aware (UTC)")
     step_h = _step(ds, "demand") / pd.Timedelta("1h")
-    need = d * (1.0 + margin) / (capacity_per_pod * target_utilisation)
-    replicas = np.maximum(float(min_replicas), _ceil(need))
+    replicas = np.maximum(float(min_replicas), pods_for_demand(d, capacity_per_pod, target_utilisation, margin))
     if "share" in frame.columns:  # a region before its go-live runs nothing, not min_replicas
         replicas = np.where(frame["share"].to_numpy(float) > 0, replicas, 0.0)
     cores, mem = replicas * pod_cpu_cores, replicas * pod_memory_gib

@@ -27,21 +27,20 @@ Not pure (reads the store, writes ``prometheus_client`` gauges). Called by ``for
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Iterator
 
-import numpy as np
 import pandas as pd
 
 from forecaster.api.context import ApiContext
 from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError
-from forecaster.contracts.frames import DS, ENSEMBLE, Y
+from forecaster.contracts.frames import DS, Y
 from forecaster.contracts.metric_names import MAX_EXPORTED_WORKLOADS
-from forecaster.contracts.ports import AccuracyRecord, ForecastRun, Store, Workload
+from forecaster.contracts.ports import AccuracyRecord, Store, Workload
+from forecaster.runtime.gauges import set_accuracy, set_forecast
 from forecaster.runtime.telemetry import Telemetry
 
 MAX_WORKLOADS = MAX_EXPORTED_WORKLOADS
@@ -67,51 +66,12 @@ def iter_workloads(store: Store, limit: int = MAX_WORKLOADS, seen: list[int] | N
             return
 
 
-def band_label(column: str) -> str:
-    """Forecast column -> ``band`` label: ``ensemble-hi-80`` -> ``hi-80``; members and ``ensemble`` unchanged."""
-    prefix = f"{ENSEMBLE}-"
-    return column[len(prefix):] if column.startswith(prefix) else column
-
-
-def current_row(frame: pd.DataFrame, now: pd.Timestamp, step: pd.Timedelta) -> int | None:
-    """Index (position) of the step holding ``now``: 0 before the forecast starts, None after its last step."""
-    ds = pd.DatetimeIndex(frame[DS]).as_unit("ns").asi8
-    if not len(ds):
-        return None
-    t = int(now.as_unit("ns").value)
-    if t >= ds[-1] + int(step.value):
-        return None
-    return max(0, int(np.searchsorted(ds, t, side="right")) - 1)
-
-
-def _remove(gauge: object, *labels: str) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(*labels)  # type: ignore[attr-defined]
-
-
-def set_forecast(t: Telemetry, workload: Workload, run: ForecastRun, now: pd.Timestamp) -> None:
-    """The forecast gauges of one workload from its latest run."""
-    frame = run.frame.sort_values(DS)
-    columns = [c for c in frame.columns if c not in (DS, "unique_id") and pd.api.types.is_numeric_dtype(frame[c])]
-    values = frame[columns].to_numpy(dtype=float)
-    forecast, peak = t.gauge("forecaster_forecast"), t.gauge("forecaster_forecast_peak")
+def _step(freq: str) -> pd.Timedelta:
+    """A workload's bucket length (5 minutes when its frequency is unreadable)."""
     try:
-        step = freq_to_timedelta(workload.freq)
+        return freq_to_timedelta(freq)
     except InputError:
-        step = pd.Timedelta(minutes=5)
-    row = current_row(frame, now, step)
-    for j, col in enumerate(columns):
-        label = band_label(str(col))
-        column = values[:, j]
-        finite = column[np.isfinite(column)]
-        if len(finite):
-            peak.labels(workload=workload.id, band=label).set(float(finite.max()))
-        if row is not None and math.isfinite(column[row]):
-            forecast.labels(workload=workload.id, band=label).set(float(column[row]))
-        else:
-            _remove(forecast, workload.id, label)
-    t.gauge("forecaster_forecast_issued_timestamp_seconds").labels(workload=workload.id).set(
-        pd.Timestamp(run.issued_at).timestamp())
+        return pd.Timedelta(minutes=5)
 
 
 def newest_accuracy(store: Store, workload_id: str) -> AccuracyRecord | None:
@@ -120,24 +80,12 @@ def newest_accuracy(store: Store, workload_id: str) -> AccuracyRecord | None:
     return page.items[0] if page.items else None
 
 
-def set_accuracy(t: Telemetry, workload_id: str, record: AccuracyRecord) -> None:
-    """The accuracy gauges of one workload."""
-    if math.isfinite(record.mae):
-        t.gauge("forecaster_accuracy_mae").labels(workload=workload_id).set(record.mae)
-    if record.backtest_mae is not None and math.isfinite(record.backtest_mae):
-        t.gauge("forecaster_accuracy_backtest_mae").labels(workload=workload_id).set(record.backtest_mae)
-    for level, share in record.coverage.items():
-        if share is not None and math.isfinite(share):
-            t.gauge("forecaster_accuracy_coverage_ratio").labels(workload=workload_id, level=str(level)).set(share)
-    t.gauge("forecaster_drift").labels(workload=workload_id).set(1.0 if record.drift else 0.0)
-
-
 def refresh_workload(ctx: ApiContext, workload: Workload, now: pd.Timestamp) -> None:
     """Every gauge of one workload."""
     store, t = ctx.store, ctx.telemetry
     run = store.latest_forecast(workload.id)
     if run is not None and len(run.frame):
-        set_forecast(t, workload, run, now)
+        set_forecast(t, workload.id, run, now, _step(workload.freq))
     actual = store.actuals(workload.id, now - pd.Timedelta(days=1), now)
     if len(actual):
         last = actual.sort_values(DS)[Y].iloc[-1]

@@ -34,19 +34,19 @@ EXIT_NOT_LEADER = 3
 
 
 def _make_cluster(kubeconfig: Path | None, context: str | None) -> Any:
-    from forecaster.adapters.kube import KubeCluster
+    from forecaster.adapters.kube import KubeCluster  # lazy: the kubernetes client loads only here
 
     return KubeCluster.from_config(None if kubeconfig is None else str(kubeconfig), context)
 
 
 def _make_metrics(url: str) -> Any:
-    from forecaster.adapters.prometheus import PrometheusSource
+    from forecaster.adapters.prometheus import PrometheusSource  # lazy: httpx loads only here
 
     return PrometheusSource(url)
 
 
 def _make_store(url: str) -> Any:
-    from forecaster.adapters.store import SqlStore
+    from forecaster.adapters.store import SqlStore  # lazy: SQLAlchemy loads only here
 
     return SqlStore(url)
 
@@ -143,8 +143,8 @@ def controller(
 
 
 def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int, metrics_port: int | None) -> None:
-    from forecaster.runtime.health import HealthServer
-    from forecaster.runtime.loop import run_forever
+    from forecaster.runtime.health import HealthServer  # lazy: loads only for the long run
+    from forecaster.runtime.loop import run_forever  # lazy: APScheduler loads only for the long run
 
     max_age = max(3 * interval, 120.0)
     servers = []

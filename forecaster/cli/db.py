@@ -47,8 +47,8 @@ def upgrade(
     store_url: StoreUrl = None, revision: Annotated[str, typer.Option(help="Target revision.")] = "head"
 ) -> None:
     """Upgrade the store's schema to this release's newest revision (a store made before migrations included)."""
-    from forecaster.adapters import migrate
-    from forecaster.adapters.store import make_engine
+    from forecaster.adapters import migrate  # lazy: Alembic loads only for db
+    from forecaster.adapters.store import make_engine  # lazy: SQLAlchemy loads only for db
 
     console = make_console()
     with bad_input_exits():
@@ -70,8 +70,8 @@ def upgrade(
 @db_app.command("current")
 def current(store_url: StoreUrl = None) -> None:
     """Say where the store's schema stands: empty, made before migrations, behind, or at the newest revision."""
-    from forecaster.adapters import migrate
-    from forecaster.adapters.store import make_engine
+    from forecaster.adapters import migrate  # lazy: Alembic loads only for db
+    from forecaster.adapters.store import make_engine  # lazy: SQLAlchemy loads only for db
 
     console = make_console()
     with bad_input_exits():

@@ -167,8 +167,8 @@ def demo(
     """The whole loop on the bundled NASA trace: backtest, the service's jobs on SQLite, a simulated cluster."""
     # imported here: the service stack (SQLAlchemy, APScheduler) loads only when the demo runs, not for every CLI call
     from forecaster.runtime.service import WorkloadError, demo_service
-    from forecaster.runtime.service.demo import DEMAND_UNIT
-    from forecaster.simulate import replay
+    from forecaster.runtime.service.demo import DEMAND_UNIT  # lazy (see above)
+    from forecaster.simulate import replay  # lazy (see above)
 
     console = make_console()
     plan = DEMO_QUICK if quick else DEMO_FULL

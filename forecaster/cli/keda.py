@@ -29,7 +29,7 @@ from forecaster.runtime.telemetry import Telemetry
 
 
 def _make_cluster(kubeconfig: Path | None, context: str | None) -> Any:
-    from forecaster.adapters.kube import KubeCluster
+    from forecaster.adapters.kube import KubeCluster  # lazy: the kubernetes client loads only here
 
     return KubeCluster.from_config(None if kubeconfig is None else str(kubeconfig), context)
 
@@ -69,8 +69,8 @@ def keda_scaler(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Serve the predictive floor of PredictiveScalingPolicies (spec.actuation: KEDA) to KEDA ScaledObjects."""
-    from forecaster.adapters.keda.server import KedaScalerServer
-    from forecaster.runtime.health import HealthServer
+    from forecaster.adapters.keda.server import KedaScalerServer  # lazy: gRPC loads only here
+    from forecaster.runtime.health import HealthServer  # lazy: loads only here
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with bad_input_exits():

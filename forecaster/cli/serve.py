@@ -78,19 +78,19 @@ def build(
     settings: ServiceSettings, *, demo: bool, scheduler: bool, demo_now: pd.Timestamp | None, demo_copies: int
 ) -> tuple[Any, Any, Any]:
     """``(store, service or None, telemetry)`` for the options (service only when the jobs run or ``--demo``)."""
-    from forecaster.runtime.telemetry import Telemetry
+    from forecaster.runtime.telemetry import Telemetry  # lazy: the runtime stack loads only for serve
 
     if demo:
-        from forecaster.runtime.service import demo_service
+        from forecaster.runtime.service import demo_service  # lazy: the service stack loads only for serve
 
         service = demo_service(settings, now=demo_now, copies=demo_copies)
         return service.store, service, service.telemetry
     if scheduler:
-        from forecaster.runtime.service import build_service
+        from forecaster.runtime.service import build_service  # lazy: the service stack loads only for serve
 
         service = build_service(settings)
         return service.store, service, service.telemetry
-    from forecaster.adapters.store import SqlStore
+    from forecaster.adapters.store import SqlStore  # lazy: SQLAlchemy loads only for serve
 
     return SqlStore(settings.store_url), None, Telemetry()
 
@@ -136,7 +136,7 @@ def serve(
     """Serve the forecast HTTP API (OpenAPI at /docs, explorer page at /) and run the scheduled jobs."""
     import uvicorn
 
-    from forecaster.api import api_settings, create_app
+    from forecaster.api import api_settings, create_app  # lazy: FastAPI loads only for serve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = make_console()
@@ -158,7 +158,7 @@ def serve(
     application = create_app(store, telemetry, api, clock=service.clock if service is not None else None)
     jobs = None
     if service is not None and not no_scheduler:
-        from forecaster.runtime.scheduler import build_scheduler
+        from forecaster.runtime.scheduler import build_scheduler  # lazy: APScheduler loads only with the jobs
 
         jobs = build_scheduler(service)
         jobs.start()

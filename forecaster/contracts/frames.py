@@ -48,6 +48,28 @@ def band_columns(model: str, levels: Iterable[int]) -> list[str]:
     return cols
 
 
+def band_level(column: object, model: str = ENSEMBLE) -> tuple[str, int] | None:
+    """``("lo", 80)`` for ``"ensemble-lo-80"``, ``("hi", 95)`` for ``"ensemble-hi-95"``; ``None`` for any other column
+    (the point column included). The one parser of band column names."""
+    text = str(column)
+    for side in ("lo", "hi"):
+        prefix = f"{model}-{side}-"
+        if text.startswith(prefix) and text[len(prefix):].isdigit():
+            return side, int(text[len(prefix):])
+    return None
+
+
+def bands_in(columns: Iterable[object], model: str = ENSEMBLE, *, side: str | None = None) -> list[str]:
+    """The band columns of ``model`` among ``columns`` (in their order), only the ``lo`` or ``hi`` ones with
+    ``side``. ``bands_in(["ds", "ensemble", "ensemble-lo-80", "ensemble-hi-80"])`` -> the two bands."""
+    out = []
+    for column in columns:
+        found = band_level(column, model)
+        if found is not None and (side is None or found[0] == side):
+            out.append(str(column))
+    return out
+
+
 def forecast_columns(levels: Sequence[int], members: Sequence[str] = MEMBERS) -> list[str]:
     """All columns of a Forecast frame after ``unique_id, ds``."""
     cols = band_columns(ENSEMBLE, levels)

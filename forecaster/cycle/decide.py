@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.modes import Mode
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.forecast import IssuedForecast
@@ -169,7 +170,7 @@ def plan_floor(
     original = hpa_.original_floor(hpa, spec.key, status)
     settings = spec.to_settings(original, hpa_.max_replicas(hpa))
     if spec.served_to_keda:
-        recorded = status.get("floorInForce" if spec.mode == "Auto" else "recommendedFloor")
+        recorded = status.get("floorInForce" if spec.mode == Mode.AUTO else "recommendedFloor")
         in_force = original if recorded is None else int(recorded)
         start, served = in_force, in_force
     else:
@@ -178,6 +179,6 @@ def plan_floor(
     policy = restore_policy(settings, status, start, spec.key)
     reactive, source = hpa_.reactive_floor(hpa, spec.key, original, served)
     out = decide_floor(policy, now, reactive, forecast, errors, own_floor=settings.min_replicas,
-                       auto=spec.mode == "Auto")
+                       auto=spec.mode == Mode.AUTO)
     return FloorPlan(out.decision, policy, out.value, in_force, original, reactive, source, out.restored, out.reason,
                      out.summary)

@@ -32,10 +32,11 @@ from typing import Any
 from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.contracts.quantity import parse_quantity
 from forecaster.scaling.capacity import replicas_for_demand
+from forecaster.scaling.rules import HPA_TOLERANCE, hpa_ratio_rule
 
 ORIGINAL_ANNOTATION = "forecaster.io/original-min-replicas"
 POLICY_ANNOTATION = "forecaster.io/policy"
-TOLERANCE = 0.1
+TOLERANCE = HPA_TOLERANCE
 """The HPA controller's default tolerance: a usage ratio within 10 % of 1 leaves the replica count alone."""
 
 
@@ -143,7 +144,7 @@ def metric_replicas(hpa: Mapping[str, Any], *, skip_served: bool = False) -> int
             ratio = None
         if ratio is None or not math.isfinite(ratio):
             continue
-        wanted.append(current_replicas if abs(ratio - 1.0) <= TOLERANCE else math.ceil(ratio * current_replicas))
+        wanted.append(hpa_ratio_rule(current_replicas, ratio, TOLERANCE))
     return max(wanted) if wanted else None
 
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import validate_levels
+from forecaster.contracts.modes import MODES, Mode
 from forecaster.scaling import PolicySettings, band_column
 
-MODES: tuple[str, ...] = ("Off", "Recommend", "Auto")
 ACTUATIONS: tuple[str, ...] = ("HPA", "KEDA")
 """``spec.actuation``: ``HPA`` patches the HPA's ``minReplicas``; ``KEDA`` serves the floor to a ScaledObject's
 ``external`` trigger (``forecaster.runtime.controller.keda``) and only reads the HPA KEDA made."""
@@ -170,7 +170,7 @@ class PolicySpec:
         floor = _mapping(spec.get("floor", {}), "spec.floor")
         down = _mapping(spec.get("scaleDown", {}), "spec.scaleDown")
         target_name = _text(target.get("name"), "spec.targetRef.name")
-        mode = spec.get("mode", "Recommend")
+        mode = spec.get("mode", Mode.RECOMMEND)
         if mode not in MODES:
             raise InputError(f"spec.mode: {mode!r} is not one of {', '.join(MODES)}")
         actuation = spec.get("actuation", "HPA")

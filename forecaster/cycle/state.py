@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.modes import Mode
 from forecaster.scaling import PolicySettings, ScalingPolicy
 
 READY = "Ready"
@@ -57,7 +58,7 @@ def seconds(text: object) -> float | None:
 def initial_floor(mode: str, status: Mapping[str, Any], hpa_min_in_force: int) -> int:
     """The floor in force when the cycle starts (module docstring)."""
     recorded = status.get("recommendedFloor")
-    if mode == "Recommend" and recorded is not None:
+    if mode == Mode.RECOMMEND and recorded is not None:
         return int(recorded)
     return int(hpa_min_in_force)
 

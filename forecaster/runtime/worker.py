@@ -27,6 +27,7 @@ from types import FrameType
 import pandas as pd
 
 from forecaster.runtime.jobs import JOBS, run_job
+from forecaster.runtime.scheduler import build_scheduler
 from forecaster.runtime.service.service import Service, build_service, demo_service
 from forecaster.runtime.settings import ServiceSettings
 
@@ -73,7 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = [run_job(name, BODIES[name], service) for name in args.once]
         return 0 if all(ok) else 1
 
-    from forecaster.runtime.scheduler import build_scheduler
 
     scheduler = build_scheduler(service, background=False)
 

@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
-from forecaster.contracts.frames import DS, ENSEMBLE
+from forecaster.contracts.frames import DS, ENSEMBLE, band_level
 
 
 def _band_names(frame: pd.DataFrame) -> list[str]:
-    prefix_lo, prefix_hi = f"{ENSEMBLE}-lo-", f"{ENSEMBLE}-hi-"
-    return [c for c in frame.columns if c == ENSEMBLE or str(c).startswith((prefix_lo, prefix_hi))]
+    return [c for c in frame.columns if c == ENSEMBLE or band_level(c) is not None]
 
 
 @dataclass(frozen=True)

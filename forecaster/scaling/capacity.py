@@ -1,6 +1,6 @@
 """Capacity arithmetic: demand -> replicas, and capacity per pod learned from history.
 
-``replicas_for_demand`` is the one place where demand becomes pods:
+``replicas_for_demand`` (one value) and ``pods_for_demand`` (an array) are the one place where demand becomes pods:
 
     replicas = ceil(demand * (1 + margin) / (capacity_per_pod * target_utilisation))
 
@@ -31,6 +31,14 @@ def replicas_for_demand(demand: float, capacity_per_pod: float, target_utilisati
     0 for zero demand."""
     need = float(demand) * (1.0 + margin) / (capacity_per_pod * target_utilisation)
     return max(0, math.ceil(need - EPS_PODS))
+
+
+def pods_for_demand(demand: np.ndarray, capacity_per_pod: float, target_utilisation: float = 1.0,
+                    margin: float = 0.0) -> np.ndarray:
+    """``replicas_for_demand`` over an array (the same formula and float tolerance), as floats; never below 0.
+    Worked example: demand [0, 70, 95], 10 per pod, target 0.7 -> [0, 10, 14]."""
+    need = np.asarray(demand, dtype=float) * (1.0 + margin) / (capacity_per_pod * target_utilisation)
+    return np.maximum(np.ceil(need - EPS_PODS), 0.0) + 0.0
 
 
 def learn_capacity_per_pod(

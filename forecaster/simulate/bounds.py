@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
+from forecaster.scaling.capacity import pods_for_demand
 from forecaster.simulate.trace import BadValues, MinuteTrace, minute_trace
 
 
@@ -67,8 +68,8 @@ def minute_needs(
     """``n_m``: pods that serve each minute's demand at 100 % utilisation (module docstring)."""
     _check_pods(capacity_per_pod, min_replicas)
     d = minute_trace(demand, bad_values=bad_values).demand
-    # the tiny tolerance keeps a demand of exactly k pods' capacity at k pods despite float rounding
-    return np.maximum(np.ceil(d / capacity_per_pod - 1e-9), min_replicas)
+    # pods_for_demand's tolerance keeps a demand of exactly k pods' capacity at k pods despite float rounding
+    return np.maximum(pods_for_demand(d, capacity_per_pod), min_replicas)
 
 
 def ideal_replica_minutes(
@@ -141,7 +142,7 @@ def level_foresight_curve(
     level = pd.Series(d).rolling(window, center=True, min_periods=1).mean().to_numpy()
     rows = []
     for k in ks:
-        pods = np.maximum(np.ceil(k * level / capacity_per_pod - 1e-9), min_replicas)
+        pods = np.maximum(pods_for_demand(k * level, capacity_per_pod), min_replicas)
         short = int(np.count_nonzero(d > pods * capacity_per_pod * (1 + 1e-12)))
         rows.append({"multiplier": float(k), "replica_minutes": float(pods.sum()), "under_provisioned_minutes": short})
     return pd.DataFrame(rows)

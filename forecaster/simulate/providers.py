@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
-from forecaster.contracts.frames import DS, ENSEMBLE, hi, lo
+from forecaster.contracts.frames import DS, ENSEMBLE, band_level, hi, lo
 from forecaster.scaling.band import ForecastBand
 from forecaster.simulate.trace import MinuteTrace, minute_trace
 
@@ -37,7 +37,6 @@ LOW_CONFIDENCE = "low_confidence"
 """Optional column of a long forecasts frame: why the model behind each issue had too little history ("" if it had
 enough); such a forecast never moves a floor (``cycle.decide.decide_floor``)."""
 EXTRA = (ISSUED_AT, BACKTEST_MAE, LOW_CONFIDENCE)
-_BAND_PREFIXES = (f"{ENSEMBLE}-lo-", f"{ENSEMBLE}-hi-")
 
 
 def _check(issued_ns: np.ndarray, ds_ns: np.ndarray, values: np.ndarray, columns: tuple[str, ...]) -> None:
@@ -78,7 +77,7 @@ class FrameProvider:
         ds_ns = ds.tz_convert("UTC").as_unit("ns").asi8
         order = np.lexsort((ds_ns, issued_ns))
         issued_ns, ds_ns = issued_ns[order], ds_ns[order]
-        self.columns = tuple(c for c in forecasts.columns if c == ENSEMBLE or str(c).startswith(_BAND_PREFIXES))
+        self.columns = tuple(c for c in forecasts.columns if c == ENSEMBLE or band_level(c) is not None)
         values = forecasts[list(self.columns)].to_numpy(dtype=float)[order]
         _check(issued_ns, ds_ns, values, self.columns)
         cuts = np.flatnonzero(np.diff(issued_ns)) + 1

@@ -21,7 +21,7 @@ from forecaster.api.convert import (
     numbers,
     page_links,
 )
-from forecaster.api.gauges import band_label, current_row
+from forecaster.runtime.gauges import band_label, current_row
 from forecaster.api.schemas import EventIn
 from forecaster.contracts.ports import ForecastRun
 

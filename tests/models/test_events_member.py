@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from forecaster.contracts.errors import InputError, NotFittedError
-from forecaster.contracts.frames import hi, lo
-from forecaster.models.base import FitData, PredictData, future_index
+from forecaster.contracts.frames import future_index, hi, lo
+from forecaster.models.base import FitData, PredictData
 from forecaster.models.events import EventsMember, shrunk_uplift
 from signals.errors import EventsError
 

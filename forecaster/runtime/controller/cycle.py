@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.modes import Mode
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.decide import FloorPlan
 from forecaster.cycle.forecast import IssuedForecast
@@ -137,4 +138,4 @@ class Cycle:
 
     def active(self) -> list[PolicyWork]:
         """Policies with a valid spec, not Off, whose whole cycle has not failed."""
-        return [w for w in self.works if w.spec is not None and w.mode != "Off" and not w.failed("policy")]
+        return [w for w in self.works if w.spec is not None and w.mode != Mode.OFF and not w.failed("policy")]

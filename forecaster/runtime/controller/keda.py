@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
+from forecaster.contracts.modes import Mode
 from forecaster.cycle.spec import parse_duration
 from forecaster.cycle.state import parse_time
 
@@ -102,7 +103,7 @@ def served_floor(policy: Mapping[str, Any], ref: ScalerRef, now: pd.Timestamp) -
     if actuation != KEDA_ACTUATION:
         raise InputError(f"policy {key}: spec.actuation is {actuation!r}; a KEDA trigger needs "
                          f"spec.actuation: {KEDA_ACTUATION} (otherwise the controller patches the HPA KEDA owns)")
-    mode = str(spec.get("mode") or "Recommend")
+    mode = str(spec.get("mode") or Mode.RECOMMEND)
     if mode != "Auto":
         return ServedFloor(0, False, f"policy {key} is in {mode} mode: nothing is served", key)
     floor = status.get("floorInForce")

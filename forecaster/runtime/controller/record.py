@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster.contracts.modes import Mode
 from forecaster.contracts.ports import DecisionRecord, Store
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary
@@ -91,13 +92,13 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     generation = work.spec.generation if work.spec else int((work.obj.get("metadata") or {}).get("generation") or 0)
     status: dict[str, Any] = {"observedGeneration": generation}
     conditions = list(old.get("conditions") or [])
-    if work.spec is not None and work.mode == "Off" and not work.failures:
-        status.update({"lastDecision": "off: the HPA's own floor is in force", "reason": "Off",
+    if work.spec is not None and work.mode == Mode.OFF and not work.failures:
+        status.update({"lastDecision": "off: the HPA's own floor is in force", "reason": Mode.OFF,
                        "floorInForce": None, "hpaOriginalMinReplicas": None, "fallbackSince": None,
                        "breakerOpen": None, "recentError": None, "backtestError": None})
     plan = work.plan
     if plan is not None:
-        auto = work.mode == "Auto"
+        auto = work.mode == Mode.AUTO
         applied = work.floor_applied if auto else True
         policy = plan.policy
         ours = work.hpa is not None and hpa_.managed_by(work.hpa) == work.key
@@ -123,7 +124,7 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
         if applied:
             status["lastIncreaseTime"] = _time(policy.last_increase_s)
             status["lastChangeTime"] = _time(policy.last_change_s)
-        if work.mode == "Recommend" and ours:
+        if work.mode == Mode.RECOMMEND and ours:
             status["lastDecision"] += (f"; floor {in_force} written in Auto mode is still in force "
                                        "(set mode Off to restore the HPA's own floor)")
     if work.vpa_written:
@@ -140,7 +141,7 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
         if plan is None and work.mode != "Off":
             status.update({"reason": first.reason, "lastDecision": f"no decision: {first.message}"[:1024]})
     else:
-        message = "policy is Off" if work.mode == "Off" else (plan.summary if plan else "reconciled")
+        message = "policy is Off" if work.mode == Mode.OFF else (plan.summary if plan else "reconciled")
         conditions = set_condition(conditions, READY, True, "Reconciled", message, now, generation)
     status["conditions"] = conditions
     return status
@@ -154,7 +155,7 @@ def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord
         plan, d = work.plan, work.plan.decision
         out.append(DecisionRecord(
             id=f"{work.key}/replicas/{stamp}", workload_id=work.key, time=now, kind="replicas", mode=work.mode,
-            applied=work.mode == "Auto" and work.floor_applied, value={"min_replicas": plan.value},
+            applied=work.mode == Mode.AUTO and work.floor_applied, value={"min_replicas": plan.value},
             reason=f"{plan.summary} ({plan.reason}): {d.reason}",
             details={"previous": d.previous, "forecast_replicas": d.forecast_replicas, "peak_demand": d.peak_demand,
                      "band_column": d.band_column, "band": dict(d.band), "reactive_floor": plan.reactive,
@@ -166,11 +167,11 @@ def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord
         containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)
                                     if res in r.bounds.get("target", {})}  # controlledResources may leave one out
                       for r in work.recommendations}
-        hold = auto_hold(work.recommendations) if work.mode == "Auto" else ""
+        hold = auto_hold(work.recommendations) if work.mode == Mode.AUTO else ""
         why = "; ".join(f"{r.container}: {r.reason}" for r in work.recommendations)
         out.append(DecisionRecord(
             id=f"{work.key}/resources/{stamp}", workload_id=work.key, time=now, kind="resources",
-            mode="Recommend" if hold else work.mode, applied=work.vpa_written, value={"containers": containers},
+            mode=Mode.RECOMMEND if hold else work.mode, applied=work.vpa_written, value={"containers": containers},
             reason=(f"recommend only (Auto): {hold}; {why}" if hold else why)[:4000],
         ))
     return out
@@ -191,7 +192,7 @@ def outcome(work: PolicyWork, kind: str) -> str:
         if not work.floor_applied:
             return "failed"
         return "changed" if work.plan is not None and work.plan.needs_write else "unchanged"
-    if work.mode != "Auto" or auto_hold(work.recommendations or []):
+    if work.mode != Mode.AUTO or auto_hold(work.recommendations or []):
         return "dry_run"
     if work.failed("vpa"):
         return "failed"
@@ -212,7 +213,7 @@ def metrics(telemetry: Telemetry, work: PolicyWork) -> None:
         fallback = next((r for r in ("stale", "uncovered", "breaker_open") if r in plan.decision.rules), None)
         if fallback is not None:
             telemetry.counter("forecaster_fallbacks").labels(workload=key, reason=fallback).inc()
-    elif work.spec is not None and mode != "Off" and work.failures:
+    elif work.spec is not None and mode != Mode.OFF and work.failures:
         telemetry.counter("forecaster_fallbacks").labels(workload=key, reason="error").inc()
     if work.recommendations:
         telemetry.counter("forecaster_decisions").labels(workload=key, kind="resources", mode=mode,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecaster.contracts.errors import ForecasterError, InputError, NotFoundError, PermanentError, TemporaryError
+from forecaster.contracts.modes import Mode
 from forecaster.contracts.ports import ClusterApi
 from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary, window_for
@@ -89,7 +90,7 @@ def load_policies(ctl: Controller, cycle: Cycle) -> None:
             work.report.mode = str((obj.get("spec") or {}).get("mode") or "")
             work.fail("load_policies", "InvalidSpec", str(exc), "policy")
             continue
-        work.report.mode = "Recommend" if ctl.config.dry_run and work.spec.mode == "Auto" else work.spec.mode
+        work.report.mode = Mode.RECOMMEND if ctl.config.dry_run and work.spec.mode == Mode.AUTO else work.spec.mode
     cycle.report.policies = [w.report for w in cycle.works]
     active = cycle.active()
 
@@ -243,7 +244,7 @@ def decide(ctl: Controller, cycle: Cycle) -> None:
 # -- 5. write ----------------------------------------------------------------------------------------------------
 def write_changes(ctl: Controller, cycle: Cycle) -> None:
     cluster, guard = ctl.cluster, cycle.guard
-    auto = [w for w in cycle.active() if w.mode == "Auto"]
+    auto = [w for w in cycle.active() if w.mode == Mode.AUTO]
     served = [w for w in auto if w.spec is not None and w.spec.served_to_keda]
     auto_hpa = [w for w in auto if w not in served]
 
@@ -271,7 +272,7 @@ def write_changes(ctl: Controller, cycle: Cycle) -> None:
          lambda w: serve_floor(cluster, guard, w))
     each(cycle, [w for w in auto if w.vpa_status is not None and not w.failed("vpa")], "write", "Write", "vpa",
          lambda w: write.apply_vpa(cluster, guard, w))
-    offs = [w for w in cycle.works if w.spec is not None and w.mode == "Off" and not guard.dry_run]
+    offs = [w for w in cycle.works if w.spec is not None and w.mode == Mode.OFF and not guard.dry_run]
     each(cycle, offs, "write", "Restore", "hpa", off)
     if cycle.listed and not guard.dry_run:
         restore_orphans(ctl, cycle)
@@ -300,14 +301,14 @@ def managed_targets(cycle: Cycle) -> set[tuple[str, str, str]]:
     """``(policy key, namespace, hpa name)`` of every valid policy that may keep a floor on its HPA (Auto and
     Recommend; Recommend never writes, so a floor left by an earlier Auto stays until the policy is Off)."""
     return {(w.key, w.spec.namespace, w.spec.hpa_name) for w in cycle.works
-            if w.spec is not None and w.spec.mode in ("Auto", "Recommend")}
+            if w.spec is not None and w.spec.mode in (Mode.AUTO, Mode.RECOMMEND)}
 
 
 def restore_orphans(ctl: Controller, cycle: Cycle) -> None:
     """Restore every HPA that carries our floor but no valid policy manages any more (deleted policy, invalid
     spec, policy retargeted to another HPA)."""
     keep = managed_targets(cycle)
-    off = {(w.key, w.spec.namespace, w.spec.hpa_name) for w in cycle.works if w.spec is not None and w.mode == "Off"}
+    off = {(w.key, w.spec.namespace, w.spec.hpa_name) for w in cycle.works if w.spec is not None and w.mode == Mode.OFF}
     policies = {w.key: w for w in cycle.works}
     for hpa in ctl.cluster.list_hpas():
         owner = hpa_.managed_by(hpa)

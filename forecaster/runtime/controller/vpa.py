@@ -229,6 +229,7 @@ def prometheus_usage_source(source: MetricsSource, step: pd.Timedelta = USAGE_ST
 
     def fetch(namespace: str, regex: str, containers: Sequence[str], start: pd.Timestamp,
               end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        # wiring: the default UsageSource over Prometheus
         from forecaster.adapters.promql import fetch_container_usage, fetch_ooms
 
         usage = fetch_container_usage(source, namespace, regex, start, end, step)

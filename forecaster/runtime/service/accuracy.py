@@ -30,7 +30,7 @@ import pandas as pd
 
 from forecaster.contracts.frames import DS, ENSEMBLE, Y, hi, lo
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun
-from forecaster.runtime.service.gauges import set_accuracy
+from forecaster.runtime.gauges import set_accuracy
 from forecaster.runtime.service.service import Service, WorkloadError
 
 ISSUED = "issued_at"
@@ -110,7 +110,7 @@ def evaluate_one(service: Service, workload_id: str, now: pd.Timestamp) -> Accur
         drift=is_drift(n, mae, backtest, st.drift_multiple, st.drift_min_points),
     )
     service.store.record_accuracy(record)
-    set_accuracy(service.telemetry, record)
+    set_accuracy(service.telemetry, record.workload_id, record)
     return record
 
 

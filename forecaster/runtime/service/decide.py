@@ -27,6 +27,7 @@ import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, Y
+from forecaster.contracts.modes import Mode
 from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.cycle.accuracy import ErrorSummary, window_for
 from forecaster.cycle.decide import decide_floor
@@ -40,7 +41,7 @@ from forecaster.runtime.service.registry import WorkloadSpec
 from forecaster.runtime.service.service import Service
 from forecaster.scaling import PolicySettings, ScalingPolicy
 
-MODE = "Recommend"
+MODE = Mode.RECOMMEND
 BOUNDS: dict[str, str] = {TARGET: "target", LOWER_BOUND: "lower", UPPER_BOUND: "upper", UNCAPPED_TARGET: "uncapped"}
 """Recommendation column -> ``bound`` label of the recommendation gauges."""
 

@@ -26,12 +26,13 @@ import logging
 
 import pandas as pd
 
+from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.contracts.ports import ForecastRun
 from forecaster.cycle.schedule import issue_slot, slot_id
+from forecaster.runtime.gauges import set_forecast
 from forecaster.runtime.service import decide
 from forecaster.runtime.service.fetch import demand_history, events_frame
-from forecaster.runtime.service.gauges import set_forecast
 from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups, model_ids
 from forecaster.runtime.service.registry import WorkloadSpec
 from forecaster.runtime.service.service import Service, WorkloadError
@@ -52,7 +53,7 @@ def publish(service: Service, spec: WorkloadSpec, version: str, frame: pd.DataFr
     run = ForecastRun(run_id(spec.id, slot), spec.id, slot, version, levels, frame.reset_index(drop=True), backtest)
     service.store.save_forecast(run)
     actual = float(history[Y].iloc[-1]) if len(history) else None
-    set_forecast(service.telemetry, run, now, actual)
+    set_forecast(service.telemetry, spec.id, run, now, freq_to_timedelta(spec.freq), actual)
     decide.replicas(service, spec, run, history, now, slot)
     return run
 

@@ -92,21 +92,21 @@ class Service:
     # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
     def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:
         """Forecast refresh for every workload; the forecast run id per workload (see ``service.refresh``)."""
-        from forecaster.runtime.service.refresh import refresh
+        from forecaster.runtime.service.refresh import refresh  # import cycle: the job module imports Service
 
         with self.lock:
             return refresh(self, now)
 
     def refit(self, now: pd.Timestamp | None = None) -> list[str]:
         """Refit every model group with backtest-learned weights and save the artefacts; their ids."""
-        from forecaster.runtime.service.refit import refit
+        from forecaster.runtime.service.refit import refit  # import cycle: the job module imports Service
 
         with self.lock:
             return refit(self, now)
 
     def accuracy(self, now: pd.Timestamp | None = None) -> dict[str, bool]:
         """Accuracy evaluation of stored forecasts; drift flag per workload."""
-        from forecaster.runtime.service.accuracy import evaluate
+        from forecaster.runtime.service.accuracy import evaluate  # import cycle: the job module imports Service
 
         with self.lock:
             return evaluate(self, now)
@@ -166,13 +166,13 @@ def build_service(settings: ServiceSettings, *, store: Store | None = None, sour
     """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url`` and
     the workloads file, unless given."""
     if store is None:
-        from forecaster.adapters.store import SqlStore
+        from forecaster.adapters.store import SqlStore  # wiring: the adapter only when none is given
 
         store = SqlStore(settings.store_url)
     if source is None:
         if not settings.prometheus_url:
             raise InputError("prometheus_url: not set (FORECASTER_PROMETHEUS_URL); use the demo source instead")
-        from forecaster.adapters.prometheus import PrometheusSource
+        from forecaster.adapters.prometheus import PrometheusSource  # wiring: the adapter only when none is given
 
         source = PrometheusSource(settings.prometheus_url)
     if registry is None:
@@ -186,6 +186,7 @@ def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, 
                  store: Store | None = None, telemetry: Telemetry | None = None) -> Service:
     """A ``Service`` over the bundled traces (``DemoSource``, ``demo_registry(copies)``), its clock the demo's, the
     trace's business events in the store."""
+    # import cycle: the demo source builds on Service
     from forecaster.runtime.service.demo import DemoSource, demo_events, demo_registry
 
     source = DemoSource(now)
