@@ -16,6 +16,10 @@ frames, plus two frame helpers for what comes back (``regularise``, ``counter_ra
   with ``id_labels=None``, all labels sorted by name. Two different series with the same ``unique_id`` are a
   ``PermanentError`` (aggregate, or pass labels that tell them apart). Real gaps stay gaps: no row is invented.
 
+``PrometheusSource.query_batches`` fetches many workloads in ``ceil(N / batch_size)`` range queries (one query
+answers a batch by the workload labels, ``promql.batch_demand_query``), ``max_concurrency`` at a time, each with
+the rules above and below; same frame as fetching the workloads one by one.
+
 Errors (``forecaster.contracts.errors``): every message names the URL and the query.
 
 ==============================================  ====================================================
@@ -45,6 +49,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +73,11 @@ JITTER = 0.5
 """Each backoff is stretched by a random factor in ``[1, 1 + JITTER)`` so clients do not retry in lockstep."""
 RETRYABLE_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable", "internal"})
 """Prometheus ``errorType`` values worth retrying; the others (``bad_data``, ``execution``, ...) are permanent."""
+DEFAULT_BATCH = 100
+"""Workloads per batched range query (``query_batches``): 100 x 14 days at 5 minutes is 403,200 samples, about
+20 MB of JSON, well inside Prometheus' default limits (``--query.max-samples`` 50,000,000)."""
+DEFAULT_CONCURRENCY = 4
+"""Batched range queries in flight at once: enough to hide latency, few enough not to crowd a shared Prometheus."""
 _RESERVED = frozenset({ID, DS, Y, OUTAGE})
 _MS = 1_000_000  # nanoseconds per millisecond
 
@@ -148,6 +158,43 @@ class PrometheusSource:
         for chunk_start, chunk_end, step_ms in self.chunks(start, end, step):
             series += self._request(query, chunk_start, chunk_end, step_ms)
         return _to_frame(series, id_labels, f"query {query!r} at {self.url}")
+
+    def query_batches(
+        self, build: Callable[[Sequence[Mapping[str, str]]], str], workloads: Sequence[Mapping[str, str]],
+        start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta, *, by: Sequence[str],
+        batch_size: int = DEFAULT_BATCH, max_concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> pd.DataFrame:
+        """History of many workloads in ``ceil(len(workloads) / batch_size)`` range queries.
+
+        Each workload is a mapping of the labels ``by`` (e.g. ``{"namespace": "shop", "workload": "web"}``);
+        ``build(batch)`` gives one query answering all of a batch by those labels (``promql.batch_demand_query``).
+        Batches run ``max_concurrency`` at a time, each a ``query_range`` (same chunking, retries and errors: the
+        first failed batch's error is raised once all have finished). The frame is ``query_range``'s with
+        ``unique_id`` = the ``by`` values joined with ``/`` (``promql.workload_id``), holding only the asked
+        workloads (a per-label regex can match others), sorted by ``unique_id, ds``: what fetching each workload
+        alone with ``id_labels=by`` gives. A workload with no data has no rows.
+        """
+        if batch_size < 1 or max_concurrency < 1:
+            raise InputError(f"batch_size ({batch_size}) and max_concurrency ({max_concurrency}) must be >= 1")
+        by = tuple(by)
+        batches = [workloads[i:i + batch_size] for i in range(0, len(workloads), batch_size)]
+
+        def one(batch: Sequence[Mapping[str, str]]) -> pd.DataFrame:
+            frame = self.query_range(build(batch), start, end, step, id_labels=by)
+            asked = {"/".join(str(w.get(label, "")) for label in by) for w in batch}
+            return frame[frame[ID].isin(asked)]  # each workload from the batch that asked for it
+
+        with ThreadPoolExecutor(max_workers=min(max_concurrency, max(len(batches), 1))) as pool:
+            futures = [pool.submit(one, batch) for batch in batches]
+            wait(futures)
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
+        frames = [f.result() for f in futures]
+        if not frames:
+            return _to_frame([], by, "no workloads")
+        frame = pd.concat(frames, ignore_index=True).drop_duplicates([ID, DS], keep="first")
+        return frame.sort_values([ID, DS], kind="stable").reset_index(drop=True)
 
     def chunks(self, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> list[tuple[int, int, int]]:
         """The requests ``query_range`` makes: ``(start_ms, end_ms, step_ms)`` per chunk, each at most

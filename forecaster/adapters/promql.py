@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -174,6 +175,45 @@ def container_oom_reason_query(namespace: str, pod_regex: str) -> str:
     return f"max {_BY_CONTAINER} ({sel})"
 
 
+# -- batches of workloads ------------------------------------------------------------------------------------------
+_REGEX_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def regex_alternation(values: Sequence[str]) -> str:
+    """An RE2 alternation matching exactly ``values`` (PromQL anchors ``=~`` at both ends), metacharacters
+    escaped: ``["web", "a.b"]`` -> ``web|a\\.b`` (sorted, duplicates dropped)."""
+    if not values:
+        raise ValueError("no values to match")
+    return "|".join(_REGEX_META.sub(r"\\\1", str(v)) for v in sorted(set(values)))
+
+
+def batch_demand_query(metric: str, by: Sequence[str], batch: Sequence[Mapping[str, str]], *,
+                       window: str | None = None, aggregation: str = "sum") -> str:
+    """One query for a batch of workloads, each named by its values of the labels ``by``:
+    ``sum by (namespace, workload) (rate(metric{namespace=~"a|b", workload=~"x|y"}[W]))`` (``window`` given:
+    a counter's per-second rate; None: the gauge itself). Per label, a regex over the batch's values, so the
+    answer can hold label combinations outside the batch (``a/y`` above): ``PrometheusSource.query_batches``
+    keeps only the asked ones. E.g. ``batch_demand_query("http_requests_total", ["namespace", "workload"],
+    [{"namespace": "shop", "workload": "web"}], window="6m")`` ->
+    ``sum by (namespace, workload) (rate(http_requests_total{namespace=~"shop",workload=~"web"}[6m]))``."""
+    if aggregation not in {"sum", "max", "min", "avg"}:
+        raise ValueError(f"aggregation {aggregation!r} is not one of sum, max, min, avg")
+    if not by:
+        raise ValueError("by: name at least one label that identifies a workload")
+    missing = [dict(w) for w in batch if any(not w.get(label) for label in by)]
+    if missing:
+        raise ValueError(f"workloads {missing[:3]} lack a value for one of the labels {list(by)}")
+    sel = selector(metric, *(matcher(label, "=~", regex_alternation([w[label] for w in batch])) for label in by))
+    inner = f"rate({sel}[{window}])" if window else sel
+    return f"{aggregation} by ({', '.join(by)}) ({inner})"
+
+
+def workload_id(workload: Mapping[str, str], by: Sequence[str]) -> str:
+    """A workload's ``unique_id`` in batched answers: its ``by`` label values joined with ``/`` (the rule of
+    ``PrometheusSource.query_range``'s ``id_labels``)."""
+    return "/".join(str(workload.get(label, "")) for label in by)
+
+
 # -- fetches (through the MetricsSource port) ---------------------------------------------------------------------
 def fetch_demand(source: MetricsSource, workload_id: str, query: str, start: pd.Timestamp, end: pd.Timestamp,
                  step: pd.Timedelta) -> pd.DataFrame:
@@ -278,7 +318,8 @@ def _empty_ooms() -> pd.DataFrame:
 
 
 __all__ = [
-    "CONTAINER_LABELS", "container_cpu_query", "container_memory_query", "container_oom_reason_query",
-    "container_requests_query", "container_restarts_query", "demand_query", "duration", "fetch_container_usage",
-    "fetch_demand", "fetch_ooms", "matcher", "oom_kills", "quote", "rate_window", "selector", "step_for",
+    "CONTAINER_LABELS", "batch_demand_query", "container_cpu_query", "container_memory_query",
+    "container_oom_reason_query", "container_requests_query", "container_restarts_query", "demand_query", "duration",
+    "fetch_container_usage", "fetch_demand", "fetch_ooms", "matcher", "oom_kills", "quote", "rate_window",
+    "regex_alternation", "selector", "step_for", "workload_id",
 ]

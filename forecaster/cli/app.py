@@ -39,7 +39,7 @@ from forecaster.contracts.errors import ArtefactError, ForecasterWarning, InputE
 from forecaster.contracts.frames import MEMBERS, validate_levels
 from forecaster.forecasting.forecaster import Forecaster
 from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
-from forecaster.forecasting.members import EngineConfig, build_members
+from forecaster.forecasting.members import EngineConfig, Executor, build_members
 from signals.errors import SignalsError
 from signals.sources.files import load_events, load_signals
 
@@ -143,6 +143,42 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed; equal seeds give equal 
 
 
 JobsOpt = Annotated[int, typer.Option(help="Worker processes for per-series fits (1 = this process, -1 = all cores).")]
+
+
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        envvar="FORECASTER_DASK_ADDRESS",
+        help="Run the fits on the Dask scheduler at this address (tcp://HOST:8786; k8s/dask/); replaces --n-jobs.",
+    ),
+]
+
+
+DaskWorkersOpt = Annotated[
+    int | None,
+    typer.Option("--dask-workers", min=1, help="Run the fits on an in-process Dask LocalCluster of N worker processes"),
+]
+
+
+def check_dask(address: str | None, workers: int | None) -> None:
+    """``--dask-address`` and ``--dask-workers`` together are bad input (checked before reading any file)."""
+    if address and workers:
+        raise InputError("give --dask-address (a running scheduler) or --dask-workers (a local cluster), not both")
+
+
+@contextmanager
+def dask_executor(address: str | None, workers: int | None) -> Iterator[Executor | None]:
+    """The executor ``--dask-address`` / ``--dask-workers`` ask for (closed afterwards), or None (``--n-jobs``)."""
+    check_dask(address, workers)
+    if not address and not workers:
+        yield None
+        return
+    # imported here, not at the top: dask starts (and its import costs ~1 s) only when a command asks for it
+    from forecaster.adapters.dask import DaskExecutor
+
+    with DaskExecutor(address, n_workers=workers or 2) as executor:
+        yield executor
 
 
 BadValuesOpt = Annotated[
@@ -278,6 +314,7 @@ def build_forecaster(
     n_jobs: int,
     params: dict[str, dict[str, Any]],
     bad_values: str = "error",
+    executor: Executor | None = None,
 ) -> Forecaster:
     """A ``Forecaster``; ``--member-param`` names are checked now, not after minutes of fitting."""
     unknown = sorted(set(params) - set(MEMBERS))
@@ -289,5 +326,5 @@ def build_forecaster(
         raise InputError(f"--member-param: {exc}") from exc
     return Forecaster(
         freq, levels, horizon, country=country, n_windows=windows, seed=seed, n_jobs=n_jobs, member_params=params,
-        bad_values="outage" if bad_values == "outage" else "error",
+        bad_values="outage" if bad_values == "outage" else "error", executor=executor,
     )  # fmt: skip

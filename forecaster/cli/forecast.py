@@ -18,6 +18,8 @@ from forecaster.cli.app import (
     BadValuesOpt,
     CalOpt,
     CountryOpt,
+    DaskAddressOpt,
+    DaskWorkersOpt,
     EventsOpt,
     FreqOpt,
     IdOpt,
@@ -31,6 +33,8 @@ from forecaster.cli.app import (
     app,
     bad_input_exits,
     build_forecaster,
+    check_dask,
+    dask_executor,
     library_warnings,
     make_console,
     parse_bad_values,
@@ -87,6 +91,8 @@ def forecast(
     calibration_windows: CalOpt = 7,
     seed: SeedOpt = 0,
     n_jobs: JobsOpt = 1,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
     member_param: ParamOpt = None,
     unique_id: IdOpt = None,
     tz: TzOpt = None,
@@ -98,6 +104,7 @@ def forecast(
     marked low confidence (members fall back to naive rules, default weights, uncalibrated bands)."""
     console = make_console()
     with bad_input_exits():
+        check_dask(dask_address, dask_workers)
         io.check_output_path(output)
         if input is None and model is None:
             raise InputError("give --input (history to fit on) or --model (a saved forecaster)")
@@ -122,11 +129,14 @@ def forecast(
             fc = loaded.update(history, signals=sig) if history is not None else loaded
         else:
             assert history is not None
-            fc = build_forecaster(
-                freq, lv, horizon or steps_per("1D", freq), country, calibration_windows, seed, n_jobs, params, bad
-            )
-            with library_warnings(console), progress_bar(console, "fitting") as cb:
-                fc.fit(history, events=ev, signals=sig, progress=cb)
+            with dask_executor(dask_address, dask_workers) as ex:
+                fc = build_forecaster(
+                    freq, lv, horizon or steps_per("1D", freq), country, calibration_windows, seed, n_jobs, params, bad,
+                    ex,
+                )  # fmt: skip
+                with library_warnings(console), progress_bar(console, "fitting") as cb:
+                    fc.fit(history, events=ev, signals=sig, progress=cb)
+                fc.executor = None  # the cluster is closed below; a saved model must not name it
         pred = fc.predict(horizon, future_signals=future, events=ev if loaded is not None else None)
         console.print(summary_table(pred, fc))
         for member, why in fc.member_errors_.items():
@@ -160,6 +170,8 @@ def backtest(
     calibration_windows: CalOpt = 7,
     seed: SeedOpt = 0,
     n_jobs: JobsOpt = 1,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
     member_param: ParamOpt = None,
     unique_id: IdOpt = None,
     tz: TzOpt = None,
@@ -170,6 +182,7 @@ def backtest(
     Needs 2 days + horizon of history per series (one window: 2 days to train on, the horizon to score)."""
     console = make_console()
     with bad_input_exits():
+        check_dask(dask_address, dask_workers)
         if output is not None:
             io.check_output_path(output)
         try:
@@ -183,9 +196,10 @@ def backtest(
             need="backtest",
         )  # fmt: skip
         console.print(f"[dim]{report}[/]")
-        fc = build_forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params, bad)
-        with library_warnings(console), progress_bar(console, "backtesting") as cb:
-            cv = fc.backtest(history, horizon, windows, step, events=ev, signals=sig, progress=cb)
+        with dask_executor(dask_address, dask_workers) as ex:
+            fc = build_forecaster(freq, lv, horizon, country, calibration_windows, seed, n_jobs, params, bad, ex)
+            with library_warnings(console), progress_bar(console, "backtesting") as cb:
+                cv = fc.backtest(history, horizon, windows, step, events=ev, signals=sig, progress=cb)
         metrics = backtest_metrics(cv, clean, fc, horizon)
         cuts = sorted(cv[CUTOFF].unique())
         if len(cuts) < windows:

@@ -22,7 +22,9 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
+
+from forecaster.models.base import single_threaded_blas as single_threaded_blas  # noqa: PLC0414  (re-exported)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,18 +42,6 @@ class Executor(Protocol):
     def map_tasks(
         self, fn: Callable[[S, P], R], tasks: Sequence[tuple[S, P]], progress: Progress | None = None
     ) -> list[R]: ...
-
-
-def single_threaded_blas() -> Any:
-    """Context limiting BLAS/OpenMP to one thread.
-
-    Per-series statsmodels fits are tiny matrix problems: a multi-threaded OpenBLAS spends far more time
-    synchronising threads than computing (measured: one SARIMAX fit 2.7 s threaded vs 0.05 s single-threaded
-    on a busy 2-core machine). Parallelism comes from running series side by side instead.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
 
 
 def run_chunk(args: tuple[Callable[[T], R], Sequence[T]]) -> list[R]:

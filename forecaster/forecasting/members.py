@@ -189,8 +189,9 @@ def fit_members(
     seasonal_member = members[SEASONAL]
     if level_params is not None:
         seasonal_member.level_params_in = dict(level_params)  # type: ignore[attr-defined]
+    executor = cfg.executor or make_executor(getattr(seasonal_member, "n_jobs", cfg.n_jobs))
     seasonal = seasonal_member.fit(
-        FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, None, cfg.seed, executor=cfg.executor)
+        FitData(history, cfg.freq, cfg.levels, cfg.horizon, events, signals, None, cfg.seed, executor=executor)
     )
     baseline = getattr(seasonal, "fitted_", None)
     fitted: dict[str, Member] = {SEASONAL: seasonal}

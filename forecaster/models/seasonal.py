@@ -34,8 +34,7 @@ import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta, steps_per
 from forecaster.contracts.frames import DS, ID, SEASONAL, Y, hi, lo
-from forecaster.forecasting.executor import make_executor, single_threaded_blas
-from forecaster.models.base import FitData, PredictData, order_bands, symmetric_bands
+from forecaster.models.base import FitData, PredictData, order_bands, single_threaded_blas, symmetric_bands
 
 
 @dataclass
@@ -116,7 +115,8 @@ class SeasonalMember:
     max_history_days  days of history used per series (default 28: four weekly cycles).
     level_days        days of the deseasonalised series the ARIMA is fitted on (default 2).
     order             ARIMA (p, d, q) of the level model (default (1, 1, 1)).
-    n_jobs            workers for the per-series fits (1 = this process).
+    n_jobs            workers for the per-series fits (1 = this process) when the engine runs them
+                      (``forecaster.forecasting.members`` gives ``FitData.executor``; without one, serial).
     seasonal_deg      degree of STL's seasonal LOESS (default 0: a local mean over cycles, so the repeated
                       last cycle is an average of recent days rather than one noisy day).
     """
@@ -158,8 +158,11 @@ class SeasonalMember:
             ids.append(str(uid))
             params = given.get(str(uid))
             jobs.append((y, last_ns, day, week, data.horizon, self.order, level_steps, self.seasonal_deg, params))
-        executor = data.executor if data.executor is not None else make_executor(self.n_jobs)
-        states = executor.map(_fit_one, jobs)
+        if data.executor is not None:  # forecaster.forecasting.members passes one for this member's n_jobs
+            states = data.executor.map(_fit_one, jobs)
+        else:
+            with single_threaded_blas():
+                states = [_fit_one(job) for job in jobs]
         self.level_params_in = {}
         self._states = dict(zip(ids, states, strict=True))
         self.fallbacks_ = {u: s.fallback for u, s in self._states.items() if s.fallback}
