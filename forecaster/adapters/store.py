@@ -14,11 +14,11 @@ Semantics (shared with ``forecaster.testing.store.InMemoryStore``, checked by on
 - ``save_forecast`` replaces a run with the same id (a retried job does not duplicate it); the latest run is the one
   with the newest ``issued_at`` (ties: the larger id); a run issued before the training end of its model (the stored
   artefact whose ``model_version`` is the run's, up to a ``+`` annotation) is refused with ``InputError``;
-- ``record_decision`` inserts once per id; ``upsert_event`` says whether it created the event (a replaced event
-  keeps its first ``created_at``); ``save_artefact`` replaces by id;
+- ``record_decision`` and ``record_model_event`` insert once per id; ``upsert_event`` says whether it created the
+  event (a replaced event keeps its first ``created_at``); ``save_artefact`` replaces by id;
 - ranges are inclusive: ``actuals`` and ``forecasts_issued_between`` return ``start <= t <= end``;
 - lists are pages (``limit``/``offset`` with the ``total``): workloads by id, decisions newest first, events by
-  start, accuracy newest first;
+  start, accuracy and model history newest first (model history: by ``at``, ties by insertion);
 - JSON payloads (decision ``value``/``details``, labels) are stored as plain JSON (``store_schema.to_json``);
 - errors: bad input -> ``InputError`` (including constraint violations), lost connection or a locked database
   -> ``TemporaryError`` (retry; the last good data is still there), anything else from the driver ->
@@ -64,11 +64,13 @@ from forecaster.adapters import store_schema as s
 from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError, InputError, PermanentError, TemporaryError
 from forecaster.contracts.ports import (
+    CHAMPION_KINDS,
     AccuracyRecord,
     ArtefactMeta,
     DecisionRecord,
     EventRecord,
     ForecastRun,
+    ModelEvent,
     Page,
     Workload,
 )
@@ -368,6 +370,56 @@ class SqlStore:
             row = conn.execute(select(a).order_by(a.c.created_at.desc(), a.c.id.desc()).limit(1)).first()
         return None if row is None else _artefact(row._mapping)
 
+    def get_artefact(self, artefact_id: str) -> ArtefactMeta | None:
+        a = s.artefacts
+        with self._tx() as conn:
+            row = conn.execute(select(a).where(a.c.id == artefact_id)).first()
+        return None if row is None else _artefact(row._mapping)
+
+    # -- model history ------------------------------------------------------------------------------------------
+    def record_model_event(self, event: ModelEvent) -> bool:
+        s.check_model_event(event)
+        h, w = s.model_history, s.model_history_workloads
+        row = {"id": event.id, "key": event.key, "kind": event.kind, "version": event.version,
+               "at": s.utc(event.at, "model event at"), "reason": event.reason,
+               "workload_ids": list(event.workload_ids),
+               "train_start": None if event.train_start is None else s.utc(event.train_start, "train_start"),
+               "train_end": None if event.train_end is None else s.utc(event.train_end, "train_end"),
+               "previous": event.previous, "scores": s.to_json(dict(event.scores)), "actor": event.actor}
+        with self._tx(write=True) as conn:
+            stmt = self._insert(h).values(**row).on_conflict_do_nothing(index_elements=["id"])
+            if conn.execute(stmt.returning(h.c.seq)).first() is None:
+                return False
+            ids = sorted(set(event.workload_ids))
+            if ids:
+                conn.execute(w.insert(), [{"event_id": event.id, "workload_id": wid} for wid in ids])
+            return True
+
+    def list_model_events(self, *, key: str | None = None, workload_id: str | None = None,
+                          limit: int = 100, offset: int = 0) -> Page[ModelEvent]:
+        s.check_page(limit, offset)
+        h, w = s.model_history, s.model_history_workloads
+        where: Any = h.c.seq.is_not(None)
+        if key is not None:
+            where = where & (h.c.key == key)
+        if workload_id is not None:
+            covering = select(w.c.event_id).where(w.c.workload_id == workload_id)
+            keys = select(h.c.key).where(h.c.id.in_(covering)).distinct()
+            where = where & ((h.c.key == workload_id) | h.c.key.in_(keys))
+        with self._tx() as conn:
+            total = conn.execute(select(func.count()).select_from(h).where(where)).scalar_one()
+            rows = conn.execute(select(h).where(where).order_by(h.c.at.desc(), h.c.seq.desc())
+                                .limit(limit).offset(offset)).all()
+        return Page([_model_event(r._mapping) for r in rows], int(total), limit, offset)
+
+    def champion(self, key: str) -> ModelEvent | None:
+        h = s.model_history
+        stmt = (select(h).where((h.c.key == key) & h.c.kind.in_(CHAMPION_KINDS))
+                .order_by(h.c.at.desc(), h.c.seq.desc()).limit(1))
+        with self._tx() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _model_event(row._mapping)
+
 
 # -- rows -> records --------------------------------------------------------------------------------------------
     # -- retention ----------------------------------------------------------------------------------------------
@@ -431,6 +483,14 @@ def _accuracy(m: Any) -> AccuracyRecord:
         coverage={int(k): (float("nan") if v is None else float(v)) for k, v in m["coverage"].items()},
         backtest_mae=m["backtest_mae"], drift=bool(m["drift"]),
     )
+
+
+def _model_event(m: Any) -> ModelEvent:
+    return ModelEvent(id=m["id"], key=m["key"], kind=m["kind"], version=m["version"], at=s.ts(m["at"]),
+                      reason=m["reason"], workload_ids=tuple(m["workload_ids"]),
+                      train_start=None if m["train_start"] is None else s.ts(m["train_start"]),
+                      train_end=None if m["train_end"] is None else s.ts(m["train_end"]),
+                      previous=m["previous"], scores=dict(m["scores"]), actor=m["actor"])
 
 
 def _artefact(m: Any) -> ArtefactMeta:

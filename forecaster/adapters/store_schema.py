@@ -17,6 +17,12 @@ One ``MetaData`` for SQLite and PostgreSQL (SQLAlchemy Core). Layout and why:
                                 ``metadata`` is what they produce (``tests/store`` compares the two).
 - time-only indexes on ``forecasts.issued_at``, ``actuals.ds``, ``accuracy.evaluated_at`` serve retention
                                 (``Store.prune``), migration ``v0002``.
+- ``model_history``             one row per model event (``ports.ModelEvent``: a challenger fitted, promoted, kept
+                                out, superseded, rolled back to), insert-once by ``id``, ordered by ``at`` then the
+                                insertion ``seq``; index ``(key, at)`` answers "the champion of a key" in one probe.
+                                ``model_history_workloads`` lists the workloads each event's model covers (the
+                                history of one workload, on SQLite and PostgreSQL alike). Migration ``v0003``; never
+                                pruned (the audit trail of what served).
 
 Every timestamp column is ``UtcDateTime``: tz-aware UTC in, tz-aware UTC out (SQLite keeps naive UTC text,
 PostgreSQL ``timestamptz``); microsecond precision.
@@ -51,14 +57,15 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 from forecaster.contracts.clock import as_utc
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
-from forecaster.contracts.ports import EventRecord, ForecastRun
+from forecaster.contracts.ports import MODEL_EVENT_KINDS, EventRecord, ForecastRun, ModelEvent
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Layout version written to ``schema_version``; bump it with every change of the tables below, in the same change
 as the Alembic migration that makes it (``forecaster/adapters/migrations/versions``)."""
 
@@ -213,6 +220,34 @@ artefacts = Table(
     Column("train_end", UtcDateTime, nullable=False),
     Column("library_versions", JSON, nullable=False),
     Index("ix_artefacts_created", "created_at"),
+)
+
+model_history = Table(
+    "model_history",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(600), nullable=False),
+    Column("key", String(253), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("workload_ids", JSON, nullable=False),
+    Column("train_start", UtcDateTime, nullable=True),
+    Column("train_end", UtcDateTime, nullable=True),
+    Column("previous", String(200), nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("actor", String(64), nullable=False),
+    UniqueConstraint("id", name="uq_model_history_id"),
+    Index("ix_model_history_key_at", "key", "at"),
+)
+
+model_history_workloads = Table(
+    "model_history_workloads",
+    metadata,
+    Column("event_id", String(600), ForeignKey("model_history.id", ondelete="CASCADE"), primary_key=True),
+    Column("workload_id", String(253), primary_key=True),
+    Index("ix_model_history_workloads_workload", "workload_id"),
 )
 
 
@@ -395,6 +430,19 @@ def check_issued_after_training(run: ForecastRun, train_end: pd.Timestamp | None
 
 def _iso(stamp: pd.Timestamp) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_model_event(event: ModelEvent) -> None:
+    """``InputError`` unless the event has an id, a key, a version, a known kind and a tz-aware time."""
+    check_id(event.id, "model event id")
+    check_id(event.key, "model event key")
+    check_id(event.version, "model event version")
+    if event.kind not in MODEL_EVENT_KINDS:
+        raise InputError(f"model event kind: {event.kind!r} is not one of {', '.join(MODEL_EVENT_KINDS)}")
+    utc(event.at, "model event at")
+    for stamp, name in ((event.train_start, "train_start"), (event.train_end, "train_end")):
+        if stamp is not None:
+            utc(stamp, f"model event {name}")
 
 
 def check_event(event: EventRecord) -> None:

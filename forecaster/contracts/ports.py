@@ -116,6 +116,40 @@ class ArtefactMeta:
     library_versions: dict[str, str] = field(default_factory=dict)
 
 
+MODEL_EVENT_KINDS: tuple[str, ...] = ("challenger", "promoted", "rejected", "superseded", "rolled_back")
+"""What can happen to a model (``forecaster.cycle.rollout``): fitted into shadow beside the champion, promoted to
+champion, kept out, replaced by a newer challenger before a verdict, made champion again by an operator's rollback."""
+CHAMPION_KINDS: tuple[str, ...] = ("promoted", "rolled_back")
+"""Model events that make a model the champion: the newest one of a key names its champion."""
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """One entry of a model key's history (``forecaster.cycle.rollout``), insert-once by ``id``.
+
+    ``key`` is what one model serves (the provider key: the service's frequency group ``freq/5min``, the controller's
+    policy ``namespace/name``); ``workload_ids`` the workloads it forecasts."""
+
+    id: str
+    """Deterministic, e.g. ``<key>/<kind>/<version>/<at ISO 8601>``, so a retried write is not duplicated."""
+    key: str
+    kind: str
+    """One of ``MODEL_EVENT_KINDS``."""
+    version: str
+    """The model's version (its artefact's id)."""
+    at: pd.Timestamp
+    reason: str
+    workload_ids: tuple[str, ...] = ()
+    train_start: pd.Timestamp | None = None
+    train_end: pd.Timestamp | None = None
+    previous: str = ""
+    """The champion before (promoted, rolled back), or the one it was compared with (rejected, superseded)."""
+    scores: dict[str, Any] = field(default_factory=dict)
+    """The evidence of a verdict (``rollout.Evidence.to_dict``: both models' scores and the paired test), JSON."""
+    actor: str = ""
+    """Who wrote it: ``service``, ``controller``, ``cli``, ``api``."""
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a list: ``items``, the ``total`` count, and the ``limit``/``offset`` that made it."""
@@ -179,11 +213,27 @@ class Store(Protocol):
     def list_accuracy(self, workload_id: str, *, limit: int = 100, offset: int = 0) -> Page[AccuracyRecord]: ...
     def save_artefact(self, meta: ArtefactMeta) -> None: ...
     def latest_artefact(self) -> ArtefactMeta | None: ...
+    def get_artefact(self, artefact_id: str) -> ArtefactMeta | None: ...
+
+    def record_model_event(self, event: ModelEvent) -> bool:
+        """Insert one model history entry; ``False`` (and no change) when an entry with this id exists. ``InputError``
+        for an unknown ``kind`` or an empty id, key or version."""
+        ...
+
+    def list_model_events(self, *, key: str | None = None, workload_id: str | None = None,
+                          limit: int = 100, offset: int = 0) -> Page[ModelEvent]:
+        """Model history, newest first (by ``at``, then by insertion). ``key``: of that key only; ``workload_id``: of
+        the keys named so or whose models cover that workload."""
+        ...
+
+    def champion(self, key: str) -> ModelEvent | None:
+        """The newest ``CHAMPION_KINDS`` event of ``key`` (its champion), None when there is none."""
+        ...
 
     def prune(self, before: pd.Timestamp) -> dict[str, int]:
         """Retention: delete forecast runs issued before ``before`` (never a workload's latest run), actuals observed
-        before it and accuracy records evaluated before it, in one transaction; decisions, events and artefact
-        metadata are kept (the audit trail). Rows deleted per table."""
+        before it and accuracy records evaluated before it, in one transaction; decisions, events, artefact
+        metadata and model history are kept (the audit trail). Rows deleted per table."""
         ...
 
 

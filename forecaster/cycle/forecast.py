@@ -35,6 +35,18 @@ import pandas as pd
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID, Y
 from forecaster.cycle.accuracy import backtest_mae
+from forecaster.cycle.rollout import (
+    CHALLENGER,
+    PROMOTED,
+    REJECTED,
+    ROLLED_BACK,
+    SUPERSEDED,
+    Evidence,
+    RolloutEvent,
+    RolloutPolicy,
+    ShadowLog,
+    judge,
+)
 from forecaster.cycle.schedule import ModelAge, history_window, needs_refit
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.forecaster import Forecaster
@@ -91,6 +103,8 @@ class Model:
     backtest_mae: float | None = None
     version: str = ""
     """The model's version for the records (the artefact's, when ``on_fit`` saved one)."""
+    pinned_at: pd.Timestamp | None = None
+    """When an operator's rollback made it champion (``forecaster.cycle.rollout``: its age counts from then)."""
 
 
 FitHook = Callable[[str, Model], str | None]
@@ -135,10 +149,10 @@ class EngineForecastProvider:
         self._refit[key] = refit
         return history_window(self._age(key), refit, now, spec.frequency_s, spec.history_s)
 
-    def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
-              events: pd.DataFrame | None = None) -> Model:
-        """Fit a new model on ``history`` (the whole training window) and keep it for ``key``. Events learn only
-        from occurrences that started by the end of the history (module docstring)."""
+    def fit_model(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                  events: pd.DataFrame | None = None) -> Model:
+        """Fit a new model on ``history`` (the whole training window) and run ``on_fit``; not kept (``refit`` keeps
+        it). Events learn only from occurrences that started by the end of the history (module docstring)."""
         fc = Forecaster(**{"freq": spec.frequency, "levels": spec.levels, "horizon": spec.horizon_steps,
                            **dict(self.options)})
         last = pd.Timestamp(history[DS].max())
@@ -147,9 +161,15 @@ class EngineForecastProvider:
         model = Model(fc, spec, pd.Timestamp(now), last, backtest_mae(fc.calibration_cv_))
         if self.on_fit is not None:
             model.version = self.on_fit(key, model) or ""
+        log.info("%s: fitted on %d points up to %s", key, len(history), last)
+        return model
+
+    def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+              events: pd.DataFrame | None = None) -> Model:
+        """Fit a new model on ``history`` (``fit_model``) and keep it for ``key``: it serves from now on."""
+        model = self.fit_model(key, spec, history, now, events)
         self._models[key] = model
         self._refit.pop(key, None)
-        log.info("%s: fitted on %d points up to %s", key, len(history), last)
         return model
 
     def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
@@ -191,6 +211,213 @@ class EngineForecastProvider:
 
     def keys(self) -> list[str]:
         return sorted(self._models)
+
+
+OnEvent = Callable[[RolloutEvent, Model], None]
+"""``on_event(event, model)``: a model was fitted into shadow, promoted, kept out, superseded or rolled back to (e.g.
+record the model history)."""
+OnScores = Callable[[str, Evidence, Model, Model], None]
+"""``on_scores(key, evidence, champion, challenger)``: the paired scores after each cycle's scoring (e.g. metrics)."""
+RollbackHook = Callable[[str, ForecastSpec, pd.Timestamp, Model | None], Model | None]
+"""``rollback(key, spec, now, champion)``: the model an operator rolled ``key`` back to since, to serve from now on,
+or None (nothing new)."""
+JOURNAL = 50
+"""Rollout events kept per key until ``drain`` (the controller announces them as Kubernetes Events)."""
+
+
+@dataclass
+class RolloutProvider(EngineForecastProvider):
+    """``EngineForecastProvider`` with a champion and a shadow challenger per key (``forecaster.cycle.rollout``).
+
+    A refit makes a **challenger**, unless the key has no champion or its forecast settings changed (then the new
+    model serves at once) or the champion is stale (promoted at once). Each cycle both models are updated with the
+    same history and forecast; the champion's forecast is returned (it alone drives decisions), the challenger's is
+    logged; the history scores the pairs issued before it (``ShadowLog``), and ``rollout.judge`` promotes the
+    challenger, keeps it out (it is dropped, with the reason) or lets it wait. The schedule's model age is that of the
+    newest fit, kept or not, so a rejected refit is not retried every cycle. ``rollback`` (read at the start of each
+    cycle) installs the model an operator rolled back to; the challenger is dropped then.
+
+    Everything that happens is passed to ``on_event`` and kept in ``journal`` (``drain``); a hook's failure is logged
+    and never stops a forecast. A challenger that fails to update or forecast is kept out; a champion that fails is
+    dropped with its challenger, so the next cycle refits (as ``EngineForecastProvider``)."""
+
+    rollout: RolloutPolicy = field(default_factory=RolloutPolicy)
+    on_event: OnEvent | None = None
+    on_scores: OnScores | None = None
+    rollback: RollbackHook | None = None
+    journal: dict[str, list[RolloutEvent]] = field(default_factory=dict)
+    _challengers: dict[str, Model] = field(default_factory=dict)
+    _shadow: dict[str, ShadowLog] = field(default_factory=dict)
+    _fitted: dict[str, pd.Timestamp] = field(default_factory=dict)
+
+    def challenger(self, key: str) -> Model | None:
+        """The model in shadow for ``key``, if any."""
+        return self._challengers.get(key)
+
+    def evidence(self, key: str) -> Evidence | None:
+        """The paired scores of ``key``'s challenger so far (None without a challenger or a scored point)."""
+        shadow = self._shadow.get(key)
+        return None if shadow is None or not shadow.n_points else shadow.evidence(self.rollout)
+
+    def drain(self, key: str) -> list[RolloutEvent]:
+        """The events of ``key`` since the last call (oldest first), forgotten once returned."""
+        return self.journal.pop(key, [])
+
+    def _emit(self, event: RolloutEvent, model: Model) -> None:
+        events = self.journal.setdefault(event.key, [])
+        events.append(event)
+        del events[:-JOURNAL]
+        log.info("%s: model %s %s: %s", event.key, event.version, event.kind, event.reason)
+        if self.on_event is not None:
+            try:
+                self.on_event(event, model)
+            except Exception:  # a record of the rollout; its failure never stops the forecast
+                log.exception("%s: recording the %s of model %s failed", event.key, event.kind, event.version)
+
+    def _age(self, key: str) -> ModelAge | None:
+        champion = self._models.get(key)
+        if champion is None:
+            return None
+        challenger = self._challengers.get(key)
+        fitted = max([champion.fitted_at, self._fitted.get(key, champion.fitted_at)]
+                     + ([challenger.fitted_at] if challenger is not None else []))
+        last = champion.last_ds if challenger is None else min(champion.last_ds, challenger.last_ds)
+        return ModelAge(fitted, last)
+
+    def history_window(self, key: str, spec: ForecastSpec, now: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+        if key not in self._models and self.restore is not None:
+            restored = self.restore(key, spec, now)
+            if restored is not None:
+                self._models[key] = restored
+        if self.rollback is not None:
+            current = self._models.get(key)
+            target = self.rollback(key, spec, now, current)
+            if target is not None and (current is None or target.version != current.version):
+                self._drop_challenger(key, now, SUPERSEDED, f"rollback to {target.version}")
+                self._models[key] = target
+                self._emit(RolloutEvent(ROLLED_BACK, key, target.version, now, "an operator rolled back to it",
+                                        "" if current is None else current.version), target)
+        return super().history_window(key, spec, now)
+
+    def _champion_age(self, key: str, now: pd.Timestamp) -> pd.Timedelta | None:
+        champion = self._models.get(key)
+        if champion is None:
+            return None
+        return pd.Timestamp(now) - (champion.pinned_at if champion.pinned_at is not None else champion.fitted_at)
+
+    def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+              events: pd.DataFrame | None = None) -> Model:
+        """Fit a new model: the challenger, or the champion at once (class docstring)."""
+        model = self.fit_model(key, spec, history, now, events)
+        self._refit.pop(key, None)
+        self._fitted[key] = pd.Timestamp(now)
+        champion = self._models.get(key)
+        if champion is not None and champion.spec != spec:
+            self._promote(key, model, now, "the forecast settings changed: the old champion answered another question")
+            return model
+        verdict = judge(None, self.rollout, self._champion_age(key, now))
+        if verdict.action == "promote":
+            self._promote(key, model, now, verdict.reason)
+            return model
+        self._drop_challenger(key, now, SUPERSEDED, f"a newer challenger {model.version} was fitted")
+        self._challengers[key] = model
+        self._shadow[key] = ShadowLog(tuple(spec.levels), self.rollout.score_lead)
+        self._emit(RolloutEvent(CHALLENGER, key, model.version, now, f"fitted on data up to {model.last_ds}; in "
+                                f"shadow beside the champion {champion.version if champion else ''}",
+                                champion.version if champion else ""), model)
+        return model
+
+    def _promote(self, key: str, model: Model, now: pd.Timestamp, reason: str,
+                 evidence: Evidence | None = None) -> None:
+        previous = self._models.get(key)
+        self._challengers.pop(key, None)
+        self._shadow.pop(key, None)
+        self._models[key] = model
+        self._emit(RolloutEvent(PROMOTED, key, model.version, now, reason,
+                                "" if previous is None else previous.version, evidence), model)
+
+    def _drop_challenger(self, key: str, now: pd.Timestamp, kind: str, reason: str,
+                         evidence: Evidence | None = None) -> None:
+        model = self._challengers.pop(key, None)
+        shadow = self._shadow.pop(key, None)
+        if model is None:
+            return
+        if evidence is None and shadow is not None and shadow.n_points:
+            evidence = shadow.evidence(self.rollout)
+        champion = self._models.get(key)
+        self._emit(RolloutEvent(kind, key, model.version, now, reason, "" if champion is None else champion.version,
+                                evidence), model)
+
+    def _update(self, model: Model, history: pd.DataFrame) -> None:
+        rows = history[pd.to_datetime(history[DS], utc=True) >= model.last_ds]
+        if len(rows):
+            model.forecaster.update(rows)
+            model.last_ds = max(model.last_ds, pd.Timestamp(rows[DS].max()))
+
+    def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
+                 events: pd.DataFrame | None = None) -> pd.DataFrame:
+        refit = self._refit.pop(key, True) or key not in self._models
+        events = events if events is not None and len(events) else None
+        fitted: Model | None = None
+        try:
+            if refit:
+                try:
+                    fitted = self.refit(key, spec, history, now, events)
+                except Exception:
+                    kept = self._models.get(key)
+                    if kept is None or kept.spec != spec:
+                        raise
+                    log.exception("%s: refit failed; the champion %s keeps serving (retried next cycle)", key,
+                                  kept.version)
+            champion = self._models[key]
+            if champion is not fitted:
+                self._update(champion, history)
+        except Exception:
+            self.forget(key)
+            raise
+        self._shadow_step(key, history, now)
+        champion = self._models[key]
+        try:
+            frame = champion.forecaster.predict(spec.horizon_steps, events=events)
+        except Exception:
+            self.forget(key)
+            raise
+        challenger, shadow = self._challengers.get(key), self._shadow.get(key)
+        if challenger is not None and shadow is not None:
+            try:
+                shadow.add(now, frame, challenger.forecaster.predict(spec.horizon_steps, events=events))
+            except Exception as exc:  # the shadow never stops the champion
+                self._drop_challenger(key, now, REJECTED, f"failed to forecast: {type(exc).__name__}: {exc}")
+        return frame
+
+    def _shadow_step(self, key: str, history: pd.DataFrame, now: pd.Timestamp) -> None:
+        """Update the challenger, score the pairs on ``history`` and apply the rule."""
+        challenger, shadow = self._challengers.get(key), self._shadow.get(key)
+        if challenger is None or shadow is None:
+            return
+        try:
+            if challenger.fitted_at != pd.Timestamp(now):
+                self._update(challenger, history)
+            shadow.score(history)
+        except Exception as exc:  # the shadow never stops the champion
+            self._drop_challenger(key, now, REJECTED, f"failed to update: {type(exc).__name__}: {exc}")
+            return
+        evidence = shadow.evidence(self.rollout) if shadow.n_points else None
+        if evidence is not None and self.on_scores is not None:
+            try:
+                self.on_scores(key, evidence, self._models[key], challenger)
+            except Exception:  # metrics only
+                log.exception("%s: reporting the rollout scores failed", key)
+        verdict = judge(evidence, self.rollout, self._champion_age(key, now))
+        if verdict.action == "promote":
+            self._promote(key, challenger, now, verdict.reason, evidence)
+        elif verdict.action == "reject":
+            self._drop_challenger(key, now, REJECTED, verdict.reason, evidence)
+
+    def forget(self, key: str) -> None:
+        super().forget(key)
+        for state in (self._challengers, self._shadow, self._fitted):
+            state.pop(key, None)
 
 
 @dataclass(frozen=True)

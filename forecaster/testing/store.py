@@ -20,11 +20,13 @@ import pandas as pd
 from forecaster.adapters import store_schema as s
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.ports import (
+    CHAMPION_KINDS,
     AccuracyRecord,
     ArtefactMeta,
     DecisionRecord,
     EventRecord,
     ForecastRun,
+    ModelEvent,
     Page,
     Workload,
 )
@@ -51,6 +53,8 @@ class InMemoryStore:
         self._events: dict[str, EventRecord] = {}
         self._accuracy: list[AccuracyRecord] = []
         self._artefacts: dict[str, ArtefactMeta] = {}
+        self._model_events: dict[str, tuple[int, ModelEvent]] = {}
+        """Model history by id: (insertion sequence, event)."""
         self.fail_next_write: Exception | None = None
         """Raised (once) by the next write instead of writing: simulates an outage."""
 
@@ -221,6 +225,46 @@ class InMemoryStore:
             if not self._artefacts:
                 return None
             return copy.deepcopy(max(self._artefacts.values(), key=lambda a: (a.created_at, a.id)))
+
+    def get_artefact(self, artefact_id: str) -> ArtefactMeta | None:
+        with self._lock:
+            return copy.deepcopy(self._artefacts.get(artefact_id))
+
+    # -- model history ------------------------------------------------------------------------------------------
+    def record_model_event(self, event: ModelEvent) -> bool:
+        s.check_model_event(event)
+        stored = replace(event, at=_us(event.at, "model event at"), workload_ids=tuple(event.workload_ids),
+                         train_start=None if event.train_start is None else _us(event.train_start, "train_start"),
+                         train_end=None if event.train_end is None else _us(event.train_end, "train_end"),
+                         scores=s.to_json(dict(event.scores)))
+        with self._lock:
+            self._maybe_fail()
+            if event.id in self._model_events:
+                return False
+            self._model_events[event.id] = (len(self._model_events), stored)
+            return True
+
+    def _history(self) -> list[ModelEvent]:
+        """Every model event, newest first (``at``, then insertion)."""
+        items = sorted(self._model_events.values(), key=lambda se: (se[1].at, se[0]), reverse=True)
+        return [e for _, e in items]
+
+    def list_model_events(self, *, key: str | None = None, workload_id: str | None = None,
+                          limit: int = 100, offset: int = 0) -> Page[ModelEvent]:
+        s.check_page(limit, offset)
+        with self._lock:
+            items = self._history()
+            if key is not None:
+                items = [e for e in items if e.key == key]
+            if workload_id is not None:
+                keys = {e.key for e in items if workload_id in e.workload_ids} | {workload_id}
+                items = [e for e in items if e.key in keys]
+            return _page(items, limit, offset)
+
+    def champion(self, key: str) -> ModelEvent | None:
+        with self._lock:
+            found = next((e for e in self._history() if e.key == key and e.kind in CHAMPION_KINDS), None)
+            return copy.deepcopy(found)
 
     def prune(self, before: pd.Timestamp) -> dict[str, int]:
         cut = s.utc(before, "before")

@@ -74,7 +74,8 @@ def test_a_store_of_the_previous_schema_is_upgraded_with_every_row(db_url: str,
         SqlStore(db_url)
     assert not NEW_INDEXES & indexes(db_url)
     out = upgrade_cli(db_url)
-    assert "made before migrations (store schema version 1) -> at revision v0002 (newest)" in " ".join(out.split())
+    assert (f"made before migrations (store schema version 1) -> at revision {migrate.head()} (newest)"
+            in " ".join(out.split()))
     assert indexes(db_url) >= NEW_INDEXES
     store = open_store(db_url)
     run = store.latest_forecast("shop/web")
@@ -125,7 +126,8 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
         command.downgrade(migrate._config(conn), "v0001")
         assert migrate.state_of(conn) == migrate.SchemaState("behind", "v0001")
     assert not NEW_INDEXES & indexes(url)
-    with pytest.raises(PermanentError, match=r"at revision v0001, this release needs v0002: run `forecaster db"):
+    needs = rf"at revision v0001, this release needs {migrate.head()}: run `forecaster db"
+    with pytest.raises(PermanentError, match=needs):
         SqlStore(url)
     migrate.upgrade(engine)
     assert SqlStore(url).list_workloads().total == 0
@@ -151,8 +153,8 @@ def test_db_reads_the_store_url_from_the_service_settings(tmp_path: Path, monkey
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("FORECASTER_STORE_URL", url)
     result = CliRunner().invoke(app, ["db", "upgrade"])
-    assert result.exit_code == 0 and "empty -> at revision v0002" in result.output
-    assert "v0002 (newest)" in CliRunner().invoke(app, ["db", "current"]).output
+    assert result.exit_code == 0 and f"empty -> at revision {migrate.head()}" in result.output
+    assert f"{migrate.head()} (newest)" in CliRunner().invoke(app, ["db", "current"]).output
 
 
 def test_replicas_starting_together_on_postgresql_create_the_schema_once(pg_server: PostgresServer) -> None:
@@ -173,7 +175,7 @@ def test_replicas_starting_together_on_postgresql_create_the_schema_once(pg_serv
     assert errors == []
     engine = make_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar() == store_schema.SCHEMA_VERSION
         assert migrate.state_of(conn).kind == "current"
     engine.dispose()
 
@@ -181,9 +183,9 @@ def test_replicas_starting_together_on_postgresql_create_the_schema_once(pg_serv
 def test_the_migrations_ship_inside_the_package() -> None:
     location = migrate.script_location()
     assert (location / "env.py").is_file() and (location / "script.py.mako").is_file()
-    assert sorted(p.name for p in (location / "versions").glob("v*.py")) == ["v0001_baseline.py",
-                                                                             "v0002_retention_indexes.py"]
-    assert migrate.known() == ["v0001", "v0002"] and migrate.head() == "v0002"
+    assert sorted(p.name for p in (location / "versions").glob("v*.py"))[:3] == [
+        "v0001_baseline.py", "v0002_retention_indexes.py", "v0003_model_history.py"]
+    assert migrate.known()[:3] == ["v0001", "v0002", "v0003"] and migrate.head() == migrate.known()[-1]
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"adapters/migrations/versions/*.py"' in pyproject and '"adapters/migrations/*.py"' in pyproject
 
