@@ -25,6 +25,7 @@ An adapter: imports ``dask.distributed``; pure code only sees the ``Executor`` p
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -156,7 +157,8 @@ class DaskExecutor:
                         # while a task's result is recomputed from its spec on another worker
                         scattered[id(shared)] = client.submit(_keep, shared, pure=False)
                     arg = scattered[id(shared)]
-                running[client.submit(run_task, fn, arg, own, pure=False)] = nxt
+                key = f"{getattr(fn, '__name__', 'task').lstrip('_')}-{uuid.uuid4().hex}"  # named after the work
+                running[client.submit(run_task, fn, arg, own, key=key)] = nxt
                 nxt += 1
             done, _ = wait(list(running), return_when="FIRST_COMPLETED")
             for fut in done:
