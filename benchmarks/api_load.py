@@ -19,10 +19,23 @@ machine's cores with the server.
 Writes ``results/api_load.json`` and ``.md`` (``api_load_quick.*`` with ``--quick``: 5 s runs, 1 s warm-up, 1 repeat).
 
     python benchmarks/api_load.py [--rate 200] [--duration 30] [--warmup 5] [--repeats 3] [--workloads 50]
-                                  [--forecast-cache-s 5] [--uncached-duration 10] [--quick]
+                                  [--forecast-cache-s 5] [--uncached-duration 10] [--overload] [--quick]
 
 ``--uncached-duration S`` adds one run of S seconds against a second server with the forecast cache off
 (``--forecast-cache-s 0``), which reads the store and renders every answer.
+
+``--overload`` (issue 22) measures admission control (``forecaster.api.admission``, default limits) on two scenarios:
+the cached forecast (cheap ``async`` answers: the event loop saturates) and the forecast with the cache off (a store
+read and a render in a worker thread per answer: the slots saturate). For each:
+
+1. the **sustainable rate**: the highest rate at which every request is answered 200, none refused, with p99 <=
+   ``SLO_P99_MS`` (100 ms) and the rate achieved; found by doubling from ``--probe-rate`` until a probe fails, then
+   bisecting (``--probe-duration`` s per probe, 1 s warm-up each);
+2. **twice that rate** for ``--overload-duration`` s: p99 of the accepted requests (200), p99 of the refusals (503
+   with ``Retry-After``), and the count of anything else (other statuses, timeouts, connection errors), against
+   targets 100 ms, 50 ms and 0;
+3. the same twice-the-rate run against a server with admission control off (no slot limit, no lag check), the
+   baseline: what queueing without bound does at that rate (``--baseline-duration`` s).
 """
 
 from __future__ import annotations
@@ -58,6 +71,12 @@ ENTRY = "from forecaster.cli import main; main()"
 STEPS = 288
 TIMEOUT_S = 10.0
 TARGET_P99_MS = 25.0
+SLO_P99_MS = 100.0
+"""Sustainable means p99 <= this (and every request a 200); also the target for accepted requests at twice it."""
+TARGET_REFUSED_P99_MS = 50.0
+NO_ADMISSION = {"FORECASTER_MAX_CONCURRENT_REQUESTS": "1000000", "FORECASTER_MAX_QUEUED_REQUESTS": "0",
+                "FORECASTER_MAX_LOOP_LAG_S": "0"}
+"""Server environment with admission control off (the baseline of ``--overload``)."""
 
 
 # -- store and server --------------------------------------------------------------------------------------------
@@ -96,10 +115,10 @@ def free_port() -> int:
 class Server:
     """``forecaster serve --no-scheduler`` on a free loopback port (module docstring)."""
 
-    def __init__(self, url: str, folder: Path, cache_s: float) -> None:
+    def __init__(self, url: str, folder: Path, cache_s: float, env_extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTER_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FORECASTER_")} | (env_extra or {})
         self.log = (folder / f"server-{self.port}.log").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ENTRY, "serve", "--no-scheduler", "--store-url", url, "--port", str(self.port),
@@ -245,16 +264,105 @@ def summarise(samples: list[Sample], rate: float) -> dict[str, Any]:
     }
 
 
-def phase(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> dict[str, Any]:
-    """One run; the load generator's garbage collector is off during it (a full collection of its many small
-    objects stalled sends by ~80 ms, which would count as server latency)."""
+def run_samples(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> list[Sample]:
+    """One run's samples; the load generator's garbage collector is off during it (a full collection of its many
+    small objects stalled sends by ~80 ms, which would count as server latency)."""
     gc.collect()
     gc.disable()
     try:
-        samples = asyncio.run(drive(base, paths, rate, duration, warmup))
+        return asyncio.run(drive(base, paths, rate, duration, warmup))
     finally:
         gc.enable()
-    return summarise(samples, rate)
+
+
+def phase(base: str, paths: list[str], rate: float, duration: float, warmup: float) -> dict[str, Any]:
+    """One run, summarised (``summarise``)."""
+    return summarise(run_samples(base, paths, rate, duration, warmup), rate)
+
+
+# -- overload: the sustainable rate and twice it (issue 22) -------------------------------------------------------
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def overload_summary(samples: list[Sample], rate: float) -> dict[str, Any]:
+    """Accepted (200), refused (503) and everything else, over the measured samples; latencies in ms from the
+    scheduled send time."""
+    m = [s for s in samples if s.measured]
+    ok = [(s.done - s.scheduled) * 1000 for s in m if s.status == 200]
+    refused = [(s.done - s.scheduled) * 1000 for s in m if s.status == 503]
+    span = (max(s.done for s in m) - min(s.scheduled for s in m)) if m else float("nan")
+    return {
+        "target_rps": rate, "requests": len(m), "accepted": len(ok), "refused": len(refused),
+        "other_errors": len(m) - len(ok) - len(refused),
+        "accepted_rps": len(ok) / span if span and span > 0 else float("nan"),
+        "refused_fraction": len(refused) / len(m) if m else float("nan"),
+        "accepted_p50_ms": _p(ok, 50), "accepted_p99_ms": _p(ok, 99), "accepted_max_ms": max(ok, default=float("nan")),
+        "refused_p50_ms": _p(refused, 50), "refused_p99_ms": _p(refused, 99),
+        "refused_max_ms": max(refused, default=float("nan")),
+        "send_late_p99_ms": _p([(s.sent - s.scheduled) * 1000 for s in m], 99),
+        "statuses": {str(k): v for k, v in sorted(Counter(s.error or str(s.status) for s in m).items())},
+    }
+
+
+def sustainable(summary: dict[str, Any]) -> bool:
+    """Every request answered 200 within the p99 SLO, at the rate asked for."""
+    return (summary["requests"] > 0 and summary["accepted"] == summary["requests"]
+            and summary["accepted_p99_ms"] <= SLO_P99_MS and summary["accepted_rps"] >= 0.97 * summary["target_rps"])
+
+
+def find_sustainable(base: str, paths: list[str], start: float, probe_s: float, steps: int) -> tuple[float, list]:
+    """The highest sustainable rate (``sustainable``): double from ``start`` until a probe fails, then bisect
+    ``steps`` times. Returns the rate and every probe's summary."""
+    probes: list[dict[str, Any]] = []
+
+    def probe(rate: float) -> bool:
+        summary = overload_summary(run_samples(base, paths, rate, probe_s, 1.0), rate)
+        probes.append(summary)
+        print(f"  probe {rate:7.1f} rps: p99 {summary['accepted_p99_ms']:8.1f} ms, {summary['accepted_rps']:.1f} rps "
+              f"ok, statuses {summary['statuses']} -> {'ok' if sustainable(summary) else 'no'}", flush=True)
+        return sustainable(summary)
+
+    good, bad = 0.0, start
+    while probe(bad):
+        good, bad = bad, bad * 2
+    if good == 0.0:
+        good = bad / 8
+        while not probe(good) and good > 1:
+            bad, good = good, good / 2
+    for _ in range(steps):
+        middle = (good + bad) / 2
+        if probe(middle):
+            good = middle
+        else:
+            bad = middle
+    return round(good, 1), probes
+
+
+def overload_scenario(name: str, url: str, folder: Path, paths: list[str], cache_s: float,
+                      args: argparse.Namespace) -> dict[str, Any]:
+    """Sustainable rate, twice it with admission control, twice it without (module docstring)."""
+    print(f"overload scenario {name}: finding the sustainable rate", flush=True)
+    server = Server(url, folder, cache_s)
+    try:
+        rate, probes = find_sustainable(server.base, paths, args.probe_rate, args.probe_duration, args.bisect_steps)
+        print(f"  sustainable {rate:.1f} rps; now twice that for {args.overload_duration:g} s", flush=True)
+        on = overload_summary(run_samples(server.base, paths, 2 * rate, args.overload_duration, args.warmup),
+                              2 * rate)
+    finally:
+        server.stop()
+    print(f"  admission on: {on}", flush=True)
+    server = Server(url, folder, cache_s, NO_ADMISSION)
+    try:
+        off = overload_summary(run_samples(server.base, paths, 2 * rate, args.baseline_duration, args.warmup),
+                               2 * rate)
+    finally:
+        server.stop()
+    print(f"  admission off: {off}", flush=True)
+    met = (on["accepted_p99_ms"] <= SLO_P99_MS and on["refused_p99_ms"] <= TARGET_REFUSED_P99_MS
+           and on["other_errors"] == 0)
+    return {"scenario": name, "sustainable_rps": rate, "probes": probes, "admission_on": on, "admission_off": off,
+            "targets_met": met}
 
 
 # -- main --------------------------------------------------------------------------------------------------------
@@ -282,52 +390,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--forecast-cache-s", type=float, default=5.0, help="the server's forecast cache (5; 0 = off)")
     p.add_argument("--uncached-duration", type=float, default=0.0,
                    help="also one run of this many seconds with the cache off (0 = skip)")
+    p.add_argument("--overload", action="store_true", help="also the sustainable rate and twice it (issue 22)")
+    p.add_argument("--only-overload", action="store_true", help="the overload part only (no steady-rate runs)")
+    p.add_argument("--probe-rate", type=float, default=200.0, help="first rate probed for the sustainable one (200)")
+    p.add_argument("--probe-duration", type=float, default=6.0, help="measured seconds per probe (6)")
+    p.add_argument("--bisect-steps", type=int, default=4, help="bisection steps after doubling (4)")
+    p.add_argument("--overload-duration", type=float, default=30.0, help="seconds at twice the rate (30)")
+    p.add_argument("--baseline-duration", type=float, default=15.0,
+                   help="seconds at twice the rate without admission control (15)")
     p.add_argument("--quick", action="store_true", help="5 s runs, 1 s warm-up, 1 repeat")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.repeats = 5.0, 1.0, 1
+        args.probe_duration, args.bisect_steps, args.overload_duration, args.baseline_duration = 3.0, 2, 8.0, 5.0
+    args.overload = args.overload or args.only_overload
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    meta = run_meta()
-    with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
-        folder = Path(tmp)
-        url = f"sqlite:///{folder / 'store.db'}"
-        ids = seed(url, args.workloads)
-        forecast_paths = [f"/v1/forecasts/{wid}" for wid in ids]
-        server = Server(url, folder, args.forecast_cache_s)
+def steady(args: argparse.Namespace, url: str, folder: Path, forecast_paths: list[str],
+           meta: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The steady-rate runs (forecast and healthz, median of repeats; the uncached run): payload and markdown."""
+    server = Server(url, folder, args.forecast_cache_s)
+    try:
+        check = httpx.get(server.base + forecast_paths[0], timeout=10).json()
+        assert len(check["ds"]) == STEPS and len(check["bands"]) == 2 and len(check["members"]) == 4, check
+        runs: dict[str, list[dict[str, Any]]] = {"healthz": [], "forecast": []}
+        for r in range(args.repeats):
+            order = ["healthz", "forecast"] if r % 2 == 0 else ["forecast", "healthz"]
+            for name in order:
+                paths = ["/healthz"] if name == "healthz" else forecast_paths
+                result = phase(server.base, paths, args.rate, args.duration, args.warmup)
+                runs[name].append(result)
+                print(f"repeat {r + 1}/{args.repeats} {name:8s} p50 {result['p50_ms']:.2f} ms, p99 "
+                      f"{result['p99_ms']:.2f} ms, {result['achieved_rps']:.1f} rps, statuses "
+                      f"{result['statuses']}", flush=True)
+    finally:
+        server.stop()
+    uncached = None
+    if args.uncached_duration > 0:
+        server = Server(url, folder, 0.0)
         try:
-            check = httpx.get(server.base + forecast_paths[0], timeout=10).json()
-            assert len(check["ds"]) == STEPS and len(check["bands"]) == 2 and len(check["members"]) == 4, check
-            runs: dict[str, list[dict[str, Any]]] = {"healthz": [], "forecast": []}
-            for r in range(args.repeats):
-                order = ["healthz", "forecast"] if r % 2 == 0 else ["forecast", "healthz"]
-                for name in order:
-                    paths = ["/healthz"] if name == "healthz" else forecast_paths
-                    result = phase(server.base, paths, args.rate, args.duration, args.warmup)
-                    runs[name].append(result)
-                    print(f"repeat {r + 1}/{args.repeats} {name:8s} p50 {result['p50_ms']:.2f} ms, p99 "
-                          f"{result['p99_ms']:.2f} ms, {result['achieved_rps']:.1f} rps, statuses "
-                          f"{result['statuses']}", flush=True)
+            uncached = phase(server.base, forecast_paths, args.rate, args.uncached_duration, args.warmup)
+            print(f"uncached forecast p50 {uncached['p50_ms']:.1f} ms, p99 {uncached['p99_ms']:.1f} ms, "
+                  f"{uncached['achieved_rps']:.1f} rps, {uncached['errors']} errors", flush=True)
         finally:
             server.stop()
-        uncached = None
-        if args.uncached_duration > 0:
-            server = Server(url, folder, 0.0)
-            try:
-                uncached = phase(server.base, forecast_paths, args.rate, args.uncached_duration, args.warmup)
-                print(f"uncached forecast p50 {uncached['p50_ms']:.1f} ms, p99 {uncached['p99_ms']:.1f} ms, "
-                      f"{uncached['achieved_rps']:.1f} rps, {uncached['errors']} errors", flush=True)
-            finally:
-                server.stop()
     summary = {name: medians(rs) for name, rs in runs.items()}
     ratio = {k: summary["forecast"][k] / summary["healthz"][k] for k in ("p50_ms", "p99_ms")}
     passed = summary["forecast"]["p99_ms"] <= TARGET_P99_MS and summary["forecast"]["errors"] == 0
-    payload = {"meta": meta, "config": vars(args), "steps": STEPS, "target_p99_ms": TARGET_P99_MS,
-               "summary": summary, "ratio_forecast_to_healthz": ratio, "target_met": passed, "runs": runs,
-               "uncached": uncached}
+    payload = {"target_p99_ms": TARGET_P99_MS, "summary": summary, "ratio_forecast_to_healthz": ratio,
+               "target_met": passed, "runs": runs, "uncached": uncached}
     rows = [{"endpoint": f"GET /v1/forecasts/{{workload}} ({STEPS} steps, cache {args.forecast_cache_s:g} s)",
              **summary["forecast"]}, {"endpoint": "GET /healthz (baseline)", **summary["healthz"]}]
     if uncached is not None:
@@ -341,6 +453,52 @@ def main(argv: list[str] | None = None) -> int:
         f"{summary['forecast']['bytes_per_answer']:,} bytes per forecast answer. Forecast / healthz: p50 "
         f"x{ratio['p50_ms']:.2f}, p99 x{ratio['p99_ms']:.2f}. Target p99 <= {TARGET_P99_MS:g} ms: "
         f"{'met' if passed else 'NOT met'}.\n")
+    return payload, markdown
+
+
+OVERLOAD_COLUMNS = ["scenario", "sustainable_rps", "rate", "admission", "accepted_rps", "accepted_p99_ms",
+                    "refused", "refused_p99_ms", "other_errors", "requests"]
+OVERLOAD_HEADERS = ["scenario", "sustainable rps", "offered rps", "admission control", "accepted rps",
+                    "p99 accepted (ms)", "refused (503)", "p99 refused (ms)", "other errors", "requests"]
+
+
+def overload_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    rows = []
+    for r in results:
+        for label, key in (("on", "admission_on"), ("off (baseline)", "admission_off")):
+            s = r[key]
+            rows.append({"scenario": r["scenario"], "sustainable_rps": r["sustainable_rps"], "rate": s["target_rps"],
+                         "admission": label, **s})
+    met = all(r["targets_met"] for r in results)
+    return (f"\n## API overload: twice the sustainable rate ({args.overload_duration:g} s with admission control, "
+            f"{args.baseline_duration:g} s without)\n\n" + md_table(rows, OVERLOAD_COLUMNS, OVERLOAD_HEADERS)
+            + f"\nSustainable: every request 200 with p99 <= {SLO_P99_MS:g} ms at the offered rate (probes of "
+            f"{args.probe_duration:g} s, doubling then {args.bisect_steps} bisection steps). Targets at twice it, "
+            f"with admission control: p99 accepted <= {SLO_P99_MS:g} ms, p99 refused <= "
+            f"{TARGET_REFUSED_P99_MS:g} ms, 0 other errors: {'met' if met else 'NOT met'}.\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    meta = run_meta()
+    payload: dict[str, Any] = {"meta": meta, "config": vars(args), "steps": STEPS}
+    markdown = ""
+    with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
+        folder = Path(tmp)
+        url = f"sqlite:///{folder / 'store.db'}"
+        ids = seed(url, args.workloads)
+        forecast_paths = [f"/v1/forecasts/{wid}" for wid in ids]
+        if not args.only_overload:
+            part, markdown = steady(args, url, folder, forecast_paths, meta)
+            payload.update(part)
+        if args.overload:
+            results = [overload_scenario(f"forecast, cache {args.forecast_cache_s:g} s", url, folder, forecast_paths,
+                                         args.forecast_cache_s, args),
+                       overload_scenario("forecast, cache off", url, folder, forecast_paths, 0.0, args)]
+            payload["overload"] = results
+            head = "" if markdown else (f"`{meta['command']}` ({meta['started_utc']}, commit {meta['git_commit']}, "
+                                        f"{meta['cpus']} CPUs)\n")
+            markdown += head + overload_markdown(results, args)
     name = "api_load_quick" if args.quick else "api_load"
     json_path, md_path = write_results(name, payload, markdown)
     print(markdown)

@@ -3,12 +3,12 @@
 An ASGI middleware in front of every route but the operations ones (``/healthz``, ``/readyz``, ``/metrics`` are never
 refused: probes and scrapes must see the truth under load). A request is admitted, queued or refused:
 
-1. **Event-loop lag**: refused while the event loop runs late by more than ``max_loop_lag_s`` for two heartbeat periods
-   in a row (``LoopLag``: a timer every ``HEARTBEAT_S`` measures how late it fires; the current period counts once it
-   is late). This is the only signal that sees the cheap ``async`` routes (a cached forecast is answered in one step
-   of the loop, so it never shows up as "concurrent"): when requests arrive faster than the loop serves them, they
-   wait in the loop's ready queue, where nothing counts them, and the loop runs late by about that wait. A single late
-   period (a garbage collection, a CPU-throttled container) is not overload and refuses nothing.
+1. **Event-loop lag**: once the event loop has run later than ``max_loop_lag_s`` for two heartbeat periods in a row,
+   a fraction of new requests is refused, raised while it stays late and lowered while it is on time (``LoopLag``, a
+   timer every ``HEARTBEAT_S``). This is the only signal that sees the cheap ``async`` routes (a cached forecast is
+   answered in one step of the loop, so it never shows up as "concurrent"): when requests arrive faster than the loop
+   serves them, they wait in the loop's ready queue, where nothing counts them, and the loop runs late by about that
+   wait. A single late period (a garbage collection, a CPU-throttled container) is not overload and refuses nothing.
 2. **Concurrency**: at most ``max_concurrent_requests`` requests inside the app at once (the rest of the routes run
    in worker threads and read the store; more at once only share the same cores and the GIL).
 3. **Queue**: beyond that, up to ``max_queued_requests`` wait, first in first out, at most ``max_queue_wait_s`` each
@@ -16,11 +16,11 @@ refused: probes and scrapes must see the truth under load). A request is admitte
 
 A refusal is an RFC 9457 problem (type ``overloaded``, status 503) with ``Retry-After: retry_after_s`` and the reason
 (``loop lag``, ``queue full``, ``queue wait``), written straight to ASGI without touching the app: it costs a small
-fraction of an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 20 ms in
-the queue, four run at once (a store read and render of ~9 ms each share one core: ~36 ms), and the loop is let run
-about 30 ms late for two periods before refusing, so an accepted request is answered in about 100 ms at worst and a
-refused one within about 20-30 ms of reaching the app (``benchmarks/api_load.py --overload`` measures both at twice
-the sustainable rate).
+fraction of an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 40 ms
+for a slot; four run at once, and an uncached forecast (a store read and a render, ~9 ms of one core) then takes up
+to ~36 ms; the loop settles about 30 ms late under overload. So an accepted request is answered within about 100 ms
+and a refused one about 40 ms after reaching the app at worst (``benchmarks/api_load.py --overload`` measures both at
+twice the sustainable rate). A burst of a few requests (the explorer page opens with five) waits, it is not refused.
 
 Counters (admitted, refused per reason, the largest queue) are on the middleware for tests and benchmarks.
 Not pure (ASGI, asyncio). Installed by ``forecaster.api.app`` from ``ApiSettings``.
@@ -44,6 +44,8 @@ HEARTBEAT_S = 0.01
 """Heartbeat period of the loop-lag monitor (10 ms)."""
 IDLE_STOP_S = 2.0
 """The heartbeat stops after this long without a request (an idle server does not wake up 100 times a second)."""
+SHED_UP, SHED_DOWN = 0.25, 0.05
+"""Change of the refused fraction per late / on-time heartbeat (``LoopLag``): up fast, down in about 200 ms."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,22 @@ class Limits:
 
     max_concurrent_requests: int = 4
     max_queued_requests: int = 32
-    max_queue_wait_s: float = 0.02
+    max_queue_wait_s: float = 0.04
     max_loop_lag_s: float = 0.03
     retry_after_s: int = 1
 
 
 class LoopLag:
-    """Whether the event loop runs late, from a heartbeat timer (module docstring): ``overloaded()`` is true when
-    the last two heartbeat periods both ran more than ``threshold_s`` late. One late period alone (a garbage
-    collection, a CPU-throttled moment of the container) is tolerated: the requests that waited through it are served,
-    and a loop that is idle again measures on time at the next beat."""
+    """How much of the new work to refuse, from how late the event loop runs (module docstring).
+
+    A heartbeat timer every ``period_s`` measures how late it fires. From the second late beat in a row (later than
+    ``threshold_s``) each late beat raises the fraction of new requests refused, ``shed``, by ``SHED_UP``; each
+    beat on time lowers it by ``SHED_DOWN``: a controller that settles where the loop runs about ``threshold_s``
+    late, refusing just the excess (half the requests at twice the sustainable rate) instead of switching between
+    refusing everything and nothing. Refusals are spread evenly (a credit counter, no randomness). While the current
+    period is already late after a late beat, every new request is refused. One late period alone (a garbage
+    collection, a CPU-throttled moment of the container) refuses nothing: the requests that waited through it are
+    served, and a loop that is idle again measures on time at the next beat."""
 
     def __init__(self, threshold_s: float, period_s: float = HEARTBEAT_S) -> None:
         self.threshold_s = threshold_s
@@ -70,6 +78,9 @@ class LoopLag:
         self.lag_s = 0.0
         self.late_streak = 0
         """Consecutive beats that came more than ``threshold_s`` late."""
+        self.shed = 0.0
+        """Fraction of new requests refused, 0..1."""
+        self.credit = 0.0
         self.last_beat = 0.0
         self.last_request = 0.0
         self.running = False
@@ -78,7 +89,13 @@ class LoopLag:
         assert self.loop is not None
         now = self.loop.time()
         self.lag_s = max(0.0, now - self.last_beat - self.period_s)
-        self.late_streak = self.late_streak + 1 if self.lag_s > self.threshold_s else 0
+        if self.lag_s > self.threshold_s:
+            self.late_streak += 1
+            if self.late_streak >= 2:
+                self.shed = min(1.0, self.shed + SHED_UP)
+        else:
+            self.late_streak = 0
+            self.shed = max(0.0, self.shed - SHED_DOWN)
         self.last_beat = now
         if now - self.last_request > IDLE_STOP_S:
             self.running = False
@@ -86,17 +103,25 @@ class LoopLag:
         self.loop.call_later(self.period_s, self._beat)
 
     def overloaded(self) -> bool:
-        """Whether the loop has run late for two periods in a row (the current, unfinished one counts once it is
-        late). Starts the heartbeat on the running loop if it is not running."""
+        """Whether to refuse this request (class docstring). Starts the heartbeat on the running loop if it is not
+        running."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         self.last_request = now
         if not self.running or loop is not self.loop:
-            self.loop, self.running, self.lag_s, self.late_streak, self.last_beat = loop, True, 0.0, 0, now
+            self.loop, self.running, self.last_beat = loop, True, now
+            self.lag_s, self.late_streak, self.shed, self.credit = 0.0, 0, 0.0, 0.0
             loop.call_later(self.period_s, self._beat)
             return False
-        stalled = now - self.last_beat - self.period_s > self.threshold_s
-        return self.late_streak >= 2 or (stalled and self.late_streak >= 1)
+        if self.late_streak >= 1 and now - self.last_beat - self.period_s > self.threshold_s:
+            return True  # late again right now, after a late beat: the loop is falling behind
+        if self.shed <= 0.0:
+            return False
+        self.credit += self.shed
+        if self.credit >= 1.0:
+            self.credit -= 1.0
+            return True
+        return False
 
 
 class Admission:

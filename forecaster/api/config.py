@@ -62,8 +62,8 @@ class ApiSettings:
     max_queued_requests: int = 32
     """Admission control: requests waiting for one of those slots, first in first out (32); more are refused at once
     with 503 and ``Retry-After``."""
-    max_queue_wait_s: float = 0.02
-    """Admission control: longest wait in that queue, in seconds (0.02); a request still waiting is refused (503)."""
+    max_queue_wait_s: float = 0.04
+    """Admission control: longest wait in that queue, in seconds (0.04); a request still waiting is refused (503)."""
     max_loop_lag_s: float = 0.03
     """Admission control: requests are refused (503) while the event loop runs more than this late for two heartbeat
     periods in a row, in seconds (0.03; 0 = never): the signal that catches a flood of cheap requests, which never wait

@@ -3,11 +3,12 @@ of queueing without bound, and never refuses ``/healthz``, ``/readyz`` or ``/met
 
 A real uvicorn server on loopback over a store fake whose ``list_events`` takes 2 s (a slow database): a flood of
 40 simultaneous ``GET /v1/events`` with two slots and a queue of two gets two answers and 38 refusals, every refusal
-back before the first answer, with ``Retry-After`` and a problem body, and no other status; the operations routes
+back sooner than any answer, with ``Retry-After`` and a problem body, and no other status; the operations routes
 answer 200 throughout. A task that keeps the event loop saturated makes requests refused for loop lag, and admitted
 again once it stops; a single pause of the loop refuses nothing. The queue itself (FIFO hand-over, a full queue, a
 wait that runs out, a client that goes away while queued) is checked on the middleware alone. Timing bounds here are
-generous orderings (a refusal before a 2 s answer), never latency targets: those are in ``benchmarks/api_load.py``.
+generous (a refusal takes less than the 2 s of one answer), never latency targets: those are in
+``benchmarks/api_load.py``.
 """
 
 from __future__ import annotations
@@ -48,9 +49,23 @@ def slow_store() -> SlowStore:
 
 
 def timed_get(url: str, headers: dict[str, str] | None = None) -> tuple[float, httpx.Response]:
+    """``(seconds the request took, response)``; the client is made before the clock starts."""
     with httpx.Client(timeout=30) as client:
+        started = time.monotonic()
         response = client.get(url, headers=headers)
-    return time.monotonic(), response
+        return time.monotonic() - started, response
+
+
+async def flood(url: str, n: int, headers: dict[str, str]) -> list[tuple[float, httpx.Response]]:
+    """``n`` simultaneous GETs from one event loop (one thread: the server's loop is not starved of the GIL by 40
+    client threads); each with the seconds it took."""
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=n)) as client:
+        async def one() -> tuple[float, httpx.Response]:
+            started = time.monotonic()
+            response = await client.get(url, headers=headers)
+            return time.monotonic() - started, response
+
+        return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
 def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
@@ -59,11 +74,11 @@ def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
     app = create_app(slow_store(), None, settings, clock=lambda: SHOP_ISSUED)
     server = LiveServer(app).start()
     try:
-        with ThreadPoolExecutor(max_workers=48) as pool:
-            flood = [pool.submit(timed_get, f"{server.url}/v1/events", auth(READ)) for _ in range(40)]
-            time.sleep(0.3)  # the flood is in: two requests hold the slots for 2 s
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sent = pool.submit(asyncio.run, flood(f"{server.url}/v1/events", 40, auth(READ)))
+            time.sleep(0.5)  # the flood is in: two requests hold the slots for 2 s
             ops = {path: timed_get(server.url + path)[1] for path in sorted(EXEMPT_PATHS)}
-            results = [f.result() for f in flood]
+            results = sent.result()
     finally:
         server.stop()
     statuses = sorted(r.status_code for _, r in results)
@@ -71,7 +86,7 @@ def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
     answered = [t for t, r in results if r.status_code == 200]
     refused = [(t, r) for t, r in results if r.status_code == 503]
     assert len(answered) >= 2 and len(refused) >= 30, statuses
-    assert max(t for t, _ in refused) < min(answered), "every refusal came back before the first (2 s) answer"
+    assert min(answered) >= SLOW_S and max(t for t, _ in refused) < SLOW_S, "a refusal never waits for an answer"
     for _, response in refused:
         assert response.headers["retry-after"] == "1"
         assert response.headers["content-type"] == "application/problem+json"
@@ -112,7 +127,7 @@ def test_a_saturated_loop_refuses_for_loop_lag_then_admits_again() -> None:
             assert client.get("/v1/workloads").status_code == 200
             assert client.get("/test-hog?seconds=2.5").status_code == 200
             assert started.wait(20)
-            time.sleep(0.4)  # several late heartbeats
+            time.sleep(0.8)  # several late heartbeats: the refused fraction climbs to all
             during = [client.get("/v1/workloads") for _ in range(5)]
             health = client.get("/healthz")
             time.sleep(2.5)  # the hog is over; the next beats are on time
@@ -127,8 +142,10 @@ def test_a_saturated_loop_refuses_for_loop_lag_then_admits_again() -> None:
 
 def test_one_pause_of_the_loop_refuses_nothing() -> None:
     """A single late period (a garbage collection, a CPU-throttled container) is not overload: the requests that
-    waited through a 1 s block are served, not refused."""
-    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.03), clock=lambda: NOW)
+    waited through a 1 s block are served, not refused. (A threshold of 200 ms: on a shared test machine the process
+    itself is often descheduled for tens of milliseconds, which the default 30 ms would rightly count as lag.)"""
+    app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_loop_lag_s=0.2, max_concurrent_requests=16),
+                     clock=lambda: NOW)
     blocking = threading.Event()
 
     @app.get("/test-block-the-loop")
@@ -151,7 +168,7 @@ def test_one_pause_of_the_loop_refuses_nothing() -> None:
         for c in clients:
             c.close()
         server.stop()
-    assert [r.status_code for r in results] == [200] * 6
+    assert [r.status_code for r in results] == [200] * 6, [r.text[:120] for r in results]
 
 
 # -- the queue on the middleware alone ---------------------------------------------------------------------------
@@ -247,8 +264,8 @@ def test_a_client_that_goes_away_while_queued_leaks_no_slot() -> None:
 def test_limits_are_settings_with_documented_defaults() -> None:
     defaults = ApiSettings()
     assert (defaults.max_concurrent_requests, defaults.max_queued_requests, defaults.max_queue_wait_s,
-            defaults.max_loop_lag_s, defaults.retry_after_s) == (4, 32, 0.02, 0.03, 1)
-    assert Limits() == Limits(4, 32, 0.02, 0.03, 1), "the middleware's defaults are the settings' defaults"
+            defaults.max_loop_lag_s, defaults.retry_after_s) == (4, 32, 0.04, 0.03, 1)
+    assert Limits() == Limits(4, 32, 0.04, 0.03, 1), "the middleware's defaults are the settings' defaults"
     service = ServiceSettings.from_env({"FORECASTER_MAX_CONCURRENT_REQUESTS": "3", "FORECASTER_MAX_LOOP_LAG_S": "0"})
     api = api_settings(service)
     assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 32
