@@ -166,14 +166,21 @@ class Admission:
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():  # the slot arrived as the wait ran out: keep it
                 return None
-            waiter.cancel()
+            self._forget(waiter)
             return "queue wait"
         except BaseException:  # the request was cancelled while waiting: never leak a slot handed to it
             if waiter.done() and not waiter.cancelled():
                 self._release()
-            waiter.cancel()
+            else:
+                self._forget(waiter)
             raise
         return None
+
+    def _forget(self, waiter: asyncio.Future[None]) -> None:
+        """Take a waiter that gave up out of the queue (it no longer counts towards ``max_queued_requests``)."""
+        waiter.cancel()
+        if waiter in self.waiting:
+            self.waiting.remove(waiter)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self.exempt:

@@ -220,6 +220,8 @@ def test_queue_hands_slots_over_in_order_refuses_when_full_and_when_the_wait_run
         holder = asyncio.create_task(call(short))
         await asyncio.sleep(0.01)
         assert await call(short) == 503 and short.stats["refused: queue wait"] == 1
+        assert await call(short) == 503 and short.stats["refused: queue wait"] == 2
+        assert not short.waiting, "a request that gave up no longer counts as queued"
         short.app.release.set()  # type: ignore[attr-defined]
         assert await holder == 200 and short.active == 0
 
@@ -254,6 +256,7 @@ def test_a_client_that_goes_away_while_queued_leaks_no_slot() -> None:
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone
+        assert not admission.waiting
         inner.release.set()
         assert await holder == 200
         assert admission.active == 0 and await call(admission) == 200
