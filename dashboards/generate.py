@@ -4,7 +4,8 @@ compares and exits 1 when a committed JSON file differs from what this script ge
 Four dashboards (Grafana schemaVersion 39, time-series panels, a ``${datasource}`` Prometheus variable and an
 ``__inputs`` entry for the UI import):
 
-- ``forecaster-demand.json``      forecast vs actual with bands, forecast age, accuracy and band coverage, drift;
+- ``forecaster-demand.json``      forecast vs actual with bands, forecast age, accuracy and band coverage, drift,
+                                  model rollout (champion vs shadow challenger error on the same points, events);
 - ``forecaster-scaling.json``     replicas wanted by the forecast vs the reactive rule vs the floor vs what runs
                                   (kube-state-metrics Deployment and HPA series), decisions and fallbacks;
 - ``forecaster-resources.json``   requested (kube-state-metrics) vs predicted vs recommended vs used (cAdvisor)
@@ -38,6 +39,8 @@ DS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
 WIDTH = 24
 """Grafana's grid is 24 columns wide."""
 WORKLOAD = 'workload=~"$workload"'
+MODEL_KEY = 'model_key=~"$model_key"'
+"""A model key: what one model serves (the service's frequency group ``freq/5min``, a controller policy)."""
 CONTAINER = 'namespace=~"$namespace", pod=~"$pod", container=~"$container"'
 OWN_CONTAINER = 'workload_namespace=~"$namespace", workload_pod=~"$pod", workload_container=~"$container"'
 """The same selection on the service's per-container series (``metric_names.CONTAINER_LABELS``)."""
@@ -199,7 +202,8 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict[str, 
 # -- the dashboards --------------------------------------------------------------------------------------------
 def demand_dashboard() -> dict[str, Any]:
     variables = [datasource_variable(),
-                 query_variable("workload", "Workload", "label_values(forecaster_forecast, workload)")]
+                 query_variable("workload", "Workload", "label_values(forecaster_forecast, workload)"),
+                 query_variable("model_key", "Model key", "label_values(forecaster_model_rollouts_total, model_key)")]
     band = f'forecaster_forecast{{{WORKLOAD}, band=~"lo-.*|hi-.*"}}'
     rows = [
         ("Forecast vs actual", [
@@ -253,6 +257,31 @@ def demand_dashboard() -> dict[str, Any]:
                         "scaled reactively until the error recovers or the model is refitted.",
                         [target(f"max by (workload) (forecaster_drift{{{WORKLOAD}}})", "{{workload}}")], "none",
                         max_value=1, stepped=True), 8, 8),
+        ]),
+        ("Model rollout: champion vs challenger", [
+            (timeseries("Champion vs challenger error (same points)",
+                        "While a refit runs in shadow, the serving champion and the challenger are scored on the "
+                        "same actuals: mean absolute error (wape) and mean pinball loss of the bands (pinball), each "
+                        "over the mean demand. The challenger is promoted only when its loss is lower by the margin "
+                        "on a paired test, and kept out when it is worse (a refit on a bad day of data).",
+                        [target(f'forecaster_model_error_ratio{{{MODEL_KEY}, role="champion"}}',
+                                "{{model_key}} champion {{score}}"),
+                         target(f'forecaster_model_error_ratio{{{MODEL_KEY}, role="challenger"}}',
+                                "{{model_key}} challenger {{score}}")],
+                        "percentunit", overrides=[dashed(".*challenger.*")]), 12, 8),
+            (timeseries("Champion vs challenger band coverage",
+                        "Share of the scored actuals inside each model's band: calibrated bands sit near their "
+                        "level.",
+                        [target(f"forecaster_model_coverage_ratio{{{MODEL_KEY}}}",
+                                "{{model_key}} {{role}} {{level}} %")],
+                        "percentunit", max_value=1, overrides=[dashed(".*challenger.*")]), 6, 8),
+            (timeseries("Rollout events",
+                        "Refits fitted into shadow (challenger), promoted, kept out (rejected), superseded by a "
+                        "newer refit before a verdict, and operator rollbacks (forecaster model rollback). The "
+                        "model history with the reasons is at GET /v1/models and on the explorer page.",
+                        [target(f"sum by (model_key, outcome) (increase(forecaster_model_rollouts_total"
+                                f"{{{MODEL_KEY}}}{RATE}))", "{{model_key}} {{outcome}}")],
+                        bars=True), 6, 8),
         ]),
     ]  # fmt: skip
     return dashboard("forecaster-demand", "Forecaster / Demand: forecast vs actual",

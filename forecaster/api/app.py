@@ -30,6 +30,7 @@ from forecaster.api import (
     routes_events,
     routes_explorer,
     routes_forecasts,
+    routes_models,
     routes_ops,
     routes_whatif,
     routes_workloads,
@@ -47,7 +48,7 @@ DESCRIPTION = """Forecasts with calibrated bands, scaling and resource decisions
 for Kubernetes workloads.
 
 * **Auth**: `Authorization: Bearer <token>`; `read` for GET under `/v1` (optional when anonymous reads are on) and
-  `POST /v1/what-if`, `write` for `POST /v1/events`.
+  `POST /v1/what-if`, `write` for `POST /v1/events` and `POST /v1/models/rollback`.
 * **Errors**: RFC 9457 problem details (`application/problem+json`); validation problems list `errors[].field`.
   A body that is not JSON is a 400, a JSON body that breaks the schema a 422, a non-JSON media type a 415.
 * **Strict**: an unknown query parameter is a 400, a control character (NUL, newline...) in a name or id a 400,
@@ -63,6 +64,7 @@ TAGS = [
     {"name": "accuracy", "description": "Realised accuracy of stored forecasts."},
     {"name": "events", "description": "Business events (campaigns, launches, sales, holidays)."},
     {"name": "what-if", "description": "Replay a scenario through a simulated cluster."},
+    {"name": "models", "description": "Model history (champion, shadow challengers, why) and rollback."},
     {"name": "operations", "description": "Health, readiness, Prometheus metrics."},
 ]
 
@@ -149,7 +151,7 @@ def create_app(
     app.add_middleware(Admission, limits=admission_limits(api), scrub=api.scrub)  # outermost: refusing is cheapest
     for router in (routes_workloads.router, routes_forecasts.router, routes_decisions.router,
                    routes_accuracy.router, routes_events.read_router, routes_events.write_router,
-                   routes_whatif.router, routes_ops.router):
+                   routes_whatif.router, routes_models.read_router, routes_models.write_router, routes_ops.router):
         app.include_router(router)
     routes_explorer.mount(app)
     app.openapi = _openapi(app, api)  # type: ignore[method-assign]

@@ -1,9 +1,9 @@
 """The forecast explorer page: ``/`` and ``/explorer`` answer ``static/index.html``; ``/static/*`` its JS and CSS.
 
 The page is plain HTML, CSS and JavaScript shipped as package data (no CDN, no build step). It reads the JSON API
-(``/v1/workloads``, ``/v1/forecasts``, ``/v1/actuals``, ``/v1/decisions``, ``/v1/recommendations``) and draws its
-charts as SVG in the browser; colours follow ``forecaster.plots``. When reads need a token, the page asks for one
-after the first 401 and keeps it in the tab's ``sessionStorage``.
+(``/v1/workloads``, ``/v1/forecasts``, ``/v1/actuals``, ``/v1/decisions``, ``/v1/recommendations``, ``/v1/models``)
+and draws its charts as SVG in the browser; colours follow ``forecaster.plots``. When reads need a token, the page
+asks for one after the first 401 and keeps it in the tab's ``sessionStorage``.
 
 Not pure (FastAPI routes, files). Included by ``forecaster.api.app``.
 """

@@ -10,7 +10,7 @@ operations commands are ``inputs``; tables are ``tables``. Entry point ``main()`
 from forecaster.cli import forecast  # noqa: F401  (forecast and backtest first)
 
 # isort: split
-from forecaster.cli import controller, db, demo, keda, rightsize, serve, simulate  # noqa: F401
+from forecaster.cli import controller, db, demo, keda, model, rightsize, serve, simulate  # noqa: F401
 from forecaster.cli.app import app
 
 __all__ = ["app", "main"]

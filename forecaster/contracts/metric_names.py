@@ -65,6 +65,16 @@ EXPORTED: tuple[MetricSpec, ...] = (
                "Fraction of realised values inside the stored band of this level (0..1)"),
     MetricSpec("forecaster_drift", "gauge", ("workload",),
                "1 when recent error exceeds the drift multiple of the backtest error (fallback active), else 0"),
+    # -- model rollout (champion vs shadow challenger, forecaster.cycle.rollout) -----------------------------------
+    MetricSpec("forecaster_model_error_ratio", "gauge", ("model_key", "role", "score"),
+               "Error of the serving champion and of the shadow challenger on the same scored points, over the mean "
+               "actual: score wape (mean absolute error) or pinball (mean pinball loss of the stated quantiles)"),
+    MetricSpec("forecaster_model_coverage_ratio", "gauge", ("model_key", "role", "level"),
+               "Fraction of scored actuals inside the band of this level, champion and challenger on the same points "
+               "(0..1)"),
+    MetricSpec("forecaster_model_rollouts", "counter", ("model_key", "outcome"),
+               "Model rollout events per model key (workload group or policy); outcome challenger|promoted|rejected|"
+               "superseded|rolled_back"),
     # -- scaling decisions ---------------------------------------------------------------------------------------
     MetricSpec("forecaster_replicas_forecast", "gauge", ("workload",),
                "Replicas the forecast asks for over the lead window"),

@@ -47,7 +47,7 @@ from forecaster.cycle.rollout import (
     ShadowLog,
     judge,
 )
-from forecaster.cycle.schedule import ModelAge, history_window, needs_refit
+from forecaster.cycle.schedule import ModelAge, grid_end, history_window, needs_refit
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.forecaster import Forecaster
 from forecaster.scaling.band import ForecastBand
@@ -308,12 +308,19 @@ class RolloutProvider(EngineForecastProvider):
     def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
               events: pd.DataFrame | None = None) -> Model:
         """Fit a new model: the challenger, or the champion at once (class docstring)."""
-        model = self.fit_model(key, spec, history, now, events)
-        self._refit.pop(key, None)
-        self._fitted[key] = pd.Timestamp(now)
         champion = self._models.get(key)
+        model = super().refit(key, spec, history, now, events)  # fits and installs: the champion is put back below
+        if champion is None:
+            self._models.pop(key, None)
+        else:
+            self._models[key] = champion
+        self._fitted[key] = pd.Timestamp(now)
         if champion is not None and champion.spec != spec:
             self._promote(key, model, now, "the forecast settings changed: the old champion answered another question")
+            return model
+        if champion is not None and grid_end(now, spec.frequency_s) < champion.last_ds:
+            self._promote(key, model, now, f"the champion saw data up to {champion.last_ds}, after now (the clock "
+                                           "went back): it cannot forecast from here")
             return model
         verdict = judge(None, self.rollout, self._champion_age(key, now))
         if verdict.action == "promote":

@@ -152,6 +152,8 @@ class Evidence:
     """``DM(w)``: the challenger is worse when above ``z``."""
     margin: float
     z: float
+    mean_actual: float = float("nan")
+    """Mean actual over the points (the scale of the errors)."""
 
     @property
     def improvement(self) -> float:
@@ -171,7 +173,7 @@ class Evidence:
         return {"n_points": self.n_points, "champion": self.champion.to_dict(),
                 "challenger": self.challenger.to_dict(), "better_statistic": _finite(self.better_statistic),
                 "worse_statistic": _finite(self.worse_statistic), "margin": self.margin, "z": self.z,
-                "improvement": self.improvement}
+                "improvement": _finite(self.improvement), "mean_actual": _finite(self.mean_actual)}
 
 
 def _finite(value: float) -> float | None:
@@ -279,7 +281,8 @@ class ShadowLog:
 
         return Evidence(len(pts), scores(lc, [p.champion_abs for p in pts], [p.champion_inside for p in pts]),
                         scores(lh, [p.challenger_abs for p in pts], [p.challenger_inside for p in pts]),
-                        dm_statistic((1.0 - policy.margin) * lc - lh), dm_statistic(lh - lc), policy.margin, policy.z)
+                        dm_statistic((1.0 - policy.margin) * lc - lh), dm_statistic(lh - lc), policy.margin, policy.z,
+                        y_mean)
 
 
 # -- the paired test and the rule -------------------------------------------------------------------------------

@@ -149,13 +149,24 @@ class ServiceSettings:
     """API admission control: requests inside the app at once (4); ``forecaster.api.config.ApiSettings``."""
     max_queued_requests: int = 32
     """API admission control: requests waiting for a slot (32); more are refused at once with 503."""
-    max_queue_wait_s: float = 0.02
-    """API admission control: longest wait for a slot, in seconds (0.02), then 503."""
+    max_queue_wait_s: float = 0.04
+    """API admission control: longest wait for a slot, in seconds (0.04), then 503."""
     max_loop_lag_s: float = 0.03
     """API admission control: refuse (503) while the event loop runs more than this late for two heartbeat periods in
     a row, in seconds (0.03; 0 = never)."""
     retry_after_s: int = 1
     """API admission control: ``Retry-After`` of a refusal, in seconds (1)."""
+    rollout: bool = True
+    """Model rollout (``forecaster.cycle.rollout``): a refit runs in shadow as a challenger and serves only once it
+    beats the champion on the same points (True); False: every refit serves at once."""
+    rollout_margin: float = 0.02
+    """Rollout: relative improvement of the mean pinball loss a challenger must show to be promoted (0.02 = 2 %)."""
+    rollout_min_points: int = 48
+    """Rollout: scored buckets before a verdict (48: 4 hours at 5 minutes)."""
+    rollout_max_points: int = 288
+    """Rollout: scored buckets after which an undecided challenger is kept out (288)."""
+    rollout_stale_after_s: float = 259_200.0
+    """Rollout: a champion older than this is replaced by the next refit at once (259,200 = 3 days)."""
 
     def __post_init__(self) -> None:
         # normalise the types a caller may pass loosely (str paths, lists), then validate
@@ -187,6 +198,13 @@ class ServiceSettings:
                 raise InputError(f"{name}: {getattr(self, name)!r} must be >= 0")
         if self.drift_min_points < 1:
             raise InputError(f"drift_min_points: {self.drift_min_points!r} must be >= 1")
+        if not 0 <= self.rollout_margin < 1:
+            raise InputError(f"rollout_margin: {self.rollout_margin!r} must be in [0, 1)")
+        if not 1 <= self.rollout_min_points <= self.rollout_max_points:
+            raise InputError(f"rollout_min_points/rollout_max_points: need 1 <= {self.rollout_min_points!r} <= "
+                             f"{self.rollout_max_points!r}")
+        if not self.rollout_stale_after_s > 0:
+            raise InputError(f"rollout_stale_after_s: {self.rollout_stale_after_s!r} must be > 0")
         for level in self.levels:
             if int(level) != level or not 0 < level < 100:
                 raise InputError(f"levels: {level!r} is not an integer percentage in 1..99")

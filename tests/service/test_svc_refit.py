@@ -16,8 +16,10 @@ from forecaster.runtime.service.service import WorkloadError
 
 
 def test_svc_refit_saves_the_artefact_and_swaps_the_model(make_demo: MakeDemo, fast_lgbm: dict[str, Any]) -> None:
-    # three daily calibration windows (each after two days of training): enough to learn the weights
-    service = make_demo(copies=2, history_days=6, model_options={**model_options(fast_lgbm), "n_windows": 3})
+    # three daily calibration windows (each after two days of training): enough to learn the weights; without model
+    # rollout (tests/rollout: with it, the refit is a challenger in shadow until it beats the champion)
+    service = make_demo(copies=2, history_days=6, model_options={**model_options(fast_lgbm), "n_windows": 3},
+                        rollout=False)
     service.refresh()
     before = service.provider.model("freq/5min")
     later = DEMO_NOW + pd.Timedelta("1D")

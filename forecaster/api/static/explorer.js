@@ -1,5 +1,6 @@
 // Forecast explorer: lists workloads from /v1/workloads and draws, for the selected one, the fan chart (bands,
-// ensemble, actuals), the members, the decisions timeline and requested-vs-predicted resources, as SVG.
+// ensemble, actuals), the members, the decisions timeline, the model history (/v1/models) and
+// requested-vs-predicted resources, as SVG and tables.
 // Reads only the JSON API of the same origin. When reads need a token, the first 401 shows a token field; the
 // token is kept in this tab's sessionStorage.
 
@@ -219,6 +220,35 @@ function decisionsChart(items) {
   svg.dataset.ready = "1";
 }
 
+function modelScores(scores) {
+  if (!scores || !scores.n_points) return "";
+  const c = scores.champion || {};
+  const h = scores.challenger || {};
+  return `${scores.n_points} points: pinball ${formatNumber(c.pinball)} vs ${formatNumber(h.pinball)}, ` +
+    `MAE ${formatNumber(c.mae)} vs ${formatNumber(h.mae)}`;
+}
+
+/** The model history table (GET /v1/models?workload=...): newest first, the champion's rows in bold. */
+function modelsTable(page) {
+  const items = page?.items || [];
+  $("#models-section").hidden = items.length === 0;
+  const champions = page?.champions || {};
+  $("#models-champion").textContent = Object.entries(champions).map(([k, v]) => `Champion of ${k}: ${v}.`).join(" ");
+  const body = $("#models-table tbody");
+  body.textContent = "";
+  for (const e of items.slice(0, 50)) {
+    const row = body.appendChild(document.createElement("tr"));
+    row.dataset.kind = e.kind;
+    if (champions[e.key] === e.version) row.className = "champion";
+    for (const [text, cls] of [[formatTime(ms(e.at)), ""], [e.version, ""], [e.kind, ""],
+      [e.train_end ? formatTime(ms(e.train_end)) : "–", ""], [modelScores(e.scores), ""], [e.reason, "reason"]]) {
+      const cell = row.appendChild(document.createElement("td"));
+      cell.textContent = text;
+      if (cls) cell.className = cls;
+    }
+  }
+}
+
 const RESOURCES = [["cpu", "CPU (cores)", 1], ["memory", "memory (GiB)", 1024 ** 3]];
 const BARS = [["request", "request", COLORS.orange], ["predicted", "predicted use", COLORS.use],
   ["target", "recommended target", COLORS.green]];
@@ -299,14 +329,16 @@ async function select(id) {
   $("#workload-title").textContent = id;
   say(`Loading ${id}…`);
   const path = id.split("/").map(encodeURIComponent).join("/");
-  const [fc, decisions, rec] = await Promise.all([
+  const [fc, decisions, rec, models] = await Promise.all([
     api(`/v1/forecasts/${path}`).catch((e) => e),
     api(`/v1/decisions?workload=${encodeURIComponent(id)}&limit=200`).catch(() => ({ items: [] })),
     api(`/v1/recommendations/${path}`).catch(() => null),
+    api(`/v1/models?workload=${encodeURIComponent(id)}&limit=50`).catch(() => ({ items: [] })),
   ]);
   if (state.current !== id) return;
   state.drawn = null;
   state.side = { decisions: decisions.items, rec };
+  modelsTable(models);
   decisionsChart(decisions.items);
   resourcesChart(rec);
   if (fc instanceof Error) {

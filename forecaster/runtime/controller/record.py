@@ -9,7 +9,8 @@ Status (merge patch of ``/status``; ``None`` removes a field):
     patch succeeded, in Recommend by the dry run), fallbackSince, lastDecision (one line), reason (CamelCase),
     breakerOpen / recentError / backtestError (the circuit breaker's state and the two errors it compared,
     ``forecaster.cycle.accuracy``), vpaRecommendationTime, conditions Ready (False with the first failure's
-    reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open).
+    reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open),
+    DemandSignal and ModelRollout (``forecaster.runtime.controller.rollout``).
 
 Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
 not recorded twice. A low-confidence resources decision in Auto (``vpa.auto_hold``) is recorded as ``Recommend``,
@@ -32,6 +33,7 @@ from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.state import FORECAST_ACCURATE, FORECAST_FRESH, READY, fmt_time, set_condition
 from forecaster.rightsizing.frames import CPU, MEMORY
+from forecaster.runtime.controller import rollout
 from forecaster.runtime.controller.cycle import PolicyWork
 from forecaster.runtime.controller.vpa import BOUNDS, auto_hold
 from forecaster.runtime.telemetry import Telemetry
@@ -143,7 +145,7 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     else:
         message = "policy is Off" if work.mode == Mode.OFF else (plan.summary if plan else "reconciled")
         conditions = set_condition(conditions, READY, True, "Reconciled", message, now, generation)
-    status["conditions"] = conditions
+    status["conditions"] = rollout.conditions(work, conditions, now, generation)
     return status
 
 

@@ -2,8 +2,8 @@
 
 ``CycleReport`` is what ``Controller.run_once`` returns and what ``forecaster controller --once`` prints
 (``render``) or dumps as JSON (``to_dict``). ``PolicyReport`` collects, as the steps go, the mode, the floor plan,
-the VPA recommendation, every write made (``"patch hpa shop/web minReplicas 2 -> 7"``) or skipped, and every error
-as ``"<step>: <message>"``.
+the VPA recommendation, the model serving (champion, challenger in shadow), warnings, every write made
+(``"patch hpa shop/web minReplicas 2 -> 7"``) or skipped, and every error as ``"<step>: <message>"``.
 
 Pure: standard library and pandas. Called by ``forecaster.runtime.controller.run`` and the CLI.
 """
@@ -32,6 +32,11 @@ class PolicyReport:
     """Changes not made, with why (not leader, conflicts exhausted, dry run)."""
     errors: list[str] = field(default_factory=list)
     forecast_issued_at: pd.Timestamp | None = None
+    model: str = ""
+    """The model behind the forecast: the champion's version and, while one runs in shadow, the challenger's standing
+    (``forecaster.runtime.controller.rollout``); empty without a rollout provider."""
+    warnings: list[str] = field(default_factory=list)
+    """What to fix that does not stop the cycle (a per-pod demand query: the feedback-loop guard)."""
 
     @property
     def floor(self) -> int | None:
@@ -56,6 +61,8 @@ class PolicyReport:
             },
             "vpa": None if self.recommendations is None else [r.as_vpa() for r in self.recommendations],
             "forecast_issued_at": None if self.forecast_issued_at is None else self.forecast_issued_at.isoformat(),
+            "model": self.model,
+            "warnings": list(self.warnings),
             "writes": list(self.writes),
             "skipped": list(self.skipped),
             "errors": list(self.errors),
@@ -112,6 +119,9 @@ class CycleReport:
                     item = rec.as_vpa()
                     lines.append(f"    vpa {rec.container}: target {item['target']}, lower {item['lowerBound']}, "
                                  f"upper {item['upperBound']}")
+            if p.model:
+                lines.append(f"    model {p.model}")
+            lines += [f"    warning {w}" for w in p.warnings]
             lines += [f"    wrote {w}" for w in p.writes]
             lines += [f"    skipped {s}" for s in p.skipped]
             lines += [f"    error {e}" for e in p.errors]

@@ -1,6 +1,6 @@
 """``Controller.run_once(now)``: one cycle as a flat list of named, timed steps.
 
-    elect -> load_policies -> fetch_history -> forecast -> decide -> write -> record -> prune
+    elect -> load_policies -> fetch_history -> forecast -> decide -> write -> rollout -> record -> prune
 
 (``forecaster.runtime.controller.steps`` says what each does.) Each step's duration goes to
 ``forecaster_controller_step_duration_seconds{step}``, the whole cycle to the ``controller`` job metrics
@@ -9,7 +9,9 @@ One policy's failure never stops the others; a cycle-level failure (the policies
 cycle early, writes nothing and is reported. A replica that does not hold the Lease does nothing.
 
 Wiring: ``cluster`` (``ClusterApi``; also the ``LeaseApi`` unless ``leases`` is given), ``metrics``
-(``MetricsSource``), ``forecasts`` (``ForecastProvider``, default the real engine), ``usage`` (``UsageSource``,
+(``MetricsSource``), ``forecasts`` (``ForecastProvider``, default the real engine with model rollout,
+``ControllerConfig.rollout``; a ``RolloutProvider`` is given the store's model history, artefacts in
+``ControllerConfig.artefact_dir`` and rollbacks, ``forecaster.runtime.rollout``), ``usage`` (``UsageSource``,
 default Prometheus container metrics), optional ``store`` (decisions, issued forecasts, business events: see
 ``forecaster.runtime.controller.stored``) and ``telemetry``. ``clock`` gives "now" to the cycle and
 the Lease (tests pass a fixed clock).
@@ -25,6 +27,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,18 +35,20 @@ from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError
 from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
-from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood
-from forecaster.runtime.controller import steps
+from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood, RolloutProvider
+from forecaster.cycle.rollout import RolloutPolicy
+from forecaster.runtime.controller import rollout, steps
 from forecaster.runtime.controller.cycle import Cycle, WriteGuard
 from forecaster.runtime.controller.report import CycleReport
 from forecaster.runtime.controller.vpa import UsageSource, prometheus_usage_source
 from forecaster.runtime.leader import LeaderElector
+from forecaster.runtime.rollout import RolloutStore
 from forecaster.runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 STEPS: tuple[str, ...] = (
-    "elect", "load_policies", "fetch_history", "forecast", "decide", "write", "record", "prune",
+    "elect", "load_policies", "fetch_history", "forecast", "decide", "write", "rollout", "record", "prune",
 )
 
 
@@ -71,6 +76,12 @@ class ControllerConfig:
     workload's latest run; decisions and events are kept. None: keep everything."""
     prune_every: pd.Timedelta = field(default_factory=lambda: pd.Timedelta("1h"))
     """How often the ``prune`` step runs (it is a no-op in the cycles between)."""
+    rollout: RolloutPolicy | None = field(default_factory=RolloutPolicy)
+    """Model rollout of the default provider (``forecaster.cycle.rollout``): a refit runs in shadow and serves once it
+    beats the champion. None: every refit serves at once."""
+    artefact_dir: Path | None = None
+    """With a store: every fitted model is saved here (a volume) so it can be rolled back to; None keeps none (the
+    model history is still recorded, but ``forecaster model rollback`` has no artefact to restore)."""
 
 
 def _elect(ctl: Controller, cycle: Cycle) -> None:
@@ -114,7 +125,12 @@ class Controller:
         self.cluster = cluster
         self.metrics = metrics
         self.config = config or ControllerConfig()
-        self.forecasts: ForecastProvider = forecasts if forecasts is not None else EngineForecastProvider()
+        if forecasts is None:
+            rollout_ = self.config.rollout
+            forecasts = EngineForecastProvider() if rollout_ is None else RolloutProvider(rollout=rollout_)
+        if store is not None and isinstance(forecasts, RolloutProvider):  # model history, artefacts, rollbacks
+            RolloutStore(store, self.config.artefact_dir, telemetry, actor="controller").attach(forecasts)
+        self.forecasts: ForecastProvider = forecasts
         self.usage: UsageSource = usage if usage is not None else prometheus_usage_source(metrics)
         self.store = store
         self.telemetry = telemetry if telemetry is not None else Telemetry()
@@ -173,6 +189,7 @@ class Controller:
             self._step(cycle, "write", steps.write_changes)
         except ForecasterError as exc:  # listing HPAs for orphans failed: the policies' own writes are done
             cycle.report.errors.append(f"write: {exc}")
+        self._step(cycle, "rollout", rollout.announce)
         self._step(cycle, "record", steps.record_all)
         self._step(cycle, "prune", _prune)
 
