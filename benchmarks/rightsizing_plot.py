@@ -99,6 +99,10 @@ def draw(data: Mapping[str, Any], path: Any) -> None:
         colour, ls = styles[name]
         ax.plot([100 * p["cpu_above_request"] for p in pts], [100 * p["cpu_slack_median"] for p in pts], ls,
                 color=colour, label=name.replace(" (ceiling)", ", simplified replay"))
+    mac = data.get("median_aware_ceiling_risk_at_vpa_slack")
+    if mac is not None:
+        ax.plot(100 * mac, 100 * vpa["cpu_slack_median"], "x", color="tab:purple", ms=9, mew=2,
+                label="best lambda per VM in hindsight, risk on the cheapest half")
     for name, v in data["others"].items():
         ax.plot(100 * v["cpu_above_request"], 100 * v["cpu_slack_median"], "^", color="tab:orange", ms=6)
         ax.annotate(name, (100 * v["cpu_above_request"], 100 * v["cpu_slack_median"]), textcoords="offset points",
