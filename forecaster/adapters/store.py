@@ -20,6 +20,8 @@ Semantics (shared with ``forecaster.testing.store.InMemoryStore``, checked by on
 - lists are pages (``limit``/``offset`` with the ``total``): workloads by id, decisions newest first, events by
   start, accuracy and model history newest first (model history: by ``at``, ties by insertion);
 - JSON payloads (decision ``value``/``details``, labels) are stored as plain JSON (``store_schema.to_json``);
+- ``lease(name, holder, ttl_s)`` is the one-scheduler-per-store lease (``forecaster.adapters.store_lease``: a row
+  with an expiry on SQLite, a session-level advisory lock on PostgreSQL);
 - errors: bad input -> ``InputError`` (including constraint violations), lost connection or a locked database
   -> ``TemporaryError`` (retry; the last good data is still there), anything else from the driver ->
   ``PermanentError``.
@@ -61,6 +63,7 @@ from sqlalchemy.pool import StaticPool
 
 from forecaster.adapters import migrate
 from forecaster.adapters import store_schema as s
+from forecaster.adapters.store_lease import AdvisoryLease, RowLease
 from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError, InputError, PermanentError, TemporaryError
 from forecaster.contracts.ports import (
@@ -72,6 +75,7 @@ from forecaster.contracts.ports import (
     ForecastRun,
     ModelEvent,
     Page,
+    StoreLease,
     Workload,
 )
 
@@ -441,6 +445,14 @@ class SqlStore:
             gone_actuals = conn.execute(delete(a).where(a.c.ds < cut)).rowcount or 0
             gone_accuracy = conn.execute(delete(acc).where(acc.c.evaluated_at < cut)).rowcount or 0
         return {"forecasts": runs, "forecast_points": points, "actuals": gone_actuals, "accuracy": gone_accuracy}
+
+    # -- leases -------------------------------------------------------------------------------------------------
+    def lease(self, name: str, holder: str, ttl_s: float) -> StoreLease:
+        """The lease ``name`` for ``holder`` (``forecaster.adapters.store_lease``): a row with an expiry on SQLite, a
+        session-level advisory lock on PostgreSQL."""
+        if self.dialect == "postgresql":
+            return AdvisoryLease(self, name, holder, ttl_s)
+        return RowLease(self, name, holder, ttl_s)
 
 
 

@@ -23,6 +23,9 @@ One ``MetaData`` for SQLite and PostgreSQL (SQLAlchemy Core). Layout and why:
                                 ``model_history_workloads`` lists the workloads each event's model covers (the
                                 history of one workload, on SQLite and PostgreSQL alike). Migration ``v0003``; never
                                 pruned (the audit trail of what served).
+- ``scheduler_leases``          one row per named lease (``Store.lease``: who runs the scheduled jobs of this store,
+                                acquired and renewed when, until when); migration ``v0004``. On PostgreSQL the lease
+                                itself is a session-level advisory lock and the row only says who holds it.
 
 Every timestamp column is ``UtcDateTime``: tz-aware UTC in, tz-aware UTC out (SQLite keeps naive UTC text,
 PostgreSQL ``timestamptz``); microsecond precision.
@@ -65,7 +68,7 @@ from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.ports import MODEL_EVENT_KINDS, EventRecord, ForecastRun, ModelEvent
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Layout version written to ``schema_version``; bump it with every change of the tables below, in the same change
 as the Alembic migration that makes it (``forecaster/adapters/migrations/versions``)."""
 
@@ -220,6 +223,16 @@ artefacts = Table(
     Column("train_end", UtcDateTime, nullable=False),
     Column("library_versions", JSON, nullable=False),
     Index("ix_artefacts_created", "created_at"),
+)
+
+leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(253), nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("renewed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )
 
 model_history = Table(

@@ -236,6 +236,30 @@ class Store(Protocol):
         metadata and model history are kept (the audit trail). Rows deleted per table."""
         ...
 
+    def lease(self, name: str, holder: str, ttl_s: float) -> StoreLease:
+        """The store's lease ``name`` as seen by ``holder`` (``StoreLease``): what keeps one scheduler per store."""
+        ...
+
+
+class StoreLease(Protocol):
+    """A named lease in the store that one holder has at a time (the one-scheduler-per-store rule).
+
+    ``acquire`` takes the lease when it is free or has expired, renews it when this holder has it, and answers
+    whether this holder has it now; a holder that stops renewing loses it ``ttl_s`` after its last renewal (SQLite,
+    the in-memory store: a lease row with an expiry), or when its database session ends (PostgreSQL: a session-level
+    advisory lock, released by the server when the process dies). ``release`` gives it up at once, so another
+    holder takes over without waiting. A store that cannot be reached raises ``TemporaryError``."""
+
+    name: str
+    holder: str
+    ttl_s: float
+
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+    def current_holder(self) -> str | None:
+        """Who has the lease now (None: nobody, or it has expired)."""
+        ...
+
 
 class ClusterApi(Protocol):
     """The Kubernetes objects the controller reads and writes. Objects are the API's JSON (camelCase dicts).

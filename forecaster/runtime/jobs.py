@@ -4,7 +4,9 @@ textual references (``forecaster.runtime.jobs:refresh_job``) across restarts.
 A job finds its ``Service`` through ``bind``/``current`` (the one piece of process-wide state here: the job store
 can serialise a reference to a function, not the service object). Every run goes through ``run_job``: timed and
 counted by ``Telemetry.timed(job)`` (duration histogram, ``forecaster_job_runs{outcome}``, last success), its
-exception logged and swallowed, so a failed run never stops the scheduler or the next run.
+exception logged and swallowed, so a failed run never stops the scheduler or the next run. A scheduled run first
+asks the bound ``guard`` (the scheduler's store lease, ``forecaster.runtime.scheduler.LeaseKeeper.held``) and is not
+run when this process does not hold the lease: one scheduler per store runs the jobs.
 
 Not pure (process-wide binding, runs the service's jobs). Called by APScheduler (``runtime.scheduler``) and the
 worker.
@@ -29,19 +31,33 @@ JOB_REFS: dict[str, str] = {
 }
 """Job name -> textual reference APScheduler stores."""
 
+Guard = Callable[[], bool]
 _bound: dict[str, Service] = {}
+_guards: dict[str, Guard] = {}
 _bound_lock = threading.Lock()
 
 
-def bind(service: Service) -> None:
-    """Make ``service`` the one the job functions of this process run on."""
+def bind(service: Service, guard: Guard | None = None) -> None:
+    """Make ``service`` the one the job functions of this process run on; ``guard`` (default: always) says whether
+    a scheduled run may start now."""
     with _bound_lock:
         _bound["service"] = service
+        _guards.pop("guard", None)
+        if guard is not None:
+            _guards["guard"] = guard
 
 
 def unbind() -> None:
     with _bound_lock:
         _bound.clear()
+        _guards.clear()
+
+
+def may_run() -> bool:
+    """What the bound guard says (True without one)."""
+    with _bound_lock:
+        guard = _guards.get("guard")
+    return True if guard is None else bool(guard())
 
 
 def current() -> Service:
@@ -54,12 +70,17 @@ def current() -> Service:
 
 
 def run_job(name: str, body: Callable[[Service], object], service: Service | None = None) -> bool:
-    """Run one job on ``service`` (default: the bound one), timed and counted; True when it succeeded."""
+    """Run one job on ``service`` (default: the bound one, when the bound guard allows), timed and counted; True
+    when it succeeded."""
     try:
         target = service if service is not None else current()
     except RuntimeError:
         log.exception("job %s: not run", name)
         return False
+    if service is None and not may_run():
+        log.warning("job %s: not run, this process does not hold the scheduler lease", name)
+        return False
+    log.info("job %s: started", name)
     try:
         with target.telemetry.timed(name):
             body(target)

@@ -6,11 +6,13 @@
     python -m forecaster.runtime.worker --demo --once refresh --once accuracy   # run jobs once and exit (0 = ok)
 
 Settings come from ``ServiceSettings.from_env()`` (``FORECASTER_*`` variables, ``FORECASTER_SECRETS_DIR``).
-Without ``--once`` it runs ``runtime.scheduler.build_scheduler(service, background=False)`` until SIGTERM/SIGINT;
-``--metrics-port`` serves the telemetry registry for Prometheus. With ``--demo`` the source is the bundled trace
-(``forecaster.runtime.service.demo``) with its clock frozen at ``--now`` (default: day 8 of the trace), the registry the
-demo's (``--demo-copies`` workloads). The restart-safety test kills this process with SIGKILL in the middle of a
-refresh (``FORECASTER_WORKLOAD_PAUSE_S`` slows it down) and restarts it.
+Without ``--once`` it runs ``runtime.scheduler.build_scheduler(service, background=False)`` until SIGTERM/SIGINT:
+only while it holds the store's scheduler lease (``--lease-ttl``, default 30 s; a second worker on the same store
+stands by and takes over when the first stops or dies); ``--metrics-port`` serves the telemetry registry for
+Prometheus. ``--once`` runs jobs without the lease (an operator's one-off). With ``--demo`` the source is the
+bundled trace (``forecaster.runtime.service.demo``) with its clock frozen at ``--now`` (default: day 8 of the trace),
+the registry the demo's (``--demo-copies`` workloads). The restart-safety test kills this process with SIGKILL in the
+middle of a refresh (``FORECASTER_WORKLOAD_PAUSE_S`` slows it down) and restarts it.
 
 Not pure (process entry point). Run by operators, the Deployment in ``k8s/`` and tests.
 """
@@ -27,7 +29,7 @@ from types import FrameType
 import pandas as pd
 
 from forecaster.runtime.jobs import JOBS, run_job
-from forecaster.runtime.scheduler import build_scheduler
+from forecaster.runtime.scheduler import LEASE_TTL_S, build_scheduler
 from forecaster.runtime.service.service import Service, build_service, demo_service
 from forecaster.runtime.settings import ServiceSettings
 
@@ -48,6 +50,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--once", action="append", choices=sorted(JOBS), default=[],
                         help="run this job once and exit (repeatable, in order)")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics on this port (0: off)")
+    parser.add_argument("--lease-ttl", type=float, default=LEASE_TTL_S,
+                        help="seconds the store lease outlives its last renewal (one scheduler per store)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -74,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = [run_job(name, BODIES[name], service) for name in args.once]
         return 0 if all(ok) else 1
 
-
-    scheduler = build_scheduler(service, background=False)
+    scheduler = build_scheduler(service, background=False, lease_ttl_s=args.lease_ttl)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping the scheduler", signum)

@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 
 from forecaster.adapters import store_schema as s
+from forecaster.adapters.store_lease import check_lease
+from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.ports import (
     CHAMPION_KINDS,
@@ -53,6 +55,7 @@ class InMemoryStore:
         self._events: dict[str, EventRecord] = {}
         self._accuracy: list[AccuracyRecord] = []
         self._artefacts: dict[str, ArtefactMeta] = {}
+        self._leases: dict[str, tuple[str, pd.Timestamp]] = {}
         self._model_events: dict[str, tuple[int, ModelEvent]] = {}
         """Model history by id: (insertion sequence, event)."""
         self.fail_next_write: Exception | None = None
@@ -285,5 +288,39 @@ class InMemoryStore:
         return {"forecasts": len(old), "forecast_points": points, "actuals": gone_actuals,
                 "accuracy": before_n - len(self._accuracy)}
 
+    # -- leases -------------------------------------------------------------------------------------------------
+    def lease(self, name: str, holder: str, ttl_s: float) -> MemoryLease:
+        """``MemoryLease``: the SQLite lease's rule (a holder and an expiry) in this store's dicts."""
+        return MemoryLease(self, name, holder, ttl_s)
 
-__all__ = ["InMemoryStore"]
+
+class MemoryLease:
+    """``ports.StoreLease`` in an ``InMemoryStore``: taken when free or expired, renewed by its holder, free again
+    ``ttl_s`` after the last renewal (``forecaster.adapters.store_lease.RowLease``'s rule)."""
+
+    def __init__(self, store: InMemoryStore, name: str, holder: str, ttl_s: float) -> None:
+        check_lease(name, holder, ttl_s)
+        self.store, self.name, self.holder, self.ttl_s = store, name, holder, float(ttl_s)
+
+    def acquire(self) -> bool:
+        now = utc_now()
+        with self.store._lock:
+            self.store._maybe_fail()
+            found = self.store._leases.get(self.name)
+            if found is not None and found[0] != self.holder and found[1] > now:
+                return False
+            self.store._leases[self.name] = (self.holder, now + pd.Timedelta(seconds=self.ttl_s))
+            return True
+
+    def release(self) -> None:
+        with self.store._lock:
+            if self.store._leases.get(self.name, ("", None))[0] == self.holder:
+                del self.store._leases[self.name]
+
+    def current_holder(self) -> str | None:
+        with self.store._lock:
+            found = self.store._leases.get(self.name)
+        return None if found is None or found[1] <= utc_now() else found[0]
+
+
+__all__ = ["InMemoryStore", "MemoryLease"]
