@@ -1,20 +1,26 @@
-"""Business events as an adjustment of the whole combination, not of one member only.
+"""Business events as an adjustment of the combination, not of the ``events`` member's share only.
 
 The ``events`` member is the seasonal baseline times the uplift learned from past occurrences of each event kind
 (``forecaster.models.events``): ``events_t = seasonal_t * r_t``, with the event factor ``r_t = exp(L_t)`` equal to
 1 outside event windows (lead-in, event, decay). As one member among four it moves the ensemble only by its own
-weight: with weights events 0.28 / lgbm 0.72 (NYC taxi, the week before Thanksgiving 2014) the ensemble carries
-28 % of a -30 % holiday dip, and the members that know nothing of the day pull it back up.
+weight: with weights events 0.28 / signals 0.72 the ensemble carries 28 % of a -30 % holiday dip, and the member
+that knows nothing of the day pulls it back up.
 
-So the factor is applied to every member instead. For each row
+So the factor is applied to the members that do not model events themselves. ``seasonal`` and ``signals`` know
+nothing of the calendar; ``events`` is the factor; ``lgbm`` has event features (``event_<kind>``) and has learned
+from the past occurrences of each kind what they do, so multiplying it by the factor too counts the holiday twice
+(NYC taxi at 1 hour: ensemble / lgbm 1.32 with the factor on lgbm, 0.95 without). For each row
 
     r = events / seasonal          (1 where seasonal <= 0 or either is missing; clipped to [e^-4, e^4])
-    m' = m * r, lo_m'(L) = lo_m(L) * r, hi_m'(L) = hi_m(L) * r        for every member m other than events
+    m' = m * r, lo_m'(L) = lo_m(L) * r, hi_m'(L) = hi_m(L) * r        for m in seasonal, signals
 
-and the weights are learned on the adjusted members (``events`` then equals the adjusted ``seasonal`` and is kept
-in its place by ``forecaster.ensemble.weights.duplicates``). Worked example: seasonal 100, events 70 (r = 0.7),
-lgbm 110, weights events 0.3 / lgbm 0.7: plain ensemble 0.3 * 70 + 0.7 * 110 = 98; adjusted
-0.3 * 70 + 0.7 * 77 = 74.9.
+and for ``lgbm`` only on the rows of an event it cannot know (``forecaster.ensemble.calendar.unlearned_rows``: a
+kind with no past occurrence, with the caller's expected uplift: a first launch planned at +50 % lifts every
+member). The weights are learned on the adjusted members (``events`` then equals the adjusted ``seasonal`` and is
+kept in its place by ``forecaster.ensemble.weights.duplicates``). Worked example: seasonal 100, events 70
+(r = 0.7), signals 110, lgbm 90, weights events 0.2 / signals 0.3 / lgbm 0.5: plain ensemble
+0.2 * 70 + 0.3 * 110 + 0.5 * 90 = 92; adjusted 0.2 * 70 + 0.3 * 77 + 0.5 * 90 = 82.1; on an unlearned event's row
+lgbm becomes 63 too and the ensemble 68.6.
 
 Per series the adjustment must earn its place: where the calibration windows hold at least ``MIN_EVENT_ROWS``
 event rows (``r != 1``), it is dropped if the adjusted combination's absolute error on those rows exceeds the
@@ -22,7 +28,7 @@ plain one's (weights learned each way) by more than ``TOLERANCE``; with fewer ev
 either way (a lead-in of a few rows before the forecast's own event is no test of it), and the uplift is already
 shrunk toward none when its own evidence is thin. Column ``event_adjust`` of the weights records the choice.
 
-Pure: numpy/pandas. Called by ``forecaster.forecasting.forecaster``.
+Pure: numpy/pandas. Called by ``forecaster.ensemble.fit``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import EVENTS, ID, OUTAGE, SEASONAL, Y, band_columns
+from forecaster.contracts.frames import EVENTS, ID, LGBM, OUTAGE, SEASONAL, Y, band_columns
 
 ADJUST = "event_adjust"
 """Weights column: True where the series' members are multiplied by the event factor before combining."""
@@ -41,6 +47,9 @@ MIN_EVENT_ROWS = 24
 """Event rows in the calibration windows needed before they can veto the adjustment."""
 TOLERANCE = 0.05
 """Relative excess error on the event rows that vetoes the adjustment."""
+EVENT_AWARE: tuple[str, ...] = (EVENTS, LGBM)
+"""Members whose forecasts already respond to the calendar: not multiplied by the factor (but ``lgbm`` on the rows
+of events it cannot know, module docstring)."""
 
 
 def event_factor(frame: pd.DataFrame) -> np.ndarray:
@@ -54,18 +63,27 @@ def event_factor(frame: pd.DataFrame) -> np.ndarray:
     return np.clip(r, np.exp(-MAX_LOG_FACTOR), np.exp(MAX_LOG_FACTOR))
 
 
-def adjusted(frame: pd.DataFrame, members: Sequence[str], levels: Sequence[int], rows: np.ndarray) -> pd.DataFrame:
-    """A copy of ``frame`` whose members other than ``events`` are multiplied by the event factor on ``rows``."""
+def adjusted(
+    frame: pd.DataFrame,
+    members: Sequence[str],
+    levels: Sequence[int],
+    rows: np.ndarray,
+    unlearned: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """A copy of ``frame`` whose members that do not model events are multiplied by the event factor on ``rows``,
+    and ``lgbm`` on ``rows & unlearned`` (module docstring); ``frame`` itself when that changes nothing."""
     r = event_factor(frame)
     if not rows.any() or np.allclose(r[rows], 1.0):
         return frame
     out = frame.copy()
     scale = np.where(rows, r, 1.0)
+    lgbm_scale = np.where(rows & unlearned, r, 1.0) if unlearned is not None else None
     for m in members:
-        if m == EVENTS:
+        s = scale if m not in EVENT_AWARE else (None if m == EVENTS else lgbm_scale)
+        if s is None:
             continue
         cols = [c for c in band_columns(m, levels) if c in out.columns]
-        out[cols] = out[cols].to_numpy(dtype=float) * scale[:, None]
+        out[cols] = out[cols].to_numpy(dtype=float) * s[:, None]
     return out
 
 

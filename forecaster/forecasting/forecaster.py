@@ -43,11 +43,11 @@ from forecaster.contracts.frames import (
     band_columns,
     validate_levels,
 )
-from forecaster.ensemble.adjust import ADJUST, adjusted, keeps_adjustment, rows_of
-from forecaster.ensemble.combine import combine, row_weights
-from forecaster.ensemble.intervals import Calibration, fit_calibration
+from forecaster.ensemble.combine import row_weights
+from forecaster.ensemble.fit import Combination, EventContext
+from forecaster.ensemble.intervals import Calibration
 from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
-from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights, learn_weights
+from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.forecasting import artefact
 from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
@@ -61,6 +61,7 @@ from forecaster.forecasting.members import (
     update_members,
 )
 from forecaster.models.base import order_bands
+from forecaster.models.events import learning_kind
 from signals.calendar import holiday_events
 from signals.errors import SignalsError
 from signals.events import validate_events
@@ -271,8 +272,8 @@ class Forecaster:
                 progress=(lambda i, n: progress(i, total)) if progress else None,
                 **self._refresh(self.horizon, cuts),
             )
-            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist())
-            self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq))
+            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev)
+            self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq), ev)
         else:
             self.calibration_cv_ = None
             weights = default_weights(hist[ID].unique().tolist(), self.members, self._leads(self.horizon))
@@ -303,6 +304,7 @@ class Forecaster:
             bool((hist.loc[~hist[OUTAGE], Y] >= 0).all()),
             report,
             len(cuts),
+            {"trained_until": hist[DS].max()},
         )
         return self
 
@@ -321,52 +323,34 @@ class Forecaster:
         """Lead-time buckets (last step of each) for a horizon of ``h`` steps."""
         return lead_buckets(h, self.freq)
 
-    def _learn(self, cv: pd.DataFrame, h: int, ids: Sequence[str]) -> tuple[pd.DataFrame, Calibration]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
-        leads = self._leads(h)
-        steps = horizon_steps(cv, self.freq)
-
-        def learn(frame: pd.DataFrame) -> pd.DataFrame:
-            weights = learn_weights(frame, self.members, self.min_windows, freq=self.freq, lead_ends=leads)
-            missing = [u for u in ids if u not in set(weights[ID])]
-            if missing:
-                weights = pd.concat([weights, default_weights(missing, self.members, leads)], ignore_index=True)
-            return weights
-
-        plain = learn(cv)
-        adj_cv = adjusted(cv, self.members, self.levels, np.ones(len(cv), dtype=bool))
-        if adj_cv is cv:  # no event in any calibration window: nothing says no to the events factor
-            weights = plain.assign(**{ADJUST: True})
-        else:  # per series, keep the events factor only if it did no harm on the event rows (ensemble.adjust)
-            adj = learn(adj_cv)
-            keep = keeps_adjustment(
-                combine(cv, plain, self.members, self.levels, steps),
-                combine(adj_cv, adj, self.members, self.levels, steps),
-            )
-            use = plain[ID].astype(str).map(keep).fillna(True).astype(bool)
-            weights = pd.concat(
-                [
-                    adj[adj[ID].astype(str).map(keep).fillna(True).astype(bool)].assign(**{ADJUST: True}),
-                    plain[~use].assign(**{ADJUST: False}),
-                ],
-                ignore_index=True,
-            )
-        ens = self._combine(cv, weights, steps)
+    def _combination(self) -> Combination:
         half_life = getattr(self, "calibration_half_life", None)  # artefacts saved before it lack it
-        return weights, fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads, half_life=half_life)
+        return Combination(self.members, self.levels, self.freq, self.min_windows, half_life)
 
-    def _combine(self, frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray) -> pd.DataFrame:
-        """``combine`` with the events factor applied to the members of the series whose weights say so
-        (``forecaster.ensemble.adjust``); the member columns of the result stay the members' own forecasts."""
-        if ADJUST not in weights.columns or not weights[ADJUST].any():
-            return combine(frame, weights, self.members, self.levels, steps)
-        ids = set(weights.loc[weights[ADJUST].astype(bool), ID].astype(str))
-        src = adjusted(frame, self.members, self.levels, rows_of(frame, ids))
-        out = combine(src, weights, self.members, self.levels, steps)
-        if src is not frame:
-            cols = [c for m in self.members for c in band_columns(m, self.levels) if c in frame.columns]
-            out[cols] = frame[cols].to_numpy()
-        return out
+    @staticmethod
+    def _calendar(events: pd.DataFrame | None, trained_until: pd.Timestamp | None = None) -> EventContext:
+        """The events as the combination sees them (``forecaster.ensemble.fit.EventContext``)."""
+        if events is None or len(events) == 0:
+            return EventContext()
+        kinds = tuple(learning_kind(e) for e in events.itertuples(index=False))
+        return EventContext(events, kinds, trained_until)
+
+    def _learn(
+        self, cv: pd.DataFrame, h: int, ids: Sequence[str], events: pd.DataFrame | None = None
+    ) -> tuple[pd.DataFrame, Calibration]:
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
+        return self._combination().learn(cv, h, ids, self._calendar(events))
+
+    def _combine(
+        self,
+        frame: pd.DataFrame,
+        weights: pd.DataFrame,
+        steps: np.ndarray,
+        events: pd.DataFrame | None = None,
+        trained_until: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Weights and the events factor applied (``forecaster.ensemble.fit.Combination.combine``)."""
+        return self._combination().combine(frame, weights, steps, self._calendar(events, trained_until))
 
     def _finish(self, frame: pd.DataFrame, calibration: Calibration, steps: np.ndarray, nonneg: bool) -> pd.DataFrame:
         """Calibrate the ensemble's bands; never negative for a non-negative series (members too); ordered."""
@@ -410,7 +394,8 @@ class Forecaster:
         fut = self._signals(future_signals)
         raw = predict_members(st.members, h, ev, fut)
         steps = np.tile(np.arange(1, h + 1), len(raw) // h) if len(raw) % h == 0 else self._steps(raw)
-        frame = self._combine(raw, st.weights, steps)
+        trained = st.extra.get("trained_until") or max(end for _, end in st.span.values())  # older artefacts lack it
+        frame = self._combine(raw, st.weights, steps, ev, trained)
         frame = self._finish(frame, st.calibration, steps, st.nonneg)
         cols = [ID, DS, *band_columns(ENSEMBLE, self.levels)]
         cols += [c for m in self.members for c in (band_columns(m, self.levels) if member_bands else [m])]
@@ -485,7 +470,7 @@ class Forecaster:
         for c in outer:
             cal = cv[cv[REFIT].isin(inner[c]) & (cv[DS] <= c)]
             if cal[CUTOFF].nunique() > 0:
-                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist())
+                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist(), ev)
             else:
                 weights = default_weights(cv[ID].unique().tolist(), self.members, self._leads(h))
                 calibration = Calibration.identity(self.levels, h)
@@ -493,7 +478,7 @@ class Forecaster:
             if len(window) == 0:
                 continue
             steps = horizon_steps(window, self.freq)
-            frame = self._combine(window, weights, steps)
+            frame = self._combine(window, weights, steps, ev)
             frame = self._finish(frame, calibration, steps, nonneg)
             parts.append(frame)
             wparts.append(weights.assign(**{CUTOFF: c}))

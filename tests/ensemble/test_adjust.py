@@ -1,20 +1,29 @@
-"""``forecaster.ensemble.adjust``: the events factor applied to every member, and when it is kept."""
+"""``forecaster.ensemble.adjust``: the events factor applied to the members that do not model events, and when it is
+kept."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from forecaster.ensemble.adjust import MIN_EVENT_ROWS, adjusted, event_factor, keeps_adjustment
+from forecaster.ensemble.adjust import EVENT_AWARE, MIN_EVENT_ROWS, adjusted, event_factor, keeps_adjustment
 from forecaster.ensemble.combine import combine
 
 LEVELS = (80,)
 
 
-def frame(seasonal: list[float], events: list[float], lgbm: list[float], y: list[float] | None = None) -> pd.DataFrame:
+def frame(
+    seasonal: list[float],
+    events: list[float],
+    lgbm: list[float],
+    y: list[float] | None = None,
+    signals: list[float] | None = None,
+) -> pd.DataFrame:
     n = len(seasonal)
     out = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC")})
-    for name, values in (("seasonal", seasonal), ("events", events), ("lgbm", lgbm)):
+    members = [("seasonal", seasonal), ("events", events), ("lgbm", lgbm)]
+    members += [("signals", signals)] if signals is not None else []
+    for name, values in members:
         out[name] = np.asarray(values, dtype=float)
         out[f"{name}-lo-80"] = out[name] - 10.0
         out[f"{name}-hi-80"] = out[name] + 10.0
@@ -23,17 +32,24 @@ def frame(seasonal: list[float], events: list[float], lgbm: list[float], y: list
 
 
 def test_worked_example_of_the_docstring() -> None:
-    """seasonal 100, events 70 (r = 0.7), lgbm 110, weights events 0.3 / lgbm 0.7: plain 98, adjusted 74.9."""
-    f = frame([100.0], [70.0], [110.0])
+    """seasonal 100, events 70 (r = 0.7), signals 110, lgbm 90, weights events 0.2 / signals 0.3 / lgbm 0.5: plain
+    92, adjusted 82.1 (lgbm models events itself); on an unlearned event's row lgbm is lifted too: 68.6."""
+    f = frame([100.0], [70.0], [90.0], signals=[110.0])
     np.testing.assert_allclose(event_factor(f), [0.7])
-    w = pd.DataFrame({"unique_id": ["a"], "seasonal": [0.0], "events": [0.3], "lgbm": [0.7]})
-    members = ["seasonal", "events", "lgbm"]
+    w = pd.DataFrame({"unique_id": ["a"], "seasonal": [0.0], "events": [0.2], "signals": [0.3], "lgbm": [0.5]})
+    members = ["seasonal", "events", "signals", "lgbm"]
+    rows = np.array([True])
     plain = combine(f, w, members, LEVELS)
-    adj = combine(adjusted(f, members, LEVELS, np.array([True])), w, members, LEVELS)
-    np.testing.assert_allclose(plain["ensemble"], [98.0])
-    np.testing.assert_allclose(adj["ensemble"], [74.9])
-    # bands are scaled with their member: lgbm's [100, 120] becomes [70, 84]
-    np.testing.assert_allclose(adjusted(f, members, LEVELS, np.array([True]))[["lgbm-lo-80", "lgbm-hi-80"]], [[70, 84]])
+    adj = adjusted(f, members, LEVELS, rows)
+    np.testing.assert_allclose(plain["ensemble"], [92.0])
+    np.testing.assert_allclose(combine(adj, w, members, LEVELS)["ensemble"], [82.1])
+    np.testing.assert_allclose(adj[["lgbm", "lgbm-lo-80", "lgbm-hi-80"]], [[90, 80, 100]])  # lgbm untouched
+    # bands are scaled with their member: signals' [100, 120] becomes [70, 84]
+    np.testing.assert_allclose(adj[["signals-lo-80", "signals-hi-80"]], [[70, 84]])
+    unknown = adjusted(f, members, LEVELS, rows, unlearned=np.array([True]))
+    np.testing.assert_allclose(unknown[["lgbm", "lgbm-lo-80", "lgbm-hi-80"]], [[63, 56, 70]])
+    np.testing.assert_allclose(combine(unknown, w, members, LEVELS)["ensemble"], [68.6])
+    assert all(m not in EVENT_AWARE for m in ("seasonal", "signals")) and "lgbm" in EVENT_AWARE
 
 
 def test_factor_is_one_where_it_cannot_be_read() -> None:

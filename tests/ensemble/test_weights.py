@@ -302,3 +302,32 @@ def test_defaults_are_renormalised_over_the_members_that_remain() -> None:
     assert w[SOURCE].iloc[0] == "default"
     # seasonal (0.4) and signals (0.2) duplicate events (0.3): 0.3 / 0.1 renormalised
     np.testing.assert_allclose(w[["seasonal", "events", "signals", "lgbm"]].to_numpy()[0], [0, 0.75, 0, 0.25])
+
+
+# --- ordinary rows ---------------------------------------------------------------------------------------
+def blizzard_backtest() -> pd.DataFrame:
+    """Five windows where ``good`` is ``y`` and ``bad`` is ``y + 20``, but in the fifth (a blizzard) ``good`` is off
+    by 500 and ``bad`` exact: over all rows the LAD weights go to ``bad``."""
+    cv = backtest(5)
+    storm = (cv["cutoff"] == cv["cutoff"].max()).to_numpy()
+    cv.loc[storm, "good"] = cv.loc[storm, "y"] + 500.0
+    cv.loc[storm, "bad"] = cv.loc[storm, "y"]
+    return cv
+
+
+def test_weights_are_learned_on_the_ordinary_rows() -> None:
+    cv = blizzard_backtest()
+    storm = (cv["cutoff"] == cv["cutoff"].max()).to_numpy()
+    everything = learn_weights(cv, ["good", "bad"], min_windows=3)
+    np.testing.assert_allclose(everything[["good", "bad"]].to_numpy()[0], [0.0, 1.0], atol=1e-8)
+    ordinary = learn_weights(cv, ["good", "bad"], min_windows=3, ordinary=~storm)
+    np.testing.assert_allclose(ordinary[["good", "bad"]].to_numpy()[0], [1.0, 0.0], atol=1e-8)
+
+
+def test_too_few_ordinary_windows_fall_back_to_every_row() -> None:
+    """Only two ordinary windows (< min_windows 3): all five windows are used, as without the flags."""
+    cv = blizzard_backtest()
+    few = (cv["cutoff"] <= cv["cutoff"].min() + pd.Timedelta("1D")).to_numpy()
+    w = learn_weights(cv, ["good", "bad"], min_windows=3, ordinary=few)
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [0.0, 1.0], atol=1e-8)
+    assert w[SOURCE].iloc[0] == "learned"
