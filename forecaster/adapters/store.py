@@ -18,7 +18,8 @@ Semantics (shared with ``forecaster.testing.store.InMemoryStore``, checked by on
   event (a replaced event keeps its first ``created_at``); ``save_artefact`` replaces by id;
 - ranges are inclusive: ``actuals`` and ``forecasts_issued_between`` return ``start <= t <= end``;
 - lists are pages (``limit``/``offset`` with the ``total``): workloads by id, decisions newest first, events by
-  start, accuracy and model history newest first (model history: by ``at``, ties by insertion);
+  start, accuracy newest first, model history in the reverse order it was written (not by ``at``: the CLI's
+  clock and the service's may differ, and a rollback written last must win);
 - JSON payloads (decision ``value``/``details``, labels) are stored as plain JSON (``store_schema.to_json``);
 - ``lease(name, holder, ttl_s)`` is the one-scheduler-per-store lease (``forecaster.adapters.store_lease``: a row
   with an expiry on SQLite, a session-level advisory lock on PostgreSQL);
@@ -412,14 +413,12 @@ class SqlStore:
             where = where & ((h.c.key == workload_id) | h.c.key.in_(keys))
         with self._tx() as conn:
             total = conn.execute(select(func.count()).select_from(h).where(where)).scalar_one()
-            rows = conn.execute(select(h).where(where).order_by(h.c.at.desc(), h.c.seq.desc())
-                                .limit(limit).offset(offset)).all()
+            rows = conn.execute(select(h).where(where).order_by(h.c.seq.desc()).limit(limit).offset(offset)).all()
         return Page([_model_event(r._mapping) for r in rows], int(total), limit, offset)
 
     def champion(self, key: str) -> ModelEvent | None:
         h = s.model_history
-        stmt = (select(h).where((h.c.key == key) & h.c.kind.in_(CHAMPION_KINDS))
-                .order_by(h.c.at.desc(), h.c.seq.desc()).limit(1))
+        stmt = (select(h).where((h.c.key == key) & h.c.kind.in_(CHAMPION_KINDS)).order_by(h.c.seq.desc()).limit(1))
         with self._tx() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else _model_event(row._mapping)

@@ -18,8 +18,8 @@ One ``MetaData`` for SQLite and PostgreSQL (SQLAlchemy Core). Layout and why:
 - time-only indexes on ``forecasts.issued_at``, ``actuals.ds``, ``accuracy.evaluated_at`` serve retention
                                 (``Store.prune``), migration ``v0002``.
 - ``model_history``             one row per model event (``ports.ModelEvent``: a challenger fitted, promoted, kept
-                                out, superseded, rolled back to), insert-once by ``id``, ordered by ``at`` then the
-                                insertion ``seq``; index ``(key, at)`` answers "the champion of a key" in one probe.
+                                out, superseded, rolled back to), insert-once by ``id``, read in the order written
+                                (``seq``); index ``(key, at)`` serves a key's history.
                                 ``model_history_workloads`` lists the workloads each event's model covers (the
                                 history of one workload, on SQLite and PostgreSQL alike). Migration ``v0003``; never
                                 pruned (the audit trail of what served).

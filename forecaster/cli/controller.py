@@ -25,7 +25,7 @@ import typer
 from forecaster.cli.app import app, bad_input_exits, make_console
 from forecaster.cli.inputs import parse_duration
 from forecaster.contracts.errors import InputError, PermanentError
-from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider
+from forecaster.cycle.forecast import ForecastProvider, RolloutProvider
 from forecaster.runtime.controller.run import Controller, ControllerConfig, default_identity
 from forecaster.runtime.telemetry import Telemetry
 
@@ -52,7 +52,7 @@ def _make_store(url: str) -> Any:
 
 
 def _make_forecasts(refit_every: pd.Timedelta) -> ForecastProvider:
-    return EngineForecastProvider(refit_every=refit_every)
+    return RolloutProvider(refit_every=refit_every)  # model rollout: a refit serves once it beats the champion
 
 
 @app.command("controller")
@@ -88,6 +88,11 @@ def controller(
         bool, typer.Option("--dry-run", help="Force Recommend: write nothing but policy status.")
     ] = False,
     refit_every: Annotated[str, typer.Option(help="Refit each policy's model this often.")] = "1D",
+    artefact_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="FORECASTER_ARTEFACT_DIR", help="With --store-url: save every fitted model here (a "
+                     "volume), so `forecaster model rollback` can restore it."),
+    ] = None,
     retention: Annotated[
         str,
         typer.Option(
@@ -122,6 +127,7 @@ def controller(
         elect=leader_elect,
         dry_run=dry_run,
         retention=keep_for,
+        artefact_dir=artefact_dir,
     )
     telemetry = Telemetry()
     ctl = Controller(

@@ -222,12 +222,13 @@ class Store(Protocol):
 
     def list_model_events(self, *, key: str | None = None, workload_id: str | None = None,
                           limit: int = 100, offset: int = 0) -> Page[ModelEvent]:
-        """Model history, newest first (by ``at``, then by insertion). ``key``: of that key only; ``workload_id``: of
-        the keys named so or whose models cover that workload."""
+        """Model history, the last written first (not by ``at``: writers' clocks may differ, and the rollback written
+        last must win). ``key``: of that key only; ``workload_id``: of the keys named so or whose models cover that
+        workload."""
         ...
 
     def champion(self, key: str) -> ModelEvent | None:
-        """The newest ``CHAMPION_KINDS`` event of ``key`` (its champion), None when there is none."""
+        """The last written ``CHAMPION_KINDS`` event of ``key`` (its champion), None when there is none."""
         ...
 
     def prune(self, before: pd.Timestamp) -> dict[str, int]:

@@ -24,6 +24,8 @@ challenger's loss::
 
     better:  d_t = (1 - margin) L_c,t - L_h,t          (the challenger beats the champion by more than the margin)
     worse:   w_t = L_h,t - L_c,t
+    point:   a_t = E_h,t - (1 + margin) E_c,t           (E: absolute error of the point forecast; worse beyond the
+                                                         margin)
     DM(x)    = mean(x) / sqrt(lrv(x) / n)
     lrv(x)   = g_0 + 2 sum_{k=1..K} (1 - k / (K + 1)) g_k,   g_k = (1/n) sum_{t>k} (x_t - mean)(x_{t-k} - mean),
                K = floor(n^(1/3)); lrv <= 0 falls back to g_0
@@ -33,9 +35,13 @@ challenger's loss::
 
 1. fewer than ``min_points`` points: promote at once when the champion is stale (older than ``stale_after``: a model
    that old is worse than an unproven one), else wait;
-2. ``DM(w) > z``: the challenger is worse: kept out, with the scores as the reason (a stale champion does not change
-   this: a refit proven worse never serves);
-3. ``DM(d) > z``: promoted, "better by more than the margin";
+2. ``DM(w) > z`` or ``DM(a) > z``: the challenger is worse, in loss or (beyond the margin) in its point forecast:
+   kept out, with the scores as the reason (a stale champion does not change this: a refit proven worse never
+   serves). The point test guards against a refit whose bands merely widened: a bad day in the training data
+   inflates the conformal bands, which the pinball loss rewards while the champion's bands are too narrow, yet its
+   point forecast is worse. It is conservative: a refit with much better bands but a worse point forecast waits for
+   the champion to turn stale;
+3. ``DM(d) > z``: promoted, "better by more than the margin" (and, by 2, not worse in its point forecast);
 4. a stale champion: promoted at once;
 5. ``max_points`` points and no verdict: kept out, "not better by the margin";
 6. otherwise still in shadow.
@@ -154,6 +160,9 @@ class Evidence:
     z: float
     mean_actual: float = float("nan")
     """Mean actual over the points (the scale of the errors)."""
+    mae_worse_statistic: float = float("nan")
+    """``DM(a)`` on the absolute errors: the challenger's point forecast is worse by more than the margin when above
+    ``z``."""
 
     @property
     def improvement(self) -> float:
@@ -167,12 +176,14 @@ class Evidence:
         return (f"{self.n_points} points: pinball {self.champion.pinball:.4g} vs {self.challenger.pinball:.4g} "
                 f"(champion vs challenger, {-100 * self.improvement:+.1f} %), MAE {self.champion.mae:.4g} vs "
                 f"{self.challenger.mae:.4g}, paired test DM {self.better_statistic:.2f} better by "
-                f"{100 * self.margin:g} % / {self.worse_statistic:.2f} worse (z {self.z:g})")
+                f"{100 * self.margin:g} % / {self.worse_statistic:.2f} worse, MAE {self.mae_worse_statistic:.2f} "
+                f"worse (z {self.z:g})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_points": self.n_points, "champion": self.champion.to_dict(),
                 "challenger": self.challenger.to_dict(), "better_statistic": _finite(self.better_statistic),
-                "worse_statistic": _finite(self.worse_statistic), "margin": self.margin, "z": self.z,
+                "worse_statistic": _finite(self.worse_statistic),
+                "mae_worse_statistic": _finite(self.mae_worse_statistic), "margin": self.margin, "z": self.z,
                 "improvement": _finite(self.improvement), "mean_actual": _finite(self.mean_actual)}
 
 
@@ -270,6 +281,8 @@ class ShadowLog:
         """Both models' scores and the paired test over the points so far."""
         lc, lh = self.losses()
         pts = [self.points[t] for t in sorted(self.points)]
+        ac = np.array([p.champion_abs for p in pts], dtype=float)
+        ah = np.array([p.challenger_abs for p in pts], dtype=float)
         y_mean = float(np.mean([p.y_mean for p in pts])) if pts else float("nan")
 
         def scores(loss: np.ndarray, absolute: list[float], inside: list[dict[int, float]]) -> Scores:
@@ -282,7 +295,7 @@ class ShadowLog:
         return Evidence(len(pts), scores(lc, [p.champion_abs for p in pts], [p.champion_inside for p in pts]),
                         scores(lh, [p.challenger_abs for p in pts], [p.challenger_inside for p in pts]),
                         dm_statistic((1.0 - policy.margin) * lc - lh), dm_statistic(lh - lc), policy.margin, policy.z,
-                        y_mean)
+                        y_mean, dm_statistic(ah - (1.0 + policy.margin) * ac))
 
 
 # -- the paired test and the rule -------------------------------------------------------------------------------
@@ -336,6 +349,8 @@ def judge(evidence: Evidence | None, policy: RolloutPolicy, champion_age: pd.Tim
         return Verdict("wait", f"in shadow: {n} of {policy.min_points} points scored", evidence)
     if evidence.worse_statistic > policy.z:
         return Verdict("reject", f"worse than the champion: {evidence.summary()}", evidence)
+    if evidence.mae_worse_statistic > policy.z:
+        return Verdict("reject", f"point forecast worse than the champion's: {evidence.summary()}", evidence)
     if evidence.better_statistic > policy.z:
         return Verdict("promote", f"better by more than {100 * policy.margin:g} %: {evidence.summary()}", evidence)
     if stale:

@@ -182,7 +182,8 @@ class RolloutStore:
             self.telemetry.counter("forecaster_model_rollouts").labels(model_key=event.key, outcome=event.kind).inc()
         if event.kind == ROLLED_BACK:
             return  # its row was written by whoever asked for it (request_rollback)
-        start, end = _span(model)
+        meta = self.store.get_artefact(event.version) if event.version else None
+        start, end = (meta.train_start, meta.train_end) if meta is not None else _span(model)  # the fit's span
         self.store.record_model_event(ModelEvent(
             id=event_id(event.key, event.kind, event.version, event.at), key=event.key, kind=event.kind,
             version=event.version, at=event.at, reason=event.reason, workload_ids=model_ids(model),

@@ -158,7 +158,8 @@ class ServiceSettings:
     """API admission control: ``Retry-After`` of a refusal, in seconds (1)."""
     rollout: bool = True
     """Model rollout (``forecaster.cycle.rollout``): a refit runs in shadow as a challenger and serves only once it
-    beats the champion on the same points (True); False: every refit serves at once."""
+    beats the champion on the same points (True); False: every refit serves at once (no model history is kept, so
+    there is nothing to roll back to)."""
     rollout_margin: float = 0.02
     """Rollout: relative improvement of the mean pinball loss a challenger must show to be promoted (0.02 = 2 %)."""
     rollout_min_points: int = 48

@@ -248,8 +248,8 @@ class InMemoryStore:
             return True
 
     def _history(self) -> list[ModelEvent]:
-        """Every model event, newest first (``at``, then insertion)."""
-        items = sorted(self._model_events.values(), key=lambda se: (se[1].at, se[0]), reverse=True)
+        """Every model event, the last written first."""
+        items = sorted(self._model_events.values(), key=lambda se: se[0], reverse=True)
         return [e for _, e in items]
 
     def list_model_events(self, *, key: str | None = None, workload_id: str | None = None,

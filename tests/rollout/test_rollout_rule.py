@@ -53,9 +53,9 @@ def test_the_paired_test_edge_cases() -> None:
     assert long_run_variance(np.arange(64.0)) > 0  # K = 4 at n = 64 (not 3 from a floating cube root)
 
 
-def _evidence(n: int, better: float, worse: float) -> Evidence:
+def _evidence(n: int, better: float, worse: float, point: float = 0.0) -> Evidence:
     scores = Scores(1.0, 1.0, {80: 0.8}, 0.1)
-    return Evidence(n, scores, scores, better, worse, 0.02, 1.645)
+    return Evidence(n, scores, scores, better, worse, 0.02, 1.645, 100.0, point)
 
 
 POLICY = RolloutPolicy(min_points=48, max_points=288, stale_after=pd.Timedelta("3D"))
@@ -69,11 +69,12 @@ DAY = pd.Timedelta("1D")
     (_evidence(10, 0.0, 0.0), 4 * DAY, "promote", "stale"),
     (_evidence(48, -3.0, 2.0), 4 * DAY, "reject", "worse"),  # proven worse: never serves, stale champion or not
     (_evidence(48, 2.0, -3.0), DAY, "promote", "better by more than 2 %"),
+    (_evidence(48, 2.0, -3.0, point=2.0), DAY, "reject", "point forecast worse"),  # wider bands, worse point
     (_evidence(48, 1.0, -1.0), 4 * DAY, "promote", "stale"),
     (_evidence(288, 1.0, -1.0), DAY, "reject", "not better by 2 % after 288 points"),
     (_evidence(100, 1.0, -1.0), DAY, "wait", "no verdict yet"),
-], ids=["first-model", "no-points", "too-few-points", "stale-few-points", "worse", "better", "stale-no-verdict",
-        "undecided-at-max", "undecided"])
+], ids=["first-model", "no-points", "too-few-points", "stale-few-points", "worse", "better", "point-worse",
+        "stale-no-verdict", "undecided-at-max", "undecided"])
 def test_the_rule(evidence: Evidence | None, age: pd.Timedelta | None, action: str, why: str) -> None:
     verdict = judge(evidence, POLICY, age)
     assert verdict.action == action and why in verdict.reason
@@ -97,6 +98,7 @@ def test_both_models_are_scored_on_the_same_points() -> None:
     ev = log.evidence(RolloutPolicy())
     assert ev.champion.mae == 0.0 and ev.challenger.mae == 2.0 and ev.challenger.coverage == {80: 1.0}
     assert ev.champion.pinball < ev.challenger.pinball and ev.improvement < 0
+    assert ev.mean_actual == 10.0 and ev.mae_worse_statistic == math.inf  # 2 - 1.02 x 0 on both points
     assert len(log.issued) == 2  # 12:10 may be re-fetched: the 12:00 pair, whose last row it is, is kept
     log.score(pd.DataFrame({ID: "a", DS: [T0 + pd.Timedelta("15min")], Y: [10.0]}))
     assert [at for at, _, _ in log.issued] == [later]  # all of the 12:00 pair is in the past now
