@@ -62,6 +62,11 @@ def add_to_openapi(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _integer(value: Any) -> bool:
+    """A JSON Schema ``integer``: ``3`` or ``3.0``, not ``true``."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+
+
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not _TIME.match(value):
         return None
@@ -108,7 +113,7 @@ def conform(operation: str, query: dict[str, Any] | None, body: Any, *, max_actu
                               else e for e in body["events"]]
         policy = body.get("policy")
         bounds = ("min_replicas", "max_replicas")
-        if (isinstance(policy, dict) and all(type(policy.get(k)) is int for k in bounds)
+        if (isinstance(policy, dict) and all(_integer(policy.get(k)) for k in bounds)
                 and policy["max_replicas"] < policy["min_replicas"]):
             body["policy"] = {**policy, "max_replicas": policy["min_replicas"]}
     return query, body

@@ -286,3 +286,52 @@ def test_openapi_declares_what_the_server_enforces(client: TestClient) -> None:
 def test_a_seeded_decision_fixture_is_what_the_window_tests_assume(seeded: Seeded) -> None:
     times = sorted(d.time.isoformat() for d in seeded.store.list_decisions(workload_id=NASA_ID).items)
     assert [t[11:16] for t in times] == ["01:00", "02:00", "03:00", "04:00"]
+
+
+# -- the rules across fields, and conform ------------------------------------------------------------------------
+@pytest.mark.parametrize(("operation", "query", "body", "expected_query", "expected_body"), [
+    ("GET /v1/actuals/{workload}", {"start": "2024-03-05T00:00:00Z", "end": "2024-03-04T00:00:00Z"}, None,
+     {"start": "2024-03-05T00:00:00Z"}, None),
+    ("GET /v1/actuals/{workload}", {"start": "2024-01-01T00:00:00Z", "end": "2024-03-04T00:00:00Z"}, None,
+     {"start": "2024-01-01T00:00:00Z"}, None),
+    ("GET /v1/actuals/{workload}", {"start": "2024-03-04T00:00:00Z", "end": "2024-03-05T00:00:00+05:00"}, None,
+     {"start": "2024-03-04T00:00:00Z", "end": "2024-03-05T00:00:00+05:00"}, None),
+    ("GET /v1/actuals/{workload}", {"start": 0, "end": "2024-03-04T00:00:00Z"}, None,
+     {"start": 0, "end": "2024-03-04T00:00:00Z"}, None),
+    ("GET /v1/decisions", {"start": "2024-03-05T00:00:00Z", "since": "2024-03-01T00:00:00Z"}, None,
+     {"start": "2024-03-05T00:00:00Z"}, None),
+    ("GET /v1/decisions", {"since": "2024-03-05T00:00:00Z", "end": "2024-03-05T00:00:00Z"}, None,
+     {"since": "2024-03-05T00:00:00Z"}, None),
+    ("POST /v1/events", None, {"start": "2024-03-05T00:00:00Z", "end": "2024-03-05T00:00:00Z"},
+     None, {"start": "2024-03-05T00:00:00Z", "end": "2024-03-05T00:00:01.000000Z"}),
+    ("POST /v1/events", None, {"start": "2024-03-05T00:00:00Z", "end": "not a time"},
+     None, {"start": "2024-03-05T00:00:00Z", "end": "not a time"}),
+    ("POST /v1/what-if", None, {"policy": {"min_replicas": 10000.0, "max_replicas": 5}},
+     None, {"policy": {"min_replicas": 10000.0, "max_replicas": 10000.0}}),
+    ("POST /v1/what-if", None, {"policy": {"min_replicas": True, "max_replicas": 0}},
+     None, {"policy": {"min_replicas": True, "max_replicas": 0}}),
+    ("POST /v1/what-if", None, {"start": "2024-03-01T00:00:00Z", "end": "2024-03-09T00:00:00Z",
+                                "events": [{"start": "2024-03-02T00:00:00Z", "end": "2024-03-01T00:00:00Z"}]},
+     None, {"start": "2024-03-01T00:00:00Z", "events": [{"start": "2024-03-02T00:00:00Z",
+                                                         "end": "2024-03-02T00:00:01.000000Z"}]}),
+    ("GET /v1/workloads", {"limit": 0}, None, {"limit": 0}, None),
+], ids=["actuals-reversed", "actuals-too-long", "actuals-ok", "actuals-not-a-time", "decisions-both-names",
+        "decisions-empty", "event-empty", "event-not-a-time", "what-if-bounds", "what-if-bool-untouched",
+        "what-if-window-and-events", "no-rules"])
+def test_conform_repairs_only_the_rules_across_fields(operation: str, query: Any, body: Any, expected_query: Any,
+                                                      expected_body: Any) -> None:
+    """``rules.conform`` changes only the fields a rule across fields names, and never a value that breaks the
+    schema itself (a number for a time, a boolean for an integer): a negative case stays negative."""
+    from forecaster.api.rules import conform
+
+    assert conform(operation, query, body) == (expected_query, expected_body)
+
+
+def test_every_rule_is_in_the_openapi_document(client: TestClient) -> None:
+    from forecaster.api.rules import RULES
+
+    doc = client.get("/openapi.json").json()
+    for rule in RULES:
+        method, path = rule.operation.split(" ", 1)
+        op = doc["paths"][path][method.lower()]
+        assert rule.text in op["x-rules"] and rule.text in op["description"], rule
