@@ -1,12 +1,14 @@
 """Operations endpoints, no token needed: ``/healthz`` (liveness), ``/readyz`` (readiness), ``/metrics``.
 
 - ``/healthz``: 200 while the process serves HTTP.
-- ``/readyz``: 200 when the last forecast cycle is at most ``ApiSettings.ready_max_age_s`` old, else 503. The cycle
-  time is the refresh job's last success in this process
-  (``forecaster_job_last_success_timestamp_seconds{job="refresh"}``, set by the scheduler through ``Telemetry``;
-  compared with the wall clock); a replica without a scheduler uses the newest stored forecast's issue time instead
-  (compared with the app's clock, which the demo sets to its trace time; read through the gauge refresh, so at most
-  once per ``metrics_refresh_s``). A store that cannot be read is also 503.
+- ``/readyz``: 200 while the service can serve a fresh forecast: the refresh job succeeded in this process at most
+  ``ApiSettings.ready_max_age_s`` ago (``forecaster_job_last_success_timestamp_seconds{job="refresh"}``, set by the
+  scheduler through ``Telemetry``; compared with the wall clock), or else the newest forecast issued for any workload
+  is at most that old (``forecaster_forecast_issued_timestamp_seconds``: set by this process's refresh for every run
+  it stores, and read from the store by the gauge refresh, at most once per ``metrics_refresh_s``; compared with the
+  app's clock, which the demo sets to its trace time). So readiness follows what can be served, not how jobs
+  overlap: a refresh that failed for one workload, or ran long beside a refit, still stored fresh forecasts for the
+  others. Otherwise 503 (also when the store cannot be read and no fresh forecast is known).
 - ``/metrics``: the Prometheus text format of ``Telemetry.registry``, after refreshing the forecast and accuracy
   gauges from the store (``forecaster.api.gauges``; a store error is logged and the last values are served).
 
@@ -29,6 +31,7 @@ from forecaster.api.problems import ProblemError, log_error, responses
 from forecaster.api.schemas import HealthOut, ReadyOut
 from forecaster.api.strict import StrictRequest
 
+log = logging.getLogger("forecaster.api")
 router = APIRouter(tags=["operations"], dependencies=[StrictRequest])
 JOB = "refresh"
 
@@ -40,12 +43,21 @@ async def healthz() -> HealthOut:
 
 
 def last_cycle(ctx: Ctx) -> tuple[float | None, Literal["job", "store"]]:
-    """Unix time of the last forecast cycle and where it came from (module docstring)."""
+    """Unix time of the last forecast cycle and where it came from (module docstring): the refresh job's last success
+    while it is recent, else the newest issued forecast."""
     job = ctx.telemetry.registry.get_sample_value("forecaster_job_last_success_timestamp_seconds", {"job_name": JOB})
-    if job is not None:
+    if job is not None and time.time() - job <= ctx.settings.ready_max_age_s:
         return job, "job"
-    gauges.refresh(ctx)
-    return gauges.newest_issue(ctx.telemetry), "store"
+    try:
+        gauges.refresh(ctx)
+    except Exception:
+        if gauges.newest_issue(ctx.telemetry) is None:
+            raise
+        log.warning("readyz: the store cannot be read; judging by the forecasts this process issued")
+    issued = gauges.newest_issue(ctx.telemetry)
+    if issued is None and job is not None:
+        return job, "job"
+    return issued, "store"
 
 
 @router.get("/readyz", response_model=ReadyOut, responses=responses(400, 406, 500, 503), summary="Readiness")

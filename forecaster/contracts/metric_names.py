@@ -104,6 +104,9 @@ EXPORTED: tuple[MetricSpec, ...] = (
                "Scheduled job runs by outcome success|failure"),
     MetricSpec("forecaster_job_last_success_timestamp_seconds", "gauge", ("job_name",),
                "Unix time of the job's last successful run"),
+    MetricSpec("forecaster_model_age_seconds", "gauge", ("workload",),
+               "Seconds since the newest fit covering the workload (its serving model, a challenger in shadow, or the "
+               "refit job's); the daily refit keeps it under a day"),
     MetricSpec("forecaster_controller_leader", "gauge", ("identity",),
                "1 while this replica holds the controller Lease, else 0"),
     MetricSpec("forecaster_controller_step_duration_seconds", "histogram", ("step",),

@@ -166,11 +166,21 @@ class EngineForecastProvider:
 
     def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
               events: pd.DataFrame | None = None) -> Model:
-        """Fit a new model on ``history`` (``fit_model``) and keep it for ``key``: it serves from now on."""
+        """Fit a new model on ``history`` (``fit_model``) and ``install`` it for ``key``."""
         model = self.fit_model(key, spec, history, now, events)
+        self.install(key, spec, model, now)
+        return model
+
+    def install(self, key: str, spec: ForecastSpec, model: Model, now: pd.Timestamp) -> None:
+        """Take a model ``fit_model`` made (in ``refit``, or outside the cycle: the service's refit job fits with no
+        lock held and installs afterwards): it serves ``key`` from now on."""
+        self.put(key, model)
+
+    def put(self, key: str, model: Model) -> None:
+        """Serve ``model`` for ``key`` as it is, with no rollout (e.g. a model kept for the series a newer one of
+        another key does not cover)."""
         self._models[key] = model
         self._refit.pop(key, None)
-        return model
 
     def forecast(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
                  events: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -291,7 +301,11 @@ class RolloutProvider(EngineForecastProvider):
                 self._models[key] = restored
         if self.rollback is not None:
             current = self._models.get(key)
-            target = self.rollback(key, spec, now, current)
+            try:
+                target = self.rollback(key, spec, now, current)
+            except Exception:  # a store outage never stops the forecast: the rollback is read again next cycle
+                log.exception("%s: reading rollbacks failed", key)
+                target = None
             if target is not None and (current is None or target.version != current.version):
                 self._drop_challenger(key, now, SUPERSEDED, f"rollback to {target.version}")
                 self._models[key] = target
@@ -305,34 +319,29 @@ class RolloutProvider(EngineForecastProvider):
             return None
         return pd.Timestamp(now) - (champion.pinned_at if champion.pinned_at is not None else champion.fitted_at)
 
-    def refit(self, key: str, spec: ForecastSpec, history: pd.DataFrame, now: pd.Timestamp,
-              events: pd.DataFrame | None = None) -> Model:
-        """Fit a new model: the challenger, or the champion at once (class docstring)."""
+    def install(self, key: str, spec: ForecastSpec, model: Model, now: pd.Timestamp) -> None:
+        """A new fit (``refit``, or one made outside the cycle): the challenger, or the champion at once (class
+        docstring)."""
         champion = self._models.get(key)
-        model = super().refit(key, spec, history, now, events)  # fits and installs: the champion is put back below
-        if champion is None:
-            self._models.pop(key, None)
-        else:
-            self._models[key] = champion
+        self._refit.pop(key, None)
         self._fitted[key] = pd.Timestamp(now)
         if champion is not None and champion.spec != spec:
             self._promote(key, model, now, "the forecast settings changed: the old champion answered another question")
-            return model
+            return
         if champion is not None and grid_end(now, spec.frequency_s) < champion.last_ds:
             self._promote(key, model, now, f"the champion saw data up to {champion.last_ds}, after now (the clock "
                                            "went back): it cannot forecast from here")
-            return model
+            return
         verdict = judge(None, self.rollout, self._champion_age(key, now))
         if verdict.action == "promote":
             self._promote(key, model, now, verdict.reason)
-            return model
+            return
         self._drop_challenger(key, now, SUPERSEDED, f"a newer challenger {model.version} was fitted")
         self._challengers[key] = model
         self._shadow[key] = ShadowLog(tuple(spec.levels), self.rollout.score_lead)
         self._emit(RolloutEvent(CHALLENGER, key, model.version, now, f"fitted on data up to {model.last_ds}; in "
                                 f"shadow beside the champion {champion.version if champion else ''}",
                                 champion.version if champion else ""), model)
-        return model
 
     def _promote(self, key: str, model: Model, now: pd.Timestamp, reason: str,
                  evidence: Evidence | None = None) -> None:
@@ -356,7 +365,11 @@ class RolloutProvider(EngineForecastProvider):
                                 evidence), model)
 
     def _update(self, model: Model, history: pd.DataFrame) -> None:
+        """``model`` with the rows of ``history`` since its last observation, of the series it was fitted on (a
+        challenger fitted while some series could not be read shadows the others)."""
         rows = history[pd.to_datetime(history[DS], utc=True) >= model.last_ds]
+        if ID in rows.columns:
+            rows = rows[rows[ID].astype(str).isin(model.forecaster.state.span)]
         if len(rows):
             model.forecaster.update(rows)
             model.last_ds = max(model.last_ds, pd.Timestamp(rows[DS].max()))

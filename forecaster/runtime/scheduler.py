@@ -1,4 +1,4 @@
-"""APScheduler wiring of the service's jobs, one scheduler per store.
+"""APScheduler wiring of the service's jobs: one scheduler per store, and a refit that missed its time runs again.
 
     scheduler = build_scheduler(service)              # BackgroundScheduler; scheduler.start(); ...; .shutdown()
     build_scheduler(service, background=False).start()  # blocks (the worker)
@@ -7,7 +7,7 @@ Jobs, by textual reference so the persistent job store can keep them (``forecast
 
     refresh     every refresh_interval_s (300)      first run right after start when settings.run_on_start
     accuracy    every accuracy_interval_s (3,600)
-    refit       every refit_interval_s (86,400)
+    refit       every refit_interval_s (86,400)     also at once, when it is due: after start and after a refresh
     controller  every controller_interval_s (60)    only when controller_enabled and service.controller_cycle
 
 Every job: one instance at a time (``max_instances=1``), missed runs coalesced into one (``coalesce=True``) and run
@@ -27,6 +27,12 @@ the lease every ``lease_ttl_s / 3`` from a thread of its own (``LeaseKeeper``); 
 it has the lease again. ``shutdown`` releases it, so a standby takes over at once; a holder that dies hands over when
 its lease expires (SQLite: ``lease_ttl_s`` after its last renewal) or its database session ends (PostgreSQL).
 
+**Catch-up.** APScheduler moves a job's next run time forward before running it, so a refit interrupted by a crash or
+a deploy would otherwise wait for its next slot (a day), and a refit that failed for want of data would wait as long.
+``catch_up`` runs the refit at once when ``Service.refit_due`` says so (the newest fit older than the newest refit
+time, or one that missed workloads; never while a refit runs, and a failed one only after its back-off): when the
+scheduler starts (or takes over the lease) and after every refresh.
+
 Not pure (APScheduler, database, threads). Called by the worker (``python -m forecaster.runtime.worker``) and
 ``forecaster serve``.
 """
@@ -42,7 +48,13 @@ import time
 import uuid
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -78,6 +90,35 @@ def log_job_event(event: JobEvent) -> None:
         times = getattr(event, "scheduled_run_times", None) or []
         when = ", ".join(str(t) for t in times) or "?"
         log.warning("job %s skipped at %s: the previous run is still going", event.job_id, when)
+
+
+def catch_up(scheduler: BaseScheduler, service: Service) -> bool:
+    """Move the refit job's next run to now when ``service.refit_due()``; True when it was moved. Never raises."""
+    try:
+        if not service.refit_due():
+            return False
+        job = scheduler.get_job(REFIT)
+        if job is None:
+            return False
+        now = dt.datetime.now(dt.UTC)
+        if getattr(job, "next_run_time", None) is not None and job.next_run_time <= now:
+            return False
+        scheduler.modify_job(REFIT, next_run_time=now)
+        log.info("refit due (missed, interrupted or incomplete): running it now")
+        return True
+    except Exception:
+        log.exception("catch-up: the refit could not be rescheduled")
+        return False
+
+
+def after_refresh(scheduler: BaseScheduler, service: Service) -> Any:
+    """The listener that runs ``catch_up`` after each refresh run."""
+
+    def listener(event: JobEvent) -> None:
+        if event.job_id == REFRESH:
+            catch_up(scheduler, service)
+
+    return listener
 
 
 def holder_identity() -> str:
@@ -179,12 +220,14 @@ class _Leased:
     run_now: tuple[str, ...] = ()
 
     def _prepare(self) -> None:
-        """Right before the jobs run: the run-on-start jobs are moved to now."""
+        """Right before the jobs run: the run-on-start jobs, and a due refit, are moved to now."""
         scheduler: Any = self
         now = dt.datetime.now(dt.UTC)
         for job_id in self.run_now:
             if scheduler.get_job(job_id) is not None:
                 scheduler.modify_job(job_id, next_run_time=now)
+        if self.service is not None:
+            catch_up(scheduler, self.service)
 
     def _gained(self) -> None:
         scheduler: Any = self
@@ -265,6 +308,7 @@ def build_scheduler(service: Service, background: bool = True, *, persistent: bo
     )
     scheduler.keeper, scheduler.service = keeper, service
     scheduler.add_listener(log_job_event, LISTENED_EVENTS)
+    scheduler.add_listener(after_refresh(scheduler, service), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     jobs = [(REFRESH, st.refresh_interval_s, st.run_on_start), (ACCURACY, st.accuracy_interval_s, False),
             (REFIT, st.refit_interval_s, False)]
     if st.controller_enabled and service.controller_cycle is not None:

@@ -2,9 +2,11 @@
 frequency group, with the service's persistence (``forecaster.runtime.rollout.RolloutStore``).
 
 One model per frequency covers every workload of that frequency (the global LightGBM member learns from their union);
-its key is ``freq/<frequency>`` (``group_key``). The provider refits and refreshes it on the cycle's schedule
-(``forecaster.cycle.schedule``: refit when there is no model, when the newest fit is ``refit_interval_s`` old, or when
-the clock went back; else refresh with the newest buckets), exactly as the controller's models. With
+its key is ``freq/<frequency>`` (``group_key``); a workload a newer champion does not cover keeps its previous model
+under a shard key (``forecaster.runtime.service.serving``). The refit job fits the models, with no lock held
+(``forecaster.runtime.service.refit``, run again at once when it was missed: ``forecaster.runtime.scheduler``); the
+refresh refreshes them with the newest buckets on the cycle's schedule (``forecaster.cycle.schedule``) and never
+refits one for its age (``refit_every`` is ``NEVER``: a fit inside a refresh made overlapping refreshes skip). With
 ``settings.rollout`` (the default) a refit is a **challenger** in shadow beside the serving champion until the rule of
 ``forecaster.cycle.rollout`` promotes it or keeps it out (``settings.rollout_*``); without, every refit serves at once.
 Persistence, through the provider's hooks (``RolloutStore``):
@@ -13,8 +15,9 @@ Persistence, through the provider's hooks (``RolloutStore``):
   metadata row in the store, before the model serves or shadows any forecast;
 - ``restore``: a provider without a model for a group (a restarted process) starts from the group's champion in the
   model history, else (a store from before rollout) from the newest stored artefact when it has the group's frequency
-  and levels and covers its workloads (``restore_latest``); its age counts from its creation, so a young artefact is
-  refreshed, an old one refitted;
+  and levels and covers its workloads (``restore_latest``); its age counts from its creation (an old one is
+  refreshed until the refit job, run at once when it is due, replaces it; a partial one is the serving table's:
+  ``forecaster.runtime.service.serving.restore``);
 - ``on_event``/``rollback``: the model history in the store and rollbacks asked for by ``forecaster model rollback``
   or ``POST /v1/models/rollback``, applied at the next refresh.
 
@@ -95,16 +98,20 @@ def demand_warnings(registry: Registry) -> dict[str, str]:
     return {wid: why for wid, why in found.items() if why}
 
 
+NEVER = pd.Timedelta.max
+"""The service provider's ``refit_every``: the refit job refits (module docstring), a refresh only refreshes."""
+
+
 def provider_for(service: Service) -> EngineForecastProvider:
-    """The service's provider: refit every ``refit_interval_s``, with rollout unless ``settings.rollout`` is off, and
-    the service's persistence (module docstring)."""
+    """The service's provider: refitted by the refit job only (``NEVER``), with rollout unless ``settings.rollout`` is
+    off, and the service's persistence (module docstring)."""
     st = service.settings
     hooks = RolloutStore(service.store, st.artefact_dir, service.telemetry, actor="service",
                          covers=lambda key: covered(service, key))
     hooks.fallback = lambda key, spec, now: restore_latest(service, hooks, key, spec, now)
     for wid, why in demand_warnings(service.registry).items():
         log.warning("workload %s: %s", wid, why)
-    common: dict[str, Any] = {"refit_every": pd.Timedelta(seconds=st.refit_interval_s),
+    common: dict[str, Any] = {"refit_every": NEVER,
                               "options": {"bad_values": "outage", **dict(st.model_options)}}
     if not st.rollout:
         return EngineForecastProvider(on_fit=hooks.save, restore=hooks.restore, **common)
@@ -118,5 +125,5 @@ def concat(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
         [ID], kind="stable").reset_index(drop=True)
 
 
-__all__ = ["GROUP", "concat", "covered", "demand_warnings", "forecast_spec", "group_key", "groups", "model_ids",
-           "provider_for", "restore_latest"]
+__all__ = ["GROUP", "NEVER", "concat", "covered", "demand_warnings", "forecast_spec", "group_key", "groups",
+           "model_ids", "provider_for", "restore_latest"]

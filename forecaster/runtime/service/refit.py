@@ -1,24 +1,37 @@
-"""The refit job (daily): refit every frequency group's model on its whole training window through the cycle's
-provider (``EngineForecastProvider.refit``: backtest-learned weights and calibration, the artefact saved by the
-service's ``on_fit`` hook before the model serves), then apply the store's retention (``Store.prune``: runs, actuals
-and accuracy older than ``settings.retention_days``).
+"""The refit job (daily, and again at once when it was missed: ``due``): fit every frequency group's model on its
+whole training window (``EngineForecastProvider.fit_model``: backtest-learned weights and calibration, the artefact
+saved by the provider's ``on_fit`` hook), hand it to the provider (``install``: a challenger in shadow beside the
+champion, or the champion at once, by the rollout rule), then apply the store's retention (``Store.prune``: runs,
+actuals and accuracy older than ``settings.retention_days``).
 
-The refresh also refits a group whose model is ``refit_interval_s`` old (the cycle's schedule), so a refit that
-failed or never ran (a crash, a deploy) is caught up by the next refresh. A workload whose history cannot be read is
-left out of the fit (the others are refitted) and reported by ``WorkloadError`` at the end; the next refresh refits
-the group again when it finds that workload missing from the model.
+The fit runs with no lock held: refreshes carry on with the current models meanwhile. The model is handed over under
+the service's short lock (``forecaster.runtime.service.serving.adopt``; after the running refresh, if one runs). A
+workload whose history cannot be read is left out of the fit (the others are refitted) and keeps its previous model
+(``serving.follow``, should the new one become champion); the job reports it (``WorkloadError``), and ``due`` brings
+the refit back after a back-off.
+
+``due`` (``Service.refit_due``; asked by the scheduler's catch-up when it starts and after every refresh): the refit
+should run now, ahead of its slot, when for some group the newest fit (by this job, or of the models serving it) is
+older than the newest refit time (``now`` floored to ``refit_interval_s``: the slot whose run was missed, e.g. a refit
+killed at 00:01, or a process started after it), or it did not cover every workload of the group (a refit missed some,
+or, after a restart, the group's workloads are served by several models); before this process has a model of the
+group, the newest stored artefact stands in. Never while a refit runs, nor within ``backoff_s`` of a failed one
+(``refresh_interval_s``, doubling per failure in a row, at most ``refit_interval_s``). A group without any model is the
+refresh's to fit, not due.
 
 Not pure (source, store, artefact files). Called by ``Service.refit`` (scheduled through
-``forecaster.runtime.jobs.refit_job``).
+``forecaster.runtime.jobs.refit_job``) and ``Service.refit_due``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pandas as pd
 
-from forecaster.cycle.schedule import history_window
+from forecaster.cycle.schedule import history_window, issue_slot
+from forecaster.runtime.service import serving
 from forecaster.runtime.service.fetch import demand_history, events_frame
 from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups
 from forecaster.runtime.service.service import Service, WorkloadError
@@ -30,6 +43,7 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
     """The job (module docstring); the versions of the models saved."""
     st = service.settings
     now = service.now(now)
+    log.info("refit started at %s", now)
     errors: dict[str, str] = {}
     events = events_frame(service.store)
     saved: list[str] = []
@@ -48,7 +62,9 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
             continue
         group_errors: dict[str, str] = {}
         with service.isolated("refit", f"model {freq}", group_errors, counted=tuple(histories)):
-            model = service.provider.refit(key, fspec, concat(histories), now, events)
+            model = service.provider.fit_model(key, fspec, concat(histories), now, events)
+            service.last_fit[key] = (now, tuple(sorted(histories)))
+            serving.adopt(service, key, fspec, model, now)
             saved.append(model.version)
         errors.update({w: msg for w in histories for msg in group_errors.values()})
     with service.isolated("refit", "retention", errors, counted=()):
@@ -57,4 +73,43 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
         log.info("refit: retention before %s deleted %s", cut, deleted)
     if errors:
         raise WorkloadError("refit", errors, saved)
+    log.info("refit finished: %s", ", ".join(saved) or "nothing to fit")
     return saved
+
+
+def backoff_s(service: Service) -> float:
+    """How long after a failed refit ``due`` waits (module docstring); 0 after a complete one."""
+    st = service.settings
+    if service.refit_failures <= 0:
+        return 0.0
+    return float(min(st.refresh_interval_s * 2.0 ** (service.refit_failures - 1), st.refit_interval_s))
+
+
+def due(service: Service, now: pd.Timestamp | None = None) -> bool:
+    """Whether the refit should run now (module docstring)."""
+    if service.refit_lock.locked():
+        return False
+    if service.refit_ended is not None and time.monotonic() - service.refit_ended < backoff_s(service):
+        return False
+    now = service.now(now)
+    newest_slot = issue_slot(now, service.settings.refit_interval_s)
+    for freq, specs in groups(service.registry):
+        group, ids = group_key(freq), {s.id for s in specs}
+        fitted = service.last_fit.get(group)
+        if fitted is not None:
+            if fitted[0] < newest_slot or not ids <= set(fitted[1]):
+                return True
+            continue
+        with service.lock:
+            keys = {service.serving[w] for w in ids if w in service.serving}
+            models = [m for m in (service.provider.model(k) for k in keys) if m is not None]
+        if models:
+            if len(keys) > 1 or max(pd.Timestamp(m.fitted_at) for m in models) < newest_slot:
+                return True
+            continue
+        if group in service.restored:
+            continue  # looked for a stored model: none usable, the refresh fits the group
+        meta = service.store.latest_artefact()
+        if meta is not None and (pd.Timestamp(meta.created_at) < newest_slot or not ids <= set(meta.workload_ids)):
+            return True
+    return False

@@ -10,6 +10,12 @@ Each job method is timed through ``Telemetry.timed(job)`` (duration, outcome, la
 ``forecaster.runtime.jobs``; inside a job every workload is isolated (``isolated``): its failure is logged and
 counted, the others carry on, and the job reports the failed workloads at the end (``WorkloadError``).
 
+Locks: each job has its own (``refresh_lock``, ``refit_lock``, ``accuracy_lock``: one run of a job at a time, also
+when called directly), and ``lock`` guards only the serving table for a few dictionary writes
+(``forecaster.runtime.service.serving``). A refit fits with no lock held and hands its model over under ``lock``, so
+a refit and a refresh never wait for each other. ``refit_due`` says when the refit should run again before its next
+slot (``forecaster.runtime.service.refit.due``: the scheduler's catch-up).
+
 Not pure (holds the store, the models, the policies). Called by ``forecaster.runtime.jobs``, the worker, the CLI
 (``forecaster demo``/``serve``) and tests.
 """
@@ -29,7 +35,8 @@ from forecaster.contracts.clock import utc_now
 from forecaster.contracts.errors import ForecasterError, InputError
 from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
-from forecaster.cycle.forecast import EngineForecastProvider
+from forecaster.cycle.forecast import EngineForecastProvider, Model
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.rightsizing import RightSizer
 from forecaster.runtime.service.models import provider_for
 from forecaster.runtime.service.registry import Registry, load_workloads
@@ -75,7 +82,23 @@ class Service:
     rightsizers: dict[str, RightSizer] = field(default_factory=dict)
     """Right-sizing state by workload id (``forecaster.RightSizer``: updated with each refresh's container use)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
-    """Held by every job: jobs of one service never interleave (APScheduler runs them on a thread pool)."""
+    """Guards ``serving``, ``pending`` and ``refreshing``: held for dictionary writes, never through a fit or fetch."""
+    refresh_lock: threading.Lock = field(default_factory=threading.Lock)
+    refit_lock: threading.Lock = field(default_factory=threading.Lock)
+    accuracy_lock: threading.Lock = field(default_factory=threading.Lock)
+    serving: dict[str, str] = field(default_factory=dict)
+    """Workload id -> provider key of the model that forecasts it (``forecaster.runtime.service.serving``)."""
+    pending: dict[str, tuple[ForecastSpec, Model, pd.Timestamp]] = field(default_factory=dict)
+    """Group key -> a refit's model (with its spec and fit time) handed over while a refresh ran."""
+    refreshing: bool = False
+    restored: set[str] = field(default_factory=set)
+    """Groups whose stored model this process has looked for."""
+    last_fit: dict[str, tuple[pd.Timestamp, tuple[str, ...]]] = field(default_factory=dict)
+    """Group key -> (time, workloads) of the newest model the refit job fitted in this process."""
+    refit_failures: int = 0
+    """Refits in a row that failed (some workload or group not refitted); reset by a complete one."""
+    refit_ended: float | None = None
+    """``time.monotonic()`` when the last refit ended (the back-off of ``refit_due`` counts from it)."""
     sleep: Callable[[float], None] = time.sleep
     _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
 
@@ -94,22 +117,35 @@ class Service:
         """Forecast refresh for every workload; the forecast run id per workload (see ``service.refresh``)."""
         from forecaster.runtime.service.refresh import refresh  # import cycle: the job module imports Service
 
-        with self.lock:
+        with self.refresh_lock:
             return refresh(self, now)
 
     def refit(self, now: pd.Timestamp | None = None) -> list[str]:
         """Refit every model group with backtest-learned weights and save the artefacts; their ids."""
         from forecaster.runtime.service.refit import refit  # import cycle: the job module imports Service
 
-        with self.lock:
-            return refit(self, now)
+        with self.refit_lock:
+            complete = False
+            try:
+                saved = refit(self, now)
+                complete = True
+                return saved
+            finally:
+                self.refit_failures = 0 if complete else self.refit_failures + 1
+                self.refit_ended = time.monotonic()
 
     def accuracy(self, now: pd.Timestamp | None = None) -> dict[str, bool]:
         """Accuracy evaluation of stored forecasts; drift flag per workload."""
         from forecaster.runtime.service.accuracy import evaluate  # import cycle: the job module imports Service
 
-        with self.lock:
+        with self.accuracy_lock:
             return evaluate(self, now)
+
+    def refit_due(self, now: pd.Timestamp | None = None) -> bool:
+        """Whether the refit should run now, ahead of its slot (``forecaster.runtime.service.refit.due``)."""
+        from forecaster.runtime.service.refit import due  # import cycle: the job module imports Service
+
+        return due(self, now)
 
     def run_controller(self) -> object:
         """One controller cycle when one is configured (None otherwise)."""
