@@ -494,6 +494,11 @@ def operations_dashboard() -> dict[str, Any]:
                           f'[$__range])) / '
                           f"sum by (job_name) (increase(forecaster_job_runs_total{{{job}}}[$__range]))", "{{job_name}}",
                           instant=True)], "percentunit", [(0.01, "orange"), (0.1, "red")]), 12, 6),
+            (timeseries("Model age per workload",
+                        "Time since the newest fit covering each workload (its serving model or a challenger in "
+                        "shadow). The daily refit keeps it under a day; a missed or failed refit runs again at once, "
+                        "so a line past 36 h (the ForecasterModelStale alert) means the refit job is not working.",
+                        [target("max by (workload) (forecaster_model_age_seconds)", "{{workload}}")], "s"), 24, 8),
         ]),
         ("Controller", [
             (stat("Leaders now",
