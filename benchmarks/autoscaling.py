@@ -60,7 +60,13 @@ from forecaster.simulate import capacity_for_peak, replay  # noqa: E402
 from forecaster.simulate.bounds import ideal_curve, level_foresight_curve  # noqa: E402
 from forecaster.simulate.forecasting import ForecastSchedule, forecast_errors, rolling_forecasts  # noqa: E402
 from forecaster.simulate.providers import FrameProvider  # noqa: E402
-from forecaster.simulate.tune import bank_outcomes, choose_on, forecast_coverage  # noqa: E402
+from forecaster.simulate.tune import (  # noqa: E402
+    SharedBands,
+    bank_outcomes,
+    choose_on,
+    floor_policy,
+    forecast_coverage,
+)
 
 CACHE = traces.CACHE
 TRACES = ("nasa", "azure", "alibaba", "nyc-taxi", "bike")
@@ -88,7 +94,8 @@ SCHEDULE = ForecastSchedule(freq="5min", agg="max", refit_every="1D", refresh_ev
 SIM_SOURCES = ("forecaster/simulate/replay.py", "forecaster/simulate/hpa.py", "forecaster/simulate/cluster.py",
                "forecaster/simulate/policies.py", "forecaster/simulate/providers.py", "forecaster/simulate/tune.py",
                "forecaster/scaling/policy.py", "forecaster/scaling/rules.py", "forecaster/scaling/joint.py",
-               "forecaster/scaling/capacity.py", "forecaster/scaling/band.py", "forecaster/scaling/settings.py")
+               "forecaster/scaling/capacity.py", "forecaster/scaling/band.py", "forecaster/scaling/settings.py",
+               "forecaster/cycle/decide.py")
 """Cached bank replays are keyed by these sources' text: any change to the simulator replays again."""
 
 
@@ -187,7 +194,7 @@ def cluster(cap: float, mode: str) -> dict[str, Any]:
             "metric_delay_s": delay, "bad_values": "fill"}
 
 
-def cached_bank(name: str, mode: str, span: pd.Series, provider: FrameProvider, cap: float,
+def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, cap: float,
                 bank: tuple[JointSetting, ...]) -> pd.DataFrame:
     """``bank_outcomes`` over the whole forecast span (cached by trace, mode, span, bank and simulator source)."""
     source = "".join((REPO / f).read_text() for f in SIM_SOURCES)
@@ -206,8 +213,9 @@ def cached_bank(name: str, mode: str, span: pd.Series, provider: FrameProvider, 
     return out
 
 
-def joint_replays(window: pd.Series, provider: FrameProvider, outcomes: pd.DataFrame, coverage: pd.Series,
-                  cap: float, mode: str, bank: tuple[JointSetting, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
+def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFrame, coverage: pd.Series,
+                  cap: float, mode: str, bank: tuple[JointSetting, ...],
+                  history_days: int = HISTORY_DAYS) -> tuple[list[dict[str, Any]], list[Any]]:
     """One replay of the window per budget, the setting re-chosen each midnight from the days before; the rows and
     the default budget's choices."""
     start = pd.DatetimeIndex(window.index)[0]
@@ -217,14 +225,14 @@ def joint_replays(window: pd.Series, provider: FrameProvider, outcomes: pd.DataF
         current: JointSetting | None = None
         schedule, choices = [], []
         for day in days:
-            choice = choose_on(outcomes, day, days=HISTORY_DAYS, coverage=coverage, budget=budget, current=current,
+            choice = choose_on(outcomes, day, days=history_days, coverage=coverage, budget=budget, current=current,
                                bank=bank)
             current = choice.setting
             schedule.append((max(day, start), current.overrides()))
             choices.append({"day": f"{day:%Y-%m-%d}", "setting": current.label, "stale": choice.stale,
                             "reason": choice.reason})
         first = schedule[0][1]
-        res = replay(window, "predictive", forecasts=provider, target_utilisation=first["target_utilisation"],
+        res = replay(window, floor_policy(provider), target_utilisation=first["target_utilisation"],
                      quantile=first["quantile"], margin=first["margin"], lead_time_s=DEFAULT_LEAD_TIME_S,
                      policy_settings={"stale_after_s": STALE_AFTER_S}, retune=schedule, keep_decisions=False,
                      **cluster(cap, mode))
@@ -293,9 +301,9 @@ def pareto(rows: list[dict[str, Any]], refs: dict[str, Any], title: str) -> Any:
     return fig
 
 
-def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider: FrameProvider,
-             coverage: pd.Series, cap: float, bank: tuple[JointSetting, ...],
-             refs: dict[str, Any]) -> dict[str, Any]:
+def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider: SharedBands,
+             coverage: pd.Series, cap: float, bank: tuple[JointSetting, ...], refs: dict[str, Any],
+             history_days: int = HISTORY_DAYS) -> dict[str, Any]:
     """Every replay of one trace in one metric mode, the acceptance checks and the Pareto chart."""
     rows: list[dict[str, Any]] = []
     with progress() as bar:
@@ -306,7 +314,7 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
             bar.advance(task)
     outcomes = cached_bank(name, mode, span, provider, cap, bank)
     t0 = time.perf_counter()
-    joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank)
+    joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days)
     rows += joint + fixed_rows(outcomes, pd.DatetimeIndex(window.index)[0])
     check = acceptance(rows, refs["level"], refs["ideal"])
     fig = pareto(rows, refs, f"{name}: HPA on {mode} metrics (60 s late)")
@@ -318,7 +326,7 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
 
 
 def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting, ...],
-              replay_days: float | None = None) -> dict[str, Any]:
+              replay_days: float | None = None, history_days: int = HISTORY_DAYS) -> dict[str, Any]:
     """One trace: forecasts for the ``days``-day window (and ``TUNE_DAYS`` before), replays of its last
     ``replay_days`` (default all ``days``) in every metric mode."""
     demand = minute_demand(name)
@@ -331,8 +339,8 @@ def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting
     window = demand.loc[start: end - pd.Timedelta("1ns")]
     span = demand.loc[fstart: end - pd.Timedelta("1ns")]
     cap = capacity_for_peak(window, 40)
-    provider = FrameProvider(forecasts)
-    coverage = forecast_coverage(provider, fstart, end, stale_after_s=STALE_AFTER_S)
+    provider = SharedBands(FrameProvider(forecasts))
+    coverage = forecast_coverage(provider.provider, fstart, end, stale_after_s=STALE_AFTER_S)
     refs = {"level": level_foresight_curve(window, cap, window=LEVEL_WINDOW, bad_values="fill"),
             "ideal": ideal_curve(window, cap, 20_000, bad_values="fill")}
     out: dict[str, Any] = {
@@ -341,7 +349,7 @@ def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting
         "forecast_mae_ratio": float(err["abs_error"].mean() / err["y"].mean()), "modes": {},
     }
     for mode in modes:
-        out["modes"][mode] = run_mode(name, mode, window, span, provider, coverage, cap, bank, refs)
+        out["modes"][mode] = run_mode(name, mode, window, span, provider, coverage, cap, bank, refs, history_days)
     return out
 
 
@@ -351,6 +359,9 @@ def main() -> None:
     ap.add_argument("--metrics", default=",".join(METRICS), help="comma-separated: cpu, requests")
     ap.add_argument("--days", type=float, default=14.0, help="replayed days per trace (Alibaba: at most 4)")
     ap.add_argument("--quick", action="store_true", help="NASA only, 3 days, 4 bank settings, CPU metric")
+    ap.add_argument("--history-days", type=int, default=HISTORY_DAYS,
+                    help=f"days of replayed history behind each daily choice (default {HISTORY_DAYS})")
+    ap.add_argument("--output", default=None, help="results name (default autoscaling, or autoscaling_quick)")
     ap.add_argument("--rescore", action="store_true", help="tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
     if args.rescore:
@@ -364,17 +375,17 @@ def main() -> None:
     bank = default_bank()
     if args.quick:
         bank = tuple(s for s in bank if s.quantile == "hi-80" and s.margin == 0.0 and s.target_utilisation >= 0.8)
-    name_out = "autoscaling_quick" if args.quick else "autoscaling"
+    name_out = args.output or ("autoscaling_quick" if args.quick else "autoscaling")
     path = RESULTS / f"{name_out}.json"
     results: dict[str, Any] = {**run_meta(), "traces": {}, "schedule": {"freq": SCHEDULE.freq, "agg": SCHEDULE.agg,
                                "refresh_every": SCHEDULE.refresh_every, "horizon": SCHEDULE.horizon},
-                               "lead_time_s": DEFAULT_LEAD_TIME_S, "history_days": HISTORY_DAYS,
+                               "lead_time_s": DEFAULT_LEAD_TIME_S, "history_days": args.history_days,
                                "bank": [b.label for b in bank]}
     if path.exists() and not args.quick:  # keep the other traces' results when re-running some
         results["traces"] = json.loads(path.read_text()).get("traces", {})
     for name in names:
         days = min(args.days, 4.0) if name == "alibaba" else args.days
-        results["traces"][name] = run_trace(name, days, modes, bank, 3.0 if args.quick else None)
+        results["traces"][name] = run_trace(name, days, modes, bank, 3.0 if args.quick else None, args.history_days)
         write_results(name_out, results, render(results))
     print(render(results))
 

@@ -31,7 +31,8 @@ Each minute ``m`` (time ``t0 = start + m min``):
 ``metric_delay_s=15`` with an uncapped metric is the simulator before issue 19: the HPA saw the current minute's
 demand from the second sync of a minute on.
 
-Outcomes count floor changes and fallback decisions during the run, so they hold with ``keep_decisions=False``.
+Outcomes count floor changes (every move of the floor a policy asks for) and fallback decisions (from the policy's
+``ScalingPolicy`` counters) during the run, so they hold with ``keep_decisions=False``.
 Costs one Python loop over ints and floats (no pandas inside); the frame is built once at the end.
 
 Pure: numpy/pandas. The public entry point of ``forecaster.simulate``; called by the benchmark and the CLI.
@@ -165,7 +166,8 @@ def replay(
     lag = metric_delay_s // SYNC_PERIOD_S  # syncs between a sample and its use
     capped = chosen_metric == "cpu"
     ready_after: list[int] = []  # ready pods after each sync's resize: the pods a later sample averages over
-    actions = 0
+    actions = floor_changes = 0
+    last_wanted = settings.min_replicas  # a policy's floor starts at the HPA's own minReplicas
     step_every = max(1, n // 100)
     desired_col = np.empty(n, dtype=np.int64)
     floor_col = np.empty(n, dtype=np.int64)
@@ -185,6 +187,9 @@ def replay(
             reactive_floor = replicas_for_demand(d[seen], cap, target)
             wanted = floor_policy.floor(m, start_ns + m * MINUTE_NS, reactive_floor)
             floor = cfg.min_replicas if wanted is None else min(max(cfg.min_replicas, wanted), cfg.max_replicas)
+            if wanted is not None and wanted != last_wanted:
+                floor_changes += 1
+                last_wanted = wanted
         ready_sum = billed_sum = 0
         for q in range(SYNCS_PER_MINUTE):
             i = m * SYNCS_PER_MINUTE + q
@@ -232,10 +237,10 @@ def replay(
         "reactive_desired": reactive,
     })
     tally = getattr(floor_policy, "policy", None)
-    counts = ({"floor_changes": tally.changes, "fallback_decisions": tally.fallbacks}
-              if isinstance(tally, ScalingPolicy) else {})
+    fallbacks = tally.fallbacks if isinstance(tally, ScalingPolicy) else None
     outcomes = Outcomes.from_frame(floor_policy.name, frame, floor_policy.decisions, scaling_actions=actions,
-                                   filled_minutes=trace.filled, **counts)
+                                   filled_minutes=trace.filled, floor_changes=floor_changes,
+                                   fallback_decisions=fallbacks)
     info: dict[str, object] = {"policy": floor_policy.name, "startup_s": startup_s,
                                "decision_interval_s": decision_interval_s, "metric": chosen_metric,
                                "metric_delay_s": metric_delay_s, **asdict(settings)}

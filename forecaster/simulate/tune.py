@@ -11,6 +11,12 @@ the same replays: ``bank_outcomes`` (one replay per setting, outcomes per UTC da
 one moment from the days before it). Replaying a longer span than ``days`` only warms the replay's state (pods, HPA
 window, floor) up before the days that count.
 
+Speed: a bank replays the same forecasts dozens of times, so ``bank_outcomes`` drives the cycle's floor
+(``forecaster.cycle.decide.decide_floor``, as ``PredictivePolicy`` does) through ``SharedBandPolicy``: every issue is
+converted to a band once for all replays, and the error log is skipped when no issue carries a backtest MAE (the
+breaker cannot open without one, so the decisions are the same; ``tests/simulate/test_sim_tune.py`` checks that they
+are). With backtest MAEs the bank replays through ``PredictivePolicy``.
+
 Input checks (``choose_on``): at least ``min_days`` (1) of the window replayed, and a fresh forecast (issued at most
 ``stale_after_s`` before, 30 min) for at least ``min_coverage`` (90 %) of its minutes; otherwise the setting in
 force is kept ("no change on stale input").
@@ -28,6 +34,10 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.errors import InputError
+from forecaster.cycle.accuracy import ErrorSummary
+from forecaster.cycle.decide import decide_floor
+from forecaster.cycle.forecast import IssuedForecast
+from forecaster.scaling.decision import ScalingDecision
 from forecaster.scaling.joint import (
     DEFAULT_BUDGET,
     JointChoice,
@@ -39,6 +49,9 @@ from forecaster.scaling.joint import (
     default_bank,
     keep,
 )
+from forecaster.scaling.policy import ScalingPolicy
+from forecaster.scaling.settings import PolicySettings
+from forecaster.simulate.policies import FINGERPRINT, FloorPolicy, PredictivePolicy
 from forecaster.simulate.providers import ISSUED_AT, FrameProvider
 from forecaster.simulate.replay import replay
 from forecaster.simulate.trace import MINUTE_NS, MinuteTrace, minute_trace
@@ -48,6 +61,70 @@ DAY = pd.Timedelta("1D")
 OUTCOME_COLUMNS = ("label", "kind", "target_utilisation", "day", "minutes", "replica_minutes", "under_minutes")
 """``bank_outcomes`` rows: the setting's label (``reactive at 70%`` for a reference), ``kind`` (``joint`` or
 ``reactive``), its HPA target, the UTC day, minutes replayed that day, replica-minutes and under-provisioned minutes."""
+
+
+class SharedBands:
+    """Each issue of a ``FrameProvider`` as the cycle's ``IssuedForecast``, its band converted once and shared by
+    every policy that reads it (the frame itself is not kept: the floor reads only the band)."""
+
+    def __init__(self, provider: FrameProvider) -> None:
+        self.provider = provider
+        self._issues: dict[int, IssuedForecast] = {}
+        self.has_backtest_mae = any(provider.backtest_mae_of(t) is not None for t in provider.issued_ns)
+
+    def at(self, now_ns: int) -> IssuedForecast | None:
+        """The issue in force at ``now_ns`` (``None`` before the first)."""
+        i = self.provider.issue_at(now_ns)
+        if i is None:
+            return None
+        found = self._issues.get(i)
+        if found is None:
+            issued_ns = int(self.provider.issued_ns[i])
+            got = self.provider.band_at(issued_ns)
+            assert got is not None
+            found = IssuedForecast(pd.DataFrame(), pd.Timestamp(issued_ns, tz="UTC"), FINGERPRINT,
+                                   self.provider.backtest_mae_of(issued_ns), self.provider.low_confidence_of(i))
+            found.__dict__["band"] = got[1]  # the cached property, already converted
+            self._issues[i] = found
+        return found
+
+
+class SharedBandPolicy:
+    """``PredictivePolicy``'s decisions (``decide_floor`` on the issue in force) for forecasts without a backtest MAE,
+    reading bands from a ``SharedBands`` (module docstring, "Speed")."""
+
+    name = "predictive"
+
+    def __init__(self, bands: SharedBands, *, keep_decisions: bool = False) -> None:
+        if bands.has_backtest_mae:
+            raise InputError("forecasts carry backtest MAEs: replay them through PredictivePolicy (the breaker)")
+        self.bands = bands
+        self.keep_decisions = keep_decisions
+        self.decisions: list[ScalingDecision] = []
+
+    def bind(self, trace: MinuteTrace, settings: PolicySettings | None) -> None:
+        """Fresh policy state for a replay."""
+        assert settings is not None
+        self.settings = settings
+        self.policy = ScalingPolicy(settings)
+        self.decisions = []
+
+    def floor(self, minute: int, now_ns: int, reactive_floor: int) -> int | None:
+        """One decision of the cycle's predictive floor."""
+        forecast = self.bands.at(now_ns)
+        errors = ErrorSummary(None, 0, None)
+        out = decide_floor(self.policy, pd.Timestamp(now_ns, tz="UTC"), reactive_floor, forecast, errors,
+                           own_floor=self.settings.min_replicas, auto=True)
+        if self.keep_decisions:
+            self.decisions.append(out.final)
+        return out.value
+
+
+def floor_policy(forecasts: pd.DataFrame | FrameProvider | SharedBands) -> FloorPolicy:
+    """The fastest policy that decides exactly as ``PredictivePolicy`` on these forecasts."""
+    bands = forecasts if isinstance(forecasts, SharedBands) else SharedBands(
+        forecasts if isinstance(forecasts, FrameProvider) else FrameProvider(forecasts))
+    return PredictivePolicy(bands.provider, keep_decisions=False) if bands.has_backtest_mae else SharedBandPolicy(bands)
 
 
 def reference_label(target: float) -> str:
@@ -65,7 +142,7 @@ def _per_day(frame: pd.DataFrame) -> pd.DataFrame:
 
 def bank_outcomes(
     demand: pd.Series | pd.DataFrame | MinuteTrace,
-    forecasts: pd.DataFrame | FrameProvider,
+    forecasts: pd.DataFrame | FrameProvider | SharedBands,
     *,
     capacity_per_pod: float,
     bank: Sequence[JointSetting] | None = None,
@@ -81,14 +158,15 @@ def bank_outcomes(
     cluster (``startup_s``, ``metric``, ``metric_delay_s``, ``min_replicas``, ``max_replicas``, ...), as ``replay``.
     """
     trace = minute_trace(demand, bad_values=replay_kw.pop("bad_values", "fill"))
-    provider = forecasts if isinstance(forecasts, FrameProvider) else FrameProvider(forecasts)
+    bands = forecasts if isinstance(forecasts, SharedBands) else SharedBands(
+        forecasts if isinstance(forecasts, FrameProvider) else FrameProvider(forecasts))
     settings = list(default_bank() if bank is None else bank)
     runs: list[tuple[str, str, float, dict[str, Any]]] = [
         (reference_label(t), REFERENCE, t, {"policy": "reactive", "target_utilisation": t}) for t in reference_targets]
     for s in settings:
         fields = {**(policy_settings or {}), **s.overrides()}
         runs.append((s.label, "joint", s.target_utilisation, {
-            "policy": "predictive", "forecasts": provider, "target_utilisation": s.target_utilisation,
+            "policy": floor_policy(bands), "target_utilisation": s.target_utilisation,
             "quantile": s.quantile, "margin": s.margin, "policy_settings": fields}))
     parts = []
     for k, (label, kind, target, kw) in enumerate(runs):

@@ -10,8 +10,18 @@ import pytest
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, hi, lo
 from forecaster.scaling.joint import JointSetting, RiskBudget, TargetBounds
-from forecaster.simulate import ISSUED_AT, replay
-from forecaster.simulate.tune import OUTCOME_COLUMNS, bank_outcomes, choose_on, forecast_coverage, select
+from forecaster.simulate import ISSUED_AT, FrameProvider, replay
+from forecaster.simulate.policies import PredictivePolicy
+from forecaster.simulate.tune import (
+    OUTCOME_COLUMNS,
+    SharedBandPolicy,
+    SharedBands,
+    bank_outcomes,
+    choose_on,
+    floor_policy,
+    forecast_coverage,
+    select,
+)
 
 T0 = pd.Timestamp("2024-03-04T00:00Z")
 CAP = 50.0
@@ -117,3 +127,27 @@ def test_select_within_narrow_bounds_and_with_too_little_history() -> None:
     assert narrow.setting.target_utilisation <= 0.8
     short = select(demand.iloc[:600], fc, capacity_per_pod=CAP, bank=BANK, current=BANK[1], startup_s=120)
     assert short.setting == BANK[1] and short.stale
+
+
+@pytest.mark.parametrize("scale_down", ["steady", "confident"])
+def test_shared_band_policy_decides_as_the_predictive_policy(scale_down: str) -> None:
+    """The bank's fast path: the same decisions, decision for decision, as ``PredictivePolicy`` (forecasts that stop
+    at noon: the stale fallback included)."""
+    demand = _demand(1)
+    fc = _forecasts(demand, until=T0 + pd.Timedelta("12h"))
+    bands = SharedBands(FrameProvider(fc))
+    kw = {"capacity_per_pod": CAP, "startup_s": 120, "target_utilisation": 0.9, "quantile": "hi-80",
+          "policy_settings": {"confident_scale_down": scale_down == "confident", "stale_after_s": 1800.0}}
+    fast = replay(demand, SharedBandPolicy(bands, keep_decisions=True), **kw)  # type: ignore[arg-type]
+    slow = replay(demand, "predictive", forecasts=fc, **kw)  # type: ignore[arg-type]
+    assert fast.outcomes == slow.outcomes
+    assert fast.decisions == slow.decisions and len(fast.decisions) == 1440
+    assert fast.outcomes.fallback_decisions > 0
+
+
+def test_floor_policy_keeps_the_breaker_when_forecasts_carry_a_backtest_mae() -> None:
+    fc = _forecasts(_demand(1))
+    assert isinstance(floor_policy(fc), SharedBandPolicy)
+    assert isinstance(floor_policy(FrameProvider(fc, backtest_mae=10.0)), PredictivePolicy)
+    with pytest.raises(InputError, match="backtest MAE"):
+        SharedBandPolicy(SharedBands(FrameProvider(fc, backtest_mae=10.0)))
