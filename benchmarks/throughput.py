@@ -1,24 +1,41 @@
-"""Throughput benchmark: fit and refresh time and peak memory for many series, against statsforecast.
+"""Throughput benchmark (issue 21): fit and refresh of a fleet on the local pool and on Dask, against statsforecast.
 
-The series (``build_series``): ``--n-series`` (default 1,000) windows of 14 days + 1 hour at 5 minutes cut
-from real traces, so every shape is real: 60 % Bitbrains VM CPU (random VM and start), 20 % NASA requests
-and 20 % Azure CPU (random start, i.e. time-shifted, times a log-normal scale factor so the level varies).
-Outages and gaps are first imputed by ``forecasting.history.prepare_history``'s rule. All windows are re-timed
-onto one calendar starting 2024-01-01 00:00 UTC. Seeded, so every run uses the same series.
+The series (``build_series``): ``--n-series`` windows of 14 days + 1 hour at 5 minutes cut from the real traces in
+``../shared/traces``, so every shape is real: 60 % Bitbrains VM CPU (a random VM, a random start: *shifted*),
+20 % NASA requests and 20 % Azure CPU (a random start, times a log-normal factor ``exp(N(0, 1))``: *shifted and
+scaled*, so levels vary over two orders of magnitude). Outages and gaps are first imputed by
+``prepare_history``'s rule; every window is re-timed onto one calendar starting 2024-01-01 00:00 UTC. Seeded.
 
-Measured, each in a fresh child process (``--repeats`` times, median reported):
+Runs, each in a fresh child process (``--repeats`` times, median reported), all in the same run:
 
-- forecaster: ``Forecaster(freq="5min", levels=(80, 95), horizon=288, n_jobs=-1).fit(history)`` on the 14
-  days; then three refreshes, each ``fc.update(4 new observations)`` + ``fc.predict(288)`` (no refit),
-  median reported;
-- statsforecast (``sf_worker.py`` in ``benchmarks/.venv-statsforecast``, created on first use with
-  ``python -m venv`` + ``pip install "statsforecast==2.*" "pandas<3"``): MSTL + AutoETS, season 288;
-- peak memory: the child's own peak RSS (``VmHWM``, which unlike ``ru_maxrss`` is not inherited from the
-  parent across ``exec``), and separately ``ru_maxrss`` of its own worker processes.
+- ``pool``: ``Forecaster(freq="5min", levels=(80, 95), horizon=288, n_jobs=2).fit(history)`` on the 14 days,
+  then three refreshes, each ``fc.update(4 new observations)`` + ``fc.predict(288)`` (no refit), median reported;
+- ``dask2`` / ``dask1``: the same with ``executor=DaskExecutor(n_workers=2 | 1)`` (a ``LocalCluster`` of worker
+  processes, one thread each), plus Dask's task stream (compute seconds per kind of task) and every worker's peak
+  RSS (``VmHWM``);
+- ``statsforecast`` (``sf_worker.py`` in ``benchmarks/.venv-statsforecast``, created on first use with the pins
+  of ``SF_REQUIREMENTS``: statsforecast 2.1 needs pandas < 3, so it cannot share the project's environment; the
+  ``[bench-statsforecast]`` extra in pyproject.toml names the same pin): MSTL + AutoETS, season 288, ``n_jobs=2``;
+- ``lgbm`` (``--lgbm``): the global LightGBM member trained as the engine does (rows sampled from at most 2,000
+  series gathered in one process), against ``lightgbm.DaskLGBMRegressor`` on the same rows and parameters split
+  over the 2 workers (needs the ``[bench]`` extra: scikit-learn); time, and how far apart their predictions are.
+
+Every executor call of a fit is timed (``TimedExecutor``), so a fit splits into its phases; with the task stream
+that gives the projection to ``W`` workers (``project``)::
+
+    T(W) = S + sum_p max(C_p / W, m_p) + o * n
+
+``S`` the client's own serial time (fit minus its executor calls: the final lgbm fit, weights, calibration),
+``C_p`` the compute seconds of phase ``p``'s tasks, ``m_p`` its longest task, ``n`` the tasks and ``o`` the
+scheduler overhead per task, ``o = sum_p (wall_p - max(C_p / 2, m_p)) / n`` from the 2-worker run.
+
+Peak memory: the child's own ``VmHWM`` (not inherited across ``exec``), ``ru_maxrss`` of its pool processes, and
+each Dask worker's ``VmHWM``. ``--chunk-series`` sets the engine's chunk size (``EngineConfig.chunk_series``).
 
 Writes ``results/throughput.json`` and ``.md``. Usage::
 
-    python benchmarks/throughput.py [--traces DIR] [--n-series 1000] [--repeats 3] [--skip-statsforecast]
+    python benchmarks/throughput.py [--traces DIR] [--n-series 1000] [--repeats 1] [--runs pool,dask2,dask1]
+                                    [--chunk-series 500] [--lgbm] [--skip-statsforecast]
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +67,12 @@ H = 288
 REFRESHES = 3
 START = pd.Timestamp("2024-01-01", tz="UTC")
 VENV = common.HERE / ".venv-statsforecast"
-SF_REQUIREMENTS = ("statsforecast==2.*", "pandas<3")
+SF_REQUIREMENTS = (
+    "statsforecast==2.1.1", "pandas==2.3.3", "numpy==2.4.6", "scipy==1.17.1", "statsmodels==0.15.0",
+    "coreforecast==0.0.20", "utilsforecast==0.2.17", "fugue==0.9.7", "triad==1.0.4", "pyarrow==26.0.1",
+)
+"""The statsforecast venv's pins (its own ``pip freeze`` at the measured run; the rest resolve from these)."""
+RUNS = ("pool", "dask2", "dask1")
 
 
 def peak_rss_mb() -> float:
@@ -86,13 +109,13 @@ def build_series(root: Path, n_series: int, seed: int = 0) -> tuple[np.ndarray, 
     names = sorted(per_vm)
     for i, vm in enumerate(rng.choice(names, size=n_bb)):
         rows += _windows(per_vm[vm], 1, length, rng)
-        ids.append(f"bb-{i:04d}-{vm}")
+        ids.append(f"bb-{i:05d}-{vm}")
     for name, n in (("nasa", n_nasa), ("azure", n_azure)):
         clean, _ = prepare_history(traces.LOADERS[name](root).frame, FREQ)
         y = clean["y"].to_numpy()
         for i, w in enumerate(_windows(y, n, length, rng)):
             rows.append(w * float(rng.lognormal(0.0, 1.0)))
-            ids.append(f"{name}-{i:04d}")
+            ids.append(f"{name}-{i:05d}")
     return np.vstack(rows), np.array(ids), {"bitbrains": n_bb, "nasa": n_nasa, "azure": n_azure}
 
 
@@ -110,21 +133,89 @@ def long_frame(values: np.ndarray, ids: np.ndarray, first: int, last: int) -> pd
                          "y": values[:, first:last].ravel()})
 
 
-def forecaster_worker(data: Path) -> dict[str, Any]:
-    """Child-process body: time fit, then update + predict; report the child's peak RSS."""
+class TimedExecutor:
+    """Wraps an executor; records each call's function, task count and wall seconds (the fit's phases)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, []
+        self.n_workers = getattr(inner, "n_workers", 1)
+
+    def _timed(self, kind: str, fn: Callable[..., Any], n: int, run: Callable[[], list[Any]]) -> list[Any]:
+        t0 = time.perf_counter()
+        out = run()
+        self.calls.append({"call": kind, "fn": getattr(fn, "__name__", "?").lstrip("_"), "tasks": n,
+                           "wall_s": time.perf_counter() - t0})
+        return out
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        return self._timed("map", fn, len(items), lambda: self.inner.map(fn, items))
+
+    def map_tasks(self, fn: Callable[..., Any], tasks: Sequence[Any], progress: Any = None) -> list[Any]:
+        return self._timed("map_tasks", fn, len(tasks), lambda: self.inner.map_tasks(fn, tasks, progress))
+
+
+def _set_chunk_series(n: int | None) -> None:
+    """Give every fit ``EngineConfig.chunk_series = n`` (the engine's default otherwise)."""
+    if not n:
+        return
+    import dataclasses
+
+    from forecaster.forecasting import forecaster as engine
+
+    base = engine.engine_config
+    engine.engine_config = lambda fc, h: dataclasses.replace(base(fc, h), chunk_series=n)  # type: ignore[assignment]
+
+
+def _task_stream(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Compute seconds per kind of task (the key's prefix) from Dask's task stream: count, total, max."""
+    out: dict[str, dict[str, float]] = {}
+    for rec in records:
+        kind = str(rec.get("key", "?")).rsplit("-", 1)[0].strip("('\"")
+        secs = sum(s["stop"] - s["start"] for s in rec.get("startstops", ()) if s.get("action") == "compute")
+        row = out.setdefault(kind, {"tasks": 0, "compute_s": 0.0, "max_s": 0.0})
+        row["tasks"] += 1
+        row["compute_s"] += secs
+        row["max_s"] = max(row["max_s"], secs)
+    return out
+
+
+def forecaster_worker(data: Path, run: str, chunk_series: int | None) -> dict[str, Any]:
+    """Child-process body: time the fit (phases and task stream on Dask) and the refreshes; peak memory."""
     forecaster_cls, why = load_forecaster()
     if forecaster_cls is None:
         return {"error": why}
+    _set_chunk_series(chunk_series)
     npz = np.load(data, allow_pickle=False)
     values, ids = npz["values"], npz["ids"].astype(str)
     history = long_frame(values, ids, 0, FIT_STEPS)
     new = long_frame(values, ids, FIT_STEPS, values.shape[1])
-    out: dict[str, Any] = {"n_series": len(ids)}
-    fc = forecaster_cls(freq=FREQ, levels=(80, 95), horizon=H, n_jobs=-1)
+    out: dict[str, Any] = {"n_series": len(ids), "run": run}
+    dask_ex = None
+    if run.startswith("dask"):
+        from forecaster.adapters.dask import DaskExecutor
+
+        dask_ex = DaskExecutor(n_workers=int(run[4:]))
+        dask_ex.client.wait_for_workers(int(run[4:]), timeout=300)
+        inner: Any = dask_ex
+    else:
+        from forecaster.forecasting.executor import ProcessExecutor
+
+        inner = ProcessExecutor(2)
+    timed = TimedExecutor(inner)
+    fc = forecaster_cls(freq=FREQ, levels=(80, 95), horizon=H, executor=timed)
     t0 = time.perf_counter()
-    fc.fit(history)
+    if dask_ex is not None:
+        from dask.distributed import get_task_stream
+
+        with get_task_stream(dask_ex.client) as stream:
+            fc.fit(history)
+        out["task_stream"] = _task_stream(stream.data)
+        out["worker_peak_rss_mb"] = dask_ex.worker_peak_rss_mb()
+    else:
+        fc.fit(history)
     out["fit_s"] = time.perf_counter() - t0
-    # three refreshes of 4 new observations each (the hour after the fit), each update + predict(288)
+    out["phases"] = timed.calls
+    out["serial_s"] = out["fit_s"] - sum(c["wall_s"] for c in timed.calls)
     refreshes = []
     new_ds = np.sort(new["ds"].unique())
     for part in np.array_split(new_ds, REFRESHES):
@@ -137,6 +228,59 @@ def forecaster_worker(data: Path) -> dict[str, Any]:
     out["predict_rows"] = len(pred)
     out["maxrss_mb"] = peak_rss_mb()
     out["maxrss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if dask_ex is not None:
+        dask_ex.close()
+    return out
+
+
+def lgbm_worker(data: Path) -> dict[str, Any]:
+    """The global lgbm member's training as the engine does it, against ``lightgbm.DaskLGBMRegressor`` on the
+    same rows (captured from the engine's own ``lgb.train`` call) on a 2-worker LocalCluster."""
+    import lightgbm as lgb
+
+    import forecaster.models.lgbm as lgbm_module
+    from forecaster.adapters.dask import DaskExecutor
+    from forecaster.forecasting.history import prepare_history as prep
+    from forecaster.models.base import FitData
+
+    npz = np.load(data, allow_pickle=False)
+    history, _ = prep(long_frame(npz["values"], npz["ids"].astype(str), 0, FIT_STEPS), FREQ)
+    seen: list[dict[str, Any]] = []
+    real_train = lgbm_module.lgb.train
+
+    def spy(params: dict[str, Any], train_set: Any, num_boost_round: int = 100, **kw: Any) -> Any:
+        seen.append({"params": dict(params), "set": train_set, "rounds": num_boost_round})
+        return real_train(params, train_set, num_boost_round, **kw)
+
+    lgbm_module.lgb.train = spy  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    member = lgbm_module.LGBMMember().fit(FitData(history, FREQ, (80, 95), H, seed=0))
+    out: dict[str, Any] = {"gathered_fit_s": time.perf_counter() - t0, "rows": member.n_train_rows_,
+                           "rounds": member.best_iteration_, "gathered_peak_rss_mb": peak_rss_mb()}
+    lgbm_module.lgb.train = real_train  # type: ignore[assignment]
+    final = seen[-1]
+    dataset = final["set"]
+    X, y = np.asarray(dataset.get_data(), dtype=np.float32), np.asarray(dataset.get_label(), dtype=np.float32)
+    params = {k: v for k, v in final["params"].items() if k not in {"num_threads", "metric", "verbose"}}
+    t0 = time.perf_counter()
+    booster = lgb.train({**final["params"]}, lgb.Dataset(X, y, params=final["params"]), final["rounds"])
+    out["refit_only_s"] = time.perf_counter() - t0
+    import dask.array as da
+
+    with DaskExecutor(n_workers=2) as ex:
+        ex.client.wait_for_workers(2, timeout=300)
+        dx = da.from_array(X, chunks=(len(X) // 2 + 1, X.shape[1]))
+        dy = da.from_array(y, chunks=(len(y) // 2 + 1,))
+        dx, dy = ex.client.persist([dx, dy])
+        t0 = time.perf_counter()
+        model = lgb.DaskLGBMRegressor(client=ex.client, n_estimators=final["rounds"], num_threads=1, **params)
+        model.fit(dx, dy)
+        out["dask_fit_s"] = time.perf_counter() - t0
+        out["dask_worker_peak_rss_mb"] = ex.worker_peak_rss_mb()
+        local = model.to_local()
+    a, b = booster.predict(X[:50_000]), local.predict(X[:50_000])
+    out["prediction_mad"] = float(np.mean(np.abs(a - b)))
+    out["target_mad"] = float(np.mean(np.abs(y[:50_000] - np.median(y))))
     return out
 
 
@@ -155,7 +299,7 @@ def _run_child(cmd: list[str], timeout_s: float) -> dict[str, Any]:
 def ensure_venv(log: Path) -> Path | str:
     """Python of the statsforecast venv, creating it on first use; a string says why it failed."""
     python = VENV / "bin" / "python"
-    check = [str(python), "-c", "import statsforecast, pandas; assert pandas.__version__ < '3'"]
+    check = [str(python), "-c", "import statsforecast, pandas; assert statsforecast.__version__ == '2.1.1'"]
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
     with log.open("w") as fh:
@@ -174,84 +318,144 @@ def summarise(runs: list[dict[str, Any]], n_series: int) -> dict[str, Any]:
     if not ok:
         out["error"] = runs[-1].get("error") if runs else "not run"
         return out
-    for key in ("fit_s", "refresh_s", "maxrss_mb", "maxrss_children_mb", "wall_s"):
+    for key in ("fit_s", "refresh_s", "serial_s", "maxrss_mb", "maxrss_children_mb", "wall_s"):
         vals = [r[key] for r in ok if key in r]
         if vals:
             out[f"median_{key}"] = statistics.median(vals)
+    peaks = [max(r["worker_peak_rss_mb"].values()) for r in ok if r.get("worker_peak_rss_mb")]
+    if peaks:
+        out["median_worker_peak_rss_mb"] = statistics.median(peaks)
     for key in ("fit", "refresh"):
         secs = out.get(f"median_{key}_s")
         out[f"{key}_series_per_min"] = n_series / secs * 60 if secs else None
     return out
 
 
+def project(run: dict[str, Any], workers: Sequence[int], scale: float = 1.0) -> dict[str, Any]:
+    """``T(W) = S + sum_p max(C_p / W, m_p) + o * n`` (module docstring) from one 2-worker Dask run.
+
+    ``scale`` multiplies the per-series work (``C_p``, ``n``, ``S``) for a fleet ``scale`` times larger: an upper
+    bound, as the lgbm tasks and the final lgbm fit in ``S`` do not grow with the fleet."""
+    stream, phases = run["task_stream"], run["phases"]
+    kinds = [k for k in stream if k != "keep"]
+    n = sum(stream[k]["tasks"] for k in kinds)
+    busy = sum(max(stream[k]["compute_s"] / 2, stream[k]["max_s"]) for k in kinds)
+    overhead = max(0.0, (sum(p["wall_s"] for p in phases) - busy) / max(n, 1))
+    out = {"S_s": run["serial_s"], "o_s_per_task": overhead, "tasks": n,
+           "C_s": {k: stream[k]["compute_s"] for k in kinds}, "m_s": {k: stream[k]["max_s"] for k in kinds}}
+    for w in workers:
+        out[f"T_{w}_s"] = (scale * run["serial_s"] + sum(max(scale * stream[k]["compute_s"] / w, stream[k]["max_s"])
+                                                          for k in kinds) + overhead * n * scale)
+    return out
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     rows = []
-    for name in ("forecaster", "statsforecast"):
-        r = result.get(name, {})
+    for name in (*RUNS, "statsforecast"):
+        r = result.get(name)
+        if not r:
+            continue
         rows.append({"engine": name, "fit s": r.get("median_fit_s"), "refresh s": r.get("median_refresh_s"),
+                     "client serial s": r.get("median_serial_s"),
                      "fit series/min": r.get("fit_series_per_min"),
                      "refresh series/min": r.get("refresh_series_per_min"),
                      "peak RSS MB": r.get("median_maxrss_mb"),
-                     "workers' peak RSS MB": r.get("median_maxrss_children_mb"),
+                     "pool/worker peak RSS MB": r.get("median_worker_peak_rss_mb", r.get("median_maxrss_children_mb")),
                      "runs": r.get("ok_runs"), "note": (r.get("error") or "")[:100]})
-    ratio = result.get("fit_ratio_forecaster_over_statsforecast")
-    return (f"# Throughput benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
+    text = (f"# Throughput benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
             f"{meta['git_commit']}, {meta['cpus']} CPUs)\n\n{result['n_series']} series x 14 days at 5 min "
-            f"({result['sources']}); medians of {result['repeats']} runs, each in a fresh process.\n\n"
-            + md_table(rows, list(rows[0]))
-            + f"\nfit time ratio forecaster / statsforecast: {common.fmt(ratio)}\n")
+            f"({result['sources']}); chunk {result.get('chunk_series') or 'default'} series; medians of "
+            f"{result['repeats']} runs, each in a fresh process.\n\n" + md_table(rows, list(rows[0])))
+    for key, label in (("ratio_pool", "local pool"), ("ratio_dask2", "2-worker Dask")):
+        if result.get(key) is not None:
+            text += f"\nfit time ratio forecaster ({label}) / statsforecast: {common.fmt(result[key])}"
+    proj = result.get("projection")
+    if proj:
+        text += ("\n\nProjection `T(W) = S + sum_p max(C_p / W, m_p) + o * n` from the 2-worker run: "
+                 f"S = {common.fmt(proj['S_s'])} s, o = {common.fmt(proj['o_s_per_task'])} s/task, "
+                 f"n = {proj['tasks']} tasks; C_p (s): "
+                 + ", ".join(f"{k} {common.fmt(v)}" for k, v in proj["C_s"].items())
+                 + "\n\n" + md_table([{"W": w, f"T(W) s at {result['n_series']}": proj.get(f"T_{w}_s"),
+                                       "T(W) s at 10,000 (upper bound)": result["projection_10k"].get(f"T_{w}_s")}
+                                      for w in (1, 2, 4, 8, 16, 32)],
+                                     ["W", f"T(W) s at {result['n_series']}", "T(W) s at 10,000 (upper bound)"]))
+    lg = result.get("lgbm")
+    if lg and "error" not in lg:
+        text += ("\n\nlgbm on " + f"{lg['rows']:,} rows, {lg['rounds']} rounds: gathered to one process (the engine, "
+                 f"with hold-out and refit) {common.fmt(lg['gathered_fit_s'])} s; the refit alone "
+                 f"{common.fmt(lg['refit_only_s'])} s; DaskLGBMRegressor on 2 workers {common.fmt(lg['dask_fit_s'])} s"
+                 f" (mean |prediction difference| {common.fmt(lg['prediction_mad'])} vs target spread "
+                 f"{common.fmt(lg['target_mad'])})\n")
+    return text + "\n"
+
+
+def _child(args: argparse.Namespace, data: Path, run: str) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", run, "--data", str(data)]
+    return cmd + (["--chunk-series", str(args.chunk_series)] if args.chunk_series else [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Throughput benchmark (see the module docstring).")
     parser.add_argument("--traces", type=Path, default=traces.DEFAULT_TRACES)
     parser.add_argument("--n-series", type=int, default=None, help="default 1000 (20 with --quick)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {','.join(RUNS)}")
+    parser.add_argument("--chunk-series", type=int, default=None, help="series per work unit (engine default 500)")
+    parser.add_argument("--lgbm", action="store_true", help="also time the lgbm member gathered vs DaskLGBMRegressor")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 series (or --n-series), 1 repeat")
     parser.add_argument("--skip-statsforecast", action="store_true")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="per child process, seconds")
-    parser.add_argument("--worker", choices=["forecaster"], help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=7200.0, help="per child process, seconds")
+    parser.add_argument("--worker", choices=[*RUNS, "lgbm"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(forecaster_worker(args.data)))
+        body = lgbm_worker(args.data) if args.worker == "lgbm" else forecaster_worker(
+            args.data, args.worker, args.chunk_series)
+        print(json.dumps(common.clean_json(body), default=str))
         return
     n_series = args.n_series or (20 if args.quick else 1000)
     repeats = 1 if args.quick else args.repeats
-    meta = run_meta()
-    result: dict[str, Any] = {"meta": meta, "n_series": n_series, "repeats": repeats}
+    runs = [r for r in args.runs.split(",") if r]
+    result: dict[str, Any] = {"meta": run_meta(), "n_series": n_series, "repeats": repeats,
+                              "chunk_series": args.chunk_series}
     with tempfile.TemporaryDirectory() as tmp, progress() as bar:
-        task = bar.add_task("building series", total=1 + repeats * (1 if args.skip_statsforecast else 2))
+        total = 1 + repeats * (len(runs) + (0 if args.skip_statsforecast else 1)) + int(args.lgbm)
+        task = bar.add_task("building series", total=total)
         values, ids, counts = build_series(args.traces, n_series)
         result["sources"] = ", ".join(f"{k} {v}" for k, v in counts.items())
         data = Path(tmp) / "series.npz"
         save(data, values, ids)
         bar.advance(task)
-        runs = []
-        for i in range(repeats):
-            bar.update(task, description=f"forecaster run {i + 1}/{repeats}")
-            me = str(Path(__file__).resolve())
-            cmd = [sys.executable, me, "--worker", "forecaster", "--data", str(data)]
-            runs.append(_run_child(cmd, args.timeout))
-            bar.advance(task)
-        result["forecaster"] = summarise(runs, n_series)
+        for run in runs:
+            out = []
+            for i in range(repeats):
+                bar.update(task, description=f"forecaster {run} {i + 1}/{repeats}")
+                out.append(_run_child(_child(args, data, run), args.timeout))
+                bar.advance(task)
+            result[run] = summarise(out, n_series)
         if not args.skip_statsforecast:
-            bar.update(task, description="statsforecast venv")
             python = ensure_venv(common.HERE / ".venv-statsforecast.log")
             sf_runs = []
             for i in range(repeats):
-                bar.update(task, description=f"statsforecast run {i + 1}/{repeats}")
-                if isinstance(python, str):
-                    sf_runs.append({"error": python})
-                else:
-                    cmd = [str(python), str(common.HERE / "sf_worker.py"), "--data", str(data)]
-                    sf_runs.append(_run_child(cmd, args.timeout))
+                bar.update(task, description=f"statsforecast {i + 1}/{repeats}")
+                cmd = [str(python), str(common.HERE / "sf_worker.py"), "--data", str(data), "--n-jobs", "2"]
+                sf_runs.append({"error": python} if isinstance(python, str) else _run_child(cmd, args.timeout))
                 bar.advance(task)
             result["statsforecast"] = summarise(sf_runs, n_series)
-    f, s = result.get("forecaster", {}), result.get("statsforecast", {})
-    if f.get("median_fit_s") and s.get("median_fit_s"):
-        result["fit_ratio_forecaster_over_statsforecast"] = f["median_fit_s"] / s["median_fit_s"]
+        if args.lgbm:
+            bar.update(task, description="lgbm gathered vs Dask")
+            result["lgbm"] = _run_child(_child(args, data, "lgbm"), args.timeout)
+            bar.advance(task)
+    sf = result.get("statsforecast", {}).get("median_fit_s")
+    for run, key in (("pool", "ratio_pool"), ("dask2", "ratio_dask2")):
+        fit = result.get(run, {}).get("median_fit_s")
+        if fit and sf:
+            result[key] = fit / sf
+    dask2 = [r for r in result.get("dask2", {}).get("runs", []) if "task_stream" in r]
+    if dask2:
+        result["projection"] = project(dask2[0], (1, 2, 4, 8, 16, 32))
+        result["projection_10k"] = project(dask2[0], (1, 2, 4, 8, 16, 32), scale=10_000 / n_series)
     markdown = to_markdown(result)
     json_path, md_path = write_results("throughput", result, markdown)
     print(markdown)

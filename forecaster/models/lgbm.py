@@ -21,6 +21,16 @@ Design
   more than ``max_rows``); half of the steps are then redrawn log-uniform (``k = floor((H + 1) ** u)``) so
   short horizons are well represented (Azure 1-hour MAE 0.99x -> 0.79x last value, 1 day unchanged).
   Deterministic under ``FitData.seed``. Rows whose target is an outage are dropped.
+* **Fleet scale: a gathered sample, not LightGBM's Dask interface.** The model trains on at most
+  ``sample_series`` (2,000) series, drawn under the seed (``sample_series``) and gathered in one process (a task
+  of the backtest's executor, ``forecaster.forecasting.members``); it then forecasts every series, chunk by chunk.
+  Its memory is bounded by the sample whatever the fleet, and its rows are capped by ``max_rows`` anyway, so more
+  series add no training time. ``lightgbm.DaskLGBMRegressor`` (data-parallel training on partitions spread over
+  the workers) was measured against it on the same rows (``benchmarks/throughput.py --lgbm``, BENCHMARKS.md
+  "Throughput") and not chosen: at 300,000 rows one process trains in about the time the collective needs to
+  set up, it opens a LightGBM socket network between workers (more ports, and a worker lost mid-training fails
+  the whole fit instead of one task being rerun), and it would need every partition's features built where the
+  partition lives. It is the route if a model ever needs far more rows than one worker holds.
 * **Backtest anchors.** ``rounds_in = (rounds, widths)`` (set by ``forecaster.forecasting.members`` from the
   fit at the backtest's latest anchor cutoff, ``anchor()``) skips the hold-out: one training on all rows with
   that round count, those bands. That is the refit below with a round count chosen up to 6 days earlier: the

@@ -21,7 +21,8 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
-from conftest import FAST_LGBM, synthetic_series
+from fleet_support import FAST_LGBM
+from fleet_support import series as synthetic_series
 
 from forecaster import Forecaster
 from forecaster.adapters.dask import DaskExecutor

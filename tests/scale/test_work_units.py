@@ -9,7 +9,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_LGBM, synthetic_series
+from fleet_support import FAST_LGBM
+from fleet_support import series as synthetic_series
 
 from forecaster.forecasting.executor import ProcessExecutor, SerialExecutor, batches, make_executor
 from forecaster.forecasting.history import prepare_history
