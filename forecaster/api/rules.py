@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from forecaster.api.schemas import RFC3339
+from forecaster.api.schemas import MAX_YEAR, MIN_YEAR, RFC3339
 
 _TIME = re.compile(RFC3339)
 
@@ -76,13 +76,37 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _after(start: Any, end: Any) -> Any:
-    """``end``, or a time one second after ``start`` (as RFC 3339 UTC text) when ``end`` is not after it."""
-    first, last = _time(start), _time(end)
+def _written(value: Any) -> datetime | None:
+    """An RFC 3339 time as written (its own offset kept), or None."""
+    if not isinstance(value, str) or not _TIME.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _text(value: datetime) -> str | None:
+    """``value`` as RFC 3339 text in its own offset, or None when its year as written is out of range."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _ordered(start: Any, end: Any) -> tuple[Any, Any]:
+    """``(start, end)`` with ``end`` after ``start``: ``end`` one second after ``start`` (in its offset), else
+    ``start`` one second before ``end``, else a fixed window; unchanged when they already are, or either is not an
+    RFC 3339 time (the schema's business)."""
+    first, last = _written(start), _written(end)
     if first is None or last is None or last > first:
-        return end
-    moved = first + timedelta(seconds=1)
-    return moved.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moved.year <= 2200 else end
+        return start, end
+    moved = _text(first + timedelta(seconds=1))
+    if moved is not None:
+        return start, moved
+    earlier = _text(last - timedelta(seconds=1))
+    if earlier is not None:
+        return earlier, end
+    return "2000-01-01T00:00:00Z", "2000-01-01T00:00:01Z"
 
 
 def _window(values: dict[str, Any], start_key: str, max_span: timedelta | None) -> dict[str, Any]:
@@ -92,6 +116,14 @@ def _window(values: dict[str, Any], start_key: str, max_span: timedelta | None) 
     if first is not None and last is not None and (last <= first or (max_span and last - first > max_span)):
         values = {k: v for k, v in values.items() if k != "end"}
     return values
+
+
+def _ordered_in(item: Any) -> Any:
+    """``item`` with its ``start``/``end`` ordered (``_ordered``) when it has both."""
+    if not isinstance(item, dict) or "start" not in item or "end" not in item:
+        return item
+    start, end = _ordered(item["start"], item["end"])
+    return {**item, "start": start, "end": end}
 
 
 def conform(operation: str, query: dict[str, Any] | None, body: Any, *, max_actuals_days: float = 31.0,
@@ -105,12 +137,11 @@ def conform(operation: str, query: dict[str, Any] | None, body: Any, *, max_actu
             query.pop("since")
         query = _window(query, "start" if "start" in query else "since", None)
     elif operation == "POST /v1/events" and isinstance(body, dict):
-        body = {**body, "end": _after(body.get("start"), body.get("end"))} if "end" in body else body
+        body = _ordered_in(body)
     elif operation == "POST /v1/what-if" and isinstance(body, dict):
         body = _window(dict(body), "start", timedelta(minutes=whatif_max_minutes))
         if isinstance(body.get("events"), list):
-            body["events"] = [{**e, "end": _after(e.get("start"), e.get("end"))} if isinstance(e, dict) and "end" in e
-                              else e for e in body["events"]]
+            body["events"] = [_ordered_in(e) for e in body["events"]]
         policy = body.get("policy")
         bounds = ("min_replicas", "max_replicas")
         if (isinstance(policy, dict) and all(_integer(policy.get(k)) for k in bounds)

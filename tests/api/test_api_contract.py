@@ -304,6 +304,12 @@ def test_a_seeded_decision_fixture_is_what_the_window_tests_assume(seeded: Seede
      {"since": "2024-03-05T00:00:00Z"}, None),
     ("POST /v1/events", None, {"start": "2024-03-05T00:00:00Z", "end": "2024-03-05T00:00:00Z"},
      None, {"start": "2024-03-05T00:00:00Z", "end": "2024-03-05T00:00:01.000000Z"}),
+    ("POST /v1/events", None, {"start": "2200-12-31T22:05:30.807-17:32", "end": "1981-11-01T21:27:15+23:42"},
+     None, {"start": "2200-12-31T22:05:30.807-17:32", "end": "2200-12-31T22:05:31.807000-17:32"}),
+    ("POST /v1/events", None, {"start": "2200-12-31T23:59:59Z", "end": "2024-03-05T00:00:00Z"},
+     None, {"start": "2024-03-04T23:59:59.000000Z", "end": "2024-03-05T00:00:00Z"}),
+    ("POST /v1/events", None, {"start": "2200-12-31T23:59:59Z", "end": "1970-01-01T00:00:00Z"},
+     None, {"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T00:00:01Z"}),
     ("POST /v1/events", None, {"start": "2024-03-05T00:00:00Z", "end": "not a time"},
      None, {"start": "2024-03-05T00:00:00Z", "end": "not a time"}),
     ("POST /v1/what-if", None, {"policy": {"min_replicas": 10000.0, "max_replicas": 5}},
@@ -316,7 +322,8 @@ def test_a_seeded_decision_fixture_is_what_the_window_tests_assume(seeded: Seede
                                                          "end": "2024-03-02T00:00:01.000000Z"}]}),
     ("GET /v1/workloads", {"limit": 0}, None, {"limit": 0}, None),
 ], ids=["actuals-reversed", "actuals-too-long", "actuals-ok", "actuals-not-a-time", "decisions-both-names",
-        "decisions-empty", "event-empty", "event-not-a-time", "what-if-bounds", "what-if-bool-untouched",
+        "decisions-empty", "event-empty", "event-offsets-at-the-top", "event-start-at-the-top",
+        "event-both-at-the-ends", "event-not-a-time", "what-if-bounds", "what-if-bool-untouched",
         "what-if-window-and-events", "no-rules"])
 def test_conform_repairs_only_the_rules_across_fields(operation: str, query: Any, body: Any, expected_query: Any,
                                                       expected_body: Any) -> None:
