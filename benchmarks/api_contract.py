@@ -10,7 +10,7 @@ time, and on a shared machine a starved event loop would otherwise answer a vali
 which is the overload benchmark's business (``api_load.py --overload``), not the contract's.
 
 Run: the schemathesis CLI, ``schemathesis run <server>/openapi.json --checks all --mode all`` with every phase
-(examples, coverage, fuzzing, stateful), ``--max-examples`` (800) per operation, a fixed ``--seed``, one worker, the
+(examples, coverage, fuzzing, stateful), ``--max-examples`` (600) per operation, a fixed ``--seed``, one worker, the
 write token on every request (``ignored_auth`` removes it where the schema requires one), all health checks
 suppressed. The only help it gets is this module as its hooks file (``SCHEMATHESIS_HOOKS``): ``map_case`` applies
 ``forecaster.api.rules.conform`` to *positive* cases, the rules across fields that JSON Schema cannot state and the
@@ -21,7 +21,7 @@ Figures per back end: test cases generated and sent (from the CLI's JSON report)
 tested, wall time. Target: >= 10,000 cases and 0 failures. Writes ``results/api_contract.json`` and ``.md``
 (``api_contract_quick.*`` with ``--quick``: 60 examples per operation).
 
-    python benchmarks/api_contract.py [--max-examples 800] [--seed 22] [--backends sqlite,postgresql] [--quick]
+    python benchmarks/api_contract.py [--max-examples 600] [--seed 22] [--backends sqlite,postgresql] [--quick]
 """
 
 from __future__ import annotations
@@ -187,10 +187,24 @@ def run_schemathesis(base: str, folder: Path, args: argparse.Namespace, label: s
     started = time.monotonic()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
     wall = time.monotonic() - started
-    (folder / f"schemathesis-{label}.log").write_text(done.stdout + done.stderr)
-    data = json.loads(report.read_text()) if report.exists() else {}
-    return {"exit_code": done.returncode, "wall_s": wall, "report": data,
-            "output_tail": (done.stdout + done.stderr)[-6000:], "command": " ".join(cmd[1:])}
+    output = done.stdout + done.stderr
+    (folder / f"schemathesis-{label}.log").write_text(output)
+    try:
+        data = json.loads(report.read_text()) if report.exists() else {}
+    except json.JSONDecodeError:
+        data = {}
+    return {"exit_code": done.returncode, "wall_s": wall, "report": data, "output_tail": output[-6000:],
+            "failures_text": section(output, "FAILURES"), "command": " ".join(cmd[1:])}
+
+
+def section(output: str, title: str) -> str:
+    """The CLI output's ``=== TITLE ===`` section, up to the next ``===`` heading (the failures, in full)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("=") and f" {title} " in line), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("===")), len(lines))
+    return "\n".join(lines[start:end])[:200_000]
 
 
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +224,7 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--max-examples", type=int, default=800, help="schemathesis examples per operation (800)")
+    p.add_argument("--max-examples", type=int, default=600, help="schemathesis examples per operation (600)")
     p.add_argument("--seed", type=int, default=22, help="schemathesis seed (22)")
     p.add_argument("--workloads", type=int, default=4, help="seeded workloads (4)")
     p.add_argument("--backends", default="sqlite,postgresql", help="store back ends (sqlite,postgresql)")
@@ -229,7 +243,7 @@ HEADERS = ["store", "test cases", "failures", "failures per check", "errors", "o
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    meta = run_meta()
+    meta = {**run_meta(), "loadavg_start": os.getloadavg()}
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="api-contract-") as tmp:
         folder = Path(tmp)
@@ -250,15 +264,19 @@ def main(argv: list[str] | None = None) -> int:
                     run = run_schemathesis(server.base, folder, args, backend)
                 finally:
                     server_log = server.stop()
+            except Exception as exc:  # one back end's failure to start is recorded; the others still run
+                results[backend] = {"skipped": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                continue
             finally:
                 if pg is not None:
                     pg.stop()
             results[backend] = {**summarise(run), "server_log_tail": server_log[-1500:],
-                                "output_tail": run["output_tail"], "report": run["report"]}
+                                "output_tail": run["output_tail"], "failures_text": run["failures_text"],
+                                "report": run["report"]}
             r = results[backend]
             print(f"{backend}: {r['cases']} cases, {r['failures_total']} failures {r['failures']}, exit "
                   f"{r['exit_code']}, {r['wall_s']} s", flush=True)
-            print(run["output_tail"][-2500:], flush=True)
+            print(run["failures_text"][:20_000] or run["output_tail"][-2500:], flush=True)
     rows = [{"backend": b, **{k: v for k, v in r.items() if k in COLUMNS}} for b, r in results.items()
             if "skipped" not in r]
     for row in rows:
@@ -271,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 + f"\nTarget: >= {TARGET_CASES:,} cases and 0 failures per store: {'met' if met else 'NOT met'}. "
                 f"Hooks (rules across fields on positive cases): {'off' if args.no_hooks else 'on'}. Skipped: "
                 f"{', '.join(b for b, r in results.items() if 'skipped' in r) or 'none'}.\n")
-    payload = {"meta": meta, "config": vars(args), "target_cases": TARGET_CASES, "target_met": met,
-               "results": results}
+    payload = {"meta": {**meta, "loadavg_end": os.getloadavg()}, "config": vars(args), "target_cases": TARGET_CASES,
+               "target_met": met, "results": results}
     json_path, md_path = write_results("api_contract_quick" if args.quick else "api_contract", payload, markdown)
     print(markdown)
     print(f"wrote {json_path} and {md_path}")

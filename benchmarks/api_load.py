@@ -478,9 +478,13 @@ def overload_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -
             f"{TARGET_REFUSED_P99_MS:g} ms, 0 other errors: {'met' if met else 'NOT met'}.\n")
 
 
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in load)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    meta = run_meta()
+    meta = {**run_meta(), "loadavg_start": os.getloadavg()}
     payload: dict[str, Any] = {"meta": meta, "config": vars(args), "steps": STEPS}
     markdown = ""
     with tempfile.TemporaryDirectory(prefix="api-load-") as tmp:
@@ -499,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
             head = "" if markdown else (f"`{meta['command']}` ({meta['started_utc']}, commit {meta['git_commit']}, "
                                         f"{meta['cpus']} CPUs)\n")
             markdown += head + overload_markdown(results, args)
+    meta["loadavg_end"] = os.getloadavg()
+    markdown += (f"\nMachine load average (1, 5, 15 min) at the start {fmt_load(meta['loadavg_start'])}, at the end "
+                 f"{fmt_load(meta['loadavg_end'])}, on {meta['cpus']} CPUs shared with other work.\n")
     name = "api_load_quick" if args.quick else "api_load"
     json_path, md_path = write_results(name, payload, markdown)
     print(markdown)
