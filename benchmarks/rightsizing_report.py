@@ -177,6 +177,7 @@ def render(results: Mapping[str, Any]) -> str:
         lines += ["", f"Timed alone (`{ta['command']}`, commit {ta['git_commit']}): the default policy's daily "
                   f"`update` + `decide` for {ta['containers']} containers after a fit on {ta['first_day']} days: "
                   f"median {ta['daily_s_median']} s, max {ta['daily_s_max']} s over {ta['days']} days "
+                  f"({ta.get('daily_cpu_s_median', 'n/a')} CPU s median) "
                   f"({ta['daily_with_reports_s_median']} s with the reports); first fit and decision "
                   f"{ta['first_fit_and_decide_s']} s; 1-minute load average {ta['load_1min_median']} on 2 CPUs."]
     aggs = results.get("aggregates") or {}
