@@ -170,7 +170,7 @@ def _task_stream(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Compute seconds per kind of task (the key's prefix) from Dask's task stream: count, total, max."""
     out: dict[str, dict[str, float]] = {}
     for rec in records:
-        kind = str(rec.get("key", "?")).rsplit("-", 1)[0].strip("('\"")
+        kind = str(rec.get("key", "?")).strip("('\"").split("-", 1)[0].lstrip("_")  # name-uuid: the work's name
         secs = sum(s["stop"] - s["start"] for s in rec.get("startstops", ()) if s.get("action") == "compute")
         row = out.setdefault(kind, {"tasks": 0, "compute_s": 0.0, "max_s": 0.0})
         row["tasks"] += 1
