@@ -169,8 +169,8 @@ class DaskExecutor:
                     progress(len(results), len(tasks))
             # a chunk whose tasks are all submitted and none still running is dropped from the cluster
             busy = {id(tasks[j][0]) for j in running.values()}
-            for key in [k for k in scattered if last_use[k] < nxt and k not in busy]:
-                scattered.pop(key).release()
+            for held in [k for k in scattered if last_use[k] < nxt and k not in busy]:
+                scattered.pop(held).release()
         return [results[i] for i in range(len(tasks))]
 
     # -- measuring ---------------------------------------------------------------------------------------
