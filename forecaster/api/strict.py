@@ -32,40 +32,48 @@ from forecaster.api.problems import ProblemError, field_error, problem_response
 from forecaster.api.schemas import CONTROL
 
 JSON = "application/json"
-_KNOWN: dict[int, frozenset[str]] = {}
-_PRODUCES: dict[int, tuple[str, ...]] = {}
+_CACHE = "_forecaster_strict"
+"""Attribute of a route holding what it accepts and produces, computed once (on the route: no module state)."""
+
+
+def _cached(route: APIRoute, key: str, compute: Any) -> Any:
+    store: dict[str, Any] = route.__dict__.setdefault(_CACHE, {})
+    if key not in store:
+        store[key] = compute()
+    return store[key]
 
 
 def known_query(route: APIRoute) -> frozenset[str]:
     """Names of the query parameters ``route`` declares (its own and its dependencies')."""
-    key = id(route)
-    if key not in _KNOWN:
+    def compute() -> frozenset[str]:
         names: set[str] = set()
         todo: list[Dependant] = [route.dependant]
         while todo:
             dependant = todo.pop()
             names |= {p.alias for p in dependant.query_params}
             todo += dependant.dependencies
-        _KNOWN[key] = frozenset(names)
-    return _KNOWN[key]
+        return frozenset(names)
+
+    return _cached(route, "query", compute)  # type: ignore[no-any-return]
 
 
 def produces(route: APIRoute) -> tuple[str, ...]:
     """Media types ``route`` can answer a success with (module docstring)."""
-    key = id(route)
-    if key not in _PRODUCES:
-        found: list[str] = []
-        response_class = route.response_class
-        if isinstance(response_class, DefaultPlaceholder):
-            response_class = response_class.value
-        media = getattr(response_class, "media_type", None)
-        if isinstance(media, str) and media:
-            found.append(media)
-        for status in (200, 201, "200", "201"):
-            content: dict[str, Any] = route.responses.get(status, {}).get("content", {})  # type: ignore[call-overload]
-            found += [m for m in content if m not in found]
-        _PRODUCES[key] = tuple(dict.fromkeys(m.split(";")[0].strip().lower() for m in found)) or (JSON,)
-    return _PRODUCES[key]
+    return _cached(route, "produces", lambda: _produces(route))  # type: ignore[no-any-return]
+
+
+def _produces(route: APIRoute) -> tuple[str, ...]:
+    found: list[str] = []
+    response_class = route.response_class
+    if isinstance(response_class, DefaultPlaceholder):
+        response_class = response_class.value
+    media = getattr(response_class, "media_type", None)
+    if isinstance(media, str) and media:
+        found.append(media)
+    for status in (200, 201, "200", "201"):
+        content: dict[str, Any] = route.responses.get(status, {}).get("content", {})  # type: ignore[call-overload]
+        found += [m for m in content if m not in found]
+    return tuple(dict.fromkeys(m.split(";")[0].strip().lower() for m in found)) or (JSON,)
 
 
 def accept_ranges(header: str) -> list[tuple[str, float]]:
