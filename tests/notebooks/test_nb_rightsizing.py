@@ -27,5 +27,5 @@ def test_compares_the_policies_per_container_team_and_day(executed: NotebookNode
     out = text(executed)
     assert "3 containers, 2,877 samples" in out
     assert "decision time 2013-08-11 00:00 UTC" in out
-    for word in ("analytics", "web", "forecaster", "vpa", "autopilot", "keep", "memory_overrun_samples_per_day"):
+    for word in ("analytics", "web", "forecaster", "vpa", "moving-window", "keep", "memory_overrun_samples_per_day"):
         assert word in out
