@@ -3,6 +3,8 @@ control characters in the path.
 
 - An unknown query parameter is a 400 (``unknown-parameter``) naming it, never silently ignored
   (``/v1/decisions?begin=...`` must not answer every decision). Known = the route's declared query parameters.
+- A single-valued query parameter given twice is a 400 (``repeated-parameter``): FastAPI would keep the last value
+  silently (``?workload=a&workload=b`` answering for ``b`` only). Lists (``levels=80&levels=95``) may repeat.
 - ``Accept`` that admits none of the media types a route produces is a 406 (``not-acceptable``) listing them. What a
   route produces is read from the route itself: its response class (``application/json`` for most) plus the content
   types its OpenAPI 200/201 response declares (``text/csv`` for forecasts, ``text/plain`` for ``/metrics``).
@@ -19,6 +21,8 @@ the app factory.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from fastapi import Depends
@@ -55,6 +59,27 @@ def known_query(route: APIRoute) -> frozenset[str]:
         return frozenset(names)
 
     return _cached(route, "query", compute)  # type: ignore[no-any-return]
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_sequence(arg) for arg in typing.get_args(annotation))
+    return origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)
+
+
+def repeatable_query(route: APIRoute) -> frozenset[str]:
+    """Names of the query parameters of ``route`` that take several values (declared as a list)."""
+    def compute() -> frozenset[str]:
+        names: set[str] = set()
+        todo: list[Dependant] = [route.dependant]
+        while todo:
+            dependant = todo.pop()
+            names |= {p.alias for p in dependant.query_params if _is_sequence(p.field_info.annotation)}
+            todo += dependant.dependencies
+        return frozenset(names)
+
+    return _cached(route, "repeatable", compute)  # type: ignore[no-any-return]
 
 
 def produces(route: APIRoute) -> tuple[str, ...]:
@@ -125,6 +150,13 @@ async def _strict(request: Request) -> None:
                                 f"{', '.join(map(repr, unknown))} (this endpoint takes: {known})",
                            errors=[field_error(name, "query", "unknown parameter") for name in unknown],
                            slug="unknown-parameter")
+    repeated = sorted(name for name in set(request.query_params) - repeatable_query(route)
+                      if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise ProblemError(400, f"query parameter{'s' if len(repeated) > 1 else ''} {', '.join(map(repr, repeated))} "
+                                f"given more than once (one value each)",
+                           errors=[field_error(name, "query", "given more than once") for name in repeated],
+                           slug="repeated-parameter")
     offered = produces(route)
     accept = request.headers.get("accept")
     if not acceptable(accept, offered):

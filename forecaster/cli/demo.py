@@ -165,6 +165,16 @@ def demo(
     seed: SeedOpt = 0,
 ) -> None:
     """The whole loop on the bundled NASA trace: backtest, the service's jobs on SQLite, a simulated cluster."""
+    logger = logging.getLogger("forecaster")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)  # the tables below report failures; restored after (the CLI may run in-process)
+    try:
+        _run_demo(output_dir, quick, seed)
+    finally:
+        logger.setLevel(previous)
+
+
+def _run_demo(output_dir: Path, quick: bool, seed: int) -> None:
     # imported here: the service stack (SQLAlchemy, APScheduler) loads only when the demo runs, not for every CLI call
     from forecaster.runtime.service import WorkloadError, demo_service
     from forecaster.runtime.service.demo import DEMAND_UNIT  # lazy (see above)
@@ -173,7 +183,6 @@ def demo(
     console = make_console()
     plan = DEMO_QUICK if quick else DEMO_FULL
     started = time.perf_counter()
-    logging.getLogger("forecaster").setLevel(logging.ERROR)  # the tables below report failures
     console.print(Panel(ATTRIBUTION, title="forecaster demo", expand=False))
     trace, events = load_nasa_5min(), nasa_events()
     replay_start = trace[DS].min() + pd.Timedelta(days=plan.history_days)

@@ -56,6 +56,18 @@ def test_an_unknown_query_parameter_is_a_400_naming_it(client: TestClient, url: 
     assert [e["field"] for e in problem["errors"]] == [unknown] and problem["errors"][0]["in"] == "query"
 
 
+def test_a_single_valued_parameter_given_twice_is_a_400_but_lists_may_repeat(client: TestClient) -> None:
+    """FastAPI keeps the last of ``?workload=a&workload=b`` silently; the contract refuses it, naming the field."""
+    for url in (f"/v1/decisions?workload={NASA_ID}&workload=shop/web", "/v1/models?workload=a&workload=b",
+                "/v1/workloads?limit=1&limit=2"):
+        response = client.get(url, headers=R)
+        assert response.status_code == 400, (url, response.text)
+        problem = response.json()
+        assert problem["type"].endswith("/repeated-parameter")
+        assert [e["field"] for e in problem["errors"]] == [url.split("?")[1].split("=")[0]]
+    assert client.get(f"/v1/forecasts/{NASA_ID}?levels=80&levels=95", headers=R).status_code == 200
+
+
 def test_unknown_parameters_on_a_post_and_auth_comes_first(client: TestClient) -> None:
     assert client.post("/v1/events?dry_run=1", json=EVENT, headers=W).status_code == 400
     assert client.get("/v1/workloads?page=2").status_code == 401, "without a token: only that a token is needed"

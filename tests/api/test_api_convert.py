@@ -21,9 +21,9 @@ from forecaster.api.convert import (
     numbers,
     page_links,
 )
-from forecaster.runtime.gauges import band_label, current_row
 from forecaster.api.schemas import EventIn
 from forecaster.contracts.ports import ForecastRun
+from forecaster.runtime.gauges import band_label, current_row
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -165,7 +165,8 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
     assert doc["info"]["title"] == "forecaster"
     assert "Problem" in doc["components"]["schemas"]
     expected = {"/v1/workloads", "/v1/forecasts/{workload}", "/v1/actuals/{workload}", "/v1/recommendations/{workload}",
-                "/v1/decisions", "/v1/accuracy/{workload}", "/v1/events", "/v1/what-if", "/healthz", "/readyz",
+                "/v1/decisions", "/v1/accuracy/{workload}", "/v1/events", "/v1/what-if", "/v1/models",
+                "/v1/models/rollback", "/healthz", "/readyz",
                 "/metrics"}
     assert set(doc["paths"]) == expected
 
