@@ -78,6 +78,7 @@ N_WINDOWS = 14
 MIN_TRAIN_DAYS = 3
 QUICK = {"n_windows": 2, "history_days": 28, "bitbrains_vms": 3, **QUICK_EVENTS}
 
+BITBRAINS_VMS = 50  # Bitbrains VMs in the accuracy cells (``--bitbrains-vms`` for a reduced run)
 FIT_SERIES = 3  # Bitbrains VMs in the fit-time measurement (every other trace is one series)
 
 
@@ -252,10 +253,10 @@ def fit_time(forecaster_cls: Any, trace: traces.Trace) -> dict[str, Any]:
     return out
 
 
-def load_trace(name: str, root: Path, quick: bool) -> traces.Trace:
+def load_trace(name: str, root: Path, quick: bool, bitbrains_vms: int = BITBRAINS_VMS) -> traces.Trace:
     """A trace as the benchmark uses it (``--quick``: fewer Bitbrains VMs, the last days only)."""
     if name == "bitbrains":
-        trace = traces.load_bitbrains(root, n_vms=QUICK["bitbrains_vms"] if quick else 50)
+        trace = traces.load_bitbrains(root, n_vms=QUICK["bitbrains_vms"] if quick else bitbrains_vms)
     else:
         trace = traces.LOADERS[name](root)
     if quick:
@@ -289,6 +290,15 @@ def main() -> None:
         help="read/write the members' backtest forecasts per window in this directory (accuracy_cache.py): for "
         "developing the ensemble; skips the fit time; writes results/accuracy_replay.* unless --out",
     )
+    parser.add_argument(
+        "--bitbrains-vms", type=int, default=BITBRAINS_VMS, help=f"Bitbrains VMs (default {BITBRAINS_VMS})"
+    )
+    parser.add_argument(
+        "--event-runs",
+        type=int,
+        default=0,
+        help="only the last N runs of event days in the events with / without runs (0: all; a reduced run)",
+    )
     parser.add_argument("--out", default="", help="result file name under results/ (default accuracy)")
     args = parser.parse_args()
     out_name = "accuracy_fit" if args.fit_only else ("accuracy_replay" if args.member_cache else "accuracy")
@@ -313,6 +323,8 @@ def main() -> None:
     meta["skip_inputs"] = args.skip_inputs
     meta["fit_only"] = args.fit_only
     meta["member_cache"] = str(args.member_cache) if args.member_cache else None
+    meta["bitbrains_vms"] = args.bitbrains_vms
+    meta["event_runs"] = args.event_runs or "all"
     n_wanted = QUICK["n_windows"] if args.quick else N_WINDOWS
     results: list[dict[str, Any]] = []
     inputs: list[dict[str, Any]] = []
@@ -330,7 +342,7 @@ def main() -> None:
         task = bar.add_task("accuracy", total=steps)
         for name in names:
             bar.update(task, description=f"loading {name}")
-            trace = load_trace(name, args.traces, args.quick)
+            trace = load_trace(name, args.traces, args.quick, args.bitbrains_vms)
             cell_cv: dict[str, tuple[pd.DataFrame | None, int]] = {}
             for horizon in horizons:
                 bar.update(task, description=f"{name} {horizon}")
@@ -364,7 +376,9 @@ def main() -> None:
                         for i in INPUT_RUNS[name]
                     ]
                 else:
-                    rows = input_worth(forecaster_cls, trace, cv_fc, n, args.quick, bar.console.log)
+                    rows = input_worth(
+                        forecaster_cls, trace, cv_fc, n, args.quick, bar.console.log, args.event_runs or None
+                    )
                 inputs.extend(rows)
                 bar.console.log(
                     f"{name} inputs: {time.perf_counter() - t0:.0f} s; "

@@ -163,9 +163,11 @@ def input_worth(
     n: int,
     quick: bool,
     log: Callable[[str], Any] | None = None,
+    max_runs: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each input of ``INPUT_RUNS[trace.name]`` with and without, at ``INPUT_HORIZON`` (see the module
-    docstring). ``cell_cv`` is that horizon's backtest with every input (``n`` windows). Never raises."""
+    docstring); ``max_runs``: only the last that many runs of event days (a reduced run).
+    ``cell_cv`` is that horizon's backtest with every input (``n`` windows). Never raises."""
     h = steps_per(INPUT_HORIZON, trace.freq)
     cutoffs = sorted(cell_cv[CUTOFF].unique())
     inputs = {"events": trace.events, "signals": trace.signals}
@@ -217,6 +219,8 @@ def input_worth(
         runs = event_day_runs(trace, trace.frame, h, min_days)
         if quick:
             runs = runs[-QUICK_EVENTS["event_runs"] :]
+        elif max_runs:
+            runs = runs[-max_runs:]
         row: dict[str, Any] = {
             **base,
             "windows": "event windows",
