@@ -243,6 +243,9 @@ class _Leased:
 
     def _start_held(self, paused: bool) -> None:
         assert self.keeper is not None
+        if self.keeper.stopped.is_set():  # shut down while the standby got the lease: give it back, run nothing
+            self.keeper.stop(release=True)
+            return
         self._prepare()
         self.keeper.on_gained, self.keeper.on_lost = self._gained, self._lost
         self.keeper.start_renewing()
