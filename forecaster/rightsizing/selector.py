@@ -40,8 +40,9 @@ cost ``overrun_cost * 0.25``. Rule 3 is never exceeded and leaves ``(2/3 + 2/3 +
 container's 7 windows, above on 1 % of its siblings' windows, with ``prior_days = 7``: rate ``(0 + 7 x 0.01) / 14
 = 0.005``.
 
-Scores of a past window never change once it is over, so they are kept per window start in the history's
-``kept`` store (``sizer.RightSizer`` keeps it from one day to the next: a daily decision scores one new window).
+Scores of a past window never change once it is over, so they are kept per window start (and the first sample of
+its lookback, which retention may trim) in the history's ``kept`` store (``sizer.RightSizer`` keeps it from one day
+to the next: a daily decision scores one new window).
 
 Pure: numpy and pandas. Called by ``policies.py`` (the ``cost-selected`` and ``calibrated`` policies).
 """
@@ -221,12 +222,14 @@ class CostSelected:
 
     def _point(self, h: ContainerHistory, b: np.datetime64) -> tuple[np.ndarray, np.ndarray] | None:
         """Scores of every rule on the window starting at ``b`` (None when it cannot be scored); cached."""
-        key = (*self._key, b)
+        win, back = self.window.to_timedelta64(), self.lookback.to_timedelta64()
+        start = int(np.searchsorted(h.ds, b - back, side="left"))
+        # the first sample the score reads is in the key: once retention has trimmed part of the lookback, the score
+        # a fresh fit would compute differs, so it is computed again
+        key = (*self._key, b, h.ds[start] if start < h.n else b)
         if key in h.kept:
             cached = h.kept[key]
             return cached if isinstance(cached, tuple) else None
-        win, back = self.window.to_timedelta64(), self.lookback.to_timedelta64()
-        start = int(np.searchsorted(h.ds, b - back, side="left"))
         mid = int(np.searchsorted(h.ds, b, side="left"))
         end = int(np.searchsorted(h.ds, b + win, side="left"))
         out: tuple[np.ndarray, np.ndarray] | None = None

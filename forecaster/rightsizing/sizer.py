@@ -10,12 +10,18 @@ every day), so a daily decision costs one new window per container::
     sizer.update(tuesdays_usage, now=tuesday)                            # appends, trims, scores one window
     result = sizer.decide()
 
-``update`` appends only samples after a container's last stored one (re-sending an overlapping window is fine; a
-sample is never revised) and OOM kills not seen before; a new container simply appears. ``decide`` uses only what
-was known before ``now`` and returns the recommendations with the reports (``reports=False``: recommendations
-only, for a caller that scores them itself). Predictive policies (``forecaster``, ``forecast-scaled-vpa``) fit the
-engine (``predict.UsagePredictor``) in ``fit`` and update it in ``update`` (refit when ``now`` is not a whole
-number of windows after the fit). ``rightsize()`` is ``RightSizer(...).fit(...).decide()``.
+``update`` appends the samples after a container's last stored one and OOM kills not seen before; a new container
+simply appears. Re-sending an overlapping window is fine: a re-sent sample replaces the stored one (the newest point
+of a Prometheus range may change once all its scrapes are in), and a changed value drops the container's kept
+window scores, so the state is always the one a fresh ``fit`` on the stored samples would build (tested decision for
+decision in ``tests/rightsizing/test_rs_sizer.py``). With ``retention`` equal to the window a caller fetches, an
+updated sizer decides exactly as a fresh fit on that window (the controller's and the service's use).
+
+``decide`` uses only what was known before ``now`` and returns the recommendations with the reports
+(``reports=False``: recommendations only, for a caller that scores them itself). Predictive policies
+(``forecaster``, ``forecast-scaled-vpa``) fit the engine (``predict.UsagePredictor``) in ``fit`` and update it in
+``update`` (refit when ``now`` is not a whole number of windows after the fit). ``rightsize()`` is
+``RightSizer(...).fit(...).decide()``.
 
 Pure: numpy and pandas (and the engine for predictive policies). Called by ``api.rightsize``, the CLI, the
 service, the controller and ``benchmarks/rightsizing.py``.
@@ -154,7 +160,7 @@ class RightSizer:
         return sorted(self._containers)
 
     def _add(self, frame: pd.DataFrame) -> None:
-        """Append the rows after each container's last stored sample (``frame`` validated, sorted by id, ds)."""
+        """Merge ``frame`` (validated, sorted by id, ds) into each container's stored samples (``_merge``)."""
         self._labels = tuple(dict.fromkeys([*self._labels, *(c for c in SIBLING_COLUMNS if c in frame.columns)]))
         ids = frame[ID].astype(str).to_numpy()
         ds = _naive(frame[DS])
@@ -163,19 +169,48 @@ class RightSizer:
         bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True])
         for lo, hi in itertools.pairwise(bounds):
             uid = str(ids[lo])
-            known = self._containers.get(uid)
-            last = known.ds[-1] if known is not None and known.ds.size else None
-            start = lo if last is None else lo + int(np.searchsorted(ds[lo:hi], last, side="right"))
-            if start >= hi:
-                continue
             latest = {c: str(v[hi - 1]) for c, v in labels.items() if v[hi - 1] is not None}
+            known = self._containers.get(uid)
             if known is None:
-                values = {c: v[start:hi].copy() for c, v in cols.items()}
-                self._containers[uid] = _Container(ds[start:hi].copy(), values, latest)
+                values = {c: v[lo:hi].copy() for c, v in cols.items()}
+                self._containers[uid] = _Container(ds[lo:hi].copy(), values, latest)
                 continue
-            known.ds = np.concatenate([known.ds, ds[start:hi]])
-            known.values = {c: np.concatenate([known.values[c], cols[c][start:hi]]) for c in COLUMNS}
-            known.labels = {**known.labels, **latest}
+            if self._merge(uid, known, ds[lo:hi], {c: v[lo:hi] for c, v in cols.items()}):
+                known.labels = {**known.labels, **latest}
+
+    def _merge(self, uid: str, known: _Container, ds: np.ndarray, values: dict[str, np.ndarray]) -> bool:
+        """Merge one container's new samples; True when anything was added or changed.
+
+        Samples after the last stored one are appended. A re-sent sample (same time) replaces the stored one: a
+        source such as Prometheus may answer the newest point of a range before all its scrapes are in, and a
+        fresh fit on the re-fetched range would see the new value. When a re-sent value differs, the container's
+        kept window scores are dropped (they may have read the old one); an unchanged overlap keeps them. A sample
+        at a time the store does not hold inside the stored span (a gap filled late) is merged in the same way.
+        """
+        first = int(np.searchsorted(known.ds, ds[0], side="left"))
+        tail = known.ds[first:]
+        if tail.size == 0:  # the usual daily update: only new samples
+            known.ds = np.concatenate([known.ds, ds])
+            known.values = {c: np.concatenate([known.values[c], values[c]]) for c in COLUMNS}
+            return True
+        at = np.searchsorted(ds, tail)
+        shared = (at < ds.size) & (ds[np.minimum(at, ds.size - 1)] == tail)
+        changed = any(not np.array_equal(known.values[c][first:][shared], values[c][at[shared]], equal_nan=True)
+                      for c in COLUMNS)
+        fresh = ~np.isin(ds, tail)
+        if not changed and not fresh.any():
+            return False
+        if changed or (fresh & (ds < tail[-1])).any():
+            for res in RESOURCES:
+                self._kept.pop((uid, res), None)
+        keep = np.flatnonzero(~shared)  # stored samples the new frame does not re-send
+        merged_ds = np.concatenate([tail[keep], ds])
+        order = np.argsort(merged_ds, kind="stable")
+        known.ds = np.concatenate([known.ds[:first], merged_ds[order]])
+        known.values = {c: np.concatenate([known.values[c][:first],
+                                           np.concatenate([known.values[c][first:][keep], values[c]])[order]])
+                        for c in COLUMNS}
+        return True
 
     def _add_kills(self, kills: pd.DataFrame) -> None:
         for uid, g in kills.groupby(ID, sort=False):
@@ -184,6 +219,8 @@ class RightSizer:
                 continue
             when, used = _naive(g[DS]), g[MEMORY].to_numpy(dtype=float)
             new = ~np.isin(when, known.oom_ds)
+            if self.now is not None and (when[new] < _ns(self.now)).any():
+                self._kept.pop((str(uid), MEMORY), None)  # a late kill inside scored windows: score them again
             known.oom_ds = np.concatenate([known.oom_ds, when[new]])
             known.oom_memory = np.concatenate([known.oom_memory, used[new]])
             order = np.argsort(known.oom_ds, kind="stable")
@@ -251,8 +288,13 @@ class RightSizer:
         self._add(frame)
         if len(kills):
             self._add_kills(kills)
-        when = default_now(frame) if now is None else as_utc(now)
-        self.now = max(self.now, when)
+        return self.advance(default_now(frame) if now is None else as_utc(now))
+
+    def advance(self, now: object) -> Self:
+        """Move to ``now`` without new samples (a cycle that fetched nothing new): trim, update the engine."""
+        if self.now is None:
+            raise UsageError("RightSizer.advance before fit: call fit(usage) first")
+        self.now = max(self.now, as_utc(now))
         self._trim(self.now)
         if self._predictor is not None:
             anchor = self._predictor.anchor

@@ -8,10 +8,14 @@ Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock r
 2. ``pool_by_container`` folds the pods of one container name into one series (the busiest pod at each time: the
    max of CPU, memory and requests), so a recommendation holds for every replica and a rolling update's new pod
    names do not restart the history.
-3. ``forecaster.RightSizer(spec.vpa.policy).fit(usage, ooms, now).decide()`` recommends target, lower and upper
-   bound and uncapped target per container and resource (cores, bytes). A container with less history than the
-   policy needs is ``low_confidence``: ``auto_hold`` names it, and ``write.apply_vpa`` never writes such a
-   recommendation in Auto (it is recorded as recommend-only with that reason).
+3. one ``forecaster.RightSizer(spec.vpa.policy)`` per policy, kept across cycles (``cycle.held_sizer.HeldSizers``,
+   ``held_sizers(controller)``): fitted on the whole usage window on the first cycle, after a restart and on the
+   daily refit; between refits step 1 fetches only the samples since the newest one it holds and the sizer is
+   updated. Its retention is the window, so each decision equals ``recommend`` (a fresh fit) on the window's usage.
+   It recommends target, lower and upper bound and uncapped target per container and resource (cores, bytes). A
+   container with less history than the policy needs is ``low_confidence``: ``auto_hold`` names it, and
+   ``write.apply_vpa`` never writes such a recommendation in Auto (it is recorded as recommend-only with that
+   reason).
 4. ``vpa_status`` writes them as Kubernetes quantities (CPU in millicores, memory in MiB, both rounded up) with a
    ``RecommendationProvided`` condition, in the shape of the VPA v1 CRD.
 
@@ -32,8 +36,10 @@ from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.ports import MetricsSource
 from forecaster.contracts.quantity import format_cpu, format_memory, parse_quantity
+from forecaster.cycle.held_sizer import HeldSizers, held_for
+from forecaster.cycle.spec import PolicySpec
 from forecaster.cycle.state import fmt_time
-from forecaster.rightsizing import RightSizer
+from forecaster.rightsizing import RightSizer, RightsizingResult
 from forecaster.rightsizing.frames import (
     CPU,
     CPU_REQUEST,
@@ -136,10 +142,16 @@ class ContainerRecommendation:
 
 def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
               now: pd.Timestamp) -> list[ContainerRecommendation]:
-    """Recommendations of every pooled container (one ``forecaster.RightSizer`` decision), sorted by name."""
+    """Recommendations of every pooled container from a fresh ``forecaster.RightSizer`` fit on ``usage`` (what a
+    restarted controller decides; ``HeldSizers`` decides the same from one sizer kept across cycles)."""
     with warnings.catch_warnings():  # low confidence is handled explicitly: auto_hold, the decision record
         warnings.simplefilter("ignore", LowConfidenceWarning)
-        result = RightSizer(policy, retention=None).fit(usage, ooms, now).decide()
+        result = RightSizer(policy, retention=None).fit(usage, ooms, now).decide(reports=False)
+    return recommendations(result)
+
+
+def recommendations(result: RightsizingResult) -> list[ContainerRecommendation]:
+    """One ``ContainerRecommendation`` per container with both resources in ``result``, sorted by name."""
     recs = result.recommendations
     out: list[ContainerRecommendation] = []
     for uid, rows in recs.groupby(ID, sort=True):
@@ -156,6 +168,46 @@ def recommend(usage: pd.DataFrame, ooms: pd.DataFrame | None, policy: str,
     if not out:
         raise InputError("right-sizing produced no recommendation (no container with both CPU and memory)")
     return out
+
+
+def held_sizers(owner: object) -> HeldSizers:
+    """The right-sizers a ``Controller`` keeps across its cycles (``cycle.held_sizer.held_for``)."""
+    return held_for(owner)
+
+
+def usage_window(spec: PolicySpec, most: pd.Timedelta) -> pd.Timedelta:
+    """The usage a decision reads: the controller's ``usage_window`` (8 days) or the policy's shorter history."""
+    return min(pd.Timedelta(most), pd.Timedelta(seconds=spec.forecast.history_s))
+
+
+def sizer_key(key: str, spec: PolicySpec) -> str:
+    """The held sizer of a policy: its key and its containers (another container list starts a new sizer)."""
+    assert spec.vpa is not None
+    return f"{key}|{','.join(spec.vpa.containers)}"
+
+
+def fetch_usage(source: UsageSource, held: HeldSizers, key: str, spec: PolicySpec, window: pd.Timedelta,
+                now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The pooled usage (and OOM kills) this cycle's decision needs: the whole window when the policy's sizer is
+    due a refit, else only what came since its newest sample (an empty frame when nothing did)."""
+    assert spec.vpa is not None
+    policy, containers = spec.vpa.policy, spec.vpa.containers
+    skey = sizer_key(key, spec)
+    start = held.fetch_start(skey, policy, window, now)
+    got, ooms = source(spec.namespace, pod_regex(spec.target_kind, spec.target_name), containers, start, now)
+    if not held.refit_due(skey, policy, window, now) and (got is None or len(got) == 0):
+        return pd.DataFrame(columns=[ID, DS, CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST, NAMESPACE]), None
+    return (pool_by_container(got, spec.namespace, spec.target_name, containers),
+            pool_ooms(ooms, spec.namespace, spec.target_name))
+
+
+def recommend_held(held: HeldSizers, key: str, spec: PolicySpec, usage: pd.DataFrame, ooms: pd.DataFrame | None,
+                   window: pd.Timedelta, now: pd.Timestamp) -> list[ContainerRecommendation]:
+    """This cycle's recommendations from the policy's held sizer (fitted or updated with ``usage`` from
+    ``fetch_usage``): the same as ``recommend`` on the whole window's usage."""
+    assert spec.vpa is not None
+    result: RightsizingResult = held.decide(sizer_key(key, spec), usage, ooms, spec.vpa.policy, window, now)
+    return recommendations(result)
 
 
 def auto_hold(recs: Sequence[ContainerRecommendation]) -> str:
