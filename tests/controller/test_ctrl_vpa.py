@@ -111,8 +111,13 @@ def test_a_changed_target_is_written_again(vrig: Rig) -> None:
     ctl = vrig.controller()
     ctl.run_once()
     usage = vrig.usage.frame
-    usage.loc[usage[DS] >= END - pd.Timedelta("6h"), "memory"] *= 3  # a memory surge
-    ctl.run_once(vrig.clock.advance(minutes=1))
+    # a memory surge in the samples since the last cycle (the controller fetches only those between refits)
+    surge = usage[usage[DS] >= END - pd.Timedelta("1h")].copy()
+    surge[DS] += pd.Timedelta("1h")
+    surge["memory"] = 2 * usage["memory"].max()
+    vrig.usage.frame = pd.concat([usage, surge], ignore_index=True)
+    ctl.run_once(vrig.clock.advance(minutes=61))
+    assert vrig.usage.calls[-1][3] < END  # from the newest sample held, not the whole window again
     assert len(vrig.cluster.writes("patch_vpa_status")) == 2
     assert [e["reason"] for e in vrig.cluster.events].count("RecommendationChanged") == 2
 

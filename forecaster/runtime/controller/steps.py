@@ -6,7 +6,7 @@
     forecast        ForecastProvider.forecast -> the policy's last good forecast (and, with a store, a stored
                     ForecastRun); a failure keeps the old one; a cold start without one reads the stored one;
                     the recent forecast error is scored against the fetched history (``accuracy``)
-    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); forecaster.rightsize per VPA,
+    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); the held RightSizer per VPA,
                     capped by the VPA's own resourcePolicy (``resource_policy``)
     write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored. A policy
                     with ``spec.actuation: KEDA`` writes no HPA: its floor is served to KEDA from the status the
@@ -128,18 +128,17 @@ def fetch_history(ctl: Controller, cycle: Cycle) -> None:
         frame = ctl.metrics.query_range(spec.query, start, end, step, id_labels=None)
         work.history = demand_history(frame, work.key)
 
+    held = vpa.held_sizers(ctl)  # one RightSizer per policy across cycles: only new usage between refits
+
     def usage(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None
-        spec, containers = work.spec, work.spec.vpa.containers
-        regex = vpa.pod_regex(spec.target_kind, spec.target_name)
-        start = now - min(ctl.config.usage_window, pd.Timedelta(seconds=spec.forecast.history_s))
-        got, ooms = ctl.usage(spec.namespace, regex, containers, start, now)
-        pooled = vpa.pool_by_container(got, spec.namespace, spec.target_name, containers)
-        work.usage = (pooled, vpa.pool_ooms(ooms, spec.namespace, spec.target_name))
+        window = vpa.usage_window(work.spec, ctl.config.usage_window)
+        work.usage = vpa.fetch_usage(ctl.usage, held, work.key, work.spec, window, now)
 
     each(cycle, [w for w in cycle.active() if not w.failed("hpa")], "fetch_history", "Metrics", "forecast", demand)
-    each(cycle, [w for w in cycle.active() if w.vpa is not None and not w.failed("vpa")], "fetch_history",
-         "Usage", "vpa", usage)
+    with_vpa = [w for w in cycle.active() if w.vpa is not None and not w.failed("vpa")]
+    held.drop_except(vpa.sizer_key(w.key, w.spec) for w in with_vpa if w.spec is not None and w.spec.vpa)
+    each(cycle, with_vpa, "fetch_history", "Usage", "vpa", usage)
     fetch_events(ctl, cycle)
 
 
@@ -230,7 +229,9 @@ def decide(ctl: Controller, cycle: Cycle) -> None:
 
     def resources(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
-        recs = vpa.recommend(work.usage[0], work.usage[1], work.spec.vpa.policy, cycle.now)
+        window = vpa.usage_window(work.spec, ctl.config.usage_window)
+        recs = vpa.recommend_held(vpa.held_sizers(ctl), work.key, work.spec, work.usage[0], work.usage[1], window,
+                                  cycle.now)
         recs = apply_resource_policy(recs, work.vpa or {})  # the VPA's own resourcePolicy, as VPA applies it
         work.recommendations = work.report.recommendations = recs
         work.vpa_status = vpa.vpa_status(recs, cycle.now, work.spec.vpa.policy)
