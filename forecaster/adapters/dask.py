@@ -25,6 +25,7 @@ An adapter: imports ``dask.distributed``; pure code only sees the ``Executor`` p
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -79,24 +80,26 @@ class DaskExecutor:
         self._client: Client | None = client
         self._cluster: LocalCluster | None = None
         self._owns_client = client is None
+        self._connecting = threading.Lock()  # several threads (a service's shards) may make the first call at once
 
     # -- connection --------------------------------------------------------------------------------------
     @property
     def client(self) -> Client:
         """The Dask client, connected (or the LocalCluster started) on first use."""
-        if self._client is None:
-            if self.address:
-                self._client = Client(self.address)
-            else:
-                self._cluster = LocalCluster(
-                    n_workers=self._n_workers,
-                    threads_per_worker=self.threads_per_worker,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                self._client = Client(self._cluster)
-        return self._client
+        with self._connecting:
+            if self._client is None:
+                if self.address:
+                    self._client = Client(self.address)
+                else:
+                    self._cluster = LocalCluster(
+                        n_workers=self._n_workers,
+                        threads_per_worker=self.threads_per_worker,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
+                    self._client = Client(self._cluster)
+            return self._client
 
     @property
     def n_workers(self) -> int:

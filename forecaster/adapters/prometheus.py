@@ -163,6 +163,7 @@ class PrometheusSource:
         self, build: Callable[[Sequence[Mapping[str, str]]], str], workloads: Sequence[Mapping[str, str]],
         start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta, *, by: Sequence[str],
         batch_size: int = DEFAULT_BATCH, max_concurrency: int = DEFAULT_CONCURRENCY,
+        on_error: Callable[[Sequence[Mapping[str, str]], Exception], None] | None = None,
     ) -> pd.DataFrame:
         """History of many workloads in ``ceil(len(workloads) / batch_size)`` range queries.
 
@@ -172,7 +173,9 @@ class PrometheusSource:
         first failed batch's error is raised once all have finished). The frame is ``query_range``'s with
         ``unique_id`` = the ``by`` values joined with ``/`` (``promql.workload_id``), holding only the asked
         workloads (a per-label regex can match others), sorted by ``unique_id, ds``: what fetching each workload
-        alone with ``id_labels=by`` gives. A workload with no data has no rows.
+        alone with ``id_labels=by`` gives. A workload with no data has no rows. With ``on_error``, a failed batch
+        is handed to ``on_error(batch, error)`` and left out of the frame instead (the caller isolates its workloads,
+        e.g. fetches them one by one: ``forecaster.runtime.service.fetch.demand_histories``).
         """
         if batch_size < 1 or max_concurrency < 1:
             raise InputError(f"batch_size ({batch_size}) and max_concurrency ({max_concurrency}) must be >= 1")
@@ -187,10 +190,15 @@ class PrometheusSource:
         with ThreadPoolExecutor(max_workers=min(max_concurrency, max(len(batches), 1))) as pool:
             futures = [pool.submit(one, batch) for batch in batches]
             wait(futures)
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]  # type: ignore[misc]
-        frames = [f.result() for f in futures]
+        frames = []
+        for batch, fut in zip(batches, futures, strict=True):
+            exc = fut.exception()
+            if exc is None:
+                frames.append(fut.result())
+            elif on_error is not None and isinstance(exc, Exception):
+                on_error(batch, exc)
+            else:
+                raise exc
         if not frames:
             return _to_frame([], by, "no workloads")
         frame = pd.concat(frames, ignore_index=True).drop_duplicates([ID, DS], keep="first")

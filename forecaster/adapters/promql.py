@@ -208,6 +208,20 @@ def batch_demand_query(metric: str, by: Sequence[str], batch: Sequence[Mapping[s
     return f"{aggregation} by ({', '.join(by)}) ({inner})"
 
 
+def tagged_union_query(queries: Mapping[str, str], label: str) -> str:
+    """One query answering several arbitrary queries, each series tagged with its query's key in ``label``:
+    ``label_replace((q1), "label", "k1", "", "") or label_replace((q2), "label", "k2", "", "")``. ``label_replace``
+    with an empty source and regex sets the label on every series; the tags make every label set distinct, so ``or``
+    keeps all series of all queries (Prometheus evaluates each as if asked alone). Fetched with
+    ``id_labels=[label]``, the rows of key ``k`` are those of ``q_k``. E.g. ``tagged_union_query({"a": "up"}, "w")``
+    -> ``label_replace((up), "w", "a", "", "")``."""
+    if not queries:
+        raise ValueError("queries: give at least one")
+    if not _LABEL_NAME.fullmatch(label):
+        raise ValueError(f"{label!r} is not a valid Prometheus label name")
+    return " or ".join(f'label_replace(({q}), {quote(label)}, {quote(k)}, "", "")' for k, q in queries.items())
+
+
 def workload_id(workload: Mapping[str, str], by: Sequence[str]) -> str:
     """A workload's ``unique_id`` in batched answers: its ``by`` label values joined with ``/`` (the rule of
     ``PrometheusSource.query_range``'s ``id_labels``)."""
@@ -321,5 +335,5 @@ __all__ = [
     "CONTAINER_LABELS", "batch_demand_query", "container_cpu_query", "container_memory_query",
     "container_oom_reason_query", "container_requests_query", "container_restarts_query", "demand_query", "duration",
     "fetch_container_usage", "fetch_demand", "fetch_ooms", "matcher", "oom_kills", "quote", "rate_window",
-    "regex_alternation", "selector", "step_for", "workload_id",
+    "regex_alternation", "selector", "step_for", "tagged_union_query", "workload_id",
 ]

@@ -9,6 +9,9 @@ printed report); 2 bad options or configuration; 3 another replica holds the Lea
 The long-running form serves ``/healthz``, ``/readyz`` and ``/metrics`` on ``--health-port`` (alias
 ``--http-port``; and ``/metrics`` also on ``--metrics-port`` when given) and stops on SIGTERM.
 
+Refits run on the Dask scheduler of ``--dask-address`` (``FORECASTER_DASK_ADDRESS``; ``k8s/dask``) or an in-process
+LocalCluster of ``--dask-workers`` N when given (``ControllerConfig.executor``).
+
 Called by users, the Deployment in ``k8s/`` and tests.
 """
 
@@ -22,10 +25,11 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from forecaster.cli.app import app, bad_input_exits, make_console
+from forecaster.cli.app import DaskAddressOpt, DaskWorkersOpt, app, bad_input_exits, check_dask, make_console
 from forecaster.cli.inputs import parse_duration
 from forecaster.contracts.errors import InputError, PermanentError
 from forecaster.cycle.forecast import ForecastProvider, RolloutProvider
+from forecaster.forecasting.executor import Executor
 from forecaster.runtime.controller.run import Controller, ControllerConfig, default_identity
 from forecaster.runtime.telemetry import Telemetry
 
@@ -53,6 +57,18 @@ def _make_store(url: str) -> Any:
 
 def _make_forecasts(refit_every: pd.Timedelta) -> ForecastProvider:
     return RolloutProvider(refit_every=refit_every)  # model rollout: a refit serves once it beats the champion
+
+
+def _make_executor(address: str | None, workers: int | None) -> Executor | None:
+    from forecaster.runtime.service.executor import dask_executor  # lazy: dask loads only when asked
+
+    return dask_executor(address, workers or 0)
+
+
+def _close_executor(executor: Executor | None) -> None:
+    from forecaster.runtime.service.executor import close_executor  # lazy, as _make_executor
+
+    close_executor(executor)
 
 
 @app.command("controller")
@@ -106,12 +122,15 @@ def controller(
     ] = 8080,
     metrics_port: Annotated[int | None, typer.Option(help="Also serve /metrics on this port.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --once: print the report as JSON.")] = False,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Raise HPA floors ahead of forecast load and write VPA recommendations for every PredictiveScalingPolicy."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console = make_console()
     with bad_input_exits():
+        check_dask(dask_address, dask_workers)
         refit = parse_duration("--refit-every", refit_every)
         keep_for = None if retention.strip().lower() == "none" else parse_duration("--retention", retention)
         try:
@@ -128,24 +147,28 @@ def controller(
         dry_run=dry_run,
         retention=keep_for,
         artefact_dir=artefact_dir,
+        executor=_make_executor(dask_address, dask_workers),
     )
     telemetry = Telemetry()
     ctl = Controller(
         cluster, metrics, config=config, forecasts=_make_forecasts(refit), store=store, telemetry=telemetry
     )
-    if once:
-        report = ctl.run_once()
-        if as_json:
-            console.print_json(json.dumps(report.to_dict(), default=str))
-        else:
-            for line in report.render():
-                console.print(line, highlight=False, markup=False, soft_wrap=True)
-        if not report.leader:
-            raise typer.Exit(EXIT_NOT_LEADER)
-        if report.errors or any(p.errors for p in report.policies):
-            raise typer.Exit(EXIT_FAILED)
-        return
-    _serve(ctl, telemetry, interval, health_port, metrics_port)
+    try:
+        if once:
+            report = ctl.run_once()
+            if as_json:
+                console.print_json(json.dumps(report.to_dict(), default=str))
+            else:
+                for line in report.render():
+                    console.print(line, highlight=False, markup=False, soft_wrap=True)
+            if not report.leader:
+                raise typer.Exit(EXIT_NOT_LEADER)
+            if report.errors or any(p.errors for p in report.policies):
+                raise typer.Exit(EXIT_FAILED)
+            return
+        _serve(ctl, telemetry, interval, health_port, metrics_port)
+    finally:
+        _close_executor(config.executor)
 
 
 def _serve(ctl: Controller, telemetry: Telemetry, interval: float, health_port: int, metrics_port: int | None) -> None:

@@ -14,6 +14,9 @@ Anonymous reads: ``--anonymous-reads/--no-anonymous-reads`` wins; else ``FORECAS
 file) when set; else on for ``--demo`` and for a loopback ``--host`` (only this machine can connect), off otherwise.
 Writes always need a write token. ``/readyz`` allows a forecast cycle up to three refresh intervals old.
 
+Refits run on the Dask cluster of ``--dask-address`` (``FORECASTER_DASK_ADDRESS``; ``k8s/dask``) or an in-process
+LocalCluster of ``--dask-workers`` N (``FORECASTER_DASK_WORKERS``) when given (``forecaster.runtime.service.executor``).
+
 Exit code 2 with one red line for bad settings (e.g. no Prometheus URL without ``--demo``/``--no-scheduler``).
 Registered on ``forecaster.cli.app`` (imported at the end of ``forecaster.cli``); called by users, the container
 image and tests.
@@ -33,7 +36,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from forecaster.cli.app import app, bad_input_exits, make_console
+from forecaster.cli.app import DaskAddressOpt, DaskWorkersOpt, app, bad_input_exits, check_dask, make_console
 from forecaster.contracts.errors import InputError
 from forecaster.runtime.settings import ENV_PREFIX, SECRETS_DIR_ENV, ServiceSettings
 
@@ -72,6 +75,16 @@ def _demo_now(text: str | None) -> pd.Timestamp | None:
     except ValueError:
         raise InputError(f"--demo-now {text!r} is not a time such as 1995-07-09T12:00Z") from None
     return now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+
+
+def with_dask(settings: ServiceSettings, address: str | None, workers: int | None) -> ServiceSettings:
+    """``settings`` with ``--dask-address``/``--dask-workers`` when given (either replaces the other's setting)."""
+    check_dask(address, workers)
+    if address:
+        return settings.with_(dask_address=address, dask_workers=0)
+    if workers:
+        return settings.with_(dask_address=None, dask_workers=workers)
+    return settings
 
 
 def build(
@@ -131,6 +144,8 @@ def serve(
             min=0,
         ),
     ] = 5.0,
+    dask_address: DaskAddressOpt = None,
+    dask_workers: DaskWorkersOpt = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Serve the forecast HTTP API (OpenAPI at /docs, explorer page at /) and run the scheduled jobs."""
@@ -144,6 +159,7 @@ def serve(
         settings = ServiceSettings.from_env()
         if store_url:
             settings = settings.with_(store_url=store_url)
+        settings = with_dask(settings, dask_address, dask_workers)
         now = _demo_now(demo_now) if demo else None
         store, service, telemetry = build(
             settings, demo=demo, scheduler=not no_scheduler, demo_now=now, demo_copies=demo_copies
@@ -177,6 +193,8 @@ def serve(
     finally:
         if jobs is not None:
             jobs.shutdown(wait=False)
+        if service is not None:
+            service.close()  # the refits' Dask client or LocalCluster
         close = getattr(store, "close", None)
         if callable(close):
             close()

@@ -13,6 +13,9 @@ Two calls, both keeping input order:
 ``make_executor(n_jobs)`` gives a ``SerialExecutor`` for ``n_jobs == 1`` and a local ``ProcessExecutor``
 otherwise; ``forecaster.adapters.dask.DaskExecutor`` implements the same two calls on a Dask cluster (kept out of
 this pure module: it imports ``dask.distributed``). Every task runs with BLAS limited to one thread.
+``Lent(executor)`` hands a long-lived executor (a service's Dask cluster) to models without tying it to them: it
+runs the same calls, and pickles (a saved artefact, a model shipped to a worker) as a ``SerialExecutor``.
+
 Called by ``forecaster.forecasting.members`` and the members that fit per series.
 """
 
@@ -133,6 +136,29 @@ class ProcessExecutor:
                     if progress is not None:
                         progress(len(results), len(tasks))
         return [results[i] for i in range(len(tasks))]
+
+
+class Lent:
+    """``executor`` lent to the models a service fits (module docstring): same ``map``/``map_tasks``; pickled, it is a
+    ``SerialExecutor``, so an artefact never names (or starts) the service's cluster when loaded elsewhere."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    @property
+    def n_workers(self) -> int:
+        return workers_of(self.executor)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        return self.executor.map(fn, items)
+
+    def map_tasks(
+        self, fn: Callable[[S, P], R], tasks: Sequence[tuple[S, P]], progress: Progress | None = None
+    ) -> list[R]:
+        return self.executor.map_tasks(fn, tasks, progress)
+
+    def __reduce__(self) -> tuple[type[SerialExecutor], tuple[()]]:
+        return (SerialExecutor, ())
 
 
 def make_executor(n_jobs: int | None) -> Executor:

@@ -168,6 +168,21 @@ class ServiceSettings:
     """Rollout: scored buckets after which an undecided challenger is kept out (288)."""
     rollout_stale_after_s: float = 259_200.0
     """Rollout: a champion older than this is replaced by the next refit at once (259,200 = 3 days)."""
+    dask_address: str | None = None
+    """Dask scheduler the refits run on, ``tcp://host:8786`` (``k8s/dask``; ``FORECASTER_DASK_ADDRESS``) (None: this
+    process, or a LocalCluster with ``dask_workers``)."""
+    dask_workers: int = 0
+    """Refits on an in-process Dask ``LocalCluster`` of this many worker processes (0: none); not with
+    ``dask_address``."""
+    shard_size: int = 500
+    """Workloads per model (500): the refit fits each frequency group in shards of at most this many workloads, one
+    artefact each (``forecaster.runtime.service.shards``)."""
+    shard_concurrency: int = 2
+    """Shards refitted at once (2); their fits share the executor (a Dask cluster, or this process)."""
+    fetch_batch: int = 100
+    """Workloads per batched range query when the metrics source batches (Prometheus) (100)."""
+    fetch_concurrency: int = 4
+    """Batched range queries in flight at once (4)."""
 
     def __post_init__(self) -> None:
         # normalise the types a caller may pass loosely (str paths, lists), then validate
@@ -204,6 +219,15 @@ class ServiceSettings:
         if not 1 <= self.rollout_min_points <= self.rollout_max_points:
             raise InputError(f"rollout_min_points/rollout_max_points: need 1 <= {self.rollout_min_points!r} <= "
                              f"{self.rollout_max_points!r}")
+        for name in ("shard_size", "shard_concurrency", "fetch_batch", "fetch_concurrency"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name}: {getattr(self, name)!r} must be >= 1")
+        if self.dask_workers < 0:
+            raise InputError(f"dask_workers: {self.dask_workers!r} must be >= 0")
+        if self.dask_address and self.dask_workers:
+            raise InputError("dask_address/dask_workers: give a scheduler address or a LocalCluster size, not both")
+        if self.dask_address and "://" not in self.dask_address:
+            raise InputError(f"dask_address: {self.dask_address!r} is not an address such as tcp://dask-scheduler:8786")
         if not self.rollout_stale_after_s > 0:
             raise InputError(f"rollout_stale_after_s: {self.rollout_stale_after_s!r} must be > 0")
         for level in self.levels:
@@ -292,7 +316,7 @@ def _parse(name: str, text: str, source: str) -> Any:
             return Path(text.strip()) if text.strip() else None
         if name == "artefact_dir":
             return Path(text.strip())
-        if name == "prometheus_url":
+        if name in ("prometheus_url", "dask_address"):
             return text.strip() or None
         return text.strip()
     except ValueError as exc:

@@ -37,6 +37,7 @@ from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Stor
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood, RolloutProvider
 from forecaster.cycle.rollout import RolloutPolicy
+from forecaster.forecasting.executor import Executor, Lent
 from forecaster.runtime.controller import rollout, steps
 from forecaster.runtime.controller.cycle import Cycle, WriteGuard
 from forecaster.runtime.controller.report import CycleReport
@@ -79,6 +80,10 @@ class ControllerConfig:
     rollout: RolloutPolicy | None = field(default_factory=RolloutPolicy)
     """Model rollout of the default provider (``forecaster.cycle.rollout``): a refit runs in shadow and serves once it
     beats the champion. None: every refit serves at once."""
+    executor: Executor | None = None
+    """What the engine provider's refits run on (``forecaster.runtime.service.executor.dask_executor``: a Dask
+    scheduler, ``--dask-address``, or a LocalCluster, ``--dask-workers``), lent to the models
+    (``forecaster.forecasting.executor.Lent``); None: the models' own ``n_jobs``."""
     artefact_dir: Path | None = None
     """With a store: every fitted model is saved here (a volume) so it can be rolled back to; None keeps none (the
     model history is still recorded, but ``forecaster model rollback`` has no artefact to restore)."""
@@ -128,6 +133,8 @@ class Controller:
         if forecasts is None:
             rollout_ = self.config.rollout
             forecasts = EngineForecastProvider() if rollout_ is None else RolloutProvider(rollout=rollout_)
+        if self.config.executor is not None and isinstance(forecasts, EngineForecastProvider):
+            forecasts.options = {**dict(forecasts.options), "executor": Lent(self.config.executor)}
         if store is not None and isinstance(forecasts, RolloutProvider):  # model history, artefacts, rollbacks
             RolloutStore(store, self.config.artefact_dir, telemetry, actor="controller").attach(forecasts)
         self.forecasts: ForecastProvider = forecasts

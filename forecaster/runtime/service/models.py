@@ -41,12 +41,14 @@ from forecaster.contracts.frames import ID
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.cycle.rollout import per_pod_demand
 from forecaster.cycle.spec import ForecastSpec
+from forecaster.forecasting.executor import Lent
 from forecaster.runtime.rollout import (
     RolloutStore,
     model_ids,  # re-exported (__all__): refresh reads it here
     rollout_policy,
 )
 from forecaster.runtime.service.registry import Registry, WorkloadSpec
+from forecaster.runtime.service.shards import members
 from forecaster.runtime.settings import ServiceSettings
 
 if TYPE_CHECKING:  # the service holds the provider these hooks serve
@@ -75,8 +77,11 @@ def forecast_spec(settings: ServiceSettings, freq: str) -> ForecastSpec:
 
 
 def covered(service: Service, key: str) -> set[str]:
-    """The workloads of the group ``key`` (a restored or rolled-back model must cover them)."""
-    return {s.id for s in service.registry if group_key(s.freq) == key}
+    """The workloads of the group or part ``key`` (a restored or rolled-back model must cover them;
+    ``forecaster.runtime.service.shards``)."""
+    group = key.split("~", 1)[0]
+    return members(group, key, [s.id for s in service.registry if group_key(s.freq) == group],
+                   service.settings.shard_size)
 
 
 def restore_latest(service: Service, hooks: RolloutStore, key: str, spec: ForecastSpec, now: pd.Timestamp
@@ -104,15 +109,17 @@ NEVER = pd.Timedelta.max
 
 def provider_for(service: Service) -> EngineForecastProvider:
     """The service's provider: refitted by the refit job only (``NEVER``), with rollout unless ``settings.rollout`` is
-    off, and the service's persistence (module docstring)."""
+    off, the service's persistence (module docstring), fitting on ``service.executor`` when it has one."""
     st = service.settings
     hooks = RolloutStore(service.store, st.artefact_dir, service.telemetry, actor="service",
                          covers=lambda key: covered(service, key))
     hooks.fallback = lambda key, spec, now: restore_latest(service, hooks, key, spec, now)
     for wid, why in demand_warnings(service.registry).items():
         log.warning("workload %s: %s", wid, why)
-    common: dict[str, Any] = {"refit_every": NEVER,
-                              "options": {"bad_values": "outage", **dict(st.model_options)}}
+    options: dict[str, Any] = {"bad_values": "outage", **dict(st.model_options)}
+    if service.executor is not None:  # the service's Dask cluster, lent (an artefact does not keep it)
+        options["executor"] = Lent(service.executor)
+    common: dict[str, Any] = {"refit_every": NEVER, "options": options}
     if not st.rollout:
         return EngineForecastProvider(on_fit=hooks.save, restore=hooks.restore, **common)
     return hooks.provider(rollout=rollout_policy(st.rollout_margin, st.rollout_min_points, st.rollout_max_points,

@@ -32,12 +32,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from forecaster.contracts.clock import utc_now
-from forecaster.contracts.errors import ForecasterError, InputError
+from forecaster.contracts.errors import InputError
 from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.cycle.spec import ForecastSpec
+from forecaster.forecasting.executor import Executor
 from forecaster.rightsizing import RightSizer
+from forecaster.runtime.service.errors import WorkloadError
 from forecaster.runtime.service.models import provider_for
 from forecaster.runtime.service.registry import Registry, load_workloads
 from forecaster.runtime.settings import ServiceSettings
@@ -46,18 +48,6 @@ from forecaster.scaling import ScalingPolicy
 
 log = logging.getLogger("forecaster.runtime.service")
 Clock = Callable[[], pd.Timestamp]
-
-
-class WorkloadError(ForecasterError):
-    """Some workloads failed in a job (the others completed); ``errors`` maps workload id (or step) -> message."""
-
-    def __init__(self, job: str, errors: dict[str, str], results: object = None) -> None:
-        listed = "; ".join(f"{k}: {v}" for k, v in list(errors.items())[:5])
-        super().__init__(f"{job}: {len(errors)} workload(s) failed: {listed}")
-        self.job = job
-        self.errors = dict(errors)
-        self.results = results
-        """What the job returned for the workloads that succeeded."""
 
 
 @dataclass
@@ -100,6 +90,9 @@ class Service:
     refit_ended: float | None = None
     """``time.monotonic()`` when the last refit ended (the back-off of ``refit_due`` counts from it)."""
     sleep: Callable[[float], None] = time.sleep
+    executor: Executor | None = None
+    """What the refits' fits run on (``forecaster.runtime.service.executor``: a Dask cluster by the settings); None:
+    the models' own ``n_jobs``. ``forecasts`` is made with it when not given."""
     _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +163,12 @@ class Service:
         return self.refresh(now)
 
     # -- helpers the job modules share --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the executor's cluster or client (a ``DaskExecutor``); the store is the caller's."""
+        from forecaster.runtime.service.executor import close_executor
+
+        close_executor(self.executor)
+
     def now(self, now: pd.Timestamp | None = None) -> pd.Timestamp:
         stamp = self.clock() if now is None else pd.Timestamp(now)
         if stamp.tzinfo is None:
@@ -198,9 +197,9 @@ class Service:
 
 def build_service(settings: ServiceSettings, *, store: Store | None = None, source: MetricsSource | None = None,
                   registry: Registry | None = None, telemetry: Telemetry | None = None,
-                  clock: Clock | None = None) -> Service:
-    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url`` and
-    the workloads file, unless given."""
+                  clock: Clock | None = None, executor: Executor | None = None) -> Service:
+    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url``, the
+    workloads file and the executor of ``settings.dask_address``/``dask_workers``, unless given."""
     if store is None:
         from forecaster.adapters.store import SqlStore  # wiring: the adapter only when none is given
 
@@ -215,7 +214,11 @@ def build_service(settings: ServiceSettings, *, store: Store | None = None, sour
         registry = load_workloads(settings.workloads_file) if settings.workloads_file else Registry()
     for spec in registry:
         store.upsert_workload(spec.workload())
-    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now)
+    if executor is None:
+        from forecaster.runtime.service.executor import dask_executor
+
+        executor = dask_executor(settings.dask_address, settings.dask_workers)
+    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now, executor=executor)
 
 
 def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, copies: int = 1,
