@@ -122,6 +122,21 @@ def test_a_changed_target_is_written_again(vrig: Rig) -> None:
     assert [e["reason"] for e in vrig.cluster.events].count("RecommendationChanged") == 2
 
 
+@pytest.mark.parametrize("others", [False, True], ids=["nothing", "only-another-container"])
+def test_a_cycle_without_new_usage_keeps_the_held_recommendation(vrig: Rig, others: bool) -> None:
+    ctl = vrig.controller()
+    ctl.run_once()
+    first = vrig.cluster.vpas[("shop", "web")]["status"]["recommendation"]
+    usage = vrig.usage.frame
+    keep = usage[DS] < END - pd.Timedelta("1h")  # the newest held samples are not answered again ...
+    vrig.usage.frame = usage[keep | (usage["container"] == "sidecar") if others else keep]  # ... or only the sidecar's
+    report = ctl.run_once(vrig.clock.advance(minutes=15))
+    assert not report.policy("shop/web").errors, report.render()
+    assert vrig.usage.calls[-1][3] == END - pd.Timedelta("15min")  # the newest sample held
+    assert vrig.cluster.vpas[("shop", "web")]["status"]["recommendation"] == first
+    assert len(vrig.cluster.writes("patch_vpa_status")) == 1
+
+
 @pytest.mark.parametrize(
     ("old", "new", "changed"),
     [

@@ -195,8 +195,11 @@ def fetch_usage(source: UsageSource, held: HeldSizers, key: str, spec: PolicySpe
     skey = sizer_key(key, spec)
     start = held.fetch_start(skey, policy, window, now)
     got, ooms = source(spec.namespace, pod_regex(spec.target_kind, spec.target_name), containers, start, now)
-    if not held.refit_due(skey, policy, window, now) and (got is None or len(got) == 0):
-        return pd.DataFrame(columns=[ID, DS, CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST, NAMESPACE]), None
+    if not held.refit_due(skey, policy, window, now):  # an update: nothing new is not an error
+        names = got[CONTAINER] if got is not None and CONTAINER in got.columns else (
+            got[ID].map(container_name) if got is not None and len(got) else pd.Series(dtype=object))
+        if got is None or len(got) == 0 or (containers and not names.isin(list(containers)).any()):
+            return pd.DataFrame(columns=[ID, DS, CPU, MEMORY, CPU_REQUEST, MEMORY_REQUEST, NAMESPACE]), None
     return (pool_by_container(got, spec.namespace, spec.target_name, containers),
             pool_ooms(ooms, spec.namespace, spec.target_name))
 
