@@ -50,6 +50,7 @@ from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
 from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.forecasting import artefact
+from forecaster.forecasting.appending import append_history, spans
 from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
 from forecaster.forecasting.members import (
     Executor,
@@ -413,17 +414,14 @@ class Forecaster:
         unknown = sorted(set(new[ID]) - set(st.span))
         if unknown:
             raise InputError(f"update: unique_id {unknown[:5]} were not fitted; fit them first (nothing changed)")
-        combined = pd.concat([st.history_tail, new], ignore_index=True)
-        combined = combined.drop_duplicates([ID, DS], keep="last")
-        hist, _ = prepare_history(combined[[ID, DS, Y, OUTAGE]], self.freq, bad_values="outage")
+        # = prepare_history(concat(tail, new)), re-validating only the series that need it (``appending``)
+        hist = append_history(st.history_tail, new, self.freq)
         sig = self._signals(signals)
         if sig is not None:
             st.signals = pd.concat([x for x in (st.signals, sig) if x is not None], ignore_index=True)
         update_members(st.members, hist, st.signals)
         st.history_tail = hist.groupby(ID, sort=False).tail(8 * steps_per("7D", self.freq)).reset_index(drop=True)
-        for uid, g in hist.groupby(ID, sort=False)[DS]:
-            start = st.span.get(str(uid), (g.min(), g.max()))[0]
-            st.span[str(uid)] = (start, g.max())
+        st.span = spans(hist, st.span)
         return self
 
     # -- backtest ----------------------------------------------------------------------------------------
