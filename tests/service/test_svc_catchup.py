@@ -24,7 +24,8 @@ from svc_support import DEMO_NOW, MakeDemo, model_options, sample
 from forecaster.contracts.errors import TemporaryError
 from forecaster.runtime import jobs
 from forecaster.runtime.scheduler import build_scheduler, catch_up
-from forecaster.runtime.service.service import Service, WorkloadError
+from forecaster.runtime.service.errors import WorkloadError
+from forecaster.runtime.service.service import Service
 from forecaster.testing.store import InMemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,8 @@ from forecaster.contracts.errors import TemporaryError
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.runtime import jobs
 from forecaster.runtime.scheduler import build_scheduler
-from forecaster.runtime.service.service import Service, WorkloadError
+from forecaster.runtime.service.errors import WorkloadError
+from forecaster.runtime.service.service import Service
 
 WAIT_S = 120.0
 """How long a step that should take seconds may take on a loaded machine before the test calls it blocked."""

@@ -11,8 +11,8 @@ import pytest
 from svc_support import DEMO_NOW, MakeDemo, model_options
 
 from forecaster.forecasting.forecaster import Forecaster
+from forecaster.runtime.service.errors import WorkloadError
 from forecaster.runtime.service.registry import Registry, WorkloadSpec
-from forecaster.runtime.service.service import WorkloadError
 
 
 def test_svc_refit_saves_the_artefact_and_swaps_the_model(make_demo: MakeDemo, fast_lgbm: dict[str, Any]) -> None:

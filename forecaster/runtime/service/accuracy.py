@@ -24,6 +24,7 @@ cycle's floor decision (``forecaster.runtime.service.decide``), as in the contro
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,10 @@ import pandas as pd
 from forecaster.contracts.frames import DS, ENSEMBLE, Y, hi, lo
 from forecaster.contracts.ports import AccuracyRecord, ForecastRun
 from forecaster.runtime.gauges import set_accuracy
-from forecaster.runtime.service.service import Service, WorkloadError
+from forecaster.runtime.service.errors import WorkloadError
+
+if TYPE_CHECKING:  # the job runs on a Service, which imports this module
+    from forecaster.runtime.service.service import Service
 
 ISSUED = "issued_at"
 

@@ -37,8 +37,10 @@ from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.cycle.spec import ForecastSpec
-from forecaster.forecasting.executor import Executor
 from forecaster.rightsizing import RightSizer
+from forecaster.runtime.service import accuracy as accuracy_job
+from forecaster.runtime.service import refit as refit_job
+from forecaster.runtime.service import refresh as refresh_job
 from forecaster.runtime.service.errors import WorkloadError
 from forecaster.runtime.service.models import provider_for
 from forecaster.runtime.service.registry import Registry, load_workloads
@@ -90,9 +92,6 @@ class Service:
     refit_ended: float | None = None
     """``time.monotonic()`` when the last refit ended (the back-off of ``refit_due`` counts from it)."""
     sleep: Callable[[float], None] = time.sleep
-    executor: Executor | None = None
-    """What the refits' fits run on (``forecaster.runtime.service.executor``: a Dask cluster by the settings); None:
-    the models' own ``n_jobs``. ``forecasts`` is made with it when not given."""
     _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,22 +104,18 @@ class Service:
         assert self.forecasts is not None
         return self.forecasts
 
-    # -- jobs (bodies in their modules; imported here so the modules stay small and import-cycle free) ---------
+    # -- jobs (bodies in their modules, which know Service only as a type: no import cycle) ---------
     def refresh(self, now: pd.Timestamp | None = None) -> dict[str, str]:
         """Forecast refresh for every workload; the forecast run id per workload (see ``service.refresh``)."""
-        from forecaster.runtime.service.refresh import refresh  # import cycle: the job module imports Service
-
         with self.refresh_lock:
-            return refresh(self, now)
+            return refresh_job.refresh(self, now)
 
     def refit(self, now: pd.Timestamp | None = None) -> list[str]:
         """Refit every model group with backtest-learned weights and save the artefacts; their ids."""
-        from forecaster.runtime.service.refit import refit  # import cycle: the job module imports Service
-
         with self.refit_lock:
             complete = False
             try:
-                saved = refit(self, now)
+                saved = refit_job.refit(self, now)
                 complete = True
                 return saved
             finally:
@@ -129,16 +124,12 @@ class Service:
 
     def accuracy(self, now: pd.Timestamp | None = None) -> dict[str, bool]:
         """Accuracy evaluation of stored forecasts; drift flag per workload."""
-        from forecaster.runtime.service.accuracy import evaluate  # import cycle: the job module imports Service
-
         with self.accuracy_lock:
-            return evaluate(self, now)
+            return accuracy_job.evaluate(self, now)
 
     def refit_due(self, now: pd.Timestamp | None = None) -> bool:
         """Whether the refit should run now, ahead of its slot (``forecaster.runtime.service.refit.due``)."""
-        from forecaster.runtime.service.refit import due  # import cycle: the job module imports Service
-
-        return due(self, now)
+        return refit_job.due(self, now)
 
     def run_controller(self) -> object:
         """One controller cycle when one is configured (None otherwise)."""
@@ -163,12 +154,6 @@ class Service:
         return self.refresh(now)
 
     # -- helpers the job modules share --------------------------------------------------------------------------
-    def close(self) -> None:
-        """Release the executor's cluster or client (a ``DaskExecutor``); the store is the caller's."""
-        from forecaster.runtime.service.executor import close_executor
-
-        close_executor(self.executor)
-
     def now(self, now: pd.Timestamp | None = None) -> pd.Timestamp:
         stamp = self.clock() if now is None else pd.Timestamp(now)
         if stamp.tzinfo is None:
@@ -197,9 +182,9 @@ class Service:
 
 def build_service(settings: ServiceSettings, *, store: Store | None = None, source: MetricsSource | None = None,
                   registry: Registry | None = None, telemetry: Telemetry | None = None,
-                  clock: Clock | None = None, executor: Executor | None = None) -> Service:
-    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url``, the
-    workloads file and the executor of ``settings.dask_address``/``dask_workers``, unless given."""
+                  clock: Clock | None = None) -> Service:
+    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url`` and
+    the workloads file, unless given."""
     if store is None:
         from forecaster.adapters.store import SqlStore  # wiring: the adapter only when none is given
 
@@ -214,11 +199,7 @@ def build_service(settings: ServiceSettings, *, store: Store | None = None, sour
         registry = load_workloads(settings.workloads_file) if settings.workloads_file else Registry()
     for spec in registry:
         store.upsert_workload(spec.workload())
-    if executor is None:
-        from forecaster.runtime.service.executor import dask_executor
-
-        executor = dask_executor(settings.dask_address, settings.dask_workers)
-    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now, executor=executor)
+    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now)
 
 
 def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, copies: int = 1,
