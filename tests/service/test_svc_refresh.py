@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 
+from forecaster import RightSizer
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.cycle.forecast import EngineForecastProvider, Model
+from forecaster.cycle.held_sizer import held_for
 from forecaster.datasets import load_nasa_5min
 from forecaster.runtime.service.errors import WorkloadError
+from forecaster.runtime.service.fetch import container_usage
 from forecaster.runtime.service.registry import Registry, WorkloadSpec
 from forecaster.testing.store import InMemoryStore
 
@@ -200,10 +203,24 @@ def test_svc_refresh_records_and_exports_predicted_use_in_contract_units(make_de
 def test_svc_refresh_keeps_one_rightsizer_per_workload_and_updates_it(make_demo: MakeDemo) -> None:
     service = make_demo()
     service.refresh()
-    sizer = service.rightsizers["nasa/www"]
-    first = sizer.now
-    service.source.now = DEMO_NOW + pd.Timedelta("5min")  # type: ignore[attr-defined]
+    held = held_for(service)
+    found = held.get("nasa/www|app,cache,worker")
+    assert found is not None and held.fits == 1
+    sizer, first = found.sizer, found.sizer.now
+    decision = next(d for d in service.store.list_decisions().items if d.kind == "resources")
+    assert decision.details["samples"] == len(sizer.frame())  # the whole window, not one fetch
+    service.source.now = DEMO_NOW + pd.Timedelta("15min")  # type: ignore[attr-defined]
     service.refresh()
-    assert service.rightsizers["nasa/www"] is sizer  # updated with the new samples, not fitted again
+    assert held.get("nasa/www|app,cache,worker").sizer is sizer  # type: ignore[union-attr]  # updated, not refitted
     assert sizer.now is not None and first is not None and sizer.now > first
     assert sizer.containers == ["app", "cache", "worker"]
+    # the updated sizer decides as a fresh fit on the whole history_days window
+    now = service.now()
+    after = now + pd.Timedelta("1ns")
+    spec = service.registry["nasa/www"]
+    usage = container_usage(service.source, spec, after - pd.Timedelta(days=service.settings.history_days), now)
+    fresh = RightSizer(service.settings.rightsize_policy, retention=None).fit(usage, now=after)
+    latest = max((d for d in service.store.list_decisions().items if d.kind == "resources"), key=lambda d: d.time)
+    expected = fresh.decide(reports=False).recommendations
+    for row in expected.to_dict("records"):
+        assert latest.value["containers"][row["unique_id"]][row["resource"]]["target"] == row["target"]

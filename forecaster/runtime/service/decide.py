@@ -1,6 +1,6 @@
 """Recommend-mode decisions of one refresh: the replica floor and container requests (``forecaster.RightSizer``,
-one per workload, updated with each refresh's use), recorded as ``DecisionRecord``s with deterministic ids and
-exported as gauges.
+one per workload kept across refreshes by ``cycle.held_sizer``, updated with each refresh's new use), recorded as
+``DecisionRecord``s with deterministic ids and exported as gauges.
 
 Replicas: the decision cycle's ``decide_floor`` (``forecaster.cycle.decide``, the call the controller and the
 simulator make). The reactive floor is what the HPA's ratio rule settles on for the current demand
@@ -33,9 +33,9 @@ from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.cycle.accuracy import ErrorSummary, window_for
 from forecaster.cycle.decide import decide_floor
 from forecaster.cycle.forecast import IssuedForecast
+from forecaster.cycle.held_sizer import HeldSizers, held_for
 from forecaster.cycle.hpa import reactive_for_demand
 from forecaster.cycle.schedule import slot_id
-from forecaster.rightsizing import RightSizer
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
 from forecaster.runtime.service.fetch import container_usage
 from forecaster.runtime.service.registry import WorkloadSpec
@@ -129,22 +129,21 @@ def replicas(service: Service, spec: WorkloadSpec, run: ForecastRun, history: pd
 
 
 def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.Timestamp) -> DecisionRecord | None:
-    """Recommend container requests from their use (the workload's ``RightSizer``: fitted the first time, or when
-    the policy or the set of containers changed, else updated with the new samples) and record them; None without
-    containers or without usage data."""
+    """Recommend container requests from their use and record them; None without containers or without usage data.
+
+    The workload's ``RightSizer`` is kept across refreshes (``cycle.held_sizer``, one per workload and container
+    list): fitted on the ``history_days`` window the first time, daily and when the policy changes; in between only
+    the samples since its newest one are fetched and it is updated, deciding as a fresh fit on the window would."""
     if not spec.containers:
         return None
-    start = now - pd.Timedelta(days=service.settings.history_days)
-    usage = container_usage(service.source, spec, start, now)
-    if len(usage) == 0:
-        return None
+    held, held_key = held_for(service), f"{spec.id}|{','.join(c.name for c in spec.containers)}"
     policy, after = service.settings.rightsize_policy, now + pd.Timedelta("1ns")
-    sizer = service.rightsizers.get(spec.id)
-    if sizer is None or sizer.policy_name != policy or set(sizer.containers) != set(usage["unique_id"].astype(str)):
-        sizer = service.rightsizers[spec.id] = RightSizer(policy).fit(usage, now=after)
-    else:
-        sizer.update(usage, now=after)
-    result = sizer.decide(after)
+    window = pd.Timedelta(days=service.settings.history_days)
+    refit = held.refit_due(held_key, policy, window, after)
+    usage = container_usage(service.source, spec, held.fetch_start(held_key, policy, window, after), now)
+    if refit and len(usage) == 0:
+        return None
+    result = held.decide(held_key, usage, None, policy, window, after, reports=True)
     recs = result.recommendations
     containers: dict[str, dict[str, dict[str, float]]] = {}
     reasons = []
@@ -170,11 +169,19 @@ def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.
         id=decision_id(spec.id, "resources", slot), workload_id=spec.id, time=now, kind="resources", mode=MODE,
         applied=False, value={"containers": containers}, reason="; ".join(reasons),
         details={"policy": result.policy, "current_requests": requests, "predicted_use": predicted,
-                 "predicted_basis": basis, "samples": len(usage),
-                 "usage_start": usage[DS].min(), "usage_end": usage[DS].max()},
+                 "predicted_basis": basis, **_window_of(held, held_key)},
     )
     _record(service, record)
     return record
+
+
+def _window_of(held: HeldSizers, key: str) -> dict[str, object]:
+    """``samples``, ``usage_start`` and ``usage_end`` of the usage the workload's sizer holds (its whole window)."""
+    found = held.get(key)
+    frame = found.sizer.frame() if found is not None else None
+    if frame is None or len(frame) == 0:
+        return {"samples": 0, "usage_start": None, "usage_end": None}
+    return {"samples": len(frame), "usage_start": frame[DS].min(), "usage_end": frame[DS].max()}
 
 
 _TO_CONTRACT_UNITS: dict[str, float] = {"cores": 1.0, "bytes": 1.0, "KiB": 2.0**10, "MiB": 2.0**20, "GiB": 2.0**30}

@@ -4,6 +4,11 @@ saved by the provider's ``on_fit`` hook), hand it to the provider (``install``: 
 champion, or the champion at once, by the rollout rule), then apply the store's retention (``Store.prune``: runs,
 actuals and accuracy older than ``settings.retention_days``).
 
+A group of more than ``settings.shard_size`` workloads is fitted as parts (``forecaster.runtime.service.shards``),
+one model and artefact each, ``settings.shard_concurrency`` at a time (threads sharing the service's executor: its
+Dask cluster, or this process); histories are read in batched queries when the source batches
+(``forecaster.runtime.service.fetch.demand_histories``).
+
 The fit runs with no lock held: refreshes carry on with the current models meanwhile. The model is handed over under
 the service's short lock (``forecaster.runtime.service.serving.adopt``; after the running refresh, if one runs). A
 workload whose history cannot be read is left out of the fit (the others are refitted) and keeps its previous model
@@ -14,7 +19,8 @@ the refit back after a back-off.
 should run now, ahead of its slot, when for some group the newest fit (by this job, or of the models serving it) is
 older than the newest refit time (``now`` floored to ``refit_interval_s``: the slot whose run was missed, e.g. a refit
 killed at 00:01, or a process started after it), or it did not cover every workload of the group (a refit missed some,
-or, after a restart, the group's workloads are served by several models); before this process has a model of the
+or, after a restart, the group's workloads are served by several models, a sharded group's parts counting as
+one); before this process has a model of the
 group, the newest stored artefact stands in. Never while a refit runs, nor within ``backoff_s`` of a failed one
 (``refresh_interval_s``, doubling per failure in a row, at most ``refit_interval_s``). A group without any model is the
 refresh's to fit, not due.
@@ -27,15 +33,19 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from forecaster.cycle.schedule import history_window, issue_slot
+from forecaster.cycle.spec import ForecastSpec
 from forecaster.runtime.service import serving
 from forecaster.runtime.service.errors import WorkloadError
-from forecaster.runtime.service.fetch import demand_history, events_frame
+from forecaster.runtime.service.fetch import demand_histories, events_frame, history_of
 from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups
+from forecaster.runtime.service.registry import WorkloadSpec
+from forecaster.runtime.service.shards import is_part, split
 
 if TYPE_CHECKING:  # the job runs on a Service, which imports this module
     from forecaster.runtime.service.service import Service
@@ -54,23 +64,22 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
     for freq, specs in groups(service.registry):
         key, fspec = group_key(freq), forecast_spec(st, freq)
         start, end = history_window(None, True, now, fspec.frequency_s, fspec.history_s)
-        histories: dict[str, pd.DataFrame] = {}
-        for spec in specs:
-            with service.isolated("refit", spec.id, errors):
-                history = demand_history(service.source, spec, start, end)
-                if len(history) == 0:
-                    raise LookupError(f"no history for query {spec.query!r} up to {now}")
-                histories[spec.id] = history
-            service.pause()
+        histories = read(service, specs, start, end, errors)
         if not histories:
             continue
-        group_errors: dict[str, str] = {}
-        with service.isolated("refit", f"model {freq}", group_errors, counted=tuple(histories)):
-            model = service.provider.fit_model(key, fspec, concat(histories), now, events)
-            service.last_fit[key] = (now, tuple(sorted(histories)))
-            serving.adopt(service, key, fspec, model, now)
-            saved.append(model.version)
-        errors.update({w: msg for w in histories for msg in group_errors.values()})
+        parts = split(key, histories, st.shard_size)
+        fitted: list[str] = []
+        with ThreadPoolExecutor(max_workers=min(st.shard_concurrency, len(parts))) as pool:
+            futures = [pool.submit(fit_part, service, part, fspec, {w: histories[w] for w in ids}, now, events)
+                       for part, ids in parts]
+            for (_, ids), future in zip(parts, futures, strict=True):
+                version, part_errors = future.result()  # fit_part isolates its own failures
+                if version is not None:
+                    saved.append(version)
+                    fitted += ids
+                errors.update({w: msg for w in ids for msg in part_errors.values()})
+        if fitted:
+            service.last_fit[key] = (now, tuple(sorted(fitted)))
     with service.isolated("refit", "retention", errors, counted=()):
         cut = now - pd.Timedelta(days=st.retention_days)
         deleted = service.store.prune(cut)
@@ -79,6 +88,38 @@ def refit(service: Service, now: pd.Timestamp | None = None) -> list[str]:
         raise WorkloadError("refit", errors, saved)
     log.info("refit finished: %s", ", ".join(saved) or "nothing to fit")
     return saved
+
+
+def read(service: Service, specs: list[WorkloadSpec], start: pd.Timestamp, end: pd.Timestamp,
+         errors: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Each workload's training history (batched when the source batches: ``fetch.demand_histories``); a workload
+    that cannot be read is kept in ``errors`` and left out."""
+    st = service.settings
+    fetched = None
+    with service.isolated("refit", "fetch", errors, counted=()):
+        fetched = demand_histories(service.source, specs, start, end, batch_size=st.fetch_batch,
+                                   concurrency=st.fetch_concurrency)
+    histories: dict[str, pd.DataFrame] = {}
+    for spec in specs:
+        with service.isolated("refit", spec.id, errors):
+            history = history_of(fetched, service.source, spec, start, end)
+            if len(history) == 0:
+                raise LookupError(f"no history for query {spec.query!r} up to {end}")
+            histories[spec.id] = history
+        service.pause()
+    return histories
+
+
+def fit_part(service: Service, key: str, fspec: ForecastSpec, histories: dict[str, pd.DataFrame],
+             now: pd.Timestamp, events: pd.DataFrame | None) -> tuple[str | None, dict[str, str]]:
+    """Fit one model (the group's, or one part of a sharded group: ``shards``) with no lock held and hand it over
+    (``serving.adopt``); ``(its version or None, {step: error})``."""
+    part_errors: dict[str, str] = {}
+    with service.isolated("refit", f"model {key}", part_errors, counted=tuple(histories)):
+        model = service.provider.fit_model(key, fspec, concat(histories), now, events)
+        serving.adopt(service, key, fspec, model, now)
+        return model.version, part_errors
+    return None, part_errors
 
 
 def backoff_s(service: Service) -> float:
@@ -108,7 +149,8 @@ def due(service: Service, now: pd.Timestamp | None = None) -> bool:
             keys = {service.serving[w] for w in ids if w in service.serving}
             models = [m for m in (service.provider.model(k) for k in keys) if m is not None]
         if models:
-            if len(keys) > 1 or max(pd.Timestamp(m.fitted_at) for m in models) < newest_slot:
+            several = len({"parts" if is_part(k) else k for k in keys}) > 1
+            if several or max(pd.Timestamp(m.fitted_at) for m in models) < newest_slot:
                 return True
             continue
         if group in service.restored:

@@ -44,9 +44,10 @@ from forecaster.cycle.schedule import history_window, issue_slot, slot_id
 from forecaster.runtime.gauges import set_forecast
 from forecaster.runtime.service import decide, serving
 from forecaster.runtime.service.errors import WorkloadError
-from forecaster.runtime.service.fetch import demand_history, events_frame
+from forecaster.runtime.service.fetch import demand_histories, events_frame, history_of
 from forecaster.runtime.service.models import concat, forecast_spec, group_key, groups
 from forecaster.runtime.service.registry import WorkloadSpec
+from forecaster.runtime.service.shards import is_champion_key, split
 
 if TYPE_CHECKING:  # the job runs on a Service, which imports this module
     from forecaster.runtime.service.service import Service
@@ -147,12 +148,17 @@ def refresh_group(cycle: Cycle, freq: str, specs: list[WorkloadSpec]) -> None:
 
 
 def fetch(cycle: Cycle, specs: list[WorkloadSpec], start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """Step 1: each workload's history in ``[start, end]`` (saved as actuals); a failure is that workload's."""
+    """Step 1: each workload's history in ``[start, end]`` (saved as actuals), in batched queries when the source
+    batches (``fetch.demand_histories``); a failure is that workload's."""
     service, st = cycle.service, cycle.service.settings
     histories: dict[str, pd.DataFrame] = {}
+    fetched = None
+    with service.isolated("refresh", "fetch", cycle.errors, counted=()):  # batched reads (when the source batches)
+        fetched = demand_histories(service.source, specs, start, end, batch_size=st.fetch_batch,
+                                   concurrency=st.fetch_concurrency)
     for spec in specs:
         with service.isolated("refresh", spec.id, cycle.errors):
-            history = demand_history(service.source, spec, start, end)
+            history = history_of(fetched, service.source, spec, start, end)
             if len(history) == 0:
                 raise LookupError(f"no history for query {spec.query!r} in [{start}, {end}]")
             service.store.save_actuals(spec.id, history.loc[
@@ -163,8 +169,9 @@ def fetch(cycle: Cycle, specs: list[WorkloadSpec], start: pd.Timestamp, end: pd.
 
 
 def fit_uncovered(cycle: Cycle, group: str, specs: list[WorkloadSpec]) -> None:
-    """Fit the workloads no model covers on their whole training window, as the group's model when it has none, else
-    as a shard of their own (``serving``), then forecast them as any other model's."""
+    """Fit the workloads no model covers on their whole training window, as the group's model (or its parts, more
+    than ``shard_size`` of them: ``shards``) when it has none, else as a shard of their own (``serving``), then
+    forecast them as any other model's."""
     service = cycle.service
     fspec = forecast_spec(service.settings, specs[0].freq)
     start, end = history_window(None, True, cycle.now, fspec.frequency_s, fspec.history_s)
@@ -172,16 +179,20 @@ def fit_uncovered(cycle: Cycle, group: str, specs: list[WorkloadSpec]) -> None:
     if not histories:
         return
     ids = sorted(histories)
-    key = group if service.provider.model(group) is None else serving.shard_key(group, f"new-{digest(ids)}")
-    failed: dict[str, str] = {}
-    with service.isolated("refresh", f"model {key}", failed, counted=tuple(ids)):
-        service.provider.refit(key, fspec, concat(histories), cycle.now, cycle.events)  # fit_model, then install
-        serving.assign(service, key, ids)
-    if failed:
-        cycle.errors.update({w: next(iter(failed.values())) for w in ids})
-        return
+    parts = split(group, ids, service.settings.shard_size)
+    if any(service.provider.model(k) is not None for k in {group, *(k for k, _ in parts)}):
+        parts = [(serving.shard_key(group, f"new-{digest(ids)}"), ids)]  # beside the models the group has
     by_id = {spec.id: spec for spec in specs}
-    refresh_shard(cycle, key, [by_id[w] for w in ids], histories)
+    for key, mine in parts:
+        failed: dict[str, str] = {}
+        with service.isolated("refresh", f"model {key}", failed, counted=tuple(mine)):
+            service.provider.refit(key, fspec, concat({w: histories[w] for w in mine}), cycle.now,
+                                   cycle.events)  # fit_model, then install
+            serving.assign(service, key, mine)
+        if failed:
+            cycle.errors.update({w: next(iter(failed.values())) for w in mine})
+            continue
+        refresh_shard(cycle, key, [by_id[w] for w in mine], {w: histories[w] for w in mine})
 
 
 def digest(ids: list[str]) -> str:
@@ -210,7 +221,7 @@ def refresh_shard(cycle: Cycle, key: str, specs: list[WorkloadSpec],
         frames = {str(wid): part for wid, part in pred.groupby(ID, sort=False) if str(wid) in histories}
     if failed:
         cycle.errors.update({w: next(iter(failed.values())) for w in histories})
-    moved = serving.follow(service, key, before) if serving.SHARD not in key else []
+    moved = serving.follow(service, key, before) if is_champion_key(key) else []
     model = provider.model(key)
     if model is None:
         return moved

@@ -37,6 +37,7 @@ from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, Model
 from forecaster.cycle.spec import ForecastSpec
+from forecaster.forecasting.executor import Executor
 from forecaster.rightsizing import RightSizer
 from forecaster.runtime.service import accuracy as accuracy_job
 from forecaster.runtime.service import refit as refit_job
@@ -92,6 +93,9 @@ class Service:
     refit_ended: float | None = None
     """``time.monotonic()`` when the last refit ended (the back-off of ``refit_due`` counts from it)."""
     sleep: Callable[[float], None] = time.sleep
+    executor: Executor | None = None
+    """What the refits' fits run on (``forecaster.runtime.service.executor``: a Dask cluster by the settings); None:
+    the models' own ``n_jobs``. ``forecasts`` is made with it when not given."""
     _demo_accuracy_slot: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +158,12 @@ class Service:
         return self.refresh(now)
 
     # -- helpers the job modules share --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the executor's cluster or client (a ``DaskExecutor``); the store is the caller's."""
+        from forecaster.runtime.service.executor import close_executor
+
+        close_executor(self.executor)
+
     def now(self, now: pd.Timestamp | None = None) -> pd.Timestamp:
         stamp = self.clock() if now is None else pd.Timestamp(now)
         if stamp.tzinfo is None:
@@ -182,9 +192,9 @@ class Service:
 
 def build_service(settings: ServiceSettings, *, store: Store | None = None, source: MetricsSource | None = None,
                   registry: Registry | None = None, telemetry: Telemetry | None = None,
-                  clock: Clock | None = None) -> Service:
-    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url`` and
-    the workloads file, unless given."""
+                  clock: Clock | None = None, executor: Executor | None = None) -> Service:
+    """A production ``Service``: ``SqlStore(settings.store_url)``, Prometheus at ``settings.prometheus_url``, the
+    workloads file and the executor of ``settings.dask_address``/``dask_workers``, unless given."""
     if store is None:
         from forecaster.adapters.store import SqlStore  # wiring: the adapter only when none is given
 
@@ -199,7 +209,11 @@ def build_service(settings: ServiceSettings, *, store: Store | None = None, sour
         registry = load_workloads(settings.workloads_file) if settings.workloads_file else Registry()
     for spec in registry:
         store.upsert_workload(spec.workload())
-    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now)
+    if executor is None:
+        from forecaster.runtime.service.executor import dask_executor
+
+        executor = dask_executor(settings.dask_address, settings.dask_workers)
+    return Service(settings, store, source, registry, telemetry or Telemetry(), clock or utc_now, executor=executor)
 
 
 def demo_service(settings: ServiceSettings, *, now: pd.Timestamp | None = None, copies: int = 1,

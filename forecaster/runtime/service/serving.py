@@ -23,7 +23,12 @@ it when it ends: a refresh uses one model from its history window to its forecas
 under it. Whenever the group's champion changes (installed at once, or promoted during a refresh), ``follow`` moves
 the workloads the new champion does not cover to a shard holding the previous champion.
 
-Start-up (``restore``): before a group's first refresh, the provider's own restore (the group's champion in the model
+A group of more than ``settings.shard_size`` workloads is fitted as parts ``freq/<f>~part-<i>``
+(``forecaster.runtime.service.shards``): each part is a champion key like the group's (its own rollout, ``follow``
+and restore), serving its workloads.
+
+Start-up (``restore``): before a group's first refresh, each part's champion (a sharded group), then the provider's
+own restore (the group's champion in the model
 history, when it covers every workload), else the newest stored model (the champion's artefact, then the newest
 artefact) for the workloads it covers; the others are fitted by that refresh as their own shard.
 
@@ -48,6 +53,7 @@ from forecaster.runtime.rollout import model_ids
 
 if TYPE_CHECKING:  # the job runs on a Service, which imports this module
     from forecaster.runtime.service.service import Service
+from forecaster.runtime.service.shards import split
 
 log = logging.getLogger("forecaster.runtime.service")
 SHARD = "~"
@@ -104,8 +110,8 @@ def follow(service: Service, group: str, before: Model | None) -> list[str]:
             log.info("%s: the champion %s does not cover %s; they keep model %s", group, champion.version,
                      ", ".join(moved[:5]), before.version)
         for wid in covered & {s.id for s in service.registry}:
-            if group_of(service.serving.get(wid, group)) == group:
-                service.serving[wid] = group
+            if group_of(service.serving.get(wid, group)) == group_of(group):
+                service.serving[wid] = group  # ``group`` may be a part of a sharded group (``shards``)
         prune(service)
         return moved if before is not None else []
 
@@ -152,6 +158,16 @@ def restore(service: Service, group: str, spec: ForecastSpec, ids: list[str], no
     provider = service.provider
     if provider.model(group) is not None:
         return
+    parts = split(group, ids, service.settings.shard_size)
+    if parts[0][0] != group and provider.restore is not None:  # a sharded group: each part's champion
+        for key, mine in parts:
+            part = provider.model(key) or provider.restore(key, spec, now)
+            if part is not None:
+                provider.put(key, part)
+                assign(service, key, [w for w in mine if w in set(model_ids(part))])
+        ids = [w for w in ids if w not in service.serving]
+        if not ids:
+            return
     model = provider.restore(group, spec, now) if provider.restore is not None else None
     if model is None:
         model = load_partial(service, group, spec, set(ids))
