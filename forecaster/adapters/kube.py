@@ -200,7 +200,7 @@ class KubeCluster:
 
     def patch_hpa(
         self, namespace: str, name: str, *, min_replicas: int | None, annotations: dict[str, str | None],
-        resource_version: str,
+        resource_version: str, metrics: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Set ``spec.minReplicas`` and ``annotations`` (``None`` removes one), guarded by ``resource_version``:
         ``ConflictError`` when the HPA changed since it was read.
@@ -208,11 +208,20 @@ class KubeCluster:
         Server-side apply by ``forecaster`` (module docstring): the configuration holds ``minReplicas`` and the
         annotations with a value, so the ones given ``None`` are dropped by the server when we owned them alone, and
         by a follow-up merge patch when another manager owns them too. With ``min_replicas=None`` nothing is applied
-        (omitting a field we own would delete it): the annotations alone are merge-patched."""
+        (omitting a field we own would delete it): the annotations alone are merge-patched. ``metrics``: the whole
+        ``spec.metrics`` list with the joint policy's target utilisation (``cycle.hpa_target``); the list is atomic,
+        so a change with ``metrics`` is one merge patch of the floor, the annotations and the list (applying the list
+        would make ``forecaster`` own the user's metrics and delete them from the HPA when a later apply leaves them
+        out)."""
         what = f"patch horizontalpodautoscalers {namespace}/{name}"
         method = self._autoscaling.patch_namespaced_horizontal_pod_autoscaler
-        if min_replicas is None:
-            body = {"metadata": {"resourceVersion": resource_version, "annotations": dict(annotations)}}
+        if min_replicas is None or metrics is not None:
+            body: dict[str, Any] = {"metadata": {"resourceVersion": resource_version,
+                                                 "annotations": dict(annotations)}}
+            if min_replicas is not None:
+                body["spec"] = {"minReplicas": int(min_replicas)}
+            if metrics is not None:
+                body.setdefault("spec", {})["metrics"] = metrics
             hpa = self._call(what, method, name, namespace, body, field_manager=FIELD_MANAGER,
                              _content_type=MERGE_PATCH)
             return _with_type(hpa, "autoscaling/v2", "HorizontalPodAutoscaler")

@@ -274,9 +274,10 @@ class ClusterApi(Protocol):
     def list_hpas(self, label_selector: str | None = None) -> list[dict[str, Any]]: ...
 
     def patch_hpa(self, namespace: str, name: str, *, min_replicas: int | None,
-                  annotations: dict[str, str | None], resource_version: str) -> dict[str, Any]:
-        """Merge-patch ``spec.minReplicas`` and annotations (``None`` removes one), guarded by
-        ``metadata.resourceVersion`` (a stale version raises ``ConflictError``)."""
+                  annotations: dict[str, str | None], resource_version: str,
+                  metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Merge-patch ``spec.minReplicas`` and annotations (``None`` removes one), and ``spec.metrics`` (the whole
+        list) when given, guarded by ``metadata.resourceVersion`` (a stale version raises ``ConflictError``)."""
         ...
 
     def get_vpa(self, namespace: str, name: str) -> dict[str, Any]: ...

@@ -15,7 +15,12 @@ The composition (the floor policy itself is ``forecaster.scaling.ScalingPolicy``
 4. KEDA (``spec.actuation: KEDA``): the floor in force is the one served to KEDA (``status.floorInForce`` in Auto,
    ``status.recommendedFloor`` in Recommend; the HPA's own floor before the first decision), never the HPA's
    ``minReplicas``, which KEDA owns; the reactive floor leaves the served floor metric out (``hpa.reactive_floor``);
-5. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
+5. joint policy (``spec.scaling.policy: Joint``, ``setting`` given): the chosen ``JointSetting``'s band, margin,
+   target utilisation and scale-down pace replace the spec's (``PolicySpec.to_settings``), and the plan carries the
+   HPA's ``spec.metrics`` with that target on its utilisation metrics (``hpa_target.with_target``) when it differs
+   from the one in force, so the write step patches floor and target together. Not for KEDA (it owns the HPA).
+   Without a setting, targets we wrote earlier (``hpa_target.original_targets``) go back the same way;
+6. documented fallback: when the forecast is stale (older than ``staleAfter``, or none at all), the floor goes back
    to the HPA's own floor (the lowest the policy allows) and the reactive HPA, which always runs, is in charge.
    Until then the last good forecast keeps being used, so a short Prometheus outage changes nothing.
 
@@ -32,11 +37,13 @@ import pandas as pd
 
 from forecaster.contracts.modes import Mode
 from forecaster.cycle import hpa as hpa_
+from forecaster.cycle import hpa_target
 from forecaster.cycle.accuracy import ErrorSummary
 from forecaster.cycle.forecast import IssuedForecast
 from forecaster.cycle.spec import PolicySpec
 from forecaster.cycle.state import initial_floor, restore_policy
 from forecaster.scaling import ScalingDecision, ScalingPolicy
+from forecaster.scaling.joint import JointSetting
 
 REASONS: tuple[tuple[str, str], ...] = (
     ("stale", "ForecastStale"),
@@ -74,10 +81,16 @@ class FloorPlan:
     """CamelCase reason for the status (``REASONS``)."""
     summary: str
     """One line for ``status.lastDecision``, e.g. ``raise floor 2 -> 7``."""
+    setting: JointSetting | None = None
+    """The joint policy's setting this plan was made with (``None``: the spec's own settings)."""
+    metrics: list[dict[str, Any]] | None = None
+    """The HPA's ``spec.metrics`` with the setting's target, when it differs from the one in force (else ``None``)."""
+    target: float | None = None
+    """The HPA's target utilisation after this plan (``None``: the HPA has no utilisation target)."""
 
     @property
     def needs_write(self) -> bool:
-        return self.value != self.in_force
+        return self.value != self.in_force or self.metrics is not None
 
 
 def _reason(decision: ScalingDecision, value: int) -> str:
@@ -164,11 +177,14 @@ def plan_floor(
     forecast: IssuedForecast | None,
     now: pd.Timestamp,
     errors: ErrorSummary | None = None,
+    setting: JointSetting | None = None,
 ) -> FloorPlan:
     """The floor plan of one cycle (module docstring). Raises ``PermanentError`` when another policy owns the HPA
-    and ``InputError`` for an HPA without ``maxReplicas``. Without ``errors`` the breaker keeps its state."""
+    and ``InputError`` for an HPA without ``maxReplicas``. Without ``errors`` the breaker keeps its state;
+    ``setting``: the joint policy's choice (step 5)."""
     original = hpa_.original_floor(hpa, spec.key, status)
-    settings = spec.to_settings(original, hpa_.max_replicas(hpa))
+    joint = setting if not spec.served_to_keda else None
+    settings = spec.to_settings(original, hpa_.max_replicas(hpa), joint)
     if spec.served_to_keda:
         recorded = status.get("floorInForce" if spec.mode == Mode.AUTO else "recommendedFloor")
         in_force = original if recorded is None else int(recorded)
@@ -180,5 +196,15 @@ def plan_floor(
     reactive, source = hpa_.reactive_floor(hpa, spec.key, original, served)
     out = decide_floor(policy, now, reactive, forecast, errors, own_floor=settings.min_replicas,
                        auto=spec.mode == Mode.AUTO)
+    if joint is not None:
+        metrics = hpa_target.with_target(hpa, joint.target_utilisation)
+    else:  # the joint policy was turned off: the HPA's own targets go back with the next floor write
+        metrics = None if spec.served_to_keda else hpa_target.restored_metrics(hpa)
+    after = hpa if metrics is None else {"spec": {"metrics": metrics}}
+    target = hpa_target.target_in_force(after)
+    summary = out.summary
+    if metrics is not None:
+        why = f"joint policy {joint.label}" if joint is not None else "joint policy off: the HPA's own"
+        summary += f"; HPA target {hpa_target.target_in_force(hpa):.0%} -> {target:.0%} ({why})"
     return FloorPlan(out.decision, policy, out.value, in_force, original, reactive, source, out.restored, out.reason,
-                     out.summary)
+                     summary, joint, metrics, target)

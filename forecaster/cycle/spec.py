@@ -11,7 +11,10 @@ targetRef.name (``keda-hpa-<targetRef.name>``, the HPA KEDA makes for a ScaledOb
 actuation ``KEDA``);
 leadTime 3m; floor.quantile ``hi-80``, margin 0; scaleDown 1 pod/min, 10 %/min, coolDown 5m; staleAfter 30m;
 vpa.name = targetRef.name, containers all, policy ``forecaster``; forecast frequency 5m, history 14d, horizon 1h,
-levels [80, 95]; events.scope [targetRef.name].
+levels [80, 95]; events.scope [targetRef.name]; scaling.policy ``Fixed`` (the joint policy is opt-in: ``Joint``
+lets the controller rewrite the HPA's target utilisation, which changes how the reactive HPA behaves, so it is never
+turned on silently), scaling.riskBudget fractionOfReactive 0.5 at reactiveTarget 0.7 (or underMinutesPerDay),
+minTargetUtilization 0.5, maxTargetUtilization 0.9, historyDays 3 (``JointSpec``).
 
 Pure: standard library and ``forecaster.scaling``. Called by ``forecaster.runtime.controller.reconcile`` and the tests.
 """
@@ -21,13 +24,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import validate_levels
 from forecaster.contracts.modes import MODES, Mode
 from forecaster.scaling import PolicySettings, band_column
+from forecaster.scaling.joint import DEFAULT_BUDGET, JointSetting, RiskBudget, TargetBounds
 
 ACTUATIONS: tuple[str, ...] = ("HPA", "KEDA")
 """``spec.actuation``: ``HPA`` patches the HPA's ``minReplicas``; ``KEDA`` serves the floor to a ScaledObject's
@@ -104,6 +108,38 @@ class VpaSpec:
     """Right-sizing policy: ``forecaster`` | ``vpa`` | ``cost-selected`` | ``autopilot`` (rightsizing)."""
 
 
+DEFAULT_BOUNDS = TargetBounds()
+SCALING_POLICIES: tuple[str, ...] = ("Fixed", "Joint")
+"""``spec.scaling.policy``: ``Fixed`` (the spec's own floor settings, the HPA's target untouched) or ``Joint``."""
+
+
+@dataclass(frozen=True)
+class JointSpec:
+    """``spec.scaling``: whether the joint policy chooses the floor's band, margin, scale-down pace and the HPA's
+    target utilisation (``forecaster.scaling.joint``), within which risk budget and target bounds."""
+
+    policy: str = "Fixed"
+    budget: RiskBudget = DEFAULT_BUDGET
+    """``spec.scaling.riskBudget``: ``underMinutesPerDay``, or ``fractionOfReactive`` (0.5) of the reactive HPA at
+    ``reactiveTarget`` (0.7)'s under-provisioned minutes on the same replayed history."""
+    bounds: TargetBounds = DEFAULT_BOUNDS
+    """``spec.scaling.minTargetUtilization`` / ``maxTargetUtilization`` (0.5 / 0.9): the HPA targets it may write."""
+    history_days: int = 3
+    """``spec.scaling.historyDays``: whole days of the workload's own history each choice replays."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.policy == "Joint"
+
+    def describe(self) -> str:
+        """The budget and bounds in one line (a choice made under other ones is made again)."""
+        return (f"{self.budget.describe()}; targets {self.bounds.min_target:g}-{self.bounds.max_target:g}; "
+                f"{self.history_days} days")
+
+
+DEFAULT_JOINT = JointSpec()
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """One parsed ``PredictiveScalingPolicy``. Units in the names; field paths in the docstrings."""
@@ -148,6 +184,8 @@ class PolicySpec:
     """``spec.events.scope``: workload ids or globs; business events scoped to a match apply (``stored.in_scope``)."""
     actuation: str = "HPA"
     """``spec.actuation``: ``HPA`` (patch ``minReplicas``) | ``KEDA`` (serve the floor to KEDA, write no HPA)."""
+    scaling: JointSpec = DEFAULT_JOINT
+    """``spec.scaling``: the joint policy (default ``Fixed``: off)."""
 
     @property
     def served_to_keda(self) -> bool:
@@ -197,6 +235,10 @@ class PolicySpec:
             raise InputError(f"spec.breaker.closeRatio: {close_ratio:g} is above spec.breaker.openRatio "
                              f"({open_ratio:g})")
         min_points = _optional_int(breaker.get("minPoints", 6), "spec.breaker.minPoints", 1)
+        scaling = _scaling(_mapping(spec.get("scaling", {}), "spec.scaling"))
+        if scaling.enabled and actuation == "KEDA":
+            raise InputError("spec.scaling.policy: Joint writes the HPA's target utilisation, which KEDA owns; "
+                             "use it with actuation HPA")
         return cls(
             namespace=_text(meta.get("namespace"), "metadata.namespace"),
             name=_text(meta.get("name"), "metadata.name"),
@@ -227,17 +269,20 @@ class PolicySpec:
             vpa=None if vpa_obj is None else _vpa(_mapping(vpa_obj, "spec.vpa"), target_name),
             event_scope=_strings(_mapping(scope, "spec.events").get("scope", [target_name]), "spec.events.scope"),
             actuation=str(actuation),
+            scaling=scaling,
         )
 
-    def to_settings(self, hpa_min: int, hpa_max: int) -> PolicySettings:
+    def to_settings(self, hpa_min: int, hpa_max: int, setting: JointSetting | None = None) -> PolicySettings:
         """``PolicySettings`` for this spec inside the HPA's own bounds ``[hpa_min, hpa_max]``: the policy's
         ``hpa.minReplicas``/``maxReplicas`` may narrow them, never widen them. Worked example: HPA [2, 40], policy
-        min 3 max 50 -> [3, 40]; a policy min above the HPA's max is cut to that max."""
+        min 3 max 50 -> [3, 40]; a policy min above the HPA's max is cut to that max. ``setting``: the joint policy's
+        choice, whose band, margin, target utilisation and scale-down pace replace the spec's (``JointSetting.
+        overrides``)."""
         hpa_max = max(1, int(hpa_max))
         low = max(int(hpa_min), self.hpa_min_replicas or 0)
         high = hpa_max if self.hpa_max_replicas is None else min(hpa_max, self.hpa_max_replicas)
         high = max(high, 1)
-        return PolicySettings(
+        settings = PolicySettings(
             capacity_per_pod=self.capacity_per_pod,
             target_utilisation=self.target_utilisation,
             lead_time_s=self.lead_time_s,
@@ -253,6 +298,7 @@ class PolicySpec:
             breaker_close_ratio=self.breaker_close_ratio,
             breaker_min_points=self.breaker_min_points,
         )
+        return settings if setting is None else replace(settings, **setting.overrides())
 
 
 # -- field readers ------------------------------------------------------------------------------------------------
@@ -341,6 +387,29 @@ def _forecast(obj: Mapping[str, Any]) -> ForecastSpec:
     if not levels:
         raise InputError("spec.forecast.levels: give at least one level, e.g. [80, 95]")
     return ForecastSpec(freq, freq_s, history_s, horizon_s, levels)
+
+
+def _scaling(obj: Mapping[str, Any]) -> JointSpec:
+    """``spec.scaling`` (``JointSpec``); ``InputError`` naming the first bad field."""
+    policy = obj.get("policy", "Fixed")
+    if policy not in SCALING_POLICIES:
+        raise InputError(f"spec.scaling.policy: {policy!r} is not one of {', '.join(SCALING_POLICIES)}")
+    risk = _mapping(obj.get("riskBudget", {}), "spec.scaling.riskBudget")
+    per_day = risk.get("underMinutesPerDay")
+    budget = RiskBudget(
+        under_minutes_per_day=None if per_day is None else _number(
+            per_day, "spec.scaling.riskBudget.underMinutesPerDay", low=0.0, strict=False),
+        reference_target=_fraction(risk.get("reactiveTarget", 0.7), "spec.scaling.riskBudget.reactiveTarget"),
+        fraction=_number(risk.get("fractionOfReactive", 0.5), "spec.scaling.riskBudget.fractionOfReactive", low=0.0,
+                         strict=False),
+    )
+    low = _fraction(obj.get("minTargetUtilization", 0.5), "spec.scaling.minTargetUtilization")
+    high = _fraction(obj.get("maxTargetUtilization", 0.9), "spec.scaling.maxTargetUtilization")
+    if low > high:
+        raise InputError(f"spec.scaling.minTargetUtilization: {low:g} is above spec.scaling.maxTargetUtilization "
+                         f"({high:g})")
+    days = _optional_int(obj.get("historyDays", 3), "spec.scaling.historyDays", 1)
+    return JointSpec(str(policy), budget, TargetBounds(low, high), int(days or 3))
 
 
 def _vpa(obj: Mapping[str, Any], target_name: str) -> VpaSpec:

@@ -184,13 +184,16 @@ class FakeCluster:
         return [copy.deepcopy(h) for _, h in sorted(self.hpas.items())]
 
     def patch_hpa(self, namespace: str, name: str, *, min_replicas: int | None,
-                  annotations: dict[str, str | None], resource_version: str) -> dict[str, Any]:
+                  annotations: dict[str, str | None], resource_version: str,
+                  metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         self._call("patch_hpa", namespace, name)
         obj = self._get(self.hpas, namespace, name, "horizontalpodautoscalers.autoscaling")
         self._check_version(obj, resource_version, "horizontalpodautoscalers.autoscaling")
         patch: dict[str, Any] = {"metadata": {"annotations": dict(annotations)}}
         if min_replicas is not None:
             patch["spec"] = {"minReplicas": int(min_replicas)}
+        if metrics is not None:  # a list replaces the old one in a merge patch
+            patch.setdefault("spec", {})["metrics"] = copy.deepcopy(metrics)
         merge_patch(obj, patch)
         return copy.deepcopy(self._bump(obj))
 

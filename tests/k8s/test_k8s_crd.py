@@ -50,6 +50,11 @@ FULL_STATUS: dict[str, Any] = {
     "lastDecision": "raise floor 4 -> 9",
     "reason": "ForecastAhead",
     "vpaRecommendationTime": "2024-03-04T05:00:00.123456+00:00",
+    "jointSetting": "0.90/hi-80/+10%/steady",
+    "jointChosenAt": T,
+    "jointBudget": "at most 50% of reactive at 70%'s; targets 0.5-0.9; 3 days",
+    "jointReason": "first choice: chose 0.90/hi-80/+10%/steady: 262,000 replica-min, 12 under-provisioned min",
+    "hpaTargetUtilization": 0.9,
     "conditions": [
         {"type": "Ready", "status": "True", "reason": "ForecastFresh", "message": "forecast issued 1m ago",
          "lastTransitionTime": T, "observedGeneration": 3},

@@ -27,6 +27,7 @@ from forecaster.cycle.spec import PolicySpec
 from forecaster.runtime.controller.report import CycleReport, PolicyReport
 from forecaster.runtime.controller.vpa import ContainerRecommendation
 from forecaster.runtime.leader import LeaderElector
+from forecaster.scaling.joint import JointChoice, JointSetting
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ class PolicyWork:
     forecast: IssuedForecast | None = None
     errors: ErrorSummary | None = None
     """Recent and backtest forecast error, for the circuit breaker."""
+    joint_setting: JointSetting | None = None
+    """The joint policy's setting this cycle plans with (``None``: the spec's own settings; ``controller.joint``)."""
+    joint_choice: JointChoice | None = None
+    """The joint policy's choice made this cycle (``None``: not chosen again this cycle)."""
+    joint_due: str | None = None
+    """Why it was chosen again this cycle."""
     plan: FloorPlan | None = None
     floor_applied: bool = False
     """The plan's floor is in force on the HPA after the write step (Auto)."""

@@ -10,7 +10,11 @@ Status (merge patch of ``/status``; ``None`` removes a field):
     breakerOpen / recentError / backtestError (the circuit breaker's state and the two errors it compared,
     ``forecaster.cycle.accuracy``), vpaRecommendationTime, conditions Ready (False with the first failure's
     reason), ForecastFresh and ForecastAccurate (False with reason ``BreakerOpen`` while the breaker is open),
-    DemandSignal and ModelRollout (``forecaster.runtime.controller.rollout``).
+    DemandSignal and ModelRollout (``forecaster.runtime.controller.rollout``). Joint policy
+    (``spec.scaling.policy: Joint``, ``forecaster.runtime.controller.joint``): jointSetting (the setting in force,
+    e.g. ``0.90/hi-80/+10%/steady``), jointChosenAt, jointBudget (budget and bounds it was chosen under), jointReason
+    (why: the setting, its replayed cost and risk, the budget, the runner-up, the reactive reference), and
+    hpaTargetUtilization (the HPA's target after this cycle); all removed when the policy is not Joint.
 
 Decision ids are ``<namespace>/<name>/<kind>/<time>`` (the cycle time), so a cycle retried at the same time is
 not recorded twice. A low-confidence resources decision in Auto (``vpa.auto_hold``) is recorded as ``Recommend``,
@@ -131,6 +135,7 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
                                        "(set mode Off to restore the HPA's own floor)")
     if work.vpa_written:
         status["vpaRecommendationTime"] = fmt_time(now)
+    status.update(_joint_status(work, now))
     if work.spec is not None and work.mode != "Off":
         ok, reason, message = _freshness(work, now)
         conditions = set_condition(conditions, FORECAST_FRESH, ok, reason, message, now, generation)
@@ -149,21 +154,57 @@ def policy_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
     return status
 
 
+JOINT_FIELDS = ("jointSetting", "jointChosenAt", "jointBudget", "jointReason", "hpaTargetUtilization")
+
+
+def _joint_status(work: PolicyWork, now: pd.Timestamp) -> dict[str, Any]:
+    """The joint policy's status fields (module docstring)."""
+    spec, plan = work.spec, work.plan
+    if spec is None or not spec.scaling.enabled or work.mode == Mode.OFF:
+        return {k: None for k in JOINT_FIELDS if k in work.status}
+    out: dict[str, Any] = {"jointSetting": None if work.joint_setting is None else work.joint_setting.label}
+    if work.joint_choice is not None:
+        out.update({"jointChosenAt": fmt_time(now), "jointBudget": spec.scaling.describe(),
+                    "jointReason": f"{work.joint_due}: {work.joint_choice.reason}"[:1024]})
+    if plan is not None:
+        out["hpaTargetUtilization"] = plan.target
+    return out
+
+
+def joint_details(work: PolicyWork) -> dict[str, Any] | None:
+    """The joint policy's part of a replicas decision record: the setting used and, when chosen again this cycle,
+    which and why (``JointChoice.record``: runner-up, reactive reference, budget)."""
+    if work.spec is None or not work.spec.scaling.enabled:
+        return None
+    plan = work.plan
+    out: dict[str, Any] = {"setting": None if work.joint_setting is None else work.joint_setting.label,
+                           "rechosen": work.joint_choice is not None, "due": work.joint_due,
+                           "hpa_target": None if plan is None else plan.target,
+                           "hpa_target_written": plan is not None and plan.metrics is not None}
+    if work.joint_choice is not None:
+        out["choice"] = work.joint_choice.record()
+    return out
+
+
 def decision_records(work: PolicyWork, now: pd.Timestamp) -> list[DecisionRecord]:
     """The replicas and resources decisions of this cycle as store records."""
     out: list[DecisionRecord] = []
     stamp = fmt_time(now)
     if work.plan is not None:
         plan, d = work.plan, work.plan.decision
+        joint = joint_details(work)
+        said = "" if joint is None else f"; joint policy: {joint['setting'] or 'none in force (spec settings)'}" + (
+            f" ({work.joint_choice.reason})" if work.joint_choice is not None else "")
         out.append(DecisionRecord(
             id=f"{work.key}/replicas/{stamp}", workload_id=work.key, time=now, kind="replicas", mode=work.mode,
             applied=work.mode == Mode.AUTO and work.floor_applied, value={"min_replicas": plan.value},
-            reason=f"{plan.summary} ({plan.reason}): {d.reason}",
+            reason=f"{plan.summary} ({plan.reason}): {d.reason}{said}",
             details={"previous": d.previous, "forecast_replicas": d.forecast_replicas, "peak_demand": d.peak_demand,
                      "band_column": d.band_column, "band": dict(d.band), "reactive_floor": plan.reactive,
                      "reactive_source": plan.reactive_source, "bounds": list(d.bounds), "rules": list(d.rules),
                      "issued_at": None if d.issued_at is None else d.issued_at.isoformat(),
-                     "restored": plan.restored, "fell_back": d.fell_back, "in_force_before": plan.in_force},
+                     "restored": plan.restored, "fell_back": d.fell_back, "in_force_before": plan.in_force,
+                     **({} if joint is None else {"joint": joint})},
         ))
     if work.recommendations:
         containers = {r.container: {res: {b: r.bounds[b][res] for b in BOUNDS.values()} for res in (CPU, MEMORY)

@@ -6,7 +6,8 @@
     forecast        ForecastProvider.forecast -> the policy's last good forecast (and, with a store, a stored
                     ForecastRun); a failure keeps the old one; a cold start without one reads the stored one;
                     the recent forecast error is scored against the fetched history (``accuracy``)
-    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker); the held RightSizer per VPA,
+    decide          decide.plan_floor per HPA (with the errors, for the circuit breaker, and the joint policy's setting,
+                    ``joint``, chosen again on each refit); the held RightSizer per VPA,
                     capped by the VPA's own resourcePolicy (``resource_policy``)
     write           Auto: the floor and the VPA recommendation; Off: restore; orphaned HPAs restored. A policy
                     with ``spec.actuation: KEDA`` writes no HPA: its floor is served to KEDA from the status the
@@ -40,7 +41,7 @@ from forecaster.cycle.decide import plan_floor
 from forecaster.cycle.forecast import IssuedForecast, demand_history
 from forecaster.cycle.resource_policy import apply_resource_policy
 from forecaster.cycle.spec import PolicySpec
-from forecaster.runtime.controller import record, stored, vpa, write
+from forecaster.runtime.controller import joint, record, stored, vpa, write
 from forecaster.runtime.controller.cycle import Cycle, PolicyWork, WriteGuard
 from forecaster.runtime.controller.report import PolicyReport
 from forecaster.runtime.controller.stored import fingerprint
@@ -224,8 +225,9 @@ def score(ctl: Controller, cycle: Cycle, work: PolicyWork) -> ErrorSummary:
 def decide(ctl: Controller, cycle: Cycle) -> None:
     def floor(work: PolicyWork) -> None:
         assert work.spec is not None and work.hpa is not None
+        joint.choose(ctl, cycle, work)  # spec.scaling.policy Joint: the setting to plan with
         work.plan = work.report.plan = plan_floor(work.spec, work.status, work.hpa, work.forecast, cycle.now,
-                                                  work.errors)
+                                                  work.errors, work.joint_setting)
 
     def resources(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
@@ -252,8 +254,9 @@ def write_changes(ctl: Controller, cycle: Cycle) -> None:
     def floor(work: PolicyWork) -> None:
         assert work.spec is not None
         spec, status, forecast_, errors = work.spec, work.status, work.forecast, work.errors
+        setting = work.joint_setting
         write.apply_floor(cluster, guard, work,
-                          lambda hpa: plan_floor(spec, status, hpa, forecast_, cycle.now, errors))
+                          lambda hpa: plan_floor(spec, status, hpa, forecast_, cycle.now, errors, setting))
 
     def off(work: PolicyWork) -> None:
         assert work.spec is not None

@@ -2,8 +2,9 @@
 
 Rules every write here follows:
 
-- one change is one patch (the floor and its ownership annotations together), so losing the Lease or crashing
-  between two writes never leaves a half-written change;
+- one change is one patch (the floor, its ownership annotations and, with the joint policy, the HPA's target
+  utilisation and the annotation recording its own targets, together), so losing the Lease or crashing between
+  two writes never leaves a half-written change; restoring puts the HPA's own floor and targets back together;
 - ``WriteGuard.allowed()`` is asked right before each patch; a refusal skips the change and says why;
 - a ``ConflictError`` (409: someone changed the object since we read it) re-reads the object, recomputes the change
   from it (``replan``) and retries, ``ATTEMPTS`` times in all; after that the change is skipped and the reason
@@ -24,6 +25,7 @@ from typing import Any
 from forecaster.contracts.errors import ConflictError, ForecasterError
 from forecaster.contracts.ports import ClusterApi
 from forecaster.cycle import hpa as hpa_
+from forecaster.cycle import hpa_target
 from forecaster.cycle.decide import FloorPlan
 from forecaster.runtime.controller.cycle import PolicyWork, WriteGuard
 from forecaster.runtime.controller.vpa import auto_hold, recommendation_changed
@@ -56,10 +58,14 @@ def apply_floor(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork,
             work.report.skipped.append(f"hpa {spec.namespace}/{spec.hpa_name} minReplicas {plan.in_force} -> "
                                        f"{plan.value}: this replica no longer holds the lease")
             return
+        annotations = {**hpa_.claim(spec.key, plan.original),
+                       **(hpa_target.claim_targets(hpa) if plan.metrics is not None and plan.setting else {})}
+        if plan.setting is None and hpa_target.original_targets(hpa) is not None:  # joint policy off: targets back
+            annotations[hpa_target.ORIGINAL_TARGET_ANNOTATION] = None
         try:
             work.hpa = cluster.patch_hpa(spec.namespace, spec.hpa_name, min_replicas=plan.value,
-                                         annotations=hpa_.claim(spec.key, plan.original),
-                                         resource_version=hpa_.resource_version(hpa))
+                                         annotations=annotations, resource_version=hpa_.resource_version(hpa),
+                                         metrics=plan.metrics)
         except ConflictError as exc:
             log.info("%s: HPA conflict on attempt %d/%d: %s", spec.key, attempt, ATTEMPTS, exc)
             if attempt == ATTEMPTS:
@@ -70,6 +76,8 @@ def apply_floor(cluster: ClusterApi, guard: WriteGuard, work: PolicyWork,
             continue
         work.floor_applied = True
         change = f"hpa {spec.namespace}/{spec.hpa_name} minReplicas {plan.in_force} -> {plan.value}"
+        if plan.metrics is not None and plan.target is not None:
+            change += f", target utilisation {plan.target:.0%}"
         work.report.writes.append(change)
         emit(cluster, spec.namespace, work.involved(), "FloorRestored" if plan.restored else "FloorChanged",
              f"{change}: {plan.summary} ({plan.reason}); {plan.decision.reason}", work.report.writes)
@@ -121,7 +129,7 @@ def restore(cluster: ClusterApi, guard: WriteGuard, namespace: str, name: str, i
     carries no floor of ours afterwards (restored now, or nothing to restore)."""
     hpa = cluster.get_hpa(namespace, name)
     for _ in range(ATTEMPTS):
-        if hpa_.managed_by(hpa) is None:
+        if hpa_.managed_by(hpa) is None and hpa_target.original_targets(hpa) is None:
             return True
         text = hpa_.annotations_of(hpa).get(hpa_.ORIGINAL_ANNOTATION)
         original = int(text) if text is not None and text.strip().isdigit() else hpa_.min_replicas(hpa)
@@ -129,13 +137,17 @@ def restore(cluster: ClusterApi, guard: WriteGuard, namespace: str, name: str, i
             skipped.append(f"restore hpa {namespace}/{name}: this replica no longer holds the lease")
             return False
         before = hpa_.min_replicas(hpa)
+        metrics = hpa_target.restored_metrics(hpa)
         try:
-            cluster.patch_hpa(namespace, name, min_replicas=original, annotations=hpa_.release(),
+            cluster.patch_hpa(namespace, name, min_replicas=original, metrics=metrics,
+                              annotations={**hpa_.release(), hpa_target.ORIGINAL_TARGET_ANNOTATION: None},
                               resource_version=hpa_.resource_version(hpa))
         except ConflictError:
             hpa = cluster.get_hpa(namespace, name)
             continue
-        change = f"hpa {namespace}/{name} minReplicas {before} -> {original} (its own floor restored: {why})"
+        own = sorted((hpa_target.original_targets(hpa) or {}).values())
+        targets = "" if metrics is None else f", its own target utilisation {'/'.join(f'{v}%' for v in own)}"
+        change = f"hpa {namespace}/{name} minReplicas {before} -> {original}{targets} (its own floor restored: {why})"
         writes.append(change)
         ref = dict(involved) if involved else hpa_ref(hpa)
         emit(cluster, namespace, ref, "FloorRestored", change, writes)
