@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from svc_fleet import BatchingSource, forecasts, make_service
+from svc_fleet import NOW, BatchingSource, forecasts, make_service
 
 from forecaster.contracts.errors import InputError
 from forecaster.forecasting.executor import Lent, ProcessExecutor, SerialExecutor
 from forecaster.runtime.service.errors import WorkloadError
 from forecaster.runtime.service.executor import dask_executor
+from forecaster.runtime.service.service import build_service
 from forecaster.runtime.service.shards import is_champion_key, is_part, members, part_key, split
 from forecaster.runtime.settings import ServiceSettings
 from forecaster.testing.metrics import FakeMetricsSource
@@ -118,3 +119,18 @@ def test_one_bad_workload_fails_alone_and_named(tmp_path: Path) -> None:
     assert set(failed.value.errors) == {"w03"} and "rejected the query 'q3'" in failed.value.errors["w03"]
     assert set(failed.value.results) == {"w00", "w01", "w02", "w04"}  # the rest of its batch was read and forecast
     assert [q for q, *_ in source.calls] == ["q0", "q1", "q2", "q3", "q4"]  # the failed batch, read one by one
+
+
+def test_a_restarted_service_restores_every_shard_without_fitting(tmp_path: Path) -> None:
+    first = make_service(tmp_path, 5, shard_size=2, rollout=True)
+    first.refit()
+    first.refresh()
+    parts = set(first.serving.values())
+    versions = {k: first.provider.model(k).version for k in parts}  # type: ignore[union-attr]
+    again = build_service(first.settings, store=first.store, source=first.source, registry=first.registry,
+                          clock=first.clock)
+    again.refresh(NOW + pd.Timedelta("5min"))
+    assert again.serving == first.serving  # each workload on its part
+    assert {k: again.provider.model(k).version for k in set(again.serving.values())} == {  # type: ignore[union-attr]
+        k: versions[k] for k in parts}  # the stored champions, nothing refitted
+    assert not again.refit_due(NOW)  # (NOW + 5 min is past midnight: the next daily slot, due by design)

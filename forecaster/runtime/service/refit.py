@@ -150,7 +150,7 @@ def due(service: Service, now: pd.Timestamp | None = None) -> bool:
             models = [m for m in (service.provider.model(k) for k in keys) if m is not None]
         if models:
             several = len({"parts" if is_part(k) else k for k in keys}) > 1
-            if several or max(pd.Timestamp(m.fitted_at) for m in models) < newest_slot:
+            if several or min(pd.Timestamp(m.fitted_at) for m in models) < newest_slot:  # any stale part
                 return True
             continue
         if group in service.restored:
