@@ -160,3 +160,15 @@ def test_with_too_little_history_nothing_changes(monkeypatch: pytest.MonkeyPatch
                                             "own target stay): no change: 0.50 days replayed (need 1)")
     assert hpa_target.utilisation_targets(rig.hpa()) == {0: 70}  # the HPA's own target stays
     assert replicas_records(rig)[-1].details["joint"]["setting"] is None
+
+
+def test_a_deleted_policy_leaves_its_hpa_with_its_own_floor_and_target(jrig: Rig) -> None:
+    ctl = jrig.controller()
+    ctl.run_once()
+    assert hpa_target.utilisation_targets(jrig.hpa()) == {0: 60}
+    jrig.cluster.delete_policy("shop", "web")
+    report = ctl.run_once(jrig.clock.advance(minutes=1))
+    hpa = jrig.hpa()
+    assert hpa["spec"]["minReplicas"] == 2 and hpa_target.utilisation_targets(hpa) == {0: 70}
+    assert hpa["metadata"]["annotations"] == {}
+    assert "its own target utilisation 70%" in report.restored[0]
