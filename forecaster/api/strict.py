@@ -47,18 +47,23 @@ def _cached(route: APIRoute, key: str, compute: Any) -> Any:
     return store[key]
 
 
-def known_query(route: APIRoute) -> frozenset[str]:
-    """Names of the query parameters ``route`` declares (its own and its dependencies')."""
+def _query_names(route: APIRoute, key: str, keep: Any) -> frozenset[str]:
+    """Names of the query parameters of ``route`` (its own and its dependencies') for which ``keep(param)``."""
     def compute() -> frozenset[str]:
         names: set[str] = set()
         todo: list[Dependant] = [route.dependant]
         while todo:
             dependant = todo.pop()
-            names |= {p.alias for p in dependant.query_params}
+            names |= {p.alias for p in dependant.query_params if keep(p)}
             todo += dependant.dependencies
         return frozenset(names)
 
-    return _cached(route, "query", compute)  # type: ignore[no-any-return]
+    return _cached(route, key, compute)  # type: ignore[no-any-return]
+
+
+def known_query(route: APIRoute) -> frozenset[str]:
+    """Names of the query parameters ``route`` declares (its own and its dependencies')."""
+    return _query_names(route, "query", lambda _: True)
 
 
 def _is_sequence(annotation: Any) -> bool:
@@ -70,16 +75,7 @@ def _is_sequence(annotation: Any) -> bool:
 
 def repeatable_query(route: APIRoute) -> frozenset[str]:
     """Names of the query parameters of ``route`` that take several values (declared as a list)."""
-    def compute() -> frozenset[str]:
-        names: set[str] = set()
-        todo: list[Dependant] = [route.dependant]
-        while todo:
-            dependant = todo.pop()
-            names |= {p.alias for p in dependant.query_params if _is_sequence(p.field_info.annotation)}
-            todo += dependant.dependencies
-        return frozenset(names)
-
-    return _cached(route, "repeatable", compute)  # type: ignore[no-any-return]
+    return _query_names(route, "repeatable", lambda p: _is_sequence(p.field_info.annotation))
 
 
 def produces(route: APIRoute) -> tuple[str, ...]:
