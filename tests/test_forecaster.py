@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -140,22 +141,36 @@ def test_refresh_origins_add_refreshed_forecasts_to_the_calibration(
     assert len(fresh) == 2 * 2 * H and fc.calibration_.n_obs == len(cv) > len(fresh)
 
 
+def test_no_calibration_window_gives_the_default_weights(make_series: Any, fast_lgbm: dict[str, Any]) -> None:
+    """2 days: no window leaves 2 days of training before it (a short history, naive fallbacks too)."""
+    with pytest.warns(DefaultWeightsWarning, match="default weights"):
+        fc = make(fast_lgbm).fit(make_series(2))
+    w = fc.weights_
+    # no backtest at all, so nothing says which members are duplicates: the seed's 0.4 / 0.3 / 0.2 / 0.1
+    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.4, 0.3, 0.2, 0.1])
+    assert w["source"].tolist() == ["default"]
+    assert not fc.predict().isna().any().any()
+
+
 @pytest.mark.parametrize(
     ("days", "kw"),
     [(2.5, {}), (4, {"min_windows": 3})],
-    ids=["no-window-leaves-2-days", "fewer-windows-than-min"],
+    ids=["one-window", "fewer-windows-than-min"],
 )
-def test_too_little_history_gives_the_default_weights(
+def test_fewer_windows_than_min_weigh_members_by_inverse_mae(
     days: float, kw: dict[str, Any], make_series: Any, fast_lgbm: dict[str, Any]
 ) -> None:
-    with pytest.warns(DefaultWeightsWarning, match="default weights"):
+    """One or two calibration windows (< min_windows): too few to choose a combination, enough to weigh the
+    members by 1 / MAE (``forecaster.ensemble.weights``, "Few windows"); no default-weights warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DefaultWeightsWarning)
         fc = make(fast_lgbm, **kw).fit(make_series(days))
     w = fc.weights_
-    # no events and no signals: seasonal, events and signals are one forecast; events is kept, the others are
-    # dropped and the defaults 0.4 / 0.3 / 0.2 / 0.1 are renormalised over events and lgbm
-    np.testing.assert_allclose(w[list(MEMBERS)].to_numpy()[0], [0.0, 0.75, 0.0, 0.25])
-    assert w["source"].tolist() == ["default"]
+    assert w["source"].tolist() == ["learned"] and w["method"].tolist() == ["inverse-mae"]
     assert w["dropped"].iloc[0] == "seasonal=events; signals=events"
+    row = w[list(MEMBERS)].to_numpy()[0]
+    assert row[0] == row[2] == 0.0 and row[1] > 0 and row[3] > 0
+    np.testing.assert_allclose(row.sum(), 1.0)
     assert not fc.predict().isna().any().any()
 
 
@@ -201,8 +216,11 @@ def test_backtest_frame(backtests: tuple[pd.DataFrame, pd.DataFrame, Forecaster]
     )
     bw = fc.backtest_weights_
     assert bw is not None and sorted(bw["cutoff"].unique()) == cutoffs
-    # the first cutoff has one calibration window (< min_windows 2): defaults; the second has two: learned
-    assert bw.groupby("cutoff")["source"].first().tolist() == ["default", "learned"]
+    # the first cutoff has one calibration window (< min_windows 2): inverse-MAE; the second has two: chosen
+    # by leave-one-window-out
+    assert (bw["source"] == "learned").all()
+    assert bw.groupby("cutoff")["method"].first().iloc[0] == "inverse-mae"
+    assert bw.groupby("cutoff")["method"].first().iloc[1] in ("combination", "best-member")
     # the members' forecasts at every fitted cutoff (scored and calibration windows) stay for replays
     mcv = fc.backtest_member_cv_
     assert mcv is not None and set(cutoffs) <= set(mcv["cutoff"].unique())

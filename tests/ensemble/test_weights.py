@@ -17,6 +17,7 @@ from forecaster.ensemble.weights import (
     choose_weights,
     default_weights,
     duplicates,
+    inverse_mae,
     learn_weights,
     simplex_lad,
 )
@@ -121,18 +122,49 @@ def test_learns_per_series_with_source() -> None:
     ],
     ids=["all", "subset"],
 )
-def test_too_few_windows_fall_back_to_the_defaults(members: list[str], expected: list[float]) -> None:
+def test_no_usable_window_falls_back_to_the_defaults(members: list[str], expected: list[float]) -> None:
     cv = backtest(2)
     for i, m in enumerate(members):
         cv[m] = cv["y"] + i  # distinct members (identical ones are dropped: see the duplicate tests)
+    cv["y"] = np.nan  # no actual yet in any window: nothing to learn from
     w = learn_weights(cv, members, min_windows=3)
     np.testing.assert_allclose(w[members].to_numpy()[0], expected)
     assert w[SOURCE].iloc[0] == "default"
 
 
 def test_members_without_a_default_share_equally_when_no_default_applies() -> None:
-    w = learn_weights(backtest(1), ["good", "bad"], min_windows=3)
+    cv = backtest(1)
+    cv["y"] = np.nan
+    w = learn_weights(cv, ["good", "bad"], min_windows=3)
     np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [0.5, 0.5])
+
+
+def test_inverse_mae_worked_example() -> None:
+    """MAE 1 and 3 -> weights 1/1 : 1/3 = 0.75 : 0.25; an exact member takes the whole weight."""
+    y = np.array([10.0, 20.0])
+    X = np.array([[11.0, 13.0], [19.0, 17.0]])
+    np.testing.assert_allclose(inverse_mae(X, y), [0.75, 0.25])
+    np.testing.assert_allclose(inverse_mae(np.array([[10.0, 12.0], [20.0, 21.0]]), y), [1.0, 0.0])
+
+
+def test_fewer_windows_than_needed_weigh_members_by_inverse_mae() -> None:
+    """Two windows (< min_windows 3): no leave-one-window-out choice, but not the fixed defaults either: the
+    members by 1 / MAE on those windows (``good`` off by 5, ``bad`` by 20 -> 0.8 / 0.2)."""
+    cv = backtest(2)
+    cv["good"] = cv["y"] + 5.0
+    w = learn_weights(cv, ["good", "bad"], min_windows=3)
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [0.8, 0.2])
+    assert (w[SOURCE].iloc[0], w[METHOD].iloc[0]) == ("learned", "inverse-mae")
+
+
+def test_fewer_windows_keep_the_defaults_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import forecaster.ensemble.weights as weights
+
+    monkeypatch.setattr(weights, "FEW_WINDOWS", "default")
+    cv = backtest(2).rename(columns={"good": "seasonal", "bad": "lgbm"})
+    w = learn_weights(cv, ["seasonal", "lgbm"], min_windows=3)
+    assert w[SOURCE].iloc[0] == "default"
+    np.testing.assert_allclose(w[["seasonal", "lgbm"]].to_numpy()[0], [0.8, 0.2])
 
 
 def test_outage_rows_are_ignored() -> None:
@@ -151,8 +183,9 @@ def test_windows_that_are_all_outage_or_nan_do_not_count() -> None:
     cv.loc[cv.cutoff == cv.cutoff.max(), "is_outage"] = True  # the third window is an outage
     cv.loc[cv.cutoff == cv.cutoff.min(), "y"] = np.nan  # the first has no actuals yet
     w = learn_weights(cv, ["good", "bad"], min_windows=2)
-    assert w[SOURCE].iloc[0] == "default"  # one usable window < 2
-    assert learn_weights(cv, ["good", "bad"], min_windows=1)[SOURCE].iloc[0] == "learned"
+    assert w[METHOD].iloc[0] == "inverse-mae"  # one usable window < 2
+    np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [1.0, 0.0])  # good is exact
+    assert learn_weights(cv, ["good", "bad"], min_windows=1)[METHOD].iloc[0] != "inverse-mae"
 
 
 def test_default_weights_for_every_series() -> None:
@@ -292,7 +325,10 @@ def test_duplicate_groups_keep_the_preferred_member(columns: dict[str, float], e
     assert duplicates(X, members) == expected
 
 
-def test_defaults_are_renormalised_over_the_members_that_remain() -> None:
+def test_defaults_are_renormalised_over_the_members_that_remain(monkeypatch: pytest.MonkeyPatch) -> None:
+    import forecaster.ensemble.weights as weights
+
+    monkeypatch.setattr(weights, "FEW_WINDOWS", "default")  # one window: the defaults, not inverse-MAE
     cv = backtest(1)
     cv["seasonal"] = cv["y"] + 5.0
     cv["events"] = cv["seasonal"]
