@@ -103,6 +103,31 @@ class _Level:
         return mean, var
 
 
+def _forecast_levels(levels: list[_Level], h: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``_Level.forecast(h)`` of many series at once: the same recursion on stacked states (one batched matrix
+    product per step for all series of one state size, instead of ``h`` small products per series)."""
+    out: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0))] * len(levels)
+    by_size: dict[int, list[int]] = {}
+    for i, level in enumerate(levels):
+        by_size.setdefault(len(level.a), []).append(i)
+    for idx in by_size.values():
+        Z = np.stack([levels[i].Z for i in idx])
+        d, H = np.array([levels[i].d for i in idx]), np.array([levels[i].H for i in idx])
+        T, c = np.stack([levels[i].T for i in idx]), np.stack([levels[i].c for i in idx])
+        RQR = np.stack([levels[i].RQR for i in idx])
+        a, P = np.stack([levels[i].a for i in idx]), np.stack([levels[i].P for i in idx])
+        Tt = np.swapaxes(T, 1, 2)
+        mean, var = np.empty((len(idx), h)), np.empty((len(idx), h))
+        for k in range(h):
+            mean[:, k] = np.einsum("nk,nk->n", Z, a) + d
+            var[:, k] = np.einsum("nk,nk->n", np.einsum("nk,nkl->nl", Z, P), Z) + H
+            a = np.einsum("nkl,nl->nk", T, a) + c
+            P = T @ P @ Tt + RQR
+        for j, i in enumerate(idx):
+            out[i] = (mean[j], var[j])
+    return out
+
+
 def _seasonal_at(cycles: list[tuple[int, np.ndarray]], idx: np.ndarray) -> np.ndarray:
     """Sum of the repeated cycles at integer positions ``idx`` (relative to the decomposition start)."""
     out = np.zeros(len(idx))
@@ -279,8 +304,11 @@ class SeasonalMember:
     # -- forecasting -------------------------------------------------------------------------------------
     def predict(self, h: int, data: PredictData | None = None) -> pd.DataFrame:
         step = freq_to_timedelta(self._freq).value
+        states = list(self._states.values())
+        batched = [i for i, s in enumerate(states) if isinstance(s.results, _Level)]
         with single_threaded_blas():
-            forecasts = [self._forecast_one(s, h) for s in self._states.values()]
+            levels = dict(zip(batched, _forecast_levels([states[i].results for i in batched], h), strict=True))
+            forecasts = [self._forecast_one(s, h, levels.get(i)) for i, s in enumerate(states)]
         # one frame for every series (not one per series: at 10,000 series the frames cost more than the maths)
         last = np.array([s.last_ds_ns for s in self._states.values()], dtype=np.int64)
         point = np.concatenate([f[0] for f in forecasts]) if forecasts else np.zeros(0)
@@ -295,7 +323,8 @@ class SeasonalMember:
             out[hi(SEASONAL, level)] = hi_v
         return order_bands(out, SEASONAL, self._levels)
 
-    def _forecast_one(self, s: _SeriesState, h: int) -> tuple[np.ndarray, np.ndarray]:
+    def _forecast_one(self, s: _SeriesState, h: int, level: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
         if s.results is None:
             period = len(s.tail)
             point = np.resize(s.tail, h) if period else np.zeros(h)
@@ -303,7 +332,9 @@ class SeasonalMember:
             if len(s.fallback_sd) >= h:
                 sd = s.fallback_sd[:h]
             return point, sd
-        if isinstance(s.results, _Level):
+        if level is not None:  # its level model's forecast, computed with the others' (``_forecast_levels``)
+            mean, var = level
+        elif isinstance(s.results, _Level):
             mean, var = s.results.forecast(h)
         else:  # an artefact saved before _Level
             with warnings.catch_warnings():
