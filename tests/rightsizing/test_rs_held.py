@@ -137,9 +137,9 @@ def test_a_cycle_with_nothing_new_still_moves_and_trims() -> None:
 
 
 def test_a_sizer_kept_with_a_longer_retention_is_not_a_fresh_fit() -> None:
-    """Why the earlier attempt disagreed with a fresh fit: a sizer updated every cycle with the default retention
-    (63 days) keeps samples older than the window the fresh fit reads, so its history spans more than the
-    ``forecaster`` policy's 7-day minimum and the engine forecast replaces the window's histogram."""
+    """The divergence ``HeldSizers`` guards against: a sizer updated every cycle with the default retention (63 days)
+    keeps samples older than the window a fresh fit reads, so its history spans more than the ``forecaster``
+    policy's 7-day minimum and the engine forecast replaces the window's histogram."""
     usage = fleet()
     first, later = T0 + 7 * DAY, T0 + 9 * DAY
     window = pd.Timedelta("7D")
