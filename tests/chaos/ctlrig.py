@@ -28,6 +28,7 @@ Not pure (processes, sockets, files). Used by ``tests/chaos/test_chaos_controlle
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import sqlite3
@@ -133,7 +134,10 @@ class ControllerRig:
         self.db = self.root / "controller.db"
 
     def start(self) -> subprocess.Popen[bytes]:
-        """One more controller process (its output in ``controller-<n>.log``)."""
+        """One more controller process (its output in ``controller-<n>.log``); the previous one must be gone (two
+        would share the identity, and so the Lease)."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("the previous controller process is still running: kill it first")
         self.starts += 1
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         log = (self.root / f"controller-{self.starts}.log").open("wb")
@@ -150,9 +154,14 @@ class ControllerRig:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the running process and wait for it (SIGKILL after 30 s when a gentler signal is not enough)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
@@ -179,7 +188,7 @@ class ControllerRig:
                 return []
         out = []
         for rid, when, value_json, applied in rows:
-            value = yaml.safe_load(value_json) if isinstance(value_json, str) else value_json
+            value = json.loads(value_json) if isinstance(value_json, str) else value_json  # JSON text
             out.append((rid, when, (value or {}).get("min_replicas"), bool(applied)))
         return out
 
@@ -198,7 +207,8 @@ class ControllerRig:
         writes = [r for r in self.server.writes() if r.method == "PATCH" and r.path == HPA_PATH and r.status == 200]
         floors = [((r.body or {}).get("spec") or {}).get("minReplicas") for r in writes]
         floors = [f for f in floors if f is not None]
-        previous, repeated = 2, 0
+        previous: Any = 2
+        repeated = 0
         for floor in floors:
             repeated += int(floor == previous)
             previous = floor

@@ -6,6 +6,7 @@ test can kill its client while it waits).
     with PromStandIn() as prom:                    # http://127.0.0.1:<port>
         prom.mode = "500"                           # every request from now on fails
         prom.level = 2.0                            # demand doubles, at every time (the newest bucket shows it)
+        prom.slow_long_s = 8.0                      # queries over more than a day (refits) answer 8 s late
 
 Series: a query naming ``service="<name>"`` answers one series for that name (another name, another phase and level);
 its value at time ``t`` is ``level * base * (1 + 0.5 sin(2 pi (hour of day + phase) / 24))`` with ``base`` 200 to
@@ -50,13 +51,16 @@ class PromStandIn:
 
     def __init__(self, mode: str = "ok", delay_s: float = 10.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.mode, self.delay_s, self.level = mode, float(delay_s), 1.0
+        self.slow_long_s = 0.0
+        """Extra wait before answering a query over more than a day (a refit's training window), in ``ok`` mode:
+        makes refits slow while refreshes stay quick."""
         self.requests: dict[str, int] = {}
         self.waiting = threading.Event()
         """Set when a request is held (mode ``hold``)."""
         self._release = threading.Event()
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"prom": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = _Server((host, port), handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -99,13 +103,18 @@ class PromStandIn:
         """The success body of a range query (module docstring)."""
         found = _SERVICE.search(query)
         name = found.group(1) if found else hashlib.sha1(query.encode()).hexdigest()[:8]
-        points = []
+        points: list[list[Any]] = []
         t = start
         while t <= end + 1e-9 and len(points) < 11_000:
             points.append([t, repr(value(name, t, self.level))])
             t += step
         return {"status": "success", "data": {"resultType": "matrix",
                                               "result": [{"metric": {"service": name}, "values": points}]}}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (its timeout, or it was killed) is expected here: nothing to print."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -159,4 +168,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (KeyError, ValueError):
             self._send(400, json.dumps({"status": "error", "errorType": "bad_data", "error": "bad query"}).encode())
             return
+        if prom.slow_long_s > 0 and end - start > 86_400:
+            time.sleep(prom.slow_long_s)
         self._send(200, json.dumps(prom.matrix(query, start, end, step)).encode())

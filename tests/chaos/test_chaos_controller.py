@@ -1,10 +1,10 @@
 """The controller survives ``kill -9`` (issue 22, item 8): a real ``forecaster controller`` process, acting in Auto
-on the wire-level test API server with a SQLite store, is killed with SIGKILL at four chosen moments - while the
-API server holds its HPA write (applied after the process died), while it holds the policy status write, while the
-Prometheus stand-in holds its history query, and while it fits its model after a restart - and restarted each time
-(same identity, as a restarted container of one pod). Afterwards nothing is lost or duplicated (``ctlrig`` says
-what that means): the floor in force, the status and the newest decision agree, the HPA's own floor is still known
-(switching the policy Off restores it), no write was repeated, no decision or Event recorded twice."""
+on the wire-level test API server with a SQLite store, is killed with SIGKILL at chosen moments - while the API server
+holds its HPA write (applied after the process died), while it holds the policy status write, while the Prometheus
+stand-in holds its history query, and while it fits its model after a restart - and restarted each time (same
+identity, as a restarted container of one pod; one process at a time). Afterwards nothing is lost or duplicated
+(``ctlrig`` says what that means): the floor in force, the status and the newest decision agree, the HPA's own floor
+is still known (switching the policy Off restores it), no write was repeated, no decision or Event recorded twice."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_chaos_the_controller_killed_at_four_moments_loses_and_duplicates_nothin
     held.used = held.times  # the status writes of the restarted controller are answered at once again
     restart(ctl)
 
-    # 3. the history query is held by Prometheus
+    # 3. the history query is held by Prometheus (the first kill of this step stops the running process)
+    ctl.kill()
     prom.hold()
     ctl.start()
     assert prom.waiting.wait(WAIT_S), ctl.log()[-3000:]
@@ -85,6 +86,7 @@ def test_chaos_the_controller_killed_at_four_moments_loses_and_duplicates_nothin
     restart(ctl)
 
     # 4. a kill while the restarted controller fits its model
+    ctl.kill()
     ctl.start()
     time.sleep(random.Random(22).uniform(1.0, 4.0))
     ctl.kill()
