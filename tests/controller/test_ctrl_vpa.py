@@ -137,6 +137,26 @@ def test_a_cycle_without_new_usage_keeps_the_held_recommendation(vrig: Rig, othe
     assert len(vrig.cluster.writes("patch_vpa_status")) == 1
 
 
+def test_a_restarted_controller_refits_and_decides_as_the_one_that_kept_its_sizer(vrig: Rig) -> None:
+    """After a restart the held sizer is gone: the new process fetches the whole window, fits, and recommends what
+    the running process (updating its held sizer) recommends at the same time."""
+    usage = vrig.usage.frame
+    later = usage[usage[DS] >= END - pd.Timedelta("2h")].copy()
+    later[DS] += pd.Timedelta("2h")  # two more hours of samples arriving while the controllers run
+    vrig.usage.frame = pd.concat([usage, later], ignore_index=True)
+    kept = vrig.controller()
+    for minutes in (0, 30, 60):
+        report = kept.run_once(vrig.clock.advance(minutes=minutes) if minutes else END)
+    restarted = vrig.controller()
+    again = restarted.run_once(END + pd.Timedelta("60min"))
+    first, second = report.policy("shop/web").recommendations, again.policy("shop/web").recommendations
+    assert first is not None and second is not None
+    assert [r.as_vpa() for r in first] == [r.as_vpa() for r in second]
+    assert [r.bounds for r in first] == [r.bounds for r in second]  # in base units, before rounding
+    assert vrig.usage.calls[-1][3] == END + pd.Timedelta("60min") - pd.Timedelta("2D")  # the whole window again
+    assert vrig.usage.calls[-2][3] == END + pd.Timedelta("15min")  # the kept one: from its newest sample
+
+
 @pytest.mark.parametrize(
     ("old", "new", "changed"),
     [
