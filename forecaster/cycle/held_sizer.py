@@ -116,7 +116,6 @@ class HeldSizers:
         return len(self._held)
 
 
-
 _HELD: dict[int, HeldSizers] = {}
 """By ``id`` of the owner (a dataclass ``Service`` is not hashable); an entry is removed when its owner is collected,
 so a reused id never finds another owner's sizers."""
