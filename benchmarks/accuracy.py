@@ -291,6 +291,11 @@ def main() -> None:
         "developing the ensemble; skips the fit time; writes results/accuracy_replay.* unless --out",
     )
     parser.add_argument(
+        "--cache-only",
+        action="store_true",
+        help="with --member-cache: a cell whose member forecasts are not cached is recorded as not measured",
+    )
+    parser.add_argument(
         "--bitbrains-vms", type=int, default=BITBRAINS_VMS, help=f"Bitbrains VMs (default {BITBRAINS_VMS})"
     )
     parser.add_argument(
@@ -304,7 +309,7 @@ def main() -> None:
     out_name = "accuracy_fit" if args.fit_only else ("accuracy_replay" if args.member_cache else "accuracy")
     out_name = (args.out or out_name) + ("_quick" if args.quick else "")
     if args.member_cache:
-        accuracy_cache.install(args.member_cache)
+        accuracy_cache.install(args.member_cache, read_only=args.cache_only)
     if args.render_only:
         stored = json.loads((common.RESULTS / f"{out_name}.json").read_text())
         inputs, fits = stored.get("inputs", []), stored.get("fit_time", [])
@@ -323,6 +328,7 @@ def main() -> None:
     meta["skip_inputs"] = args.skip_inputs
     meta["fit_only"] = args.fit_only
     meta["member_cache"] = str(args.member_cache) if args.member_cache else None
+    meta["cache_only"] = args.cache_only
     meta["bitbrains_vms"] = args.bitbrains_vms
     meta["event_runs"] = args.event_runs or "all"
     n_wanted = QUICK["n_windows"] if args.quick else N_WINDOWS

@@ -30,6 +30,11 @@ from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 from forecaster.forecasting.members import EngineConfig, member_cv
 
+
+class NotCachedError(LookupError):
+    """A ``member_cv`` call absent from a read-only cache (``install(directory, read_only=True)``)."""
+
+
 STATS = {"hits": 0, "misses": 0}
 """Calls read from the cache and calls run, since ``install``."""
 
@@ -85,8 +90,9 @@ def call_key(
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def cached_member_cv(directory: Path) -> Callable[..., pd.DataFrame]:
-    """A drop-in ``member_cv`` reading and writing whole calls under ``directory`` (module docstring)."""
+def cached_member_cv(directory: Path, read_only: bool = False) -> Callable[..., pd.DataFrame]:
+    """A drop-in ``member_cv`` reading and writing whole calls under ``directory`` (module docstring);
+    ``read_only``: a call not in the cache raises ``NotCachedError`` instead of fitting the members."""
     directory.mkdir(parents=True, exist_ok=True)
 
     def run(
@@ -105,6 +111,8 @@ def cached_member_cv(directory: Path) -> Callable[..., pd.DataFrame]:
             STATS["hits"] += 1
             return pd.read_pickle(path)
         STATS["misses"] += 1
+        if read_only:
+            raise NotCachedError(f"member forecasts not in the cache {directory} ({path.name})")
         out = member_cv(cfg, history, cutoffs, h, events, signals, min_train_steps, progress, **refresh)
         tmp = path.with_suffix(".tmp")
         out.to_pickle(tmp)
@@ -114,6 +122,6 @@ def cached_member_cv(directory: Path) -> Callable[..., pd.DataFrame]:
     return run
 
 
-def install(directory: Path) -> None:
+def install(directory: Path, read_only: bool = False) -> None:
     """Make every ``Forecaster`` of this process use the cached ``member_cv`` (module docstring)."""
-    engine.member_cv = cached_member_cv(directory)  # type: ignore[attr-defined]
+    engine.member_cv = cached_member_cv(directory, read_only)  # type: ignore[attr-defined]
