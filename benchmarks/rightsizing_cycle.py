@@ -52,7 +52,7 @@ from forecaster.rightsizing import LowConfidenceWarning  # noqa: E402
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND  # noqa: E402
 from forecaster.rightsizing.sizer import RETENTION  # noqa: E402
 from forecaster.runtime.controller import Controller, ControllerConfig  # noqa: E402
-from forecaster.runtime.controller.vpa import held_sizers, pod_regex  # noqa: E402
+from forecaster.runtime.controller.vpa import pod_regex  # noqa: E402
 from forecaster.runtime.telemetry import Telemetry  # noqa: E402
 from forecaster.testing.cluster import FakeCluster  # noqa: E402
 from forecaster.testing.metrics import FakeMetricsSource  # noqa: E402
@@ -193,7 +193,7 @@ def one_run(frames: dict[str, pd.DataFrame], start: pd.Timestamp, cycles: int, r
     clock_now = [start]
     ctl = Controller(cluster, metrics, config=ControllerConfig(identity="bench", elect=False),
                      forecasts=ConstantForecast(), usage=source, telemetry=Telemetry(), clock=lambda: clock_now[0])
-    held_sizers(ctl).refit_every = refit_every
+    ctl.rightsizers.refit_every = refit_every
     times, statuses = [], []
     for k in range(cycles):
         now = start + k * CYCLE

@@ -18,7 +18,8 @@ Memory safety is the policies' own (``PeakFloor``: never a memory request below 
 unless planned overruns were chosen); the VPA's ``resourcePolicy`` caps are applied by the caller
 (``cycle.resource_policy``).
 
-``held_for(owner)`` keeps one ``HeldSizers`` per controller or service object (weakly: it goes with its owner).
+The controller (``Controller.rightsizers``) and the service (``Service.rightsizers``) each own one ``HeldSizers``:
+a new process starts with none and refits.
 
 Pure: pandas and ``forecaster.rightsizing``. Called by ``runtime.controller.vpa`` and ``runtime.service.decide``.
 """
@@ -26,7 +27,6 @@ Pure: pandas and ``forecaster.rightsizing``. Called by ``runtime.controller.vpa`
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -115,17 +115,3 @@ class HeldSizers:
     def __len__(self) -> int:
         return len(self._held)
 
-
-_HELD: dict[int, HeldSizers] = {}
-"""By ``id`` of the owner (a dataclass ``Service`` is not hashable); an entry is removed when its owner is collected,
-so a reused id never finds another owner's sizers."""
-
-
-def held_for(owner: object) -> HeldSizers:
-    """The ``HeldSizers`` of ``owner`` (a ``Controller`` or a ``Service``), created on first use and gone with it:
-    a new process, or a new owner object in the same process, starts with none (and refits)."""
-    found = _HELD.get(id(owner))
-    if found is None:
-        found = _HELD[id(owner)] = HeldSizers()
-        weakref.finalize(owner, _HELD.pop, id(owner), None)
-    return found

@@ -16,7 +16,6 @@ from svc_support import DEMO_NOW, SLOT, MakeDemo, sample
 from forecaster import RightSizer
 from forecaster.contracts.frames import ENSEMBLE, hi, lo
 from forecaster.cycle.forecast import EngineForecastProvider, Model
-from forecaster.cycle.held_sizer import held_for
 from forecaster.datasets import load_nasa_5min
 from forecaster.runtime.service.errors import WorkloadError
 from forecaster.runtime.service.fetch import container_usage
@@ -203,7 +202,7 @@ def test_svc_refresh_records_and_exports_predicted_use_in_contract_units(make_de
 def test_svc_refresh_keeps_one_rightsizer_per_workload_and_updates_it(make_demo: MakeDemo) -> None:
     service = make_demo()
     service.refresh()
-    held = held_for(service)
+    held = service.rightsizers
     found = held.get("nasa/www|app,cache,worker")
     assert found is not None and held.fits == 1
     sizer, first = found.sizer, found.sizer.now

@@ -36,6 +36,7 @@ from forecaster.contracts.errors import ForecasterError
 from forecaster.contracts.ports import ClusterApi, LeaseApi, MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, ForecastProvider, LastGood, RolloutProvider
+from forecaster.cycle.held_sizer import HeldSizers
 from forecaster.cycle.rollout import RolloutPolicy
 from forecaster.forecasting.executor import Executor, Lent
 from forecaster.runtime.controller import rollout, steps
@@ -147,6 +148,7 @@ class Controller:
         self.last_report: CycleReport | None = None
         self.last_finished: pd.Timestamp | None = None
         self.last_pruned: pd.Timestamp | None = None
+        self.rightsizers = HeldSizers()  # one RightSizer per VPA policy across cycles (runtime.controller.vpa)
         lease_api = leases if leases is not None else cluster
         self.elector: LeaderElector | None = None
         if self.config.elect:

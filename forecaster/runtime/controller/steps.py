@@ -129,7 +129,7 @@ def fetch_history(ctl: Controller, cycle: Cycle) -> None:
         frame = ctl.metrics.query_range(spec.query, start, end, step, id_labels=None)
         work.history = demand_history(frame, work.key)
 
-    held = vpa.held_sizers(ctl)  # one RightSizer per policy across cycles: only new usage between refits
+    held = ctl.rightsizers  # one RightSizer per policy across cycles: only new usage between refits
 
     def usage(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None
@@ -232,7 +232,7 @@ def decide(ctl: Controller, cycle: Cycle) -> None:
     def resources(work: PolicyWork) -> None:
         assert work.spec is not None and work.spec.vpa is not None and work.usage is not None
         window = vpa.usage_window(work.spec, ctl.config.usage_window)
-        recs = vpa.recommend_held(vpa.held_sizers(ctl), work.key, work.spec, work.usage[0], work.usage[1], window,
+        recs = vpa.recommend_held(ctl.rightsizers, work.key, work.spec, work.usage[0], work.usage[1], window,
                                   cycle.now)
         recs = apply_resource_policy(recs, work.vpa or {})  # the VPA's own resourcePolicy, as VPA applies it
         work.recommendations = work.report.recommendations = recs

@@ -9,7 +9,7 @@ Only VPAs whose ``spec.recommenders`` names ``forecaster`` are ours (the stock r
    max of CPU, memory and requests), so a recommendation holds for every replica and a rolling update's new pod
    names do not restart the history.
 3. one ``forecaster.RightSizer(spec.vpa.policy)`` per policy, kept across cycles (``cycle.held_sizer.HeldSizers``,
-   ``held_sizers(controller)``): fitted on the whole usage window on the first cycle, after a restart and on the
+   ``Controller.rightsizers``): fitted on the whole usage window on the first cycle, after a restart and on the
    daily refit; between refits step 1 fetches only the samples since the newest one it holds and the sizer is
    updated. Its retention is the window, so each decision equals ``recommend`` (a fresh fit) on the window's usage.
    It recommends target, lower and upper bound and uncapped target per container and resource (cores, bytes). A
@@ -36,7 +36,7 @@ from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ID
 from forecaster.contracts.ports import MetricsSource
 from forecaster.contracts.quantity import format_cpu, format_memory, parse_quantity
-from forecaster.cycle.held_sizer import HeldSizers, held_for
+from forecaster.cycle.held_sizer import HeldSizers
 from forecaster.cycle.spec import PolicySpec
 from forecaster.cycle.state import fmt_time
 from forecaster.rightsizing import RightSizer, RightsizingResult
@@ -168,11 +168,6 @@ def recommendations(result: RightsizingResult) -> list[ContainerRecommendation]:
     if not out:
         raise InputError("right-sizing produced no recommendation (no container with both CPU and memory)")
     return out
-
-
-def held_sizers(owner: object) -> HeldSizers:
-    """The right-sizers a ``Controller`` keeps across its cycles (``cycle.held_sizer.held_for``)."""
-    return held_for(owner)
 
 
 def usage_window(spec: PolicySpec, most: pd.Timedelta) -> pd.Timedelta:

@@ -33,7 +33,7 @@ from forecaster.contracts.ports import DecisionRecord, ForecastRun
 from forecaster.cycle.accuracy import ErrorSummary, window_for
 from forecaster.cycle.decide import decide_floor
 from forecaster.cycle.forecast import IssuedForecast
-from forecaster.cycle.held_sizer import HeldSizers, held_for
+from forecaster.cycle.held_sizer import HeldSizers
 from forecaster.cycle.hpa import reactive_for_demand
 from forecaster.cycle.schedule import slot_id
 from forecaster.rightsizing.frames import LOWER_BOUND, RESOURCE, TARGET, UNCAPPED_TARGET, UPPER_BOUND
@@ -136,7 +136,7 @@ def resources(service: Service, spec: WorkloadSpec, now: pd.Timestamp, slot: pd.
     the samples since its newest one are fetched and it is updated, deciding as a fresh fit on the window would."""
     if not spec.containers:
         return None
-    held, held_key = held_for(service), f"{spec.id}|{','.join(c.name for c in spec.containers)}"
+    held, held_key = service.rightsizers, f"{spec.id}|{','.join(c.name for c in spec.containers)}"
     policy, after = service.settings.rightsize_policy, now + pd.Timedelta("1ns")
     window = pd.Timedelta(days=service.settings.history_days)
     refit = held.refit_due(held_key, policy, window, after)

@@ -36,9 +36,9 @@ from forecaster.contracts.errors import InputError
 from forecaster.contracts.ports import MetricsSource, Store
 from forecaster.cycle.accuracy import ForecastLog
 from forecaster.cycle.forecast import EngineForecastProvider, Model
+from forecaster.cycle.held_sizer import HeldSizers
 from forecaster.cycle.spec import ForecastSpec
 from forecaster.forecasting.executor import Executor
-from forecaster.rightsizing import RightSizer
 from forecaster.runtime.service import accuracy as accuracy_job
 from forecaster.runtime.service import refit as refit_job
 from forecaster.runtime.service import refresh as refresh_job
@@ -72,8 +72,8 @@ class Service:
     """Each workload's issued forecasts and their recent error: the circuit breaker's input (``cycle.accuracy``)."""
     policies: dict[str, ScalingPolicy] = field(default_factory=dict)
     """Recommend-mode scaling policy state by workload id (cool-down, rate limit, last value)."""
-    rightsizers: dict[str, RightSizer] = field(default_factory=dict)
-    """Right-sizing state by workload id (``forecaster.RightSizer``: updated with each refresh's container use)."""
+    rightsizers: HeldSizers = field(default_factory=HeldSizers)
+    """Right-sizing state: one ``forecaster.RightSizer`` per workload kept across refreshes (``cycle.held_sizer``)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
     """Guards ``serving``, ``pending`` and ``refreshing``: held for dictionary writes, never through a fit or fetch."""
     refresh_lock: threading.Lock = field(default_factory=threading.Lock)
