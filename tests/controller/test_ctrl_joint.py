@@ -172,3 +172,15 @@ def test_a_deleted_policy_leaves_its_hpa_with_its_own_floor_and_target(jrig: Rig
     assert hpa["spec"]["minReplicas"] == 2 and hpa_target.utilisation_targets(hpa) == {0: 70}
     assert hpa["metadata"]["annotations"] == {}
     assert "its own target utilisation 70%" in report.restored[0]
+
+
+def test_a_failed_replay_keeps_the_setting_in_force_and_the_floor_is_still_decided(jrig: Rig) -> None:
+    ctl = jrig.controller()
+    ctl.run_once()
+    jrig.metrics.garbage()  # Prometheus answers garbage from now on
+    jrig.clock.advance(days=1)
+    ctl.run_once()
+    status = jrig.status()
+    assert status["jointSetting"] == "0.60/hi-80/+0%/steady"
+    assert "no change: the replay could not be made (PermanentError" in status["jointReason"]
+    assert status["recommendedFloor"] is not None and hpa_target.utilisation_targets(jrig.hpa()) == {0: 60}

@@ -9,7 +9,8 @@ used, its HPA target is brought within the spec's ``minTargetUtilization``/``max
 percent (``retune.in_bounds``; a status edited by hand cannot widen them). A choice that keeps nothing in force
 (input stale before any setting was chosen) leaves the spec's own settings and the HPA's own target in force. The
 decide step then plans the floor with the setting (``cycle.decide.plan_floor(setting=)``); the record step writes
-the choice to the status and the decision record (``record``).
+the choice to the status and the decision record (``record``). A store or Prometheus failure, or input the replay
+rejects, keeps the setting in force (as stale input does) and says why; it never stops the floor decision.
 
 Not pure (reads the store). Called by ``forecaster.runtime.controller.steps.decide``."""
 
@@ -24,6 +25,7 @@ from forecaster.cycle import hpa as hpa_
 from forecaster.cycle.forecast import demand_history
 from forecaster.runtime.controller import stored
 from forecaster.runtime.controller.cycle import Cycle, PolicyWork
+from forecaster.scaling.joint import keep
 from forecaster.simulate import retune
 
 if TYPE_CHECKING:
@@ -54,14 +56,19 @@ def choose(ctl: Controller, cycle: Cycle, work: PolicyWork) -> None:
     if why is not None:
         settings = spec.to_settings(hpa_.original_floor(work.hpa, spec.key, work.status), hpa_.max_replicas(work.hpa))
         start = cycle.now.floor("1D") - pd.Timedelta(days=spec.scaling.history_days)
-        issued = [] if ctl.store is None else stored.recent_forecasts(
-            ctl.store, spec.key, stored.fingerprint(spec), start - pd.Timedelta(seconds=spec.stale_after_s), cycle.now)
-        history = None
-        if issued:  # the replay needs the demand over the whole replayed days, not only the forecast's window
-            frame = ctl.metrics.query_range(spec.query, start, cycle.now,
-                                            pd.Timedelta(seconds=spec.forecast.frequency_s), id_labels=None)
-            history = demand_history(frame, spec.key)
-        choice = retune.rechoose(spec, settings, history, issued, work.forecast, current, cycle.now)
+        try:
+            issued = [] if ctl.store is None else stored.recent_forecasts(
+                ctl.store, spec.key, stored.fingerprint(spec), start - pd.Timedelta(seconds=spec.stale_after_s),
+                cycle.now)
+            history = None
+            if issued:  # the replay needs the demand over the whole replayed days, not only the forecast's window
+                frame = ctl.metrics.query_range(spec.query, start, cycle.now,
+                                                pd.Timedelta(seconds=spec.forecast.frequency_s), id_labels=None)
+                history = demand_history(frame, spec.key)
+            choice = retune.rechoose(spec, settings, history, issued, work.forecast, current, cycle.now)
+        except Exception as exc:  # the choice is an input of the floor: its failure keeps the setting in force
+            log.warning("policy %s: joint policy not chosen again: %s", spec.key, exc)
+            choice = keep(current, bounds, f"the replay could not be made ({type(exc).__name__}: {exc})")
         work.joint_choice, work.joint_due = choice, why
         log.info("policy %s: joint policy (%s): %s", spec.key, why, choice.reason)
         if choice.stale and current is None:  # nothing in force yet and nothing to choose from
