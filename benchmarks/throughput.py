@@ -35,7 +35,10 @@ each Dask worker's ``VmHWM``. ``--chunk-series`` sets the engine's chunk size (`
 Writes ``results/throughput.json`` and ``.md``. Usage::
 
     python benchmarks/throughput.py [--traces DIR] [--n-series 1000] [--repeats 1] [--runs pool,dask2,dask1]
-                                    [--chunk-series 500] [--lgbm] [--skip-statsforecast]
+                                    [--chunk-series 500] [--lgbm] [--single] [--skip-statsforecast]
+
+``--single``: ``fit`` of one 35-day 5-minute series (the NASA trace's first 35 days), ``n_jobs=2``, the default
+model, timed in its own child process (issue 21: <= 20 s).
 """
 
 from __future__ import annotations
@@ -233,6 +236,28 @@ def forecaster_worker(data: Path, run: str, chunk_series: int | None) -> dict[st
     return out
 
 
+SINGLE_DAYS = 35
+
+
+def single_worker(root: Path) -> dict[str, Any]:
+    """Child-process body of ``--single``: ``fit`` of one real series, the NASA trace's first ``SINGLE_DAYS`` days at
+    5 minutes (outages imputed as in ``build_series``), ``n_jobs=2``, the default model; then one predict."""
+    forecaster_cls, why = load_forecaster()
+    if forecaster_cls is None:
+        return {"error": why}
+    clean, _ = prepare_history(traces.LOADERS["nasa"](root).frame, FREQ)
+    first = clean["ds"].min()
+    history = clean.loc[clean["ds"] < first + pd.Timedelta(days=SINGLE_DAYS), ["unique_id", "ds", "y"]]
+    fc = forecaster_cls(freq=FREQ, levels=(80, 95), horizon=H, n_jobs=2)
+    t0 = time.perf_counter()
+    fc.fit(history)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fc.predict(H)
+    return {"days": SINGLE_DAYS, "points": len(history), "fit_s": fit_s, "predict_s": time.perf_counter() - t0,
+            "maxrss_mb": peak_rss_mb()}
+
+
 def lgbm_worker(data: Path) -> dict[str, Any]:
     """The global lgbm member's training as the engine does it, against ``lightgbm.DaskLGBMRegressor`` on the
     same rows (captured from the engine's own ``lgb.train`` call) on a 2-worker LocalCluster."""
@@ -380,6 +405,11 @@ def to_markdown(result: dict[str, Any]) -> str:
                                        "T(W) s at 10,000 (upper bound)": result["projection_10k"].get(f"T_{w}_s")}
                                       for w in (1, 2, 4, 8, 16, 32)],
                                      ["W", f"T(W) s at {result['n_series']}", "T(W) s at 10,000 (upper bound)"]))
+    one = result.get("single")
+    if one:
+        text += (f"\n\nOne {one.get('days', SINGLE_DAYS)}-day 5-minute series (NASA, {one.get('points', '?')} points), "
+                 f"n_jobs=2: fit {common.fmt(one['fit_s'])} s, predict {common.fmt(one['predict_s'])} s"
+                 if "error" not in one else f"\n\nOne-series fit failed: {one['error'][:200]}")
     lg = result.get("lgbm")
     if lg and "error" not in lg:
         text += ("\n\nlgbm on " + f"{lg['rows']:,} rows, {lg['rounds']} rounds: gathered to one process (the engine, "
@@ -406,12 +436,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 series (or --n-series), 1 repeat")
     parser.add_argument("--skip-statsforecast", action="store_true")
     parser.add_argument("--timeout", type=float, default=7200.0, help="per child process, seconds")
-    parser.add_argument("--worker", choices=[*RUNS, "lgbm"], help=argparse.SUPPRESS)
+    parser.add_argument("--single", action="store_true",
+                        help=f"also time fit of one {SINGLE_DAYS}-day 5-minute series (NASA), n_jobs=2")
+    parser.add_argument("--worker", choices=[*RUNS, "lgbm", "single"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        body = lgbm_worker(args.data) if args.worker == "lgbm" else forecaster_worker(
-            args.data, args.worker, args.chunk_series)
+        if args.worker == "single":
+            body = single_worker(args.traces)
+        else:
+            body = lgbm_worker(args.data) if args.worker == "lgbm" else forecaster_worker(
+                args.data, args.worker, args.chunk_series)
         print(json.dumps(common.clean_json(body), default=str))
         return
     n_series = args.n_series or (20 if args.quick else 1000)
@@ -420,7 +455,7 @@ def main() -> None:
     result: dict[str, Any] = {"meta": run_meta(), "n_series": n_series, "repeats": repeats,
                               "chunk_series": args.chunk_series}
     with tempfile.TemporaryDirectory() as tmp, progress() as bar:
-        total = 1 + repeats * (len(runs) + (0 if args.skip_statsforecast else 1)) + int(args.lgbm)
+        total = 1 + repeats * (len(runs) + (0 if args.skip_statsforecast else 1)) + int(args.lgbm) + int(args.single)
         task = bar.add_task("building series", total=total)
         values, ids, counts = build_series(args.traces, n_series)
         result["sources"] = ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -443,6 +478,11 @@ def main() -> None:
                 sf_runs.append({"error": python} if isinstance(python, str) else _run_child(cmd, args.timeout))
                 bar.advance(task)
             result["statsforecast"] = summarise(sf_runs, n_series)
+        if args.single:
+            bar.update(task, description=f"one {SINGLE_DAYS}-day series")
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "single", "--traces", str(args.traces)]
+            result["single"] = _run_child(cmd, args.timeout)
+            bar.advance(task)
         if args.lgbm:
             bar.update(task, description="lgbm gathered vs Dask")
             result["lgbm"] = _run_child(_child(args, data, "lgbm"), args.timeout)

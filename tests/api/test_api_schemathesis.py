@@ -11,12 +11,14 @@ they apply. Problems repeat their status.
 The only help schemathesis gets is ``forecaster.api.rules.conform`` on *positive* cases: the rules across fields that
 JSON Schema cannot state (``end`` after ``start``...), which the OpenAPI document lists (``x-rules``). Negative cases
 are sent as drawn. ``test_zz_enough_cases_and_no_failures`` then requires at least 1,000 cases and no failure.
-Hypothesis runs derandomized: the same cases on every run. The full run (>= 10,000 cases, SQLite and PostgreSQL,
-the CLI's phases) is ``benchmarks/api_contract.py``.
+Hypothesis runs derandomized: the same cases on every run. ``FORECASTER_SCHEMATHESIS_EXAMPLES=N`` sets the examples
+per operation (80 by default) for a long run outside the default suite; from 800 on, 10,000 cases are required. The
+CLI's run (SQLite and PostgreSQL, the CLI's phases) is ``benchmarks/api_contract.py``.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +35,9 @@ from forecaster.adapters.store import SqlStore
 from forecaster.api import ApiSettings, create_app
 from forecaster.api.rules import conform
 
-EXAMPLES = 80
+EXAMPLES = int(os.environ.get("FORECASTER_SCHEMATHESIS_EXAMPLES", "80"))
+MIN_CASES = 10_000 if EXAMPLES >= 800 else 1000
+"""Cases required: 1,000 at the default 80 examples per operation, 10,000 from 800 on (issue 22's acceptance)."""
 CONFIG = SchemathesisConfig.from_dict({"generation": {"mode": "all", "deterministic": True}})
 SEEN: Counter[str] = Counter()
 FAILURES: list[str] = []
@@ -51,7 +55,11 @@ def api_schema(nasa: tuple[pd.DataFrame, pd.DataFrame], tmp_path_factory: pytest
     folder: Path = tmp_path_factory.mktemp("schemathesis")
     store = SqlStore(f"sqlite:///{folder / 'store.db'}")  # its own store: generated events must not leak elsewhere
     seed(store, nasa)  # type: ignore[arg-type]
-    app = create_app(store, None, ApiSettings(tokens=TOKENS), clock=lambda: NOW)
+    # loop-lag shedding off, as in benchmarks/api_contract.py: one request at a time, and on a busy machine a starved
+    # event loop would answer valid requests 503 (seen: 12 of 14 operations at load 28 on 2 cores); overload is
+    # tests/api/test_api_admission.py's business. The slot limits stay on.
+    settings_ = ApiSettings(tokens=TOKENS, max_loop_lag_s=0.0)
+    app = create_app(store, None, settings_, clock=lambda: NOW)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
     schema.hook("map_case")(conform_positive)
     yield schema
@@ -81,5 +89,5 @@ def test_zz_enough_cases_and_no_failures() -> None:
         pytest.skip("run together with test_api_conforms_to_its_schema")
     assert not FAILURES, FAILURES[:5]
     assert len(SEEN) == 14, sorted(SEEN)  # 12 + GET /v1/models, POST /v1/models/rollback (issue 24)
-    assert sum(SEEN.values()) >= 1000, dict(SEEN)
+    assert sum(SEEN.values()) >= MIN_CASES, dict(SEEN)
     print(f"schemathesis: {sum(SEEN.values())} cases: {dict(SEEN)}")
