@@ -14,11 +14,15 @@ risk budget (``J``: ``Cj``, ``Uj``):
 
 Also computed: the same (b) for the best point of the budget sweep, the perfect-foresight bound ``B(Uj)`` (no policy
 spends less at that risk), and the best fixed bank setting in hindsight (a reference, not a product figure).
-Called by ``autoscaling.py`` (after each trace and for ``--rescore``).
+Called by ``autoscaling.py`` (after each trace and for ``--rescore``). Run as a script, it merges the results of
+separate runs (e.g. one process per trace: ``--output autoscaling_azure``) into one table:
+``python benchmarks/autoscaling_report.py autoscaling_azure autoscaling_nyc-taxi autoscaling_bike --output NAME``
+writes ``results/NAME.json``/``.md``; each source run's command, commit and start time head the markdown.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import numpy as np
@@ -39,7 +43,7 @@ def reactive_cost(reactive: pd.DataFrame, under: float) -> float | None:
     The frontier keeps, per under-provisioned count, the cheapest reactive point, and only points cheaper than every
     point with fewer short minutes; between them cost is linear in ``log(1 + u)``. Below the range: the least risky
     point's cost; above it: None."""
-    r = reactive.groupby("under_provisioned_minutes", as_index=False)["replica_minutes"].min()
+    r = reactive.groupby("under_provisioned_minutes")["replica_minutes"].min().reset_index()
     r = r.sort_values("under_provisioned_minutes")
     r = r[r["replica_minutes"] < r["replica_minutes"].cummin().shift(1, fill_value=np.inf)]
     x = np.log1p(r["under_provisioned_minutes"].to_numpy(float))
@@ -126,7 +130,8 @@ def _b_cell(b: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     """Markdown: acceptance per trace and metric, the budget sweep, the choices made, the reactive curve."""
-    lines = [f"`{results['command']}` (commit {results['git_commit']}, {results['started_utc']})", ""]
+    sources = results.get("sources") or [results]
+    lines = [f"`{s['command']}` (commit {s['git_commit']}, {s['started_utc']})" for s in sources] + [""]
     lines += ["| trace | metrics | reactive 70 % (replica-min / under-min) | joint, default budget | (a) cost <= "
               "reactive 70 %, under-min <= half | (b) equal-risk saving >= 50 % of 15-min level foresight's | best "
               "budget on (b) | perfect-foresight bound at the joint's risk |",
@@ -176,3 +181,34 @@ def render(results: dict[str, Any]) -> str:
             text = "none" if not h else f"{h['label']}: {h['replica_minutes']:,.0f} / {h['under_minutes']:,}"
             lines.append(f"- {name}, {mode}: {text}")
     return "\n".join(lines) + "\n"
+
+
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs' results as one: their traces (a trace in a later part replaces an earlier one's) and, under
+    ``sources``, each run's command, commit, start time and traces; the rest of the first part's metadata."""
+    out: dict[str, Any] = {**parts[0], "traces": {}, "sources": []}
+    for part in parts:
+        for source in part.get("sources") or [part]:
+            out["sources"].append({k: source.get(k) for k in ("command", "git_commit", "started_utc")} |
+                                  {"traces": list(part["traces"])})
+        out["traces"].update(part["traces"])
+    return out
+
+
+def main() -> None:
+    import json
+
+    from common import RESULTS, write_results
+
+    ap = argparse.ArgumentParser(description="Merge autoscaling results files into one table.")
+    ap.add_argument("names", nargs="+", help="results names under benchmarks/results (without .json)")
+    ap.add_argument("--output", required=True, help="results name to write (.json and .md)")
+    args = ap.parse_args()
+    merged = merge([json.loads((RESULTS / f"{n}.json").read_text()) for n in args.names])
+    md = render(merged)
+    write_results(args.output, merged, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
