@@ -9,6 +9,8 @@ test can kill its client while it waits).
         prom.slow_long_s = 8.0                      # queries over more than a day (refits) answer 8 s late
 
 Series: a query naming ``service="<name>"`` answers one series for that name (another name, another phase and level);
+a tagged union of such queries (``promql.tagged_union_query``: ``label_replace((q1), "l", "k1", "", "") or ...``, the
+service's batched history reads) answers one series per part, tagged ``l="k<i>"`` as Prometheus would;
 its value at time ``t`` is ``level * base * (1 + 0.5 sin(2 pi (hour of day + phase) / 24))`` with ``base`` 200 to
 600 by name, on the query's step grid (Prometheus's ``start + k * step <= end``), so any time range (wall-clock "now"
 included) has history. No randomness: a refit on the same range sees the same numbers.
@@ -30,6 +32,9 @@ from urllib.parse import parse_qs, urlsplit
 
 MODES = ("ok", "500", "garbage", "delay", "nothing", "hold")
 _SERVICE = re.compile(r'service="([^"]+)"')
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+_TAGGED = re.compile(rf'label_replace\(\((.*?)\), {_STRING}, {_STRING}, "", ""\)')
+"""One part of ``promql.tagged_union_query``: the inner query, the label and its value."""
 
 
 def base_of(name: str) -> tuple[float, float]:
@@ -101,15 +106,18 @@ class PromStandIn:
 
     def matrix(self, query: str, start: float, end: float, step: float) -> dict[str, Any]:
         """The success body of a range query (module docstring)."""
-        found = _SERVICE.search(query)
-        name = found.group(1) if found else hashlib.sha1(query.encode()).hexdigest()[:8]
-        points: list[list[Any]] = []
-        t = start
-        while t <= end + 1e-9 and len(points) < 11_000:
-            points.append([t, repr(value(name, t, self.level))])
-            t += step
-        return {"status": "success", "data": {"resultType": "matrix",
-                                              "result": [{"metric": {"service": name}, "values": points}]}}
+        parts = [(inner, {label: key}) for inner, label, key in _TAGGED.findall(query)] or [(query, {})]
+        result = []
+        for inner, tags in parts:
+            found = _SERVICE.search(inner)
+            name = found.group(1) if found else hashlib.sha1(inner.encode()).hexdigest()[:8]
+            points: list[list[Any]] = []
+            t = start
+            while t <= end + 1e-9 and len(points) < 11_000:
+                points.append([t, repr(value(name, t, self.level))])
+                t += step
+            result.append({"metric": {"service": name, **tags}, "values": points})
+        return {"status": "success", "data": {"resultType": "matrix", "result": result}}
 
 
 class _Server(ThreadingHTTPServer):
