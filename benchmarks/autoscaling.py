@@ -100,7 +100,8 @@ SIM_SOURCES = ("forecaster/simulate/replay.py", "forecaster/simulate/hpa.py", "f
 
 
 TUNE_DAYS = 7
-"""Days of rolling forecasts made before the replayed window, so the joint policy's first choice has history."""
+"""Days of rolling forecasts made before the replayed window, so the joint policy's first choice has history
+(``--tune-days``: fewer saves forecasting time; the choices read only ``HISTORY_DAYS`` of them)."""
 
 
 def interpolated_minutes(ds: pd.Series, counts: np.ndarray, step: str) -> pd.Series:
@@ -155,11 +156,11 @@ def replay_window(demand: pd.Series, days: float) -> tuple[pd.Timestamp, pd.Time
     return start, end
 
 
-def forecast_start(demand: pd.Series, start: pd.Timestamp) -> pd.Timestamp:
-    """Where the rolling forecasts begin: ``TUNE_DAYS`` before the replay, but after two days of data (the
+def forecast_start(demand: pd.Series, start: pd.Timestamp, tune_days: int = TUNE_DAYS) -> pd.Timestamp:
+    """Where the rolling forecasts begin: ``tune_days`` before the replay, but after two days of data (the
     engine's least history), at a midnight."""
     first = pd.DatetimeIndex(demand.dropna().index).min()
-    return max(start - pd.Timedelta(days=TUNE_DAYS), (first + pd.Timedelta("2D")).ceil("1D"))
+    return max(start - pd.Timedelta(days=tune_days), (first + pd.Timedelta("2D")).ceil("1D"))
 
 
 def _key(*parts: Any) -> str:
@@ -326,12 +327,13 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
 
 
 def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting, ...],
-              replay_days: float | None = None, history_days: int = HISTORY_DAYS) -> dict[str, Any]:
+              replay_days: float | None = None, history_days: int = HISTORY_DAYS,
+              tune_days: int = TUNE_DAYS) -> dict[str, Any]:
     """One trace: forecasts for the ``days``-day window (and ``TUNE_DAYS`` before), replays of its last
     ``replay_days`` (default all ``days``) in every metric mode."""
     demand = minute_demand(name)
     start, end = replay_window(demand, days)
-    fstart = forecast_start(demand, start)
+    fstart = forecast_start(demand, start, tune_days)
     if replay_days is not None:  # --quick: a shorter replay on the same (cached) forecasts
         start = replay_window(demand, replay_days)[0]
     forecasts, secs = cached_forecasts(name, demand, fstart, end, SCHEDULE)
@@ -345,6 +347,7 @@ def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting
             "ideal": ideal_curve(window, cap, 20_000, bad_values="fill")}
     out: dict[str, Any] = {
         "window": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC", "forecasts_from": f"{fstart:%Y-%m-%d}",
+        "tune_days": tune_days,
         "forecast_seconds": round(secs, 1), "capacity_per_pod": cap,
         "forecast_mae_ratio": float(err["abs_error"].mean() / err["y"].mean()), "modes": {},
     }
@@ -361,6 +364,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="NASA only, 3 days, 4 bank settings, CPU metric")
     ap.add_argument("--history-days", type=int, default=HISTORY_DAYS,
                     help=f"days of replayed history behind each daily choice (default {HISTORY_DAYS})")
+    ap.add_argument("--tune-days", type=int, default=TUNE_DAYS,
+                    help=f"days of rolling forecasts before the replayed window (default {TUNE_DAYS}; at least "
+                         "--history-days + 1: the choices read only --history-days of them, the first is warm-up)")
     ap.add_argument("--output", default=None, help="results name (default autoscaling, or autoscaling_quick)")
     ap.add_argument("--rescore", action="store_true", help="tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
@@ -385,7 +391,8 @@ def main() -> None:
         results["traces"] = json.loads(path.read_text()).get("traces", {})
     for name in names:
         days = min(args.days, 4.0) if name == "alibaba" else args.days
-        results["traces"][name] = run_trace(name, days, modes, bank, 3.0 if args.quick else None, args.history_days)
+        results["traces"][name] = run_trace(name, days, modes, bank, 3.0 if args.quick else None, args.history_days,
+                                            args.tune_days)
         write_results(name_out, results, render(results))
     print(render(results))
 
