@@ -297,7 +297,7 @@ def fit_calibration(
     ends = tuple(sorted(lead_ends)) if lead_ends else (horizon,)
     at = nominal
     cv_levels = None
-    win_sorted = windows[order]
+    win_sorted = pd.factorize(windows, sort=True)[0][order]  # window codes in time order (fast to compare)
     if CROSS_VALIDATE and len(np.unique(win_sorted)) >= CV_MIN_WINDOWS:
         at, cv_levels = _cross_validated_levels(sorted_steps, win_sorted, scores, factors, levels, ends, horizon)
         if not np.array_equal(at, nominal):
