@@ -301,11 +301,16 @@ def test_recent_windows_steer_the_factor_when_the_errors_grew() -> None:
 
 
 # --- cross-validated level -----------------------------------------------------------------------------------
-def test_cross_validated_level_worked_example() -> None:
-    """The docstring: windows A = [1, 2], B = [2, 3], C = [3, 4], D = [4, 5] in time order at L = 50: C scored by
-    [1, 2, 2, 3], D by [1, 2, 2, 3, 3, 4]; C's 3 is covered from p = 80, D's 4 from p = 600 / 7 -> 85.7."""
+def test_cross_validated_level_worked_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docstring (``CV_MIN_WINDOWS`` = 3): windows A = [1, 2], B = [2, 3], C = [3, 4], D = [4, 5] in time order
+    at L = 50: C scored by [1, 2, 2, 3], D by [1, 2, 2, 3, 3, 4]; C's 3 is covered from p = 80, D's 4 from
+    p = 600 / 7 -> 85.7."""
+    import forecaster.ensemble.intervals as intervals
     from forecaster.ensemble.intervals import cross_validated_level
 
+    assert intervals.CV_MIN_WINDOWS == 5
+    assert cross_validated_level(np.array([1.0, 2, 2, 3, 3, 4, 4, 5]), np.repeat(np.arange(4), 2), 50) == 50.0
+    monkeypatch.setattr(intervals, "CV_MIN_WINDOWS", 3)
     scores = np.array([1.0, 2, 2, 3, 3, 4, 4, 5])
     windows = np.repeat(pd.date_range(T, periods=4, freq="1D").to_numpy(), 2)
     assert abs(cross_validated_level(scores, windows, 50) - 600 / 7) <= 0.01
@@ -322,6 +327,7 @@ def test_leave_one_window_out_level_worked_example(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(intervals, "CV_MODE", "lowo")
     monkeypatch.setattr(intervals, "CV_NARROW", True)
+    monkeypatch.setattr(intervals, "CV_MIN_WINDOWS", 3)
     p = intervals.cross_validated_level(np.array([1.0, 2, 3, 4, 5, 6]), np.array(["A", "A", "B", "B", "C", "C"]), 50)
     assert abs(p - 140 / 3) <= 0.01
 
