@@ -197,7 +197,8 @@ def cluster(cap: float, mode: str) -> dict[str, Any]:
 
 def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, cap: float,
                 bank: tuple[JointSetting, ...]) -> pd.DataFrame:
-    """``bank_outcomes`` over the whole forecast span (cached by trace, mode, span, bank and simulator source)."""
+    """``bank_outcomes`` over ``span`` (the replayed window, the ``HISTORY_DAYS`` before it and a warm-up day, within
+    the forecasts; cached by trace, mode, span, bank and simulator source)."""
     source = "".join((REPO / f).read_text() for f in SIM_SOURCES)
     key = _key(name, mode, str(span.index[0]), str(span.index[-1]), cap, [b.label for b in bank],
                hashlib.sha1(source.encode()).hexdigest())
@@ -339,7 +340,8 @@ def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting
     forecasts, secs = cached_forecasts(name, demand, fstart, end, SCHEDULE)
     err = forecast_errors(forecasts[forecasts["issued_at"] >= start], demand.loc[:end], SCHEDULE.freq, SCHEDULE.agg)
     window = demand.loc[start: end - pd.Timedelta("1ns")]
-    span = demand.loc[fstart: end - pd.Timedelta("1ns")]
+    # the bank is replayed where the daily choices read it (history_days before the window) plus one warm-up day
+    span = demand.loc[max(fstart, start - pd.Timedelta(days=history_days + 1)): end - pd.Timedelta("1ns")]
     cap = capacity_for_peak(window, 40)
     provider = SharedBands(FrameProvider(forecasts))
     coverage = forecast_coverage(provider.provider, fstart, end, stale_after_s=STALE_AFTER_S)
