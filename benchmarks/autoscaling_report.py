@@ -184,14 +184,21 @@ def render(results: dict[str, Any]) -> str:
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Several runs' results as one: their traces (a trace in a later part replaces an earlier one's) and, under
-    ``sources``, each run's command, commit, start time and traces; the rest of the first part's metadata."""
+    """Several runs' results as one: their traces and, under ``sources``, each run's command, commit, start time and
+    traces; the rest of the first part's metadata. A trace in a later part adds its metric modes to an earlier
+    part's when both replayed the same window (e.g. ``--metrics cpu`` and ``--metrics requests`` as two processes),
+    else replaces it."""
     out: dict[str, Any] = {**parts[0], "traces": {}, "sources": []}
     for part in parts:
         for source in part.get("sources") or [part]:
             out["sources"].append({k: source.get(k) for k in ("command", "git_commit", "started_utc")} |
                                   {"traces": list(part["traces"])})
-        out["traces"].update(part["traces"])
+        for name, trace in part["traces"].items():
+            known = out["traces"].get(name)
+            if known is not None and known["window"] == trace["window"]:
+                out["traces"][name] = {**known, "modes": {**known["modes"], **trace["modes"]}}
+            else:
+                out["traces"][name] = trace
     return out
 
 
