@@ -382,3 +382,37 @@ def test_cross_validated_level_holds_coverage_when_rows_of_a_window_move_togethe
     monkeypatch.setattr(intervals, "CV_MODE", "lowo")
     lowo = mean_coverage(True)
     assert abs(lowo[80] - 80) <= 1.5 and lowo[95] >= nominal[95] + 2
+
+
+# --- member disagreement ---------------------------------------------------------------------------------------
+def test_spread_bands_worked_example() -> None:
+    """The docstring: members 90 and 110 (sd 10), ensemble 100 with raw 80 % band [95, 103]: z_80 = 1.2816, so the
+    lower half-width becomes sqrt(5^2 + 12.816^2) = 13.757 and the upper sqrt(3^2 + 12.816^2) = 13.162."""
+    from forecaster.ensemble.intervals import spread_bands
+
+    frame = pd.DataFrame(
+        {"ensemble": [100.0], "ensemble-lo-80": [95.0], "ensemble-hi-80": [103.0], "seasonal": [90.0], "lgbm": [110.0]}
+    )
+    out = spread_bands(frame, (80,), ("seasonal", "events", "lgbm"))  # absent members are skipped
+    z = NormalDist().inv_cdf(0.9)
+    np.testing.assert_allclose(out["ensemble-lo-80"], [100 - np.sqrt(25 + (10 * z) ** 2)])
+    np.testing.assert_allclose(out["ensemble-hi-80"], [100 + np.sqrt(9 + (10 * z) ** 2)])
+    np.testing.assert_allclose(out["ensemble-lo-80"], [86.243], atol=1e-3)
+    assert spread_bands(frame, (80,), ()) == {}
+
+
+def test_calibration_widens_by_disagreement_before_the_factors() -> None:
+    """The bands a calibration applies are the spread-widened raw bands times the factors, so a calibration fitted
+    on a backtest whose members agree everywhere keeps its raw bands' shape; where they disagree the band widens."""
+    bt = gaussian_backtest(2, 30, narrow=1.0, seed=8).assign(
+        seasonal=lambda f: f["ensemble"], lgbm=lambda f: f["ensemble"]
+    )
+    cal = fit_calibration(bt, "5min", LEVELS, H, lead_ends=(H,))
+    assert cal.spread_members == ("seasonal", "lgbm")
+    fresh = gaussian_backtest(2, 2, narrow=1.0, seed=9).assign(
+        seasonal=lambda f: f["ensemble"], lgbm=lambda f: f["ensemble"]
+    )
+    steps = horizon_steps(fresh, "5min")
+    agree = cal.apply(fresh.copy(), steps)
+    apart = cal.apply(fresh.assign(seasonal=fresh["ensemble"] - 50, lgbm=fresh["ensemble"] + 50), steps)
+    assert (apart["ensemble-hi-80"] - apart["ensemble-lo-80"] > agree["ensemble-hi-80"] - agree["ensemble-lo-80"]).all()
