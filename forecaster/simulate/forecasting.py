@@ -159,6 +159,7 @@ def rolling_forecasts(
                 pred = None  # the provider dropped the model: the next refresh refits
             if pred is not None:
                 pred = pred[pred[DS] >= t]
+            if pred is not None and len(pred):  # no step ahead (history ends in an outage): nothing issued
                 mae = provider.backtest_mae(KEY)
                 parts.append(pd.DataFrame({ISSUED_AT: t, DS: pred[DS].to_numpy(), **{c: pred[c] for c in cols},
                                            BACKTEST_MAE: np.nan if mae is None else mae,

@@ -99,3 +99,19 @@ def test_a_failed_fit_leaves_no_forecast_and_is_retried_at_the_next_refresh() ->
     res = replay(window, "predictive", capacity_per_pod=10.0, forecasts=FrameProvider(out))
     assert res.outcomes.minutes == len(window)
     assert all(d.fell_back and "stale" in d.rules for d in res.decisions[:30])
+
+
+def test_an_issue_with_no_step_after_its_time_keeps_the_frame_typed() -> None:
+    """After an outage longer than the horizon, the refreshes see history that ends before their issue time, so none
+    of their steps lies ahead: they issue nothing, and the frame's ``ds`` stays a datetime column (an empty part
+    once made it ``object`` and ``forecast_errors`` refused to join it with the demand)."""
+    demand = minutes(4)
+    start = T0 + pd.Timedelta("3D")
+    demand = demand[(demand.index < start - pd.Timedelta("3h")) | (demand.index >= start + pd.Timedelta("1h"))]
+    sch = ForecastSchedule(refresh_every="30min", refit_every="1D", horizon=4, history="3D", forecaster=FAST)
+    out = rolling_forecasts(demand, start, start + pd.Timedelta("3h"), sch)
+    issued = sorted(out[ISSUED_AT].unique())
+    assert issued and issued[0] > start + pd.Timedelta("1h")  # the issues inside the outage issued nothing
+    assert isinstance(out["ds"].dtype, pd.DatetimeTZDtype)
+    err = forecast_errors(out, demand, "5min", "max")
+    assert len(err) > 0
