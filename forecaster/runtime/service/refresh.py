@@ -12,9 +12,11 @@ champion or a shard's), as named steps:
    it fits only workloads no model covers (the first start, a new workload), as a shard of their own, and leaves them
    to the refit when one is running. Workloads a newly promoted champion does not cover keep the previous champion
    (``serving.follow``) and are forecast by it in the same refresh;
-3. per workload: the run is stored atomically (id ``<workload>@<issue slot>``, ``cycle.schedule.slot_id``), then
-   the Recommend-mode replica and resources decisions are recorded (``forecaster.runtime.service.decide``: the cycle's
-   ``decide_floor`` with the circuit breaker fed by the cycle's error log) and the gauges set, among them
+3. per workload: a forecast whose ensemble band is not finite is that workload's failure (nothing stored: the last
+   good run stays served); else the run is stored atomically (id ``<workload>@<issue slot>``,
+   ``cycle.schedule.slot_id``), then the Recommend-mode replica and resources decisions are recorded
+   (``forecaster.runtime.service.decide``: the cycle's ``decide_floor`` with the circuit breaker fed by the cycle's
+   error log) and the gauges set, among them
    ``forecaster_model_age_seconds{workload}`` (now minus the newest fit covering the workload: the serving model, a
    challenger in shadow, or the refit job's; the alert ``ForecasterModelStale`` reads it).
 
@@ -34,10 +36,12 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta
-from forecaster.contracts.frames import DS, ID, Y
+from forecaster.contracts.errors import InputError
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y
 from forecaster.contracts.ports import ForecastRun
 from forecaster.cycle.forecast import Model, RolloutProvider
 from forecaster.cycle.schedule import history_window, issue_slot, slot_id
@@ -76,10 +80,22 @@ def set_model_age(service: Service, workload_id: str, key: str, model: Model, no
     service.telemetry.gauge("forecaster_model_age_seconds").labels(workload=workload_id).set(age)
 
 
+def check_finite(frame: pd.DataFrame) -> None:
+    """``InputError`` naming the first non-finite value of the ensemble band: such a forecast is the workload's
+    failure, never stored (a stored NaN run would be served and fail its replica decision: a run without one)."""
+    bands = [c for c in frame.columns if c == ENSEMBLE or str(c).startswith(f"{ENSEMBLE}-")]
+    values = frame[bands].to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise InputError(f"forecast: {bands[j]} at ds {frame[DS].iloc[i]} is {float(values[i, j])!r} (need finite)")
+
+
 def publish(service: Service, spec: WorkloadSpec, key: str, model: Model, frame: pd.DataFrame,
             history: pd.DataFrame, now: pd.Timestamp, slot: pd.Timestamp) -> ForecastRun:
     """Store one workload's run (made by ``model``, the one of provider key ``key``), record its replica decision,
     set its gauges (forecast and model age)."""
+    check_finite(frame)
     levels = tuple(service.settings.levels)
     backtest = service.provider.backtest_mae(key, spec.id)
     run = ForecastRun(run_id(spec.id, slot), spec.id, slot, model.version, levels, frame.reset_index(drop=True),
