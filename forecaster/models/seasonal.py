@@ -61,6 +61,8 @@ class _Level:
     ``K = P Z' / F``, ``a <- T (a + K (y - Z a - d)) + c``, ``P <- T (P - K F K') T' + R Q R'`` (a NaN ``y``
     only predicts). Forecast step ``k``: mean ``Z a_k + d``, variance ``Z P_k Z' + H``, then ``a_{k+1} = T a_k + c``,
     ``P_{k+1} = T P_k T' + R Q R'``. Equal to ``results.extend`` / ``get_forecast`` to 1e-10 (tests).
+    An observation whose ``F`` is not positive and finite (a level with no uncertainty left, ``P`` and ``H`` 0)
+    cannot move the state: it only predicts, as a NaN ``y`` does, instead of dividing by zero into a NaN state.
     """
 
     params: np.ndarray
@@ -86,8 +88,8 @@ class _Level:
     def extend(self, y: np.ndarray) -> None:
         a, P = self.a, self.P
         for value in y:
-            if np.isfinite(value):
-                F = self.Z @ P @ self.Z + self.H
+            F = self.Z @ P @ self.Z + self.H
+            if np.isfinite(value) and np.isfinite(F) and F > 0:
                 K = P @ self.Z / F
                 a = a + K * (value - self.Z @ a - self.d)
                 P = P - np.outer(K, K) * F
@@ -183,6 +185,10 @@ def _fit_one(
             if not np.all(np.isfinite(res.params)):
                 raise ValueError("non-finite ARIMA parameters")
             level = _Level.of(res)
+            if not (np.all(np.isfinite(level.a)) and np.all(np.isfinite(level.P))):
+                # seen on a smooth noise-free daily curve (innovation variance ~1e-11): the filter's state is NaN,
+                # and every forecast of the series would be NaN; the rule below is exact on such a series
+                raise ValueError("non-finite ARIMA state (a degenerate, noise-free level)")
     except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
         return _naive_state(y, last_ns, day, horizon, f"statsmodels could not fit: {exc}")
     return _SeriesState(last_ns, cycles, n, level)

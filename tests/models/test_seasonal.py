@@ -184,3 +184,33 @@ def test_process_pool_gives_the_same_forecast_as_serial(make_series: Any) -> Non
     pooled = fit(history, freq="1h", n_jobs=2).predict(12)  # 4 series >= 2 per worker: a real pool
     pd.testing.assert_frame_equal(serial, pooled)
     assert serial["unique_id"].unique().tolist() == ["s0", "s1", "s2", "s3"]
+
+
+def test_a_smooth_noise_free_curve_never_gives_a_nan_forecast() -> None:
+    """The chaos benchmark's Prometheus stand-in curve for ``svc-1`` (issue 22, d0f3b1d): statsmodels' level filter
+    ended in a NaN state (innovation variance ~1e-11), so every forecast of the series was NaN. The member now
+    falls back to the daily rule, which is exact on such a curve, and says why."""
+    ds = pd.date_range("2026-12-04T14:05Z", "2026-12-07T14:05Z", freq="5min")
+    phase = 24.0 * 50 / 255.0  # the stand-in's phase of 'svc-1', hours
+    hour = (ds.as_unit("s").asi8 / 3600.0 + phase) % 24.0
+    base = 200.0 + 400.0 * 189 / 255.0  # promstandin.base_of('svc-1')
+    y = base * (1.0 + 0.5 * np.sin(2.0 * np.pi * hour / 24.0))
+    member = fit(pd.DataFrame({"unique_id": "svc-1", "ds": ds, "y": y}), horizon=288)
+    forecast = member.predict(288)
+    assert np.isfinite(forecast.drop(columns=["unique_id", "ds"]).to_numpy()).all()
+    future = (pd.DatetimeIndex(forecast["ds"]).as_unit("s").asi8 / 3600.0 + phase) % 24.0
+    truth = base * (1.0 + 0.5 * np.sin(2.0 * np.pi * future / 24.0))
+    np.testing.assert_allclose(forecast["seasonal"], truth, rtol=1e-6)
+    assert "non-finite ARIMA state" in member.fallbacks_["svc-1"]
+
+
+def test_a_level_without_uncertainty_only_predicts() -> None:
+    """``_Level.extend`` with ``F = Z P Z' + H = 0``: the state moves by the transition alone (no 0/0)."""
+    from forecaster.models.seasonal import _Level
+
+    level = _Level(np.zeros(1), np.array([1.0]), 0.0, 0.0, np.array([[1.0]]), np.array([0.0]), np.zeros((1, 1)),
+                   np.array([5.0]), np.zeros((1, 1)))
+    level.extend(np.array([7.0, 9.0]))
+    assert level.a.tolist() == [5.0] and level.P.tolist() == [[0.0]]
+    mean, var = level.forecast(2)
+    assert mean.tolist() == [5.0, 5.0] and var.tolist() == [0.0, 0.0]
