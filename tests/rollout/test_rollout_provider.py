@@ -80,8 +80,9 @@ def test_a_refit_on_a_bad_day_is_kept_out_and_the_decisions_do_not_change(bad_re
     assert "worse than the champion" in rejected.reason and rejected.evidence is not None
     ev = rejected.evidence
     assert ev.n_points == POLICY.min_points and ev.worse_statistic > POLICY.z
-    # the zeros pulled the challenger's level down: far worse on pinball loss (the rule's score), worse on MAE
-    assert ev.challenger.pinball > 3 * ev.champion.pinball and ev.challenger.mae > ev.champion.mae
+    # the zeros pulled the challenger's level down: worse on pinball loss (the rule's score; by how much depends on
+    # the engine's bands: 6.1x at 4f7a168, 1.8x once a46fee3 widened them by the members' disagreement) and on MAE
+    assert ev.challenger.pinball > 1.25 * ev.champion.pinball and ev.challenger.mae > ev.champion.mae
     assert provider.challenger("k") is None and provider.model("k") is not None
     for got, want in zip(served, never_refitted, strict=True):  # only the champion drives decisions
         pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
@@ -99,9 +100,11 @@ def test_a_refit_that_saw_more_of_a_new_demand_level_is_promoted(engine_options:
     data = series(shift=True)
     seen: list[RolloutEvent] = []
     provider = RolloutProvider(options=engine_options, rollout=POLICY, on_event=lambda e, m: seen.append(e))
-    run(provider, data, [FIRST, *after_refit(13)])
+    # one cycle per scored point: the paired test decides between POLICY.min_points and POLICY.max_points
+    run(provider, data, [FIRST, *after_refit(POLICY.max_points + 1)])
     assert [e.kind for e in seen] == ["promoted", "challenger", "promoted"]
     promoted = seen[-1]
+    assert promoted.evidence is not None and POLICY.min_points <= promoted.evidence.n_points <= POLICY.max_points
     assert "better by more than 2 %" in promoted.reason and promoted.previous == seen[0].version
     assert promoted.evidence is not None and promoted.evidence.better_statistic > POLICY.z
     assert promoted.evidence.challenger.pinball < 0.98 * promoted.evidence.champion.pinball
