@@ -91,19 +91,30 @@ def test_forecast_as_demand_plays_the_plan(client: TestClient, seeded: Seeded) -
      "events"),
     ({"growth": 0}, "growth"),
     ({"growth": 1e9}, "growth"),
-    ({"policy": {"capacity_per_pod": 1e-6}}, "policy.capacity_per_pod"),
     ({"policy": {"quantile": "hi-99"}}, "policy.quantile"),
     ({"policy": {"quantile": "p99"}}, "policy.quantile"),
     ({"policy": {"min_replicas": 5, "max_replicas": 2}}, "policy.max_replicas"),
     ({"policy": {"decision_interval_s": 90}}, "policy.decision_interval_s"),
     ({"policy": {"startup_s": 86400}}, "policy.startup_s"),
     ({"end": "1995-07-20T00:00:00Z", "start": "1995-07-21T00:00:00Z"}, "end"),
-], ids=["window-too-long", "too-many-events", "zero-growth", "huge-growth", "tiny-capacity", "unstored-band",
+], ids=["window-too-long", "too-many-events", "zero-growth", "huge-growth", "unstored-band",
         "bad-band", "max-below-min", "interval", "startup", "reversed"])
 def test_bad_scenarios_are_422_naming_the_field(client: TestClient, change: dict[str, Any], field: str) -> None:
     response = post(client, {"workload": NASA_ID, **WINDOW, **change})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field
+
+
+def test_a_capacity_too_small_for_the_peak_is_replayed_capped_and_said(client: TestClient) -> None:
+    """A schema-valid body is never refused for what the stored data holds (issue 22, schemathesis: capacity_per_pod
+    1e-6 was a 422): both policies run capped at max_replicas, under-provisioned, and a note says why."""
+    response = post(client, {"workload": NASA_ID, **WINDOW, "policy": {"capacity_per_pod": 1e-6, "max_replicas": 50}})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert any("above max_replicas 50" in note for note in body["notes"]), body["notes"]
+    for outcome in body["outcomes"]:
+        assert outcome["minutes"] == 1440 and outcome["under_provisioned_minutes"] > 0.99 * 1440  # all but idle minutes
+        assert outcome["replica_minutes"] <= 50 * 1440
 
 
 def test_unknown_workload_is_404(client: TestClient) -> None:
