@@ -56,7 +56,8 @@ class PolicyKnobs(BaseModel):
                     "its replicas decisions), else the peak needs `peak_replicas` pods.")
     peak_replicas: JsonInt = Field(default=10, ge=1, le=1000,
                                description="Used only without `capacity_per_pod`: pods the peak needs at 100 %.")
-    target_utilisation: JsonFloat = Field(default=0.7, gt=0, le=1, allow_inf_nan=False)
+    target_utilisation: JsonFloat = Field(default=0.7, ge=0.01, le=1, allow_inf_nan=False,
+                                          description="The HPA's target: a whole percent, at least 1 % (0.01).")
     quantile: str = Field(default="hi-80", pattern=r"^(ensemble|median|(lo|hi)-[1-9][0-9]?)$",
                           description="Band that sets the predictive floor: `ensemble`, `hi-80`, `hi-95`...")
     margin: JsonFloat = Field(default=0.0, ge=0, le=10, allow_inf_nan=False, description="0.1 = plan for +10 %.")

@@ -48,6 +48,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from forecaster.contracts.errors import InputError
 from forecaster.scaling.rules import HPA_TOLERANCE, hpa_ratio_rule
 
 Metric = Literal["cpu", "requests"]
@@ -98,6 +99,10 @@ DEFAULT_SCALE_DOWN = ScalingRules(
 """``defaults.go``: scale down by up to 100 % per 15 s after a 300 s stabilisation window."""
 
 
+MIN_TARGET_UTILISATION = 0.01
+"""The smallest HPA target: 1 % (``averageUtilization`` is a whole percent, at least 1)."""
+
+
 @dataclass(frozen=True)
 class HPAConfig:
     """An HPA on one utilisation metric (e.g. ``averageUtilization`` of CPU requests)."""
@@ -113,6 +118,13 @@ class HPAConfig:
     scale_down: ScalingRules = DEFAULT_SCALE_DOWN
     metric: Metric = "cpu"
     """The metric type (module docstring, step 2): ``"cpu"`` (default) or ``"requests"``."""
+
+    def __post_init__(self) -> None:
+        # the API stores the target as a whole percent >= 1 (``averageUtilization``); a smaller fraction would be a
+        # 0 % target, which the replica calculator divides by
+        if not self.target_utilisation >= MIN_TARGET_UTILISATION - 1e-12:  # also NaN
+            raise InputError(f"target_utilisation: {self.target_utilisation!r} must be at least "
+                             f"{MIN_TARGET_UTILISATION} (the HPA's target is a whole percent >= 1)")
 
     @property
     def target_pct(self) -> int:

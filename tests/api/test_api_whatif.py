@@ -96,9 +96,10 @@ def test_forecast_as_demand_plays_the_plan(client: TestClient, seeded: Seeded) -
     ({"policy": {"min_replicas": 5, "max_replicas": 2}}, "policy.max_replicas"),
     ({"policy": {"decision_interval_s": 90}}, "policy.decision_interval_s"),
     ({"policy": {"startup_s": 86400}}, "policy.startup_s"),
+    ({"policy": {"target_utilisation": 4.3e-205}}, "policy.target_utilisation"),
     ({"end": "1995-07-20T00:00:00Z", "start": "1995-07-21T00:00:00Z"}, "end"),
 ], ids=["window-too-long", "too-many-events", "zero-growth", "huge-growth", "unstored-band",
-        "bad-band", "max-below-min", "interval", "startup", "reversed"])
+        "bad-band", "max-below-min", "interval", "startup", "tiny-target", "reversed"])
 def test_bad_scenarios_are_422_naming_the_field(client: TestClient, change: dict[str, Any], field: str) -> None:
     response = post(client, {"workload": NASA_ID, **WINDOW, **change})
     assert response.status_code == 422, response.text

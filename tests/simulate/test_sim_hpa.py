@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from forecaster.contracts.errors import InputError
 from forecaster.simulate import HPA, HPAConfig, ScalingPolicyRule, ScalingRules, replica_count
 from forecaster.simulate.hpa import utilisation_pct
 
@@ -172,3 +173,12 @@ def test_retarget_keeps_the_stabilisation_window() -> None:
     assert hpa.config.target_pct == 90
     assert hpa.sync(15, 10, 10, 0.5) == 10
     assert hpa.sync(315, 10, 10, 0.5) == 6  # after the 300-s window
+
+
+@pytest.mark.parametrize("target", [0.0, 4.3e-205, 0.004, float("nan")])
+def test_a_target_below_one_percent_is_refused_naming_the_field(target: float) -> None:
+    """The API stores ``averageUtilization`` as a whole percent >= 1: 0.004 would round to a 0 % target, which the
+    replica calculator divides by (a what-if with target 4.3e-205 was a 500, issue 22's schemathesis run)."""
+    with pytest.raises(InputError, match="target_utilisation"):
+        HPAConfig(target_utilisation=target)
+    assert HPAConfig(target_utilisation=0.01).target_pct == 1
