@@ -21,7 +21,9 @@ from forecaster.testing.store import InMemoryStore
 
 pytestmark = pytest.mark.integration
 T = pd.Timestamp("2024-03-10T00:00Z")
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 90_000
+"""Generous: under CPU load (CI beside benchmarks) the page once took over 30 s to become ready; a real failure
+(a script error, a missing element) still fails, only later."""
 
 
 @pytest.fixture
