@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from svc_support import SLOT, MakeDemo, sample
 
-from forecaster.contracts.frames import ENSEMBLE, ID
+from forecaster.contracts.frames import ENSEMBLE, ID, bands_in
 from forecaster.runtime.service.errors import WorkloadError
 from forecaster.testing.store import InMemoryStore
 
@@ -30,7 +30,7 @@ def test_svc_refresh_never_stores_a_forecast_with_a_nan_band(make_demo: MakeDemo
 
     def nan_for_one(self: Any, *args: Any, **kwargs: Any) -> pd.DataFrame:
         frame = real(self, *args, **kwargs).copy()
-        bands = [c for c in frame.columns if c == ENSEMBLE or str(c).startswith(f"{ENSEMBLE}-")]
+        bands = [ENSEMBLE, *bands_in(frame.columns)]
         frame.loc[frame[ID] == BROKEN, bands] = np.nan
         return frame
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.errors import InputError
-from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y
+from forecaster.contracts.frames import DS, ENSEMBLE, ID, Y, bands_in
 from forecaster.contracts.ports import ForecastRun
 from forecaster.cycle.forecast import Model, RolloutProvider
 from forecaster.cycle.schedule import history_window, issue_slot, slot_id
@@ -83,7 +83,7 @@ def set_model_age(service: Service, workload_id: str, key: str, model: Model, no
 def check_finite(frame: pd.DataFrame) -> None:
     """``InputError`` naming the first non-finite value of the ensemble band: such a forecast is the workload's
     failure, never stored (a stored NaN run would be served and fail its replica decision: a run without one)."""
-    bands = [c for c in frame.columns if c == ENSEMBLE or str(c).startswith(f"{ENSEMBLE}-")]
+    bands = [ENSEMBLE, *bands_in(frame.columns)]
     values = frame[bands].to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
