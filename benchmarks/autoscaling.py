@@ -54,7 +54,13 @@ import traces  # noqa: E402
 from autoscaling_report import DEFAULT_LABEL, LEVEL_WINDOW, acceptance, render  # noqa: E402
 from common import REPO, RESULTS, progress, run_meta, write_results  # noqa: E402
 
-from forecaster.scaling.joint import DEFAULT_BUDGET, JointSetting, RiskBudget, default_bank  # noqa: E402
+from forecaster.scaling.joint import (  # noqa: E402
+    DEFAULT_BUDGET,
+    JointSetting,
+    RiskBudget,
+    TargetBounds,
+    default_bank,
+)
 from forecaster.scaling.settings import DEFAULT_LEAD_TIME_S, DEFAULT_STARTUP_S  # noqa: E402
 from forecaster.simulate import capacity_for_peak, replay  # noqa: E402
 from forecaster.simulate.bounds import ideal_curve, level_foresight_curve  # noqa: E402
@@ -99,6 +105,11 @@ SIM_SOURCES = ("forecaster/simulate/replay.py", "forecaster/simulate/hpa.py", "f
 """Cached bank replays are keyed by these sources' text: any change to the simulator replays again."""
 
 
+BOUNDS = TargetBounds(0.5, 0.98)
+"""The policy spec's HPA target bounds in every replay (``minTargetUtilization`` 0.5, ``maxTargetUtilization`` 0.98,
+wider than the spec's default 0.9 so that the bank reaches 0.95 and 0.98 where the metric allows it); each metric's
+bank is ``default_bank(BOUNDS, metric=...)``: on capped CPU utilisation targets stop at ``reactive_ceiling`` (0.90,
+the 48 settings of before), on the uncapped request rate they go up to 0.98 (72 settings)."""
 TUNE_DAYS = 7
 """Days of rolling forecasts made before the replayed window, so the joint policy's first choice has history
 (``--tune-days``: fewer saves forecasting time; the choices read only ``HISTORY_DAYS`` of them)."""
@@ -195,21 +206,49 @@ def cluster(cap: float, mode: str) -> dict[str, Any]:
             "metric_delay_s": delay, "bad_values": "fill"}
 
 
+def reused_rows(reuse: list[str], name: str, mode: str, span: pd.Series) -> pd.DataFrame | None:
+    """Bank rows of earlier runs (``--reuse-bank``: cached ``autoscaling_bank_<trace>_<mode>_*.parquet`` files) for
+    this trace and mode over exactly the same days as ``span``; ``None`` when there are none. A reused row is a
+    setting's replay by an earlier simulator source: use only when the simulator's changes since then leave that
+    setting's replay unchanged (say so with the figures)."""
+    days = set(pd.date_range(pd.DatetimeIndex(span.index)[0].floor("1D"), pd.DatetimeIndex(span.index)[-1],
+                             freq="1D"))
+    for pattern in reuse:
+        for path in sorted(CACHE.glob(pattern)):
+            if not path.name.startswith(f"autoscaling_bank_{name}_{mode}_"):
+                continue
+            old = pd.read_parquet(path)
+            if set(pd.DatetimeIndex(old["day"])) == days:
+                print(f"{name} [{mode}]: reusing {old['label'].nunique()} replays from {path.name}")
+                return old
+    return None
+
+
 def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, cap: float,
-                bank: tuple[JointSetting, ...]) -> pd.DataFrame:
+                bank: tuple[JointSetting, ...], reuse: list[str] | None = None) -> pd.DataFrame:
     """``bank_outcomes`` over ``span`` (the replayed window, the ``HISTORY_DAYS`` before it and a warm-up day, within
-    the forecasts; cached by trace, mode, span, bank and simulator source)."""
+    the forecasts; cached by trace, mode, span, bank and simulator source). ``reuse``: earlier bank files whose
+    settings (and reactive reference) are taken as they are, only the settings missing from them replayed."""
     source = "".join((REPO / f).read_text() for f in SIM_SOURCES)
     key = _key(name, mode, str(span.index[0]), str(span.index[-1]), cap, [b.label for b in bank],
                hashlib.sha1(source.encode()).hexdigest())
     path = CACHE / f"autoscaling_bank_{name}_{mode}_{key}.parquet"
     if path.exists():
         return pd.read_parquet(path)
+    old = reused_rows(reuse or [], name, mode, span)
+    done = set() if old is None else set(old["label"])
+    todo = tuple(b for b in bank if b.label not in done)
+    refs = () if old is not None and (old["kind"] == "reactive").any() else (DEFAULT_BUDGET.reference_target,)
+    out = pd.DataFrame()
     with progress() as bar:
-        task = bar.add_task(f"{name} [{mode}]: bank replays", total=len(bank) + 1)
-        out = bank_outcomes(span, provider, bank=bank, policy_settings={"stale_after_s": STALE_AFTER_S},
-                            lead_time_s=DEFAULT_LEAD_TIME_S, progress=lambda d, t: bar.update(task, completed=d),
-                            **cluster(cap, mode))
+        task = bar.add_task(f"{name} [{mode}]: bank replays", total=len(todo) + len(refs))
+        if todo or refs:
+            out = bank_outcomes(span, provider, bank=todo, reference_targets=refs,
+                                policy_settings={"stale_after_s": STALE_AFTER_S}, lead_time_s=DEFAULT_LEAD_TIME_S,
+                                progress=lambda d, t: bar.update(task, completed=d), **cluster(cap, mode))
+    if old is not None:
+        keep = old[(old["kind"] == "reactive") | old["label"].isin([b.label for b in bank])]
+        out = pd.concat([keep, out], ignore_index=True) if len(out) else keep.reset_index(drop=True)
     CACHE.mkdir(exist_ok=True)
     out.to_parquet(path)
     return out
@@ -227,8 +266,8 @@ def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFra
         current: JointSetting | None = None
         schedule, choices = [], []
         for day in days:
-            choice = choose_on(outcomes, day, days=history_days, coverage=coverage, budget=budget, current=current,
-                               bank=bank)
+            choice = choose_on(outcomes, day, days=history_days, coverage=coverage, budget=budget, bounds=BOUNDS,
+                               current=current, bank=bank)
             current = choice.setting
             schedule.append((max(day, start), current.overrides()))
             choices.append({"day": f"{day:%Y-%m-%d}", "setting": current.label, "stale": choice.stale,
@@ -305,7 +344,7 @@ def pareto(rows: list[dict[str, Any]], refs: dict[str, Any], title: str) -> Any:
 
 def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider: SharedBands,
              coverage: pd.Series, cap: float, bank: tuple[JointSetting, ...], refs: dict[str, Any],
-             history_days: int = HISTORY_DAYS) -> dict[str, Any]:
+             history_days: int = HISTORY_DAYS, reuse: list[str] | None = None) -> dict[str, Any]:
     """Every replay of one trace in one metric mode, the acceptance checks and the Pareto chart."""
     rows: list[dict[str, Any]] = []
     with progress() as bar:
@@ -314,7 +353,8 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
             o = replay(window, "reactive", target_utilisation=t, keep_decisions=False, **cluster(cap, mode)).outcomes
             rows.append({**o.as_dict(), "policy": "reactive", "label": f"{t:.2f}", "target_utilisation": t})
             bar.advance(task)
-    outcomes = cached_bank(name, mode, span, provider, cap, bank)
+    bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=METRICS[mode][0])))
+    outcomes = cached_bank(name, mode, span, provider, cap, bank, reuse)
     t0 = time.perf_counter()
     joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days)
     rows += joint + fixed_rows(outcomes, pd.DatetimeIndex(window.index)[0])
@@ -324,12 +364,13 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
     fig.savefig(RESULTS / f"autoscaling_{name}{'' if mode == 'cpu' else '_' + mode}.png", dpi=110)
     plt.close(fig)
     return {"rows": rows, "choices": choices, "acceptance": check, "budgets": list(BUDGETS),
+            "bank": [b.label for b in bank], "bounds": [BOUNDS.min_target, BOUNDS.max_target],
             "joint_seconds": round(time.perf_counter() - t0, 1)}
 
 
 def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting, ...],
               replay_days: float | None = None, history_days: int = HISTORY_DAYS,
-              tune_days: int = TUNE_DAYS) -> dict[str, Any]:
+              tune_days: int = TUNE_DAYS, reuse: list[str] | None = None) -> dict[str, Any]:
     """One trace: forecasts for the ``days``-day window (and ``TUNE_DAYS`` before), replays of its last
     ``replay_days`` (default all ``days``) in every metric mode."""
     demand = minute_demand(name)
@@ -354,7 +395,8 @@ def run_trace(name: str, days: float, modes: list[str], bank: tuple[JointSetting
         "forecast_mae_ratio": float(err["abs_error"].mean() / err["y"].mean()), "modes": {},
     }
     for mode in modes:
-        out["modes"][mode] = run_mode(name, mode, window, span, provider, coverage, cap, bank, refs, history_days)
+        out["modes"][mode] = run_mode(name, mode, window, span, provider, coverage, cap, bank, refs, history_days,
+                                      reuse)
     return out
 
 
@@ -369,6 +411,8 @@ def main() -> None:
     ap.add_argument("--tune-days", type=int, default=TUNE_DAYS,
                     help=f"days of rolling forecasts before the replayed window (default {TUNE_DAYS}; at least "
                          "--history-days + 1: the choices read only --history-days of them, the first is warm-up)")
+    ap.add_argument("--reuse-bank", default="", help="comma-separated globs in benchmarks/.cache of earlier bank "
+                    "replays to take as they are (only settings missing from them are replayed)")
     ap.add_argument("--output", default=None, help="results name (default autoscaling, or autoscaling_quick)")
     ap.add_argument("--rescore", action="store_true", help="tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
@@ -380,7 +424,7 @@ def main() -> None:
         return
     names = ["nasa"] if args.quick else args.traces.split(",")
     modes = ["cpu"] if args.quick else args.metrics.split(",")
-    bank = default_bank()
+    bank = default_bank(BOUNDS)
     if args.quick:
         bank = tuple(s for s in bank if s.quantile == "hi-80" and s.margin == 0.0 and s.target_utilisation >= 0.8)
     name_out = args.output or ("autoscaling_quick" if args.quick else "autoscaling")
@@ -394,7 +438,7 @@ def main() -> None:
     for name in names:
         days = min(args.days, 4.0) if name == "alibaba" else args.days
         results["traces"][name] = run_trace(name, days, modes, bank, 3.0 if args.quick else None, args.history_days,
-                                            args.tune_days)
+                                            args.tune_days, [g for g in args.reuse_bank.split(",") if g])
         write_results(name_out, results, render(results))
     print(render(results))
 

@@ -138,19 +138,45 @@ class RiskBudget:
 
 DEFAULT_BUDGET = RiskBudget()
 """At most half the under-provisioned minutes of the reactive HPA at 70 % on the same recent history."""
-BANK_TARGETS = (0.6, 0.7, 0.8, 0.9)
+BANK_TARGETS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 BANK_HEADROOM: tuple[tuple[str, float], ...] = (("ensemble", 0.0), ("ensemble", 0.1), ("hi-80", 0.0), ("hi-80", 0.1),
                                                 ("hi-95", 0.0), ("hi-95", 0.25))
 """The default bank: HPA targets x (band, margin) pairs x both scale-down paces (48 settings within the default
-bounds). The pairs climb in headroom from the median forecast to hi-95 + 25 %; no pair is tuned to one trace."""
+bounds [0.5, 0.9]: the targets above 0.9 join only when the policy's bounds allow them, 72 settings up to 0.98 on an
+uncapped metric). The pairs climb in headroom from the median forecast to hi-95 + 25 %; no pair is tuned to one
+trace."""
+
+HPA_TOLERANCE = 0.1
+"""The HPA's default tolerance (``--horizontal-pod-autoscaler-tolerance``): no scaling while the ratio of the metric
+to its target is within 10 % of 1."""
+CAPPED_METRICS = frozenset({"cpu"})
+"""HPA metrics a saturated pod cannot report above 100 % (CPU utilisation of requests, the pod's limit)."""
+
+
+def reactive_ceiling(metric: str | None, tolerance: float = HPA_TOLERANCE) -> float:
+    """The hottest HPA target (a whole percent) at which the reactive HPA can still scale up from saturated pods.
+
+    On a capped metric a saturated pod reports 100 %, so the HPA's ratio is at most ``1 / target``; it scales up only
+    when that ratio is more than ``1 + tolerance`` above 1, i.e. for ``target < 1 / (1 + tolerance)``. Above that the
+    reactive HPA is blind to any load it does not already serve and the forecast floor alone would carry surprises,
+    so the joint policy does not go there. An uncapped metric (request rate, KEDA's external metric) has no ceiling.
+    Worked example: ``cpu``, tolerance 0.1 -> 1 / 1.1 = 0.909 -> 0.90 (at 0.91, 1 / 0.91 = 1.099 is within the
+    tolerance); ``requests`` -> 1.0; ``None`` (unknown) -> 1.0."""
+    if metric not in CAPPED_METRICS:
+        return 1.0
+    return math.ceil(100.0 / (1.0 + tolerance)) / 100.0 - 0.01
 
 
 def default_bank(bounds: TargetBounds | None = None, targets: Iterable[float] = BANK_TARGETS,
                  headroom: Iterable[tuple[str, float]] = BANK_HEADROOM,
-                 paces: Iterable[ScaleDown] = SCALE_DOWN) -> tuple[JointSetting, ...]:
-    """Every combination, each target brought within ``bounds`` (duplicates dropped), so a bank is never empty."""
+                 paces: Iterable[ScaleDown] = SCALE_DOWN, metric: str | None = None) -> tuple[JointSetting, ...]:
+    """Every combination, each target brought within ``bounds`` (duplicates dropped), so a bank is never empty.
+    ``metric``: the HPA's metric; on a capped one (``cpu``) targets above ``reactive_ceiling`` are left out (unless
+    the bounds leave nothing else, then the lowest target the bounds allow)."""
     b = bounds or TargetBounds()
     kept = sorted({round(b.clamp(t), 4) for t in targets})
+    ceiling = reactive_ceiling(metric)
+    kept = [t for t in kept if t <= ceiling + 1e-9] or kept[:1]
     out = [JointSetting(q, m, t, p) for t in kept for q, m in headroom for p in paces]
     return tuple(dict.fromkeys(out))
 

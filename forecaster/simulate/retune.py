@@ -84,14 +84,16 @@ def in_bounds(setting: JointSetting, bounds: TargetBounds) -> JointSetting:
 
 
 def bank_for(spec: PolicySpec) -> tuple[JointSetting, ...]:
-    """The default bank within the spec's target bounds, keeping the bands the spec's forecast levels provide."""
+    """The default bank within the spec's target bounds, keeping the bands the spec's forecast levels provide; the
+    replay's metric is capped CPU utilisation, so targets stop at ``reactive_ceiling("cpu")`` (0.90) even when the
+    spec's ``maxTargetUtilization`` is higher: above it the HPA could not scale up from saturated pods."""
     levels = set(spec.forecast.levels)
 
     def usable(quantile: str) -> bool:
         level = band_column(quantile).rsplit("-", 1)[-1]
         return not level.isdigit() or int(level) in levels
 
-    return tuple(s for s in default_bank(spec.scaling.bounds) if usable(s.quantile))
+    return tuple(s for s in default_bank(spec.scaling.bounds, metric=METRIC) if usable(s.quantile))
 
 
 def issued_frame(issued: Sequence[IssuedForecast]) -> pd.DataFrame:

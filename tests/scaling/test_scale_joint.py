@@ -20,6 +20,7 @@ from forecaster.scaling.joint import (
     choose,
     default_bank,
     keep,
+    reactive_ceiling,
 )
 
 NS = 1_000_000_000
@@ -179,6 +180,28 @@ def test_default_bank_lies_within_bounds(lo: float, hi: float) -> None:
     assert bank and all(lo <= s.target_utilisation <= hi for s in bank)
     assert len(bank) == len(set(bank))
     assert len(default_bank()) == 48
+
+
+def test_reactive_ceiling_worked_example() -> None:
+    """Capped CPU, tolerance 0.1: 1 / 1.1 = 0.909 -> 0.90; uncapped or unknown metrics have no ceiling."""
+    assert reactive_ceiling("cpu") == pytest.approx(0.90)
+    assert reactive_ceiling("cpu", tolerance=0.2) == pytest.approx(0.83)  # 1 / 0.83 = 1.205 > 1.2; 0.84: 1.19
+    assert reactive_ceiling("cpu", tolerance=0.25) == pytest.approx(0.79)  # 0.80: 1.25, within the tolerance
+    assert reactive_ceiling("requests") == 1.0
+    assert reactive_ceiling(None) == 1.0
+
+
+def test_bank_reaches_past_0_9_only_where_bounds_and_metric_allow() -> None:
+    """Default bounds [0.5, 0.9]: the 48 settings of before whatever the metric; bounds up to 0.98: 72 on request
+    rate (0.95 and 0.98 join), still 48 on capped CPU (the ceiling 0.90); bounds above the ceiling only: the lowest
+    target the bounds allow, so the bank is never empty."""
+    targets = lambda bank: sorted({s.target_utilisation for s in bank})  # noqa: E731
+    assert default_bank(metric="requests") == default_bank(metric="cpu") == default_bank()
+    wide = TargetBounds(0.5, 0.98)
+    assert targets(default_bank(wide, metric="requests")) == [0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
+    assert len(default_bank(wide, metric="requests")) == 72
+    assert default_bank(wide, metric="cpu") == default_bank()
+    assert targets(default_bank(TargetBounds(0.95, 0.98), metric="cpu")) == [0.95]
 
 
 @pytest.mark.parametrize(
