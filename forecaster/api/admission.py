@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from forecaster.api.problems import PROBLEM_JSON, TYPE_BASE, instance_of
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+REASONS = ("loop lag", "queue full", "queue wait")
 HEARTBEAT_S = 0.01
 """Heartbeat period of the loop-lag monitor (10 ms)."""
 IDLE_STOP_S = 2.0
@@ -139,6 +141,7 @@ class Admission:
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.stats: Counter[str] = Counter()
         """``admitted``, ``refused: <reason>``, ``max_queue`` (the longest queue seen)."""
+        self._refusals = {reason: refusal_parts(reason, limits.retry_after_s) for reason in REASONS}
 
     def _release(self) -> None:
         while self.waiting:
@@ -198,13 +201,30 @@ class Admission:
             self._release()
 
     async def _refuse(self, scope: Scope, send: Send, reason: str) -> None:
-        retry = str(max(1, int(self.limits.retry_after_s)))
-        body = json.dumps({
-            "type": TYPE_BASE + "overloaded", "title": "Service Unavailable", "status": 503,
-            "detail": f"overloaded ({reason}); retry after {retry} s",
-            "instance": self.scrub(instance_of(Request(scope))),
-        }).encode()
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-            (b"retry-after", retry.encode())]})
+        prefix, headers = self._refusals[reason]
+        body = prefix + json.dumps(self.scrub(request_instance(scope))).encode() + b"}"
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [*headers, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def refusal_parts(reason: str, retry_after_s: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The constant parts of a refusal for ``reason``: the problem body up to its ``instance`` value (the JSON that
+    ``json.dumps`` writes for the whole problem, cut before the value) and the headers but ``content-length``."""
+    retry = str(max(1, int(retry_after_s)))
+    head = json.dumps({"type": TYPE_BASE + "overloaded", "title": "Service Unavailable", "status": 503,
+                       "detail": f"overloaded ({reason}); retry after {retry} s", "instance": ""})
+    return head[:-len('""}')].encode(), [(b"content-type", PROBLEM_JSON.encode()), (b"retry-after", retry.encode())]
+
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~%!$&'()*+,;=:@-]*")
+"""A path that Starlette's ``URL`` gives back unchanged (no ``?``, ``#``, backslash, space or control character)."""
+
+
+def request_instance(scope: Scope) -> str:
+    """``problems.instance_of`` of the request, without building a ``Request`` for the common case (a plain path
+    and no query): that path itself."""
+    path = scope.get("path", "")
+    if not scope.get("query_string") and _PLAIN_PATH.fullmatch(path):
+        return str(path)
+    return instance_of(Request(scope))

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Receive, Scope, Send
 
 from forecaster import __version__
 from forecaster.api import (
@@ -118,14 +119,29 @@ def admission_limits(settings: ApiSettings) -> Limits:
                   max_loop_lag_s=max(0.0, settings.max_loop_lag_s), retry_after_s=max(1, settings.retry_after_s))
 
 
+class AdmittedApi(FastAPI):
+    """A FastAPI app with admission control (``admission``) in front of everything FastAPI and Starlette do per
+    request (their telemetry and body-limit wrappers, the error middleware, routing): a refusal costs the
+    admission check and one precomputed answer, the least this process can spend on a request it will not serve."""
+
+    admission: Admission | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.admission is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.admission(scope, receive, send)
+
+    def admit(self, limits: Limits, scrub: Callable[[str], str]) -> Admission:
+        """Put admission control with ``limits`` in front of the app (its refusals' ``instance`` through
+        ``scrub``)."""
+        self.admission = Admission(super().__call__, limits, scrub=scrub)
+        return self.admission
+
+
 def admission_of(app: FastAPI) -> Admission | None:
-    """The app's admission middleware once the app has served a request (its counters: ``stats``)."""
-    node: Any = app.middleware_stack
-    while node is not None:
-        if isinstance(node, Admission):
-            return node
-        node = getattr(node, "app", None)
-    return None
+    """The app's admission control (its counters: ``stats``), if it has one."""
+    return getattr(app, "admission", None)
 
 
 def create_app(
@@ -139,7 +155,7 @@ def create_app(
     ``settings``: an ``ApiSettings`` or a settings object with the same attribute names (``api_settings``);
     ``clock``: "now" as a UTC timestamp (tests and the demo pass a fixed or replayed clock)."""
     api = api_settings(settings)
-    app = FastAPI(title="forecaster", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
+    app = AdmittedApi(title="forecaster", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url="/docs", redoc_url=None)
     ctx = ApiContext(store, telemetry or Telemetry(), api)  # the context's default clock: the wall clock
     if clock is not None:
@@ -148,7 +164,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
     app.add_middleware(PathGuard)
-    app.add_middleware(Admission, limits=admission_limits(api), scrub=api.scrub)  # outermost: refusing is cheapest
+    app.admit(admission_limits(api), api.scrub)  # in front of everything: refusing is cheapest
     for router in (routes_workloads.router, routes_forecasts.router, routes_decisions.router,
                    routes_accuracy.router, routes_events.read_router, routes_events.write_router,
                    routes_whatif.router, routes_models.read_router, routes_models.write_router, routes_ops.router):

@@ -14,6 +14,7 @@ generous (a refusal takes less than the 2 s of one answer), never latency target
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from api_support import NOW, READ, SHOP_ISSUED, TOKENS, LiveServer, auth, shop_forecast
+from starlette.requests import Request
 
 from forecaster.api import ApiSettings, api_settings, create_app
-from forecaster.api.admission import EXEMPT_PATHS, Admission, Limits
-from forecaster.api.app import admission_of
+from forecaster.api.admission import EXEMPT_PATHS, Admission, Limits, refusal_parts, request_instance
+from forecaster.api.app import AdmittedApi, admission_of
+from forecaster.api.problems import TYPE_BASE, instance_of
 from forecaster.contracts.ports import ForecastRun, Workload
 from forecaster.runtime.settings import ServiceSettings
 from forecaster.testing.store import InMemoryStore
@@ -272,3 +275,65 @@ def test_limits_are_settings_with_documented_defaults() -> None:
     service = ServiceSettings.from_env({"FORECASTER_MAX_CONCURRENT_REQUESTS": "3", "FORECASTER_MAX_LOOP_LAG_S": "0"})
     api = api_settings(service)
     assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 32
+
+
+# -- the refusal: in front of everything, precomputed ------------------------------------------------------------
+def test_the_refusal_body_is_the_problem_json_with_the_request_as_instance() -> None:
+    """Worked example: the precomputed head plus the instance is byte for byte what ``json.dumps`` writes for the
+    whole problem (the body the middleware wrote before it was precomputed)."""
+    head, headers = refusal_parts("queue full", 3)
+    body = head + json.dumps("/v1/forecasts/shop/web").encode() + b"}"
+    assert body == json.dumps({"type": TYPE_BASE + "overloaded", "title": "Service Unavailable", "status": 503,
+                               "detail": "overloaded (queue full); retry after 3 s",
+                               "instance": "/v1/forecasts/shop/web"}).encode()
+    assert dict(headers) == {b"content-type": b"application/problem+json", b"retry-after": b"3"}
+
+
+@pytest.mark.parametrize(("path", "query"), [
+    ("/v1/forecasts/shop/web", b""), ("/v1/forecasts/a~b_c.d-e", b""), ("/v1/x y", b""), ("/v1/a\\b", b""),
+    ("/v1/a#b", b""), ("/v1/é", b""), ("/v1/forecasts/shop/web", b"horizon=3"),
+    ("/v1/events", b"access_token=s3cret&limit=2"),
+])
+def test_the_refusal_names_the_request_as_problems_instance_of_does(path: str, query: bytes) -> None:
+    """The fast path (a plain path without a query: the path itself) and the fallback agree with
+    ``problems.instance_of`` (a secret in the query is masked either way)."""
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query, "headers": [], "root_path": ""}
+    assert request_instance(scope) == instance_of(Request(scope))
+    assert "s3cret" not in request_instance(scope)
+
+
+class Counted:
+    """An ASGI middleware that counts the requests that reach it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.seen += scope["type"] == "http"
+        await self.app(scope, receive, send)
+
+
+def test_a_refused_request_never_reaches_fastapi_routing_or_middleware() -> None:
+    """Admission control sits in front of the FastAPI app itself, not in its middleware stack: with every slot taken
+    a request for an unknown path is a 503 (not the router's 404) and no middleware of the app sees it; once a slot
+    is free the same request reaches the app (404) through the middleware."""
+    async def scenario() -> None:
+        app = create_app(slow_store(), None, ApiSettings(tokens=TOKENS, max_concurrent_requests=1,
+                                                         max_queued_requests=0, max_loop_lag_s=0))
+        assert isinstance(app, AdmittedApi)
+        app.add_middleware(Counted)
+        admission = admission_of(app)
+        assert admission is not None and admission.limits.max_concurrent_requests == 1
+        admission.active = 1  # the one slot is taken
+        assert await call(app, "/no/such/path") == 503
+        assert app.middleware_stack is None, "the app's middleware stack was not even built"
+        admission.active = 0
+        assert await call(app, "/no/such/path") == 404
+        counted = app.middleware_stack
+        while counted is not None and not isinstance(counted, Counted):
+            counted = getattr(counted, "app", None)
+        assert isinstance(counted, Counted) and counted.seen == 1
+        assert admission.stats["refused: queue full"] == 1 and admission.stats["admitted"] == 1
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
