@@ -45,6 +45,7 @@ days (each with >= 7 days of history).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 import traceback
@@ -68,7 +69,17 @@ from accuracy_report import (
 from common import fmt, load_forecaster, progress, run_meta, write_results
 
 from forecaster.contracts.clock import freq_to_timedelta, steps_per
-from forecaster.contracts.frames import CUTOFF, DEFAULT_WEIGHTS, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, Y, band_columns
+from forecaster.contracts.frames import (
+    CUTOFF,
+    DEFAULT_WEIGHTS,
+    DS,
+    ENSEMBLE,
+    ID,
+    KNOWN_MEMBERS,
+    OUTAGE,
+    Y,
+    band_columns,
+)
 from forecaster.evaluation import evaluate, rolling_cutoffs
 from forecaster.evaluation.baselines import BASELINES, SNAIVE_DAY, baseline_backtest
 from forecaster.forecasting.history import prepare_history
@@ -127,7 +138,7 @@ def combine(cv_base: pd.DataFrame, cv_fc: pd.DataFrame | None) -> tuple[pd.DataF
     if cv_fc is None:
         return cv_base, list(BASELINES)
     keys = [ID, DS, CUTOFF]
-    engine_models = [m for m in (ENSEMBLE, *MEMBERS) if m in cv_fc.columns]
+    engine_models = [m for m in (ENSEMBLE, *KNOWN_MEMBERS) if m in cv_fc.columns]
     extra = [c for c in cv_fc.columns if c not in (*keys, Y, OUTAGE) and c not in cv_base.columns]
     right = cv_fc[keys + extra + ([OUTAGE] if OUTAGE in cv_fc.columns else [])].copy()
     right[ID] = right[ID].astype(str)
@@ -166,7 +177,7 @@ def negatives(cv: pd.DataFrame, clean: pd.DataFrame) -> dict[str, Any]:
     out["ensemble_values"] = int(cv[ens_cols].size)
     out["members"] = {
         m: int((cv[[c for c in band_columns(m, LEVELS) if c in cv.columns]].to_numpy(dtype=float) < 0).sum())
-        for m in MEMBERS
+        for m in KNOWN_MEMBERS
         if m in cv.columns
     }
     return out
@@ -222,7 +233,7 @@ def run_trace_horizon(
     }
     if cv_fc is not None:
         out["ratios"]["ensemble_mae_over_best_member"] = ratio(
-            pooled, ENSEMBLE, tuple(m for m in MEMBERS if m in cv_fc.columns)
+            pooled, ENSEMBLE, tuple(m for m in KNOWN_MEMBERS if m in cv_fc.columns)
         )
         out["negatives"] = negatives(cv_fc, clean)
     out["weights"] = weights_table(weights)
@@ -304,6 +315,12 @@ def main() -> None:
         default=0,
         help="only the last N runs of event days in the events with / without runs (0: all; a reduced run)",
     )
+    parser.add_argument(
+        "--members",
+        default="",
+        help="comma-separated engine members (default: the engine's default members), e.g. "
+        "seasonal,events,signals,lgbm,last",
+    )
     parser.add_argument("--out", default="", help="result file name under results/ (default accuracy)")
     args = parser.parse_args()
     out_name = "accuracy_fit" if args.fit_only else ("accuracy_replay" if args.member_cache else "accuracy")
@@ -324,6 +341,9 @@ def main() -> None:
     meta = run_meta()
     forecaster_cls, why = load_forecaster()
     meta["forecaster"] = "available" if forecaster_cls else f"unavailable ({why}); baselines only"
+    if forecaster_cls is not None and args.members:
+        forecaster_cls = functools.partial(forecaster_cls, members=tuple(args.members.split(",")))
+    meta["members"] = args.members or "default"
     meta["quick"] = args.quick
     meta["skip_inputs"] = args.skip_inputs
     meta["fit_only"] = args.fit_only

@@ -18,6 +18,7 @@ Called by ``accuracy.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 
 import forecaster.forecasting.forecaster as engine
 from forecaster.contracts.clock import freq_to_timedelta
-from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.frames import CUTOFF, DS, ID, LAST, OUTAGE, REFIT, Y, band_columns
 from forecaster.forecasting.members import EngineConfig, member_cv
 
 
@@ -90,6 +91,24 @@ def call_key(
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def with_last(base: pd.DataFrame, cfg: EngineConfig, history: pd.DataFrame, h: int) -> pd.DataFrame:
+    """``base`` (a ``member_cv`` result without ``last``) plus the ``last`` member's columns, fitted as
+    ``member_cv`` fits every member: on the history up to each window's ``refit_at``, refreshed with the history up
+    to its ``cutoff`` (the same row when the window is not a refresh), ``h`` steps from there."""
+    from forecaster.models.base import FitData
+    from forecaster.models.last import LastMember
+
+    parts = []
+    for (refit, cut), _ in base.groupby([REFIT, CUTOFF], sort=False):
+        member = LastMember().fit(FitData(history[history[DS] <= refit], cfg.freq, cfg.levels, cfg.horizon))
+        if cut != refit:
+            member.update(FitData(history[history[DS] <= cut], cfg.freq, cfg.levels, cfg.horizon))
+        parts.append(member.predict(h).assign(**{REFIT: refit, CUTOFF: cut}))
+    last = pd.concat(parts, ignore_index=True)
+    cols = [ID, DS, CUTOFF, REFIT, *band_columns(LAST, cfg.levels)]
+    return base.merge(last[cols], on=[ID, DS, CUTOFF, REFIT], how="left", validate="one_to_one")
+
+
 def cached_member_cv(directory: Path, read_only: bool = False) -> Callable[..., pd.DataFrame]:
     """A drop-in ``member_cv`` reading and writing whole calls under ``directory`` (module docstring);
     ``read_only``: a call not in the cache raises ``NotCachedError`` instead of fitting the members."""
@@ -106,6 +125,10 @@ def cached_member_cv(directory: Path, read_only: bool = False) -> Callable[..., 
         progress: Callable[[int, int], None] | None = None,
         **refresh: Any,
     ) -> pd.DataFrame:
+        if LAST in cfg.members:  # the last value depends on nothing else: cache the others, compute it here
+            others = dataclasses.replace(cfg, members=tuple(m for m in cfg.members if m != LAST))
+            base = run(others, history, cutoffs, h, events, signals, min_train_steps, progress, **refresh)
+            return with_last(base, cfg, history, h)
         path = directory / f"{call_key(cfg, history, cutoffs, h, events, signals, min_train_steps, refresh)}.pkl"
         if path.exists():
             STATS["hits"] += 1

@@ -19,7 +19,7 @@ import pandas as pd
 from common import fmt, md_table
 
 from forecaster.contracts.clock import freq_to_timedelta
-from forecaster.contracts.frames import ENSEMBLE, ID, MEMBERS
+from forecaster.contracts.frames import ENSEMBLE, ID, KNOWN_MEMBERS
 from forecaster.evaluation import coverage_col, width_col
 from forecaster.evaluation.baselines import BASELINES, SNAIVE_DAY
 
@@ -85,7 +85,7 @@ def cell_checks(r: dict[str, Any]) -> dict[str, Any] | None:
         "train_days": r.get("train_days"),
         "history_days": history_days_of(r),
     }
-    members = {m: v for m in MEMBERS if (v := mae.get(m)) is not None}
+    members = {m: v for m in KNOWN_MEMBERS if (v := mae.get(m)) is not None}
     if members:
         best = min(members, key=members.__getitem__)
         out["best_member"] = best
@@ -279,7 +279,7 @@ def issue2_markdown(results: list[dict[str, Any]]) -> str:
         if r["trace"] not in ACCEPT_TRACES or "pooled" not in r:
             continue
         mae = {p["model"]: float(p["mae"]) for p in r["pooled"]}
-        members = {m: mae[m] for m in MEMBERS if m in mae}
+        members = {m: mae[m] for m in KNOWN_MEMBERS if m in mae}
         best_member = min(members, key=members.__getitem__) if members else None
         ratios = r.get("ratios", {})
         if r["horizon"] == "1h":
@@ -379,7 +379,7 @@ def to_markdown(
         if "pooled" in r:
             parts.append(md_table(r["pooled"], cols))
         if len(r.get("weights", [])) > 1:
-            wcols = [ID, *MEMBERS, "source"]
+            wcols = [ID, *(m for m in KNOWN_MEMBERS if any(m in w for w in r["weights"])), "source"]
             parts.append("\nWeights (learned vs default):\n\n" + md_table(r["weights"][:11], wcols))
     return "".join(parts)
 

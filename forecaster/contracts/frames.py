@@ -25,7 +25,10 @@ SEASONAL = "seasonal"
 EVENTS = "events"
 SIGNALS = "signals"
 LGBM = "lgbm"
+LAST = "last"
 MEMBERS: tuple[str, ...] = (SEASONAL, EVENTS, SIGNALS, LGBM)
+KNOWN_MEMBERS: tuple[str, ...] = (*MEMBERS, LAST)
+"""Every member the engine can build, in dependency order; ``MEMBERS`` are the default ones."""
 DEFAULT_WEIGHTS: dict[str, float] = {SEASONAL: 0.4, EVENTS: 0.3, SIGNALS: 0.2, LGBM: 0.1}
 """The seed's default weights, used only when the backtest has too few windows to learn them."""
 

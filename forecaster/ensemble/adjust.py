@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import EVENTS, ID, LGBM, OUTAGE, SEASONAL, Y, band_columns
+from forecaster.contracts.frames import EVENTS, ID, LAST, LGBM, OUTAGE, SEASONAL, Y, band_columns
 
 ADJUST = "event_adjust"
 """Weights column: True where the series' members are multiplied by the event factor before combining."""
@@ -47,9 +47,10 @@ MIN_EVENT_ROWS = 24
 """Event rows in the calibration windows needed before they can veto the adjustment."""
 TOLERANCE = 0.05
 """Relative excess error on the event rows that vetoes the adjustment."""
-EVENT_AWARE: tuple[str, ...] = (EVENTS, LGBM)
+EVENT_AWARE: tuple[str, ...] = (EVENTS, LGBM, LAST)
 """Members whose forecasts already respond to the calendar: not multiplied by the factor (but ``lgbm`` on the rows
-of events it cannot know, module docstring)."""
+of events it cannot know, module docstring). ``last`` repeats the last value: inside an event that value already
+carries the event, and outside one the factor's lead-in belongs to the profile, not to "demand now"."""
 
 
 def event_factor(frame: pd.DataFrame) -> np.ndarray:
@@ -79,7 +80,7 @@ def adjusted(
     scale = np.where(rows, r, 1.0)
     lgbm_scale = np.where(rows & unlearned, r, 1.0) if unlearned is not None else None
     for m in members:
-        s = scale if m not in EVENT_AWARE else (None if m == EVENTS else lgbm_scale)
+        s = scale if m not in EVENT_AWARE else (lgbm_scale if m == LGBM else None)
         if s is None:
             continue
         cols = [c for c in band_columns(m, levels) if c in out.columns]

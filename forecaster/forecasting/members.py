@@ -59,6 +59,8 @@ from forecaster.contracts.frames import (
     DS,
     EVENTS,
     ID,
+    KNOWN_MEMBERS,
+    LAST,
     LGBM,
     MEMBERS,
     OUTAGE,
@@ -127,14 +129,14 @@ def build_members(cfg: EngineConfig) -> dict[str, Member]:
     """Fresh, unfitted members in dependency order."""
     if SEASONAL not in cfg.members:
         raise InputError(f"members: {SEASONAL!r} is required (it is the baseline of the others)")
-    unknown = set(cfg.members) - set(MEMBERS)
+    unknown = set(cfg.members) - set(KNOWN_MEMBERS)
     if unknown:
-        raise InputError(f"members: unknown member(s) {sorted(unknown)}; choose from {list(MEMBERS)}")
+        raise InputError(f"members: unknown member(s) {sorted(unknown)}; choose from {list(KNOWN_MEMBERS)}")
     from forecaster.models.seasonal import SeasonalMember
 
     out: dict[str, Member] = {}
     params = {k: dict(v) for k, v in cfg.member_params.items()}
-    for name in MEMBERS:
+    for name in KNOWN_MEMBERS:
         if name not in cfg.members:
             continue
         kw = params.get(name, {})
@@ -153,6 +155,10 @@ def build_members(cfg: EngineConfig) -> dict[str, Member]:
             from forecaster.models.lgbm import LGBMMember
 
             out[name] = LGBMMember(**kw)
+        elif name == LAST:
+            from forecaster.models.last import LastMember
+
+            out[name] = LastMember(**kw)
     return out
 
 

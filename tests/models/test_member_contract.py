@@ -1,6 +1,7 @@
 """One contract every ensemble member passes, and the whole ``Forecaster`` with it.
 
-For each of ``seasonal``, ``events``, ``signals``, ``lgbm`` (wired exactly as ``forecaster.forecasting.members`` wires
+For each of ``seasonal``, ``events``, ``signals``, ``lgbm``, ``last`` (wired exactly as
+``forecaster.forecasting.members`` wires
 them: the baseline members get the seasonal member's ``fitted_`` at fit time and its forecast at predict
 time) and for ``Forecaster``: ``predict(h)`` has exactly ``h`` rows per series on the grid right after the
 history, the contract's columns, no NaN, nested ordered bands, and the same output from a fresh instance
@@ -24,6 +25,7 @@ from forecaster.forecasting.history import prepare_history
 from forecaster.forecasting.members import split_signals
 from forecaster.models.base import FitData, Member, PredictData
 from forecaster.models.events import EventsMember
+from forecaster.models.last import LastMember
 from forecaster.models.lgbm import LGBMMember
 from forecaster.models.seasonal import SeasonalMember
 from forecaster.models.signals import SignalsMember
@@ -31,7 +33,7 @@ from forecaster.models.signals import SignalsMember
 FREQ, H, LEVELS, SEED = "5min", 24, (80, 95), 11
 STEP = pd.Timedelta(FREQ)
 T0 = pd.Timestamp("2024-03-04T00:00Z")
-NAMES = ("seasonal", "events", "signals", "lgbm", "forecaster")
+NAMES = ("seasonal", "events", "signals", "lgbm", "last", "forecaster")
 
 
 def make_member(name: str, lgbm: dict[str, Any]) -> Member:
@@ -40,6 +42,7 @@ def make_member(name: str, lgbm: dict[str, Any]) -> Member:
         "events": EventsMember,
         "signals": SignalsMember,
         "lgbm": lambda: LGBMMember(**lgbm),
+        "last": LastMember,
     }
     return factories[name]()
 
