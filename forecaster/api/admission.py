@@ -31,9 +31,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,6 +50,9 @@ IDLE_STOP_S = 2.0
 """The heartbeat stops after this long without a request (an idle server does not wake up 100 times a second)."""
 SHED_UP, SHED_DOWN = 0.25, 0.05
 """Change of the refused fraction per late / on-time heartbeat (``LoopLag``): up fast, down in about 200 ms."""
+MIN_ARRIVALS, BUSY_FRACTION = 2, 0.25
+"""A late heartbeat counts as overload when at least this many requests arrived in its period or the loop's thread
+was busy at least this fraction of it (``LoopLag.counts``)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,20 @@ class Limits:
     retry_after_s: int = 1
 
 
+SCHEDSTAT = Path("/proc/thread-self/schedstat")
+
+
+def thread_busy_s() -> float:
+    """Seconds the calling thread has run or waited runnable for a core (Linux ``/proc/thread-self/schedstat``:
+    run time + run-queue wait, in ns); its CPU time where that file does not exist. Waiting for the GIL or in
+    ``epoll`` is neither (the thread sleeps), so a loop that is late but not busy is not doing its own work."""
+    try:
+        run_ns, wait_ns, *_ = SCHEDSTAT.read_bytes().split()
+        return (int(run_ns) + int(wait_ns)) / 1e9
+    except (OSError, ValueError):
+        return time.thread_time()
+
+
 class LoopLag:
     """How much of the new work to refuse, from how late the event loop runs (module docstring).
 
@@ -71,34 +90,52 @@ class LoopLag:
     refusing everything and nothing. Refusals are spread evenly (a credit counter, no randomness). While the current
     period is already late after a late beat, every new request is refused. One late period alone (a garbage
     collection, a CPU-throttled moment of the container) refuses nothing: the requests that waited through it are
-    served, and a loop that is idle again measures on time at the next beat."""
+    served, and a loop that is idle again measures on time at the next beat. Nor does a late beat in which no
+    request arrived and the loop itself was mostly idle (``counts``): e.g. the loop waiting for the GIL while one
+    long request (a what-if replay) computes in a worker thread; the request after it is not refused."""
 
-    def __init__(self, threshold_s: float, period_s: float = HEARTBEAT_S) -> None:
+    def __init__(self, threshold_s: float, period_s: float = HEARTBEAT_S,
+                 cpu: Callable[[], float] | None = None) -> None:
         self.threshold_s = threshold_s
         self.period_s = period_s
+        self.cpu = cpu or thread_busy_s
+        """Seconds the calling thread (the heartbeat runs on the loop's thread) has been busy: how busy the loop
+        was between two beats (``thread_busy_s``)."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lag_s = 0.0
         self.late_streak = 0
-        """Consecutive beats that came more than ``threshold_s`` late."""
+        """Consecutive late beats that count (``counts``)."""
         self.shed = 0.0
         """Fraction of new requests refused, 0..1."""
         self.credit = 0.0
         self.last_beat = 0.0
+        self.last_cpu = 0.0
+        self.arrivals = 0
+        """Requests that asked since the last beat."""
         self.last_request = 0.0
         self.running = False
 
+    def counts(self, elapsed_s: float, cpu_s: float) -> bool:
+        """Whether a late beat is overload of this server: requests arrived in the period (``arrivals >=
+        MIN_ARRIVALS``) or the loop's thread was busy at least ``BUSY_FRACTION`` of it (``cpu_s >= BUSY_FRACTION *
+        elapsed_s``, ``thread_busy_s``: its own work, a flood being answered or a task hogging it, even while the
+        machine's other work keeps it waiting for a core). A loop that was late with neither was held up by another
+        thread (one long request holding the GIL in a worker thread): refusing the next request would not help, so
+        it does not count."""
+        return self.arrivals >= MIN_ARRIVALS or cpu_s >= BUSY_FRACTION * elapsed_s
+
     def _beat(self) -> None:
         assert self.loop is not None
-        now = self.loop.time()
+        now, cpu = self.loop.time(), self.cpu()
         self.lag_s = max(0.0, now - self.last_beat - self.period_s)
-        if self.lag_s > self.threshold_s:
+        if self.lag_s > self.threshold_s and self.counts(now - self.last_beat, cpu - self.last_cpu):
             self.late_streak += 1
             if self.late_streak >= 2:
                 self.shed = min(1.0, self.shed + SHED_UP)
         else:
             self.late_streak = 0
             self.shed = max(0.0, self.shed - SHED_DOWN)
-        self.last_beat = now
+        self.last_beat, self.last_cpu, self.arrivals = now, cpu, 0
         if now - self.last_request > IDLE_STOP_S:
             self.running = False
             return
@@ -110,8 +147,9 @@ class LoopLag:
         loop = asyncio.get_running_loop()
         now = loop.time()
         self.last_request = now
+        self.arrivals += 1
         if not self.running or loop is not self.loop:
-            self.loop, self.running, self.last_beat = loop, True, now
+            self.loop, self.running, self.last_beat, self.last_cpu, self.arrivals = loop, True, now, self.cpu(), 0
             self.lag_s, self.late_streak, self.shed, self.credit = 0.0, 0, 0.0, 0.0
             loop.call_later(self.period_s, self._beat)
             return False

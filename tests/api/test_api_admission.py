@@ -6,7 +6,9 @@ A real uvicorn server on loopback over a store fake whose ``list_events`` takes 
 back sooner than any answer, with ``Retry-After`` and a problem body, and no other status; the operations routes
 answer 200 throughout. A task that keeps the event loop saturated makes requests refused for loop lag, and admitted
 again once it stops; a single pause of the loop refuses nothing. The queue itself (FIFO hand-over, a full queue, a
-wait that runs out, a client that goes away while queued) is checked on the middleware alone. Timing bounds here are
+wait that runs out, a client that goes away while queued) is checked on the middleware alone; the loop-lag rule's
+arithmetic (which late beats count) on a fake clock; the refusal (in front of the app's middleware and router, its
+body) on the app alone. Timing bounds here are
 generous (a refusal takes less than the 2 s of one answer), never latency targets: those are in
 ``benchmarks/api_load.py``.
 """
@@ -26,7 +28,7 @@ from api_support import NOW, READ, SHOP_ISSUED, TOKENS, LiveServer, auth, shop_f
 from starlette.requests import Request
 
 from forecaster.api import ApiSettings, api_settings, create_app
-from forecaster.api.admission import EXEMPT_PATHS, Admission, Limits, refusal_parts, request_instance
+from forecaster.api.admission import EXEMPT_PATHS, Admission, Limits, LoopLag, refusal_parts, request_instance
 from forecaster.api.app import AdmittedApi, admission_of
 from forecaster.api.problems import TYPE_BASE, instance_of
 from forecaster.contracts.ports import ForecastRun, Workload
@@ -103,9 +105,18 @@ def test_a_flood_beyond_the_limits_gets_fast_503s_and_nothing_else() -> None:
     assert sum(v for k, v in stats.items() if k.startswith("refused")) == len(refused)
 
 
+def spin(seconds: float) -> None:
+    """Keep this thread computing for ``seconds`` of wall time (a loop saturated by work, not one sleeping; on a
+    busy machine part of it is spent waiting for a core, which still counts as the loop's own work)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(1000))
+
+
 def hog_route(app: Any, started: threading.Event) -> None:
-    """``GET /test-hog?seconds=S``: a task that keeps the event loop busy in 60 ms slices for S seconds (the loop
-    saturated, as a flood of cheap requests saturates it), yielding between slices so requests still get read."""
+    """``GET /test-hog?seconds=S``: a task that keeps the event loop busy computing in 60 ms slices for S seconds
+    (the loop saturated, as a flood of cheap requests saturates it), yielding between slices so requests still get
+    read."""
 
     @app.get("/test-hog")
     async def hog(seconds: float) -> dict[str, float]:
@@ -113,7 +124,7 @@ def hog_route(app: Any, started: threading.Event) -> None:
             end = time.monotonic() + seconds
             started.set()
             while time.monotonic() < end:
-                time.sleep(0.06)
+                spin(0.06)
                 await asyncio.sleep(0)
 
         app.state.hog = asyncio.get_running_loop().create_task(busy())
@@ -337,3 +348,42 @@ def test_a_refused_request_never_reaches_fastapi_routing_or_middleware() -> None
         assert admission.stats["refused: queue full"] == 1 and admission.stats["admitted"] == 1
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+class FakeLoop:
+    """A loop whose clock the test sets; timers are recorded, not run (the test calls the beat itself)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Any) -> None:
+        pass
+
+
+def test_late_beats_count_only_with_requests_arriving_or_the_loop_busy() -> None:
+    """Worked example (threshold 30 ms, beats every 10 ms): five beats each 100 ms after the last (90 ms late).
+    With no request arriving and the loop's thread idle (0.1 ms of CPU per beat: it waited for the GIL held by one
+    long request in a worker thread) nothing counts and nothing is refused. With two requests arriving per period,
+    from the second late beat in a row the refused fraction rises 0.25 per beat: 0.25, 0.5, 0.75, 1.0 over beats
+    2..5. With no request but the loop busy 30 of the 100 ms (a task hogging it; at least 25 %), the same."""
+    def run(arrivals: int, cpu_per_beat: float) -> list[float]:
+        loop, clock = FakeLoop(), {"cpu": 0.0}
+        lag = LoopLag(0.03, 0.01, cpu=lambda: clock["cpu"])
+        lag.loop, lag.running, lag.last_request = loop, True, 0.0  # type: ignore[assignment]
+        shed = []
+        for _ in range(5):
+            lag.arrivals = arrivals
+            loop.now += 0.1
+            lag.last_request = loop.now
+            clock["cpu"] += cpu_per_beat
+            lag._beat()
+            shed.append(lag.shed)
+        return shed
+
+    assert run(arrivals=0, cpu_per_beat=0.0001) == [0.0] * 5
+    assert run(arrivals=1, cpu_per_beat=0.0001) == [0.0] * 5, "one request (the long one itself) is not a flood"
+    assert run(arrivals=2, cpu_per_beat=0.0001) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert run(arrivals=0, cpu_per_beat=0.03) == [0.0, 0.25, 0.5, 0.75, 1.0]
