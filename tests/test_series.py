@@ -17,6 +17,7 @@ from forecaster.forecasting.history import (
     MAX_ABS_Y,
     Origin,
     ShortHistoryWarning,
+    _regular,
     impute_outages,
     outage_mask_from_windows,
     prepare_history,
@@ -471,3 +472,35 @@ def test_forecaster_fit_marks_a_short_history_low_confidence_and_backtest_refuse
         warnings.simplefilter("error", ShortHistoryWarning)
         fc.fit(hourly(54))  # 2 days + horizon: no warning
     assert fc.report_.low_confidence == {}
+
+
+def test_regular_worked_example() -> None:
+    """5-minute rows at 00:00, 00:05, 00:15: (15 - 0) / 5 + 1 = 4 grid points for 3 rows, a gap (not regular);
+    a full series with an outage row is not regular either; a full constant one is regular and constant."""
+    minute = 60 * 10**9
+    ns = np.array([0, 5, 15, 0, 5, 10, 0, 5], dtype=np.int64) * minute
+    outage = np.array([False, False, False, False, True, False, False, False])
+    y = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 4.0])
+    regular, constant = _regular(ns, outage, y, np.array([0, 3, 6]), pd.Timedelta("5min"))
+    assert regular.tolist() == [False, False, True] and constant.tolist() == [False, False, True]
+
+
+def test_regular_series_keep_their_place_around_repaired_ones() -> None:
+    """Series a (regular), b (a gap: repaired on its own), c (regular, constant) come out in id order, b's gap filled
+    as an outage row, the report as the per-series rules give it."""
+    t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    ds = pd.date_range(t0, periods=4, freq="5min")
+    frame = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "c", "ds": ds, "y": 7.0}),
+            pd.DataFrame({"unique_id": "b", "ds": ds.delete(2), "y": [1.0, 2.0, 4.0]}),
+            pd.DataFrame({"unique_id": "a", "ds": ds, "y": [1.0, 2.0, 3.0, 4.0]}),
+        ],
+        ignore_index=True,
+    )
+    clean, report = prepare_history(frame, "5min")
+    assert clean["unique_id"].tolist() == ["a"] * 4 + ["b"] * 4 + ["c"] * 4
+    assert clean["is_outage"].tolist() == [False] * 6 + [True] + [False] * 5
+    assert clean["y"].tolist()[4:8] == [1.0, 2.0, 3.0, 4.0]  # b's gap: linear interpolation
+    assert report.gaps_filled == {"b": 1} and report.outage_rows == {"b": 1} and report.constant_series == ["c"]
+    assert report.n_series == 3 and report.n_rows_out == 12 and report.sorted_rows

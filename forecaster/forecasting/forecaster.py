@@ -10,10 +10,12 @@ Fit = (1) validate the history (``forecaster.forecasting.history``), (2) a rolli
 the last ``n_windows`` windows of ``horizon`` steps, ``calibration_step`` apart, (3) per-series weights per lead-time
 bucket from it (``ensemble.weights``; buckets of ``ensemble.leads``: up to 1 hour, up to 6 hours, the rest, so one fit
 serves the scaling lead time and the planning horizon) and per-step conformal factors with per-series, per-bucket
-adjustments (``ensemble.intervals``), (4) the members refitted on the whole history. Forecasts and bands of a series
-that never went negative are never negative (members included). ``backtest`` runs the members once over the union of
-its own cutoffs and the calibration cutoffs each needs, then learns weights and calibration for each cutoff only from
-windows that ended by that cutoff: exactly what ``fit`` would have done at that time.
+adjustments (``ensemble.intervals``), (4) the members refitted on the whole history (the lgbm model among the
+backtest's tasks, with the round count and bands of the backtest's latest anchor: ``members.backtest_members``).
+Forecasts and bands of a series that never went negative are never negative (members included). ``backtest`` runs
+the members once over the union of its own cutoffs and the calibration cutoffs each needs, then learns weights and
+calibration for each cutoff only from windows that ended by that cutoff: exactly what ``fit`` would have done at that
+time.
 
 Pure (no outside clients). Called by the CLI, the notebooks, the service and the controller.
 """
@@ -36,6 +38,7 @@ from forecaster.contracts.frames import (
     DS,
     ENSEMBLE,
     ID,
+    LGBM,
     MEMBERS,
     OUTAGE,
     REFIT,
@@ -55,13 +58,14 @@ from forecaster.forecasting.history import Need, SeriesReport, prepare_history, 
 from forecaster.forecasting.members import (
     Executor,
     Members,
+    backtest_members,
     engine_config,
     fit_members,
     member_cv,
     predict_members,
     update_members,
 )
-from forecaster.models.base import order_bands
+from forecaster.models.base import Member, order_bands
 from forecaster.models.events import learning_kind
 from signals.calendar import holiday_events
 from signals.errors import SignalsError
@@ -261,8 +265,9 @@ class Forecaster:
         cfg = engine_config(self, self.horizon)
         cuts = self._calibration_cutoffs(hist[DS].max(), hist[DS].min(), self.horizon)
         total = len(cuts) + 1
+        prefit: dict[str, Member | str] = {}
         if cuts:
-            cv = member_cv(
+            run = backtest_members(
                 cfg,
                 hist,
                 cuts,
@@ -271,8 +276,12 @@ class Forecaster:
                 sig,
                 2 * steps_per("1D", self.freq),
                 progress=(lambda i, n: progress(i, total)) if progress else None,
+                final_at=hist[DS].max(),  # the final lgbm model trains beside the windows' ones
                 **self._refresh(self.horizon, cuts),
             )
+            cv = run.cv
+            if run.final_global is not None:
+                prefit[LGBM] = run.final_global
             weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev)
             self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq), ev)
         else:
@@ -289,7 +298,7 @@ class Forecaster:
                 DefaultWeightsWarning,
                 stacklevel=2,
             )
-        members = fit_members(cfg, hist, ev, sig)
+        members = fit_members(cfg, hist, ev, sig, prefit=prefit)
         if progress:
             progress(total, total)
         span = {str(u): (g.min(), g.max()) for u, g in hist.groupby(ID, sort=False)[DS]}

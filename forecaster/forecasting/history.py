@@ -294,30 +294,78 @@ def prepare_history(
     frame[OUTAGE] = outage | bad
     advance()
 
-    pieces = []
+    # per series (rows are grouped by series, in id order): a series already on a full grid without an outage row is
+    # kept as it is, without the per-series pandas work below (``_regular``): the same rows and values as that work
+    ids = frame[ID].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    regular, constant = _regular(ns, frame[OUTAGE].to_numpy(dtype=bool), frame[Y].to_numpy(dtype=float), starts, step)
+    bounds = np.r_[starts, len(frame)]
+    pieces: list[pd.DataFrame] = []
+    kept_from: int | None = None  # first row of the current run of regular series
     day, week = steps_per("1D", freq), steps_per("7D", freq)
-    for uid, g in frame.groupby(ID, sort=False):
-        grid = pd.date_range(g[DS].iloc[0], g[DS].iloc[-1], freq=step, tz="UTC")
-        if len(grid) != len(g):
-            report.gaps_filled[str(uid)] = len(grid) - len(g)
-            g = g.set_index(DS).reindex(grid).rename_axis(DS).reset_index()
-            g[ID] = uid
-            g[OUTAGE] = g[OUTAGE].astype("boolean").fillna(True).astype(bool)
-        out_mask = g[OUTAGE].to_numpy(dtype=bool)
-        if out_mask.any():
-            report.outage_rows[str(uid)] = int(out_mask.sum())
-            g[Y] = impute_outages(g[Y].to_numpy(dtype=float), out_mask, (week, day))
-        yy = g[Y].to_numpy()
-        if np.nanmax(yy) - np.nanmin(yy) == 0:
-            report.constant_series.append(str(uid))
-        pieces.append(g)
+    for i, uid in enumerate(ids[starts]):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        if regular[i]:
+            kept_from = a if kept_from is None else kept_from
+            if constant[i]:
+                report.constant_series.append(str(uid))
+            continue
+        if kept_from is not None:
+            pieces.append(frame.iloc[kept_from:a])
+            kept_from = None
+        pieces.append(_on_grid(frame.iloc[a:b], str(uid), step, (week, day), report))
         advance()
+    if kept_from is not None:
+        pieces.append(frame.iloc[kept_from:])
+    done += int(regular.sum())
+    if progress is not None and regular.any():
+        progress(done, total)
     clean = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
     lead = [ID, DS, Y, OUTAGE]
     clean = clean[lead + [c for c in clean.columns if c not in lead]]
-    report.n_series = len(pieces)
+    report.n_series = len(starts)
     report.n_rows_out = len(clean)
     return clean, report
+
+
+def _regular(
+    ns: np.ndarray, outage: np.ndarray, y: np.ndarray, starts: np.ndarray, step: pd.Timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per series of a sorted, de-duplicated, on-grid frame (series ``i`` = rows ``starts[i]`` up to the next start):
+    ``(regular, constant)``. Regular: no gap (``(last - first) / step + 1`` equals its row count) and no outage row,
+    so ``_on_grid`` would change nothing; constant: regular and ``max(y) == min(y)``. E.g. 5-minute rows at 00:00,
+    00:05, 00:15 -> (15 - 0) / 5 + 1 = 4 grid points for 3 rows: a gap, not regular."""
+    if len(starts) == 0:
+        return np.zeros(0, bool), np.zeros(0, bool)
+    counts = np.diff(np.r_[starts, len(ns)])
+    ends = starts + counts - 1
+    full = (ns[ends] - ns[starts]) // step.value + 1 == counts
+    regular = full & ~np.logical_or.reduceat(outage, starts)
+    with np.errstate(invalid="ignore"):
+        constant = regular & (np.maximum.reduceat(y, starts) - np.minimum.reduceat(y, starts) == 0)
+    return regular, constant
+
+
+def _on_grid(
+    g: pd.DataFrame, uid: str, step: pd.Timedelta, seasons: tuple[int, int], report: SeriesReport
+) -> pd.DataFrame:
+    """One series on its full grid (gaps reindexed as outage rows), outage rows imputed (``impute_outages``), its
+    gaps, outage rows and constancy in ``report``."""
+    grid = pd.date_range(g[DS].iloc[0], g[DS].iloc[-1], freq=step, tz="UTC")
+    if len(grid) != len(g):
+        report.gaps_filled[uid] = len(grid) - len(g)
+        g = g.set_index(DS).reindex(grid).rename_axis(DS).reset_index()
+        g[ID] = uid
+        g[OUTAGE] = g[OUTAGE].astype("boolean").fillna(True).astype(bool)
+    out_mask = g[OUTAGE].to_numpy(dtype=bool)
+    if out_mask.any():
+        report.outage_rows[uid] = int(out_mask.sum())
+        g = g.copy()
+        g[Y] = impute_outages(g[Y].to_numpy(dtype=float), out_mask, seasons)
+    yy = g[Y].to_numpy()
+    if np.nanmax(yy) - np.nanmin(yy) == 0:
+        report.constant_series.append(uid)
+    return g
 
 
 def _span(steps: int, freq: str) -> str:

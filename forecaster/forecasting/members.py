@@ -23,10 +23,13 @@ arrays, cheap to ship) and runs its work units through the executor (``forecaste
 local processes, or Dask), each task getting only its own chunk's history (nothing forked):
 
 1. side by side, at each *anchor* cutoff (``level_anchors``: the first cutoff, then one per 7 days): the global
-   lgbm member, trained on the sampled series (``models.lgbm.sample_series``: every series up to 2,000 by
-   default, so its memory is bounded too), and per chunk the seasonal member's ARIMA parameters;
-2. the lgbm member at every other cutoff, trained on the data up to it with its anchor's round count and bands
-   (``LGBMMember.rounds_in``: no hold-out training, about 40 % of a full fit);
+   lgbm member's hold-out training only (``_probe_task``: its round count and bands, no refit), on the sampled
+   series (``models.lgbm.sample_series``: every series up to 2,000 by default, so its memory is bounded too), and
+   per chunk the seasonal member's ARIMA parameters;
+2. (1b) the lgbm member at every cutoff, anchors included, trained on the data up to it with its anchor's round
+   count and bands (``LGBMMember.rounds_in``: one training, no hold-out; at an anchor exactly the refit the probe
+   skipped), side by side; with ``backtest_members(final_at=...)`` also the final fit's model on the whole
+   history (``Forecaster.fit``), so no training is left to run alone after the backtest;
 3. chunks x cutoffs: fit the members on the chunk up to the cutoff, the lgbm model of that cutoff given the
    chunk (``update``), the seasonal member applying the anchor's ARIMA parameters to the window's own
    decomposition (one Kalman filter pass instead of an optimisation), and forecast.
@@ -370,7 +373,8 @@ def _train(chunk: Chunk, cutoff: pd.Timestamp, min_train: int) -> tuple[pd.DataF
 
 
 def _global_task(chunk: Chunk, w: _Window) -> Member | str | None:
-    """Phase 1: the global (lgbm) member fitted at ``w.cutoff`` on the sampled series; the error text if it fails."""
+    """Phase 1b: the global (lgbm) member fitted at ``w.cutoff`` on the sampled series, with the anchor's round
+    count and bands when ``w.rounds`` gives them; the error text if it fails."""
     _, train = _train(chunk, w.cutoff, w.min_train)
     if len(train) == 0:
         return None
@@ -385,6 +389,29 @@ def _global_task(chunk: Chunk, w: _Window) -> Member | str | None:
         return f"fit failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
     member.panel_ = None  # type: ignore[attr-defined]  # each window task gives it its own chunk (update)
     return member
+
+
+def _probe_task(chunk: Chunk, w: _Window) -> tuple[int, np.ndarray] | str | None:
+    """Phase 1: the hold-out training of the global (lgbm) member at an anchor cutoff, without its refit: the round
+    count and bands (``LGBMMember.anchor``) that phase 1b trains every cutoff's model with (the anchor's own model
+    included: the same training as the refit it skips). None: no model there (no rows, or too few); the error
+    text if it fails."""
+    _, train = _train(chunk, w.cutoff, w.min_train)
+    if len(train) == 0:
+        return None
+    cfg = dataclasses.replace(w.cfg, members=(SEASONAL, LGBM))
+    params = {k: dict(v) for k, v in cfg.member_params.items()}
+    params[LGBM] = {**params.get(LGBM, {}), "refit": False}
+    member = build_members(dataclasses.replace(cfg, member_params=params))[LGBM]
+    sig_train, _ = split_signals(w.signals, w.cutoff)
+    try:
+        member.fit(FitData(train, w.cfg.freq, w.cfg.levels, w.h, w.events, sig_train, None, w.cfg.seed))
+    except (InputError, SignalsError):
+        raise
+    except Exception as exc:
+        return f"fit failed, replaced by the seasonal baseline: {type(exc).__name__}: {exc}"
+    anchor: tuple[int, np.ndarray] | None = member.anchor()  # type: ignore[attr-defined]
+    return anchor
 
 
 def _level_task(chunk: Chunk, w: tuple[EngineConfig, list[pd.Timestamp], int]) -> dict[pd.Timestamp, dict]:
@@ -499,9 +526,76 @@ def member_cv(
     ``refresh_every`` / ``refresh_span`` / ``refresh_h`` / ``refresh_for``: refresh origins after the fits at
     the cutoffs in ``refresh_for`` (default: all), see the module docstring; off by default.
 
-    Work units: the three phases of the module docstring ("Fleet scale"), each task run by the executor
+    Work units: the phases of the module docstring ("Fleet scale"), each task run by the executor
     (``cv_executor``).
     """
+    run = backtest_members(
+        cfg,
+        history,
+        cutoffs,
+        h,
+        events,
+        signals,
+        min_train_steps,
+        progress,
+        refresh_every=refresh_every,
+        refresh_span=refresh_span,
+        refresh_h=refresh_h,
+        refresh_for=refresh_for,
+    )
+    return run.cv
+
+
+@dataclass(frozen=True)
+class MemberBacktest:
+    """``backtest_members``' result: the members' backtest (``member_cv``'s frame) and, when asked for, the global
+    member trained on the whole history with the backtest's round count and bands (``final_global``: a fitted
+    member without a panel, to be given the history by ``fit_members(prefit=...)``; the error text if its fit
+    failed; None when not asked for, or without lgbm)."""
+
+    cv: pd.DataFrame
+    final_global: Member | str | None = None
+
+
+def _phase1b(
+    cuts: Sequence[pd.Timestamp],
+    anchors: Sequence[pd.Timestamp],
+    probes: Mapping[pd.Timestamp, Any],
+    final_at: pd.Timestamp | None,
+) -> tuple[list[pd.Timestamp], list[tuple[int, np.ndarray] | None]]:
+    """The cutoffs the global member is trained at in phase 1b (every cutoff, then ``final_at``) and the round count
+    and bands each is given: its anchor's probe (the latest anchor at or before it). An anchor whose probe failed
+    (error text) is not retrained (its windows get the error); the cutoffs after it train with a hold-out of their
+    own (None), as do those of an anchor without a model."""
+    at: list[pd.Timestamp] = []
+    given: list[tuple[int, np.ndarray] | None] = []
+    for c in [*cuts, *([final_at] if final_at is not None else [])]:
+        probe = probes[max(a for a in anchors if a <= c)]
+        if isinstance(probe, str) and c in probes:
+            continue
+        at.append(c)
+        given.append(probe if isinstance(probe, tuple) else None)
+    return at, given
+
+
+def backtest_members(
+    cfg: EngineConfig,
+    history: pd.DataFrame,
+    cutoffs: Sequence[pd.Timestamp],
+    h: int,
+    events: pd.DataFrame | None = None,
+    signals: pd.DataFrame | None = None,
+    min_train_steps: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    refresh_every: str | pd.Timedelta | None = None,
+    refresh_span: str | pd.Timedelta = "1D",
+    refresh_h: int | None = None,
+    refresh_for: Sequence[pd.Timestamp] | None = None,
+    final_at: pd.Timestamp | None = None,
+) -> MemberBacktest:
+    """``member_cv`` and, with ``final_at`` (the history's last time), the global member for the final fit trained in
+    phase 1b beside the windows' ones (``MemberBacktest.final_global``; ``Forecaster.fit``)."""
     cuts = sorted(set(cutoffs))
     executor = cv_executor(cfg)
     task_cfg = dataclasses.replace(cfg, horizon=h, n_jobs=1, executor=None)
@@ -514,15 +608,21 @@ def member_cv(
         phase1 += [(sample, _Window(task_cfg, c, h, events, signals, min_train_steps)) for c in anchors]
     first = executor.map_tasks(_phase1, phase1)
     levels: list[dict[pd.Timestamp, dict]] = first[: len(chunks)]
-    global_fits: dict[pd.Timestamp, Any] = dict(zip(anchors, first[len(chunks) :], strict=False))
-    if has_global and len(cuts) > len(anchors):  # the other cutoffs: lgbm with its anchor's rounds and bands
-        rest = [c for c in cuts if c not in global_fits]
-        given = [getattr(global_fits[max(a for a in anchors if a <= c)], "anchor", lambda: None)() for c in rest]
+    global_fits: dict[pd.Timestamp, Any] = {}
+    final_global: Member | str | None = None
+    if has_global:  # phase 1b: every cutoff's lgbm (and the final one) with its anchor's rounds and bands
+        probes = dict(zip(anchors, first[len(chunks) :], strict=True))
+        global_fits = {a: p for a, p in probes.items() if isinstance(p, str)}
+        at, given = _phase1b(cuts, anchors, probes, final_at)
         tasks1 = [
             (sample, _Window(task_cfg, c, h, events, signals, min_train_steps, rounds=r))
-            for c, r in zip(rest, given, strict=True)
+            for c, r in zip(at, given, strict=True)
         ]
-        global_fits.update(zip(rest, executor.map_tasks(_global_task, tasks1), strict=True))
+        fits = executor.map_tasks(_global_task, tasks1)
+        if final_at is not None and at and at[-1] == final_at:
+            final_global = fits.pop()
+            at.pop()
+        global_fits.update(zip(at, fits, strict=True))
     plan = _refresh_plan(cfg.freq, cuts, h, refresh_every, refresh_span, refresh_h, refresh_for)
     tasks = []
     for k, chunk in enumerate(chunks):
@@ -541,11 +641,11 @@ def member_cv(
     parts = [r for r in ordered if r is not None]
     if not parts:
         raise InputError("backtest: no cutoff leaves any training data; use fewer windows or more history")
-    return pd.concat(parts, ignore_index=True)
+    return MemberBacktest(pd.concat(parts, ignore_index=True), final_global)
 
 
 def _phase1(chunk: Chunk, w: Any) -> Any:
-    return _global_task(chunk, w) if isinstance(w, _Window) else _level_task(chunk, w)
+    return _probe_task(chunk, w) if isinstance(w, _Window) else _level_task(chunk, w)
 
 
 def _lgbm_sample(history: pd.DataFrame, cfg: EngineConfig) -> pd.DataFrame:

@@ -17,10 +17,15 @@ Design
   Both use data up to the origin only, so a constant or all-zero series is just a zero target.
 * **Row sampling.** Origins every ``origin_stride`` steps from one day into each series; per origin ``m``
   steps stratified over ``1..H`` (``k = 1 + floor((j + u) * H / m)``, ``u ~ U[0, 1)``) with
-  ``m = min(H, max_rows // n_origins)``, so at most ``max_rows`` rows (origins are subsampled when there are
-  more than ``max_rows``); half of the steps are then redrawn log-uniform (``k = floor((H + 1) ** u)``) so
-  short horizons are well represented (Azure 1-hour MAE 0.99x -> 0.79x last value, 1 day unchanged).
-  Deterministic under ``FitData.seed``. Rows whose target is an outage are dropped.
+  ``m = min(H, rows // n_origins)``, so at most ``rows`` rows (origins are subsampled when there are more than
+  ``rows``); half of the steps are then redrawn log-uniform (``k = floor((H + 1) ** u)``) so short horizons are
+  well represented (Azure 1-hour MAE 0.99x -> 0.79x last value, 1 day unchanged). The row budget grows with the
+  fleet up to a cap, ``rows = min(max_rows, rows_per_series * n_series)`` (``row_budget``): a fleet of three or
+  more series trains on ``max_rows`` (300,000) as before, one series on 100,000 (35 days at 5 minutes, H = 288:
+  3,264 origins x 30 steps instead of x 91; the rows of one origin share its features, so the extra steps add
+  little and cost training time linearly: issue 21, BENCHMARKS.md "Throughput"). A horizon short enough that
+  every origin keeps all its steps (``m = H``) is not cut at all. Deterministic under ``FitData.seed``. Rows whose
+  target is an outage are dropped.
 * **Fleet scale: a gathered sample, not LightGBM's Dask interface.** The model trains on at most
   ``sample_series`` (2,000) series, drawn under the seed (``sample_series``) and gathered in one process (a task
   of the backtest's executor, ``forecaster.forecasting.members``); it then forecasts every series, chunk by chunk.
@@ -93,6 +98,13 @@ def sample_series(ids: Sequence[str], cap: int, seed: int) -> list[str]:
 def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
     present = [f for f in frames if f is not None and len(f) > 0]
     return pd.concat(present, ignore_index=True) if present else None
+
+
+def row_budget(n_series: int, max_rows: int, rows_per_series: int) -> int:
+    """Training + validation rows for ``n_series`` trainable series: ``min(max_rows, rows_per_series * n_series)``
+    (at least 1). E.g. with the defaults (300,000, 100,000): 1 series -> 100,000; 2 -> 200,000; 3 or more ->
+    300,000."""
+    return max(1, min(int(max_rows), int(rows_per_series) * max(int(n_series), 1)))
 
 
 def sample_rows(
@@ -178,6 +190,7 @@ class LGBMMember:
         *,
         num_threads: int = 1,
         max_rows: int = 300_000,
+        rows_per_series: int = 100_000,
         origin_stride: int = 3,
         num_rounds: int = 300,
         early_stopping_rounds: int = 20,
@@ -196,6 +209,7 @@ class LGBMMember:
         max_rows               cap on sampled training + validation rows (default 300,000; measured:
                                1,000 series x 14 days at 5 min, H = 288, fit in 25 s on one thread at
                                500,000 rows including the refit; time grows about linearly with rows).
+        rows_per_series        rows per trainable series below that cap (default 100,000; ``row_budget``).
         origin_stride          steps between consecutive training origins of a series (default 3).
         num_rounds             maximum boosting rounds (default 300); early stopping usually ends sooner.
         early_stopping_rounds  rounds without validation L1 improvement before stopping (default 20).
@@ -209,6 +223,7 @@ class LGBMMember:
         """
         self.num_threads = num_threads
         self.max_rows = max_rows
+        self.rows_per_series = rows_per_series
         self.origin_stride = origin_stride
         self.num_rounds = num_rounds
         self.early_stopping_rounds = early_stopping_rounds
@@ -302,7 +317,9 @@ class LGBMMember:
             day=day,
             horizon=self.horizon_,
             stride=self.origin_stride,
-            max_rows=self.max_rows,
+            max_rows=row_budget(
+                int(eligible.sum()), self.max_rows, getattr(self, "rows_per_series", self.max_rows)
+            ),  # artefacts saved before rows_per_series: max_rows
             rng=rng,
         )
         target = panel.offsets[s] + t + k

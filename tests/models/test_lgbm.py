@@ -10,7 +10,7 @@ import pytest
 from forecaster.contracts.errors import NotFittedError
 from forecaster.contracts.frames import LGBM, band_columns, hi, lo
 from forecaster.models.base import FitData, Member, PredictData
-from forecaster.models.lgbm import LGBMMember, band_widths, bucket_edges, naive_forecast
+from forecaster.models.lgbm import LGBMMember, band_widths, bucket_edges, naive_forecast, row_budget
 
 FREQ, DAY, H, LEVELS = "1h", 24, 24, (80, 95)
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -267,3 +267,25 @@ def test_naive_forecast_rules() -> None:
     assert widths[80][0] == pytest.approx(1.0) and widths[80][-1] == pytest.approx(np.sqrt(2))
     point, _, rule = naive_forecast(np.array([1.0, 3.0]), np.zeros(2, bool), 4, 24, (80,))
     assert rule == "last value" and list(point) == [3.0] * 4
+
+
+@pytest.mark.parametrize(
+    ("n_series", "expected"),
+    [(0, 100_000), (1, 100_000), (2, 200_000), (3, 300_000), (1_000, 300_000)],
+    ids=["none", "one", "two", "three", "fleet"],
+)
+def test_row_budget_worked_example(n_series: int, expected: int) -> None:
+    """``min(max_rows, rows_per_series * n_series)`` with the defaults (300,000, 100,000)."""
+    assert row_budget(n_series, 300_000, 100_000) == expected
+
+
+def test_rows_grow_with_the_fleet_up_to_the_cap() -> None:
+    """One series trains on at most ``rows_per_series`` rows (training + validation, ``n_train_rows_`` after the
+    refit), three on three times that, eight on no more than ``max_rows``."""
+    opts = {"max_rows": 5_000, "rows_per_series": 1_000}
+    one = _fit(_daily(21 * DAY, n_series=1, noise=0.05), _member(**opts))
+    three = _fit(_daily(21 * DAY, n_series=3, noise=0.05), _member(**opts))
+    many = _fit(_daily(21 * DAY, n_series=8, noise=0.05), _member(**opts))
+    # 160 origins per series (21 days hourly, every 3rd step from day 1), steps per origin m = budget // origins:
+    # one series 1,000 // 160 = 6 -> 960 rows; three 3,000 // 480 = 6 -> 2,880; eight 5,000 // 1,280 = 3 -> 3,840
+    assert (one.n_train_rows_, three.n_train_rows_, many.n_train_rows_) == (960, 2_880, 3_840)

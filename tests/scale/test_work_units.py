@@ -14,7 +14,7 @@ from fleet_support import series as synthetic_series
 
 from forecaster.forecasting.executor import ProcessExecutor, SerialExecutor, batches, make_executor
 from forecaster.forecasting.history import prepare_history
-from forecaster.forecasting.members import Chunk, EngineConfig, chunks_of, level_anchors, member_cv
+from forecaster.forecasting.members import Chunk, EngineConfig, _phase1b, chunks_of, level_anchors, member_cv
 from forecaster.models.lgbm import sample_series
 
 
@@ -93,3 +93,42 @@ def test_chunking_changes_no_forecast_without_events(history: pd.DataFrame) -> N
         pd.testing.assert_frame_equal(other, runs[0])
     assert runs[0]["unique_id"].nunique() == 5
     assert np.isfinite(runs[0]["lgbm"]).all()
+
+
+def test_phase1b_plan_worked_example() -> None:
+    """Anchors c0 and c2; c0's probe gave (40 rounds, bands), c2's failed: c0 and c1 train with c0's rounds, c2 keeps
+    its error (not retrained), c3 and the final model (after c3) train with a hold-out of their own (None)."""
+    c0, c1, c2, c3, end = (pd.Timestamp("2024-03-10T00:00Z") + pd.Timedelta(days=d) for d in (0, 1, 7, 8, 9))
+    bands = np.ones((3, 2))
+    at, given = _phase1b([c0, c1, c2, c3], [c0, c2], {c0: (40, bands), c2: "fit failed: boom"}, end)
+    assert at == [c0, c1, c3, end]
+    assert [g if g is None else g[0] for g in given] == [40, 40, None, None]
+    at, given = _phase1b([c0, c1], [c0], {c0: None}, None)  # an anchor without a model: every cutoff on its own
+    assert at == [c0, c1] and given == [None, None]
+
+
+def test_fit_trains_one_hold_out_then_one_model_per_cutoff_and_the_final(
+    history: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Forecaster.fit`` with its calibration windows (2 of the 3 asked for fit in 4 days: one anchor): the anchor's
+    hold-out training, then one training per window and one for the final model (all with the anchor's rounds), 4 in
+    all (before issue 21: 6, a hold-out and a refit at the anchor and for the final model); the fitted lgbm member is
+    the phase-1b one given the whole fleet's history."""
+    import lightgbm as lgb
+
+    from forecaster.forecasting.forecaster import Forecaster
+
+    rounds: list[int] = []
+    real = lgb.train
+
+    def spy(params: dict, train_set: lgb.Dataset, num_boost_round: int = 100, **kw: object) -> lgb.Booster:
+        rounds.append(num_boost_round)
+        return real(params, train_set, num_boost_round, **kw)
+
+    monkeypatch.setattr(lgb, "train", spy)
+    fc = Forecaster("5min", (80, 95), 12, n_windows=3, min_windows=1, member_params={"lgbm": FAST_LGBM}, n_jobs=1)
+    fc.fit(history)
+    member = fc.state.members.fitted["lgbm"]
+    assert fc.state.cv_windows == 2 and len(rounds) == 1 + 2 + 1
+    assert rounds[0] == FAST_LGBM["num_rounds"] and set(rounds[1:]) == {member.best_iteration_}  # type: ignore[attr-defined]
+    assert sorted(member.panel_.ids) == sorted(history["unique_id"].unique())  # type: ignore[attr-defined]
