@@ -16,7 +16,12 @@ after a 5-min cool-down; ``"confident"``: the floor may follow a confident forec
    under-provisioned minutes of the reactive HPA alone at ``reference_target`` on the same history (default: half of
    reactive at 70 %'s; 0 when reactive at 70 % had none).
 3. Of the settings whose HPA target lies within the policy's ``TargetBounds`` and whose replay stayed within the
-   allowed risk, the fewest replica-minutes wins (ties: fewer under-provisioned minutes, then the label). Hysteresis:
+   allowed risk, the fewest replica-minutes wins (ties: fewer under-provisioned minutes, then the label). Edge guard:
+   a setting whose HPA target is above ``GUARD_ABOVE`` (0.90 = 1 / (1 + tolerance): above it the HPA reacts only once
+   pods are past 100 %, so the floor alone keeps them out of trouble) counts only if the same floor at the bank's
+   next hotter target also stayed within the risk; the bank's hottest target is thus replayed as a probe of the edge,
+   not chosen (a choice among settings that were all safe on 3 days would otherwise take the one with the least
+   room to spare). If no setting passes, the guard is waived and the reason says so. Hysteresis:
    the setting in force is kept when it is within budget and costs at most ``switch_gain`` (1 %) more than the best,
    so near-equal settings do not make the HPA target flap. The runner-up is the next within the budget, else the
    cheapest over it.
@@ -164,7 +169,7 @@ def reactive_ceiling(metric: str | None, tolerance: float = HPA_TOLERANCE) -> fl
     tolerance); ``requests`` -> 1.0; ``None`` (unknown) -> 1.0."""
     if metric not in CAPPED_METRICS:
         return 1.0
-    return math.ceil(100.0 / (1.0 + tolerance)) / 100.0 - 0.01
+    return round(math.ceil(100.0 / (1.0 + tolerance)) / 100.0 - 0.01, 2)
 
 
 def default_bank(bounds: TargetBounds | None = None, targets: Iterable[float] = BANK_TARGETS,
@@ -227,6 +232,28 @@ def _fmt(t: Trial) -> str:
     return f"{t.replica_minutes:,.0f} / {t.under_minutes:,.0f}"
 
 
+GUARD_ABOVE = reactive_ceiling("cpu")
+"""Targets above 1 / (1 + tolerance) (0.90) pass the edge guard only (module docstring, step 3)."""
+
+
+def _guarded(trial: Trial, guard_at: float) -> bool:
+    return trial.setting is not None and trial.setting.target_utilisation > guard_at + 1e-9
+
+
+def _hotter_within(trial: Trial, trials: Sequence[Trial], allowed: float) -> bool:
+    """Edge guard (module docstring, step 3): the replay of ``trial``'s setting at the next hotter HPA target of the
+    bank (same band, margin and pace) stayed within ``allowed`` too. False when the bank has no hotter target for it
+    (the hottest target is replayed as a probe of the edge, not chosen)."""
+    s = trial.setting
+    assert s is not None
+    hotter = [t for t in trials if t.setting is not None and t.setting.target_utilisation > s.target_utilisation + 1e-9
+              and replace(t.setting, target_utilisation=s.target_utilisation) == s]
+    if not hotter:
+        return False
+    nearest = min(hotter, key=lambda t: t.setting.target_utilisation if t.setting else 1.0)
+    return nearest.under_minutes <= allowed + 1e-9
+
+
 def keep(current: JointSetting | None, bounds: TargetBounds, why: str) -> JointChoice:
     """No change (module docstring, step 1): the setting in force, its target within ``bounds``."""
     base = current or JointSetting(target_utilisation=bounds.clamp(JointSetting().target_utilisation))
@@ -244,14 +271,26 @@ def choose(
     *,
     days: float,
     switch_gain: float = 0.01,
+    guard_above: float | None = None,
 ) -> JointChoice:
-    """The setting with the fewest replica-minutes within the risk budget (module docstring, steps 2-4)."""
+    """The setting with the fewest replica-minutes within the risk budget (module docstring, steps 2-4;
+    ``guard_above``: targets above it pass the edge guard of step 3 only, default ``GUARD_ABOVE``, ``1.0``: off)."""
+    guard_at = GUARD_ABOVE if guard_above is None else guard_above
     candidates = [t for t in trials if t.setting is not None and bounds.contains(t.setting.target_utilisation)]
     if not candidates:
         return keep(current, bounds, "no replayed setting lies within the policy's target bounds")
     allowed = budget.allowed(days, None if reference is None else reference.under_minutes)
     within = sorted((t for t in candidates if t.under_minutes <= allowed + 1e-9),
                     key=lambda t: (t.replica_minutes, t.under_minutes, t.label))
+    guarded, edge = "", []
+    if within and any(_guarded(t, guard_at) for t in within):
+        safe = [t for t in within if not _guarded(t, guard_at) or _hotter_within(t, trials, allowed)]
+        if safe:
+            guarded = f"; above a target of {guard_at:.2f} only with the next hotter target also within it"
+            edge = [t for t in within if t not in safe]
+            within = safe
+        else:
+            guarded = f"; edge guard above {guard_at:.2f} waived: no other setting within the budget"
     if within:
         best, rest = within[0], within[1:]
         held = next((t for t in within if t.setting == current), None)
@@ -260,7 +299,7 @@ def choose(
             best = held
         over = sorted((t for t in candidates if t.under_minutes > allowed + 1e-9),
                       key=lambda t: (t.replica_minutes, t.under_minutes, t.label))
-        runner = rest[0] if rest else (over[0] if over else None)
+        runner = rest[0] if rest else (edge[0] if edge else (over[0] if over else None))
         verdict = ""
     else:
         ranked = sorted(candidates, key=lambda t: (t.under_minutes, t.replica_minutes, t.label))
@@ -268,9 +307,11 @@ def choose(
         verdict = " - no setting met the budget, so the safest"
     assert best.setting is not None
     parts = [f"chose {best.label}{verdict}: {best.replica_minutes:,.0f} replica-min, {best.under_minutes:,.0f} "
-             f"under-provisioned min over {days:g} days (budget: {budget.describe()} = {allowed:,.0f})"]
+             f"under-provisioned min over {days:g} days (budget: {budget.describe()} = {allowed:,.0f}"
+             f"{guarded if within else ''})"]
     if runner is not None:
-        late = " (over budget)" if within and runner.under_minutes > allowed + 1e-9 else ""
+        late = (" (over budget)" if within and runner.under_minutes > allowed + 1e-9
+                else " (edge guard)" if runner in edge else "")
         parts.append(f"runner-up{late} {runner.label}: {_fmt(runner)}")
     if reference is not None:
         saving = best.replica_minutes / reference.replica_minutes - 1 if reference.replica_minutes else 0.0

@@ -13,6 +13,7 @@ from forecaster.scaling import PolicySettings, ScalingPolicy
 from forecaster.scaling.capacity import replicas_for_demand
 from forecaster.scaling.joint import (
     DEFAULT_BUDGET,
+    GUARD_ABOVE,
     JointSetting,
     RiskBudget,
     TargetBounds,
@@ -73,7 +74,7 @@ setting = st.builds(
     JointSetting,
     quantile=st.sampled_from(["ensemble", "hi-80", "hi-95"]),
     margin=st.sampled_from([0.0, 0.1, 0.25]),
-    target_utilisation=st.sampled_from([0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+    target_utilisation=st.sampled_from([0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0]),
     scale_down=st.sampled_from(["steady", "confident"]),
 )
 trial = st.builds(
@@ -107,6 +108,16 @@ def test_choice_stays_within_bounds_and_budget_and_explains_itself(trials, ref, 
     assert choice.chosen is not None and choice.setting == choice.chosen.setting
     assert choice.chosen.label in choice.reason and ref.label in choice.reason  # which, and against what
     if within:
+        def target(t: Trial) -> float:
+            assert t.setting is not None
+            return t.setting.target_utilisation
+
+        def hotter_ok(t: Trial) -> bool:  # the edge guard above GUARD_ABOVE: the next hotter target within too
+            if target(t) <= GUARD_ABOVE + 1e-9:
+                return True
+            up = [u for u in trials if target(u) > target(t) and u.label.split("/", 1)[1] == t.label.split("/", 1)[1]]
+            return bool(up) and min(up, key=target).under_minutes <= allowed
+        within = [t for t in within if hotter_ok(t)] or within
         cheapest = min(t.replica_minutes for t in within)
         assert choice.within_budget and choice.chosen.under_minutes <= allowed
         assert choice.chosen.replica_minutes <= cheapest * 1.01 + 1e-9  # the cheapest (1 % hysteresis)
@@ -228,3 +239,27 @@ def test_overrides_are_policy_settings_fields() -> None:
     fields = s.overrides()
     assert fields == {"quantile": "hi-95", "margin": 0.25, "target_utilisation": 0.8, "confident_scale_down": True}
     assert PolicySettings(capacity_per_pod=1.0, **fields).confident_scale_down
+
+
+def test_edge_guard_worked_example() -> None:
+    """Budget 0 (reactive at 70 % never short), all three targets of one floor safe on the replayed days: 0.98 is the
+    bank's hottest (a probe), 0.95 counts because 0.98 stayed within the budget. One day later 0.98 was short 6
+    minutes: 0.95 no longer counts, 0.90 (at or below GUARD_ABOVE, no guard) is chosen and 0.95 is named as the
+    runner-up held back by the guard. With the guard off (``guard_above=1.0``) the hottest wins."""
+    def t(target: float, cost: float, under: float) -> Trial:
+        s = JointSetting("ensemble", 0.0, target, "confident")
+        return Trial(s.label, cost, under, s)
+
+    ref, bounds = Trial("reactive at 70%", 300_000, 0), TargetBounds(0.5, 0.98)
+    safe = [t(0.90, 170_000, 0), t(0.95, 160_000, 0), t(0.98, 150_000, 0)]
+    assert choose(safe, ref, DEFAULT_BUDGET, bounds, None, days=3).setting.target_utilisation == 0.95
+    assert choose(safe, ref, DEFAULT_BUDGET, bounds, None, days=3, guard_above=1.0).setting.target_utilisation == 0.98
+    short = [t(0.90, 170_000, 0), t(0.95, 160_000, 0), t(0.98, 150_000, 6)]
+    c = choose(short, ref, DEFAULT_BUDGET, bounds, None, days=3)
+    assert c.setting.target_utilisation == 0.90 and c.runner_up is not None
+    assert c.runner_up.label == "0.95/ensemble/+0%/confident" and "(edge guard)" in c.reason
+    assert "above a target of 0.90 only with the next hotter target also within it" in c.reason
+    only_hot = [t(0.95, 160_000, 0), t(0.98, 150_000, 0)]  # nothing passes: the guard is waived, and says so
+    c = choose(only_hot[1:], ref, DEFAULT_BUDGET, bounds, None, days=3)
+    assert c.setting.target_utilisation == 0.98 and "edge guard above 0.90 waived" in c.reason
+    assert pytest.approx(0.90) == GUARD_ABOVE
