@@ -36,6 +36,18 @@ read and a render in a worker thread per answer: the slots saturate). For each:
    targets 100 ms, 50 ms and 0;
 3. the same twice-the-rate run against a server with admission control off (no slot limit, no lag check), the
    baseline: what queueing without bound does at that rate (``--baseline-duration`` s).
+
+The sustainable rate is probed on the server *without* admission control (its capacity, not what its shedding lets
+through; ``--probe-with-admission`` probes the server with it, as runs before 2026-12-07 17:30 did), and one probe at
+that rate with admission control on says whether it refuses anything there.
+
+**The bound** (``--bound``, on by default with ``--overload``): what this machine can refuse at all, measured in the
+same run. At twice the cached scenario's sustainable rate, for ``--overload-duration`` s each: (a) a bare ASGI app that
+answers every request with a precomputed 503 problem under the same uvicorn settings as ``forecaster serve`` (one
+process, ``uvicorn.run(app, host, port, log_level, lifespan="off")``, the HTTP parser uvicorn picks), the cheapest
+refusal any app in this process model can make; (b) the load generator alone against a raw asyncio server that
+answers each request head with precomputed bytes without parsing HTTP (the client's own ceiling on these cores). If
+(a) misses the 50 ms refusal target at that rate, no single-process app on this machine meets it there.
 """
 
 from __future__ import annotations
@@ -145,6 +157,93 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+BARE_503 = """
+import sys, uvicorn
+BODY = (b'{"type": "https://forecaster.io/problems/overloaded", "title": "Service Unavailable", "status": 503, '
+        b'"detail": "overloaded (loop lag); retry after 1 s", "instance": "/v1/forecasts/bench/w000"}')
+START = {"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/problem+json"),
+         (b"retry-after", b"1"), (b"content-length", str(len(BODY)).encode())]}
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send(START)
+        await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+"""
+"""The bound's bare app (module docstring): a precomputed 503 under ``forecaster serve``'s uvicorn settings."""
+RAW_503 = """
+import asyncio, sys
+BODY = b'{"status": 503}'
+ANSWER = (b"HTTP/1.1 503 Service Unavailable\\r\\ncontent-type: application/problem+json\\r\\nretry-after: 1\\r\\n"
+          b"content-length: %d\\r\\n\\r\\n" % len(BODY) + BODY)
+class Answer(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+    def data_received(self, data):
+        self.buffer += data
+        heads = self.buffer.count(b"\\r\\n\\r\\n")
+        if heads:
+            self.buffer = self.buffer[self.buffer.rfind(b"\\r\\n\\r\\n") + 4:]
+            self.transport.write(ANSWER * heads)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+asyncio.run(main())
+"""
+"""The bound's raw server (module docstring): answers each request head with bytes, no HTTP parsing."""
+
+
+class BoundServer:
+    """``BARE_503`` or ``RAW_503`` in a child process on a free loopback port."""
+
+    def __init__(self, code: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(self.port)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the bound server exited with {self.proc.returncode}")
+            try:
+                httpx.get(self.base + "/", timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("the bound server did not start within 30 s")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def http_parser() -> str:
+    """The HTTP implementation uvicorn picks here (``auto``: httptools when importable, else h11)."""
+    try:
+        import httptools  # noqa: F401  (only asked whether it is there)
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+def measure_bound(rate: float, paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """The bound of the module docstring at ``rate`` and at twice it: refusals of the bare app, answers of the raw
+    server (each ``--overload-duration`` s)."""
+    out: dict[str, Any] = {"rate": rate, "http": http_parser(), "loadavg_start": os.getloadavg()}
+    for name, code in (("bare_503", BARE_503), ("raw_client_only", RAW_503)):
+        for factor in (1, 2):
+            server = BoundServer(code)
+            try:
+                summary = overload_summary(run_samples(server.base, paths, factor * rate, args.overload_duration,
+                                                       args.warmup), factor * rate)
+            finally:
+                server.stop()
+            out[f"{name}_x{factor}"] = summary
+            print(f"  bound {name} at {factor * rate:.0f} rps: p99 {summary['refused_p99_ms']:.1f} ms, "
+                  f"{summary['statuses']}", flush=True)
+    out["loadavg_end"] = os.getloadavg()
+    return out
 
 
 # -- open-loop load ----------------------------------------------------------------------------------------------
@@ -296,6 +395,7 @@ def overload_summary(samples: list[Sample], rate: float) -> dict[str, Any]:
         "target_rps": rate, "requests": len(m), "accepted": len(ok), "refused": len(refused),
         "other_errors": len(m) - len(ok) - len(refused),
         "accepted_rps": len(ok) / span if span and span > 0 else float("nan"),
+        "refused_rps": len(refused) / span if span and span > 0 else float("nan"),
         "refused_fraction": len(refused) / len(m) if m else float("nan"),
         "accepted_p50_ms": _p(ok, 50), "accepted_p99_ms": _p(ok, 99), "accepted_max_ms": max(ok, default=float("nan")),
         "refused_p50_ms": _p(refused, 50), "refused_p99_ms": _p(refused, 99),
@@ -341,28 +441,42 @@ def find_sustainable(base: str, paths: list[str], start: float, probe_s: float, 
 
 def overload_scenario(name: str, url: str, folder: Path, paths: list[str], cache_s: float,
                       args: argparse.Namespace) -> dict[str, Any]:
-    """Sustainable rate, twice it with admission control, twice it without (module docstring)."""
-    print(f"overload scenario {name}: finding the sustainable rate", flush=True)
-    server = Server(url, folder, cache_s)
+    """Sustainable rate (probed without admission control unless ``--probe-with-admission``), twice it without
+    admission control (the baseline), then with it: at the sustainable rate and at twice it (module docstring)."""
+    load_start = os.getloadavg()
+    probe_env = None if args.probe_with_admission else NO_ADMISSION
+    print(f"overload scenario {name}: finding the sustainable rate "
+          f"({'with' if args.probe_with_admission else 'without'} admission control)", flush=True)
+    server = Server(url, folder, cache_s, probe_env)
     try:
         rate, probes = find_sustainable(server.base, paths, args.probe_rate, args.probe_duration, args.bisect_steps)
-        print(f"  sustainable {rate:.1f} rps; now twice that for {args.overload_duration:g} s", flush=True)
+        if not args.probe_with_admission:
+            off = overload_summary(run_samples(server.base, paths, 2 * rate, args.baseline_duration, args.warmup),
+                                   2 * rate)
+    finally:
+        server.stop()
+    if args.probe_with_admission:
+        server = Server(url, folder, cache_s, NO_ADMISSION)
+        try:
+            off = overload_summary(run_samples(server.base, paths, 2 * rate, args.baseline_duration, args.warmup),
+                                   2 * rate)
+        finally:
+            server.stop()
+    print(f"  sustainable {rate:.1f} rps; admission off at twice it: {off}", flush=True)
+    server = Server(url, folder, cache_s)
+    try:
+        at_rate = overload_summary(run_samples(server.base, paths, rate, args.probe_duration, 1.0), rate)
+        print(f"  admission on at the sustainable rate: {at_rate['statuses']}", flush=True)
         on = overload_summary(run_samples(server.base, paths, 2 * rate, args.overload_duration, args.warmup),
                               2 * rate)
     finally:
         server.stop()
-    print(f"  admission on: {on}", flush=True)
-    server = Server(url, folder, cache_s, NO_ADMISSION)
-    try:
-        off = overload_summary(run_samples(server.base, paths, 2 * rate, args.baseline_duration, args.warmup),
-                               2 * rate)
-    finally:
-        server.stop()
-    print(f"  admission off: {off}", flush=True)
+    print(f"  admission on at twice it: {on}", flush=True)
     met = (on["accepted_p99_ms"] <= SLO_P99_MS and on["refused_p99_ms"] <= TARGET_REFUSED_P99_MS
            and on["other_errors"] == 0)
     return {"scenario": name, "sustainable_rps": rate, "probes": probes, "admission_on": on, "admission_off": off,
-            "targets_met": met}
+            "admission_on_at_sustainable": at_rate, "targets_met": met, "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg()}
 
 
 # -- main --------------------------------------------------------------------------------------------------------
@@ -398,6 +512,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overload-duration", type=float, default=30.0, help="seconds at twice the rate (30)")
     p.add_argument("--baseline-duration", type=float, default=15.0,
                    help="seconds at twice the rate without admission control (15)")
+    p.add_argument("--probe-with-admission", action="store_true",
+                   help="probe the sustainable rate with admission control on (default: off, the server's capacity)")
+    p.add_argument("--no-bound", dest="bound", action="store_false",
+                   help="skip the bound (bare 503 app and raw server at twice the cached sustainable rate)")
     p.add_argument("--quick", action="store_true", help="5 s runs, 1 s warm-up, 1 repeat")
     args = p.parse_args(argv)
     if args.quick:
@@ -457,9 +575,28 @@ def steady(args: argparse.Namespace, url: str, folder: Path, forecast_paths: lis
 
 
 OVERLOAD_COLUMNS = ["scenario", "sustainable_rps", "rate", "admission", "accepted_rps", "accepted_p99_ms",
-                    "refused", "refused_p99_ms", "other_errors", "requests"]
+                    "refused", "refused_p99_ms", "other_errors", "requests", "load"]
 OVERLOAD_HEADERS = ["scenario", "sustainable rps", "offered rps", "admission control", "accepted rps",
-                    "p99 accepted (ms)", "refused (503)", "p99 refused (ms)", "other errors", "requests"]
+                    "p99 accepted (ms)", "refused (503)", "p99 refused (ms)", "other errors", "requests",
+                    "load (1 min)"]
+
+
+def bound_markdown(bound: dict[str, Any] | None) -> str:
+    """The bound's table (module docstring); empty without one."""
+    if bound is None:
+        return ""
+    rows = []
+    for name, label in (("bare_503", "bare ASGI app, precomputed 503 (uvicorn, " + bound["http"] + ")"),
+                        ("raw_client_only", "raw asyncio server, no HTTP parsing (the load generator's ceiling)")):
+        for factor in (1, 2):
+            s = bound[f"{name}_x{factor}"]
+            rows.append({"server": label, "rate": s["target_rps"], "answered_rps": s["refused_rps"],
+                         "p50": s["refused_p50_ms"], "p99": s["refused_p99_ms"], "other": s["requests"] - s["refused"],
+                         "late": s["send_late_p99_ms"]})
+    return ("\n### The bound: what this machine can refuse at all (same run)\n\n"
+            + md_table(rows, ["server", "rate", "answered_rps", "p50", "p99", "other", "late"],
+                       ["server", "offered rps", "503 rps", "p50 (ms)", "p99 (ms)", "not 503", "send-late p99 (ms)"])
+            + f"\nLoad average {fmt_load(bound['loadavg_start'])} -> {fmt_load(bound['loadavg_end'])}.\n")
 
 
 def overload_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -468,12 +605,17 @@ def overload_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -
         for label, key in (("on", "admission_on"), ("off (baseline)", "admission_off")):
             s = r[key]
             rows.append({"scenario": r["scenario"], "sustainable_rps": r["sustainable_rps"], "rate": s["target_rps"],
-                         "admission": label, **s})
+                         "admission": label, **s, "load": f"{r['loadavg_start'][0]:.1f} -> {r['loadavg_end'][0]:.1f}"})
+    at_rate = "; ".join(f"{r['scenario']}: {r['admission_on_at_sustainable']['refused']} of "
+                        f"{r['admission_on_at_sustainable']['requests']} refused, p99 accepted "
+                        f"{r['admission_on_at_sustainable']['accepted_p99_ms']:.1f} ms" for r in results)
     met = all(r["targets_met"] for r in results)
     return (f"\n## API overload: twice the sustainable rate ({args.overload_duration:g} s with admission control, "
             f"{args.baseline_duration:g} s without)\n\n" + md_table(rows, OVERLOAD_COLUMNS, OVERLOAD_HEADERS)
             + f"\nSustainable: every request 200 with p99 <= {SLO_P99_MS:g} ms at the offered rate (probes of "
-            f"{args.probe_duration:g} s, doubling then {args.bisect_steps} bisection steps). Targets at twice it, "
+            f"{args.probe_duration:g} s, doubling then {args.bisect_steps} bisection steps, admission control "
+            f"{'on' if args.probe_with_admission else 'off'}). With admission control on at the sustainable rate: "
+            f"{at_rate}. Targets at twice it, "
             f"with admission control: p99 accepted <= {SLO_P99_MS:g} ms, p99 refused <= "
             f"{TARGET_REFUSED_P99_MS:g} ms, 0 other errors: {'met' if met else 'NOT met'}.\n")
 
@@ -497,12 +639,14 @@ def main(argv: list[str] | None = None) -> int:
             payload.update(part)
         if args.overload:
             results = [overload_scenario(f"forecast, cache {args.forecast_cache_s:g} s", url, folder, forecast_paths,
-                                         args.forecast_cache_s, args),
-                       overload_scenario("forecast, cache off", url, folder, forecast_paths, 0.0, args)]
+                                         args.forecast_cache_s, args)]
+            bound = measure_bound(2 * results[0]["sustainable_rps"], forecast_paths, args) if args.bound else None
+            results.append(overload_scenario("forecast, cache off", url, folder, forecast_paths, 0.0, args))
             payload["overload"] = results
+            payload["bound"] = bound
             head = "" if markdown else (f"`{meta['command']}` ({meta['started_utc']}, commit {meta['git_commit']}, "
-                                        f"{meta['cpus']} CPUs)\n")
-            markdown += head + overload_markdown(results, args)
+                                        f"{meta['cpus']} CPUs, uvicorn HTTP parser {http_parser()})\n")
+            markdown += head + overload_markdown(results, args) + bound_markdown(bound)
     meta["loadavg_end"] = os.getloadavg()
     markdown += (f"\nMachine load average (1, 5, 15 min) at the start {fmt_load(meta['loadavg_start'])}, at the end "
                  f"{fmt_load(meta['loadavg_end'])}, on {meta['cpus']} CPUs shared with other work.\n")
