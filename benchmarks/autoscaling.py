@@ -110,6 +110,10 @@ BOUNDS = TargetBounds(0.5, 0.98)
 wider than the spec's default 0.9 so that the bank reaches 0.95 and 0.98 where the metric allows it); each metric's
 bank is ``default_bank(BOUNDS, metric=...)``: on capped CPU utilisation targets stop at ``reactive_ceiling`` (0.90,
 the 48 settings of before), on the uncapped request rate they go up to 0.98 (72 settings)."""
+OPTIONS = {"no_ceiling": False}
+"""``--no-ceiling``: a sensitivity run, not the product: the capped-CPU bank also gets the targets above
+``reactive_ceiling`` (0.95, 0.98), where the HPA cannot scale up from saturated pods and the floor alone carries
+surprises."""
 TUNE_DAYS = 7
 """Days of rolling forecasts made before the replayed window, so the joint policy's first choice has history
 (``--tune-days``: fewer saves forecasting time; the choices read only ``HISTORY_DAYS`` of them)."""
@@ -353,7 +357,7 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
             o = replay(window, "reactive", target_utilisation=t, keep_decisions=False, **cluster(cap, mode)).outcomes
             rows.append({**o.as_dict(), "policy": "reactive", "label": f"{t:.2f}", "target_utilisation": t})
             bar.advance(task)
-    bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=METRICS[mode][0])))
+    bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=None if OPTIONS["no_ceiling"] else METRICS[mode][0])))
     outcomes = cached_bank(name, mode, span, provider, cap, bank, reuse)
     t0 = time.perf_counter()
     joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days)
@@ -413,6 +417,7 @@ def main() -> None:
                          "--history-days + 1: the choices read only --history-days of them, the first is warm-up)")
     ap.add_argument("--reuse-bank", default="", help="comma-separated globs in benchmarks/.cache of earlier bank "
                     "replays to take as they are (only settings missing from them are replayed)")
+    ap.add_argument("--no-ceiling", action="store_true", help="sensitivity: CPU bank past reactive_ceiling too")
     ap.add_argument("--output", default=None, help="results name (default autoscaling, or autoscaling_quick)")
     ap.add_argument("--rescore", action="store_true", help="tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
@@ -422,6 +427,7 @@ def main() -> None:
         write_results("autoscaling", results, md)
         print(md)
         return
+    OPTIONS["no_ceiling"] = args.no_ceiling
     names = ["nasa"] if args.quick else args.traces.split(",")
     modes = ["cpu"] if args.quick else args.metrics.split(",")
     bank = default_bank(BOUNDS)
@@ -432,7 +438,7 @@ def main() -> None:
     results: dict[str, Any] = {**run_meta(), "traces": {}, "schedule": {"freq": SCHEDULE.freq, "agg": SCHEDULE.agg,
                                "refresh_every": SCHEDULE.refresh_every, "horizon": SCHEDULE.horizon},
                                "lead_time_s": DEFAULT_LEAD_TIME_S, "history_days": args.history_days,
-                               "bank": [b.label for b in bank]}
+                               "bank": [b.label for b in bank], "no_ceiling": args.no_ceiling}
     if path.exists() and not args.quick:  # keep the other traces' results when re-running some
         results["traces"] = json.loads(path.read_text()).get("traces", {})
     for name in names:
