@@ -357,7 +357,8 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
             o = replay(window, "reactive", target_utilisation=t, keep_decisions=False, **cluster(cap, mode)).outcomes
             rows.append({**o.as_dict(), "policy": "reactive", "label": f"{t:.2f}", "target_utilisation": t})
             bar.advance(task)
-    bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=None if OPTIONS["no_ceiling"] else METRICS[mode][0])))
+    metric = None if OPTIONS["no_ceiling"] else METRICS[mode][0]
+    bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=metric)))
     outcomes = cached_bank(name, mode, span, provider, cap, bank, reuse)
     t0 = time.perf_counter()
     joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days)
