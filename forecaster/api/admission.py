@@ -35,7 +35,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -50,9 +49,9 @@ IDLE_STOP_S = 2.0
 """The heartbeat stops after this long without a request (an idle server does not wake up 100 times a second)."""
 SHED_UP, SHED_DOWN = 0.25, 0.05
 """Change of the refused fraction per late / on-time heartbeat (``LoopLag``): up fast, down in about 200 ms."""
-MIN_ARRIVALS, BUSY_FRACTION = 2, 0.25
-"""A late heartbeat counts as overload when at least this many requests arrived in its period or the loop's thread
-was busy at least this fraction of it (``LoopLag.counts``)."""
+MIN_CLIENTS = 2
+"""A late heartbeat counts as overload when requests from at least this many connections arrived in its period (or the
+loop computed for longer than the lag threshold in it: ``LoopLag.counts``)."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +65,6 @@ class Limits:
     retry_after_s: int = 1
 
 
-SCHEDSTAT = Path("/proc/thread-self/schedstat")
-
-
-def thread_busy_s() -> float:
-    """Seconds the calling thread has run or waited runnable for a core (Linux ``/proc/thread-self/schedstat``:
-    run time + run-queue wait, in ns); its CPU time where that file does not exist. Waiting for the GIL or in
-    ``epoll`` is neither (the thread sleeps), so a loop that is late but not busy is not doing its own work."""
-    try:
-        run_ns, wait_ns, *_ = SCHEDSTAT.read_bytes().split()
-        return (int(run_ns) + int(wait_ns)) / 1e9
-    except (OSError, ValueError):
-        return time.thread_time()
-
-
 class LoopLag:
     """How much of the new work to refuse, from how late the event loop runs (module docstring).
 
@@ -90,17 +75,17 @@ class LoopLag:
     refusing everything and nothing. Refusals are spread evenly (a credit counter, no randomness). While the current
     period is already late after a late beat, every new request is refused. One late period alone (a garbage
     collection, a CPU-throttled moment of the container) refuses nothing: the requests that waited through it are
-    served, and a loop that is idle again measures on time at the next beat. Nor does a late beat in which no
-    request arrived and the loop itself was mostly idle (``counts``): e.g. the loop waiting for the GIL while one
-    long request (a what-if replay) computes in a worker thread; the request after it is not refused."""
+    served, and a loop that is idle again measures on time at the next beat. Nor does a late beat in which fewer than
+    two connections sent requests and the loop itself computed little (``counts``): e.g. the loop waiting for the GIL
+    while one long request (a what-if replay) computes in a worker thread, or for a core on a busy machine while one
+    client sends one request after another; the next request is not refused."""
 
     def __init__(self, threshold_s: float, period_s: float = HEARTBEAT_S,
-                 cpu: Callable[[], float] | None = None) -> None:
+                 cpu: Callable[[], float] = time.thread_time) -> None:
         self.threshold_s = threshold_s
         self.period_s = period_s
-        self.cpu = cpu or thread_busy_s
-        """Seconds the calling thread (the heartbeat runs on the loop's thread) has been busy: how busy the loop
-        was between two beats (``thread_busy_s``)."""
+        self.cpu = cpu
+        """CPU seconds of the calling thread (the heartbeat runs on the loop's thread): what the loop computed."""
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lag_s = 0.0
         self.late_streak = 0
@@ -110,46 +95,48 @@ class LoopLag:
         self.credit = 0.0
         self.last_beat = 0.0
         self.last_cpu = 0.0
-        self.arrivals = 0
-        """Requests that asked since the last beat."""
+        self.clients: set[object] = set()
+        """The connections (ASGI ``client``) that sent a request since the last beat."""
         self.last_request = 0.0
         self.running = False
 
-    def counts(self, elapsed_s: float, cpu_s: float) -> bool:
-        """Whether a late beat is overload of this server: requests arrived in the period (``arrivals >=
-        MIN_ARRIVALS``) or the loop's thread was busy at least ``BUSY_FRACTION`` of it (``cpu_s >= BUSY_FRACTION *
-        elapsed_s``, ``thread_busy_s``: its own work, a flood being answered or a task hogging it, even while the
-        machine's other work keeps it waiting for a core). A loop that was late with neither was held up by another
-        thread (one long request holding the GIL in a worker thread): refusing the next request would not help, so
-        it does not count."""
-        return self.arrivals >= MIN_ARRIVALS or cpu_s >= BUSY_FRACTION * elapsed_s
+    def counts(self, cpu_s: float) -> bool:
+        """Whether a late beat is overload of this server: requests from ``MIN_CLIENTS`` connections or more arrived
+        in its period (a flood: a single client sending one request after another cannot overload anything), or the
+        loop's thread itself computed for longer than ``threshold_s`` in it (``cpu_s``: a task hogging the loop). A
+        loop that was late with neither was held up from outside: another thread holding the GIL through one long
+        request (a what-if replay), the process waiting for a core on a busy machine; refusing the next request would
+        not help, so it does not count."""
+        return len(self.clients) >= MIN_CLIENTS or cpu_s > self.threshold_s
 
     def _beat(self) -> None:
         assert self.loop is not None
         now, cpu = self.loop.time(), self.cpu()
         self.lag_s = max(0.0, now - self.last_beat - self.period_s)
-        if self.lag_s > self.threshold_s and self.counts(now - self.last_beat, cpu - self.last_cpu):
+        if self.lag_s > self.threshold_s and self.counts(cpu - self.last_cpu):
             self.late_streak += 1
             if self.late_streak >= 2:
                 self.shed = min(1.0, self.shed + SHED_UP)
         else:
             self.late_streak = 0
             self.shed = max(0.0, self.shed - SHED_DOWN)
-        self.last_beat, self.last_cpu, self.arrivals = now, cpu, 0
+        self.last_beat, self.last_cpu = now, cpu
+        self.clients.clear()
         if now - self.last_request > IDLE_STOP_S:
             self.running = False
             return
         self.loop.call_later(self.period_s, self._beat)
 
-    def overloaded(self) -> bool:
+    def overloaded(self, client: object = None) -> bool:
         """Whether to refuse this request (class docstring). Starts the heartbeat on the running loop if it is not
         running."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         self.last_request = now
-        self.arrivals += 1
+        self.clients.add(client)
         if not self.running or loop is not self.loop:
-            self.loop, self.running, self.last_beat, self.last_cpu, self.arrivals = loop, True, now, self.cpu(), 0
+            self.loop, self.running, self.last_beat, self.last_cpu = loop, True, now, self.cpu()
+            self.clients.clear()
             self.lag_s, self.late_streak, self.shed, self.credit = 0.0, 0, 0.0, 0.0
             loop.call_later(self.period_s, self._beat)
             return False
@@ -189,10 +176,10 @@ class Admission:
                 return
         self.active -= 1
 
-    async def _acquire(self) -> str | None:
+    async def _acquire(self, client: object = None) -> str | None:
         """None when admitted (a slot is held), else the reason of the refusal."""
         limits = self.limits
-        if limits.max_loop_lag_s > 0 and self.lag.overloaded():
+        if limits.max_loop_lag_s > 0 and self.lag.overloaded(client):
             return "loop lag"
         if self.active < limits.max_concurrent_requests and not self.waiting:
             self.active += 1
@@ -227,7 +214,7 @@ class Admission:
         if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
-        reason = await self._acquire()
+        reason = await self._acquire(scope.get("client"))
         if reason is not None:
             self.stats[f"refused: {reason}"] += 1
             await self._refuse(scope, send, reason)
