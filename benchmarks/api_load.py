@@ -439,12 +439,19 @@ def find_sustainable(base: str, paths: list[str], start: float, probe_s: float, 
     return round(good, 1), probes
 
 
+def admission_env(args: argparse.Namespace) -> dict[str, str]:
+    """Server environment for the admission limits given on the command line (none: the defaults)."""
+    given = {"FORECASTER_MAX_LOOP_LAG_S": args.max_loop_lag_s, "FORECASTER_MAX_CONCURRENT_REQUESTS":
+             args.max_concurrent_requests, "FORECASTER_MAX_QUEUE_WAIT_S": args.max_queue_wait_s}
+    return {k: str(v) for k, v in given.items() if v is not None}
+
+
 def overload_scenario(name: str, url: str, folder: Path, paths: list[str], cache_s: float,
                       args: argparse.Namespace) -> dict[str, Any]:
     """Sustainable rate (probed without admission control unless ``--probe-with-admission``), twice it without
     admission control (the baseline), then with it: at the sustainable rate and at twice it (module docstring)."""
     load_start = os.getloadavg()
-    probe_env = None if args.probe_with_admission else NO_ADMISSION
+    probe_env = admission_env(args) if args.probe_with_admission else NO_ADMISSION
     print(f"overload scenario {name}: finding the sustainable rate "
           f"({'with' if args.probe_with_admission else 'without'} admission control)", flush=True)
     server = Server(url, folder, cache_s, probe_env)
@@ -463,7 +470,7 @@ def overload_scenario(name: str, url: str, folder: Path, paths: list[str], cache
         finally:
             server.stop()
     print(f"  sustainable {rate:.1f} rps; admission off at twice it: {off}", flush=True)
-    server = Server(url, folder, cache_s)
+    server = Server(url, folder, cache_s, admission_env(args))
     try:
         at_rate = overload_summary(run_samples(server.base, paths, rate, args.probe_duration, 1.0), rate)
         print(f"  admission on at the sustainable rate: {at_rate['statuses']}", flush=True)
@@ -512,6 +519,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overload-duration", type=float, default=30.0, help="seconds at twice the rate (30)")
     p.add_argument("--baseline-duration", type=float, default=15.0,
                    help="seconds at twice the rate without admission control (15)")
+    p.add_argument("--max-loop-lag-s", type=float, help="admission limit for the runs with it (default: the setting's)")
+    p.add_argument("--max-concurrent-requests", type=int, help="admission limit (default: the setting's)")
+    p.add_argument("--max-queue-wait-s", type=float, help="admission limit (default: the setting's)")
     p.add_argument("--probe-with-admission", action="store_true",
                    help="probe the sustainable rate with admission control on (default: off, the server's capacity)")
     p.add_argument("--no-bound", dest="bound", action="store_false",
@@ -614,7 +624,8 @@ def overload_markdown(results: list[dict[str, Any]], args: argparse.Namespace) -
             f"{args.baseline_duration:g} s without)\n\n" + md_table(rows, OVERLOAD_COLUMNS, OVERLOAD_HEADERS)
             + f"\nSustainable: every request 200 with p99 <= {SLO_P99_MS:g} ms at the offered rate (probes of "
             f"{args.probe_duration:g} s, doubling then {args.bisect_steps} bisection steps, admission control "
-            f"{'on' if args.probe_with_admission else 'off'}). With admission control on at the sustainable rate: "
+            f"{'on' if args.probe_with_admission else 'off'}). Admission limits: "
+            f"{admission_env(args) or 'the defaults'}. With admission control on at the sustainable rate: "
             f"{at_rate}. Targets at twice it, "
             f"with admission control: p99 accepted <= {SLO_P99_MS:g} ms, p99 refused <= "
             f"{TARGET_REFUSED_P99_MS:g} ms, 0 other errors: {'met' if met else 'NOT met'}.\n")
