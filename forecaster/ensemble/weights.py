@@ -46,11 +46,23 @@ event factor's and ``lgbm``'s event features' business, and a day such as a bliz
 happened to beat ``lgbm`` by 1,000 rides per half hour, otherwise dominates the absolute errors and turns the
 next week's weights toward the seasonal member (NYC taxi, 1 day ahead: ensemble / lgbm 1.04 -> 1.00).
 
+Fleets. Seven windows of one series are few: a VM whose calibration week happened to suit the seasonal member
+gets its weight and loses the next day (Bitbrains, 10 VMs, 1 day ahead: ensemble / lgbm 1.10 with every series on
+its own). With at least ``FLEET_MIN_SERIES`` series, a third candidate joins the leave-one-window-out choice: the
+*fleet* weights, one LP per lead bucket on the rows of every series pooled, each series' rows divided by its
+mean |y| so a big series does not outweigh the rest (``fleet_weights``), scored on window ``j`` with the fleet
+weights learned without window ``j``. A member a series dropped as a duplicate passes its fleet weight to the
+member it duplicates. The fleet weights are chosen unless the series' own method's held-out error is lower by more
+than ``FLEET_MARGIN`` (a quarter). Column ``method`` says ``fleet`` when a series takes them. Worked example: two
+small series on which member a is exact and one series 1,000 times larger on which b is: pooled as they are, the
+large series decides (weights 0 / 1); scaled by their mean |y|, two series against one give a the weight (1 / 0).
+
 Pure: numpy, pandas, scipy. Called by ``forecaster.ensemble.fit``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -68,6 +80,13 @@ PREFER: tuple[str, ...] = (EVENTS, SIGNALS)
 """Which of a group of identical members is kept (see ``duplicates``)."""
 FEW_WINDOWS = "inverse-mae"
 """Rule for a bucket with at least one window but fewer than ``min_windows``: 'inverse-mae' or 'default'."""
+FLEET_MIN_SERIES = 3
+"""Series needed before the pooled fleet weights are a candidate (module docstring, "Fleets")."""
+FLEET_MARGIN = 0.25
+"""How much more held-out error than the series' own best method the fleet weights may have and still be chosen: a
+series' own weights come from a small share of the fleet's rows, so they must beat the pooled ones clearly. On
+Bitbrains (10 VMs, the one fleet among the development traces; ensemble / lgbm at 1 hour, 1 day): 0 -> 1.01, 1.05;
+0.1 -> 0.99, 1.06; 0.3 -> 1.00, 1.01; always the fleet -> 1.00, 1.02; without the candidate 1.01, 1.10."""
 MAX_LP_ROWS = 600
 """Rows per LP solve; larger backtests are thinned with an even stride (cost grows faster than linearly)."""
 
@@ -115,19 +134,70 @@ def inverse_mae(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(inv / inv.sum(), dtype=float)
 
 
-def choose_weights(X: np.ndarray, y: np.ndarray, windows: np.ndarray) -> tuple[np.ndarray, str]:
-    """Weights and method ('combination' | 'best-member') chosen by leave-one-window-out error."""
+def choose_weights(
+    X: np.ndarray, y: np.ndarray, windows: np.ndarray, fleet: FleetWeights | None = None
+) -> tuple[np.ndarray, str]:
+    """Weights and method ('combination' | 'best-member' | 'fleet') chosen by leave-one-window-out error;
+    ``fleet`` (module docstring, "Fleets"): the pooled weights for this series' columns, all windows and
+    without each one."""
     uniq = np.unique(windows)
     err_lp = err_best = 0.0
+    err_fleet = np.inf
     if len(uniq) >= 3:
+        err_fleet = 0.0 if fleet is not None else np.inf
         for j in uniq:
             out = windows == j
             Xt, yt = _thin(X[~out], y[~out])
             err_lp += float(np.abs(y[out] - X[out] @ simplex_lad(Xt, yt)).sum())
             err_best += float(np.abs(y[out] - X[out] @ _best_member(X[~out], y[~out])).sum())
+            if fleet is not None:
+                err_fleet += float(np.abs(y[out] - X[out] @ fleet.without(j)).sum())
+    if fleet is not None and err_fleet <= (1 + FLEET_MARGIN) * min(err_lp, err_best):
+        return fleet.all, "fleet"
     if err_best < err_lp:
         return _best_member(X, y), "best-member"
     return simplex_lad(*_thin(X, y)), "combination"
+
+
+class FleetWeights:
+    """Pooled weights of one lead bucket (module docstring, "Fleets"), on all windows and without each one,
+    as seen by one series: the weight of a member it dropped as a duplicate moved to the member it keeps, then
+    restricted to its kept columns."""
+
+    def __init__(self, every: np.ndarray, held_out: Mapping[object, np.ndarray], fold: np.ndarray) -> None:
+        self._every, self._held_out, self._fold = every, held_out, fold
+
+    def _view(self, w: np.ndarray) -> np.ndarray:
+        return np.asarray(self._fold @ w, dtype=float)
+
+    @property
+    def all(self) -> np.ndarray:
+        return self._view(self._every)
+
+    def without(self, window: object) -> np.ndarray:
+        return self._view(self._held_out.get(window, self._every))
+
+
+def fleet_weights(
+    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, dict[object, np.ndarray]]:
+    """Simplex LAD weights on the pooled rows of every series, each scaled by its mean |y|: on all windows and
+    without each window (``parts``: one ``(X, y, windows)`` per series, all members' columns)."""
+    Xs, ys, ws = [], [], []
+    for X, y, w in parts:
+        scale = float(np.mean(np.abs(y))) if len(y) else 0.0
+        scale = scale if scale > 0 else 1.0
+        Xs.append(X / scale)
+        ys.append(y / scale)
+        ws.append(w)
+    X, y, windows = np.vstack(Xs), np.concatenate(ys), np.concatenate(ws)
+    every = simplex_lad(*_thin(X, y))
+    held_out = {}
+    for j in np.unique(windows):
+        keep = windows != j
+        if keep.any():
+            held_out[j] = simplex_lad(*_thin(X[keep], y[keep]))
+    return every, held_out
 
 
 def duplicates(X: np.ndarray, members: Sequence[str], prefer: Sequence[str] = PREFER) -> dict[str, str]:
@@ -199,7 +269,7 @@ def learn_weights(
     buckets = bucket_of(steps, ends) if len(cv) else np.zeros(0, dtype=int)
     frame = cv.assign(**{LEAD: buckets, "_ordinary": True if ordinary is None else np.asarray(ordinary, bool)})
     group_col = REFIT if REFIT in frame.columns else CUTOFF
-    rows = []
+    series = []  # per series: (uid, dup, keep, cols, {end: (X over every member, y, windows)})
     for uid, g in frame.groupby(ID, sort=False):
         if OUTAGE in g.columns:
             g = g[~g[OUTAGE].to_numpy(dtype=bool)]
@@ -208,16 +278,33 @@ def learn_weights(
         ok_all = np.isfinite(X_all).all(axis=1) & np.isfinite(y_all)
         dup = duplicates(X_all[ok_all], members)
         keep = np.array([m not in dup for m in members], dtype=float)
-        cols = np.flatnonzero(keep)
         lead = g[LEAD].to_numpy()
         usual = g["_ordinary"].to_numpy(dtype=bool)
         all_windows = g[group_col].to_numpy()  # refreshed forecasts count with the fit they came from
+        per_bucket = {}
         for end in ends:
             sel = ok_all & (lead == end)
             if len(np.unique(all_windows[sel & usual])) >= min_windows:
                 sel &= usual
-            X, y = X_all[sel][:, cols], y_all[sel]
-            windows = all_windows[sel]
+            per_bucket[end] = (X_all[sel], y_all[sel], all_windows[sel])
+        series.append((uid, dup, keep, np.flatnonzero(keep), per_bucket))
+    fleet: dict[int, tuple[np.ndarray, dict[object, np.ndarray]]] = {}
+    for end in ends:
+        parts = [b[end] for *_, b in series if len(np.unique(b[end][2])) >= min_windows]
+        if len(parts) >= FLEET_MIN_SERIES:
+            with contextlib.suppress(ValueError):  # an LP that fails: no fleet candidate for this bucket
+                fleet[end] = fleet_weights(parts)
+    rows = []
+    for uid, dup, keep, cols, per_bucket in series:
+        fold = np.zeros((len(cols), len(members)))
+        for i, c in enumerate(cols):
+            fold[i, c] = 1.0
+            for d, k in dup.items():
+                if members.index(k) == c:
+                    fold[i, members.index(d)] = 1.0
+        for end in ends:
+            X_full, y, windows = per_bucket[end]
+            X = X_full[:, cols]
             w = _defaults(members, default, keep)
             source, method = "default", "default"
             n_win = len(np.unique(windows))
@@ -226,8 +313,9 @@ def learn_weights(
                 w[cols] = inverse_mae(X, y)
                 source, method = "learned", "inverse-mae"
             elif n_win >= min_windows:
+                pooled = FleetWeights(*fleet[end], fold) if end in fleet else None
                 try:
-                    wk, method = choose_weights(X, y, windows)
+                    wk, method = choose_weights(X, y, windows, pooled)
                     w = np.zeros(len(members))
                     w[cols] = wk
                     source = "learned"

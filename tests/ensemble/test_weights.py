@@ -367,3 +367,67 @@ def test_too_few_ordinary_windows_fall_back_to_every_row() -> None:
     w = learn_weights(cv, ["good", "bad"], min_windows=3, ordinary=few)
     np.testing.assert_allclose(w[["good", "bad"]].to_numpy()[0], [0.0, 1.0], atol=1e-8)
     assert w[SOURCE].iloc[0] == "learned"
+
+
+# --- fleets ----------------------------------------------------------------------------------------------
+def test_fleet_weights_scale_each_series_by_its_mean_docstring_example() -> None:
+    """Two small series on which a is exact, one 1,000x larger on which b is: scaled, a takes the weight."""
+    from forecaster.ensemble.weights import fleet_weights
+
+    windows = np.repeat(np.arange(4), 2)
+    y = np.linspace(1.0, 2.0, 8)
+    small = (np.column_stack([y, y + 1.0]), y, windows)
+    big = (np.column_stack([1000 * y + 1000.0, 1000 * y]), 1000 * y, windows)
+    every, held_out = fleet_weights([small, small, big])
+    np.testing.assert_allclose(every, [1.0, 0.0], atol=1e-9)
+    assert set(held_out) == {0, 1, 2, 3}
+    X = np.vstack([small[0], small[0], big[0]])
+    np.testing.assert_allclose(simplex_lad(X, np.concatenate([y, y, 1000 * y])), [0.0, 1.0], atol=1e-9)  # unscaled
+
+
+def test_the_fleet_is_chosen_where_a_series_own_windows_mislead() -> None:
+    """Own rows: b exact in windows 0-2 and 10 off in window 3, a 1 off everywhere. Held out, the series' own
+    best member errs 20 on window 3 (b) and 2 on each other window (a): 26; the fleet's a errs 8."""
+    from forecaster.ensemble.weights import FleetWeights
+
+    windows = np.repeat(np.arange(4), 2)
+    y = np.full(8, 50.0)
+    b = y.copy()
+    b[windows == 3] += 10.0
+    X = np.column_stack([y + 1.0, b])
+    fleet = FleetWeights(np.array([1.0, 0.0]), {j: np.array([1.0, 0.0]) for j in range(4)}, np.eye(2))
+    w, method = choose_weights(X, y, windows, fleet)
+    assert method == "fleet"
+    np.testing.assert_allclose(w, [1.0, 0.0])
+    assert choose_weights(X, y, windows)[1] != "fleet"  # no fleet: one of the series' own methods
+
+
+def test_fleet_weights_pass_a_dropped_duplicate_s_weight_to_the_member_it_duplicates() -> None:
+    from forecaster.ensemble.weights import FleetWeights
+
+    # members (seasonal, events, lgbm); the series dropped seasonal as a duplicate of events: kept columns events,
+    # lgbm; the fleet's seasonal weight goes to events
+    fold = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    fw = FleetWeights(np.array([0.2, 0.3, 0.5]), {}, fold)
+    np.testing.assert_allclose(fw.all, [0.5, 0.5])
+    np.testing.assert_allclose(fw.without("any window"), [0.5, 0.5])
+
+
+def test_learn_weights_uses_the_fleet_only_with_enough_series() -> None:
+    """Series a's last window misleads (good 120 off on its 4 rows, bad 20 off on every row): on its own, a takes
+    bad (LAD 400 against 480); held out, its own choice errs 800 and the fleet's good (exact on the other series)
+    480, so with four series a takes the fleet's weights; with fewer than three series there is no fleet."""
+
+    def fleet_cv(uid: str, seed: int, mislead: bool) -> pd.DataFrame:
+        cv = backtest(5, uid=uid, seed=seed)
+        if mislead:
+            cv.loc[cv["cutoff"] == cv["cutoff"].max(), "good"] += 120.0
+        return cv
+
+    two = pd.concat([fleet_cv("a", 0, True), fleet_cv("b", 1, False)], ignore_index=True)
+    w2 = learn_weights(two, ["good", "bad"], min_windows=3).set_index("unique_id")
+    assert "fleet" not in set(w2[METHOD]) and w2.loc["a", "good"] < 1.0
+    four = pd.concat([fleet_cv(u, i, u == "a") for i, u in enumerate("abcd")], ignore_index=True)
+    w4 = learn_weights(four, ["good", "bad"], min_windows=3).set_index("unique_id")
+    assert w4.loc["a", METHOD] == "fleet"
+    assert w4.loc["a", "good"] == pytest.approx(1.0)
