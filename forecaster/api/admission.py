@@ -1,6 +1,7 @@
 """Admission control: past saturation, refuse quickly with 503 + ``Retry-After`` instead of queueing without bound.
 
-An ASGI middleware in front of every route but the operations ones (``/healthz``, ``/readyz``, ``/metrics`` are never
+An ASGI wrapper in front of the whole FastAPI app (``app.AdmittedApi``: before FastAPI's and Starlette's own
+middleware and routing), for every route but the operations ones (``/healthz``, ``/readyz``, ``/metrics`` are never
 refused: probes and scrapes must see the truth under load). A request is admitted, queued or refused:
 
 1. **Event-loop lag**: once the event loop has run later than ``max_loop_lag_s`` for two heartbeat periods in a row,
@@ -15,12 +16,14 @@ refused: probes and scrapes must see the truth under load). A request is admitte
    for a slot; a full queue or a wait that runs out is a refusal.
 
 A refusal is an RFC 9457 problem (type ``overloaded``, status 503) with ``Retry-After: retry_after_s`` and the reason
-(``loop lag``, ``queue full``, ``queue wait``), written straight to ASGI without touching the app: it costs a small
-fraction of an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 40 ms
-for a slot; four run at once, and an uncached forecast (a store read and a render, ~9 ms of one core) then takes up
-to ~36 ms; the loop settles about 30 ms late under overload. So an accepted request is answered within about 100 ms
-and a refused one about 40 ms after reaching the app at worst (``benchmarks/api_load.py --overload`` measures both at
-twice the sustainable rate). A burst of a few requests (the explorer page opens with five) waits, it is not refused.
+(``loop lag``, ``queue full``, ``queue wait``), precomputed per reason but for its ``instance`` and written straight
+to ASGI without touching the app: it costs about what a bare app answering a constant 503 costs, a small fraction of
+an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 40 ms for a slot;
+four run at once, and an uncached forecast (a store read and a render, ~9 ms of one core) then takes up to ~36 ms;
+the loop settles about 30 ms late under overload. So an accepted request is answered within about 100 ms and a
+refused one about 40 ms after reaching the app on an otherwise idle machine (``benchmarks/api_load.py --overload``
+measures both at twice the sustainable rate, with the bound: what a bare constant-503 app achieves there). A burst
+of a few requests (the explorer page opens with five) waits, it is not refused.
 
 Counters (admitted, refused per reason, the largest queue) are on the middleware for tests and benchmarks.
 Not pure (ASGI, asyncio). Installed by ``forecaster.api.app`` from ``ApiSettings``.
