@@ -13,11 +13,12 @@ Protocol (DESIGN.md "Measuring / Autoscaling", "Simulator realism"; issue 19):
   both read one minute late (``replay(metric=..., metric_delay_s=60)``).
 - Reactive: the simulated HPA alone at targets 0.50, 0.55, ..., 0.90.
 - Joint (the product): each day, ``forecaster.simulate.tune.choose_on`` picks a setting (HPA target, band, margin,
-  scale-down pace; the 48 of ``default_bank``) from a replay of the ``HISTORY_DAYS`` (3) days before, with the
-  forecasts issued over them, within a risk budget; the day is then replayed with that setting
-  (``replay(retune=...)``: the HPA target and the floor change at midnight, the floor in force is kept). Forecasts:
-  the engine refitted daily and refreshed every 5 minutes on data before each issue time
-  (``forecaster.simulate.forecasting.rolling_forecasts``, busiest minute per 5-minute bucket, cached in
+  scale-down pace; ``default_bank(BOUNDS, metric=...)``: HPA target bounds [0.5, 0.98] for every trace, 48 settings up
+  to 0.90 on capped CPU (``reactive_ceiling``), 72 up to 0.98 on request rate; the choice's edge guard above 0.90)
+  from a replay of the ``HISTORY_DAYS`` (3) days before, with the forecasts issued over them, within a risk budget;
+  the day is then replayed with that setting (``replay(retune=...)``: the HPA target and the floor change at midnight,
+  the floor in force is kept). Forecasts: the engine refitted daily and refreshed every 5 minutes on data before each
+  issue time (``forecaster.simulate.forecasting.rolling_forecasts``, busiest minute per 5-minute bucket, cached in
   ``benchmarks/.cache``), from ``TUNE_DAYS`` (7) days before the replayed window. Lead time 180 s
   (``DEFAULT_LEAD_TIME_S``). Budgets: the default (at most half of reactive at 70 %'s under-provisioned minutes on the
   same history) and a sweep (``BUDGETS``).
