@@ -37,7 +37,7 @@ fleet runs (``--runs ""``): ``throughput_single.*``). Usage::
 
     python benchmarks/throughput.py [--traces DIR] [--n-series 1000] [--repeats 1] [--runs pool,dask2,dask1]
                                     [--chunk-series 500] [--lgbm] [--single] [--skip-statsforecast]
-                                    [--refresh-only [--artefact-dir DIR] [--refresh-jobs N]]
+                                    [--refresh-only [--artefact-dir DIR] [--predict-threads N]]
 
 ``--single``: ``fit`` of one 35-day 5-minute series (the NASA trace's first 35 days), ``n_jobs=2``, the default
 model, timed in its own child process (issue 21: <= 20 s); ``--repeats`` times, median reported, with the load
@@ -48,8 +48,8 @@ the fleet is fitted once with one calibration window (``n_windows=1, min_windows
 calibration, so the refresh does all it does after a full fit; its cost does not depend on how many windows taught
 them) on the local pool, saved under ``--artefact-dir`` (reused by later runs with the same series and commit of the
 engine's fitted state), then ``REFRESHES`` refreshes timed (``fc.update`` of 4 new observations per series +
-``fc.predict(288)``), wall and CPU seconds, median reported, ``--refresh-jobs`` (default 1: serial in the client)
-passed as ``Forecaster.refresh_jobs`` when the engine has it.
+``fc.predict(288)``), wall and CPU seconds, median reported, ``--predict-threads`` (default 1) passed as
+``Forecaster.predict_threads`` (LightGBM's threads in ``predict``) when the engine has it.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def forecaster_worker(data: Path, run: str, chunk_series: int | None) -> dict[st
     return out
 
 
-def refresh_worker(data: Path, artefact_dir: Path, refresh_jobs: int) -> dict[str, Any]:
+def refresh_worker(data: Path, artefact_dir: Path, predict_threads: int) -> dict[str, Any]:
     """Child-process body of ``--refresh-only`` (module docstring)."""
     import os
 
@@ -274,9 +274,8 @@ def refresh_worker(data: Path, artefact_dir: Path, refresh_jobs: int) -> dict[st
         out["fit_s"] = time.perf_counter() - t0
         fc.save(path)
         out["artefact"] = str(path)
-    if hasattr(fc, "refresh_jobs"):
-        fc.refresh_jobs = refresh_jobs
-    out["refresh_jobs"] = refresh_jobs if hasattr(fc, "refresh_jobs") else 1
+    fc.predict_threads = predict_threads  # an artefact saved before the option: set here, read by predict
+    out["predict_threads"] = predict_threads
     walls, cpus, loads = [], [], []
     new_ds = np.sort(new["ds"].unique())
     for part in np.array_split(new_ds, REFRESHES):
@@ -478,7 +477,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     ref = result.get("refresh")
     if ref:
         text += (f"\n\nRefresh only, {result['n_series']} series (update of 4 points + predict({H}), "
-                 f"refresh_jobs={ref.get('refresh_jobs')}): median {common.fmt(ref['refresh_s'])} s wall "
+                 f"predict_threads={ref.get('predict_threads')}): median {common.fmt(ref['refresh_s'])} s wall "
                  f"({common.fmt(ref['ms_per_series'])} ms/series), {common.fmt(ref['refresh_cpu_s'])} s CPU; runs "
                  + ", ".join(f"{common.fmt(w)} s at load {common.fmt(ld)}"
                              for w, ld in zip(ref["refresh_runs_s"], ref["load_1min"], strict=False))
@@ -517,7 +516,8 @@ def main() -> None:
                         help="only time the refresh of --n-series series (fit once, artefact kept in --artefact-dir)")
     parser.add_argument("--artefact-dir", type=Path, default=Path(tempfile.gettempdir()) / "forecaster-throughput",
                         help="where --refresh-only keeps the fitted fleet between runs")
-    parser.add_argument("--refresh-jobs", type=int, default=1, help="Forecaster.refresh_jobs for --refresh-only")
+    parser.add_argument("--predict-threads", type=int, default=1,
+                        help="Forecaster.predict_threads (LightGBM threads in predict) for --refresh-only")
     parser.add_argument("--worker", choices=[*RUNS, "lgbm", "single", "refresh"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -525,7 +525,7 @@ def main() -> None:
         if args.worker == "single":
             body = single_worker(args.traces)
         elif args.worker == "refresh":
-            body = refresh_worker(args.data, args.artefact_dir, args.refresh_jobs)
+            body = refresh_worker(args.data, args.artefact_dir, args.predict_threads)
         else:
             body = lgbm_worker(args.data) if args.worker == "lgbm" else forecaster_worker(
                 args.data, args.worker, args.chunk_series)
@@ -566,7 +566,7 @@ def main() -> None:
         if args.refresh_only:
             bar.update(task, description=f"refresh of {n_series} series")
             cmd = [*_child(args, data, "refresh"), "--artefact-dir", str(args.artefact_dir),
-                   "--refresh-jobs", str(args.refresh_jobs)]
+                   "--predict-threads", str(args.predict_threads)]
             result["refresh"] = _run_child(cmd, args.timeout)
             bar.advance(task)
         if args.single:

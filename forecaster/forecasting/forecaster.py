@@ -22,6 +22,7 @@ Pure (no outside clients). Called by the CLI, the notebooks, the service and the
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,9 +54,10 @@ from forecaster.ensemble.leads import LEAD, horizon_steps, lead_buckets
 from forecaster.ensemble.weights import DROPPED, SOURCE, default_weights
 from forecaster.evaluation.cutoffs import rolling_cutoffs
 from forecaster.forecasting import artefact
-from forecaster.forecasting.appending import append_history, spans
+from forecaster.forecasting.appending import append_rows, spans_of
 from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
 from forecaster.forecasting.members import (
+    Chunk,
     Executor,
     Members,
     backtest_members,
@@ -117,10 +119,14 @@ class Explanation:
 
 @dataclass
 class _State:
+    """A fitted Forecaster's state. ``tail``: each series' last 8 weeks, prepared; a frame after ``fit``, numpy arrays
+    (``members.Chunk``) after an ``update``, which then costs its new rows, not a pass over the tail's frame
+    (``appending.append_rows``); ``history_tail`` is it as a frame either way."""
+
     members: Members
     weights: pd.DataFrame
     calibration: Calibration
-    history_tail: pd.DataFrame
+    tail: pd.DataFrame | Chunk
     events: pd.DataFrame | None
     signals: pd.DataFrame | None
     span: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
@@ -128,6 +134,25 @@ class _State:
     report: SeriesReport
     cv_windows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def history_tail(self) -> pd.DataFrame:
+        """The tail as a prepared frame ``unique_id, ds, y, is_outage`` (built from the arrays once, then kept)."""
+        tail: Any = self.__dict__.get("tail", self.__dict__.get("history_tail"))  # before issue 21: history_tail
+        if isinstance(tail, Chunk):
+            tail = tail.frame()
+            self.__dict__["tail"] = tail
+        frame: pd.DataFrame = tail
+        return frame
+
+    def tail_chunk(self) -> Chunk:
+        """The tail as numpy arrays (built from the frame once, then kept)."""
+        tail: Any = self.__dict__.get("tail", self.__dict__.get("history_tail"))
+        if not isinstance(tail, Chunk):
+            tail = Chunk.of(tail)
+            self.__dict__["tail"] = tail
+            self.__dict__.pop("history_tail", None)
+        return tail
 
 
 class Forecaster:
@@ -152,6 +177,9 @@ class Forecaster:
                       them and the backtest windows instead (e.g. ``forecaster.adapters.dask.DaskExecutor``).
     member_params     keyword arguments per member, e.g. ``{"lgbm": {"num_threads": 2}}``.
     bad_values        ``"error"`` (default) or ``"outage"``: what NaN/inf/negative ``y`` do.
+    predict_threads   LightGBM threads for the lgbm member's forecasts in ``predict`` (default 1; -1: one per core).
+                      At fleet scale its trees are most of a refresh (BENCHMARKS.md "Throughput"); the same forecasts
+                      whatever the count.
 
     After ``fit``, ``calibration_cv_`` holds the calibration backtest (``unique_id, ds, cutoff, y``, the
     members and the weighted ``ensemble`` before calibration; None without windows): per-series residuals
@@ -178,6 +206,7 @@ class Forecaster:
         refresh_every: str | None = None,
         calibration_half_life: float | None = None,
         executor: Executor | None = None,
+        predict_threads: int = 1,
     ) -> None:
         freq_to_timedelta(freq)
         self.freq = freq
@@ -193,6 +222,7 @@ class Forecaster:
         self.bad_values = bad_values
         self.refresh_every = refresh_every
         self.calibration_half_life = calibration_half_life
+        self.predict_threads = predict_threads
         self._state: _State | None = None
         self.backtest_weights_: pd.DataFrame | None = None
         self.backtest_member_cv_: pd.DataFrame | None = None
@@ -402,6 +432,11 @@ class Forecaster:
             both = pd.concat([x for x in (st.events, extra) if x is not None], ignore_index=True)
             ev = both.drop_duplicates(EVENT_ID, keep="last").reset_index(drop=True)
         fut = self._signals(future_signals)
+        threads = int(getattr(self, "predict_threads", 1))  # artefacts saved before it lack it
+        if LGBM in st.members.fitted:
+            st.members.fitted[LGBM].predict_threads = (  # type: ignore[attr-defined]
+                threads if threads > 0 else (os.cpu_count() or 1)
+            )
         raw = predict_members(st.members, h, ev, fut)
         steps = np.tile(np.arange(1, h + 1), len(raw) // h) if len(raw) % h == 0 else self._steps(raw)
         trained = st.extra.get("trained_until") or max(end for _, end in st.span.values())  # older artefacts lack it
@@ -420,17 +455,18 @@ class Forecaster:
         """Append newer observations (no refit): the next ``predict`` starts after them."""
         st = self.state
         new, _ = prepare_history(new_history, self.freq, bad_values=self.bad_values)
-        unknown = sorted(set(new[ID]) - set(st.span))
+        unknown = sorted(set(new[ID].unique()) - set(st.span))
         if unknown:
             raise InputError(f"update: unique_id {unknown[:5]} were not fitted; fit them first (nothing changed)")
-        # = prepare_history(concat(tail, new)), re-validating only the series that need it (``appending``)
-        hist = append_history(st.history_tail, new, self.freq)
+        # = prepare_history(concat(tail, new)), re-validating only the series that need it (``appending``); the members
+        # get each series' previous last row and new rows (all rows of a re-validated one): ``append_rows``
+        done = append_rows(st.tail_chunk(), new, self.freq, 8 * steps_per("7D", self.freq))
         sig = self._signals(signals)
         if sig is not None:
             st.signals = pd.concat([x for x in (st.signals, sig) if x is not None], ignore_index=True)
-        update_members(st.members, hist, st.signals)
-        st.history_tail = hist.groupby(ID, sort=False).tail(8 * steps_per("7D", self.freq)).reset_index(drop=True)
-        st.span = spans(hist, st.span)
+        update_members(st.members, done.recent, st.signals)
+        st.tail = done.tail
+        st.span = spans_of(done.tail.ids, done.last_ns, st.span)
         return self
 
     # -- backtest ----------------------------------------------------------------------------------------

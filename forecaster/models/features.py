@@ -117,6 +117,31 @@ class Panel:
         """Timestamp (ns) of each series' last observation."""
         return np.asarray(self.ds_ns[self.offsets[1:] - 1])
 
+    def extended(self, newer: Panel, seen: np.ndarray) -> tuple[Panel, np.ndarray]:
+        """This panel with ``newer``'s rows (same ids, same order): per series the rows before ``newer``'s first time
+        are kept and ``newer``'s follow (a refresh: the previous last row and the new ones, or a whole re-prepared
+        block). Also each series' total length given ``seen``, its length before: ``seen - len + kept + len_newer``
+        while rows are kept, else ``len_newer`` (``newer`` starts at or before this panel: it is the whole history).
+        E.g. rows at t 0..4 (seen 10), newer at t 4..6: keeps t 0..3, then 4, 5, 6; length 10 - 5 + 4 + 3 = 12."""
+        n_series = len(self.ids)
+        lengths, new_lengths = self.lengths, newer.lengths
+        first_new = np.full(n_series, np.iinfo(np.int64).max)
+        has = new_lengths > 0
+        first_new[has] = newer.ds_ns[newer.offsets[:-1][has]]
+        series = np.repeat(np.arange(n_series), lengths)
+        keep = self.ds_ns < first_new[series]  # a prefix of each series' rows (they are in time order)
+        kept = np.bincount(series[keep], minlength=n_series).astype(np.int64)
+        out_len = kept + new_lengths
+        offsets = np.r_[0, np.cumsum(out_len)].astype(np.int64)
+        pos_old = offsets[series[keep]] + (np.flatnonzero(keep) - self.offsets[series[keep]])
+        new_series = np.repeat(np.arange(n_series), new_lengths)
+        pos_new = offsets[new_series] + kept[new_series] + (np.arange(len(newer.y)) - newer.offsets[new_series])
+        y, outage, ds = np.empty(offsets[-1]), np.empty(offsets[-1], bool), np.empty(offsets[-1], np.int64)
+        for dst, a, b in ((y, self.y, newer.y), (outage, self.outage, newer.outage), (ds, self.ds_ns, newer.ds_ns)):
+            dst[pos_old], dst[pos_new] = a[keep], b
+        total = np.where(kept > 0, seen - lengths + kept + new_lengths, new_lengths)
+        return Panel(self.ids, offsets, y, outage, ds), total
+
     def tail(self, keep: int) -> Panel:
         """The last ``keep`` rows of every series (enough history for the features of a new origin)."""
         n = len(self.y)

@@ -234,6 +234,7 @@ class LGBMMember:
         self.relative = relative
         self.sample_series = sample_series
         self.rounds_in: tuple[int, np.ndarray] | None = None  # set by the backtest: skip early stopping (fit)
+        self.predict_threads: int | None = None  # set by Forecaster.predict (predict_threads); None: num_threads
         self.fallbacks_: dict[str, str] = {}
         self.booster_: lgb.Booster | None = None
         self.best_iteration_: int = 0
@@ -261,9 +262,11 @@ class LGBMMember:
             "verbose": -1,
         }
 
-    def _store(self, data: FitData, panel: Panel) -> None:
-        """Keep what ``predict`` needs: the recent tail of every series and the fallback decisions."""
-        lengths = panel.lengths
+    def _store(self, data: FitData, panel: Panel, lengths: np.ndarray | None = None) -> None:
+        """Keep what ``predict`` needs: the recent tail of every series and the fallback decisions (from ``lengths``,
+        each series' whole length; default the panel's)."""
+        lengths = panel.lengths if lengths is None else lengths
+        self.seen_ = np.asarray(lengths, dtype=np.int64).copy()
         self.fallbacks_ = {}
         for i in np.flatnonzero(lengths < self.min_length_):
             self.fallbacks_[str(panel.ids[i])] = (
@@ -381,9 +384,23 @@ class LGBMMember:
         return (self.best_iteration_, self.widths_.copy()) if self.booster_ is not None else None
 
     def update(self, data: FitData) -> Self:
-        """Take the extended history: the booster and bands stay, the lag history and fallbacks refresh."""
+        """Take newer observations: the booster and bands stay, the lag history and fallbacks refresh.
+
+        ``data.history`` may be the whole history or only its recent rows per series (``Forecaster.update`` gives each
+        series' previous last row and its new ones): per series the kept panel's rows before the first given time
+        stay and the given rows follow (``Panel.extended``), so both give the same panel. Series other than the
+        fitted ones (or in another order) replace the panel wholesale, as the whole history."""
         if not self._fitted:
             raise NotFittedError("LGBMMember.update called before fit")
+        given = Panel.from_history(data.history)
+        old: Panel | None = getattr(self, "panel_", None)
+        lengths = None
+        if old is not None and np.array_equal(old.ids, given.ids):
+            seen = getattr(self, "seen_", None)
+            if seen is None:  # artefacts saved before issue 21: a full panel stands for a long enough series
+                full = self.spec_.week + self.spec_.day + 16
+                seen = np.where(old.lengths >= full, np.maximum(old.lengths, self.min_length_), old.lengths)
+            given, lengths = old.extended(given, seen)
         self._store(
             FitData(
                 data.history,
@@ -394,7 +411,8 @@ class LGBMMember:
                 signals=data.signals if data.signals is not None else self.signals_,
                 seed=data.seed,
             ),
-            Panel.from_history(data.history),
+            given,
+            lengths,
         )
         return self
 
@@ -428,7 +446,8 @@ class LGBMMember:
             origin = panel.lengths[s] - 1
             base = row_base(panel, s, origin, k, self.spec_.day) if self.relative else 0.0
             rows = s * h + k - 1
-            point[rows] = base + self.booster_.predict(X, num_threads=self.num_threads) * scale
+            threads = getattr(self, "predict_threads", None) or self.num_threads  # older artefacts lack it
+            point[rows] = base + self.booster_.predict(X, num_threads=threads) * scale
             bucket = np.searchsorted(self.edges_, k, side="right") - 1
             width[rows] = self.widths_[bucket] * scale[:, None]
         for i in np.flatnonzero(~use_model):

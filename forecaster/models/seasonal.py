@@ -282,15 +282,22 @@ class SeasonalMember:
         return self
 
     def _extend(self, history: pd.DataFrame, step: int) -> None:
-        for uid, g in history.groupby(ID, sort=False):
+        # the rows of each series in order of first appearance (as ``groupby(sort=False)``), as numpy slices: per-group
+        # pandas objects cost more than the filter at a refresh of thousands of series (issue 21)
+        codes, uniques = pd.factorize(history[ID].to_numpy(dtype=object))
+        order = np.argsort(codes, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(uniques)))]
+        all_ns = pd.DatetimeIndex(history[DS]).as_unit("ns").asi8[order]
+        all_y = history[Y].to_numpy(dtype=float)[order]
+        for k, uid in enumerate(uniques):
             s = self._states.get(str(uid))
             if s is None:
                 continue
-            ds_ns = pd.DatetimeIndex(g[DS]).as_unit("ns").asi8
+            ds_ns = all_ns[bounds[k] : bounds[k + 1]]
             new = ds_ns > s.last_ds_ns
             if not new.any():
                 continue
-            y_new = g[Y].to_numpy(dtype=float)[new]
+            y_new = all_y[bounds[k] : bounds[k + 1]][new]
             gap = int((ds_ns[new][0] - s.last_ds_ns) // step)
             if gap != 1:
                 raise ValueError(f"update for {uid!r}: new observations do not start one step after the last")
