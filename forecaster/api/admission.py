@@ -217,7 +217,8 @@ class Admission:
         if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
-        reason = await self._acquire(scope.get("client"))
+        client = scope.get("client")
+        reason = await self._acquire(tuple(client) if client is not None else None)  # a list in some servers
         if reason is not None:
             self.stats[f"refused: {reason}"] += 1
             await self._refuse(scope, send, reason)

@@ -392,3 +392,27 @@ def test_late_beats_count_only_with_a_flood_or_the_loop_computing() -> None:
     assert run([("testclient", 50000)], cpu_per_beat=0.001) == [0.0] * 5, "one client is not a flood"
     assert run([("127.0.0.1", 50001), ("127.0.0.1", 50002)], cpu_per_beat=0.001) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert run([], cpu_per_beat=0.04) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_a_client_given_as_a_list_is_counted_as_one_connection() -> None:
+    """ASGI allows ``client`` as a two-item list (some servers send one): the lag check counts it like a tuple."""
+    async def scenario() -> None:
+        inner = Held()
+        inner.release.set()
+        admission = Admission(inner, Limits(max_loop_lag_s=0.03))
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/v1/workloads", "query_string": b"", "headers": [],
+                 "root_path": "", "client": ["10.0.0.1", 5000]}
+        await admission(scope, receive, send)
+        await admission(scope, receive, send)
+        assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200]
+        assert admission.lag.clients == {("10.0.0.1", 5000)}
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
