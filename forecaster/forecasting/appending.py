@@ -30,8 +30,8 @@ import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta
 from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.forecasting.chunks import Chunk
 from forecaster.forecasting.history import prepare_history
-from forecaster.forecasting.members import Chunk
 
 COLUMNS = [ID, DS, Y, OUTAGE]
 

@@ -57,9 +57,7 @@ from forecaster.forecasting import artefact
 from forecaster.forecasting.appending import append_rows, spans_of
 from forecaster.forecasting.history import Need, SeriesReport, prepare_history, require_history
 from forecaster.forecasting.members import (
-    Chunk,
     Executor,
-    Members,
     backtest_members,
     engine_config,
     fit_members,
@@ -67,6 +65,7 @@ from forecaster.forecasting.members import (
     predict_members,
     update_members,
 )
+from forecaster.forecasting.state import FittedState
 from forecaster.models.base import Member, order_bands
 from forecaster.models.events import learning_kind
 from signals.calendar import holiday_events
@@ -117,42 +116,8 @@ class Explanation:
         return "; ".join(parts)
 
 
-@dataclass
-class _State:
-    """A fitted Forecaster's state. ``tail``: each series' last 8 weeks, prepared; a frame after ``fit``, numpy arrays
-    (``members.Chunk``) after an ``update``, which then costs its new rows, not a pass over the tail's frame
-    (``appending.append_rows``); ``history_tail`` is it as a frame either way."""
-
-    members: Members
-    weights: pd.DataFrame
-    calibration: Calibration
-    tail: pd.DataFrame | Chunk
-    events: pd.DataFrame | None
-    signals: pd.DataFrame | None
-    span: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
-    nonneg: bool
-    report: SeriesReport
-    cv_windows: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def history_tail(self) -> pd.DataFrame:
-        """The tail as a prepared frame ``unique_id, ds, y, is_outage`` (built from the arrays once, then kept)."""
-        tail: Any = self.__dict__.get("tail", self.__dict__.get("history_tail"))  # before issue 21: history_tail
-        if isinstance(tail, Chunk):
-            tail = tail.frame()
-            self.__dict__["tail"] = tail
-        frame: pd.DataFrame = tail
-        return frame
-
-    def tail_chunk(self) -> Chunk:
-        """The tail as numpy arrays (built from the frame once, then kept)."""
-        tail: Any = self.__dict__.get("tail", self.__dict__.get("history_tail"))
-        if not isinstance(tail, Chunk):
-            tail = Chunk.of(tail)
-            self.__dict__["tail"] = tail
-            self.__dict__.pop("history_tail", None)
-        return tail
+_State = FittedState
+"""The name artefacts saved before issue 21 pickled the state under."""
 
 
 class Forecaster:
@@ -223,7 +188,7 @@ class Forecaster:
         self.refresh_every = refresh_every
         self.calibration_half_life = calibration_half_life
         self.predict_threads = predict_threads
-        self._state: _State | None = None
+        self._state: FittedState | None = None
         self.backtest_weights_: pd.DataFrame | None = None
         self.backtest_member_cv_: pd.DataFrame | None = None
         self.calibration_cv_: pd.DataFrame | None = None
@@ -333,7 +298,7 @@ class Forecaster:
             progress(total, total)
         span = {str(u): (g.min(), g.max()) for u, g in hist.groupby(ID, sort=False)[DS]}
         tail = hist.groupby(ID, sort=False).tail(8 * steps_per("7D", self.freq)).reset_index(drop=True)
-        self._state = _State(
+        self._state = FittedState(
             members,
             weights,
             calibration,
@@ -402,7 +367,7 @@ class Forecaster:
         return order_bands(frame, ENSEMBLE, self.levels)
 
     @property
-    def state(self) -> _State:
+    def state(self) -> FittedState:
         if self._state is None:
             raise NotFittedError("this Forecaster is not fitted yet: call fit(history) first")
         return self._state

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +72,7 @@ from forecaster.contracts.frames import (
     Y,
     band_columns,
 )
+from forecaster.forecasting.chunks import Chunk, _phase1b, chunks_of, level_anchors
 from forecaster.forecasting.executor import Executor as Executor  # noqa: PLC0414  (re-exported to forecaster.py)
 from forecaster.forecasting.executor import SerialExecutor, make_executor
 from forecaster.models.base import FitData, Member, PredictData
@@ -88,8 +88,7 @@ def _as_input_error(exc: SignalsError) -> InputError:
 KNOWN = "known_in_advance"
 CHUNK_SERIES = 500
 """Default series per backtest work unit (``EngineConfig.chunk_series``)."""
-LEVEL_REFIT_EVERY = pd.Timedelta("7D")
-"""In one backtest the seasonal member's ARIMA parameters are re-estimated at most this often (``level_anchors``)."""
+
 
 
 @dataclass(frozen=True)
@@ -304,63 +303,6 @@ def split_signals(
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """The history of a few series in numpy arrays (cheap to pickle; ``frame()`` rebuilds the long frame).
-
-    ``member_cv`` splits the fleet into chunks of ``EngineConfig.chunk_series`` series: a task gets its own
-    chunk's history only, so a worker's memory is bounded by the chunk, not the fleet.
-    """
-
-    ids: np.ndarray  # unique ids, in order
-    counts: np.ndarray  # rows per id
-    ds_ns: np.ndarray
-    y: np.ndarray
-    outage: np.ndarray
-
-    @classmethod
-    def of(cls, history: pd.DataFrame) -> Chunk:
-        ids = history[ID].astype(str).to_numpy()
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
-        out = history[OUTAGE].to_numpy(dtype=bool) if OUTAGE in history.columns else np.zeros(len(ids), bool)
-        return cls(
-            ids[starts].astype("U"),
-            np.diff(np.r_[starts, len(ids)]).astype(np.int64),
-            pd.DatetimeIndex(history[DS]).as_unit("ns").asi8,
-            history[Y].to_numpy(dtype=float),
-            out,
-        )
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                ID: np.repeat(self.ids.astype(object), self.counts),
-                DS: pd.to_datetime(self.ds_ns, utc=True),
-                Y: self.y,
-                OUTAGE: self.outage,
-            }
-        )
-
-
-def chunks_of(history: pd.DataFrame, chunk_series: int) -> list[Chunk]:
-    """Consecutive groups of ``chunk_series`` series (in order of first appearance), as ``Chunk``s."""
-    ids = history[ID].astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
-    size = max(1, int(chunk_series))
-    edges = [*starts[::size].tolist(), len(ids)]
-    return [Chunk.of(history.iloc[a:b]) for a, b in itertools.pairwise(edges)]
-
-
-def level_anchors(cuts: Sequence[pd.Timestamp], every: pd.Timedelta = LEVEL_REFIT_EVERY) -> list[pd.Timestamp]:
-    """Cutoffs at which the seasonal member's ARIMA parameters are estimated: the first, then the first at least
-    ``every`` after the previous anchor. E.g. 7 daily cutoffs -> 1 anchor; 21 -> 3 (days 0, 7, 14)."""
-    anchors: list[pd.Timestamp] = []
-    for c in sorted(cuts):
-        if not anchors or c - anchors[-1] >= every:
-            anchors.append(c)
-    return anchors
-
-
-@dataclass(frozen=True)
 class _Window:
     """What one backtest task needs besides its chunk (see ``member_cv``)."""
 
@@ -568,27 +510,6 @@ class MemberBacktest:
 
     cv: pd.DataFrame
     final_global: Member | str | None = None
-
-
-def _phase1b(
-    cuts: Sequence[pd.Timestamp],
-    anchors: Sequence[pd.Timestamp],
-    probes: Mapping[pd.Timestamp, Any],
-    final_at: pd.Timestamp | None,
-) -> tuple[list[pd.Timestamp], list[tuple[int, np.ndarray] | None]]:
-    """The cutoffs the global member is trained at in phase 1b (every cutoff, then ``final_at``) and the round count
-    and bands each is given: its anchor's probe (the latest anchor at or before it). An anchor whose probe failed
-    (error text) is not retrained (its windows get the error); the cutoffs after it train with a hold-out of their
-    own (None), as do those of an anchor without a model."""
-    at: list[pd.Timestamp] = []
-    given: list[tuple[int, np.ndarray] | None] = []
-    for c in [*cuts, *([final_at] if final_at is not None else [])]:
-        probe = probes[max(a for a in anchors if a <= c)]
-        if isinstance(probe, str) and c in probes:
-            continue
-        at.append(c)
-        given.append(probe if isinstance(probe, tuple) else None)
-    return at, given
 
 
 def backtest_members(

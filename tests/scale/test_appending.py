@@ -15,8 +15,9 @@ from fleet_support import FAST_LGBM, series
 from forecaster import Forecaster
 from forecaster.contracts.frames import DS, ID, OUTAGE, Y
 from forecaster.forecasting.appending import _gather, append_history, append_rows, spans
+from forecaster.forecasting.chunks import Chunk
 from forecaster.forecasting.history import prepare_history
-from forecaster.forecasting.members import Chunk, update_members
+from forecaster.forecasting.members import update_members
 from forecaster.models.features import Panel
 
 STEP = pd.Timedelta("5min")

@@ -12,9 +12,10 @@ import pytest
 from fleet_support import FAST_LGBM
 from fleet_support import series as synthetic_series
 
+from forecaster.forecasting.chunks import Chunk, _phase1b, chunks_of, level_anchors
 from forecaster.forecasting.executor import ProcessExecutor, SerialExecutor, batches, make_executor
 from forecaster.forecasting.history import prepare_history
-from forecaster.forecasting.members import Chunk, EngineConfig, _phase1b, chunks_of, level_anchors, member_cv
+from forecaster.forecasting.members import EngineConfig, member_cv
 from forecaster.models.lgbm import sample_series
 
 
