@@ -85,15 +85,21 @@ def _phase1b(
     final_at: pd.Timestamp | None,
 ) -> tuple[list[pd.Timestamp], list[tuple[int, np.ndarray] | None]]:
     """The cutoffs the global member is trained at in phase 1b (every cutoff, then ``final_at``) and the round count
-    and bands each is given: its anchor's probe (the latest anchor at or before it). An anchor whose probe failed
+    and bands each is given: its anchor's probe (the latest anchor at or before it); the final model (``final_at``)
+    trains with a hold-out of its own, as a fit without a backtest does: it is the model that serves, and its
+    anchor's round count and bands come from data up to a week older (a level shift since then left a refit that
+    saw it no better than the model it should replace: tests/rollout). An anchor whose probe failed
     (error text) is not retrained (its windows get the error); the cutoffs after it train with a hold-out of their
     own (None), as do those of an anchor without a model."""
     at: list[pd.Timestamp] = []
     given: list[tuple[int, np.ndarray] | None] = []
-    for c in [*cuts, *([final_at] if final_at is not None else [])]:
+    for c in cuts:
         probe = probes[max(a for a in anchors if a <= c)]
         if isinstance(probe, str) and c in probes:
             continue
         at.append(c)
         given.append(probe if isinstance(probe, tuple) else None)
+    if final_at is not None:  # the model that will serve: its own hold-out, on data the anchors have not seen
+        at.append(final_at)
+        given.append(None)
     return at, given

@@ -106,15 +106,18 @@ def test_phase1b_plan_worked_example() -> None:
     assert [g if g is None else g[0] for g in given] == [40, 40, None, None]
     at, given = _phase1b([c0, c1], [c0], {c0: None}, None)  # an anchor without a model: every cutoff on its own
     assert at == [c0, c1] and given == [None, None]
+    at, given = _phase1b([c0, c1], [c0], {c0: (40, bands)}, end)  # the final model: its own hold-out, always
+    assert at == [c0, c1, end] and [g if g is None else g[0] for g in given] == [40, 40, None]
 
 
 def test_fit_trains_one_hold_out_then_one_model_per_cutoff_and_the_final(
     history: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``Forecaster.fit`` with its calibration windows (2 of the 3 asked for fit in 4 days: one anchor): the anchor's
-    hold-out training, then one training per window and one for the final model (all with the anchor's rounds), 4 in
-    all (before issue 21: 6, a hold-out and a refit at the anchor and for the final model); the fitted lgbm member is
-    the phase-1b one given the whole fleet's history."""
+    hold-out training, then one training per window with the anchor's rounds, and the final model with a hold-out of
+    its own (a hold-out training and a refit at its best round), 5 in all (before issue 21: 6, a hold-out and a refit
+    at the anchor and for the final model); the fitted lgbm member is the phase-1b one given the whole fleet's
+    history."""
     import lightgbm as lgb
 
     from forecaster.forecasting.forecaster import Forecaster
@@ -130,6 +133,7 @@ def test_fit_trains_one_hold_out_then_one_model_per_cutoff_and_the_final(
     fc = Forecaster("5min", (80, 95), 12, n_windows=3, min_windows=1, member_params={"lgbm": FAST_LGBM}, n_jobs=1)
     fc.fit(history)
     member = fc.state.members.fitted["lgbm"]
-    assert fc.state.cv_windows == 2 and len(rounds) == 1 + 2 + 1
-    assert rounds[0] == FAST_LGBM["num_rounds"] and set(rounds[1:]) == {member.best_iteration_}  # type: ignore[attr-defined]
+    assert fc.state.cv_windows == 2 and len(rounds) == 1 + 2 + 2
+    assert rounds[0] == FAST_LGBM["num_rounds"] and rounds[3] == FAST_LGBM["num_rounds"]  # the two hold-outs
+    assert rounds[-1] == member.best_iteration_  # type: ignore[attr-defined]  # the final model's own best round
     assert sorted(member.panel_.ids) == sorted(history["unique_id"].unique())  # type: ignore[attr-defined]
