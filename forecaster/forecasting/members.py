@@ -29,7 +29,8 @@ local processes, or Dask), each task getting only its own chunk's history (nothi
 2. (1b) the lgbm member at every cutoff, anchors included, trained on the data up to it with its anchor's round
    count and bands (``LGBMMember.rounds_in``: one training, no hold-out; at an anchor exactly the refit the probe
    skipped), side by side; with ``backtest_members(final_at=...)`` also the final fit's model on the whole
-   history (``Forecaster.fit``), so no training is left to run alone after the backtest;
+   history (``Forecaster.fit``), with a hold-out of its own (it is the model that serves:
+   ``chunks._phase1b``), so no training is left to run alone after the backtest;
 3. chunks x cutoffs: fit the members on the chunk up to the cutoff, the lgbm model of that cutoff given the
    chunk (``update``), the seasonal member applying the anchor's ARIMA parameters to the window's own
    decomposition (one Kalman filter pass instead of an optimisation), and forecast.
@@ -504,7 +505,7 @@ def member_cv(
 @dataclass(frozen=True)
 class MemberBacktest:
     """``backtest_members``' result: the members' backtest (``member_cv``'s frame) and, when asked for, the global
-    member trained on the whole history with the backtest's round count and bands (``final_global``: a fitted
+    member trained on the whole history with a hold-out of its own (``final_global``: a fitted
     member without a panel, to be given the history by ``fit_members(prefit=...)``; the error text if its fit
     failed; None when not asked for, or without lgbm)."""
 
