@@ -437,7 +437,7 @@ HPA_PATCH = r"/namespaces/shop/horizontalpodautoscalers/web$"
         ("PATCH", 409, 1, 0.0, True, "Reconciled"),         # re-read, recomputed, retried
         ("PATCH", 409, 3, 0.0, False, "WriteConflict"),     # skipped after 3 attempts, reason recorded
         ("PATCH", 500, 1, 0.0, False, "WriteUnavailable"),  # temporary: the next cycle tries again
-        ("GET", None, 10, 1.0, False, "HPAUnavailable"),    # read timeouts (the client retries a GET 3 times)
+        ("GET", None, 10, 3.0, False, "HPAUnavailable"),    # read timeouts (the client retries a GET 3 times)
     ],
     ids=["409-once", "409-thrice", "500", "timeout"],
 )
@@ -446,9 +446,9 @@ def test_api_server_faults(kube: KubeApiServer, prom: PromServer, engine: Engine
                            written: bool, reason: str) -> None:
     kube.put_object(policy(with_vpa=False))
     clock = Clock(start)
-    # a 0.5 s read timeout only where the test is about timeouts: on a loaded CI machine a healthy answer once
-    # took longer than that in a 409 case
-    ctl, _, _ = controller(kube, prom.url, engine, clock, read_timeout_s=0.5 if delay_s else 5.0)
+    # a 1.5 s read timeout only where the test is about timeouts (answers delayed 3 s): on a loaded CI machine a
+    # healthy answer once took longer than 0.5 s, in a 409 case and in the healthy cycle after the timeouts
+    ctl, _, _ = controller(kube, prom.url, engine, clock, read_timeout_s=1.5 if delay_s else 5.0)
     fault = kube.inject(method, HPA_PATCH, status=status, times=times, delay_s=delay_s)
     report = run(ctl, clock, start)
     fault.used = fault.times  # healthy again
