@@ -18,12 +18,15 @@ refused: probes and scrapes must see the truth under load). A request is admitte
 A refusal is an RFC 9457 problem (type ``overloaded``, status 503) with ``Retry-After: retry_after_s`` and the reason
 (``loop lag``, ``queue full``, ``queue wait``), precomputed per reason but for its ``instance`` and written straight
 to ASGI without touching the app: it costs about what a bare app answering a constant 503 costs, a small fraction of
-an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 40 ms for a slot;
-four run at once, and an uncached forecast (a store read and a render, ~9 ms of one core) then takes up to ~36 ms;
-the loop settles about 30 ms late under overload. So an accepted request is answered within about 100 ms and a
-refused one about 40 ms after reaching the app on an otherwise idle machine (``benchmarks/api_load.py --overload``
-measures both at twice the sustainable rate, with the bound: what a bare constant-503 app achieves there). A burst
-of a few requests (the explorer page opens with five) waits, it is not refused.
+an answer, so refusing keeps up with a flood. Worked numbers (defaults): a request waits at most 20 ms for a slot;
+two run at once (the routes share one GIL: a third thread adds no throughput, only latency), and an uncached
+forecast (a store read and a render, ~9 ms of one core) then takes up to ~18 ms; the loop settles about 10 ms late
+under overload. So a refusal takes about 10 (loop) + 20 (queue) = 30 ms after the request reaches the server and an
+accepted request about 10 + 20 + 18 ~ 50 ms, inside the targets of 50 and 100 ms with room for the machine's own
+stalls (``benchmarks/load.py`` measures both at twice the sustainable rate; at 2511668 on a quiet 2-core machine:
+refusals p99 32.5 / 37.1 ms, accepted 31.8 / 70.1 ms, cached / uncached; with the earlier 4 slots, 40 ms and 30 ms
+the refusals' p99 was 57-78 ms). The limits are latency budgets, not machine sizes: the lag threshold plus the queue
+wait is what a refusal costs. A burst of a few requests (the explorer page opens with five) waits, it is not refused.
 
 Counters (admitted, refused per reason, the largest queue) are on the middleware for tests and benchmarks.
 Not pure (ASGI, asyncio). Installed by ``forecaster.api.app`` from ``ApiSettings``.
@@ -61,10 +64,10 @@ loop computed for longer than the lag threshold in it: ``LoopLag.counts``)."""
 class Limits:
     """The admission limits (``ApiSettings`` fields of the same names; 0 disables the lag check)."""
 
-    max_concurrent_requests: int = 4
+    max_concurrent_requests: int = 2
     max_queued_requests: int = 32
-    max_queue_wait_s: float = 0.04
-    max_loop_lag_s: float = 0.03
+    max_queue_wait_s: float = 0.02
+    max_loop_lag_s: float = 0.01
     retry_after_s: int = 1
 
 

@@ -56,17 +56,17 @@ class ApiSettings:
     """Most stored forecast runs one what-if replays against (600); more are thinned evenly, keeping the last."""
     whatif_concurrency: int = 2
     """What-if replays running at once per process (2); further requests wait up to 30 s, then get 503."""
-    max_concurrent_requests: int = 4
-    """Admission control (``forecaster.api.admission``): requests inside the app at once (4). ``/healthz``,
+    max_concurrent_requests: int = 2
+    """Admission control (``forecaster.api.admission``): requests inside the app at once (2). ``/healthz``,
     ``/readyz`` and ``/metrics`` are never counted nor refused."""
     max_queued_requests: int = 32
     """Admission control: requests waiting for one of those slots, first in first out (32); more are refused at once
     with 503 and ``Retry-After``."""
-    max_queue_wait_s: float = 0.04
-    """Admission control: longest wait in that queue, in seconds (0.04); a request still waiting is refused (503)."""
-    max_loop_lag_s: float = 0.03
+    max_queue_wait_s: float = 0.02
+    """Admission control: longest wait in that queue, in seconds (0.02); a request still waiting is refused (503)."""
+    max_loop_lag_s: float = 0.01
     """Admission control: requests are refused (503) while the event loop runs more than this late for two heartbeat
-    periods in a row, in seconds (0.03; 0 = never): the signal that catches a flood of cheap requests, which never wait
+    periods in a row, in seconds (0.01; 0 = never): the signal that catches a flood of cheap requests, which never wait
     for a slot."""
     retry_after_s: int = 1
     """``Retry-After`` of an admission refusal, in seconds (1)."""

@@ -145,15 +145,15 @@ class ServiceSettings:
     """API bearer tokens allowed to write (and read) (())."""
     anonymous_reads: bool = False
     """API: allow GET requests without a token (False)."""
-    max_concurrent_requests: int = 4
-    """API admission control: requests inside the app at once (4); ``forecaster.api.config.ApiSettings``."""
+    max_concurrent_requests: int = 2
+    """API admission control: requests inside the app at once (2); ``forecaster.api.config.ApiSettings``."""
     max_queued_requests: int = 32
     """API admission control: requests waiting for a slot (32); more are refused at once with 503."""
-    max_queue_wait_s: float = 0.04
-    """API admission control: longest wait for a slot, in seconds (0.04), then 503."""
-    max_loop_lag_s: float = 0.03
+    max_queue_wait_s: float = 0.02
+    """API admission control: longest wait for a slot, in seconds (0.02), then 503."""
+    max_loop_lag_s: float = 0.01
     """API admission control: refuse (503) while the event loop runs more than this late for two heartbeat periods in
-    a row, in seconds (0.03; 0 = never)."""
+    a row, in seconds (0.01; 0 = never)."""
     retry_after_s: int = 1
     """API admission control: ``Retry-After`` of a refusal, in seconds (1)."""
     rollout: bool = True

@@ -285,8 +285,8 @@ def test_a_client_that_goes_away_while_queued_leaks_no_slot() -> None:
 def test_limits_are_settings_with_documented_defaults() -> None:
     defaults = ApiSettings()
     assert (defaults.max_concurrent_requests, defaults.max_queued_requests, defaults.max_queue_wait_s,
-            defaults.max_loop_lag_s, defaults.retry_after_s) == (4, 32, 0.04, 0.03, 1)
-    assert Limits() == Limits(4, 32, 0.04, 0.03, 1), "the middleware's defaults are the settings' defaults"
+            defaults.max_loop_lag_s, defaults.retry_after_s) == (2, 32, 0.02, 0.01, 1)
+    assert Limits() == Limits(2, 32, 0.02, 0.01, 1), "the middleware's defaults are the settings' defaults"
     service = ServiceSettings.from_env({"FORECASTER_MAX_CONCURRENT_REQUESTS": "3", "FORECASTER_MAX_LOOP_LAG_S": "0"})
     api = api_settings(service)
     assert api.max_concurrent_requests == 3 and api.max_loop_lag_s == 0.0 and api.max_queued_requests == 32
