@@ -30,7 +30,7 @@ read and a render in a worker thread per answer: the slots saturate). For each:
 
 1. the **sustainable rate**: the highest rate at which every request is answered 200, none refused, with p99 <=
    ``SLO_P99_MS`` (100 ms) and the rate achieved; found by doubling from ``--probe-rate`` until a probe fails, then
-   bisecting (``--probe-duration`` s per probe, 1 s warm-up each; after a failed probe, until the server has worked
+   bisecting (``--probe-duration`` s per probe, 1 s warm-up each; a failed probe is repeated once; after a failed probe, until the server has worked
    off its backlog: ``settle``, else the next probe measures the last one's queue);
 2. **twice that rate** for ``--overload-duration`` s: p99 of the accepted requests (200), p99 of the refusals (503
    with ``Retry-After``), and the count of anything else (other statuses, timeouts, connection errors), against
@@ -361,14 +361,16 @@ def find_sustainable(base: str, paths: list[str], start: float, probe_s: float, 
     ``steps`` times. Returns the rate and every probe's summary."""
     probes: list[dict[str, Any]] = []
 
-    def probe(rate: float) -> bool:
+    def probe(rate: float, again: bool = True) -> bool:
         summary = overload_summary(run_samples(base, paths, rate, probe_s, 1.0), rate)
         summary["settle_s"] = settle(base, paths[0]) if summary["accepted"] < summary["requests"] or \
             summary["accepted_p99_ms"] > SLO_P99_MS else 0.0
         probes.append(summary)
         print(f"  probe {rate:7.1f} rps: p99 {summary['accepted_p99_ms']:8.1f} ms, {summary['accepted_rps']:.1f} rps "
               f"ok, statuses {summary['statuses']} -> {'ok' if sustainable(summary) else 'no'}", flush=True)
-        return sustainable(summary)
+        # a failed probe is repeated once: one stall of the machine (or the server's first requests, e.g. the
+        # cache being filled) is not its capacity, and a probe that fails wrongly ends the doubling
+        return sustainable(summary) or (again and probe(rate, again=False))
 
     good, bad = 0.0, start
     while probe(bad):
