@@ -27,7 +27,8 @@ Protocol (DESIGN.md "Measuring / Autoscaling", "Simulator realism"; issue 19):
 
 Run: ``nice -n 10 python benchmarks/autoscaling.py`` (hours the first time, most of it rolling forecasts; the bank
 replays are cached too), ``--traces nasa`` for one trace, ``--quick`` (NASA's last 3 days on the full run's cached
-forecasts, 4 settings, CPU metric), ``--rescore`` (tables from ``results/autoscaling.json``). Writes
+forecasts, 4 settings, CPU metric), ``--rescore`` (tables from ``results/autoscaling.json``), ``--jobs 2``
+(rolling forecasts and bank replays in 2 processes, the same figures: ``split_forecasts``). Writes
 ``results/autoscaling.json``/``.md`` and ``autoscaling_<trace>.png`` (CPU metric), ``autoscaling_<trace>_requests.png``
 (request-rate metric).
 """
@@ -41,8 +42,11 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from typing import Any  # noqa: E402
 
 import matplotlib  # noqa: E402
@@ -66,7 +70,7 @@ from forecaster.scaling.settings import DEFAULT_LEAD_TIME_S, DEFAULT_STARTUP_S  
 from forecaster.simulate import capacity_for_peak, replay  # noqa: E402
 from forecaster.simulate.bounds import ideal_curve, level_foresight_curve  # noqa: E402
 from forecaster.simulate.forecasting import ForecastSchedule, forecast_errors, rolling_forecasts  # noqa: E402
-from forecaster.simulate.providers import FrameProvider  # noqa: E402
+from forecaster.simulate.providers import ISSUED_AT, FrameProvider  # noqa: E402
 from forecaster.simulate.tune import (  # noqa: E402
     SharedBands,
     bank_outcomes,
@@ -111,10 +115,10 @@ BOUNDS = TargetBounds(0.5, 0.98)
 wider than the spec's default 0.9 so that the bank reaches 0.95 and 0.98 where the metric allows it); each metric's
 bank is ``default_bank(BOUNDS, metric=...)``: on capped CPU utilisation targets stop at ``reactive_ceiling`` (0.90,
 the 48 settings of before), on the uncapped request rate they go up to 0.98 (72 settings)."""
-OPTIONS = {"no_ceiling": False}
+OPTIONS = {"no_ceiling": False, "jobs": 1}
 """``--no-ceiling``: a sensitivity run, not the product: the capped-CPU bank also gets the targets above
 ``reactive_ceiling`` (0.95, 0.98), where the HPA cannot scale up from saturated pods and the floor alone carries
-surprises."""
+surprises. ``--jobs N``: rolling forecasts and bank replays split over N processes (``split_forecasts``)."""
 TUNE_DAYS = 7
 """Days of rolling forecasts made before the replayed window, so the joint policy's first choice has history
 (``--tune-days``: fewer saves forecasting time; the choices read only ``HISTORY_DAYS`` of them)."""
@@ -192,16 +196,55 @@ def cached_forecasts(name: str, demand: pd.Series, start: pd.Timestamp, end: pd.
     if path.exists():
         return pd.read_parquet(path), 0.0
     t0 = time.perf_counter()
-    with progress() as bar:
-        task = bar.add_task(f"{name}: rolling forecasts", total=1)
+    if OPTIONS["jobs"] > 1:
+        frame = split_forecasts(demand.loc[: end - pd.Timedelta("1ns")], start, end, schedule, int(OPTIONS["jobs"]))
+    else:
+        with progress() as bar:
+            task = bar.add_task(f"{name}: rolling forecasts", total=1)
 
-        def tick(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
 
-        frame = rolling_forecasts(demand.loc[: end - pd.Timedelta("1ns")], start, end, schedule, progress=tick)
+            frame = rolling_forecasts(demand.loc[: end - pd.Timedelta("1ns")], start, end, schedule, progress=tick)
     CACHE.mkdir(exist_ok=True)
     frame.to_parquet(path)
     return frame, time.perf_counter() - t0
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+
+
+def _forecast_part(args: tuple[pd.Series, pd.Timestamp, pd.Timestamp, ForecastSchedule]) -> pd.DataFrame:
+    demand, a, b, schedule = args
+    return rolling_forecasts(demand.loc[: b - pd.Timedelta("1ns")], a, b, schedule)
+
+
+def split_forecasts(demand: pd.Series, start: pd.Timestamp, end: pd.Timestamp, schedule: ForecastSchedule,
+                    jobs: int) -> pd.DataFrame:
+    """``rolling_forecasts`` over ``[start, end)`` in ``jobs`` processes, each over whole days (``--jobs``).
+
+    The same frame as one process when every part but the last issued at every refresh: refits then fall on the
+    midnights after ``start`` (the schedule refits every ``refit_every`` = 1 day from its first fit, the seed is
+    fixed), so a part that starts at a midnight fits what one process would have refitted there. A refresh that
+    issued nothing (a failed fit, which moves later refits) is reported on stdout: the parts after it then differ."""
+    days = pd.date_range(start, end, freq="1D", inclusive="left")
+    cuts = [days[round(k * len(days) / jobs)] for k in range(jobs)] + [end]
+    parts = [(demand, a, b, schedule) for a, b in itertools.pairwise(cuts) if a < b]
+    with _pool(jobs) as pool:
+        frames = list(pool.map(_forecast_part, parts))
+    refresh = pd.Timedelta(schedule.refresh_every)
+    for (_, a, b, _), f in zip(parts[:-1], frames[:-1], strict=True):
+        missing = len(pd.date_range(a, b, freq=refresh, inclusive="left")) - f[ISSUED_AT].nunique()
+        if missing:
+            print(f"split forecasts: {missing} refreshes of [{a}, {b}) issued nothing; the parts after it differ "
+                  "from one process's")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _bank_part(args: tuple[Any, ...]) -> pd.DataFrame:
+    span, provider, todo, refs, kw = args
+    return bank_outcomes(span, provider, bank=todo, reference_targets=refs, **kw)
 
 
 def cluster(cap: float, mode: str) -> dict[str, Any]:
@@ -245,12 +288,18 @@ def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, ca
     todo = tuple(b for b in bank if b.label not in done)
     refs = () if old is not None and (old["kind"] == "reactive").any() else (DEFAULT_BUDGET.reference_target,)
     out = pd.DataFrame()
-    with progress() as bar:
-        task = bar.add_task(f"{name} [{mode}]: bank replays", total=len(todo) + len(refs))
-        if todo or refs:
+    kw = {"policy_settings": {"stale_after_s": STALE_AFTER_S}, "lead_time_s": DEFAULT_LEAD_TIME_S,
+          **cluster(cap, mode)}
+    jobs = int(OPTIONS["jobs"])
+    if jobs > 1 and todo:  # every jobs-th setting to each process, the reference with the first
+        args = [(span, provider.provider, todo[k::jobs], refs if k == 0 else (), kw) for k in range(jobs)]
+        with _pool(jobs) as pool:
+            out = pd.concat(list(pool.map(_bank_part, [a for a in args if a[2] or a[3]])), ignore_index=True)
+    elif todo or refs:
+        with progress() as bar:
+            task = bar.add_task(f"{name} [{mode}]: bank replays", total=len(todo) + len(refs))
             out = bank_outcomes(span, provider, bank=todo, reference_targets=refs,
-                                policy_settings={"stale_after_s": STALE_AFTER_S}, lead_time_s=DEFAULT_LEAD_TIME_S,
-                                progress=lambda d, t: bar.update(task, completed=d), **cluster(cap, mode))
+                                progress=lambda d, t: bar.update(task, completed=d), **kw)
     if old is not None:
         keep = old[(old["kind"] == "reactive") | old["label"].isin([b.label for b in bank])]
         out = pd.concat([keep, out], ignore_index=True) if len(out) else keep.reset_index(drop=True)
@@ -420,6 +469,7 @@ def main() -> None:
     ap.add_argument("--reuse-bank", default="", help="comma-separated globs in benchmarks/.cache of earlier bank "
                     "replays to take as they are (only settings missing from them are replayed)")
     ap.add_argument("--no-ceiling", action="store_true", help="sensitivity: CPU bank past reactive_ceiling too")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the rolling forecasts and bank replays")
     ap.add_argument("--output", default=None, help="results name (default autoscaling, or autoscaling_quick)")
     ap.add_argument("--rescore", action="store_true", help="tables from results/autoscaling.json (no replays)")
     args = ap.parse_args()
@@ -430,6 +480,7 @@ def main() -> None:
         print(md)
         return
     OPTIONS["no_ceiling"] = args.no_ceiling
+    OPTIONS["jobs"] = max(1, args.jobs)
     names = ["nasa"] if args.quick else args.traces.split(",")
     modes = ["cpu"] if args.quick else args.metrics.split(",")
     bank = default_bank(BOUNDS)
