@@ -30,8 +30,9 @@ read and a render in a worker thread per answer: the slots saturate). For each:
 
 1. the **sustainable rate**: the highest rate at which every request is answered 200, none refused, with p99 <=
    ``SLO_P99_MS`` (100 ms) and the rate achieved; found by doubling from ``--probe-rate`` until a probe fails, then
-   bisecting (``--probe-duration`` s per probe, 1 s warm-up each; a failed probe is repeated once; after a failed probe, until the server has worked
-   off its backlog: ``settle``, else the next probe measures the last one's queue);
+   bisecting (``--probe-duration`` s per probe, 1 s warm-up each; a failed probe is repeated once; after a failed
+   probe, until the server has worked off its backlog: ``settle``, else the next probe measures the last one's
+   queue);
 2. **twice that rate** for ``--overload-duration`` s: p99 of the accepted requests (200), p99 of the refusals (503
    with ``Retry-After``), and the count of anything else (other statuses, timeouts, connection errors), against
    targets 100 ms, 50 ms and 0;
