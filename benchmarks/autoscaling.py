@@ -15,7 +15,8 @@ Protocol (DESIGN.md "Measuring / Autoscaling", "Simulator realism"; issue 19):
 - Joint (the product): each day, ``forecaster.simulate.tune.choose_on`` picks a setting (HPA target, band, margin,
   scale-down pace; ``default_bank(BOUNDS, metric=...)``: HPA target bounds [0.5, 0.98] for every trace, 48 settings up
   to 0.90 on capped CPU (``reactive_ceiling``), 72 up to 0.98 on request rate; the choice's edge guard above 0.90)
-  from a replay of the ``HISTORY_DAYS`` (3) days before, with the forecasts issued over them, within a risk budget;
+  from a replay of the ``HISTORY_DAYS`` (3) days before (the risk over ``RISK_DAYS``, 7), with the forecasts issued
+  over them, within a risk budget;
   the day is then replayed with that setting (``replay(retune=...)``: the HPA target and the floor change at midnight,
   the floor in force is kept). Forecasts: the engine refitted daily and refreshed every 5 minutes on data before each
   issue time (``forecaster.simulate.forecasting.rolling_forecasts``, busiest minute per 5-minute bucket, cached in
@@ -90,6 +91,10 @@ METRICS = {"cpu": ("cpu", 60), "requests": ("requests", 60)}
 """Metric modes: the HPA's metric and the metrics pipeline's delay (s)."""
 HISTORY_DAYS = 3
 """Days of replayed history behind each daily choice of the joint policy."""
+RISK_DAYS = 7
+"""Days of replayed history the choice judges the risk on (``choose_on``'s ``risk_days``; the cost on
+``HISTORY_DAYS``), as many as the bank replays hold: they span the ``HISTORY_DAYS`` before the window and a warm-up
+day, so the first choices see 4, 5, 6 days (``--risk-days``)."""
 BUDGETS: dict[str, RiskBudget] = {
     DEFAULT_LABEL: DEFAULT_BUDGET,
     "0% of r70": RiskBudget(fraction=0.0),
@@ -115,7 +120,7 @@ BOUNDS = TargetBounds(0.5, 0.98)
 wider than the spec's default 0.9 so that the bank reaches 0.95 and 0.98 where the metric allows it); each metric's
 bank is ``default_bank(BOUNDS, metric=...)``: on capped CPU utilisation targets stop at ``reactive_ceiling`` (0.90,
 the 48 settings of before), on the uncapped request rate they go up to 0.98 (72 settings)."""
-OPTIONS = {"no_ceiling": False, "jobs": 1}
+OPTIONS = {"no_ceiling": False, "jobs": 1, "risk_days": RISK_DAYS}
 """``--no-ceiling``: a sensitivity run, not the product: the capped-CPU bank also gets the targets above
 ``reactive_ceiling`` (0.95, 0.98), where the HPA cannot scale up from saturated pods and the floor alone carries
 surprises. ``--jobs N``: rolling forecasts and bank replays split over N processes (``split_forecasts``)."""
@@ -310,7 +315,8 @@ def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, ca
 
 def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFrame, coverage: pd.Series,
                   cap: float, mode: str, bank: tuple[JointSetting, ...],
-                  history_days: int = HISTORY_DAYS) -> tuple[list[dict[str, Any]], list[Any]]:
+                  history_days: int = HISTORY_DAYS, risk_days: int = RISK_DAYS,
+                  ) -> tuple[list[dict[str, Any]], list[Any]]:
     """One replay of the window per budget, the setting re-chosen each midnight from the days before; the rows and
     the default budget's choices."""
     start = pd.DatetimeIndex(window.index)[0]
@@ -320,8 +326,8 @@ def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFra
         current: JointSetting | None = None
         schedule, choices = [], []
         for day in days:
-            choice = choose_on(outcomes, day, days=history_days, coverage=coverage, budget=budget, bounds=BOUNDS,
-                               current=current, bank=bank)
+            choice = choose_on(outcomes, day, days=history_days, risk_days=risk_days, coverage=coverage,
+                               budget=budget, bounds=BOUNDS, current=current, bank=bank)
             current = choice.setting
             schedule.append((max(day, start), current.overrides()))
             choices.append({"day": f"{day:%Y-%m-%d}", "setting": current.label, "stale": choice.stale,
@@ -411,7 +417,8 @@ def run_mode(name: str, mode: str, window: pd.Series, span: pd.Series, provider:
     bank = tuple(s for s in bank if s in set(default_bank(BOUNDS, metric=metric)))
     outcomes = cached_bank(name, mode, span, provider, cap, bank, reuse)
     t0 = time.perf_counter()
-    joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days)
+    joint, choices = joint_replays(window, provider, outcomes, coverage, cap, mode, bank, history_days,
+                                   int(OPTIONS["risk_days"]))
     rows += joint + fixed_rows(outcomes, pd.DatetimeIndex(window.index)[0])
     check = acceptance(rows, refs["level"], refs["ideal"])
     fig = pareto(rows, refs, f"{name}: HPA on {mode} metrics (60 s late)")
@@ -463,6 +470,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="NASA only, 3 days, 4 bank settings, CPU metric")
     ap.add_argument("--history-days", type=int, default=HISTORY_DAYS,
                     help=f"days of replayed history behind each daily choice (default {HISTORY_DAYS})")
+    ap.add_argument("--risk-days", type=int, default=RISK_DAYS,
+                    help=f"days of replayed history the choices judge the risk on (default {RISK_DAYS})")
     ap.add_argument("--tune-days", type=int, default=TUNE_DAYS,
                     help=f"days of rolling forecasts before the replayed window (default {TUNE_DAYS}; at least "
                          "--history-days + 1: the choices read only --history-days of them, the first is warm-up)")
@@ -481,6 +490,7 @@ def main() -> None:
         return
     OPTIONS["no_ceiling"] = args.no_ceiling
     OPTIONS["jobs"] = max(1, args.jobs)
+    OPTIONS["risk_days"] = args.risk_days
     names = ["nasa"] if args.quick else args.traces.split(",")
     modes = ["cpu"] if args.quick else args.metrics.split(",")
     bank = default_bank(BOUNDS)
@@ -491,6 +501,7 @@ def main() -> None:
     results: dict[str, Any] = {**run_meta(), "traces": {}, "schedule": {"freq": SCHEDULE.freq, "agg": SCHEDULE.agg,
                                "refresh_every": SCHEDULE.refresh_every, "horizon": SCHEDULE.horizon},
                                "lead_time_s": DEFAULT_LEAD_TIME_S, "history_days": args.history_days,
+                               "risk_days": args.risk_days,
                                "bank": [b.label for b in bank], "no_ceiling": args.no_ceiling}
     if path.exists() and not args.quick:  # keep the other traces' results when re-running some
         results["traces"] = json.loads(path.read_text()).get("traces", {})

@@ -270,11 +270,14 @@ def choose(
     current: JointSetting | None = None,
     *,
     days: float,
+    cost_days: float | None = None,
     switch_gain: float = 0.01,
     guard_above: float | None = None,
 ) -> JointChoice:
     """The setting with the fewest replica-minutes within the risk budget (module docstring, steps 2-4;
-    ``guard_above``: targets above it pass the edge guard of step 3 only, default ``GUARD_ABOVE``, ``1.0``: off)."""
+    ``guard_above``: targets above it pass the edge guard of step 3 only, default ``GUARD_ABOVE``, ``1.0``: off).
+    ``days``: the history the trials' under-provisioned minutes (and the budget) cover; ``cost_days``: the one their
+    replica-minutes cover, when shorter (``forecaster.simulate.tune.choose_on``'s ``risk_days``)."""
     guard_at = GUARD_ABOVE if guard_above is None else guard_above
     candidates = [t for t in trials if t.setting is not None and bounds.contains(t.setting.target_utilisation)]
     if not candidates:
@@ -306,8 +309,10 @@ def choose(
         best, runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
         verdict = " - no setting met the budget, so the safest"
     assert best.setting is not None
+    span = (f"over {days:g} days" if cost_days is None or cost_days == days
+            else f"(replica-min over {cost_days:g} days, under-provisioned min over {days:g})")
     parts = [f"chose {best.label}{verdict}: {best.replica_minutes:,.0f} replica-min, {best.under_minutes:,.0f} "
-             f"under-provisioned min over {days:g} days (budget: {budget.describe()} = {allowed:,.0f}"
+             f"under-provisioned min {span} (budget: {budget.describe()} = {allowed:,.0f}"
              f"{guarded if within else ''})"]
     if runner is not None:
         late = (" (over budget)" if within and runner.under_minutes > allowed + 1e-9

@@ -151,3 +151,28 @@ def test_floor_policy_keeps_the_breaker_when_forecasts_carry_a_backtest_mae() ->
     assert isinstance(floor_policy(FrameProvider(fc, backtest_mae=10.0)), PredictivePolicy)
     with pytest.raises(InputError, match="backtest MAE"):
         SharedBandPolicy(SharedBands(FrameProvider(fc, backtest_mae=10.0)))
+
+
+def test_risk_days_judge_the_risk_on_a_longer_history() -> None:
+    """``choose_on``'s worked example: ``a`` is the cheapest and clean over the last day but was short 1 minute the
+    day before, when the reactive reference was never short (budget 0). ``risk_days=1`` (the default: ``days``)
+    chooses ``a``; ``risk_days=2`` judges the risk on both days and passes it over for ``b``, still costing ``b`` on
+    the last day only; a per-day budget is then allowed over the 2 days."""
+    a, b = BANK[0], BANK[1]
+    table = _table([
+        ("reactive at 70%", "reactive", "2024-03-04", 1000, 0),
+        ("reactive at 70%", "reactive", "2024-03-05", 1100, 0),
+        (a.label, "joint", "2024-03-04", 800, 1), (a.label, "joint", "2024-03-05", 810, 0),
+        (b.label, "joint", "2024-03-04", 500, 0), (b.label, "joint", "2024-03-05", 900, 0),
+    ])
+    until = T0 + pd.Timedelta("2D")
+    short = choose_on(table, until, days=1, bank=BANK)
+    assert short.setting == a and short.allowed_under_minutes == 0
+    assert choose_on(table, until, days=1, risk_days=1, bank=BANK).setting == a
+    long = choose_on(table, until, days=1, risk_days=2, bank=BANK)
+    assert long.setting == b and long.chosen is not None and long.chosen.replica_minutes == 900
+    assert long.days == 2 and "replica-min over 1 days, under-provisioned min over 2" in long.reason
+    assert long.runner_up is not None and long.runner_up.label == a.label and long.runner_up.under_minutes == 1
+    per_day = choose_on(table, until, days=1, risk_days=2, bank=BANK, budget=RiskBudget(under_minutes_per_day=0.5))
+    assert per_day.allowed_under_minutes == 1 and per_day.setting == a
+    assert choose_on(table, until, days=2, risk_days=1, bank=BANK).days == 2  # never shorter than ``days``
