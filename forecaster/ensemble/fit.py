@@ -30,7 +30,7 @@ from forecaster.ensemble.calendar import calendar_rows, unlearned_rows
 from forecaster.ensemble.combine import combine
 from forecaster.ensemble.intervals import Calibration, fit_calibration
 from forecaster.ensemble.leads import horizon_steps, lead_buckets
-from forecaster.ensemble.weights import default_weights, learn_weights
+from forecaster.ensemble.weights import MapFn, default_weights, learn_weights
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,28 @@ class Combination:
         return lead_buckets(h, self.freq)
 
     def learn(
-        self, cv: pd.DataFrame, h: int, ids: Sequence[str], calendar: EventContext = NO_EVENTS
+        self,
+        cv: pd.DataFrame,
+        h: int,
+        ids: Sequence[str],
+        calendar: EventContext = NO_EVENTS,
+        map_fn: MapFn | None = None,
     ) -> tuple[pd.DataFrame, Calibration]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration; ``map_fn``
+        runs the per-series weight choices (``forecaster.ensemble.weights``, "Fleet scale")."""
         leads = self.leads(h)
         steps = horizon_steps(cv, self.freq)
         ordinary = ~calendar_rows(cv, calendar.events)
 
         def learn(frame: pd.DataFrame) -> pd.DataFrame:
             weights = learn_weights(
-                frame, self.members, self.min_windows, freq=self.freq, lead_ends=leads, ordinary=ordinary
+                frame,
+                self.members,
+                self.min_windows,
+                freq=self.freq,
+                lead_ends=leads,
+                ordinary=ordinary,
+                map_fn=map_fn,
             )
             missing = [u for u in ids if u not in set(weights[ID])]
             if missing:

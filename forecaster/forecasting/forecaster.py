@@ -59,6 +59,7 @@ from forecaster.forecasting.history import Need, SeriesReport, prepare_history, 
 from forecaster.forecasting.members import (
     Executor,
     backtest_members,
+    cv_executor,
     engine_config,
     fit_members,
     member_cv,
@@ -277,7 +278,7 @@ class Forecaster:
             cv = run.cv
             if run.final_global is not None:
                 prefit[LGBM] = run.final_global
-            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev)
+            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev, cfg)
             self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq), ev)
         else:
             self.calibration_cv_ = None
@@ -341,10 +342,12 @@ class Forecaster:
         return EventContext(events, kinds, trained_until)
 
     def _learn(
-        self, cv: pd.DataFrame, h: int, ids: Sequence[str], events: pd.DataFrame | None = None
+        self, cv: pd.DataFrame, h: int, ids: Sequence[str], events: pd.DataFrame | None = None, cfg: Any = None
     ) -> tuple[pd.DataFrame, Calibration]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration."""
-        return self._combination().learn(cv, h, ids, self._calendar(events))
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration; the per-series
+        weights on ``cfg``'s executor (``ensemble.weights``, "Fleet scale")."""
+        run = cv_executor(cfg).map if cfg is not None else None
+        return self._combination().learn(cv, h, ids, self._calendar(events), run)
 
     def _combine(
         self,
@@ -478,7 +481,7 @@ class Forecaster:
         for c in outer:
             cal = cv[cv[REFIT].isin(inner[c]) & (cv[DS] <= c)]
             if cal[CUTOFF].nunique() > 0:
-                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist(), ev)
+                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist(), ev, engine_config(self, h))
             else:
                 weights = default_weights(cv[ID].unique().tolist(), self.members, self._leads(h))
                 calibration = Calibration.identity(self.levels, h)

@@ -81,6 +81,32 @@ def test_weights_are_on_the_simplex_and_optimal(X: np.ndarray, data: st.DataObje
     assert best <= lad(X, y, np.full(X.shape[1], 1.0 / X.shape[1])) + tol  # nor the plain average
 
 
+def _primal_lad(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The LP of the module docstring as written (``m + 2n`` variables, ``n + 1`` equality rows)."""
+    from scipy.optimize import linprog
+
+    n, m = X.shape
+    a_eq = np.zeros((n + 1, m + 2 * n))
+    a_eq[:n, :m], a_eq[:n, m : m + n], a_eq[:n, m + n :], a_eq[n, :m] = X, np.eye(n), -np.eye(n), 1.0
+    c = np.concatenate([np.zeros(m), np.ones(2 * n)])
+    res = linprog(c, A_eq=a_eq, b_eq=np.concatenate([y, [1.0]]), bounds=(0, None), method="highs")
+    return np.asarray(res.x[:m])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_dual_gives_the_primal_s_optimum(seed: int) -> None:
+    """``simplex_lad`` solves the dual (module docstring): the same weights as the primal LP where the optimum is
+    unique (random data), and never a larger LAD."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(20, 600)), int(rng.integers(2, 5))
+    X = rng.uniform(0.0, 100.0, (n, m))
+    y = X @ rng.dirichlet(np.ones(m)) + rng.normal(0.0, 5.0, n)
+    w, ref = simplex_lad(X, y), _primal_lad(X, y)
+    np.testing.assert_allclose(w, ref, atol=1e-6)
+    assert lad(X, y, w) <= lad(X, y, ref) * (1 + 1e-9)
+    assert w.min() >= 0.0 and w.sum() == pytest.approx(1.0)
+
+
 # --- learn_weights -----------------------------------------------------------------------------------------
 def backtest(n_windows: int, uid: str = "a", h: int = 4, seed: int = 0) -> pd.DataFrame:
     """A member backtest where ``good`` equals ``y`` and ``bad`` is ``y + 20``."""
@@ -431,3 +457,31 @@ def test_learn_weights_uses_the_fleet_only_with_enough_series() -> None:
     w4 = learn_weights(four, ["good", "bad"], min_windows=3).set_index("unique_id")
     assert w4.loc["a", METHOD] == "fleet"
     assert w4.loc["a", "good"] == pytest.approx(1.0)
+
+
+def test_per_series_choices_run_through_map_fn_with_the_same_weights() -> None:
+    """``map_fn`` (module docstring, "Fleet scale") gets one picklable item per series and a picklable function: run
+    through pickles, in reverse order of submission, the weights equal those of one process, fleet choices included."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    parts = []
+    for i, uid in enumerate("abcde"):
+        cv = backtest(6, uid=uid, h=8, seed=i)
+        cv["good"] += rng.normal(0.0, 5.0, len(cv))
+        cv["bad"] = cv["y"] + rng.normal(3.0 * i, 4.0, len(cv))
+        parts.append(cv)
+    cv = pd.concat(parts, ignore_index=True)
+    calls: list[int] = []
+
+    def remote(fn, items):  # type: ignore[no-untyped-def]
+        calls.append(len(items))
+        run = pickle.loads(pickle.dumps(fn))
+        done = {k: run(pickle.loads(pickle.dumps(items[k]))) for k in reversed(range(len(items)))}
+        return [done[k] for k in range(len(items))]
+
+    one = learn_weights(cv, ["good", "bad"], min_windows=3, freq="5min", lead_ends=(4, 8))
+    mapped = learn_weights(cv, ["good", "bad"], min_windows=3, freq="5min", lead_ends=(4, 8), map_fn=remote)
+    assert calls == [5]
+    pd.testing.assert_frame_equal(one, mapped)
+    assert "fleet" in set(one[METHOD]) or len(set(one[METHOD])) > 1  # the fleet candidate was in play
