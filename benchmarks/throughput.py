@@ -16,6 +16,8 @@ Runs, each in a fresh child process (``--repeats`` times, median reported), all 
 - ``statsforecast`` (``sf_worker.py`` in ``benchmarks/.venv-statsforecast``, created on first use with the pins
   of ``SF_REQUIREMENTS``: statsforecast 2.1 needs pandas < 3, so it cannot share the project's environment; the
   ``[bench-statsforecast]`` extra in pyproject.toml names the same pin): MSTL + AutoETS, season 288, ``n_jobs=2``;
+  its refresh (``forward`` per series, one process) on the first ``--sf-refresh-series`` series only when given
+  (at 1,000 series all of them would take most of an hour), reported per series;
 - ``lgbm`` (``--lgbm``): the global LightGBM member trained as the engine does (rows sampled from at most 2,000
   series gathered in one process), against ``lightgbm.DaskLGBMRegressor`` on the same rows and parameters split
   over the 2 workers (needs the ``[bench]`` extra: scikit-learn); time, and how far apart their predictions are.
@@ -29,7 +31,8 @@ that gives the projection to ``W`` workers (``project``)::
 ``C_p`` the compute seconds of phase ``p``'s tasks, ``m_p`` its longest task, ``n`` the tasks and ``o`` the
 scheduler overhead per task, ``o = sum_p (wall_p - max(C_p / 2, m_p)) / n`` from the 2-worker run.
 
-Peak memory: the child's own ``VmHWM`` (not inherited across ``exec``), ``ru_maxrss`` of its pool processes, and
+Every child records the 1-minute load average before and after it (``load_1min_before`` / ``_after``). Peak memory:
+the child's own ``VmHWM`` (not inherited across ``exec``), ``ru_maxrss`` of its pool processes, and
 each Dask worker's ``VmHWM``. ``--chunk-series`` sets the engine's chunk size (``EngineConfig.chunk_series``).
 
 Writes ``results/throughput.json`` and ``.md`` (``--refresh-only``: ``throughput_refresh.*``; ``--single`` without
@@ -37,6 +40,7 @@ fleet runs (``--runs ""``): ``throughput_single.*``). Usage::
 
     python benchmarks/throughput.py [--traces DIR] [--n-series 1000] [--repeats 1] [--runs pool,dask2,dask1]
                                     [--chunk-series 500] [--lgbm] [--single] [--skip-statsforecast]
+                                    [--sf-refresh-series N]
                                     [--refresh-only [--artefact-dir DIR] [--predict-threads N]]
 
 ``--single``: ``fit`` of one 35-day 5-minute series (the NASA trace's first 35 days), ``n_jobs=2``, the default
@@ -368,6 +372,9 @@ def lgbm_worker(data: Path) -> dict[str, Any]:
 
 
 def _run_child(cmd: list[str], timeout_s: float) -> dict[str, Any]:
+    import os
+
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     wall = time.perf_counter() - t0
@@ -375,7 +382,7 @@ def _run_child(cmd: list[str], timeout_s: float) -> dict[str, Any]:
     if proc.returncode != 0 or not lines:
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip()[-600:]}"}
     result: dict[str, Any] = json.loads(lines[-1])
-    result["wall_s"] = wall
+    result.update(wall_s=wall, load_1min_before=load, load_1min_after=os.getloadavg()[0])
     return result
 
 
@@ -401,7 +408,8 @@ def summarise(runs: list[dict[str, Any]], n_series: int) -> dict[str, Any]:
     if not ok:
         out["error"] = runs[-1].get("error") if runs else "not run"
         return out
-    for key in ("fit_s", "refresh_s", "serial_s", "maxrss_mb", "maxrss_children_mb", "wall_s"):
+    for key in ("fit_s", "refresh_s", "serial_s", "maxrss_mb", "maxrss_children_mb", "wall_s", "load_1min_before",
+                "load_1min_after"):
         vals = [r[key] for r in ok if key in r]
         if vals:
             out[f"median_{key}"] = statistics.median(vals)
@@ -447,6 +455,8 @@ def main() -> None:
     parser.add_argument("--lgbm", action="store_true", help="also time the lgbm member gathered vs DaskLGBMRegressor")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 series (or --n-series), 1 repeat")
     parser.add_argument("--skip-statsforecast", action="store_true")
+    parser.add_argument("--sf-refresh-series", type=int, default=None,
+                        help="time statsforecast's refresh (forward) on the first N series only (default all)")
     parser.add_argument("--timeout", type=float, default=7200.0, help="per child process, seconds")
     parser.add_argument("--single", action="store_true",
                         help=f"also time fit of one {SINGLE_DAYS}-day 5-minute series (NASA), n_jobs=2")
@@ -498,6 +508,7 @@ def main() -> None:
             for i in range(repeats):
                 bar.update(task, description=f"statsforecast {i + 1}/{repeats}")
                 cmd = [str(python), str(common.HERE / "sf_worker.py"), "--data", str(data), "--n-jobs", "2"]
+                cmd += ["--refresh-series", str(args.sf_refresh_series)] if args.sf_refresh_series else []
                 sf_runs.append({"error": python} if isinstance(python, str) else _run_child(cmd, args.timeout))
                 bar.advance(task)
             result["statsforecast"] = summarise(sf_runs, n_series)

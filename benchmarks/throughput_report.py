@@ -14,6 +14,20 @@ H = 288
 SINGLE_DAYS = 35
 
 
+def _loads(r: dict[str, Any]) -> str:
+    """The runs' 1-minute load averages before / after, e.g. ``1.2 / 2.9``."""
+    runs = [x for x in r.get("runs", []) if "load_1min_before" in x]
+    return ", ".join(f"{common.fmt(x['load_1min_before'])} / {common.fmt(x['load_1min_after'])}" for x in runs)
+
+
+def _partial(r: dict[str, Any], n_series: int) -> str:
+    """A note when statsforecast's refresh ran on fewer series than the fit (``--sf-refresh-series``)."""
+    done = [x.get("refresh_series") for x in r.get("runs", []) if x.get("refresh_series")]
+    if done and done[0] < n_series:
+        return f"refresh s: forward of the first {done[0]} series only ({n_series} fitted)"
+    return ""
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     rows = []
@@ -27,7 +41,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                      "refresh series/min": r.get("refresh_series_per_min"),
                      "peak RSS MB": r.get("median_maxrss_mb"),
                      "pool/worker peak RSS MB": r.get("median_worker_peak_rss_mb", r.get("median_maxrss_children_mb")),
-                     "runs": r.get("ok_runs"), "note": (r.get("error") or "")[:100]})
+                     "load 1 min before / after": _loads(r),
+                     "runs": r.get("ok_runs"), "note": (r.get("error") or _partial(r, result["n_series"]))[:100]})
     text = (f"# Throughput benchmark\n\n`{meta['command']}` at {meta['started_utc']} (commit "
             f"{meta['git_commit']}, {meta['cpus']} CPUs)\n\n{result['n_series']} series x 14 days at 5 min "
             f"({result['sources']}); chunk {result.get('chunk_series') or 'default'} series; medians of "
@@ -35,6 +50,13 @@ def to_markdown(result: dict[str, Any]) -> str:
     for key, label in (("ratio_pool", "local pool"), ("ratio_dask2", "2-worker Dask")):
         if result.get(key) is not None:
             text += f"\nfit time ratio forecaster ({label}) / statsforecast: {common.fmt(result[key])}"
+    for name in RUNS:
+        runs = [r for r in (result.get(name) or {}).get("runs", []) if r.get("phases")]
+        if runs:
+            text += f"\n\nPhases of the {name} fit (executor calls, wall s; the first run):\n\n" + md_table(
+                [*({"call": f"{p['call']} {p['fn']}", "tasks": p["tasks"], "wall s": p["wall_s"]} for p in
+                   runs[0]["phases"]), {"call": "client (the rest)", "tasks": "", "wall s": runs[0].get("serial_s")}],
+                ["call", "tasks", "wall s"])
     proj = result.get("projection")
     if proj:
         text += ("\n\nProjection `T(W) = S + sum_p max(C_p / W, m_p) + o * n` from the 2-worker run: "
