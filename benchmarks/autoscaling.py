@@ -313,15 +313,26 @@ def cached_bank(name: str, mode: str, span: pd.Series, provider: SharedBands, ca
     return out
 
 
+def _joint_replay(args: tuple[Any, ...]) -> dict[str, Any]:
+    window, provider, schedule, cap, mode = args
+    first = schedule[0][1]
+    res = replay(window, floor_policy(provider), target_utilisation=first["target_utilisation"],
+                 quantile=first["quantile"], margin=first["margin"], lead_time_s=DEFAULT_LEAD_TIME_S,
+                 policy_settings={"stale_after_s": STALE_AFTER_S}, retune=schedule, keep_decisions=False,
+                 **cluster(cap, mode))
+    return res.outcomes.as_dict()
+
+
 def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFrame, coverage: pd.Series,
                   cap: float, mode: str, bank: tuple[JointSetting, ...],
                   history_days: int = HISTORY_DAYS, risk_days: int = RISK_DAYS,
                   ) -> tuple[list[dict[str, Any]], list[Any]]:
     """One replay of the window per budget, the setting re-chosen each midnight from the days before; the rows and
-    the default budget's choices."""
+    the default budget's choices. Budgets whose daily choices agree share one replay; ``--jobs``: replays in
+    parallel."""
     start = pd.DatetimeIndex(window.index)[0]
     days = pd.date_range(start.floor("1D"), pd.DatetimeIndex(window.index)[-1], freq="1D")
-    rows, default_choices = [], []
+    plans: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
     for label, budget in BUDGETS.items():
         current: JointSetting | None = None
         schedule, choices = [], []
@@ -332,19 +343,25 @@ def joint_replays(window: pd.Series, provider: SharedBands, outcomes: pd.DataFra
             schedule.append((max(day, start), current.overrides()))
             choices.append({"day": f"{day:%Y-%m-%d}", "setting": current.label, "stale": choice.stale,
                             "reason": choice.reason})
-        first = schedule[0][1]
-        res = replay(window, floor_policy(provider), target_utilisation=first["target_utilisation"],
-                     quantile=first["quantile"], margin=first["margin"], lead_time_s=DEFAULT_LEAD_TIME_S,
-                     policy_settings={"stale_after_s": STALE_AFTER_S}, retune=schedule, keep_decisions=False,
-                     **cluster(cap, mode))
-        o = res.outcomes
-        rows.append({**o.as_dict(), "policy": "joint", "label": label, "budget": label,
+        plans[label] = (schedule, choices)
+    unique = list(dict.fromkeys(tuple(c["setting"] for c in choices) for _, choices in plans.values()))
+    jobs = min(int(OPTIONS["jobs"]), len(unique))
+    shared = provider.provider if jobs > 1 else provider  # a process gets the frames, one process shares the bands
+    todo = [next((window, shared, sch, cap, mode) for sch, ch in plans.values()
+                 if tuple(c["setting"] for c in ch) == key) for key in unique]
+    if jobs > 1:
+        with _pool(jobs) as pool:
+            done = list(pool.map(_joint_replay, todo))
+    else:
+        done = [_joint_replay(a) for a in todo]
+    rows = []
+    for label, (_, choices) in plans.items():
+        o = done[unique.index(tuple(c["setting"] for c in choices))]
+        rows.append({**o, "policy": "joint", "label": label, "budget": label,
                      "target_utilisation": float(np.mean([JointSetting(**_fields(c["setting"])).target_utilisation
                                                          for c in choices])),
                      "settings_used": len({c["setting"] for c in choices})})
-        if label == DEFAULT_LABEL:
-            default_choices = choices
-    return rows, default_choices
+    return rows, plans[DEFAULT_LABEL][1]
 
 
 def _fields(label: str) -> dict[str, Any]:
