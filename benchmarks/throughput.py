@@ -161,7 +161,7 @@ class TimedExecutor:
     def _timed(self, kind: str, fn: Callable[..., Any], n: int, run: Callable[[], list[Any]]) -> list[Any]:
         t0 = time.perf_counter()
         out = run()
-        self.calls.append({"call": kind, "fn": getattr(fn, "__name__", "?").lstrip("_"), "tasks": n,
+        self.calls.append({"call": kind, "fn": getattr(getattr(fn, "func", fn), "__name__", "?").lstrip("_"), "tasks": n,
                            "wall_s": time.perf_counter() - t0})
         return out
 
