@@ -161,8 +161,8 @@ class TimedExecutor:
     def _timed(self, kind: str, fn: Callable[..., Any], n: int, run: Callable[[], list[Any]]) -> list[Any]:
         t0 = time.perf_counter()
         out = run()
-        self.calls.append({"call": kind, "fn": getattr(getattr(fn, "func", fn), "__name__", "?").lstrip("_"), "tasks": n,
-                           "wall_s": time.perf_counter() - t0})
+        name = getattr(getattr(fn, "func", fn), "__name__", "?").lstrip("_")  # a functools.partial's function
+        self.calls.append({"call": kind, "fn": name, "tasks": n, "wall_s": time.perf_counter() - t0})
         return out
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
