@@ -69,3 +69,13 @@ def test_validate_levels_accepts(levels: list[float], expected: tuple[int, ...])
 def test_validate_levels_rejects_naming_the_bad_level(bad: float) -> None:
     with pytest.raises(ValueError, match=repr(bad)):
         validate_levels([80, bad])
+
+
+def test_run_starts_worked_example() -> None:
+    import numpy as np
+
+    from forecaster.contracts.frames import run_starts
+
+    assert run_starts(np.array(["a", "a", "a", "b", "b", "c"], dtype=object)).tolist() == [0, 3, 5]
+    assert run_starts(np.array(["a", "b", "a"])).tolist() == [0, 1, 2], "runs, not distinct ids"
+    assert run_starts(np.array([], dtype=object)).tolist() == []

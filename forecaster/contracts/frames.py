@@ -33,6 +33,14 @@ DEFAULT_WEIGHTS: dict[str, float] = {SEASONAL: 0.4, EVENTS: 0.3, SIGNALS: 0.2, L
 """The seed's default weights, used only when the backtest has too few windows to learn them."""
 
 
+def run_starts(ids: np.ndarray) -> np.ndarray:
+    """First row of each run of equal ids in a frame grouped by series (``ids`` one per row): ``[0, 3, 5]`` for
+    ``a a a b b c``; empty for no rows."""
+    if not len(ids):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+
+
 def lo(model: str, level: int) -> str:
     """Lower band column, e.g. ``lo("ensemble", 80) == "ensemble-lo-80"``."""
     return f"{model}-lo-{int(level)}"

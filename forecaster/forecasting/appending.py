@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.contracts.clock import freq_to_timedelta
-from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y, run_starts
 from forecaster.forecasting.chunks import Chunk
 from forecaster.forecasting.history import prepare_history
 
@@ -40,7 +40,7 @@ def _by_series(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     """``(ids, first ds ns, last ds ns, any outage)`` per series of a prepared frame (rows grouped by series)."""
     ids = frame[ID].to_numpy(dtype=object)
     ns = frame[DS].to_numpy(dtype="datetime64[ns]").view("int64")
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    starts = run_starts(ids)
     ends = np.r_[starts[1:], len(ids)] - 1
     outage = np.logical_or.reduceat(frame[OUTAGE].to_numpy(dtype=bool), starts) if len(ids) else np.zeros(0, bool)
     return ids[starts], ns[starts], ns[ends], outage

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y, run_starts
 
 LEVEL_REFIT_EVERY = pd.Timedelta("7D")
 """In one backtest the seasonal member's ARIMA parameters are re-estimated at most this often (``level_anchors``)."""
@@ -38,7 +38,7 @@ class Chunk:
     @classmethod
     def of(cls, history: pd.DataFrame) -> Chunk:
         ids = history[ID].astype(str).to_numpy()
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+        starts = run_starts(ids)
         out = history[OUTAGE].to_numpy(dtype=bool) if OUTAGE in history.columns else np.zeros(len(ids), bool)
         return cls(
             ids[starts].astype("U"),
@@ -62,7 +62,7 @@ class Chunk:
 def chunks_of(history: pd.DataFrame, chunk_series: int) -> list[Chunk]:
     """Consecutive groups of ``chunk_series`` series (in order of first appearance), as ``Chunk``s."""
     ids = history[ID].astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, np.int64)
+    starts = run_starts(ids)
     size = max(1, int(chunk_series))
     edges = [*starts[::size].tolist(), len(ids)]
     return [Chunk.of(history.iloc[a:b]) for a, b in itertools.pairwise(edges)]

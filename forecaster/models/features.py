@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import DS, ID, OUTAGE, Y
+from forecaster.contracts.frames import DS, ID, OUTAGE, Y, run_starts
 from signals.events import scope_matches
 
 Y_LEVELS: tuple[str, ...] = (
@@ -95,7 +95,7 @@ class Panel:
         """Build from a clean long frame sorted by ``(unique_id, ds)`` (``forecaster.forecasting.history``)."""
         ids_col = history[ID].astype(str).to_numpy()
         n = len(ids_col)
-        starts = np.flatnonzero(np.r_[True, ids_col[1:] != ids_col[:-1]]) if n else np.zeros(0, np.int64)
+        starts = run_starts(ids_col)
         outage = (
             history[OUTAGE].fillna(False).to_numpy(dtype=bool)
             if OUTAGE in history.columns
