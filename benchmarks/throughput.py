@@ -445,6 +445,16 @@ def _child(args: argparse.Namespace, data: Path, run: str) -> list[str]:
     return cmd + (["--chunk-series", str(args.chunk_series)] if args.chunk_series else [])
 
 
+def _save_partial(result: dict[str, Any]) -> None:
+    """Keep what is measured so far in ``results/throughput.partial.json``: a long run (10,000 series takes hours)
+    that is stopped later still leaves its finished children's figures."""
+    common.RESULTS.mkdir(exist_ok=True)
+    path = common.RESULTS / "throughput.partial.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(common.clean_json(result), indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Throughput benchmark (see the module docstring).")
     parser.add_argument("--traces", type=Path, default=traces.DEFAULT_TRACES)
@@ -502,6 +512,7 @@ def main() -> None:
                 out.append(_run_child(_child(args, data, run), args.timeout))
                 bar.advance(task)
             result[run] = summarise(out, n_series)
+            _save_partial(result)
         if not args.skip_statsforecast:
             python = ensure_venv(common.HERE / ".venv-statsforecast.log")
             sf_runs = []
@@ -512,6 +523,7 @@ def main() -> None:
                 sf_runs.append({"error": python} if isinstance(python, str) else _run_child(cmd, args.timeout))
                 bar.advance(task)
             result["statsforecast"] = summarise(sf_runs, n_series)
+            _save_partial(result)
         if args.refresh_only:
             bar.update(task, description=f"refresh of {n_series} series")
             cmd = [*_child(args, data, "refresh"), "--artefact-dir", str(args.artefact_dir),
