@@ -14,7 +14,7 @@ vpa.name = targetRef.name, containers all, policy ``forecaster``; forecast frequ
 levels [80, 95]; events.scope [targetRef.name]; scaling.policy ``Fixed`` (the joint policy is opt-in: ``Joint``
 lets the controller rewrite the HPA's target utilisation, which changes how the reactive HPA behaves, so it is never
 turned on silently), scaling.riskBudget fractionOfReactive 0.5 at reactiveTarget 0.7 (or underMinutesPerDay),
-minTargetUtilization 0.5, maxTargetUtilization 0.9, historyDays 3 (``JointSpec``).
+minTargetUtilization 0.5, maxTargetUtilization 0.9, historyDays 3, riskDays = historyDays (``JointSpec``).
 
 Pure: standard library and ``forecaster.scaling``. Called by ``forecaster.runtime.controller.reconcile`` and the tests.
 """
@@ -126,6 +126,14 @@ class JointSpec:
     """``spec.scaling.minTargetUtilization`` / ``maxTargetUtilization`` (0.5 / 0.9): the HPA targets it may write."""
     history_days: int = 3
     """``spec.scaling.historyDays``: whole days of the workload's own history each choice replays."""
+    risk_days: int | None = None
+    """``spec.scaling.riskDays`` (at least ``historyDays``; ``None``: ``historyDays``): whole days the risk is judged
+    on; the cost stays on the last ``historyDays`` (``forecaster.simulate.tune.choose_on``'s ``risk_days``)."""
+
+    @property
+    def replay_days(self) -> int:
+        """Whole days each choice replays: the longer of ``historyDays`` and ``riskDays``."""
+        return max(self.history_days, self.risk_days or self.history_days)
 
     @property
     def enabled(self) -> bool:
@@ -133,8 +141,9 @@ class JointSpec:
 
     def describe(self) -> str:
         """The budget and bounds in one line (a choice made under other ones is made again)."""
+        risk = "" if self.replay_days == self.history_days else f" (risk over {self.replay_days})"
         return (f"{self.budget.describe()}; targets {self.bounds.min_target:g}-{self.bounds.max_target:g}; "
-                f"{self.history_days} days")
+                f"{self.history_days} days{risk}")
 
 
 DEFAULT_JOINT = JointSpec()
@@ -408,8 +417,11 @@ def _scaling(obj: Mapping[str, Any]) -> JointSpec:
     if low > high:
         raise InputError(f"spec.scaling.minTargetUtilization: {low:g} is above spec.scaling.maxTargetUtilization "
                          f"({high:g})")
-    days = _optional_int(obj.get("historyDays", 3), "spec.scaling.historyDays", 1)
-    return JointSpec(str(policy), budget, TargetBounds(low, high), int(days or 3))
+    days = int(_optional_int(obj.get("historyDays", 3), "spec.scaling.historyDays", 1) or 3)
+    risk_days = _optional_int(obj.get("riskDays"), "spec.scaling.riskDays", 1)
+    if risk_days is not None and risk_days < days:
+        raise InputError(f"spec.scaling.riskDays: {risk_days} is below spec.scaling.historyDays ({days})")
+    return JointSpec(str(policy), budget, TargetBounds(low, high), days, risk_days)
 
 
 def _vpa(obj: Mapping[str, Any], target_name: str) -> VpaSpec:

@@ -128,7 +128,7 @@ def rechoose(
     if forecast is None or (now - forecast.issued_at).total_seconds() > spec.stale_after_s:
         return keep(current, joint.bounds, "the forecast in force is stale")
     if not issued:
-        return keep(current, joint.bounds, f"no forecasts issued over the last {joint.history_days} days")
+        return keep(current, joint.bounds, f"no forecasts issued over the last {joint.replay_days} days")
     if history is None or history.empty:
         return keep(current, joint.bounds, "no demand history")
     ds = pd.DatetimeIndex(history["ds"])
@@ -138,8 +138,8 @@ def rechoose(
     if len(demand) < 2:
         return keep(current, joint.bounds, "no demand history")
     return select(demand, issued_frame(issued), capacity_per_pod=spec.capacity_per_pod, now=now,
-                  days=joint.history_days, budget=joint.budget, bounds=joint.bounds, current=current,
-                  bank=list(bank_for(spec) if bank is None else bank), stale_after_s=spec.stale_after_s,
-                  startup_s=DEFAULT_STARTUP_S, metric=METRIC, metric_delay_s=METRIC_DELAY_S,
-                  min_replicas=settings.min_replicas, max_replicas=settings.max_replicas,
+                  days=joint.history_days, risk_days=joint.replay_days, budget=joint.budget, bounds=joint.bounds,
+                  current=current, bank=list(bank_for(spec) if bank is None else bank),
+                  stale_after_s=spec.stale_after_s, startup_s=DEFAULT_STARTUP_S, metric=METRIC,
+                  metric_delay_s=METRIC_DELAY_S, min_replicas=settings.min_replicas, max_replicas=settings.max_replicas,
                   lead_time_s=spec.lead_time_s)

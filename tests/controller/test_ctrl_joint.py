@@ -184,3 +184,36 @@ def test_a_failed_replay_keeps_the_setting_in_force_and_the_floor_is_still_decid
     assert status["jointSetting"] == "0.60/hi-80/+0%/steady"
     assert "no change: the replay could not be made (PermanentError" in status["jointReason"]
     assert status["recommendedFloor"] is not None and hpa_target.utilisation_targets(jrig.hpa()) == {0: 60}
+
+
+def spiky_rig(monkeypatch: pytest.MonkeyPatch, **scaling: Any) -> Rig:
+    """``jrig`` with a 30-minute spike to 45/s on 2024-03-07 (three UTC days before ``NOW``'s): 0.6/hi-80's 4 pods
+    (40/s) are short in it, 0.9/hi-95/+25 %'s 5 (50/s) are not."""
+    monkeypatch.setattr(retune, "bank_for", lambda spec: BANK)
+    rig = make_rig()
+    rig.cluster.add_policy(joint_policy(historyDays=2, **scaling))
+    with_cpu_target(rig)
+    ds = pd.date_range(NOW - pd.Timedelta("5D"), NOW, freq="5min")
+    y = level(ds)
+    y[(ds >= pd.Timestamp("2024-03-07T12:00Z")) & (ds < pd.Timestamp("2024-03-07T12:30Z"))] = 45.0
+    rig.metrics.add(QUERY, pd.DataFrame({DS: ds, "y": y}))
+    store_forecasts(rig)
+    return rig
+
+
+def test_risk_days_judge_the_risk_on_more_days_than_the_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``spec.scaling.riskDays``: with the cost and the risk on the last 2 days the spike 3 days ago is not seen and
+    the cheaper 0.6/hi-80 is chosen; with the risk on 4 days it is short there (reactive at 70 % too, so the budget
+    is half of its minutes) and 0.9/hi-95/+25 % is chosen, the reason giving both spans."""
+    short = spiky_rig(monkeypatch)
+    short.controller().run_once()
+    assert short.status()["jointSetting"] == "0.60/hi-80/+0%/steady"
+    assert "over 2 days" in short.status()["jointReason"]
+    long = spiky_rig(monkeypatch, riskDays=4)
+    long.controller().run_once()
+    status = long.status()
+    assert status["jointSetting"] == "0.90/hi-95/+25%/steady", status["jointReason"]
+    assert "(replica-min over 2 days, under-provisioned min over 4)" in status["jointReason"]
+    assert status["jointBudget"].endswith("2 days (risk over 4)")
+    choice = replicas_records(long)[-1].details["joint"]["choice"]
+    assert choice["setting"] == "0.90/hi-95/+25%/steady"

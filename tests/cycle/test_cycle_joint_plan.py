@@ -19,6 +19,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forecaster.contracts.errors import InputError
 from forecaster.contracts.frames import DS, ENSEMBLE, ID, hi, lo
 from forecaster.cycle import hpa_target
 from forecaster.cycle.decide import plan_floor
@@ -138,3 +139,19 @@ def test_plan_with_a_setting_uses_its_band_and_target_and_writes_both() -> None:
                                                                   "targetUtilization": 0.6}}}),
         {}, hpa(2, 40, 3, 70, own_target=70), forecast(100.0), NOW)
     assert fixed.metrics is None and fixed.target == 0.7  # Fixed: the HPA's target untouched
+
+
+def test_risk_days_parse_default_to_history_days_and_never_fall_below_it() -> None:
+    spec = PolicySpec.from_object({"metadata": {"namespace": "shop", "name": "web"}, "spec": {
+        "targetRef": {"name": "web"}, "demand": {"query": "q", "capacityPerPod": 10.0},
+        "scaling": {"policy": "Joint", "historyDays": 3}}})
+    assert (spec.scaling.risk_days, spec.scaling.replay_days) == (None, 3)
+    longer = policy(scaling={"policy": "Joint", "historyDays": 3, "riskDays": 7}).scaling
+    assert (longer.history_days, longer.risk_days, longer.replay_days) == (3, 7, 7)
+    assert longer.describe().endswith("3 days (risk over 7)")
+    try:
+        policy(scaling={"policy": "Joint", "historyDays": 3, "riskDays": 2})
+    except InputError as exc:
+        assert str(exc) == "spec.scaling.riskDays: 2 is below spec.scaling.historyDays (3)"
+    else:
+        raise AssertionError("riskDays below historyDays was accepted")

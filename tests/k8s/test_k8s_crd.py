@@ -276,9 +276,11 @@ def test_crd_defaults_match_the_controllers_own() -> None:
     lambda p: p["spec"]["scaleDown"].update(podsPerMinute=0.5),
     lambda p: p["spec"]["forecast"].update(history="2w"),
     lambda p: p["metadata"].update(labels={"team": "shop"}, generation=4),
+    lambda p: p["spec"]["scaling"].update(riskDays=3),
+    lambda p: p["spec"]["scaling"].pop("riskDays"),
 ], ids=["mode-off", "mode-auto", "lead-1h30m", "lead-ms", "stale-fraction", "q-ensemble", "q-hi95", "q-median",
         "min-eq-max", "no-max", "fractional-capacity", "utilisation-1", "vpa-no-containers", "no-vpa",
-        "half-pod-per-min", "history-weeks", "labels"])
+        "half-pod-per-min", "history-weeks", "labels", "risk-days-equal-history", "no-risk-days"])
 def test_variants_of_the_example_are_valid(mutate: Callable[[dict[str, Any]], Any]) -> None:
     variant = policy(mutate)
     assert changed_fields(variant, validate_custom(variant, CRD)) == []
@@ -339,6 +341,9 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     ("duplicate-container", lambda p: p["spec"]["vpa"].update(containers=["app", "app"]), "spec.vpa.containers[1]",
      "Duplicate"),
     ("bad-rightsizing-policy", lambda p: p["spec"]["vpa"].update(policy="p95"), "spec.vpa.policy", "Unsupported"),
+    ("risk-days-below-history", lambda p: p["spec"]["scaling"].update(riskDays=2), "spec.scaling.riskDays",
+     "riskDays must not be below historyDays"),
+    ("risk-days-zero", lambda p: p["spec"]["scaling"].update(riskDays=0), "spec.scaling.riskDays", "minimum"),
     ("scope-not-list", lambda p: p["spec"]["events"].update(scope="web"), "spec.events.scope", "not of type"),
     ("unknown-spec-field", lambda p: p["spec"].update(leadtime="3m"), "spec.leadtime", "unknown field"),
     ("unknown-nested-field", lambda p: p["spec"]["floor"].update(quantil="hi-80"), "spec.floor.quantil",

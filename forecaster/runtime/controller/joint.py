@@ -1,7 +1,8 @@
 """The joint policy in the controller's decide step: which ``JointSetting`` each ``Joint`` policy runs with.
 
 For a policy with ``spec.scaling.policy: Joint`` (and an HPA), once per refit interval (``simulate.retune.due``) the
-setting is chosen again from a replay of the policy's own last ``historyDays`` days: its demand over them (the
+setting is chosen again from a replay of the policy's own last ``historyDays`` days (``riskDays`` when longer: the
+risk is judged on those, the cost on the last ``historyDays``): its demand over them (the
 demand query, fetched again over those days at the forecast's frequency) and the forecasts the controller issued and
 stored over them (``stored.recent_forecasts``; without a store there are none, so the setting in force is kept and
 the reason says so). Between choices, the setting in force is read back from ``status.jointSetting``. Whatever is
@@ -55,7 +56,7 @@ def choose(ctl: Controller, cycle: Cycle, work: PolicyWork) -> None:
     why = retune.due(spec, work.status, cycle.now, refit_interval(ctl))
     if why is not None:
         settings = spec.to_settings(hpa_.original_floor(work.hpa, spec.key, work.status), hpa_.max_replicas(work.hpa))
-        start = cycle.now.floor("1D") - pd.Timedelta(days=spec.scaling.history_days)
+        start = cycle.now.floor("1D") - pd.Timedelta(days=spec.scaling.replay_days)
         try:
             issued = [] if ctl.store is None else stored.recent_forecasts(
                 ctl.store, spec.key, stored.fingerprint(spec), start - pd.Timedelta(seconds=spec.stale_after_s),
