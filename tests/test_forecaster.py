@@ -139,6 +139,9 @@ def test_refresh_origins_add_refreshed_forecasts_to_the_calibration(
     assert cv is not None
     fresh = cv[cv["cutoff"] == cv["refit_at"]]
     assert len(fresh) == 2 * 2 * H and fc.calibration_.n_obs == len(cv) > len(fresh)
+    # the members' points and the ensemble with its raw bands, not the members' bands (gigabytes at fleet scale)
+    assert {*fc.members, "y", "ensemble", "ensemble-lo-80", "ensemble-hi-95"} <= set(cv.columns)
+    assert not [c for c in cv.columns if any(c.startswith(f"{m}-") for m in fc.members)]
 
 
 def test_no_calibration_window_gives_the_default_weights(make_series: Any, fast_lgbm: dict[str, Any]) -> None:

@@ -38,7 +38,10 @@ def combine(
     steps: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Add ``ensemble`` and its raw bands to ``frame`` (which has every member's point and band columns)."""
-    w = row_weights(frame, weights, steps)
+    # only the members' columns of the weights are carried to every row (at 10,000 series x 7 windows the rows are
+    # 20 million: the labels and sources would be gigabytes of objects)
+    slim = weights[[c for c in (ID, LEAD, *members) if c in weights.columns]]
+    w = row_weights(frame, slim, steps)
     W = w[list(members)].to_numpy(dtype=float)
     if np.isnan(W).any():
         missing = w.loc[np.isnan(W).any(axis=1), ID].iloc[0]

@@ -286,8 +286,10 @@ def learn_weights(
     else:
         steps, ends = np.zeros(len(cv), dtype=int), (0,)
     buckets = bucket_of(steps, ends) if len(cv) else np.zeros(0, dtype=int)
-    frame = cv.assign(**{LEAD: buckets, "_ordinary": True if ordinary is None else np.asarray(ordinary, bool)})
-    group_col = REFIT if REFIT in frame.columns else CUTOFF
+    group_col = REFIT if REFIT in cv.columns else CUTOFF
+    # only the columns read below: a copy of the whole backtest (members' bands too) is gigabytes at fleet scale
+    needed = [c for c in dict.fromkeys((ID, *members, Y, group_col, OUTAGE)) if c in cv.columns]
+    frame = cv[needed].assign(**{LEAD: buckets, "_ordinary": True if ordinary is None else np.asarray(ordinary, bool)})
     # windows as sorted integer codes: the same order and equality as the cutoffs (so the same weights), compared
     # and pickled as integers rather than Timestamp objects
     frame["_window"] = pd.factorize(frame[group_col], sort=True)[0] if len(frame) else np.zeros(0, dtype=np.int64)
@@ -310,6 +312,7 @@ def learn_weights(
                 sel &= usual
             per_bucket[end] = (X_all[sel], y_all[sel], all_windows[sel])
         series.append((uid, dup, keep, np.flatnonzero(keep), per_bucket))
+    del frame  # the per-series arrays are all the rest needs (held through the map below)
     fleet: dict[int, tuple[np.ndarray, dict[object, np.ndarray]]] = {}
     for end in ends:
         parts = [b[end] for *_, b in series if len(np.unique(b[end][2])) >= min_windows]

@@ -148,8 +148,8 @@ class Forecaster:
                       whatever the count.
 
     After ``fit``, ``calibration_cv_`` holds the calibration backtest (``unique_id, ds, cutoff, y``, the
-    members and the weighted ``ensemble`` before calibration; None without windows): per-series residuals
-    for callers that calibrate per series (``forecaster.rightsizing.predict``).
+    members' points and the weighted ``ensemble`` with its bands before calibration; not the members' bands: None
+    without windows): per-series residuals for callers that calibrate per series (``forecaster.rightsizing.predict``).
     """
 
     def __init__(
@@ -278,8 +278,13 @@ class Forecaster:
             cv = run.cv
             if run.final_global is not None:
                 prefit[LGBM] = run.final_global
-            weights, calibration = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev, cfg)
-            self.calibration_cv_ = self._combine(cv, weights, horizon_steps(cv, self.freq), ev)
+            weights, calibration, combined = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev, cfg)
+            # the members' bands served the weights and the calibration; kept, they were 16 of 31 columns of the
+            # frame the fitted object holds (2.6 GB at 10,000 series), and the backtest itself is dropped before
+            # the final fit: a 10,000-series fit ran out of 24 GiB with both held (BENCHMARKS.md "Throughput")
+            member_bands = [c for m in self.members for c in band_columns(m, self.levels) if c != m]
+            self.calibration_cv_ = combined.drop(columns=[c for c in member_bands if c in combined.columns])
+            del run, cv, combined
         else:
             self.calibration_cv_ = None
             weights = default_weights(hist[ID].unique().tolist(), self.members, self._leads(self.horizon))
@@ -343,11 +348,12 @@ class Forecaster:
 
     def _learn(
         self, cv: pd.DataFrame, h: int, ids: Sequence[str], events: pd.DataFrame | None = None, cfg: Any = None
-    ) -> tuple[pd.DataFrame, Calibration]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration; the per-series
-        weights on ``cfg``'s executor (``ensemble.weights``, "Fleet scale")."""
+    ) -> tuple[pd.DataFrame, Calibration, pd.DataFrame]:
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``), the calibration and ``cv``
+        combined with the weights (``_combine``'s frame); the per-series weights on ``cfg``'s executor
+        (``ensemble.weights``, "Fleet scale")."""
         run = cv_executor(cfg).map if cfg is not None else None
-        return self._combination().learn(cv, h, ids, self._calendar(events), run)
+        return self._combination().learn_combined(cv, h, ids, self._calendar(events), run)
 
     def _combine(
         self,
@@ -481,7 +487,7 @@ class Forecaster:
         for c in outer:
             cal = cv[cv[REFIT].isin(inner[c]) & (cv[DS] <= c)]
             if cal[CUTOFF].nunique() > 0:
-                weights, calibration = self._learn(cal, h, cv[ID].unique().tolist(), ev, engine_config(self, h))
+                weights, calibration, _ = self._learn(cal, h, cv[ID].unique().tolist(), ev, engine_config(self, h))
             else:
                 weights = default_weights(cv[ID].unique().tolist(), self.members, self._leads(h))
                 calibration = Calibration.identity(self.levels, h)
