@@ -77,22 +77,11 @@ class Combination:
         ids: Sequence[str],
         calendar: EventContext = NO_EVENTS,
         map_fn: MapFn | None = None,
-    ) -> tuple[pd.DataFrame, Calibration]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``) and the calibration; ``map_fn``
-        runs the per-series weight choices (``forecaster.ensemble.weights``, "Fleet scale")."""
-        weights, calibration, _ = self.learn_combined(cv, h, ids, calendar, map_fn)
-        return weights, calibration
-
-    def learn_combined(
-        self,
-        cv: pd.DataFrame,
-        h: int,
-        ids: Sequence[str],
-        calendar: EventContext = NO_EVENTS,
-        map_fn: MapFn | None = None,
     ) -> tuple[pd.DataFrame, Calibration, pd.DataFrame]:
-        """``learn``, and ``cv`` combined with the weights learned (``combine(cv, weights, steps, calendar)``, the
-        frame the calibration was fitted on): a fit need not combine a fleet's backtest twice."""
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``), the calibration, and ``cv``
+        combined with the weights (``combine(cv, weights, steps, calendar)``, the frame the calibration was fitted on:
+        a fit need not combine a fleet's backtest twice); ``map_fn`` runs the per-series weight choices
+        (``forecaster.ensemble.weights``, "Fleet scale")."""
         leads = self.leads(h)
         steps = horizon_steps(cv, self.freq)
         ordinary = ~calendar_rows(cv, calendar.events)

@@ -353,7 +353,7 @@ class Forecaster:
         combined with the weights (``_combine``'s frame); the per-series weights on ``cfg``'s executor
         (``ensemble.weights``, "Fleet scale")."""
         run = cv_executor(cfg).map if cfg is not None else None
-        return self._combination().learn_combined(cv, h, ids, self._calendar(events), run)
+        return self._combination().learn(cv, h, ids, self._calendar(events), run)
 
     def _combine(
         self,

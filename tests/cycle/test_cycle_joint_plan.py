@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -149,9 +150,5 @@ def test_risk_days_parse_default_to_history_days_and_never_fall_below_it() -> No
     longer = policy(scaling={"policy": "Joint", "historyDays": 3, "riskDays": 7}).scaling
     assert (longer.history_days, longer.risk_days, longer.replay_days) == (3, 7, 7)
     assert longer.describe().endswith("3 days (risk over 7)")
-    try:
+    with pytest.raises(InputError, match=r"^spec.scaling.riskDays: 2 is below spec.scaling.historyDays \(3\)$"):
         policy(scaling={"policy": "Joint", "historyDays": 3, "riskDays": 2})
-    except InputError as exc:
-        assert str(exc) == "spec.scaling.riskDays: 2 is below spec.scaling.historyDays (3)"
-    else:
-        raise AssertionError("riskDays below historyDays was accepted")
