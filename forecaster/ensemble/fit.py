@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import ID, band_columns
+from forecaster.contracts.frames import ENSEMBLE, ID, band_columns
 from forecaster.ensemble.adjust import ADJUST, adjusted, keeps_adjustment, rows_of
 from forecaster.ensemble.calendar import calendar_rows, unlearned_rows
 from forecaster.ensemble.combine import combine
-from forecaster.ensemble.intervals import Calibration, fit_calibration
+from forecaster.ensemble.intervals import ROWS_PER_BLOCK, Calibration, fit_calibration
 from forecaster.ensemble.leads import horizon_steps, lead_buckets
 from forecaster.ensemble.weights import MapFn, default_weights, learn_weights
 
@@ -78,10 +78,10 @@ class Combination:
         calendar: EventContext = NO_EVENTS,
         map_fn: MapFn | None = None,
     ) -> tuple[pd.DataFrame, Calibration, pd.DataFrame]:
-        """Weights for every id in ``ids`` (defaults for series absent from ``cv``), the calibration, and ``cv``
-        combined with the weights (``combine(cv, weights, steps, calendar)``, the frame the calibration was fitted on:
-        a fit need not combine a fleet's backtest twice); ``map_fn`` runs the per-series weight choices
-        (``forecaster.ensemble.weights``, "Fleet scale")."""
+        """Weights for every id in ``ids`` (defaults for series absent from ``cv``), the calibration, and
+        ``calibration_frame(cv, ...)``, ``cv`` combined with the weights and without the members' bands (the frame
+        the calibration was fitted on: a fit need not combine a fleet's backtest twice); ``map_fn`` runs the
+        per-series weight choices (``forecaster.ensemble.weights``, "Fleet scale")."""
         leads = self.leads(h)
         steps = horizon_steps(cv, self.freq)
         ordinary = ~calendar_rows(cv, calendar.events)
@@ -120,9 +120,28 @@ class Combination:
                 ],
                 ignore_index=True,
             )
-        ens = self.combine(cv, weights, steps, calendar)
+        ens = self.calibration_frame(cv, weights, steps, calendar)
         calibration = fit_calibration(ens, self.freq, self.levels, h, lead_ends=leads, half_life=self.half_life)
         return weights, calibration, ens
+
+    def calibration_frame(
+        self, cv: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray, calendar: EventContext = NO_EVENTS
+    ) -> pd.DataFrame:
+        """``cv`` combined (``combine``) without the members' bands, which served the weights and are not needed
+        after them: the frame the calibration is fitted on and ``Forecaster.calibration_cv_``. Combined
+        ``ROWS_PER_BLOCK`` rows at a time, so only the kept columns are ever copied whole (combining the fleet's
+        backtest at once copied all of it: 4.2 GB at 10,000 series, BENCHMARKS.md "Throughput")."""
+        bands = {c for m in self.members for c in band_columns(m, self.levels) if c != m}
+        if len(cv) == 0:
+            out = self.combine(cv, weights, steps, calendar)
+            return out.drop(columns=[c for c in out.columns if c in bands])
+        made: dict[str, list[np.ndarray]] = {}
+        for a in range(0, len(cv), ROWS_PER_BLOCK):
+            part = self.combine(cv.iloc[a : a + ROWS_PER_BLOCK], weights, steps[a : a + ROWS_PER_BLOCK], calendar)
+            for c in band_columns(ENSEMBLE, self.levels):
+                made.setdefault(c, []).append(part[c].to_numpy(dtype=float))
+        keep = [c for c in cv.columns if c not in bands and c not in made]
+        return cv[keep].copy().assign(**{c: np.concatenate(v) for c, v in made.items()})
 
     def combine(
         self, frame: pd.DataFrame, weights: pd.DataFrame, steps: np.ndarray, calendar: EventContext = NO_EVENTS

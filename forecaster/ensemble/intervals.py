@@ -95,7 +95,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from forecaster.contracts.frames import CUTOFF, DS, ENSEMBLE, ID, MEMBERS, OUTAGE, REFIT, Y, hi, lo
+from forecaster.contracts.frames import CUTOFF, ENSEMBLE, ID, MEMBERS, OUTAGE, REFIT, Y, hi, lo
 from forecaster.ensemble.leads import LEAD, bucket_of, horizon_steps
 
 MAX_FACTOR = 100.0
@@ -297,9 +297,36 @@ class Calibration:
         return cls(tuple(levels), np.ones((horizon, len(levels))), 0)
 
 
-def _series_floor(frame: pd.DataFrame) -> np.ndarray:
-    mean_abs = frame.groupby(ID, sort=False)[Y].transform(lambda s: float(np.nanmean(np.abs(s))))
-    return np.maximum(1e-3 * mean_abs.to_numpy(dtype=float), 1e-12)
+ROWS_PER_BLOCK = 1_000_000
+"""Rows scored at a time: the members' spread and the raw bands are temporaries of this many rows, not of the fleet's
+backtest (20 million rows at 10,000 series, 7 windows of a day at 5 minutes: BENCHMARKS.md "Throughput")."""
+
+
+def _series_floor(codes: np.ndarray, y: np.ndarray, n_series: int) -> np.ndarray:
+    """Per series (``codes`` 0..n-1), the half-width floor ``max(1e-3 * mean|y|, 1e-12)`` of the module docstring
+    (``y`` finite)."""
+    total = np.bincount(codes, weights=np.abs(y), minlength=n_series)
+    count = np.bincount(codes, minlength=n_series)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(1e-3 * total / count, 1e-12)
+
+
+def _scores(
+    cv: pd.DataFrame, levels: Sequence[int], spread: Sequence[str], floor: np.ndarray, rows: np.ndarray
+) -> dict[int, np.ndarray]:
+    """``r_i`` of every level for the rows ``rows`` of ``cv`` (``floor`` per row of ``cv``), ``ROWS_PER_BLOCK`` rows at
+    a time."""
+    out = {level: np.empty(len(cv)) for level in levels}
+    for a in range(0, len(cv), ROWS_PER_BLOCK):
+        part = cv.iloc[a : a + ROWS_PER_BLOCK]
+        y, e = part[Y].to_numpy(dtype=float), part[ENSEMBLE].to_numpy(dtype=float)
+        raw = spread_bands(part, levels, spread)
+        for level in levels:
+            lo_v = raw.get(lo(ENSEMBLE, level), part[lo(ENSEMBLE, level)].to_numpy(dtype=float))
+            hi_v = raw.get(hi(ENSEMBLE, level), part[hi(ENSEMBLE, level)].to_numpy(dtype=float))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[level][a : a + len(part)] = required_factors(y, e, lo_v, hi_v, floor[a : a + len(part)])
+    return {level: s[rows] for level, s in out.items()}
 
 
 def fit_calibration(
@@ -315,52 +342,46 @@ def fit_calibration(
     """Learn per-step factors from a backtest frame carrying ``ensemble`` and its raw bands, and with
     ``lead_ends`` the per-series adjustments per lead bucket; ``half_life`` (in windows) weights recent windows
     more (module docstring)."""
-    # the rows to learn from, with only the columns read below, in one copy: filtering the whole combined backtest
-    # (31 columns, twice) took ~1 MB per series, 10 GB at 10,000 series (BENCHMARKS.md "Throughput")
-    bands = [c for level in levels for c in (lo(ENSEMBLE, level), hi(ENSEMBLE, level))]
-    needed = [c for c in dict.fromkeys((ID, DS, CUTOFF, REFIT, Y, ENSEMBLE, *bands, *MEMBERS)) if c in cv.columns]
-    ok = np.isfinite(cv[Y].to_numpy(dtype=float))
+    # the rows to learn from are read column by column into arrays, and scored block by block: no copy of the frame
+    # (a filtered copy of the combined backtest, its spread and scores took ~1.3 MB per series, 13 GB at 10,000)
+    y_all = cv[Y].to_numpy(dtype=float)
+    ok = np.isfinite(y_all)
     if OUTAGE in cv.columns:
         ok &= ~cv[OUTAGE].to_numpy(dtype=bool)
-    frame = cv.loc[ok, needed]
-    if len(frame) == 0:
+    rows = np.flatnonzero(ok)
+    if len(rows) == 0:
         return Calibration.identity(levels, horizon)
-    steps = horizon_steps(frame, freq)
-    y = frame[Y].to_numpy(dtype=float)
-    e = frame[ENSEMBLE].to_numpy(dtype=float)
-    floor = _series_floor(frame)
+    codes_all, uniq = pd.factorize(cv[ID])
+    codes = codes_all[rows]
+    floor = _series_floor(codes, y_all[rows], len(uniq))[codes_all]
+    del y_all
+    spread = tuple(m for m in MEMBERS if m in cv.columns) if SPREAD else ()
+    steps = horizon_steps(cv, freq)[rows]
     order = np.argsort(steps, kind="stable")
     sorted_steps = steps[order]
-    windows = frame[REFIT if REFIT in frame.columns else CUTOFF].to_numpy()
+    scores = {level: s[order] for level, s in _scores(cv, levels, spread, floor, rows).items()}
+    del floor
+    windows = cv[REFIT if REFIT in cv.columns else CUTOFF].to_numpy()[rows]
     w_all = recency_weights(windows, half_life)
     w_sorted = None if w_all is None else w_all[order]
-    spread = tuple(m for m in MEMBERS if m in frame.columns) if SPREAD else ()
-    raw = spread_bands(frame, levels, spread)
-    scores = {
-        level: required_factors(
-            y,
-            e,
-            raw.get(lo(ENSEMBLE, level), frame[lo(ENSEMBLE, level)].to_numpy(dtype=float)),
-            raw.get(hi(ENSEMBLE, level), frame[hi(ENSEMBLE, level)].to_numpy(dtype=float)),
-            floor,
-        )[order]
-        for level in levels
-    }
+    win_sorted = pd.factorize(windows, sort=True)[0][order]  # window codes in time order (fast to compare)
+    del windows, w_all
     nominal = np.tile(np.asarray(levels, dtype=float), (horizon, 1))
     factors = _step_factors(sorted_steps, scores, levels, nominal, min_obs, w_sorted)
     ends = tuple(sorted(lead_ends)) if lead_ends else (horizon,)
     at = nominal
     cv_levels = None
-    win_sorted = pd.factorize(windows, sort=True)[0][order]  # window codes in time order (fast to compare)
     if CROSS_VALIDATE and len(np.unique(win_sorted)) >= CV_MIN_WINDOWS:
         at, cv_levels = _cross_validated_levels(sorted_steps, win_sorted, scores, factors, levels, ends, horizon)
         if not np.array_equal(at, nominal):
             factors = _step_factors(sorted_steps, scores, levels, at, min_obs, w_sorted)
     adjust = None
     if lead_ends:
-        ids = frame[ID].to_numpy()[order]
-        adjust = series_adjustments(ids, sorted_steps, scores, factors, levels, lead_ends, shrink_obs, w_sorted, at)
-    return Calibration(tuple(levels), factors, len(frame), adjust, cv_levels, spread)
+        adjust = _series_adjustments(
+            codes[order], np.asarray(uniq, dtype=object), sorted_steps, scores, factors, levels, lead_ends,
+            shrink_obs, w_sorted, at,
+        )  # fmt: skip
+    return Calibration(tuple(levels), factors, len(rows), adjust, cv_levels, spread)
 
 
 def _step_factors(
@@ -430,21 +451,52 @@ def series_adjustments(
 ) -> pd.DataFrame:
     """``a_{s,b,L}`` of the module docstring for every series and lead bucket with rows (``weights``: recency;
     ``at[k-1, j]``: the level the quantile of a bucket ending at step k is taken at, default ``levels[j]``)."""
+    codes, uniq = pd.factorize(np.asarray(ids, dtype=object))
+    return _series_adjustments(
+        codes, np.asarray(uniq, dtype=object), steps, scores, factors, levels, lead_ends, shrink_obs, weights, at
+    )
+
+
+def _series_adjustments(
+    codes: np.ndarray,
+    uniq: np.ndarray,
+    steps: np.ndarray,
+    scores: dict[int, np.ndarray],
+    factors: np.ndarray,
+    levels: Sequence[int],
+    lead_ends: Sequence[int],
+    shrink_obs: int,
+    weights: np.ndarray | None,
+    at: np.ndarray | None,
+) -> pd.DataFrame:
+    """``series_adjustments`` with the series as codes into ``uniq``: the rows of each (series, bucket) are found by
+    one stable sort of integer keys (a grouping of the fleet's rows by their string ids held ~0.3 MB per series),
+    and the table lists the groups in the order of their first row, as a grouping in order of appearance would."""
+    ends = np.asarray(sorted(lead_ends), dtype=int)
+    bucket = bucket_of(steps, ends.tolist())
+    key = np.asarray(codes, dtype=np.int64) * len(ends) + np.searchsorted(ends, bucket)
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    bounds = np.r_[starts, len(order)]
     idx = np.clip(steps - 1, 0, factors.shape[0] - 1)
-    frame = pd.DataFrame({ID: ids, LEAD: bucket_of(steps, lead_ends), "_w": 1.0 if weights is None else weights})
+    rel = {}
     for j, level in enumerate(levels):
         with np.errstate(divide="ignore", invalid="ignore"):
-            rel = scores[level] / factors[idx, j]
-        frame[adjust_col(level)] = np.where(np.isfinite(rel), rel, np.nan)
+            r = scores[level][order] / factors[idx[order], j]
+        rel[level] = np.where(np.isfinite(r), r, np.nan)
+    w_sorted = None if weights is None else np.asarray(weights, dtype=float)[order]
     rows = []
-    for (uid, lead), g in frame.groupby([ID, LEAD], sort=False):
-        row: dict[str, object] = {ID: uid, LEAD: int(str(lead))}
+    for g in np.argsort(order[starts], kind="stable"):  # groups in the order of their first row
+        a, b = bounds[g], bounds[g + 1]
+        first = order[a]
+        lead = int(bucket[first])
+        row: dict[str, object] = {ID: uniq[codes[first]], LEAD: lead}
         for j, level in enumerate(levels):
-            r = g[adjust_col(level)].to_numpy(dtype=float)
+            r = rel[level][a:b]
             fin = np.isfinite(r)
             r = r[fin]
-            p = float(level) if at is None else float(at[min(int(str(lead)), at.shape[0]) - 1, j])
-            q = conformal_quantile(r, p, None if weights is None else g["_w"].to_numpy(dtype=float)[fin])
+            p = float(level) if at is None else float(at[min(lead, at.shape[0]) - 1, j])
+            q = conformal_quantile(r, p, None if w_sorted is None else w_sorted[a:b][fin])
             if not np.isfinite(q) or q <= 0:
                 row[adjust_col(level)] = 1.0
                 continue

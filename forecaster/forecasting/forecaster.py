@@ -279,11 +279,9 @@ class Forecaster:
             if run.final_global is not None:
                 prefit[LGBM] = run.final_global
             weights, calibration, combined = self._learn(cv, self.horizon, hist[ID].unique().tolist(), ev, cfg)
-            # the members' bands served the weights and the calibration; kept, they were 16 of 31 columns of the
-            # frame the fitted object holds (2.6 GB at 10,000 series), and the backtest itself is dropped before
-            # the final fit: a 10,000-series fit ran out of 24 GiB with both held (BENCHMARKS.md "Throughput")
-            member_bands = [c for m in self.members for c in band_columns(m, self.levels) if c != m]
-            self.calibration_cv_ = combined.drop(columns=[c for c in member_bands if c in combined.columns])
+            # ``combined`` is without the members' bands (16 of 31 columns, 2.6 GB at 10,000 series), and the backtest
+            # is dropped before the final fit: a 10,000-series fit ran out of 24 GiB with both held (BENCHMARKS.md)
+            self.calibration_cv_ = combined
             del run, cv, combined
         else:
             self.calibration_cv_ = None

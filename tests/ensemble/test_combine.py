@@ -66,3 +66,31 @@ def test_one_member_with_all_the_weight_is_that_member() -> None:
 def test_missing_weights_raise_naming_the_series(weights: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="no ensemble weights for series 't'"):
         combine(members_frame(), weights, ["a", "b"], LEVELS)
+
+
+def test_calibration_frame_combines_block_by_block_and_drops_the_members_bands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Combination.calibration_frame`` is ``combine`` of the whole frame without the members' bands, whatever the
+    block size (here 3 rows a block over 2 series x 4 steps x 2 windows, blocks cutting through series)."""
+    import forecaster.ensemble.fit as fit
+    from forecaster.ensemble.fit import Combination
+    from forecaster.ensemble.leads import horizon_steps
+
+    base = members_frame()
+    rows = []
+    for w in range(2):
+        for k in range(1, 5):
+            part = base.assign(cutoff=T + pd.Timedelta(hours=w), ds=T + pd.Timedelta(hours=w, minutes=5 * k))
+            part[band_columns("a", LEVELS)] = part[band_columns("a", LEVELS)] * (1 + 0.1 * k)
+            rows.append(part.assign(y=part["a"] + k))
+    cv = pd.concat(rows, ignore_index=True)
+    weights = pd.DataFrame({"unique_id": ["s", "t"], "a": [0.3, 0.6], "b": [0.7, 0.4], "source": "learned"})
+    comb = Combination(("a", "b"), LEVELS, "5min")
+    steps = horizon_steps(cv, "5min")
+    whole = combine(cv, weights, ["a", "b"], LEVELS, steps)
+    expected = whole.drop(columns=[c for m in "ab" for c in band_columns(m, LEVELS) if c != m])
+    monkeypatch.setattr(fit, "ROWS_PER_BLOCK", 3)
+    got = comb.calibration_frame(cv, weights, steps)
+    pd.testing.assert_frame_equal(got, expected)
+    assert "a-lo-80" not in got.columns and got["ensemble"].iloc[0] == pytest.approx(0.3 * 110 + 0.7 * 200)

@@ -416,3 +416,44 @@ def test_calibration_widens_by_disagreement_before_the_factors() -> None:
     agree = cal.apply(fresh.copy(), steps)
     apart = cal.apply(fresh.assign(seasonal=fresh["ensemble"] - 50, lgbm=fresh["ensemble"] + 50), steps)
     assert (apart["ensemble-hi-80"] - apart["ensemble-lo-80"] > agree["ensemble-hi-80"] - agree["ensemble-lo-80"]).all()
+
+
+def test_calibration_is_the_same_scored_block_by_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ROWS_PER_BLOCK`` only bounds the temporaries: 37 rows a block (cutting through series and windows) gives
+    the same factors, levels and per-series adjustments as one block, with members' spread and recency on, and the
+    per-series table lists the series in the order of their first row (step-sorted), one row per bucket."""
+    import forecaster.ensemble.intervals as intervals
+
+    bt = gaussian_backtest(5, 8, narrow=0.7, seed=11)
+    rng = np.random.default_rng(2)
+    bt["seasonal"] = bt["ensemble"] + rng.normal(0, 1, len(bt))
+    bt["lgbm"] = bt["ensemble"] + rng.normal(0, 2, len(bt))
+    bt.loc[bt.index[::29], "y"] = np.nan
+    one = fit_calibration(bt, "5min", LEVELS, H, lead_ends=(4, H), half_life=3.0)
+    monkeypatch.setattr(intervals, "ROWS_PER_BLOCK", 37)
+    blocks = fit_calibration(bt, "5min", LEVELS, H, lead_ends=(4, H), half_life=3.0)
+    np.testing.assert_array_equal(blocks.factors, one.factors)
+    assert one.series_adjust is not None and blocks.series_adjust is not None
+    pd.testing.assert_frame_equal(blocks.series_adjust, one.series_adjust)
+    assert list(one.series_adjust["unique_id"]) == [f"s{i}" for _ in (4, H) for i in range(5)]
+    assert list(one.series_adjust[LEAD]) == [4] * 5 + [H] * 5
+    assert one.spread_members == ("seasonal", "lgbm") and one.n_obs == int(bt["y"].notna().sum())
+
+
+def test_series_adjustments_group_by_series_and_bucket_as_a_grouping_would() -> None:
+    """The integer-key grouping against pandas' own grouping of the same rows (ids in any order, weights on)."""
+    rng = np.random.default_rng(5)
+    n = 400
+    ids = rng.choice(np.array(["b", "a", "c"], dtype=object), n)
+    steps = rng.integers(1, 13, n)
+    scores = {80: rng.gamma(2.0, 1.0, n)}
+    factors = np.full((12, 1), 1.5)
+    w = rng.uniform(0.2, 1.0, n)
+    got = series_adjustments(ids, steps, scores, factors, (80,), (4, 12), 50, w)
+    frame = pd.DataFrame({"id": ids, "lead": np.where(steps <= 4, 4, 12), "r": scores[80] / 1.5, "w": w})
+    for (uid, lead), g in frame.groupby(["id", "lead"], sort=False):
+        q = conformal_quantile(g["r"].to_numpy(), 80, g["w"].to_numpy())
+        row = got[(got["unique_id"] == uid) & (got[LEAD] == lead)]
+        assert row[adjust_col(80)].item() == pytest.approx(q ** (len(g) / (len(g) + 50)))
+    firsts = frame.drop_duplicates(["id", "lead"])
+    assert list(zip(got["unique_id"], got[LEAD], strict=True)) == list(zip(firsts["id"], firsts["lead"], strict=True))
