@@ -96,7 +96,8 @@ class Combination:
                 ordinary=ordinary,
                 map_fn=map_fn,
             )
-            missing = [u for u in ids if u not in set(weights[ID])]
+            learned = set(weights[ID])  # once: per id it was 21 ms a set, 3.5 min at 10,000 series
+            missing = [u for u in ids if u not in learned]
             if missing:
                 weights = pd.concat([weights, default_weights(missing, self.members, leads)], ignore_index=True)
             return weights

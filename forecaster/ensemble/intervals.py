@@ -361,10 +361,12 @@ def fit_calibration(
     sorted_steps = steps[order]
     scores = {level: s[order] for level, s in _scores(cv, levels, spread, floor, rows).items()}
     del floor
-    windows = cv[REFIT if REFIT in cv.columns else CUTOFF].to_numpy()[rows]
+    # windows as integer codes in time order (the same order and equality as the timestamps): ``to_numpy`` of a
+    # tz-aware column is an object array of Timestamps, ~4 GB more at 10,000 series
+    windows = pd.factorize(cv[REFIT if REFIT in cv.columns else CUTOFF], sort=True)[0][rows]
     w_all = recency_weights(windows, half_life)
     w_sorted = None if w_all is None else w_all[order]
-    win_sorted = pd.factorize(windows, sort=True)[0][order]  # window codes in time order (fast to compare)
+    win_sorted = windows[order]
     del windows, w_all
     nominal = np.tile(np.asarray(levels, dtype=float), (horizon, 1))
     factors = _step_factors(sorted_steps, scores, levels, nominal, min_obs, w_sorted)

@@ -164,7 +164,8 @@ def restore(service: Service, group: str, spec: ForecastSpec, ids: list[str], no
             part = provider.model(key) or provider.restore(key, spec, now)
             if part is not None:
                 provider.put(key, part)
-                assign(service, key, [w for w in mine if w in set(model_ids(part))])
+                held = set(model_ids(part))  # once per part, not per workload (quadratic at fleet scale)
+                assign(service, key, [w for w in mine if w in held])
         ids = [w for w in ids if w not in service.serving]
         if not ids:
             return
@@ -174,7 +175,8 @@ def restore(service: Service, group: str, spec: ForecastSpec, ids: list[str], no
     if model is None:
         return
     provider.put(group, model)
-    assign(service, group, [w for w in ids if w in set(model_ids(model))])
+    held = set(model_ids(model))
+    assign(service, group, [w for w in ids if w in held])
 
 
 def load_partial(service: Service, group: str, spec: ForecastSpec, wanted: set[str]) -> Model | None:
