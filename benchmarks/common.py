@@ -35,6 +35,9 @@ def run_meta(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         commit = ""
+    if not commit:  # a `git archive` of the repository: the commit git wrote into ARCHIVE_COMMIT (export-subst)
+        stamp = (Path(__file__).parent / "ARCHIVE_COMMIT").read_text().strip()
+        commit = "" if stamp.startswith("$Format") else f"{stamp} (archive)"
     return {
         "command": " ".join(["python", *(sys.argv if argv is None else argv)]),
         "started_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
