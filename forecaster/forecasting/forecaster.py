@@ -348,8 +348,8 @@ class Forecaster:
         self, cv: pd.DataFrame, h: int, ids: Sequence[str], events: pd.DataFrame | None = None, cfg: Any = None
     ) -> tuple[pd.DataFrame, Calibration, pd.DataFrame]:
         """Weights for every id in ``ids`` (defaults for series absent from ``cv``), the calibration and ``cv``
-        combined with the weights, without the members' bands (``Combination.calibration_frame``); the per-series weights on ``cfg``'s executor
-        (``ensemble.weights``, "Fleet scale")."""
+        combined with the weights, without the members' bands (``Combination.calibration_frame``); the per-series
+        weights on ``cfg``'s executor (``ensemble.weights``, "Fleet scale")."""
         run = cv_executor(cfg).map if cfg is not None else None
         return self._combination().learn(cv, h, ids, self._calendar(events), run)
 
